@@ -1,0 +1,1 @@
+//! Benchmarks (filled by the tcp-tokio issue).

@@ -1,0 +1,1 @@
+//! Examples (filled by the tcp-tokio and tcp-tun issues).

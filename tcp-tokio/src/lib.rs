@@ -1,0 +1,1 @@
+//! Async tokio adapter over `tcpcore` (filled by the tcp-tokio issue).

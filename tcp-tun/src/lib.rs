@@ -1,0 +1,1 @@
+//! Linux TUN device for the stack (filled by the tcp-tun issue).

@@ -1,0 +1,129 @@
+//! Configuration. Every default mirrors Linux; each field names the RFC or sysctl it follows.
+
+use core::time::Duration;
+
+/// Which congestion controller new connections use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CongestionAlgorithm {
+    /// NewReno (RFC 5681, RFC 6582).
+    #[default]
+    NewReno,
+}
+
+/// Per-connection settings. Cheap to copy; each connection keeps its own.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnConfig {
+    /// Interface MTU; our advertised MSS is derived from it (RFC 9293 §3.7.1).
+    pub mtu: u16,
+    /// Send buffer capacity in bytes (`net.ipv4.tcp_wmem` default).
+    pub send_buffer: usize,
+    /// Receive buffer capacity in bytes; the advertised window never exceeds its free space.
+    pub recv_buffer: usize,
+    /// Most out-of-order ranges held at once; further holes are dropped (RX-09, SEC-05).
+    pub max_ooo_ranges: usize,
+    /// Offer window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Initial RTO (RFC 6298 §2.1: 1 s).
+    pub initial_rto: Duration,
+    /// Lower clamp of the RTO (Linux `TCP_RTO_MIN`, 200 ms).
+    pub min_rto: Duration,
+    /// Upper clamp of the RTO (Linux `TCP_RTO_MAX`, 120 s).
+    pub max_rto: Duration,
+    /// SYN retransmissions before `connect` fails (`tcp_syn_retries`, 6).
+    pub syn_retries: u8,
+    /// SYN-ACK retransmissions before a half-open entry is dropped (`tcp_synack_retries`, 5).
+    pub synack_retries: u8,
+    /// Data/FIN retransmissions before the connection fails (`tcp_retries2`, 15).
+    pub data_retries: u8,
+    /// Abort when sent data stays unacknowledged this long (RFC 5482 `TCP_USER_TIMEOUT`).
+    pub user_timeout: Option<Duration>,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this (Linux: 2 MSL = 60 s).
+    pub msl: Duration,
+    /// Timeout of an orphaned FIN-WAIT-2 (`tcp_fin_timeout`, 60 s).
+    pub fin_wait2_timeout: Duration,
+    /// Keepalive (`SO_KEEPALIVE`), off by default.
+    pub keepalive: bool,
+    /// Idle time before the first keepalive probe (`tcp_keepalive_time`, 7200 s).
+    pub keepalive_idle: Duration,
+    /// Interval between keepalive probes (`tcp_keepalive_intvl`, 75 s).
+    pub keepalive_interval: Duration,
+    /// Unanswered probes before the connection fails (`tcp_keepalive_probes`, 9).
+    pub keepalive_probes: u8,
+    /// Delayed-ACK timeout (Linux ATO max 40 ms at HZ=1000 for quick paths; RFC 9293 §3.8.6.3
+    /// allows up to 500 ms).
+    pub delayed_ack: Duration,
+    /// Segments acknowledged immediately at the start of a connection (Linux quick-ack mode).
+    pub quick_acks: u8,
+    /// Disable Nagle's algorithm (`TCP_NODELAY`; RFC 896 is on by default).
+    pub nodelay: bool,
+    /// Challenge ACKs per second per connection (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    /// Congestion controller.
+    pub congestion: CongestionAlgorithm,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_cwnd: u32,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            mtu: 1500,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            max_ooo_ranges: 32,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            syn_retries: 6,
+            synack_retries: 5,
+            data_retries: 15,
+            user_timeout: None,
+            msl: Duration::from_secs(30),
+            fin_wait2_timeout: Duration::from_secs(60),
+            keepalive: false,
+            keepalive_idle: Duration::from_secs(7200),
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_probes: 9,
+            delayed_ack: Duration::from_millis(40),
+            quick_acks: 16,
+            nodelay: false,
+            challenge_ack_limit: 10,
+            congestion: CongestionAlgorithm::NewReno,
+            initial_cwnd: 10,
+        }
+    }
+}
+
+/// Endpoint-wide settings.
+#[derive(Clone, Copy, Debug)]
+pub struct EndpointConfig {
+    /// Seed of every random choice: ISNs, ephemeral ports, hash keys (RFC 6528, RFC 6056).
+    pub seed: u64,
+    /// Defaults for new connections.
+    pub conn: ConnConfig,
+    /// RSTs per second sent for segments that match no connection (Linux `icmp_ratelimit`-like).
+    pub rst_rate_limit: u32,
+    /// First port of the ephemeral range (`ip_local_port_range`, 32768).
+    pub ephemeral_start: u16,
+    /// Last port of the ephemeral range (60999).
+    pub ephemeral_end: u16,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            seed: 0,
+            conn: ConnConfig::default(),
+            rst_rate_limit: 1000,
+            ephemeral_start: 32768,
+            ephemeral_end: 60999,
+        }
+    }
+}

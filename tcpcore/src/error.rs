@@ -1,0 +1,101 @@
+//! Errors returned to the application. Peer misbehaviour is never an error here: it is dropped
+//! and counted. These are outcomes the app must see, or mistakes the caller made.
+
+/// Why a connection ended abnormally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionError {
+    /// Our SYN was answered by a RST (`ECONNREFUSED`).
+    Refused,
+    /// The peer reset an established connection (`ECONNRESET`).
+    Reset,
+    /// Retransmissions, keepalive probes or the user timeout ran out (`ETIMEDOUT`).
+    TimedOut,
+    /// The application aborted the connection (sent RST).
+    Aborted,
+}
+
+impl core::fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConnectionError::Refused => "connection refused",
+            ConnectionError::Reset => "connection reset by peer",
+            ConnectionError::TimedOut => "connection timed out",
+            ConnectionError::Aborted => "connection aborted locally",
+        })
+    }
+}
+
+impl std::error::Error for ConnectionError {}
+
+/// Why `write` accepted nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteError {
+    /// The send buffer is full; wait for [`crate::Event::Writable`].
+    Blocked,
+    /// The handshake has not completed; wait for [`crate::Event::Connected`]. (Data may be
+    /// queued in SYN-SENT; this is returned only for a connection that can never send.)
+    NotConnected,
+    /// Writing was shut down by this side (`EPIPE`).
+    Closed,
+    /// The connection failed; writes fail with `EPIPE` after a reset (FA-02).
+    Failed(ConnectionError),
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WriteError::Blocked => f.write_str("send buffer full"),
+            WriteError::NotConnected => f.write_str("not connected"),
+            WriteError::Closed => f.write_str("write side already shut down"),
+            WriteError::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Why `read` returned no bytes (end of stream is `Ok(0)`, as with `std::io::Read`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadError {
+    /// Nothing buffered yet; wait for [`crate::Event::Readable`].
+    WouldBlock,
+    /// The handshake has not completed.
+    NotConnected,
+    /// The connection failed.
+    Failed(ConnectionError),
+}
+
+impl core::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ReadError::WouldBlock => f.write_str("no data buffered"),
+            ReadError::NotConnected => f.write_str("not connected"),
+            ReadError::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Why `connect` or `listen` could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndpointError {
+    /// The local address/port is already bound (`EADDRINUSE`).
+    AddrInUse,
+    /// No ephemeral port is free, or the address is not ours (`EADDRNOTAVAIL`).
+    AddrNotAvailable,
+    /// The address is unusable (port 0 for a peer, multicast, mixed families).
+    InvalidAddress,
+}
+
+impl core::fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            EndpointError::AddrInUse => "address in use",
+            EndpointError::AddrNotAvailable => "address not available",
+            EndpointError::InvalidAddress => "invalid address",
+        })
+    }
+}
+
+impl std::error::Error for EndpointError {}

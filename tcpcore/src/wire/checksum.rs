@@ -1,0 +1,1 @@
+//! checksum (wire helper fills this).
