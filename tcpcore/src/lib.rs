@@ -13,3 +13,5 @@ pub use config::{ConnConfig, EndpointConfig};
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;
 pub use time::Instant;
+#[cfg(feature = "sim")]
+pub mod sim;

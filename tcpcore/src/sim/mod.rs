@@ -1,0 +1,1 @@
+//! The seeded, virtual-time network simulator (sim helper fills this).
