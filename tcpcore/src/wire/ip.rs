@@ -1,8 +1,11 @@
 //! Whole IP packets carrying TCP: the entry point for parsing input and emitting output.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{ParseError, TcpRepr};
+use super::ipv4::{self, Ipv4Packet};
+use super::ipv6::{self, Ipv6Packet};
+use super::tcp::{self, TcpPacket};
+use super::{checksum, ParseError, TcpRepr};
 
 /// A parsed, checksum-verified TCP segment with its IP addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,13 +31,82 @@ pub enum EmitError {
 
 /// Parse a whole IPv4 or IPv6 packet carrying TCP, verifying the IPv4 header checksum and the
 /// TCP checksum. Never panics.
+///
+/// Checks, in order: the IP header lengths ([`ParseError::Truncated`],
+/// [`ParseError::BadIpVersion`], [`ParseError::BadIpHeaderLen`], [`ParseError::BadIpLength`]),
+/// the IPv4 header checksum, fragments, the protocol (following IPv6 extension headers), the
+/// addresses (RFC 9293 §3.10.7.2: segments from or to broadcast or multicast addresses are
+/// dropped; unspecified addresses likewise), the TCP data offset, the TCP checksum, the
+/// options and the flags ([`TcpRepr::parse`]).
 pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
-    let _ = packet;
-    todo!("wire helper")
+    let first = *packet.first().ok_or(ParseError::Truncated)?;
+    match first >> 4 {
+        4 => parse_v4(packet),
+        6 => parse_v6(packet),
+        _ => Err(ParseError::BadIpVersion),
+    }
+}
+
+fn parse_v4(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
+    let ip = Ipv4Packet::new_checked(packet)?;
+    if !ip.verify_checksum() {
+        return Err(ParseError::BadIpChecksum);
+    }
+    // RFC 791 §3.2: a datagram with MF set or a nonzero offset is a fragment.
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        return Err(ParseError::Fragment);
+    }
+    if ip.protocol() != ipv4::PROTO_TCP {
+        return Err(ParseError::NotTcp);
+    }
+    let (src, dst) = (ip.src(), ip.dst());
+    let bad = |a: Ipv4Addr| a.is_multicast() || a.is_broadcast() || a.is_unspecified();
+    if bad(src) || bad(dst) {
+        return Err(ParseError::BadAddress);
+    }
+    segment(IpAddr::V4(src), IpAddr::V4(dst), v4_payload(packet, &ip))
+}
+
+/// The IPv4 payload with the lifetime of the packet (the view's accessors borrow the view).
+fn v4_payload<'a>(packet: &'a [u8], ip: &Ipv4Packet<&'a [u8]>) -> &'a [u8] {
+    packet.get(ip.header_len()..usize::from(ip.total_len())).unwrap_or_default()
+}
+
+fn parse_v6(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
+    let ip = Ipv6Packet::new_checked(packet)?;
+    let tcp_at = ip.tcp_offset()?;
+    let tcp_end = ipv6::HEADER_LEN + usize::from(ip.payload_len());
+    let tcp = packet.get(tcp_at..tcp_end).unwrap_or_default();
+    let (src, dst) = (ip.src(), ip.dst());
+    let bad = |a: Ipv6Addr| a.is_multicast() || a.is_unspecified();
+    if bad(src) || bad(dst) {
+        return Err(ParseError::BadAddress);
+    }
+    segment(IpAddr::V6(src), IpAddr::V6(dst), tcp)
+}
+
+/// Check and parse the TCP segment `bytes` carried between `src` and `dst`.
+fn segment(src: IpAddr, dst: IpAddr, bytes: &[u8]) -> Result<Segment<'_>, ParseError> {
+    let tcp = TcpPacket::new_checked(bytes)?;
+    if !tcp.verify_checksum(src, dst) {
+        return Err(ParseError::BadTcpChecksum);
+    }
+    let repr = TcpRepr::parse(&tcp)?;
+    let payload = bytes.get(tcp.header_len()..).unwrap_or_default();
+    Ok(Segment { src, dst, tcp: repr, payload })
 }
 
 /// Emit an IP packet (IPv4 with DF set and TTL 64, or IPv6 with hop limit 64) carrying `tcp`
 /// and the concatenation of `payload` into `buf`, with all checksums. Returns the packet length.
+///
+/// The payload is copied into `buf` first and the TCP checksum computed over the contiguous
+/// result, so the split point of `payload` may be anywhere (odd offsets included).
+///
+/// # Errors
+///
+/// [`EmitError::MixedFamilies`] when `src` and `dst` differ in family;
+/// [`EmitError::BufferTooSmall`] when `buf` cannot hold the packet, or the packet is longer
+/// than the IP length field can express (65535 bytes for IPv4, a 65535-byte payload for IPv6).
 pub fn emit(
     buf: &mut [u8],
     src: IpAddr,
@@ -42,6 +114,41 @@ pub fn emit(
     tcp: &TcpRepr,
     payload: [&[u8]; 2],
 ) -> Result<usize, EmitError> {
-    let _ = (buf, src, dst, tcp, payload);
-    todo!("wire helper")
+    let [p0, p1] = payload;
+    let tcp_len = tcp.header_len() + p0.len() + p1.len();
+    let ip_len = match (src, dst) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => ipv4::HEADER_LEN,
+        (IpAddr::V6(_), IpAddr::V6(_)) => ipv6::HEADER_LEN,
+        _ => return Err(EmitError::MixedFamilies),
+    };
+    let total = ip_len + tcp_len;
+    let buf = buf.get_mut(..total).ok_or(EmitError::BufferTooSmall)?;
+    let (ip_hdr, seg) = buf.split_at_mut(ip_len);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let total = u16::try_from(total).map_err(|_| EmitError::BufferTooSmall)?;
+            let h = <&mut [u8; ipv4::HEADER_LEN]>::try_from(ip_hdr)
+                .map_err(|_| EmitError::BufferTooSmall)?;
+            ipv4::emit_header(h, s, d, total);
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let plen = u16::try_from(tcp_len).map_err(|_| EmitError::BufferTooSmall)?;
+            let h = <&mut [u8; ipv6::HEADER_LEN]>::try_from(ip_hdr)
+                .map_err(|_| EmitError::BufferTooSmall)?;
+            ipv6::emit_header(h, s, d, plen);
+        }
+        _ => return Err(EmitError::MixedFamilies),
+    }
+    let hlen = tcp.emit(seg)?;
+    let data = seg.get_mut(hlen..).ok_or(EmitError::BufferTooSmall)?;
+    let (d0, d1) = data.split_at_mut(p0.len().min(data.len()));
+    d0.copy_from_slice(p0);
+    d1.copy_from_slice(p1);
+    // `tcp_len <= 65535` was checked above for both families.
+    let acc = checksum::pseudo_header(src, dst, ipv4::PROTO_TCP, tcp_len as u32);
+    let c = checksum::finish(checksum::sum(seg, acc));
+    if let Some(field) = seg.get_mut(tcp::CHECKSUM_OFFSET..tcp::CHECKSUM_OFFSET + 2) {
+        field.copy_from_slice(&c.to_be_bytes());
+    }
+    Ok(total)
 }

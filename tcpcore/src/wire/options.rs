@@ -45,20 +45,184 @@ impl TcpOptions {
     }
 
     /// Bytes these options take on the wire, padded to a multiple of 4.
+    ///
+    /// Exactly what [`TcpOptions::emit`] writes: a multiple of 4 and at most 40 (RFC 9293
+    /// §3.1: the data offset limits the header to 60 bytes). SACK blocks that do not fit
+    /// beside the other options are left out (see [`TcpOptions::emitted_sacks`]).
     pub fn wire_len(&self) -> usize {
-        todo!("wire helper")
+        self.fixed_len() + sack_len(self.emitted_sacks())
+    }
+
+    /// How many of the SACK blocks [`TcpOptions::emit`] writes: all valid ones (at most 4)
+    /// if they fit within the 40 option bytes beside the other options, else as many as fit
+    /// (3 beside timestamps, RFC 2018 §3).
+    pub fn emitted_sacks(&self) -> usize {
+        let room = MAX_LEN - self.fixed_len();
+        let fit = if room >= SACK_OVERHEAD { (room - SACK_OVERHEAD) / SACK_BLOCK_LEN } else { 0 };
+        self.sacks().len().min(fit)
+    }
+
+    /// Bytes of every option except the SACK blocks.
+    fn fixed_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        if self.timestamps.is_some() {
+            n += 12;
+        } else if self.sack_permitted {
+            n += 4;
+        }
+        if self.window_scale.is_some() {
+            n += 4;
+        }
+        n
     }
 
     /// Parse the option bytes of a TCP header (the bytes after the fixed 20).
+    ///
+    /// RFC 9293 §3.1: options are a kind byte, then for every kind but End of Option List (0)
+    /// and No-Operation (1) a length byte counting the kind and length bytes. Parsing stops
+    /// at EOL; unknown kinds are skipped by their length (RFC 9293 §3.2, "must be prepared to
+    /// handle an illegal option length"). A length below 2, a length running past the end,
+    /// or a known kind with the wrong length is [`ParseError::BadOption`](super::ParseError).
+    /// A repeated option overrides the earlier one.
     pub fn parse(bytes: &[u8]) -> Result<TcpOptions, super::ParseError> {
-        let _ = bytes;
-        todo!("wire helper")
+        use super::ParseError::BadOption;
+        let mut opts = TcpOptions::default();
+        let mut rest = bytes;
+        while let Some((&kind, after_kind)) = rest.split_first() {
+            match kind {
+                KIND_EOL => break,
+                KIND_NOP => {
+                    rest = after_kind;
+                    continue;
+                }
+                _ => {}
+            }
+            let len = usize::from(*after_kind.first().ok_or(BadOption)?);
+            if len < 2 {
+                return Err(BadOption);
+            }
+            let body = rest.get(2..len).ok_or(BadOption)?;
+            rest = rest.get(len..).ok_or(BadOption)?;
+            match (kind, body) {
+                (KIND_MSS, &[a, b]) => opts.mss = Some(u16::from_be_bytes([a, b])),
+                // RFC 7323 §2.3: a shift above 14 is logged and treated as 14.
+                (KIND_WS, &[shift]) => opts.window_scale = Some(shift.min(MAX_WS)),
+                (KIND_SACK_PERM, &[]) => opts.sack_permitted = true,
+                (KIND_SACK, blocks) => {
+                    // RFC 2018 §3: length 2 + 8n; we accept n >= 1 and keep the first 4.
+                    if blocks.is_empty() || blocks.len() % SACK_BLOCK_LEN != 0 {
+                        return Err(BadOption);
+                    }
+                    let mut count = 0;
+                    for (slot, b) in opts.sack_blocks.iter_mut().zip(blocks.chunks_exact(8)) {
+                        *slot = SackBlock {
+                            left: SeqNum(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+                            right: SeqNum(u32::from_be_bytes([b[4], b[5], b[6], b[7]])),
+                        };
+                        count += 1;
+                    }
+                    opts.sack_count = count;
+                }
+                (KIND_TS, &[a0, a1, a2, a3, e0, e1, e2, e3]) => {
+                    opts.timestamps = Some(Timestamps {
+                        tsval: u32::from_be_bytes([a0, a1, a2, a3]),
+                        tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
+                    })
+                }
+                (KIND_MSS | KIND_WS | KIND_SACK_PERM | KIND_TS, _) => return Err(BadOption),
+                _ => {} // Unknown kind: skipped by its length.
+            }
+        }
+        Ok(opts)
     }
 
     /// Write the options into `buf` (which is exactly `self.wire_len()` long), padding with NOP
     /// / EOL. Layout follows Linux so traces look familiar.
+    ///
+    /// Order: MSS; then SACK-permitted and timestamps as `4,2,8,10,TS` when both, `1,1,8,10,TS`
+    /// or `1,1,4,2` when one; then `1,3,3,shift` for window scale; then `1,1,5,len,blocks`
+    /// for SACK blocks. Writes beyond `buf` are dropped rather than panicking; any bytes of
+    /// `buf` past `wire_len()` are filled with EOL (0).
     pub fn emit(&self, buf: &mut [u8]) {
-        let _ = buf;
-        todo!("wire helper")
+        let mut w = Writer { buf, at: 0 };
+        if let Some(mss) = self.mss {
+            w.put(&[KIND_MSS, 4]);
+            w.put(&mss.to_be_bytes());
+        }
+        match (self.sack_permitted, self.timestamps) {
+            (sack_perm, Some(ts)) => {
+                if sack_perm {
+                    w.put(&[KIND_SACK_PERM, 2]);
+                } else {
+                    w.put(&[KIND_NOP, KIND_NOP]);
+                }
+                w.put(&[KIND_TS, 10]);
+                w.put(&ts.tsval.to_be_bytes());
+                w.put(&ts.tsecr.to_be_bytes());
+            }
+            (true, None) => w.put(&[KIND_NOP, KIND_NOP, KIND_SACK_PERM, 2]),
+            (false, None) => {}
+        }
+        if let Some(shift) = self.window_scale {
+            w.put(&[KIND_NOP, KIND_WS, 3, shift.min(MAX_WS)]);
+        }
+        let n = self.emitted_sacks();
+        if n > 0 {
+            w.put(&[KIND_NOP, KIND_NOP, KIND_SACK, sack_len(n) as u8 - 2]);
+            for b in self.sacks().iter().take(n) {
+                w.put(&b.left.get().to_be_bytes());
+                w.put(&b.right.get().to_be_bytes());
+            }
+        }
+        let at = w.at;
+        if let Some(pad) = w.buf.get_mut(at..) {
+            pad.fill(KIND_EOL);
+        }
+    }
+}
+
+/// Option kinds (IANA "TCP Option Kind Numbers").
+const KIND_EOL: u8 = 0;
+const KIND_NOP: u8 = 1;
+const KIND_MSS: u8 = 2;
+const KIND_WS: u8 = 3;
+const KIND_SACK_PERM: u8 = 4;
+const KIND_SACK: u8 = 5;
+const KIND_TS: u8 = 8;
+
+/// Largest window scale shift (RFC 7323 §2.3).
+const MAX_WS: u8 = 14;
+/// Most option bytes a header can carry (data offset 15 × 4 − 20).
+const MAX_LEN: usize = 40;
+/// NOP, NOP, kind, length in front of the SACK blocks.
+const SACK_OVERHEAD: usize = 4;
+/// Bytes per SACK block.
+const SACK_BLOCK_LEN: usize = 8;
+
+/// Bytes taken by `n` SACK blocks with their NOP padding (0 for none).
+fn sack_len(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        SACK_OVERHEAD + n * SACK_BLOCK_LEN
+    }
+}
+
+/// A cursor that writes into a slice and silently drops what does not fit.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        if let Some(dst) = self.buf.get_mut(self.at..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.at = end;
     }
 }
