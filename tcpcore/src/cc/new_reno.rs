@@ -1,0 +1,88 @@
+//! NewReno congestion control: slow start and congestion avoidance (RFC 5681 §3.1), with the
+//! window reductions of fast recovery (RFC 6582).
+
+use super::Controller;
+use crate::Instant;
+
+/// RFC 5681 / RFC 6582 NewReno.
+#[derive(Debug, Clone)]
+pub struct NewReno {
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged since cwnd last grew in congestion avoidance (RFC 5681 §3.1,
+    /// "appropriate byte counting" variant of equation 3).
+    acked_in_ca: u32,
+}
+
+impl NewReno {
+    /// A controller with an initial window of `initial_segments` × `mss` (RFC 6928) and an
+    /// arbitrarily high initial ssthresh (RFC 5681 §3.1).
+    pub fn new(initial_segments: u32, mss: u32) -> Self {
+        NewReno { cwnd: initial_segments.max(1) * mss, ssthresh: u32::MAX, acked_in_ca: 0 }
+    }
+}
+
+impl Controller for NewReno {
+    fn window(&self) -> u32 {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, _now: Instant, acked: u32, mss: u32) {
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 §3.1 equation 2, with L = 2 (RFC 3465 §2.2).
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss));
+        } else {
+            // RFC 5681 §3.1: about one MSS per RTT.
+            self.acked_in_ca = self.acked_in_ca.saturating_add(acked);
+            if self.acked_in_ca >= self.cwnd {
+                self.acked_in_ca -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(mss);
+            }
+        }
+    }
+
+    fn on_loss(&mut self, _now: Instant, in_flight: u32, mss: u32) {
+        // RFC 5681 §3.2 equation 4; cwnd = ssthresh (inflation is the recovery logic's part).
+        self.ssthresh = (in_flight / 2).max(2 * mss);
+        self.cwnd = self.ssthresh;
+        self.acked_in_ca = 0;
+    }
+
+    fn on_recovery_end(&mut self, _now: Instant, in_flight: u32, mss: u32) {
+        // RFC 6582 §3.2 step 3, option 1: min(ssthresh, FlightSize + SMSS).
+        self.cwnd = self.ssthresh.min(in_flight.saturating_add(mss)).max(mss);
+    }
+
+    fn on_rto(&mut self, _now: Instant, in_flight: u32, mss: u32) {
+        // RFC 5681 §3.1 equation 4 and the loss window of one segment.
+        self.ssthresh = (in_flight / 2).max(2 * mss);
+        self.cwnd = mss;
+        self.acked_in_ca = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rx_03_slow_start_then_avoidance() {
+        let mss = 1000;
+        let mut cc = NewReno::new(10, mss);
+        let t = Instant::ZERO;
+        cc.on_ack(t, 1000, mss);
+        assert_eq!(cc.window(), 11_000, "slow start grows by the bytes acked");
+        cc.on_loss(t, 20_000, mss);
+        assert_eq!((cc.window(), cc.ssthresh()), (10_000, 10_000));
+        for _ in 0..10 {
+            cc.on_ack(t, 1000, mss);
+        }
+        assert_eq!(cc.window(), 11_000, "one MSS per window in congestion avoidance");
+        cc.on_rto(t, 11_000, mss);
+        assert_eq!((cc.window(), cc.ssthresh()), (1000, 5500));
+    }
+}

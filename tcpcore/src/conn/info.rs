@@ -1,0 +1,131 @@
+//! Per-connection counters and the `TcpInfo` snapshot (like Linux `TCP_INFO`).
+
+use core::time::Duration;
+
+use super::{Connection, State};
+
+/// Raw counters kept by a connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) segs_in: u64,
+    pub(crate) segs_out: u64,
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_retransmitted: u64,
+    pub(crate) bytes_acked: u64,
+    pub(crate) bytes_received: u64,
+    pub(crate) retransmits: u64,
+    pub(crate) fast_retransmits: u64,
+    pub(crate) timeouts: u64,
+    pub(crate) drops: u64,
+    pub(crate) ooo_dropped: u64,
+    pub(crate) challenge_acks: u64,
+    pub(crate) challenge_acks_suppressed: u64,
+    pub(crate) probes_out: u64,
+    pub(crate) resets_in: u64,
+    pub(crate) resets_out: u64,
+}
+
+/// A snapshot of one connection's state and counters.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct TcpInfo {
+    /// Connection state.
+    pub state: State,
+    /// Smoothed RTT (RFC 6298), if sampled yet.
+    pub srtt: Option<Duration>,
+    /// RTT variance.
+    pub rttvar: Duration,
+    /// Current retransmission timeout, including backoff.
+    pub rto: Duration,
+    /// Congestion window in bytes.
+    pub cwnd: u32,
+    /// Slow-start threshold in bytes.
+    pub ssthresh: u32,
+    /// Peer's current window in bytes.
+    pub snd_wnd: u32,
+    /// Window we last advertised, in bytes.
+    pub rcv_wnd: u32,
+    /// Payload bytes per full segment we send.
+    pub snd_mss: u32,
+    /// Our window-scale shift and the peer's.
+    pub wscale: (u8, u8),
+    /// Timestamps negotiated.
+    pub timestamps: bool,
+    /// SACK negotiated.
+    pub sack: bool,
+    /// Bytes sent but not yet acknowledged.
+    pub unacked: u32,
+    /// Segments received.
+    pub segs_in: u64,
+    /// Segments sent.
+    pub segs_out: u64,
+    /// Payload bytes sent, retransmissions included.
+    pub bytes_sent: u64,
+    /// Payload bytes retransmitted.
+    pub bytes_retransmitted: u64,
+    /// Payload bytes the peer acknowledged.
+    pub bytes_acked: u64,
+    /// Payload bytes received in order.
+    pub bytes_received: u64,
+    /// Segments retransmitted (any cause).
+    pub retransmits: u64,
+    /// Fast retransmits (entries into recovery).
+    pub fast_retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Segments dropped by the state machine (unacceptable, bad ACK, …).
+    pub drops: u64,
+    /// Out-of-order segments dropped because the hole limit was reached.
+    pub ooo_dropped: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the rate limit.
+    pub challenge_acks_suppressed: u64,
+    /// Zero-window and keepalive probes sent.
+    pub probes_out: u64,
+    /// Resets received and acted on.
+    pub resets_in: u64,
+    /// Resets sent.
+    pub resets_out: u64,
+    /// Out-of-order ranges currently held.
+    pub ooo_ranges: usize,
+}
+
+impl Connection {
+    /// A snapshot of this connection's state and counters.
+    pub fn info(&self) -> TcpInfo {
+        let c = &self.info;
+        TcpInfo {
+            state: self.state,
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rtt.rto(),
+            cwnd: self.cc.window(),
+            ssthresh: self.cc.ssthresh(),
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_wnd(),
+            snd_mss: self.effective_mss(),
+            wscale: (self.rcv_wscale, self.snd_wscale),
+            timestamps: self.ts_recent.is_some(),
+            sack: self.sack_ok,
+            unacked: self.snd_max.since(self.snd_una),
+            segs_in: c.segs_in,
+            segs_out: c.segs_out,
+            bytes_sent: c.bytes_sent,
+            bytes_retransmitted: c.bytes_retransmitted,
+            bytes_acked: c.bytes_acked,
+            bytes_received: c.bytes_received,
+            retransmits: c.retransmits,
+            fast_retransmits: c.fast_retransmits,
+            timeouts: c.timeouts,
+            drops: c.drops,
+            ooo_dropped: c.ooo_dropped,
+            challenge_acks: c.challenge_acks,
+            challenge_acks_suppressed: c.challenge_acks_suppressed,
+            probes_out: c.probes_out,
+            resets_in: c.resets_in,
+            resets_out: c.resets_out,
+            ooo_ranges: self.recv_buf.ooo_ranges().len(),
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! Segment arrival (RFC 9293 §3.10.7), one function per step, with the RFC 5961 hardening.
+
+use core::time::Duration;
+
+use super::recv_buf::Stored;
+use super::timers::Timer;
+use super::{ev, ConnParams, Connection, PendingRst, State};
+use crate::config::ConnConfig;
+use crate::wire::{Segment, SeqNum, TcpOptions};
+use crate::{ConnectionError, Instant};
+
+impl Connection {
+    /// Passive open: a listener received `syn` (RFC 9293 §3.10.7.2, LISTEN state). The new
+    /// connection is in SYN-RECEIVED; its SYN-ACK goes out on the first `poll_transmit`.
+    /// Data carried on the SYN is not accepted (no TCP Fast Open); the peer resends it.
+    pub fn accept(cfg: ConnConfig, params: ConnParams, syn: &Segment<'_>, now: Instant) -> Self {
+        let mut c = Connection::new(cfg, params, State::SynReceived, true);
+        c.take_syn(syn, now);
+        tracing::debug!(local = %c.local, remote = %c.remote, "passive open");
+        c
+    }
+
+    /// Process one segment routed to this connection (RFC 9293 §3.10.7.3 and §3.10.7.4).
+    /// Hostile input is dropped (and counted); nothing here can fail or panic.
+    pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.info.segs_in += 1;
+        tracing::trace!(
+            local = %self.local, remote = %self.remote, state = ?self.state,
+            seq = seg.tcp.seq.0, ack = seg.tcp.ack.0, flags = seg.tcp.flags.0, len = seg.payload.len(),
+            "segment in"
+        );
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.on_syn_sent(now, seg),
+            _ => self.on_synchronized(now, seg),
+        }
+        self.update_timers(now);
+    }
+
+    /// Record what a SYN (or SYN-ACK) tells us: the peer's ISN and negotiated options.
+    fn take_syn(&mut self, seg: &Segment<'_>, now: Instant) {
+        let t = &seg.tcp;
+        self.irs = t.seq;
+        self.rcv_nxt = t.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        self.peer_syn = super::PeerSyn {
+            wscale: t.options.window_scale,
+            sack_permitted: t.options.sack_permitted,
+            tsval: t.options.timestamps.map(|ts| ts.tsval),
+        };
+        self.negotiate(&t.options);
+        // RFC 7323 §2.2: the window of a SYN is never scaled.
+        self.snd_wnd = u32::from(t.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = t.seq;
+        self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
+    }
+
+    /// Options of the SYN exchange (RFC 9293 §3.7.1 MSS; RFC 7323 §2.2, §3.2; RFC 2018 §2).
+    fn negotiate(&mut self, o: &TcpOptions) {
+        // Clamp a hostile tiny MSS (the SACK-panic class of attacks relies on it).
+        let peer_mss = o.mss.map_or(super::default_mss(&self.remote), |m| u32::from(m).max(64));
+        self.snd_mss = peer_mss.min(u32::from(self.our_mss()));
+        // We offer scaling on every active SYN when configured, and answer it when offered.
+        match o.window_scale {
+            Some(ws) if self.cfg.window_scaling => {
+                self.snd_wscale = ws.min(14);
+                self.rcv_wscale = self.our_wscale();
+            }
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.ts_recent = o.timestamps.filter(|_| self.cfg.timestamps).map(|ts| ts.tsval);
+        self.sack_ok = self.cfg.sack && o.sack_permitted;
+        let mss = self.effective_mss();
+        self.cc = super::new_controller(&self.cfg, mss);
+    }
+
+    /// RFC 9293 §3.10.7.3: SYN-SENT.
+    fn on_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) {
+        let t = &seg.tcp;
+        // First: check the ACK.
+        if t.flags.ack() && (t.ack <= self.iss || t.ack > self.snd_max) {
+            if !t.flags.rst() {
+                // HS-05: an old duplicate SYN-ACK is answered <SEQ=SEG.ACK><CTL=RST>.
+                self.pending_rst = Some(PendingRst { seq: t.ack, ack: None });
+            }
+            self.info.drops += 1;
+            return;
+        }
+        // Second: the RST bit. Acceptable only with an acceptable ACK.
+        if t.flags.rst() {
+            if t.flags.ack() {
+                self.enter_closed(Some(ConnectionError::Refused));
+            }
+            return;
+        }
+        // Fourth: the SYN bit.
+        if !t.flags.syn() {
+            return;
+        }
+        self.take_syn(seg, now);
+        if t.flags.ack() {
+            self.ack_syn(now, t.ack);
+            self.snd_wl2 = t.ack;
+            self.establish();
+            self.ack.now = true;
+        } else {
+            // HS-09 simultaneous open: resend our SYN as a SYN-ACK.
+            self.set_state(State::SynReceived);
+            self.snd_nxt = self.iss;
+        }
+    }
+
+    /// Our SYN was acknowledged at `ack`: SND.UNA moves past it, with an RTT sample if the
+    /// SYN was not retransmitted (Karn).
+    fn ack_syn(&mut self, now: Instant, ack: crate::wire::SeqNum) {
+        self.snd_una = ack;
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        if let Some((end, sent)) = self.rtt_probe.take() {
+            if ack >= end {
+                self.rtt.sample(now - sent);
+            }
+        }
+        self.retries = 0;
+        self.timers.stop(Timer::Retransmit);
+    }
+
+    /// SYN-SENT/SYN-RECEIVED → ESTABLISHED (or FIN-WAIT-1 if the app already shut down).
+    fn establish(&mut self) {
+        self.set_state(if self.fin_queued { State::FinWait1 } else { State::Established });
+        self.events |= ev::CONNECTED | ev::WRITABLE;
+    }
+
+    /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on.
+    fn on_synchronized(&mut self, now: Instant, seg: &Segment<'_>) {
+        let t = &seg.tcp;
+        if t.flags.rst() {
+            return self.on_rst(now, seg);
+        }
+        if t.flags.syn() {
+            return self.on_syn(now, seg);
+        }
+        if !self.acceptable(seg) {
+            return self.on_unacceptable(now, seg);
+        }
+        self.on_acceptable(now, seg);
+        if !t.flags.ack() {
+            // Fifth step: "if the ACK bit is off, drop the segment and return".
+            self.info.drops += 1;
+            return;
+        }
+        if !self.on_ack(now, seg) {
+            return;
+        }
+        // Sixth step, URG: urgent data is delivered inline (RFC 6093); the pointer is ignored.
+        self.on_text(now, seg);
+        self.on_fin(now, seg);
+    }
+
+    /// First step: the acceptability test (RFC 9293 §3.10.7.4, table 6).
+    fn acceptable(&self, seg: &Segment<'_>) -> bool {
+        let seq = seg.tcp.seq;
+        let len = seg.tcp.seq_len(seg.payload.len());
+        let wnd = self.rcv_wnd();
+        match (len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd),
+            // RCV.WND zero: data is unacceptable, but the ACK is still processed (below).
+            (_, 0) => seq == self.rcv_nxt,
+            (_, _) => {
+                seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+                    || (seq + (len - 1)).in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+            }
+        }
+    }
+
+    /// The receive window we last offered.
+    pub(crate) fn rcv_wnd(&self) -> u32 {
+        self.rcv_adv.since(self.rcv_nxt)
+    }
+
+    /// An unacceptable segment is answered with an ACK and dropped (RFC 9293 §3.10.7.4).
+    fn on_unacceptable(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.info.drops += 1;
+        if self.state == State::TimeWait && seg.tcp.flags.fin() {
+            // CL-08: a retransmitted FIN restarts the 2 MSL timer.
+            self.timers.set(Timer::TimeWait, now + self.cfg.msl * 2);
+        }
+        self.ack.now = true;
+    }
+
+    /// Bookkeeping for every acceptable segment: keepalive and TS.Recent.
+    fn on_acceptable(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.keepalive_sent = 0;
+        if self.cfg.keepalive {
+            self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
+        }
+        // RFC 7323 §4.3: TS.Recent follows the segment that covers Last.ACK.sent.
+        if let (Some(recent), Some(ts)) = (self.ts_recent, seg.tcp.options.timestamps) {
+            if seg.tcp.seq <= self.last_ack_sent && ts.tsval.wrapping_sub(recent) as i32 >= 0 {
+                self.ts_recent = Some(ts.tsval);
+            }
+        }
+    }
+
+    /// Second step: RST (RFC 5961 §3.2, SEC-01).
+    fn on_rst(&mut self, now: Instant, seg: &Segment<'_>) {
+        let seq = seg.tcp.seq;
+        if seq == self.rcv_nxt {
+            let error = match self.state {
+                // RFC 9293 §3.10.7.4: a passive SYN-RECEIVED returns to LISTEN (HS-05).
+                State::SynReceived if self.passive => None,
+                State::SynReceived => Some(ConnectionError::Refused),
+                State::Closing | State::LastAck | State::TimeWait => None,
+                _ => Some(ConnectionError::Reset),
+            };
+            self.info.resets_in += 1;
+            self.enter_closed(error);
+        } else if seq.in_range(self.rcv_nxt, self.rcv_nxt + self.rcv_wnd().max(1)) {
+            self.challenge_ack(now);
+        } else {
+            self.info.drops += 1;
+        }
+    }
+
+    /// Fourth step: SYN in a synchronized state (RFC 5961 §4, SEC-02).
+    fn on_syn(&mut self, now: Instant, seg: &Segment<'_>) {
+        if self.state == State::SynReceived && seg.tcp.seq == self.irs && !seg.tcp.flags.ack() {
+            // HS-07: the peer retransmitted its SYN, so our SYN-ACK was lost: send it again
+            // with the same ISN.
+            self.snd_nxt = self.iss;
+            return;
+        }
+        self.challenge_ack(now);
+    }
+
+    /// Send a challenge ACK unless this connection's per-second budget is spent (RFC 5961 §7).
+    pub(crate) fn challenge_ack(&mut self, now: Instant) {
+        if now - self.challenge.window_start >= Duration::from_secs(1) {
+            self.challenge.window_start = now;
+            self.challenge.sent = 0;
+        }
+        if self.challenge.sent < self.cfg.challenge_ack_limit {
+            self.challenge.sent += 1;
+            self.info.challenge_acks += 1;
+            self.ack.now = true;
+        } else {
+            self.info.challenge_acks_suppressed += 1;
+        }
+    }
+
+    /// Fifth step: the ACK field. Returns false when processing stops here.
+    fn on_ack(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
+        let t = &seg.tcp;
+        if self.state == State::SynReceived {
+            if !(self.snd_una < t.ack && t.ack <= self.snd_max) {
+                // RFC 9293 §3.10.7.4: <SEQ=SEG.ACK><CTL=RST>.
+                self.pending_rst = Some(PendingRst { seq: t.ack, ack: None });
+                return false;
+            }
+            // HS-04 / HS-08: an acceptable ACK (possibly carrying data) completes the
+            // handshake. The window of this segment is the first scaled one.
+            self.ack_syn(now, t.ack);
+            self.snd_wnd = u32::from(t.window) << self.snd_wscale;
+            self.snd_wl1 = t.seq;
+            self.snd_wl2 = t.ack;
+            self.establish();
+        }
+        // RFC 5961 §5.2 (SEC-03): acceptable only in [SND.UNA - MAX.SND.WND, SND.NXT].
+        if t.ack > self.snd_max {
+            self.info.drops += 1;
+            self.challenge_ack(now);
+            return false;
+        }
+        if t.ack < self.snd_una - self.max_snd_wnd.max(1) {
+            self.info.drops += 1;
+            self.challenge_ack(now);
+            return false;
+        }
+        let wnd = u32::from(t.window) << self.snd_wscale;
+        if t.ack > self.snd_una {
+            self.on_new_ack(now, t.ack);
+        } else if t.ack == self.snd_una && self.is_dup_ack(seg, wnd) {
+            self.on_dup_ack(now);
+        }
+        self.update_send_window(seg, wnd);
+        self.on_fin_acked(now);
+        self.state != State::Closed
+    }
+
+    /// RFC 5681 §2: the definition of a duplicate acknowledgment.
+    fn is_dup_ack(&self, seg: &Segment<'_>, wnd: u32) -> bool {
+        self.snd_max > self.snd_una
+            && seg.payload.is_empty()
+            && !seg.tcp.flags.fin()
+            && wnd == self.snd_wnd
+    }
+
+    /// RFC 9293 §3.10.7.4: update SND.WND when the segment is newer (SND.WL1/SND.WL2).
+    fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32) {
+        let t = &seg.tcp;
+        if self.snd_wl1 < t.seq || (self.snd_wl1 == t.seq && self.snd_wl2 <= t.ack) {
+            if wnd > self.snd_wnd {
+                self.persist_backoff = 0;
+            }
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            self.snd_wl1 = t.seq;
+            self.snd_wl2 = t.ack;
+        }
+    }
+
+    /// New data acknowledged: free the send buffer, sample RTT, grow cwnd or advance
+    /// recovery (RFC 5681, RFC 6582, RFC 6298 §5.3).
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+        let acked = ack.since(self.snd_una);
+        let data_start = self.data_start();
+        let data_acked = ack.min(data_start + self.send_buf.len() as u32).since(data_start);
+        self.send_buf.consume(data_acked as usize);
+        self.snd_una = ack;
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        self.info.bytes_acked += u64::from(data_acked);
+        self.retries = 0;
+        if let Some((end, sent)) = self.rtt_probe {
+            if ack >= end {
+                self.rtt.sample(now - sent);
+                self.rtt_probe = None;
+            }
+        }
+        let mss = self.effective_mss();
+        if self.recovery.active {
+            if ack >= self.recovery.recover {
+                // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
+                self.recovery.active = false;
+                self.recovery.inflation = 0;
+                let flight = self.snd_max.since(self.snd_una);
+                self.cc.on_recovery_end(now, flight, mss);
+            } else {
+                // RFC 6582 §3.2 step 5: partial ACK: retransmit the next hole, deflate.
+                self.recovery.retransmit_head = true;
+                self.recovery.inflation =
+                    self.recovery.inflation.saturating_sub(acked).saturating_add(mss);
+            }
+        } else {
+            self.cc.on_ack(now, acked, mss);
+        }
+        self.recovery.dupacks = 0;
+        if self.snd_una == self.snd_max {
+            self.timers.stop(Timer::Retransmit);
+            self.stalled_since = None;
+        } else {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.stalled_since = Some(now);
+        }
+        if data_acked > 0 && !self.fin_queued {
+            self.events |= ev::WRITABLE;
+        }
+    }
+
+    /// RFC 5681 §3.2 / RFC 6582 §3.2: fast retransmit on the third duplicate ACK.
+    fn on_dup_ack(&mut self, now: Instant) {
+        self.recovery.dupacks += 1;
+        let mss = self.effective_mss();
+        if self.recovery.active {
+            self.recovery.inflation = self.recovery.inflation.saturating_add(mss);
+        } else if self.recovery.dupacks == 3 && self.snd_una > self.recovery.recover {
+            let flight = self.snd_max.since(self.snd_una);
+            self.cc.on_loss(now, flight, mss);
+            self.recovery.active = true;
+            self.recovery.recover = self.snd_max;
+            self.recovery.inflation = 3 * mss;
+            self.recovery.retransmit_head = true;
+            self.rtt_probe = None;
+            self.info.fast_retransmits += 1;
+            tracing::trace!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "fast retransmit");
+        }
+    }
+
+    /// State changes when our FIN is acknowledged (RFC 9293 §3.10.7.4 fifth step).
+    fn on_fin_acked(&mut self, now: Instant) {
+        if !self.fin_acked() {
+            return;
+        }
+        match self.state {
+            State::FinWait1 => self.set_state(State::FinWait2),
+            State::Closing => self.enter_time_wait(now),
+            State::LastAck => self.enter_closed(None),
+            _ => {}
+        }
+    }
+
+    /// Seventh step: segment text (RFC 9293 §3.10.7.4), with out-of-order reassembly.
+    fn on_text(&mut self, now: Instant, seg: &Segment<'_>) {
+        if seg.payload.is_empty() || !self.state.can_receive() {
+            return;
+        }
+        let mut seq = seg.tcp.seq;
+        let mut data = seg.payload;
+        let end = seq + data.len() as u32;
+        if end <= self.rcv_nxt {
+            // Entirely old: a duplicate. ACK at once so the sender learns (RFC 5681 §4.2).
+            self.ack.now = true;
+            return;
+        }
+        if self.orphaned && self.fin_queued {
+            // Linux: new data for a socket the application closed is answered with RST.
+            self.abort();
+            return;
+        }
+        if seq < self.rcv_nxt {
+            data = &data[self.rcv_nxt.since(seq) as usize..];
+            seq = self.rcv_nxt;
+        }
+        let room = (self.rcv_nxt + self.recv_buf.free() as u32).since(seq) as usize;
+        data = &data[..data.len().min(room)];
+        self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32).min(u32::from(self.our_mss()));
+        let had_holes = self.recv_buf.has_ooo();
+        match self.recv_buf.store(self.rcv_nxt, seq, data) {
+            Stored::Advanced(n) => {
+                self.rcv_nxt += n;
+                self.info.bytes_received += u64::from(n);
+                if n > 0 {
+                    self.events |= ev::READABLE;
+                }
+                self.ack.unacked_bytes += n;
+                self.schedule_ack(now, had_holes);
+            }
+            Stored::OutOfOrder => self.ack.now = true,
+            Stored::Dropped => {
+                self.info.ooo_dropped += 1;
+                self.ack.now = true;
+            }
+        }
+        self.try_consume_fin(now);
+    }
+
+    /// Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at least every second full-sized
+    /// segment, at once while in quick-ack mode or when a hole was filled, else within the
+    /// delayed-ACK timeout.
+    fn schedule_ack(&mut self, now: Instant, filled_hole: bool) {
+        if filled_hole || self.ack.quick > 0 || self.ack.unacked_bytes >= 2 * self.rcv_mss {
+            self.ack.quick = self.ack.quick.saturating_sub(1);
+            self.ack.now = true;
+        } else {
+            self.timers.set_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// Eighth step: FIN (RFC 9293 §3.10.7.4). A FIN beyond a hole is remembered and takes
+    /// effect once the bytes before it arrive.
+    fn on_fin(&mut self, now: Instant, seg: &Segment<'_>) {
+        if !seg.tcp.flags.fin() {
+            return;
+        }
+        let fin_seq = seg.tcp.seq + seg.payload.len() as u32;
+        if fin_seq >= self.rcv_nxt + self.recv_buf.free() as u32 + 1 {
+            return; // beyond our window: trimmed away
+        }
+        if self.peer_fin.is_none() && fin_seq >= self.rcv_nxt {
+            self.peer_fin = Some(fin_seq);
+        }
+        self.try_consume_fin(now);
+    }
+
+    fn try_consume_fin(&mut self, now: Instant) {
+        let Some(fin_seq) = self.peer_fin else { return };
+        if self.fin_received || fin_seq != self.rcv_nxt {
+            return;
+        }
+        self.fin_received = true;
+        self.rcv_nxt += 1;
+        self.ack.now = true;
+        self.events |= ev::PEER_FIN | ev::READABLE;
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait),
+            State::FinWait1 if self.fin_acked() => self.enter_time_wait(now),
+            State::FinWait1 => self.set_state(State::Closing),
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    /// TIME-WAIT for 2 MSL (RFC 9293 §3.10.7.4; Linux `TCP_TIMEWAIT_LEN`).
+    pub(crate) fn enter_time_wait(&mut self, now: Instant) {
+        self.set_state(State::TimeWait);
+        let keep_ack = self.ack.now;
+        self.timers.stop_all();
+        self.ack.now = keep_ack;
+        self.timers.set(Timer::TimeWait, now + self.cfg.msl * 2);
+    }
+}

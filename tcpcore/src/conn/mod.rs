@@ -1,0 +1,535 @@
+//! One TCP connection: a transmission control block (RFC 9293 §3.3.1) driven sans-IO.
+//!
+//! A [`Connection`] is created by the endpoint (active open: `SynSent`; passive open:
+//! `SynReceived`) and then driven by its owner:
+//! - inputs: [`Connection::handle_segment`] for every segment the endpoint routes to it and
+//!   [`Connection::handle_timeout`] when [`Connection::poll_timeout`]'s deadline passes
+//!   (spurious calls are harmless);
+//! - outputs: [`Connection::poll_transmit`] until it returns `None`, then
+//!   [`Connection::poll_timeout`]; [`Connection::poll_event`] for application events;
+//! - the application: [`Connection::write`], [`Connection::read`],
+//!   [`Connection::shutdown_write`], [`Connection::close`], [`Connection::abort`]. These never
+//!   take `now` and never emit; afterwards [`Connection::wants_transmit`] says whether
+//!   `poll_transmit` has something to send.
+
+mod info;
+mod input;
+mod output;
+mod recv_buf;
+mod rtt;
+mod send_buf;
+mod state;
+mod timeout;
+mod timers;
+
+use std::net::SocketAddr;
+
+use crate::cc::{Controller, NewReno};
+use crate::config::{CongestionAlgorithm, ConnConfig};
+use crate::wire::SeqNum;
+use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
+
+pub use info::TcpInfo;
+pub use state::State;
+
+use recv_buf::RecvBuf;
+use rtt::RttEstimator;
+use send_buf::SendBuf;
+use timers::TimerTable;
+
+/// What the endpoint decides for a new connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnParams {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// Initial send sequence number (RFC 6528, chosen by the endpoint).
+    pub iss: SeqNum,
+    /// Random offset of our timestamp clock (RFC 7323 §5.4).
+    pub ts_offset: u32,
+}
+
+/// What the peer's SYN offered, remembered for the SYN-ACK.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PeerSyn {
+    pub(crate) wscale: Option<u8>,
+    pub(crate) sack_permitted: bool,
+    pub(crate) tsval: Option<u32>,
+}
+
+/// NewReno loss recovery state (RFC 5681 §3.2, RFC 6582).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Recovery {
+    /// Consecutive duplicate ACKs.
+    pub(crate) dupacks: u32,
+    /// In fast recovery until SND.UNA passes `recover`.
+    pub(crate) active: bool,
+    /// RFC 6582 `recover`: the highest sequence number sent when loss was detected.
+    pub(crate) recover: SeqNum,
+    /// Window inflation by duplicate ACKs during recovery, in bytes.
+    pub(crate) inflation: u32,
+    /// Retransmit the segment at SND.UNA on the next transmit.
+    pub(crate) retransmit_head: bool,
+}
+
+/// When to acknowledge (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AckState {
+    /// An ACK must go out on the next transmit.
+    pub(crate) now: bool,
+    /// Bytes received since our last ACK.
+    pub(crate) unacked_bytes: u32,
+    /// Remaining quick ACKs (Linux quick-ack mode at connection start).
+    pub(crate) quick: u8,
+}
+
+/// A per-connection token bucket for challenge ACKs (RFC 5961 §7).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ChallengeLimit {
+    pub(crate) window_start: Instant,
+    pub(crate) sent: u32,
+}
+
+/// Pending application events, as bits.
+pub(crate) mod ev {
+    pub(crate) const CONNECTED: u8 = 1;
+    pub(crate) const READABLE: u8 = 2;
+    pub(crate) const WRITABLE: u8 = 4;
+    pub(crate) const PEER_FIN: u8 = 8;
+    pub(crate) const CLOSED: u8 = 16;
+}
+
+/// A reset to send once: `<SEQ=seq><CTL=RST>`, plus ACK when `ack` is set.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PendingRst {
+    pub(crate) seq: SeqNum,
+    pub(crate) ack: Option<SeqNum>,
+}
+
+/// One TCP connection. See the module documentation for the call order.
+#[derive(Debug)]
+pub struct Connection {
+    pub(crate) cfg: ConnConfig,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) state: State,
+    /// Opened by a listener (a reset in SYN-RECEIVED then returns quietly to LISTEN).
+    pub(crate) passive: bool,
+    // Send sequence variables (RFC 9293 §3.3.1).
+    pub(crate) iss: SeqNum,
+    pub(crate) snd_una: SeqNum,
+    /// Next sequence number to send; rewound to SND.UNA by a retransmission timeout.
+    pub(crate) snd_nxt: SeqNum,
+    /// Highest sequence number sent plus one.
+    pub(crate) snd_max: SeqNum,
+    /// Peer's window in bytes (already scaled).
+    pub(crate) snd_wnd: u32,
+    pub(crate) snd_wl1: SeqNum,
+    pub(crate) snd_wl2: SeqNum,
+    /// Largest window the peer ever offered (RFC 5961 §5.2, RFC 9293 §3.8.6.2.1).
+    pub(crate) max_snd_wnd: u32,
+    // Receive sequence variables.
+    pub(crate) irs: SeqNum,
+    pub(crate) rcv_nxt: SeqNum,
+    /// Right edge of the window we last advertised; it never moves left.
+    pub(crate) rcv_adv: SeqNum,
+    /// RCV.NXT carried by our last ACK (RFC 7323 Last.ACK.sent).
+    pub(crate) last_ack_sent: SeqNum,
+    /// The peer's MSS: the most payload we put in one segment, before options.
+    pub(crate) snd_mss: u32,
+    /// Largest segment seen from the peer (delayed-ACK accounting).
+    pub(crate) rcv_mss: u32,
+    pub(crate) snd_wscale: u8,
+    pub(crate) rcv_wscale: u8,
+    /// Timestamps negotiated: TS.Recent (RFC 7323 §4.3).
+    pub(crate) ts_recent: Option<u32>,
+    pub(crate) ts_offset: u32,
+    pub(crate) sack_ok: bool,
+    pub(crate) peer_syn: PeerSyn,
+    pub(crate) send_buf: SendBuf,
+    pub(crate) recv_buf: RecvBuf,
+    /// Our FIN is queued behind the send buffer (shutdown_write or close).
+    pub(crate) fin_queued: bool,
+    /// The application closed: it will never read again (orphaned socket).
+    pub(crate) orphaned: bool,
+    /// Sequence number of the peer's FIN, once seen (possibly out of order).
+    pub(crate) peer_fin: Option<SeqNum>,
+    /// The peer's FIN is in order and consumed: reads end at the buffered data.
+    pub(crate) fin_received: bool,
+    pub(crate) timers: TimerTable,
+    pub(crate) rtt: RttEstimator,
+    /// The segment being timed for an RTT sample: its end sequence number and send time.
+    pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
+    pub(crate) cc: Box<dyn Controller>,
+    pub(crate) recovery: Recovery,
+    pub(crate) ack: AckState,
+    pub(crate) challenge: ChallengeLimit,
+    /// Consecutive retransmission timeouts without progress.
+    pub(crate) retries: u8,
+    pub(crate) keepalive_sent: u8,
+    pub(crate) persist_backoff: u32,
+    /// A zero-window or keepalive probe (`<SEQ=SND.UNA-1>`) is due.
+    pub(crate) probe_due: bool,
+    pub(crate) pending_rst: Option<PendingRst>,
+    pub(crate) events: u8,
+    pub(crate) error: Option<ConnectionError>,
+    /// When the oldest unacknowledged data was sent with no progress since (RFC 5482).
+    pub(crate) stalled_since: Option<Instant>,
+    pub(crate) info: info::Counters,
+}
+
+impl Connection {
+    fn new(cfg: ConnConfig, p: ConnParams, state: State, passive: bool) -> Self {
+        let default_mss = default_mss(&p.remote);
+        let cc = new_controller(&cfg, default_mss);
+        Connection {
+            local: p.local,
+            remote: p.remote,
+            state,
+            passive,
+            iss: p.iss,
+            snd_una: p.iss,
+            snd_nxt: p.iss,
+            snd_max: p.iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: p.iss,
+            max_snd_wnd: 0,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            last_ack_sent: SeqNum(0),
+            snd_mss: default_mss,
+            rcv_mss: default_mss,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            ts_recent: None,
+            ts_offset: p.ts_offset,
+            sack_ok: false,
+            peer_syn: PeerSyn::default(),
+            send_buf: SendBuf::new(cfg.send_buffer),
+            recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
+            fin_queued: false,
+            orphaned: false,
+            peer_fin: None,
+            fin_received: false,
+            timers: TimerTable::default(),
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt_probe: None,
+            cc,
+            recovery: Recovery::default(),
+            ack: AckState { quick: cfg.quick_acks, ..AckState::default() },
+            challenge: ChallengeLimit::default(),
+            retries: 0,
+            keepalive_sent: 0,
+            persist_backoff: 0,
+            probe_due: false,
+            pending_rst: None,
+            events: 0,
+            error: None,
+            stalled_since: None,
+            info: info::Counters::default(),
+            cfg,
+        }
+    }
+
+    /// Active open (RFC 9293 §3.10.1): a connection in SYN-SENT whose SYN goes out on the
+    /// first [`Connection::poll_transmit`].
+    pub fn connect(cfg: ConnConfig, params: ConnParams) -> Self {
+        let mut c = Connection::new(cfg, params, State::SynSent, false);
+        c.rcv_wscale = c.our_wscale();
+        tracing::debug!(local = %c.local, remote = %c.remote, "active open");
+        c
+    }
+
+    /// The window-scale shift we offer: the smallest that lets the whole receive buffer be
+    /// advertised (RFC 7323 §2.3), 0 when scaling is off.
+    fn our_wscale(&self) -> u8 {
+        if !self.cfg.window_scaling {
+            return 0;
+        }
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buf.capacity() >> shift) > 65_535 {
+            shift += 1;
+        }
+        shift
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Our address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Why the connection failed, if it did.
+    pub fn error(&self) -> Option<ConnectionError> {
+        self.error
+    }
+
+    /// The connection is closed and has nothing left to send: its owner may drop it.
+    pub fn is_drained(&self) -> bool {
+        self.state == State::Closed && self.pending_rst.is_none()
+    }
+
+    /// Bytes the application can read now.
+    pub fn readable_bytes(&self) -> usize {
+        self.recv_buf.unread()
+    }
+
+    /// Bytes the application can write now without blocking.
+    pub fn writable_bytes(&self) -> usize {
+        if self.state.can_send() || matches!(self.state, State::SynSent | State::SynReceived) {
+            self.send_buf.free()
+        } else {
+            0
+        }
+    }
+
+    /// Bytes queued in the send buffer (unsent or unacknowledged).
+    pub fn send_queued(&self) -> usize {
+        self.send_buf.len()
+    }
+
+    // ---- application side ----------------------------------------------------------------
+
+    /// Queue bytes to send; returns how many were taken (RFC 9293 §3.10.2).
+    ///
+    /// # Errors
+    /// [`WriteError::Blocked`] when the send buffer is full, [`WriteError::Closed`] after
+    /// [`Connection::shutdown_write`], [`WriteError::Failed`] after a failure (a reset maps to
+    /// `EPIPE`, FA-02), [`WriteError::NotConnected`] when the connection is closed.
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        if let Some(e) = self.error {
+            return Err(WriteError::Failed(e));
+        }
+        if self.fin_queued {
+            return Err(WriteError::Closed);
+        }
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
+            State::Closed | State::Listen => return Err(WriteError::NotConnected),
+            _ => return Err(WriteError::Closed),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        match self.send_buf.push(data) {
+            0 => Err(WriteError::Blocked),
+            n => Ok(n),
+        }
+    }
+
+    /// Copy received bytes into `buf`. `Ok(0)` means end of stream (the peer's FIN), as with
+    /// `std::io::Read`.
+    ///
+    /// # Errors
+    /// [`ReadError::WouldBlock`] when nothing is buffered yet, [`ReadError::NotConnected`]
+    /// before the handshake, [`ReadError::Failed`] after a reset or timeout (buffered data
+    /// is discarded, as the kernel does).
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        if let Some(e) = self.error {
+            return Err(ReadError::Failed(e));
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.recv_buf.read(buf);
+        if n > 0 {
+            return Ok(n);
+        }
+        if self.fin_received {
+            return Ok(0);
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => Err(ReadError::NotConnected),
+            State::Closed => Ok(0),
+            _ => Err(ReadError::WouldBlock),
+        }
+    }
+
+    /// Zero-copy read: `f` sees the unread bytes (as up to two slices) and returns how many
+    /// it consumed.
+    pub fn read_with(&mut self, f: impl FnOnce([&[u8]; 2]) -> usize) -> usize {
+        let n = f(self.recv_buf.peek()).min(self.recv_buf.unread());
+        self.recv_buf.consume(n);
+        n
+    }
+
+    /// Send FIN after all queued data (RFC 9293 §3.10.4, half-close). Reading continues.
+    /// Idempotent.
+    pub fn shutdown_write(&mut self) {
+        if self.fin_queued || self.error.is_some() {
+            return;
+        }
+        match self.state {
+            // RFC 9293 §3.10.4: no SYN answered yet, nothing to say goodbye to.
+            State::SynSent | State::Listen | State::Closed => self.enter_closed(None),
+            // Queued until ESTABLISHED.
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1);
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// Close: the application will neither read nor write again. Queued data is still
+    /// delivered, then FIN. If received data was never read, the connection is reset instead
+    /// (CL-10, as Linux does).
+    pub fn close(&mut self) {
+        self.orphaned = true;
+        if self.recv_buf.unread() > 0 {
+            self.abort();
+            return;
+        }
+        self.shutdown_write();
+    }
+
+    /// Abortive close: send RST and forget the connection (RFC 9293 §3.10.5, CL-10).
+    pub fn abort(&mut self) {
+        if self.state.is_synchronized() || self.state == State::SynReceived {
+            self.pending_rst = Some(PendingRst { seq: self.snd_nxt, ack: Some(self.rcv_nxt) });
+        }
+        if self.state != State::Closed {
+            self.enter_closed(Some(ConnectionError::Aborted));
+        }
+    }
+
+    /// Turn Nagle's algorithm off (`true`) or on (RFC 896).
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+
+    /// Enable or disable keepalive probes (RFC 9293 §3.8.4).
+    pub fn set_keepalive(&mut self, on: bool) {
+        self.cfg.keepalive = on;
+        if !on {
+            self.timers.stop(timers::Timer::Keepalive);
+        }
+    }
+
+    /// Set the user timeout (RFC 5482); `None` disables it.
+    pub fn set_user_timeout(&mut self, timeout: Option<core::time::Duration>) {
+        self.cfg.user_timeout = timeout;
+    }
+
+    /// Whether [`Connection::poll_transmit`] would emit a segment now (ignoring timers).
+    pub fn wants_transmit(&self) -> bool {
+        self.pending_rst.is_some()
+            || self.ack.now
+            || self.probe_due
+            || self.recovery.retransmit_head
+            || self.has_sendable_data()
+            || self.window_update_due()
+            || (self.orphaned
+                && self.state == State::FinWait2
+                && !self.timers.is_armed(timers::Timer::FinWait2))
+    }
+
+    /// The next application event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        for (bit, event) in [
+            (ev::CONNECTED, Event::Connected),
+            (ev::READABLE, Event::Readable),
+            (ev::WRITABLE, Event::Writable),
+            (ev::PEER_FIN, Event::PeerFinished),
+        ] {
+            if self.events & bit != 0 {
+                self.events &= !bit;
+                return Some(event);
+            }
+        }
+        if self.events & ev::CLOSED != 0 {
+            self.events &= !ev::CLOSED;
+            return Some(Event::Closed(self.error));
+        }
+        None
+    }
+
+    // ---- shared internals ------------------------------------------------------------------
+
+    pub(crate) fn set_state(&mut self, to: State) {
+        if self.state != to {
+            tracing::trace!(local = %self.local, remote = %self.remote, from = ?self.state, ?to, "state");
+            self.state = to;
+        }
+    }
+
+    /// Enter CLOSED, stop every timer and report why (RFC 9293 §3.10.7).
+    pub(crate) fn enter_closed(&mut self, error: Option<ConnectionError>) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.set_state(State::Closed);
+        self.timers.stop_all();
+        self.error = self.error.or(error);
+        self.events |= ev::CLOSED | ev::READABLE | ev::WRITABLE;
+        tracing::debug!(local = %self.local, remote = %self.remote, error = ?self.error, "closed");
+    }
+
+    /// Sequence number of our FIN (valid once queued): right after the last queued byte.
+    pub(crate) fn fin_seq(&self) -> SeqNum {
+        self.data_start() + self.send_buf.len() as u32
+    }
+
+    /// Sequence number of the first byte in the send buffer.
+    pub(crate) fn data_start(&self) -> SeqNum {
+        // Before our SYN is acknowledged, SND.UNA is the SYN itself.
+        self.snd_una.max(self.iss + 1)
+    }
+
+    /// Our FIN has been sent and acknowledged.
+    pub(crate) fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una == self.fin_seq() + 1
+    }
+
+    /// Payload bytes per full segment, after the options every segment carries.
+    pub(crate) fn effective_mss(&self) -> u32 {
+        let opts = if self.ts_recent.is_some() { 12 } else { 0 };
+        self.snd_mss.saturating_sub(opts).max(1)
+    }
+
+    /// The MSS we advertise: the MTU less IP and TCP headers (RFC 9293 §3.7.1).
+    pub(crate) fn our_mss(&self) -> u16 {
+        let ip = if self.remote.is_ipv4() { 20 } else { 40 };
+        self.cfg.mtu.saturating_sub(ip + 20).max(64)
+    }
+}
+
+/// The configured congestion controller for a connection sending `mss`-byte segments.
+pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32) -> Box<dyn Controller> {
+    match cfg.congestion {
+        CongestionAlgorithm::NewReno => Box::new(NewReno::new(cfg.initial_cwnd, mss)),
+    }
+}
+
+/// MSS assumed when the peer sends none (RFC 9293 §3.7.1; RFC 8200 §5 minimum MTU).
+pub(crate) fn default_mss(remote: &SocketAddr) -> u32 {
+    if remote.is_ipv4() {
+        536
+    } else {
+        1220
+    }
+}

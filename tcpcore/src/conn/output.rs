@@ -1,0 +1,321 @@
+//! Segment output: what to send next and how it looks on the wire (RFC 9293 §3.8.6,
+//! RFC 896 Nagle, RFC 5681 windows, RFC 7323 options).
+
+use super::timers::Timer;
+use super::{Connection, State};
+use crate::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::{Instant, Transmit};
+
+/// What one data segment carries.
+#[derive(Clone, Copy, Debug)]
+struct DataSeg {
+    seq: SeqNum,
+    len: u32,
+    fin: bool,
+}
+
+impl Connection {
+    /// Write the next segment due into `buf` as a whole IP packet; `None` when nothing is
+    /// due. `buf` must hold at least the interface MTU. Call until it returns `None`, then
+    /// consult [`Connection::poll_timeout`].
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let t = self.next_segment(now, buf);
+        self.update_timers(now);
+        t
+    }
+
+    fn next_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(rst) = self.pending_rst.take() {
+            let (flags, ack) = match rst.ack {
+                Some(a) => (TcpFlags::RST | TcpFlags::ACK, a),
+                None => (TcpFlags::RST, SeqNum(0)),
+            };
+            self.info.resets_out += 1;
+            return self.emit(now, buf, rst.seq, ack, flags, [&[], &[]]);
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
+                return self.send_syn(now, buf);
+            }
+            _ => {}
+        }
+        if self.recovery.retransmit_head && self.state.is_synchronized() {
+            self.recovery.retransmit_head = false;
+            if let Some(seg) = self.head_segment() {
+                return self.send_data(now, buf, seg);
+            }
+        }
+        if let Some(seg) = self.next_data_segment() {
+            return self.send_data(now, buf, seg);
+        }
+        if self.probe_due {
+            // Zero-window and keepalive probes: <SEQ=SND.UNA-1>, no data, elicits an ACK
+            // (RFC 9293 §3.8.4; Linux tcp_xmit_probe_skb).
+            self.probe_due = false;
+            self.info.probes_out += 1;
+            return self.emit(now, buf, self.snd_una - 1, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
+        }
+        if self.ack.now || self.window_update_due() {
+            return self.emit(now, buf, self.snd_nxt, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
+        }
+        None
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first send or retransmission.
+    fn send_syn(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let (flags, ack) = if self.state == State::SynSent {
+            (TcpFlags::SYN, SeqNum(0))
+        } else {
+            (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt)
+        };
+        let t = self.emit(now, buf, self.iss, ack, flags, [&[], &[]])?;
+        if self.snd_max == self.iss {
+            self.rtt_probe = Some((self.iss + 1, now));
+        } else {
+            self.info.retransmits += 1;
+        }
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());
+        Some(t)
+    }
+
+    /// The segment at SND.UNA, for fast retransmit and NewReno partial ACKs.
+    fn head_segment(&self) -> Option<DataSeg> {
+        let outstanding = self.snd_max.since(self.snd_una);
+        if outstanding == 0 {
+            return None;
+        }
+        let data_end = self.data_start() + self.send_buf.len() as u32;
+        let data = data_end.since(self.snd_una).min(outstanding);
+        let len = data.min(self.effective_mss());
+        let fin = self.fin_queued && len == data && self.snd_max > data_end;
+        Some(DataSeg { seq: self.snd_una, len, fin })
+    }
+
+    /// The next segment of new (or, after an RTO, rewound) data, honouring the peer's window,
+    /// the congestion window, Nagle (RFC 896) and sender SWS avoidance (RFC 9293 §3.8.6.2.1).
+    fn next_data_segment(&self) -> Option<DataSeg> {
+        if !matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        ) {
+            return None;
+        }
+        let data_end = self.data_start() + self.send_buf.len() as u32;
+        let avail = data_end.since(self.snd_nxt);
+        let fin_unsent = self.fin_queued && self.snd_nxt <= data_end;
+        if avail == 0 && !fin_unsent {
+            return None;
+        }
+        let mss = self.effective_mss();
+        let usable = self.usable_window();
+        let mut len = avail.min(mss).min(usable);
+        if len < avail && len < mss {
+            // Window-limited to a small segment: only if it is at least half the largest
+            // window the peer ever offered (SWS avoidance); else the persist timer decides.
+            if len == 0 || len < self.max_snd_wnd / 2 {
+                if !self.persist_force() {
+                    return None;
+                }
+                len = len.max(1).min(avail);
+            }
+        }
+        let last = len == avail;
+        // Nagle: hold a final small segment while data is unacknowledged; a queued FIN
+        // pushes everything (Linux sends the FIN's segment with Nagle off).
+        if last
+            && len < mss
+            && len > 0
+            && !fin_unsent
+            && !self.cfg.nodelay
+            && self.snd_nxt > self.snd_una
+        {
+            return None;
+        }
+        let fin = fin_unsent && last && usable > len;
+        if len == 0 && !fin {
+            return None;
+        }
+        Some(DataSeg { seq: self.snd_nxt, len, fin })
+    }
+
+    /// Bytes the windows let us send beyond SND.NXT: min(SND.WND, cwnd) less what is in
+    /// flight (RFC 5681 §3.1, with NewReno inflation during recovery).
+    pub(crate) fn usable_window(&self) -> u32 {
+        let cwnd = self.cc.window().saturating_add(self.recovery.inflation);
+        let wnd = self.snd_wnd.min(cwnd);
+        (self.snd_una + wnd).since(self.snd_nxt)
+    }
+
+    /// The persist timer fired with a window too small for SWS rules: send what fits.
+    fn persist_force(&self) -> bool {
+        self.persist_backoff > 0 && self.snd_wnd > 0 && self.snd_max == self.snd_una
+    }
+
+    fn send_data(&mut self, now: Instant, buf: &mut [u8], seg: DataSeg) -> Option<Transmit> {
+        let offset = seg.seq.since(self.data_start()) as usize;
+        let mut flags = TcpFlags::ACK;
+        if seg.len > 0 && seg.seq + seg.len == self.data_start() + self.send_buf.len() as u32 {
+            flags = flags | TcpFlags::PSH;
+        }
+        if seg.fin {
+            flags = flags | TcpFlags::FIN;
+        }
+        let t = self.emit_data(now, buf, seg.seq, flags, offset, seg.len as usize)?;
+        let end = seg.seq + seg.len + u32::from(seg.fin);
+        if seg.seq < self.snd_max {
+            self.info.retransmits += 1;
+            self.info.bytes_retransmitted += u64::from(seg.len);
+            if self.rtt_probe.is_some_and(|(e, _)| e > seg.seq) {
+                self.rtt_probe = None; // Karn's rule (RFC 6298 §3)
+            }
+        } else if self.rtt_probe.is_none() {
+            self.rtt_probe = Some((end, now));
+        }
+        if seg.seq == self.snd_nxt {
+            self.snd_nxt = end;
+        }
+        self.snd_max = self.snd_max.max(end);
+        self.info.bytes_sent += u64::from(seg.len);
+        self.stalled_since.get_or_insert(now);
+        self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());
+        Some(t)
+    }
+
+    /// Whether reading freed enough space to announce a larger window (receiver SWS
+    /// avoidance, RFC 9293 §3.8.6.2.2): the window at least doubles and grows by a segment.
+    pub(crate) fn window_update_due(&self) -> bool {
+        if !self.state.can_receive() || self.fin_received {
+            return false;
+        }
+        let cur = self.rcv_wnd();
+        let new = self.recv_buf.free() as u32;
+        new >= 2 * cur && new - cur >= self.sws_threshold()
+    }
+
+    /// min(RCV.BUFF / 2, MSS) of RFC 9293 §3.8.6.2.2.
+    fn sws_threshold(&self) -> u32 {
+        ((self.recv_buf.capacity() / 2) as u32).min(self.rcv_mss).max(1)
+    }
+
+    /// The window field to put in a segment, moving RCV.ADV (never to the left).
+    fn advertise(&mut self, syn: bool) -> u16 {
+        let edge_max = self.rcv_nxt + self.recv_buf.free() as u32;
+        let mut edge = self.rcv_adv.max(self.rcv_nxt);
+        if edge_max.since(edge) >= self.sws_threshold() {
+            edge = edge_max;
+        }
+        let wnd = edge.since(self.rcv_nxt);
+        if syn {
+            // RFC 7323 §2.2: the window of a SYN is never scaled.
+            let field = wnd.min(65_535);
+            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + field);
+            return field as u16;
+        }
+        let shift = self.rcv_wscale;
+        // Round up so the advertised edge never moves left (RFC 7323 §2.4).
+        let field = (wnd.div_ceil(1 << shift)).min(65_535);
+        let scaled_edge =
+            self.rcv_nxt + (field << shift).min(edge_max.since(self.rcv_nxt).max(wnd));
+        self.rcv_adv = self.rcv_adv.max(scaled_edge);
+        field as u16
+    }
+
+    fn options(&self, now: Instant, syn: bool) -> TcpOptions {
+        let mut o = TcpOptions::default();
+        let tsval = self.ts_clock(now);
+        if syn {
+            let active = self.state == State::SynSent;
+            o.mss = Some(self.our_mss());
+            if self.cfg.window_scaling && (active || self.peer_syn.wscale.is_some()) {
+                o.window_scale = Some(self.our_wscale());
+            }
+            o.sack_permitted = self.cfg.sack && (active || self.peer_syn.sack_permitted);
+            if self.cfg.timestamps && active {
+                o.timestamps = Some(Timestamps { tsval, tsecr: 0 });
+            } else if let (true, Some(peer)) = (self.cfg.timestamps, self.peer_syn.tsval) {
+                o.timestamps = Some(Timestamps { tsval, tsecr: peer });
+            }
+        } else if let Some(recent) = self.ts_recent {
+            o.timestamps = Some(Timestamps { tsval, tsecr: recent });
+        }
+        o
+    }
+
+    /// Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4).
+    pub(crate) fn ts_clock(&self, now: Instant) -> u32 {
+        ((now.as_micros() / 1000) as u32).wrapping_add(self.ts_offset)
+    }
+
+    fn emit_data(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: SeqNum,
+        flags: TcpFlags,
+        offset: usize,
+        len: usize,
+    ) -> Option<Transmit> {
+        let repr = self.header(now, seq, self.rcv_nxt, flags);
+        let payload = self.send_buf.slices(offset, len);
+        let n = wire::emit(buf, self.local.ip(), self.remote.ip(), &repr, payload).ok()?;
+        self.after_emit(&repr);
+        Some(Transmit { len: n })
+    }
+
+    fn emit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: SeqNum,
+        ack: SeqNum,
+        flags: TcpFlags,
+        payload: [&[u8]; 2],
+    ) -> Option<Transmit> {
+        let repr = self.header(now, seq, ack, flags);
+        let n = wire::emit(buf, self.local.ip(), self.remote.ip(), &repr, payload).ok()?;
+        self.after_emit(&repr);
+        Some(Transmit { len: n })
+    }
+
+    fn header(&mut self, now: Instant, seq: SeqNum, ack: SeqNum, flags: TcpFlags) -> TcpRepr {
+        let syn = flags.syn();
+        let rst = flags.rst();
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: if flags.ack() { ack } else { SeqNum(0) },
+            flags,
+            window: if rst { 0 } else { self.advertise(syn) },
+            urgent: 0,
+            options: if rst { TcpOptions::default() } else { self.options(now, syn) },
+        }
+    }
+
+    /// Every segment carrying ACK satisfies any pending or delayed ACK.
+    fn after_emit(&mut self, repr: &TcpRepr) {
+        self.info.segs_out += 1;
+        if repr.flags.ack() {
+            self.ack.now = false;
+            self.ack.unacked_bytes = 0;
+            self.last_ack_sent = repr.ack;
+            self.timers.stop(Timer::DelayedAck);
+        }
+        tracing::trace!(
+            local = %self.local, remote = %self.remote, seq = repr.seq.0, ack = repr.ack.0,
+            flags = repr.flags.0, win = repr.window, "segment out"
+        );
+    }
+
+    /// Data or FIN waiting to be sent.
+    pub(crate) fn has_sendable_data(&self) -> bool {
+        self.state.is_synchronized() && self.next_data_segment().is_some()
+    }
+}

@@ -1,0 +1,167 @@
+//! The receive buffer: a fixed ring holding in-order unread bytes, followed by out-of-order
+//! bytes at their final positions. The out-of-order assembler is bounded in ranges (holes)
+//! and, through the ring, in bytes; the next in-order segment is always accepted because it
+//! never needs a new range (RFC 9293 §3.10.7.4 seventh step; RX-09, SEC-05).
+
+use crate::wire::SeqNum;
+
+/// Ring buffer plus out-of-order ranges.
+#[derive(Debug)]
+pub(crate) struct RecvBuf {
+    buf: Box<[u8]>,
+    /// Index of the first unread byte.
+    head: usize,
+    /// In-order bytes not yet read by the application.
+    unread: usize,
+    /// Out-of-order ranges `[start, end)` beyond RCV.NXT, sorted and disjoint, not adjacent.
+    ooo: Vec<(SeqNum, SeqNum)>,
+    max_ranges: usize,
+}
+
+/// What storing a segment did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// In order: RCV.NXT advances by this many bytes (including reassembled ones).
+    Advanced(u32),
+    /// Held out of order.
+    OutOfOrder,
+    /// Dropped: it would need more out-of-order ranges than allowed.
+    Dropped,
+}
+
+impl RecvBuf {
+    pub(crate) fn new(capacity: usize, max_ranges: usize) -> Self {
+        RecvBuf {
+            buf: vec![0; capacity.max(1)].into_boxed_slice(),
+            head: 0,
+            unread: 0,
+            ooo: Vec::with_capacity(max_ranges),
+            max_ranges,
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn unread(&self) -> usize {
+        self.unread
+    }
+
+    /// Space from RCV.NXT to the end of the buffer: the largest window we can offer.
+    pub(crate) fn free(&self) -> usize {
+        self.buf.len() - self.unread
+    }
+
+    pub(crate) fn has_ooo(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Out-of-order ranges, lowest first.
+    pub(crate) fn ooo_ranges(&self) -> &[(SeqNum, SeqNum)] {
+        &self.ooo
+    }
+
+    /// Store `data` starting at `seq`, which the caller has trimmed into
+    /// `[rcv_nxt, rcv_nxt + free())`.
+    pub(crate) fn store(&mut self, rcv_nxt: SeqNum, seq: SeqNum, data: &[u8]) -> Stored {
+        if data.is_empty() {
+            return Stored::Advanced(0);
+        }
+        let end = seq + data.len() as u32;
+        if seq != rcv_nxt && !self.insert_range(seq, end) {
+            return Stored::Dropped;
+        }
+        self.write_at(self.unread + seq.since(rcv_nxt) as usize, data);
+        if seq != rcv_nxt {
+            return Stored::OutOfOrder;
+        }
+        // In order: absorb every range that now touches RCV.NXT.
+        let mut nxt = end;
+        while let Some(&(s, e)) = self.ooo.first() {
+            if s > nxt {
+                break;
+            }
+            nxt = nxt.max(e);
+            self.ooo.remove(0);
+        }
+        let advanced = nxt.since(rcv_nxt);
+        self.unread += advanced as usize;
+        Stored::Advanced(advanced)
+    }
+
+    /// Merge `[start, end)` into the range list; false if that would exceed the cap.
+    fn insert_range(&mut self, start: SeqNum, end: SeqNum) -> bool {
+        let first = self.ooo.iter().position(|&(_, e)| e >= start).unwrap_or(self.ooo.len());
+        let last = self.ooo[first..].iter().take_while(|&&(s, _)| s <= end).count();
+        if last == 0 {
+            if self.ooo.len() >= self.max_ranges {
+                return false;
+            }
+            self.ooo.insert(first, (start, end));
+            return true;
+        }
+        let merged_start = start.min(self.ooo[first].0);
+        let merged_end = end.max(self.ooo[first + last - 1].1);
+        self.ooo[first] = (merged_start, merged_end);
+        self.ooo.drain(first + 1..first + last);
+        true
+    }
+
+    fn write_at(&mut self, offset: usize, data: &[u8]) {
+        let cap = self.buf.len();
+        let n = data.len().min(cap.saturating_sub(offset));
+        let start = (self.head + offset) % cap;
+        let first = n.min(cap - start);
+        self.buf[start..start + first].copy_from_slice(&data[..first]);
+        self.buf[..n - first].copy_from_slice(&data[first..n]);
+    }
+
+    /// Copy unread bytes into `dst`; returns how many.
+    pub(crate) fn read(&mut self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.unread);
+        let cap = self.buf.len();
+        let first = n.min(cap - self.head);
+        dst[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        dst[first..n].copy_from_slice(&self.buf[..n - first]);
+        self.head = (self.head + n) % cap;
+        self.unread -= n;
+        n
+    }
+
+    /// The unread bytes as up to two slices, without consuming them.
+    pub(crate) fn peek(&self) -> [&[u8]; 2] {
+        let cap = self.buf.len();
+        let first = self.unread.min(cap - self.head);
+        [&self.buf[self.head..self.head + first], &self.buf[..self.unread - first]]
+    }
+
+    /// Drop `n` unread bytes (after `peek`).
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.unread);
+        self.head = (self.head + n) % self.buf.len();
+        self.unread -= n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rx_09_reassembles_and_bounds_holes() {
+        let mut b = RecvBuf::new(64, 2);
+        let n = SeqNum(100);
+        assert_eq!(b.store(n, SeqNum(110), b"KLMNO"), Stored::OutOfOrder);
+        assert_eq!(b.store(n, SeqNum(120), b"UV"), Stored::OutOfOrder);
+        assert_eq!(b.store(n, SeqNum(130), b"ef"), Stored::Dropped, "third hole exceeds cap");
+        assert_eq!(b.store(n, SeqNum(112), b"MNOPQ"), Stored::OutOfOrder, "overlap merges");
+        assert_eq!(b.ooo_ranges(), &[(SeqNum(110), SeqNum(117)), (SeqNum(120), SeqNum(122))]);
+        // The in-order segment is always accepted and pulls in the first range.
+        assert_eq!(b.store(n, n, b"ABCDEFGHIJ"), Stored::Advanced(17));
+        let mut out = [0u8; 64];
+        let got = b.read(&mut out);
+        assert_eq!(&out[..got], b"ABCDEFGHIJKLMNOPQ");
+        assert_eq!(b.ooo_ranges(), &[(SeqNum(120), SeqNum(122))]);
+    }
+}

@@ -1,0 +1,71 @@
+//! The send buffer: a fixed ring of bytes from SND.UNA onwards (acknowledged bytes leave
+//! from the front, the application appends at the back). Allocated once per connection.
+
+/// A byte ring of fixed capacity.
+#[derive(Debug)]
+pub(crate) struct SendBuf {
+    buf: Box<[u8]>,
+    head: usize,
+    len: usize,
+}
+
+impl SendBuf {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SendBuf { buf: vec![0; capacity.max(1)].into_boxed_slice(), head: 0, len: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Append as much of `data` as fits; returns the bytes taken.
+    pub(crate) fn push(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        let cap = self.buf.len();
+        let tail = (self.head + self.len) % cap;
+        let first = n.min(cap - tail);
+        self.buf[tail..tail + first].copy_from_slice(&data[..first]);
+        self.buf[..n - first].copy_from_slice(&data[first..n]);
+        self.len += n;
+        n
+    }
+
+    /// Drop `n` acknowledged bytes from the front.
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.head = (self.head + n) % self.buf.len();
+        self.len -= n;
+        if self.len == 0 {
+            self.head = 0;
+        }
+    }
+
+    /// The bytes at `offset..offset + len` from the front, as up to two slices.
+    pub(crate) fn slices(&self, offset: usize, len: usize) -> [&[u8]; 2] {
+        let len = len.min(self.len.saturating_sub(offset));
+        let cap = self.buf.len();
+        let start = (self.head + offset) % cap;
+        let first = len.min(cap - start);
+        [&self.buf[start..start + first], &self.buf[..len - first]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SendBuf;
+
+    #[test]
+    fn ring_wraps() {
+        let mut b = SendBuf::new(8);
+        assert_eq!(b.push(b"abcdef"), 6);
+        b.consume(4);
+        assert_eq!(b.push(b"ghijklmn"), 6);
+        let [x, y] = b.slices(1, 100);
+        assert_eq!([x, y].concat(), b"fghijkl");
+        assert_eq!(b.free(), 0);
+    }
+}

@@ -1,0 +1,139 @@
+//! Timer expiry and (re)arming: retransmission (RFC 6298 §5), delayed ACK, persist
+//! (RFC 9293 §3.8.6.1), keepalive (§3.8.4), TIME-WAIT, orphaned FIN-WAIT-2, user timeout
+//! (RFC 5482).
+
+use super::timers::Timer;
+use super::{Connection, Recovery, State};
+use crate::{ConnectionError, Instant};
+
+impl Connection {
+    /// The earliest deadline at which [`Connection::handle_timeout`] must run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Run every timer due at `now`. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.take_expired(now) {
+            tracing::trace!(local = %self.local, remote = %self.remote, ?timer, "timer");
+            match timer {
+                Timer::Retransmit => self.on_rto(now),
+                Timer::DelayedAck => self.ack.now = true,
+                Timer::Persist => self.on_persist(),
+                Timer::Keepalive => self.on_keepalive(now),
+                Timer::TimeWait | Timer::FinWait2 => self.enter_closed(None),
+                Timer::UserTimeout => self.enter_closed(Some(ConnectionError::TimedOut)),
+            }
+        }
+        self.update_timers(now);
+    }
+
+    /// RFC 6298 §5.4–5.7: retransmit the earliest unacknowledged segment, back off, and
+    /// give up after the configured retries (HS-06, HS-07, CL-05, KA-02).
+    fn on_rto(&mut self, now: Instant) {
+        let limit = match self.state {
+            State::SynSent => self.cfg.syn_retries,
+            State::SynReceived => self.cfg.synack_retries,
+            _ => self.cfg.data_retries,
+        };
+        if self.snd_max == self.snd_una {
+            return; // nothing outstanding: spurious
+        }
+        if self.retries >= limit {
+            let error = (self.state != State::SynReceived || !self.passive)
+                .then_some(ConnectionError::TimedOut);
+            self.enter_closed(error);
+            return;
+        }
+        self.retries += 1;
+        self.info.timeouts += 1;
+        self.rtt.back_off();
+        self.rtt_probe = None;
+        if !self.state.is_synchronized() {
+            self.snd_nxt = self.iss; // resend SYN / SYN-ACK, same ISN
+            return;
+        }
+        // RFC 5681 §3.1 / RFC 6582 §3.2 step 4: collapse cwnd, leave recovery, and resend
+        // from SND.UNA (go-back-N, as Linux does without SACK).
+        let flight = self.snd_max.since(self.snd_una);
+        let mss = self.effective_mss();
+        self.cc.on_rto(now, flight, mss);
+        self.recovery = Recovery { recover: self.snd_max, ..Recovery::default() };
+        self.snd_nxt = self.snd_una;
+    }
+
+    /// The persist timer fired: probe the zero window, or push a segment SWS held back.
+    fn on_persist(&mut self) {
+        self.persist_backoff = self.persist_backoff.saturating_add(1);
+        if !self.has_sendable_data() {
+            self.probe_due = true;
+        }
+    }
+
+    /// KA-01: probe after the idle time, then every interval; fail after N unanswered.
+    fn on_keepalive(&mut self, now: Instant) {
+        if !self.cfg.keepalive || !self.state.is_synchronized() {
+            return;
+        }
+        if self.snd_max != self.snd_una || self.has_sendable_data() {
+            // Data in flight: the retransmission timer watches the peer.
+            self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
+            return;
+        }
+        if self.keepalive_sent >= self.cfg.keepalive_probes {
+            self.enter_closed(Some(ConnectionError::TimedOut));
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.probe_due = true;
+        self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_interval);
+    }
+
+    /// Arm or stop the timers whose need follows from the state (run after every input and
+    /// output, so app calls that cannot take `now` still get their timers).
+    pub(crate) fn update_timers(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            self.timers.stop_all();
+            return;
+        }
+        if self.state == State::TimeWait {
+            self.timers.set_if_idle(Timer::TimeWait, now + self.cfg.msl * 2);
+            return;
+        }
+        let outstanding = self.snd_max != self.snd_una;
+        if outstanding {
+            self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());
+        } else {
+            self.timers.stop(Timer::Retransmit);
+        }
+        // Persist: nothing in flight, something to send, and the window forbids it.
+        let blocked = !outstanding && self.state.is_synchronized() && self.send_pending();
+        if blocked && !self.has_sendable_data() {
+            let interval = self.rtt.rto().saturating_mul(1 << self.persist_backoff.min(12));
+            self.timers.set_if_idle(Timer::Persist, now + interval.min(self.cfg.max_rto));
+        } else {
+            self.timers.stop(Timer::Persist);
+            if !blocked {
+                self.persist_backoff = 0;
+            }
+        }
+        if self.cfg.keepalive && self.state.is_synchronized() {
+            self.timers.set_if_idle(Timer::Keepalive, now + self.cfg.keepalive_idle);
+        }
+        if self.state == State::FinWait2 && self.orphaned {
+            self.timers.set_if_idle(Timer::FinWait2, now + self.cfg.fin_wait2_timeout);
+        }
+        match (self.cfg.user_timeout, self.stalled_since) {
+            (Some(uto), Some(since)) if outstanding => {
+                self.timers.set(Timer::UserTimeout, since + uto)
+            }
+            _ => self.timers.stop(Timer::UserTimeout),
+        }
+    }
+
+    /// Unsent data or an unsent FIN remains.
+    pub(crate) fn send_pending(&self) -> bool {
+        let data_end = self.data_start() + self.send_buf.len() as u32;
+        self.snd_nxt < data_end || (self.fin_queued && self.snd_nxt <= data_end)
+    }
+}
