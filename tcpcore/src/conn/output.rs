@@ -195,8 +195,14 @@ impl Connection {
             return false;
         }
         let cur = self.rcv_wnd();
-        let new = self.recv_buf.free() as u32;
+        let new = self.offerable_window();
         new >= 2 * cur && new - cur >= self.sws_threshold()
+    }
+
+    /// The largest window we could offer now: buffer space, limited by what the 16-bit
+    /// field can carry at our scale (RFC 7323 §2.3).
+    fn offerable_window(&self) -> u32 {
+        (self.recv_buf.free() as u32).min(65_535 << self.rcv_wscale)
     }
 
     /// min(RCV.BUFF / 2, MSS) of RFC 9293 §3.8.6.2.2.
@@ -206,7 +212,7 @@ impl Connection {
 
     /// The window field to put in a segment, moving RCV.ADV (never to the left).
     fn advertise(&mut self, syn: bool) -> u16 {
-        let edge_max = self.rcv_nxt + self.recv_buf.free() as u32;
+        let edge_max = self.rcv_nxt + self.offerable_window();
         let mut edge = self.rcv_adv.max(self.rcv_nxt);
         if edge_max.since(edge) >= self.sws_threshold() {
             edge = edge_max;
