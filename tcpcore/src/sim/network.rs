@@ -146,6 +146,15 @@ impl<N: Node> Network<N> {
         self.links.push(link);
     }
 
+    /// Pre-allocate room for `packets` packets of up to `size` bytes in flight, so that a
+    /// run staying within that makes no allocation at all, not even while warming up.
+    pub fn reserve(&mut self, packets: usize, size: usize) {
+        let more = packets.saturating_sub(self.pool.owned());
+        self.pool.grow(more, size.min(MAX_PACKET));
+        let room = self.pool.owned().saturating_sub(self.events.len());
+        self.events.reserve(room);
+    }
+
     /// Cut (`cut = true`) or heal the links between `a` and `b`, both ways. While cut, every
     /// packet sent either way, or arriving either way, is dropped and counted as partition.
     pub fn set_partition(&mut self, a: NodeId, b: NodeId, cut: bool) {
@@ -398,6 +407,9 @@ impl<N: Node> Network<N> {
     /// Put a copy of the first `len` scratch bytes on link `l`, arriving at `at`.
     fn enqueue(&mut self, link: usize, at: Instant, len: usize) {
         let bytes = self.pool.copy_of(&self.scratch[..len]);
+        // Size the queue with the pool, so it never grows on its own in steady state.
+        let room = self.pool.owned().saturating_sub(self.events.len());
+        self.events.reserve(room);
         self.events.push(InFlight { at, seq: self.next_seq, link, bytes });
         self.next_seq += 1;
     }

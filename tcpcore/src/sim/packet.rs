@@ -33,29 +33,49 @@ pub(crate) fn destination(packet: &[u8]) -> Option<IpAddr> {
 
 /// A free list of packet buffers, so steady-state forwarding does not allocate.
 ///
-/// Buffers are cleared, not freed, when a packet is done with; a buffer grows to fit the
-/// largest packet it has held, and fresh buffers start at the largest size seen so far, so
-/// after warm-up every buffer in the pool fits every packet.
+/// Buffers are cleared, not freed, when a packet is done with. The pool grows in batches
+/// (doubling the buffers it owns), so a slowly rising number of packets in flight causes a
+/// handful of allocations rather than one per new high-water mark. Fresh buffers start at the
+/// largest packet size seen so far, and a buffer too small for a packet grows once, so after
+/// warm-up every buffer fits every packet.
 #[derive(Debug, Default)]
 pub(crate) struct BufferPool {
+    /// Buffers not in use; capacity always covers every buffer owned.
     free: Vec<Vec<u8>>,
+    /// Buffers owned, in use or free.
+    owned: usize,
+    /// The largest packet seen.
     largest: usize,
 }
 
 impl BufferPool {
-    /// An empty buffer holding a copy of `bytes`.
+    /// A buffer holding a copy of `bytes`.
     pub(crate) fn copy_of(&mut self, bytes: &[u8]) -> Vec<u8> {
         self.largest = self.largest.max(bytes.len());
-        let mut buf = self
-            .free
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.largest.max(MIN_POOL_CAPACITY)));
+        if self.free.is_empty() {
+            self.grow(self.owned.max(64), self.largest);
+        }
+        let mut buf = self.free.pop().unwrap_or_default();
         buf.clear();
         if buf.capacity() < self.largest {
             buf.reserve_exact(self.largest);
         }
         buf.extend_from_slice(bytes);
         buf
+    }
+
+    /// Add `count` free buffers able to hold `size` bytes each (at least an Ethernet frame).
+    pub(crate) fn grow(&mut self, count: usize, size: usize) {
+        self.largest = self.largest.max(size);
+        self.owned += count;
+        self.free.reserve(self.owned - self.free.len());
+        let capacity = self.largest.max(MIN_POOL_CAPACITY);
+        self.free.extend((0..count).map(|_| Vec::with_capacity(capacity)));
+    }
+
+    /// Buffers owned, in use or free.
+    pub(crate) fn owned(&self) -> usize {
+        self.owned
     }
 
     /// Return a buffer to the pool.
