@@ -142,24 +142,41 @@ impl TraceHash {
         self.word(at.as_micros());
         self.word(((from as u64) << 32) ^ to as u64);
         self.word(packet.len() as u64);
-        let mut words = packet.chunks_exact(8);
-        for w in &mut words {
-            self.word(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+        // Four independent lanes over 32-byte blocks, so the multiplies overlap.
+        let mut lanes = [self.0, self.0 ^ 1, self.0 ^ 2, self.0 ^ 3];
+        let mut blocks = packet.chunks_exact(32);
+        for block in &mut blocks {
+            for (lane, w) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+                *lane = mix(*lane, le_word(w));
+            }
         }
-        let mut last = [0u8; 8];
-        last[..words.remainder().len()].copy_from_slice(words.remainder());
-        self.word(u64::from_le_bytes(last));
+        lanes.iter().for_each(|&lane| self.word(lane));
+        for w in blocks.remainder().chunks(8) {
+            self.word(le_word(w));
+        }
     }
 
     fn word(&mut self, w: u64) {
-        let h = (self.0 ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 29);
+        self.0 = mix(self.0, w);
     }
 
     /// The hash so far.
     pub(crate) fn value(self) -> u64 {
         self.0
     }
+}
+
+/// One multiply-xorshift round of the trace hash.
+fn mix(h: u64, w: u64) -> u64 {
+    let h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 29)
+}
+
+/// Up to 8 bytes as a little-endian word, zero-padded.
+fn le_word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..bytes.len()].copy_from_slice(bytes);
+    u64::from_le_bytes(w)
 }
 
 #[cfg(test)]
