@@ -14,7 +14,7 @@ mod time;
 pub mod wire;
 
 pub use config::{ConnConfig, EndpointConfig};
-pub use conn::{ConnParams, Connection, State, TcpInfo};
+pub use conn::{ConnParams, Connection, SeqVars, State, TcpInfo};
 pub use endpoint::{ConnectionHandle, DatagramEvent, Endpoint, FourTuple};
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;

@@ -3,6 +3,7 @@
 use core::time::Duration;
 
 use super::{Connection, State};
+use crate::wire::SeqNum;
 
 /// Raw counters kept by a connection.
 #[derive(Clone, Copy, Debug, Default)]
@@ -91,7 +92,57 @@ pub struct TcpInfo {
     pub ooo_ranges: usize,
 }
 
+/// The sequence-space variables of a connection (RFC 9293 §3.3.1), for invariant checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqVars {
+    /// Initial send sequence number.
+    pub iss: SeqNum,
+    /// Oldest unacknowledged sequence number.
+    pub snd_una: SeqNum,
+    /// Next sequence number to send (rewound by a retransmission timeout).
+    pub snd_nxt: SeqNum,
+    /// Highest sequence number sent plus one.
+    pub snd_max: SeqNum,
+    /// Peer's window in bytes.
+    pub snd_wnd: u32,
+    /// Largest window the peer ever offered.
+    pub max_snd_wnd: u32,
+    /// Initial receive sequence number.
+    pub irs: SeqNum,
+    /// Next sequence number expected.
+    pub rcv_nxt: SeqNum,
+    /// Right edge of the window we advertised.
+    pub rcv_adv: SeqNum,
+    /// Bytes in the send buffer.
+    pub send_buffered: usize,
+    /// Unread bytes in the receive buffer.
+    pub recv_buffered: usize,
+    /// Configured send buffer size.
+    pub send_capacity: usize,
+    /// Configured receive buffer size.
+    pub recv_capacity: usize,
+}
+
 impl Connection {
+    /// The sequence-space variables, for invariant checks in tests and simulations.
+    pub fn seq_vars(&self) -> SeqVars {
+        SeqVars {
+            iss: self.iss,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            snd_max: self.snd_max,
+            snd_wnd: self.snd_wnd,
+            max_snd_wnd: self.max_snd_wnd,
+            irs: self.irs,
+            rcv_nxt: self.rcv_nxt,
+            rcv_adv: self.rcv_adv,
+            send_buffered: self.send_buf.len(),
+            recv_buffered: self.recv_buf.unread(),
+            send_capacity: self.cfg.send_buffer,
+            recv_capacity: self.cfg.recv_buffer,
+        }
+    }
+
     /// A snapshot of this connection's state and counters.
     pub fn info(&self) -> TcpInfo {
         let c = &self.info;

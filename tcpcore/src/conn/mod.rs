@@ -29,7 +29,7 @@ use crate::config::{CongestionAlgorithm, ConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
 
-pub use info::TcpInfo;
+pub use info::{SeqVars, TcpInfo};
 pub use state::State;
 
 use recv_buf::RecvBuf;
