@@ -27,7 +27,7 @@ impl Host {
                 }
             }
             Some(DatagramEvent::NewConnection(h, c)) => {
-                self.conns.insert(h, c);
+                self.conns.insert(h, *c);
             }
             None => {}
         }

@@ -461,7 +461,7 @@ impl Connection {
             return;
         }
         let fin_seq = seg.tcp.seq + seg.payload.len() as u32;
-        if fin_seq >= self.rcv_nxt + self.recv_buf.free() as u32 + 1 {
+        if fin_seq > self.rcv_nxt + self.recv_buf.free() as u32 {
             return; // beyond our window: trimmed away
         }
         if self.peer_fin.is_none() && fin_seq >= self.rcv_nxt {

@@ -34,7 +34,8 @@ pub enum DatagramEvent<'a> {
     /// [`Connection::handle_segment`].
     Connection(ConnectionHandle, Segment<'a>),
     /// A listener accepted a SYN: a new connection in SYN-RECEIVED, now owned by the caller.
-    NewConnection(ConnectionHandle, Connection),
+    /// Boxed: it is large, and connections are allocated once per open anyway.
+    NewConnection(ConnectionHandle, Box<Connection>),
 }
 
 /// Most resets queued for sending; beyond it they are dropped (and counted as rate limited).
@@ -235,7 +236,7 @@ impl Endpoint {
         }
         let handle = self.insert(tuple);
         self.stats.passive_opens += 1;
-        let conn = Connection::accept(self.cfg.conn, self.params(now, tuple), seg, now);
+        let conn = Box::new(Connection::accept(self.cfg.conn, self.params(now, tuple), seg, now));
         Some(DatagramEvent::NewConnection(handle, conn))
     }
 

@@ -305,6 +305,9 @@ pub enum Dir {
     StoC,
 }
 
+/// Decides whether a segment is lost: direction, index in that direction, the segment.
+pub type DropFn = Box<dyn FnMut(Dir, usize, &Out) -> bool>;
+
 /// Two real connections joined by a link of fixed one-way latency. `drop` sees every
 /// segment (with its direction and index per direction) and may discard it.
 pub struct Pair {
@@ -316,7 +319,7 @@ pub struct Pair {
     pub latency: Duration,
     /// Every segment sent: direction, time, parsed segment, whether it was dropped.
     pub log: Vec<(Dir, Out, bool)>,
-    pub drop: Box<dyn FnMut(Dir, usize, &Out) -> bool>,
+    pub drop: DropFn,
     in_flight: Vec<(Instant, Dir, Vec<u8>)>,
     counts: [usize; 2],
     buf: Vec<u8>,
