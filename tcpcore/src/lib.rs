@@ -1,4 +1,112 @@
-//! A sans-IO TCP/IP engine.
+//! A sans-IO TCP/IP engine: IP packets and the current time go in; IP packets, the next timer
+//! deadline and application events come out. No sockets, clocks, OS randomness, threads,
+//! async or `unsafe`: the caller owns all I/O, so the same engine runs under tokio, over a TUN
+//! device, inside the deterministic simulator ([`sim`], feature `sim`) or a fuzzer.
+//!
+//! # The pieces
+//! - [`Endpoint`]: routes each incoming IP packet to its connection (keyed hash of the
+//!   4-tuple), opens connections for listeners and for [`Endpoint::connect`], chooses ISNs
+//!   (RFC 6528) and ephemeral ports (RFC 6056), and answers segments for no connection with
+//!   RST (RFC 9293 §3.10.7.1).
+//! - [`Connection`]: one TCB (RFC 9293), owned and driven by the caller, so an async adapter
+//!   can lock connections one at a time.
+//! - [`wire`]: IPv4/IPv6/TCP parsing and emission.
+//!
+//! # Call order
+//! 1. For every received IP packet: [`Endpoint::handle`]. It returns
+//!    [`DatagramEvent::Connection`] (pass the segment to that connection's
+//!    [`Connection::handle_segment`]) or [`DatagramEvent::NewConnection`] (store it), or
+//!    nothing (the packet was dropped and counted, or answered by the endpoint).
+//! 2. When the earliest [`Connection::poll_timeout`] has passed: [`Connection::handle_timeout`]
+//!    (spurious calls are harmless).
+//! 3. After any input or application call: [`Endpoint::poll_transmit`] and each touched
+//!    connection's [`Connection::poll_transmit`] until `None`, sending each packet written.
+//! 4. Application events: [`Connection::poll_event`]; data with [`Connection::read`] and
+//!    [`Connection::write`]. App calls never take `now` and never emit; after one,
+//!    [`Connection::wants_transmit`] says whether step 3 has work.
+//! 5. When a connection [`Connection::is_drained`], drop it and tell the endpoint
+//!    ([`Endpoint::connection_closed`]).
+//!
+//! Time is an [`Instant`] (microseconds since an epoch the caller picks). Randomness comes
+//! from [`EndpointConfig::seed`]: the same seed and inputs give byte-identical outputs.
+//!
+//! # A complete run loop
+//! Two endpoints joined back to back, a client sending a request and reading the echo:
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::net::SocketAddr;
+//! use std::time::Duration;
+//! use tcpcore::{Connection, ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Instant};
+//!
+//! struct Host { ep: Endpoint, conns: BTreeMap<ConnectionHandle, Connection> }
+//!
+//! impl Host {
+//!     /// Step 1: route a received packet.
+//!     fn receive(&mut self, now: Instant, packet: &[u8]) {
+//!         match self.ep.handle(now, packet) {
+//!             Some(DatagramEvent::Connection(h, seg)) => {
+//!                 if let Some(c) = self.conns.get_mut(&h) { c.handle_segment(now, &seg) }
+//!             }
+//!             Some(DatagramEvent::NewConnection(h, c)) => { self.conns.insert(h, *c); }
+//!             None => {}
+//!         }
+//!     }
+//!     /// Steps 2, 3 and 5: timers, output, cleanup. Returns the packets to send.
+//!     fn drive(&mut self, now: Instant) -> Vec<Vec<u8>> {
+//!         let mut out = Vec::new();
+//!         let mut buf = [0u8; 1500];
+//!         while let Some(t) = self.ep.poll_transmit(now, &mut buf) { out.push(buf[..t.len].to_vec()) }
+//!         for c in self.conns.values_mut() {
+//!             if c.poll_timeout().is_some_and(|t| t <= now) { c.handle_timeout(now) }
+//!             while let Some(t) = c.poll_transmit(now, &mut buf) { out.push(buf[..t.len].to_vec()) }
+//!         }
+//!         let drained: Vec<_> = self.conns.iter().filter(|(_, c)| c.is_drained()).map(|(h, _)| *h).collect();
+//!         for h in drained { self.conns.remove(&h); self.ep.connection_closed(h); }
+//!         out
+//!     }
+//!     fn next_deadline(&self) -> Option<Instant> {
+//!         self.conns.values().filter_map(Connection::poll_timeout).min()
+//!     }
+//! }
+//!
+//! let server_addr: SocketAddr = "10.0.0.2:7".parse().unwrap();
+//! let mut server = Host { ep: Endpoint::new(EndpointConfig { seed: 1, ..Default::default() }), conns: BTreeMap::new() };
+//! let mut client = Host { ep: Endpoint::new(EndpointConfig { seed: 2, ..Default::default() }), conns: BTreeMap::new() };
+//! server.ep.listen(server_addr).unwrap();
+//! let mut now = Instant::ZERO;
+//! let (h, conn) = client.ep.connect(now, "10.0.0.1".parse().unwrap(), server_addr).unwrap();
+//! client.conns.insert(h, conn);
+//!
+//! let mut echoed = Vec::new();
+//! let mut sent = false;
+//! while now < Instant::from_secs(5) {
+//!     // The applications: the client writes once, the server echoes, the client reads.
+//!     let c = client.conns.get_mut(&h).unwrap();
+//!     while let Some(event) = c.poll_event() {
+//!         if event == tcpcore::Event::Connected && !sent {
+//!             c.write(b"ping").unwrap();
+//!             sent = true;
+//!         }
+//!     }
+//!     let mut buf = [0u8; 64];
+//!     while let Ok(n @ 1..) = c.read(&mut buf) { echoed.extend_from_slice(&buf[..n]) }
+//!     for s in server.conns.values_mut() {
+//!         while let Ok(n @ 1..) = s.read(&mut buf) { s.write(&buf[..n]).unwrap(); }
+//!     }
+//!     if echoed == b"ping" { break }
+//!     // The network: deliver everything after 1 ms, or sleep until the next deadline.
+//!     let (to_server, to_client) = (client.drive(now), server.drive(now));
+//!     if to_server.is_empty() && to_client.is_empty() {
+//!         now = [client.next_deadline(), server.next_deadline()].into_iter().flatten().min()
+//!             .unwrap_or(now + Duration::from_millis(1)).max(now + Duration::from_millis(1));
+//!         continue;
+//!     }
+//!     now += Duration::from_millis(1);
+//!     for p in to_server { server.receive(now, &p) }
+//!     for p in to_client { client.receive(now, &p) }
+//! }
+//! assert_eq!(echoed, b"ping");
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
