@@ -110,6 +110,10 @@ pub struct EndpointConfig {
     pub conn: ConnConfig,
     /// RSTs per second sent for segments that match no connection (Linux `icmp_ratelimit`-like).
     pub rst_rate_limit: u32,
+    /// Cap on every listener's accept queue (`net.core.somaxconn`, 4096).
+    pub somaxconn: u32,
+    /// Most TIME-WAIT entries kept (`tcp_max_tw_buckets`).
+    pub max_time_wait: usize,
     /// First port of the ephemeral range (`ip_local_port_range`, 32768).
     pub ephemeral_start: u16,
     /// Last port of the ephemeral range (60999).
@@ -122,6 +126,8 @@ impl Default for EndpointConfig {
             seed: 0,
             conn: ConnConfig::default(),
             rst_rate_limit: 1000,
+            somaxconn: 4096,
+            max_time_wait: 65_536,
             ephemeral_start: 32768,
             ephemeral_end: 60999,
         }

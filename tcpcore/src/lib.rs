@@ -25,7 +25,10 @@
 //!    [`Connection::write`]. App calls never take `now` and never emit; after one,
 //!    [`Connection::wants_transmit`] says whether step 3 has work.
 //! 5. When a connection [`Connection::is_drained`], drop it and tell the endpoint
-//!    ([`Endpoint::connection_closed`]).
+//!    ([`Endpoint::connection_closed`]), which keeps a compact entry for TIME-WAIT.
+//! 6. The endpoint has timers of its own (SYN-ACK retransmission, TIME-WAIT expiry):
+//!    [`Endpoint::poll_timeout`] and [`Endpoint::handle_timeout`]. Connections made by a
+//!    listener wait in its accept queue until [`Endpoint::accept`].
 //!
 //! Time is an [`Instant`] (microseconds since an epoch the caller picks). Randomness comes
 //! from [`EndpointConfig::seed`]: the same seed and inputs give byte-identical outputs.
@@ -60,12 +63,16 @@
 //!             if c.poll_timeout().is_some_and(|t| t <= now) { c.handle_timeout(now) }
 //!             while let Some(t) = c.poll_transmit(now, &mut buf) { out.push(buf[..t.len].to_vec()) }
 //!         }
+//!         if self.ep.poll_timeout().is_some_and(|t| t <= now) { self.ep.handle_timeout(now) }
 //!         let drained: Vec<_> = self.conns.iter().filter(|(_, c)| c.is_drained()).map(|(h, _)| *h).collect();
-//!         for h in drained { self.conns.remove(&h); self.ep.connection_closed(h); }
+//!         for h in drained {
+//!             let c = self.conns.remove(&h).unwrap();
+//!             self.ep.connection_closed(h, &c); // keeps a compact TIME-WAIT entry if needed
+//!         }
 //!         out
 //!     }
 //!     fn next_deadline(&self) -> Option<Instant> {
-//!         self.conns.values().filter_map(Connection::poll_timeout).min()
+//!         self.conns.values().filter_map(Connection::poll_timeout).chain(self.ep.poll_timeout()).min()
 //!     }
 //! }
 //!
@@ -122,8 +129,10 @@ mod time;
 pub mod wire;
 
 pub use config::{ConnConfig, EndpointConfig};
-pub use conn::{ConnParams, Connection, SeqVars, State, TcpInfo};
-pub use endpoint::{ConnectionHandle, DatagramEvent, Endpoint, FourTuple};
+pub use conn::{ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo};
+pub use endpoint::{
+    ConnectionHandle, DatagramEvent, Endpoint, FourTuple, ListenOptions, SynCookies, TimeWaitEntry,
+};
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;
 pub use stats::EndpointStats;

@@ -2,13 +2,13 @@
 
 use crate::wire::ParseError;
 
-/// Counters of one [`crate::endpoint::Endpoint`]. Every dropped packet is counted by reason.
+/// Counters of one [`crate::Endpoint`]. Every dropped packet is counted by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EndpointStats {
     /// IP packets handed to the endpoint.
     pub packets_in: u64,
-    /// Packets the endpoint itself emitted (resets for segments with no connection).
+    /// Packets the endpoint itself emitted (SYN-ACKs, resets, TIME-WAIT ACKs).
     pub packets_out: u64,
     /// Packets dropped while parsing, indexed by [`ParseError::index`].
     pub parse_errors: [u64; ParseError::ALL.len()],
@@ -18,12 +18,41 @@ pub struct EndpointStats {
     pub listener_drops: u64,
     /// Resets sent for segments with no connection (RFC 9293 §3.10.7.1).
     pub resets_sent: u64,
-    /// Resets suppressed by the rate limit.
-    pub resets_rate_limited: u64,
+    /// Replies (resets, TIME-WAIT ACKs) suppressed by the rate limit or a full queue.
+    pub replies_rate_limited: u64,
     /// Connections opened by `connect`.
     pub active_opens: u64,
-    /// Connections opened by a listener.
+    /// Connections opened by a listener (handshake completed).
     pub passive_opens: u64,
+    /// SYNs received by listeners.
+    pub syns_received: u64,
+    /// SYN-ACKs sent from the SYN queue or with cookies, retransmissions included.
+    pub syn_acks_sent: u64,
+    /// SYN-ACK retransmissions.
+    pub syn_ack_retransmits: u64,
+    /// SYNs dropped because the SYN queue was full and cookies were off (LQ-03).
+    pub syn_queue_drops: u64,
+    /// Half-open entries dropped after the SYN-ACK retries ran out (LQ-06).
+    pub syn_queue_expired: u64,
+    /// Half-open entries the peer reset (HS-05).
+    pub syn_queue_reset: u64,
+    /// SYNs and completing ACKs dropped because the accept queue was full (LQ-02; Linux
+    /// `ListenOverflows`).
+    pub listen_overflows: u64,
+    /// Cookies sent in SYN-ACKs.
+    pub cookies_sent: u64,
+    /// Completing ACKs whose cookie verified (a connection was made).
+    pub cookies_accepted: u64,
+    /// Completing ACKs whose cookie was wrong or stale (dropped, LQ-04).
+    pub cookies_rejected: u64,
+    /// Connections that entered the TIME-WAIT table.
+    pub time_wait_entered: u64,
+    /// TIME-WAIT entries not kept because the table was full.
+    pub time_wait_overflows: u64,
+    /// TIME-WAIT entries ended early by a new SYN (RFC 6191) or a RST.
+    pub time_wait_recycled: u64,
+    /// ACKs sent from TIME-WAIT entries (stray segments, retransmitted FINs).
+    pub time_wait_acks: u64,
 }
 
 impl EndpointStats {
@@ -34,6 +63,11 @@ impl EndpointStats {
 
     /// All packets dropped before reaching a connection.
     pub fn total_drops(&self) -> u64 {
-        self.parse_errors.iter().sum::<u64>() + self.listener_drops + self.no_connection
+        self.parse_errors.iter().sum::<u64>()
+            + self.listener_drops
+            + self.no_connection
+            + self.syn_queue_drops
+            + self.listen_overflows
+            + self.cookies_rejected
     }
 }

@@ -44,9 +44,10 @@ impl Host {
         }
     }
     fn timeout(&self) -> Option<Instant> {
-        self.conns.values().filter_map(|c| c.poll_timeout()).min()
+        self.conns.values().filter_map(|c| c.poll_timeout()).chain(self.ep.poll_timeout()).min()
     }
     fn fire(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
         for c in self.conns.values_mut() {
             if c.poll_timeout().is_some_and(|t| t <= now) {
                 c.handle_timeout(now);
@@ -122,5 +123,6 @@ fn handshake_transfer_and_close() {
     for c in a.conns.values().chain(b.conns.values()) {
         assert_eq!(c.state(), State::Closed, "{:?}", c.info());
     }
+    assert_eq!(b.ep.accept(SocketAddr::new(b_ip, 80)), Some(ConnectionHandle(0)));
     println!("finished at {now}");
 }

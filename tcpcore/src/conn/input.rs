@@ -4,9 +4,9 @@ use core::time::Duration;
 
 use super::recv_buf::Stored;
 use super::timers::Timer;
-use super::{ev, ConnParams, Connection, PendingRst, State};
+use super::{ev, ConnParams, Connection, PendingRst, State, SynInfo};
 use crate::config::ConnConfig;
-use crate::wire::{Segment, SeqNum, TcpOptions};
+use crate::wire::{Segment, SeqNum};
 use crate::{ConnectionError, Instant};
 
 impl Connection {
@@ -14,10 +14,7 @@ impl Connection {
     /// connection is in SYN-RECEIVED; its SYN-ACK goes out on the first `poll_transmit`.
     /// Data carried on the SYN is not accepted (no TCP Fast Open); the peer resends it.
     pub fn accept(cfg: ConnConfig, params: ConnParams, syn: &Segment<'_>, now: Instant) -> Self {
-        let mut c = Connection::new(cfg, params, State::SynReceived, true);
-        c.take_syn(syn, now);
-        tracing::debug!(local = %c.local, remote = %c.remote, "passive open");
-        c
+        Connection::accept_syn(cfg, params, SynInfo::from_segment(syn), now)
     }
 
     /// Process one segment routed to this connection (RFC 9293 §3.10.7.3 and §3.10.7.4).
@@ -38,42 +35,37 @@ impl Connection {
     }
 
     /// Record what a SYN (or SYN-ACK) tells us: the peer's ISN and negotiated options.
-    fn take_syn(&mut self, seg: &Segment<'_>, now: Instant) {
-        let t = &seg.tcp;
-        self.irs = t.seq;
-        self.rcv_nxt = t.seq + 1;
+    pub(crate) fn take_syn(&mut self, syn: &SynInfo, now: Instant) {
+        self.irs = syn.seq;
+        self.rcv_nxt = syn.seq + 1;
         self.rcv_adv = self.rcv_nxt;
         self.last_ack_sent = self.rcv_nxt;
-        self.peer_syn = super::PeerSyn {
-            wscale: t.options.window_scale,
-            sack_permitted: t.options.sack_permitted,
-            tsval: t.options.timestamps.map(|ts| ts.tsval),
-        };
-        self.negotiate(&t.options);
+        self.peer_syn = *syn;
+        self.negotiate(syn);
         // RFC 7323 §2.2: the window of a SYN is never scaled.
-        self.snd_wnd = u32::from(t.window);
+        self.snd_wnd = u32::from(syn.window);
         self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = t.seq;
+        self.snd_wl1 = syn.seq;
         self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
     }
 
     /// Options of the SYN exchange (RFC 9293 §3.7.1 MSS; RFC 7323 §2.2, §3.2; RFC 2018 §2).
-    fn negotiate(&mut self, o: &TcpOptions) {
+    fn negotiate(&mut self, o: &SynInfo) {
         // Clamp a hostile tiny MSS (the SACK-panic class of attacks relies on it).
         let peer_mss = o.mss.map_or(super::default_mss(&self.remote), |m| u32::from(m).max(64));
         self.snd_mss = peer_mss.min(u32::from(self.our_mss()));
         // We offer scaling on every active SYN when configured, and answer it when offered.
-        match o.window_scale {
+        match o.wscale {
             Some(ws) if self.cfg.window_scaling => {
                 self.snd_wscale = ws.min(14);
-                self.rcv_wscale = self.our_wscale();
+                self.rcv_wscale = super::open::our_wscale(&self.cfg);
             }
             _ => {
                 self.snd_wscale = 0;
                 self.rcv_wscale = 0;
             }
         }
-        self.ts_recent = o.timestamps.filter(|_| self.cfg.timestamps).map(|ts| ts.tsval);
+        self.ts_recent = o.tsval.filter(|_| self.cfg.timestamps);
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         let mss = self.effective_mss();
         self.cc = super::new_controller(&self.cfg, mss);
@@ -102,7 +94,7 @@ impl Connection {
         if !t.flags.syn() {
             return;
         }
-        self.take_syn(seg, now);
+        self.take_syn(&SynInfo::from_segment(seg), now);
         if t.flags.ack() {
             self.ack_syn(now, t.ack);
             self.snd_wl2 = t.ack;

@@ -14,6 +14,7 @@
 
 mod info;
 mod input;
+mod open;
 mod output;
 mod recv_buf;
 mod rtt;
@@ -30,6 +31,8 @@ use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
 
 pub use info::{SeqVars, TcpInfo};
+pub use open::SynInfo;
+pub(crate) use open::{syn_ack_repr, ts_clock};
 pub use state::State;
 
 use recv_buf::RecvBuf;
@@ -48,14 +51,6 @@ pub struct ConnParams {
     pub iss: SeqNum,
     /// Random offset of our timestamp clock (RFC 7323 §5.4).
     pub ts_offset: u32,
-}
-
-/// What the peer's SYN offered, remembered for the SYN-ACK.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct PeerSyn {
-    pub(crate) wscale: Option<u8>,
-    pub(crate) sack_permitted: bool,
-    pub(crate) tsval: Option<u32>,
 }
 
 /// NewReno loss recovery state (RFC 5681 §3.2, RFC 6582).
@@ -146,7 +141,8 @@ pub struct Connection {
     pub(crate) ts_recent: Option<u32>,
     pub(crate) ts_offset: u32,
     pub(crate) sack_ok: bool,
-    pub(crate) peer_syn: PeerSyn,
+    /// What the peer's SYN offered (answered by our SYN-ACK).
+    pub(crate) peer_syn: SynInfo,
     pub(crate) send_buf: SendBuf,
     pub(crate) recv_buf: RecvBuf,
     /// Our FIN is queued behind the send buffer (shutdown_write or close).
@@ -207,7 +203,7 @@ impl Connection {
             ts_recent: None,
             ts_offset: p.ts_offset,
             sack_ok: false,
-            peer_syn: PeerSyn::default(),
+            peer_syn: SynInfo::default(),
             send_buf: SendBuf::new(cfg.send_buffer),
             recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             fin_queued: false,
@@ -238,22 +234,9 @@ impl Connection {
     /// first [`Connection::poll_transmit`].
     pub fn connect(cfg: ConnConfig, params: ConnParams) -> Self {
         let mut c = Connection::new(cfg, params, State::SynSent, false);
-        c.rcv_wscale = c.our_wscale();
+        c.rcv_wscale = open::our_wscale(&c.cfg);
         tracing::debug!(local = %c.local, remote = %c.remote, "active open");
         c
-    }
-
-    /// The window-scale shift we offer: the smallest that lets the whole receive buffer be
-    /// advertised (RFC 7323 §2.3), 0 when scaling is off.
-    fn our_wscale(&self) -> u8 {
-        if !self.cfg.window_scaling {
-            return 0;
-        }
-        let mut shift = 0u8;
-        while shift < 14 && (self.recv_buf.capacity() >> shift) > 65_535 {
-            shift += 1;
-        }
-        shift
     }
 
     // ---- getters -------------------------------------------------------------------------
@@ -278,9 +261,30 @@ impl Connection {
         self.error
     }
 
-    /// The connection is closed and has nothing left to send: its owner may drop it.
+    /// The connection is closed, or in TIME-WAIT, and has nothing left to send: its owner may
+    /// drop it after [`crate::Endpoint::connection_closed`], which keeps a TIME-WAIT
+    /// connection as a compact entry.
     pub fn is_drained(&self) -> bool {
-        self.state == State::Closed && self.pending_rst.is_none()
+        match self.state {
+            State::Closed => self.pending_rst.is_none(),
+            State::TimeWait => !self.ack.now,
+            _ => false,
+        }
+    }
+
+    /// The compact TIME-WAIT entry this connection leaves behind, if it is in TIME-WAIT.
+    pub fn time_wait_entry(&self) -> Option<crate::endpoint::TimeWaitEntry> {
+        if self.state != State::TimeWait {
+            return None;
+        }
+        Some(crate::endpoint::TimeWaitEntry {
+            tuple: crate::FourTuple { local: self.local, remote: self.remote },
+            snd_nxt: self.snd_max,
+            rcv_nxt: self.rcv_nxt,
+            ts_recent: self.ts_recent,
+            ts_offset: self.ts_offset,
+            expires: self.timers.get(timers::Timer::TimeWait)?,
+        })
     }
 
     /// Bytes the application can read now.
@@ -511,10 +515,9 @@ impl Connection {
         self.snd_mss.saturating_sub(opts).max(1)
     }
 
-    /// The MSS we advertise: the MTU less IP and TCP headers (RFC 9293 §3.7.1).
+    /// The MSS we advertise (RFC 9293 §3.7.1).
     pub(crate) fn our_mss(&self) -> u16 {
-        let ip = if self.remote.is_ipv4() { 20 } else { 40 };
-        self.cfg.mtu.saturating_sub(ip + 20).max(64)
+        open::our_mss(&self.cfg, self.remote.is_ipv4())
     }
 }
 

@@ -2,7 +2,7 @@
 //! RFC 896 Nagle, RFC 5681 windows, RFC 7323 options).
 
 use super::timers::Timer;
-use super::{Connection, State};
+use super::{open, Connection, State};
 use crate::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::{Instant, Transmit};
 
@@ -234,29 +234,16 @@ impl Connection {
     }
 
     fn options(&self, now: Instant, syn: bool) -> TcpOptions {
-        let mut o = TcpOptions::default();
-        let tsval = self.ts_clock(now);
+        let tsval = open::ts_clock(now, self.ts_offset);
         if syn {
-            let active = self.state == State::SynSent;
-            o.mss = Some(self.our_mss());
-            if self.cfg.window_scaling && (active || self.peer_syn.wscale.is_some()) {
-                o.window_scale = Some(self.our_wscale());
-            }
-            o.sack_permitted = self.cfg.sack && (active || self.peer_syn.sack_permitted);
-            if self.cfg.timestamps && active {
-                o.timestamps = Some(Timestamps { tsval, tsecr: 0 });
-            } else if let (true, Some(peer)) = (self.cfg.timestamps, self.peer_syn.tsval) {
-                o.timestamps = Some(Timestamps { tsval, tsecr: peer });
-            }
-        } else if let Some(recent) = self.ts_recent {
+            let peer = (self.state != State::SynSent).then_some(&self.peer_syn);
+            return open::syn_options(&self.cfg, self.remote.is_ipv4(), peer, tsval);
+        }
+        let mut o = TcpOptions::default();
+        if let Some(recent) = self.ts_recent {
             o.timestamps = Some(Timestamps { tsval, tsecr: recent });
         }
         o
-    }
-
-    /// Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4).
-    pub(crate) fn ts_clock(&self, now: Instant) -> u32 {
-        ((now.as_micros() / 1000) as u32).wrapping_add(self.ts_offset)
     }
 
     fn emit_data(

@@ -97,7 +97,11 @@ mod tests {
             r.back_off();
         }
         assert_eq!(r.rto(), ms(120_000), "clamped at max RTO");
-        r.sample(ms(1));
-        assert_eq!(r.rto(), ms(200), "clamped at min RTO, backoff cleared by a sample");
+        r.sample(ms(100));
+        assert!(r.rto() < ms(1000), "a new sample clears the backoff (RFC 6298 §5.7)");
+        for _ in 0..100 {
+            r.sample(ms(1));
+        }
+        assert_eq!(r.rto(), ms(200), "clamped at min RTO");
     }
 }

@@ -53,6 +53,10 @@ impl TimerTable {
         self.slots[timer as usize] = None;
     }
 
+    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+        self.slots[timer as usize]
+    }
+
     pub(crate) fn is_armed(&self, timer: Timer) -> bool {
         self.slots[timer as usize].is_some()
     }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use crate::rng::SipKey;
 
 /// A connection's identity: our address and the peer's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FourTuple {
     /// Our address and port.
     pub local: SocketAddr,

@@ -33,6 +33,21 @@ pub(crate) fn hash_tuple(key: &SipKey, local: SocketAddr, remote: SocketAddr) ->
     key.hash(tuple_bytes(local, remote, &mut buf))
 }
 
+/// Keyed hash of a 4-tuple and a 32-bit value (SYN-cookie counters).
+pub(crate) fn hash_tuple_with(
+    key: &SipKey,
+    local: SocketAddr,
+    remote: SocketAddr,
+    extra: u32,
+) -> u64 {
+    let mut buf = [0u8; 41];
+    let mut tb = [0u8; 37];
+    let t = tuple_bytes(local, remote, &mut tb);
+    buf[..t.len()].copy_from_slice(t);
+    buf[t.len()..t.len() + 4].copy_from_slice(&extra.to_be_bytes());
+    key.hash(&buf[..t.len() + 4])
+}
+
 /// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), where M is
 /// a 4-microsecond timer and F a keyed hash (SipHash-2-4 here).
 pub(crate) fn isn(key: &SipKey, now: Instant, local: SocketAddr, remote: SocketAddr) -> SeqNum {

@@ -1,11 +1,17 @@
-//! The endpoint: demultiplexing, listeners, ISNs, ephemeral ports and resets for segments
-//! that match no connection (RFC 9293 §3.10.7.1). Connections are returned to the caller, who
-//! owns and drives each one independently (the quinn-proto split), so an async adapter can
-//! lock connections one by one.
+//! The endpoint: demultiplexing, listeners with a SYN queue, an accept queue and SYN cookies,
+//! ISNs, ephemeral ports, compact TIME-WAIT entries, and replies for segments that match no
+//! connection (RFC 9293 §3.10.7.1). Established connections are handed to the caller, who owns
+//! and drives each one independently (the quinn-proto split), so an async adapter can lock
+//! connections one at a time.
 
 mod demux;
 mod isn;
+mod listener;
+mod passive;
 mod ports;
+mod syn_cookie;
+mod syn_queue;
+mod time_wait;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -13,15 +19,21 @@ use std::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 pub use demux::FourTuple;
+pub use listener::{ListenOptions, SynCookies};
+pub use time_wait::TimeWaitEntry;
 
 use crate::config::EndpointConfig;
 use crate::conn::{ConnParams, Connection};
 use crate::rng::{Rng, SipKey};
 use crate::stats::EndpointStats;
-use crate::wire::{self, Segment, SeqNum, TcpFlags, TcpRepr};
+use crate::wire::{self, Segment, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::{EndpointError, Instant, Transmit};
 use demux::Demux;
+use listener::Listener;
 use ports::PortAllocator;
+use syn_cookie::CookieJar;
+use syn_queue::SynQueue;
+use time_wait::TimeWaitTable;
 
 /// Identifies a connection of this endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,13 +45,22 @@ pub enum DatagramEvent<'a> {
     /// The segment belongs to an existing connection: pass it to that connection's
     /// [`Connection::handle_segment`].
     Connection(ConnectionHandle, Segment<'a>),
-    /// A listener accepted a SYN: a new connection in SYN-RECEIVED, now owned by the caller.
-    /// Boxed: it is large, and connections are allocated once per open anyway.
+    /// A listener's handshake completed: a new connection (already past the completing ACK),
+    /// now owned by the caller, and queued for [`Endpoint::accept`]. Boxed: it is large, and
+    /// connections are allocated once per open anyway.
     NewConnection(ConnectionHandle, Box<Connection>),
 }
 
-/// Most resets queued for sending; beyond it they are dropped (and counted as rate limited).
-const RESET_QUEUE: usize = 64;
+/// Most packets the endpoint queues for sending; beyond it replies are dropped and counted.
+const OUT_QUEUE: usize = 1024;
+
+/// A connection handle's slot.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    tuple: FourTuple,
+    /// The listener whose accept queue still holds this connection.
+    queued_at: Option<u32>,
+}
 
 /// The demultiplexer and connection factory of one TCP/IP stack.
 #[derive(Debug)]
@@ -48,12 +69,16 @@ pub struct Endpoint {
     isn_key: SipKey,
     ts_key: SipKey,
     table: Demux<ConnectionHandle>,
-    slots: Vec<Option<FourTuple>>,
+    slots: Vec<Option<Slot>>,
     free_slots: Vec<usize>,
-    listeners: Vec<SocketAddr>,
+    listeners: Vec<Option<Listener>>,
+    syn_queue: SynQueue,
+    cookies: CookieJar,
+    time_wait: TimeWaitTable,
     ports: PortAllocator,
-    resets: VecDeque<(IpAddr, IpAddr, TcpRepr)>,
-    reset_window: (Instant, u32),
+    out: VecDeque<(IpAddr, IpAddr, TcpRepr)>,
+    /// Rate limit of resets and TIME-WAIT ACKs: (window start, replies in it).
+    reply_window: (Instant, u32),
     stats: EndpointStats,
 }
 
@@ -61,10 +86,9 @@ impl Endpoint {
     /// An endpoint whose every random choice derives from `cfg.seed`.
     pub fn new(cfg: EndpointConfig) -> Self {
         let mut rng = Rng::new(cfg.seed);
-        let isn_key = SipKey::random(&mut rng);
-        let ts_key = SipKey::random(&mut rng);
-        let demux_key = SipKey::random(&mut rng);
-        let port_key = SipKey::random(&mut rng);
+        let mut key = || SipKey::random(&mut rng);
+        let (isn_key, ts_key, demux_key, port_key) = (key(), key(), key(), key());
+        let (syn_key, tw_key, c1, c2) = (key(), key(), key(), key());
         Endpoint {
             isn_key,
             ts_key,
@@ -72,9 +96,12 @@ impl Endpoint {
             slots: Vec::new(),
             free_slots: Vec::new(),
             listeners: Vec::new(),
+            syn_queue: SynQueue::new(syn_key),
+            cookies: CookieJar::new(c1, c2),
+            time_wait: TimeWaitTable::new(tw_key, cfg.max_time_wait),
             ports: PortAllocator::new(port_key, cfg.ephemeral_start, cfg.ephemeral_end),
-            resets: VecDeque::with_capacity(RESET_QUEUE),
-            reset_window: (Instant::ZERO, 0),
+            out: VecDeque::with_capacity(OUT_QUEUE),
+            reply_window: (Instant::ZERO, 0),
             stats: EndpointStats::default(),
             cfg,
         }
@@ -90,30 +117,91 @@ impl Endpoint {
         &self.stats
     }
 
-    /// Connections currently in the table.
+    /// Connections handed out and not yet closed.
     pub fn connection_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// Half-open entries in all SYN queues.
+    pub fn half_open_count(&self) -> usize {
+        self.syn_queue.len()
+    }
+
+    /// Entries in the TIME-WAIT table.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait.len()
+    }
+
+    /// Listen on `addr` with default options; see [`Endpoint::listen_with`].
+    ///
+    /// # Errors
+    /// As [`Endpoint::listen_with`].
+    pub fn listen(&mut self, addr: SocketAddr) -> Result<(), EndpointError> {
+        self.listen_with(addr, ListenOptions::default())
     }
 
     /// Accept SYNs to `addr` (an unspecified IP listens on every address of that family).
     ///
     /// # Errors
-    /// [`EndpointError::AddrInUse`] if the same address is already listening;
+    /// [`EndpointError::AddrInUse`] if the address already listens;
     /// [`EndpointError::InvalidAddress`] for port 0.
-    pub fn listen(&mut self, addr: SocketAddr) -> Result<(), EndpointError> {
+    pub fn listen_with(
+        &mut self,
+        addr: SocketAddr,
+        opts: ListenOptions,
+    ) -> Result<(), EndpointError> {
         if addr.port() == 0 {
             return Err(EndpointError::InvalidAddress);
         }
-        if self.listeners.contains(&addr) {
+        if self.listeners.iter().flatten().any(|l| l.addr == addr) {
             return Err(EndpointError::AddrInUse);
         }
-        self.listeners.push(addr);
+        let l = Listener::new(addr, opts, self.cfg.somaxconn);
+        match self.listeners.iter().position(Option::is_none) {
+            Some(i) => self.listeners[i] = Some(l),
+            None => self.listeners.push(Some(l)),
+        }
         Ok(())
     }
 
-    /// Stop listening on `addr`. Established connections are unaffected.
-    pub fn unlisten(&mut self, addr: SocketAddr) {
-        self.listeners.retain(|l| *l != addr);
+    /// Stop listening on `addr`. Its half-open entries are forgotten; the connections still
+    /// waiting in its accept queue are returned so the owner can abort them (as closing a
+    /// listening socket resets them in Linux).
+    pub fn unlisten(&mut self, addr: SocketAddr) -> Vec<ConnectionHandle> {
+        let Some(idx) =
+            self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.addr == addr))
+        else {
+            return Vec::new();
+        };
+        let l = self.listeners[idx].take().expect("found above");
+        let mut scratch = Vec::new();
+        self.syn_queue.forget_listener(idx as u32, &mut scratch);
+        let queued: Vec<_> = l.accept_queue.into_iter().collect();
+        for h in &queued {
+            if let Some(Some(slot)) = self.slots.get_mut(h.0) {
+                slot.queued_at = None;
+            }
+        }
+        queued
+    }
+
+    /// Take the oldest established connection from `listener`'s accept queue.
+    pub fn accept(&mut self, listener: SocketAddr) -> Option<ConnectionHandle> {
+        let l = self.listeners.iter_mut().flatten().find(|l| l.addr == listener)?;
+        let h = l.accept_queue.pop_front()?;
+        if let Some(Some(slot)) = self.slots.get_mut(h.0) {
+            slot.queued_at = None;
+        }
+        Some(h)
+    }
+
+    /// Connections waiting in `listener`'s accept queue.
+    pub fn accept_queue_len(&self, listener: SocketAddr) -> usize {
+        self.listeners
+            .iter()
+            .flatten()
+            .find(|l| l.addr == listener)
+            .map_or(0, |l| l.accept_queue.len())
     }
 
     /// Active open from `local_ip` (ephemeral port) to `remote` (RFC 9293 §3.10.1).
@@ -134,15 +222,16 @@ impl Endpoint {
         if bad {
             return Err(EndpointError::InvalidAddress);
         }
-        let table = &self.table;
+        let (table, tw) = (&self.table, &self.time_wait);
         let port = self
             .ports
             .allocate(local_ip, remote, |p| {
-                !table.contains(FourTuple { local: SocketAddr::new(local_ip, p), remote })
+                let t = FourTuple { local: SocketAddr::new(local_ip, p), remote };
+                !table.contains(t) && tw.get(t).is_none()
             })
             .ok_or(EndpointError::AddrNotAvailable)?;
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
-        let handle = self.insert(tuple);
+        let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
         Ok((handle, Connection::connect(self.cfg.conn, self.params(now, tuple))))
     }
@@ -156,14 +245,15 @@ impl Endpoint {
         }
     }
 
-    fn insert(&mut self, tuple: FourTuple) -> ConnectionHandle {
+    fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
+        let slot = Some(Slot { tuple, queued_at });
         let idx = match self.free_slots.pop() {
             Some(i) => {
-                self.slots[i] = Some(tuple);
+                self.slots[i] = slot;
                 i
             }
             None => {
-                self.slots.push(Some(tuple));
+                self.slots.push(slot);
                 self.slots.len() - 1
             }
         };
@@ -171,15 +261,26 @@ impl Endpoint {
         ConnectionHandle(idx)
     }
 
-    /// The owner dropped a drained connection: forget its 4-tuple.
-    pub fn connection_closed(&mut self, handle: ConnectionHandle) {
-        if let Some(tuple) = self.slots.get_mut(handle.0).and_then(Option::take) {
-            self.table.remove(tuple);
-            self.free_slots.push(handle.0);
+    /// The owner is dropping a drained connection ([`Connection::is_drained`]): forget its
+    /// 4-tuple, and keep a compact entry if it is in TIME-WAIT (CL-09).
+    pub fn connection_closed(&mut self, handle: ConnectionHandle, conn: &Connection) {
+        let Some(slot) = self.slots.get_mut(handle.0).and_then(Option::take) else { return };
+        self.table.remove(slot.tuple);
+        self.free_slots.push(handle.0);
+        if let Some(li) = slot.queued_at {
+            if let Some(Some(l)) = self.listeners.get_mut(li as usize) {
+                l.accept_queue.retain(|h| *h != handle);
+            }
+        }
+        if let Some(entry) = conn.time_wait_entry() {
+            self.stats.time_wait_entered += 1;
+            if !self.time_wait.insert(entry) {
+                self.stats.time_wait_overflows += 1;
+            }
         }
     }
 
-    /// Route one IP packet. Packets for no connection are answered here (see
+    /// Route one IP packet. Segments for no connection are answered here (see
     /// [`Endpoint::poll_transmit`]); malformed ones are dropped and counted.
     pub fn handle<'a>(&mut self, now: Instant, packet: &'a [u8]) -> Option<DatagramEvent<'a>> {
         self.stats.packets_in += 1;
@@ -198,62 +299,102 @@ impl Endpoint {
         if let Some(&h) = self.table.get(tuple) {
             return Some(DatagramEvent::Connection(h, seg));
         }
-        if self.listening(tuple.local) {
-            return self.on_listener(now, tuple, &seg);
+        if let Some(tw) = self.time_wait.get(tuple).copied() {
+            if !self.on_time_wait(now, tw, &seg) {
+                return None;
+            }
+        }
+        if let Some(li) = self.listener_for(tuple.local) {
+            return self.on_listener(now, li, tuple, &seg);
         }
         self.stats.no_connection += 1;
         self.reset_for(now, &seg);
         None
     }
 
-    fn listening(&self, local: SocketAddr) -> bool {
-        self.listeners.iter().any(|l| {
-            l.port() == local.port()
-                && (l.ip() == local.ip()
-                    || (l.ip().is_unspecified() && l.is_ipv4() == local.is_ipv4()))
-        })
+    fn listener_for(&self, local: SocketAddr) -> Option<u32> {
+        // An exact address beats the wildcard.
+        let exact = self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.addr == local));
+        let any =
+            || self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.matches(local)));
+        exact.or_else(any).map(|i| i as u32)
     }
 
-    /// RFC 9293 §3.10.7.2: LISTEN. RST ignored, ACK answered by RST, SYN opens.
-    fn on_listener<'a>(
-        &mut self,
-        now: Instant,
-        tuple: FourTuple,
-        seg: &Segment<'a>,
-    ) -> Option<DatagramEvent<'a>> {
-        let f = seg.tcp.flags;
-        if f.rst() {
-            self.stats.listener_drops += 1;
-            return None;
+    /// A segment for a TIME-WAIT entry (RFC 9293 §3.10.7.4 in TIME-WAIT; RFC 6191). Returns
+    /// true when the segment is a new SYN that may reuse the 4-tuple.
+    fn on_time_wait(&mut self, now: Instant, tw: TimeWaitEntry, seg: &Segment<'_>) -> bool {
+        let t = &seg.tcp;
+        if t.flags.rst() {
+            // Linux (tcp_rfc1337 = 0): a reset ends TIME-WAIT.
+            self.time_wait.remove(tw.tuple);
+            self.stats.time_wait_recycled += 1;
+            return false;
         }
-        if f.ack() {
-            self.reset_for(now, seg);
-            return None;
+        if t.flags.syn() && !t.flags.ack() {
+            // RFC 6191 §2: a newer timestamp, or without timestamps a higher sequence number.
+            let newer = match (tw.ts_recent, t.options.timestamps) {
+                (Some(recent), Some(ts)) => ts.tsval.wrapping_sub(recent) as i32 > 0,
+                _ => t.seq > tw.rcv_nxt,
+            };
+            if newer {
+                self.time_wait.remove(tw.tuple);
+                self.stats.time_wait_recycled += 1;
+                return true;
+            }
+        } else if t.flags.fin() && t.seq + seg.payload.len() as u32 + 1 == tw.rcv_nxt {
+            // CL-08: the peer's FIN again: our ACK was lost. Restart 2 MSL.
+            self.time_wait.restart(tw.tuple, now + self.cfg.conn.msl * 2);
         }
-        if !f.syn() {
-            self.stats.listener_drops += 1;
-            return None;
+        // CL-09: anything else gets an ACK of what we have (rate limited).
+        let options = TcpOptions {
+            timestamps: tw
+                .ts_recent
+                .map(|tsecr| Timestamps { tsval: crate::conn::ts_clock(now, tw.ts_offset), tsecr }),
+            ..TcpOptions::default()
+        };
+        let repr = TcpRepr {
+            src_port: tw.tuple.local.port(),
+            dst_port: tw.tuple.remote.port(),
+            seq: tw.snd_nxt,
+            ack: tw.rcv_nxt,
+            flags: TcpFlags::ACK,
+            options,
+            ..TcpRepr::default()
+        };
+        if self.reply_allowed(now) {
+            self.stats.time_wait_acks += 1;
+            self.queue(seg.dst, seg.src, repr);
         }
-        let handle = self.insert(tuple);
-        self.stats.passive_opens += 1;
-        let conn = Box::new(Connection::accept(self.cfg.conn, self.params(now, tuple), seg, now));
-        Some(DatagramEvent::NewConnection(handle, conn))
+        false
+    }
+
+    /// One more rate-limited reply allowed now?
+    fn reply_allowed(&mut self, now: Instant) -> bool {
+        if now - self.reply_window.0 >= Duration::from_secs(1) {
+            self.reply_window = (now, 0);
+        }
+        if self.reply_window.1 >= self.cfg.rst_rate_limit || self.out.len() >= OUT_QUEUE {
+            self.stats.replies_rate_limited += 1;
+            return false;
+        }
+        self.reply_window.1 += 1;
+        true
+    }
+
+    fn queue(&mut self, src: IpAddr, dst: IpAddr, repr: TcpRepr) {
+        if self.out.len() < OUT_QUEUE {
+            self.out.push_back((src, dst, repr));
+        } else {
+            self.stats.replies_rate_limited += 1;
+        }
     }
 
     /// Queue a reset answering `seg` (RFC 9293 §3.10.7.1), never for a RST, rate limited.
     fn reset_for(&mut self, now: Instant, seg: &Segment<'_>) {
         let t = &seg.tcp;
-        if t.flags.rst() {
+        if t.flags.rst() || !self.reply_allowed(now) {
             return;
         }
-        if now - self.reset_window.0 >= Duration::from_secs(1) {
-            self.reset_window = (now, 0);
-        }
-        if self.reset_window.1 >= self.cfg.rst_rate_limit || self.resets.len() >= RESET_QUEUE {
-            self.stats.resets_rate_limited += 1;
-            return;
-        }
-        self.reset_window.1 += 1;
         let (seq, ack, flags) = if t.flags.ack() {
             (t.ack, SeqNum(0), TcpFlags::RST)
         } else {
@@ -267,15 +408,32 @@ impl Endpoint {
             flags,
             ..TcpRepr::default()
         };
-        self.resets.push_back((seg.dst, seg.src, repr));
+        self.stats.resets_sent += 1;
+        self.queue(seg.dst, seg.src, repr);
     }
 
-    /// The next packet the endpoint itself must send (resets), written into `buf`.
+    /// The next packet the endpoint itself must send, written into `buf`.
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let (src, dst, repr) = self.resets.pop_front()?;
-        let len = wire::emit(buf, src, dst, &repr, [&[], &[]]).ok()?;
-        self.stats.packets_out += 1;
-        self.stats.resets_sent += 1;
-        Some(Transmit { len })
+        while let Some((src, dst, repr)) = self.out.pop_front() {
+            if let Ok(len) = wire::emit(buf, src, dst, &repr, [&[], &[]]) {
+                self.stats.packets_out += 1;
+                return Some(Transmit { len });
+            }
+        }
+        None
+    }
+
+    /// The earliest deadline of the endpoint's own timers (SYN-ACK retransmissions,
+    /// TIME-WAIT expiry).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.syn_queue.next_deadline(), self.time_wait.next_deadline()].into_iter().flatten().min()
+    }
+
+    /// Run the endpoint's timers due at `now`. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.time_wait.expire(now);
+        while let Some(entry) = self.syn_queue.pop_due(now) {
+            self.on_syn_ack_timeout(now, entry);
+        }
     }
 }

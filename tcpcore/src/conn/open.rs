@@ -1,0 +1,138 @@
+//! Opening pieces shared by a [`Connection`] and the endpoint's stateless paths (SYN queue
+//! entries and SYN cookies send SYN-ACKs before any connection exists): what a SYN said, and
+//! the options and SYN-ACK we answer with (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
+
+use super::{ConnParams, Connection, State};
+use crate::config::ConnConfig;
+use crate::wire::{Segment, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::Instant;
+
+/// What a peer's SYN offered: everything a passive open needs. Kept by SYN-queue entries and
+/// rebuilt from SYN cookies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynInfo {
+    /// The peer's initial sequence number.
+    pub seq: SeqNum,
+    /// The SYN's window field (never scaled, RFC 7323 §2.2).
+    pub window: u16,
+    /// MSS option.
+    pub mss: Option<u16>,
+    /// Window-scale option.
+    pub wscale: Option<u8>,
+    /// SACK-permitted option.
+    pub sack_permitted: bool,
+    /// TSval of the timestamps option.
+    pub tsval: Option<u32>,
+}
+
+impl SynInfo {
+    /// What `seg` (a SYN) offered.
+    pub fn from_segment(seg: &Segment<'_>) -> Self {
+        let o = &seg.tcp.options;
+        SynInfo {
+            seq: seg.tcp.seq,
+            window: seg.tcp.window,
+            mss: o.mss,
+            wscale: o.window_scale,
+            sack_permitted: o.sack_permitted,
+            tsval: o.timestamps.map(|t| t.tsval),
+        }
+    }
+}
+
+/// The MSS we advertise: the MTU less IP and TCP headers (RFC 9293 §3.7.1).
+pub(crate) fn our_mss(cfg: &ConnConfig, ipv4: bool) -> u16 {
+    let ip = if ipv4 { 20 } else { 40 };
+    cfg.mtu.saturating_sub(ip + 20).max(64)
+}
+
+/// The window-scale shift we offer: the smallest that lets the whole receive buffer be
+/// advertised (RFC 7323 §2.3), 0 when scaling is off.
+pub(crate) fn our_wscale(cfg: &ConnConfig) -> u8 {
+    if !cfg.window_scaling {
+        return 0;
+    }
+    let mut shift = 0u8;
+    while shift < 14 && (cfg.recv_buffer >> shift) > 65_535 {
+        shift += 1;
+    }
+    shift
+}
+
+/// Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4).
+pub(crate) fn ts_clock(now: Instant, offset: u32) -> u32 {
+    ((now.as_micros() / 1000) as u32).wrapping_add(offset)
+}
+
+/// Options of our SYN (`peer` is `None`: offer everything configured) or of our SYN-ACK
+/// (answer only what the peer offered).
+pub(crate) fn syn_options(
+    cfg: &ConnConfig,
+    ipv4: bool,
+    peer: Option<&SynInfo>,
+    tsval: u32,
+) -> TcpOptions {
+    let mut o = TcpOptions { mss: Some(our_mss(cfg, ipv4)), ..TcpOptions::default() };
+    if cfg.window_scaling && peer.is_none_or(|p| p.wscale.is_some()) {
+        o.window_scale = Some(our_wscale(cfg));
+    }
+    o.sack_permitted = cfg.sack && peer.is_none_or(|p| p.sack_permitted);
+    if cfg.timestamps {
+        o.timestamps = match peer {
+            None => Some(Timestamps { tsval, tsecr: 0 }),
+            Some(p) => p.tsval.map(|tsecr| Timestamps { tsval, tsecr }),
+        };
+    }
+    o
+}
+
+/// The window field of a SYN or SYN-ACK: the buffer, unscaled (RFC 7323 §2.2).
+pub(crate) fn syn_window(cfg: &ConnConfig) -> u16 {
+    cfg.recv_buffer.min(65_535) as u16
+}
+
+/// The SYN-ACK a listener sends for `syn` before any connection exists (SYN-queue entries,
+/// SYN cookies). `tsval` lets cookies encode options in it (RFC 4987 §3.6; Linux).
+pub(crate) fn syn_ack_repr(
+    cfg: &ConnConfig,
+    params: &ConnParams,
+    syn: &SynInfo,
+    tsval: u32,
+) -> TcpRepr {
+    TcpRepr {
+        src_port: params.local.port(),
+        dst_port: params.remote.port(),
+        seq: params.iss,
+        ack: syn.seq + 1,
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        window: syn_window(cfg),
+        urgent: 0,
+        options: syn_options(cfg, params.remote.is_ipv4(), Some(syn), tsval),
+    }
+}
+
+impl Connection {
+    /// Passive open from what a SYN offered (RFC 9293 §3.10.7.2): a connection in
+    /// SYN-RECEIVED whose SYN-ACK goes out on the first `poll_transmit`, unless the endpoint
+    /// already sent it (see [`Connection::syn_ack_sent`]).
+    pub fn accept_syn(cfg: ConnConfig, params: ConnParams, syn: SynInfo, now: Instant) -> Self {
+        let mut c = Connection::new(cfg, params, State::SynReceived, true);
+        c.take_syn(&syn, now);
+        tracing::debug!(local = %c.local, remote = %c.remote, "passive open");
+        c
+    }
+
+    /// The endpoint already sent this connection's SYN-ACK, first at `first_sent`;
+    /// `retransmitted` withholds the RTT sample (Karn, RFC 6298 §3).
+    pub fn syn_ack_sent(&mut self, first_sent: Instant, retransmitted: bool) {
+        if self.state != State::SynReceived || self.snd_nxt != self.iss {
+            return;
+        }
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_nxt;
+        self.rcv_adv = self.rcv_nxt + u32::from(syn_window(&self.cfg));
+        if !retransmitted {
+            self.rtt_probe = Some((self.snd_nxt, first_sent));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Listeners: the two queues of a passive open (LQ-01) and their options, as Linux has them.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use super::ConnectionHandle;
+use crate::Instant;
+
+/// When a listener answers SYNs with cookies instead of SYN-queue entries (RFC 4987 §3.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SynCookies {
+    /// Never: when the SYN queue is full, new SYNs are dropped.
+    Never,
+    /// Only while the SYN queue is full (Linux `tcp_syncookies = 1`).
+    #[default]
+    WhenFull,
+    /// For every SYN; no half-open state at all (Linux `tcp_syncookies = 2`).
+    Always,
+}
+
+/// Options of one listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenOptions {
+    /// Accept-queue length: established connections not yet accepted (`listen(2)` backlog,
+    /// capped at [`crate::EndpointConfig::somaxconn`]).
+    pub backlog: u32,
+    /// Most half-open connections (`tcp_max_syn_backlog`, 1024).
+    pub syn_backlog: u32,
+    /// SYN-cookie policy.
+    pub syn_cookies: SynCookies,
+    /// Answer the completing ACK with RST when the accept queue is full, instead of dropping
+    /// it so the client retransmits (`tcp_abort_on_overflow`, off).
+    pub abort_on_overflow: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            syn_backlog: 1024,
+            syn_cookies: SynCookies::WhenFull,
+            abort_on_overflow: false,
+        }
+    }
+}
+
+/// A listening address with its queues.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub(crate) addr: SocketAddr,
+    pub(crate) opts: ListenOptions,
+    /// Half-open entries this listener owns in the SYN queue.
+    pub(crate) half_open: u32,
+    /// Established, not yet accepted.
+    pub(crate) accept_queue: VecDeque<ConnectionHandle>,
+    /// Effective accept-queue capacity: min(backlog, somaxconn).
+    pub(crate) backlog: usize,
+    /// Last time the SYN queue overflowed into cookies (cookies are only checked for a while
+    /// after, as Linux `tcp_synq_no_recent_overflow`).
+    pub(crate) last_overflow: Option<Instant>,
+}
+
+impl Listener {
+    pub(crate) fn new(addr: SocketAddr, opts: ListenOptions, somaxconn: u32) -> Self {
+        let backlog = opts.backlog.min(somaxconn).max(1) as usize;
+        Listener {
+            addr,
+            opts,
+            half_open: 0,
+            accept_queue: VecDeque::with_capacity(backlog.min(4096)),
+            backlog,
+            last_overflow: None,
+        }
+    }
+
+    /// Whether this listener takes segments for `local`.
+    pub(crate) fn matches(&self, local: SocketAddr) -> bool {
+        self.addr.port() == local.port()
+            && (self.addr.ip() == local.ip()
+                || (self.addr.ip().is_unspecified() && self.addr.is_ipv4() == local.is_ipv4()))
+    }
+
+    pub(crate) fn accept_queue_full(&self) -> bool {
+        self.accept_queue.len() >= self.backlog
+    }
+
+    pub(crate) fn syn_queue_full(&self) -> bool {
+        self.half_open >= self.opts.syn_backlog
+    }
+}

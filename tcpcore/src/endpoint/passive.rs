@@ -1,0 +1,288 @@
+//! Passive opens: a listener's SYN queue, accept queue and SYN cookies (RFC 9293 §3.10.7.2,
+//! RFC 4987, Linux `tcp_conn_request` semantics).
+
+use super::syn_cookie::{encode_ts, VerifiedCookie};
+use super::syn_queue::HalfOpen;
+use super::{ConnectionHandle, DatagramEvent, Endpoint, FourTuple, SynCookies};
+use crate::conn::{syn_ack_repr, ts_clock, ConnParams, Connection, SynInfo};
+use crate::wire::{Segment, SeqNum, TcpRepr};
+use crate::Instant;
+
+impl Endpoint {
+    /// RFC 9293 §3.10.7.2, LISTEN (and the SYN-RECEIVED entries the listener holds).
+    pub(super) fn on_listener<'a>(
+        &mut self,
+        now: Instant,
+        li: u32,
+        tuple: FourTuple,
+        seg: &Segment<'a>,
+    ) -> Option<DatagramEvent<'a>> {
+        let f = seg.tcp.flags;
+        if f.rst() {
+            self.on_half_open_rst(tuple, seg);
+            return None;
+        }
+        if f.syn() && !f.ack() {
+            self.on_syn(now, li, tuple, seg);
+            return None;
+        }
+        if f.ack() && !f.syn() {
+            return self.on_handshake_ack(now, li, tuple, seg);
+        }
+        self.stats.listener_drops += 1;
+        None
+    }
+
+    /// HS-05: the peer resets a half-open entry (its SYN was an old duplicate): back to LISTEN.
+    fn on_half_open_rst(&mut self, tuple: FourTuple, seg: &Segment<'_>) {
+        match self.syn_queue.get(tuple) {
+            Some(e) if seg.tcp.seq == e.syn.seq + 1 => {
+                let e = self.syn_queue.remove(tuple).expect("just found");
+                self.release_half_open(&e);
+                self.stats.syn_queue_reset += 1;
+            }
+            _ => self.stats.listener_drops += 1,
+        }
+    }
+
+    fn release_half_open(&mut self, e: &HalfOpen) {
+        if let Some(Some(l)) = self.listeners.get_mut(e.listener as usize) {
+            l.half_open = l.half_open.saturating_sub(1);
+        }
+    }
+
+    /// A SYN at a listener: a SYN-queue entry, a cookie, or a drop (LQ-01, LQ-02, LQ-03).
+    fn on_syn(&mut self, now: Instant, li: u32, tuple: FourTuple, seg: &Segment<'_>) {
+        self.stats.syns_received += 1;
+        let syn = SynInfo::from_segment(seg);
+        if let Some(e) = self.syn_queue.get(tuple).copied() {
+            if e.syn.seq == syn.seq {
+                // HS-07: the peer retransmitted its SYN: our SYN-ACK was lost. Send it again.
+                self.send_syn_ack(now, &e, false);
+            } else {
+                self.stats.listener_drops += 1;
+            }
+            return;
+        }
+        let Some(Some(l)) = self.listeners.get_mut(li as usize) else { return };
+        if l.accept_queue_full() {
+            // Linux drops SYNs while the accept queue is full (ListenOverflows).
+            self.stats.listen_overflows += 1;
+            return;
+        }
+        let cookie = match l.opts.syn_cookies {
+            SynCookies::Always => true,
+            SynCookies::WhenFull if l.syn_queue_full() => {
+                l.last_overflow = Some(now);
+                true
+            }
+            _ => false,
+        };
+        if cookie {
+            self.send_cookie(now, tuple, syn);
+            return;
+        }
+        if l.syn_queue_full() {
+            self.stats.syn_queue_drops += 1;
+            return;
+        }
+        l.half_open += 1;
+        let p = self.params(now, tuple);
+        let entry = HalfOpen {
+            tuple,
+            listener: li,
+            iss: p.iss,
+            ts_offset: p.ts_offset,
+            syn,
+            first_sent: now,
+            deadline: now + self.cfg.conn.initial_rto,
+            retries: 0,
+        };
+        self.send_syn_ack(now, &entry, false);
+        self.syn_queue.insert(entry);
+    }
+
+    fn send_syn_ack(&mut self, now: Instant, e: &HalfOpen, retransmit: bool) {
+        let p = ConnParams {
+            local: e.tuple.local,
+            remote: e.tuple.remote,
+            iss: e.iss,
+            ts_offset: e.ts_offset,
+        };
+        let repr = syn_ack_repr(&self.cfg.conn, &p, &e.syn, ts_clock(now, e.ts_offset));
+        self.stats.syn_acks_sent += 1;
+        self.stats.syn_ack_retransmits += u64::from(retransmit);
+        self.queue(e.tuple.local.ip(), e.tuple.remote.ip(), repr);
+    }
+
+    /// RFC 4987 §3.6: answer with a cookie ISN and keep nothing. Without timestamps, window
+    /// scaling and SACK cannot be remembered, so the SYN-ACK does not offer them (as Linux).
+    fn send_cookie(&mut self, now: Instant, tuple: FourTuple, mut syn: SynInfo) {
+        let iss = self.cookies.encode(tuple, syn.seq, syn.mss, now);
+        let ts_offset = self.params(now, tuple).ts_offset;
+        let mut tsval = ts_clock(now, ts_offset);
+        if syn.tsval.is_some() && self.cfg.conn.timestamps {
+            tsval = encode_ts(
+                tsval,
+                syn.wscale.filter(|_| self.cfg.conn.window_scaling),
+                syn.sack_permitted,
+            );
+        } else {
+            syn.wscale = None;
+            syn.sack_permitted = false;
+        }
+        let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
+        let repr: TcpRepr = syn_ack_repr(&self.cfg.conn, &p, &syn, tsval);
+        self.stats.cookies_sent += 1;
+        self.stats.syn_acks_sent += 1;
+        self.queue(tuple.local.ip(), tuple.remote.ip(), repr);
+    }
+
+    /// The ACK completing a handshake: from a SYN-queue entry, or carrying a cookie.
+    fn on_handshake_ack<'a>(
+        &mut self,
+        now: Instant,
+        li: u32,
+        tuple: FourTuple,
+        seg: &Segment<'a>,
+    ) -> Option<DatagramEvent<'a>> {
+        if let Some(e) = self.syn_queue.get(tuple).copied() {
+            return self.complete_half_open(now, li, e, seg);
+        }
+        let Some(Some(l)) = self.listeners.get(li as usize) else { return None };
+        let check_cookie = match l.opts.syn_cookies {
+            SynCookies::Always => true,
+            SynCookies::WhenFull => {
+                l.last_overflow.is_some_and(|t| now - t < core::time::Duration::from_secs(120))
+            }
+            SynCookies::Never => false,
+        };
+        if !check_cookie {
+            // RFC 9293 §3.10.7.2: any ACK at LISTEN is answered <SEQ=SEG.ACK><CTL=RST>.
+            self.reset_for(now, seg);
+            return None;
+        }
+        let tsecr = seg.tcp.options.timestamps.map(|t| t.tsecr);
+        match self.cookies.verify(tuple, seg.tcp.seq, seg.tcp.ack, tsecr, now) {
+            Some(v) => self.complete_cookie(now, li, tuple, v, seg),
+            None => {
+                self.stats.cookies_rejected += 1;
+                tracing::trace!(remote = %tuple.remote, "bad or stale SYN cookie");
+                None
+            }
+        }
+    }
+
+    /// Whether the accept queue of `li` has room; if not, count and apply LQ-02 (drop, or
+    /// RST with `abort_on_overflow`). Returns false when the segment must go no further.
+    fn admit(&mut self, now: Instant, li: u32, seg: &Segment<'_>) -> bool {
+        let Some(Some(l)) = self.listeners.get(li as usize) else { return false };
+        if !l.accept_queue_full() {
+            return true;
+        }
+        self.stats.listen_overflows += 1;
+        if l.opts.abort_on_overflow {
+            self.reset_for(now, seg);
+        }
+        false
+    }
+
+    fn complete_half_open<'a>(
+        &mut self,
+        now: Instant,
+        li: u32,
+        e: HalfOpen,
+        seg: &Segment<'a>,
+    ) -> Option<DatagramEvent<'a>> {
+        if seg.tcp.ack != e.iss + 1 {
+            // RFC 9293 §3.10.7.4 SYN-RECEIVED: unacceptable ACK → <SEQ=SEG.ACK><CTL=RST>.
+            self.reset_for(now, seg);
+            return None;
+        }
+        if seg.tcp.seq != e.syn.seq + 1 {
+            self.stats.listener_drops += 1;
+            return None;
+        }
+        if !self.admit(now, li, seg) {
+            if self.listeners[li as usize].as_ref().is_some_and(|l| l.opts.abort_on_overflow) {
+                self.syn_queue.remove(e.tuple);
+                self.release_half_open(&e);
+            }
+            return None;
+        }
+        self.syn_queue.remove(e.tuple);
+        self.release_half_open(&e);
+        let p = ConnParams {
+            local: e.tuple.local,
+            remote: e.tuple.remote,
+            iss: e.iss,
+            ts_offset: e.ts_offset,
+        };
+        let mut conn = Connection::accept_syn(self.cfg.conn, p, e.syn, e.first_sent);
+        conn.syn_ack_sent(e.first_sent, e.retries > 0);
+        Some(self.established(now, li, e.tuple, conn, seg))
+    }
+
+    fn complete_cookie<'a>(
+        &mut self,
+        now: Instant,
+        li: u32,
+        tuple: FourTuple,
+        v: VerifiedCookie,
+        seg: &Segment<'a>,
+    ) -> Option<DatagramEvent<'a>> {
+        if !self.admit(now, li, seg) {
+            return None;
+        }
+        self.stats.cookies_accepted += 1;
+        let syn = SynInfo {
+            seq: seg.tcp.seq - 1,
+            window: seg.tcp.window,
+            mss: Some(v.mss),
+            wscale: v.wscale,
+            sack_permitted: v.sack_permitted,
+            tsval: seg.tcp.options.timestamps.map(|t| t.tsval),
+        };
+        let ts_offset = self.params(now, tuple).ts_offset;
+        let iss: SeqNum = seg.tcp.ack - 1;
+        let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
+        let mut conn = Connection::accept_syn(self.cfg.conn, p, syn, now);
+        conn.syn_ack_sent(now, true);
+        Some(self.established(now, li, tuple, conn, seg))
+    }
+
+    /// Hand the completing segment to the new connection, register and queue it.
+    fn established<'a>(
+        &mut self,
+        now: Instant,
+        li: u32,
+        tuple: FourTuple,
+        mut conn: Connection,
+        seg: &Segment<'a>,
+    ) -> DatagramEvent<'a> {
+        conn.handle_segment(now, seg);
+        let handle: ConnectionHandle = self.insert(tuple, Some(li));
+        if let Some(Some(l)) = self.listeners.get_mut(li as usize) {
+            l.accept_queue.push_back(handle);
+        }
+        self.stats.passive_opens += 1;
+        DatagramEvent::NewConnection(handle, Box::new(conn))
+    }
+
+    /// A half-open entry's deadline: retransmit the SYN-ACK with backoff, or drop the entry
+    /// after `synack_retries` (HS-07, LQ-06).
+    pub(super) fn on_syn_ack_timeout(&mut self, now: Instant, mut e: HalfOpen) {
+        if e.retries >= self.cfg.conn.synack_retries
+            || self.listeners.get(e.listener as usize).is_none_or(Option::is_none)
+        {
+            self.release_half_open(&e);
+            self.stats.syn_queue_expired += 1;
+            return;
+        }
+        e.retries += 1;
+        let backoff = self.cfg.conn.initial_rto.saturating_mul(1 << e.retries.min(16));
+        e.deadline = now + backoff.min(self.cfg.conn.max_rto);
+        self.send_syn_ack(now, &e, true);
+        self.syn_queue.insert(e);
+    }
+}

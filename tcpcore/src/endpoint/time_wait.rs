@@ -1,0 +1,101 @@
+//! TIME-WAIT kept as compact entries after a connection's buffers are freed (RFC 9293 §3.6,
+//! Linux `inet_timewait_sock`): enough to re-ACK a retransmitted FIN, answer stray segments,
+//! and judge whether a new SYN may reuse the 4-tuple (RFC 6191). Capped like
+//! `tcp_max_tw_buckets`.
+
+use std::collections::VecDeque;
+
+use super::demux::{Demux, FourTuple};
+use crate::rng::SipKey;
+use crate::wire::SeqNum;
+use crate::Instant;
+
+/// One 4-tuple in TIME-WAIT. Small by design (at most 128 bytes, asserted in tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWaitEntry {
+    /// The connection.
+    pub tuple: FourTuple,
+    /// Our SND.NXT (after our FIN).
+    pub snd_nxt: SeqNum,
+    /// Our RCV.NXT (after the peer's FIN).
+    pub rcv_nxt: SeqNum,
+    /// TS.Recent, when timestamps were in use.
+    pub ts_recent: Option<u32>,
+    /// Our timestamp clock offset.
+    pub ts_offset: u32,
+    /// When the entry expires (2 MSL after the last FIN).
+    pub expires: Instant,
+}
+
+/// TIME-WAIT entries by 4-tuple plus an expiry queue in time order.
+#[derive(Debug)]
+pub(crate) struct TimeWaitTable {
+    entries: Demux<TimeWaitEntry>,
+    /// (expiry, tuple) in push order; lazily deleted like the SYN queue's timers.
+    expiry: VecDeque<(Instant, FourTuple)>,
+    cap: usize,
+}
+
+impl TimeWaitTable {
+    pub(crate) fn new(key: SipKey, cap: usize) -> Self {
+        TimeWaitTable { entries: Demux::new(key), expiry: VecDeque::new(), cap }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn get(&self, t: FourTuple) -> Option<&TimeWaitEntry> {
+        self.entries.get(t)
+    }
+
+    /// Keep `e`; false (and nothing kept) when the table is full.
+    pub(crate) fn insert(&mut self, e: TimeWaitEntry) -> bool {
+        if self.entries.len() >= self.cap && !self.entries.contains(e.tuple) {
+            return false;
+        }
+        self.push_expiry(e.expires, e.tuple);
+        self.entries.insert(e.tuple, e);
+        true
+    }
+
+    /// Restart the 2 MSL timer of `t` (a retransmitted FIN, RFC 9293 §3.10.7.4).
+    pub(crate) fn restart(&mut self, t: FourTuple, expires: Instant) {
+        let Some(mut e) = self.entries.get(t).copied() else { return };
+        e.expires = expires;
+        self.entries.insert(t, e);
+        self.push_expiry(expires, t);
+    }
+
+    fn push_expiry(&mut self, at: Instant, t: FourTuple) {
+        self.expiry.push_back((at, t));
+        if self.expiry.len() > 64 && self.expiry.len() > 4 * self.entries.len() {
+            let entries = &self.entries;
+            self.expiry.retain(|(at, t)| entries.get(*t).is_some_and(|e| e.expires == *at));
+        }
+    }
+
+    pub(crate) fn remove(&mut self, t: FourTuple) {
+        self.entries.remove(t);
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.expiry.front().map(|(at, _)| *at)
+    }
+
+    /// Drop every entry whose 2 MSL have passed; returns how many.
+    pub(crate) fn expire(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        while let Some(&(at, t)) = self.expiry.front() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_front();
+            if self.entries.get(t).is_some_and(|e| e.expires == at) {
+                self.entries.remove(t);
+                n += 1;
+            }
+        }
+        n
+    }
+}
