@@ -334,7 +334,7 @@ impl<N: Node> Network<N> {
         let mut best = self.events.peek().map(|p| (p.at, Next::Packet));
         for (i, node) in self.nodes.iter_mut().enumerate() {
             let Some(t) = node.poll_timeout() else { continue };
-            if best.map_or(true, |(b, _)| t < b) {
+            if best.is_none_or(|(b, _)| t < b) {
                 best = Some((t, Next::Timer(i)));
             }
         }
