@@ -185,7 +185,7 @@ mod tests {
         emit_header(h, "2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap(), plen);
         v[field::NEXT_HEADER] = first_next;
         v.extend_from_slice(ext);
-        v.extend(std::iter::repeat(0xab).take(tcp_len));
+        v.extend(std::iter::repeat_n(0xab, tcp_len));
         v
     }
 
