@@ -231,10 +231,27 @@ impl Connection {
 
     /// Fourth step: SYN in a synchronized state (RFC 5961 §4, SEC-02).
     fn on_syn(&mut self, now: Instant, seg: &Segment<'_>) {
-        if self.state == State::SynReceived && seg.tcp.seq == self.irs && !seg.tcp.flags.ack() {
+        let t = &seg.tcp;
+        if self.state == State::SynReceived && t.seq == self.irs && !t.flags.ack() {
             // HS-07: the peer retransmitted its SYN, so our SYN-ACK was lost: send it again
             // with the same ISN.
             self.snd_nxt = self.iss;
+            return;
+        }
+        if self.state == State::SynReceived
+            && !self.passive
+            && t.seq == self.irs
+            && t.ack == self.snd_max
+        {
+            // HS-09 simultaneous open (RFC 9293 figure 8, line 7): the peer's SYN-ACK
+            // acknowledges our SYN and completes the handshake (Linux does the same in
+            // tcp_validate_incoming). RFC 7323 §2.2: its window is not scaled.
+            self.ack_syn(now, t.ack);
+            self.snd_wnd = u32::from(t.window);
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = t.seq;
+            self.snd_wl2 = t.ack;
+            self.establish();
             return;
         }
         self.challenge_ack(now);
