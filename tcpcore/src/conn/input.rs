@@ -54,7 +54,9 @@ impl Connection {
         self.snd_wnd = u32::from(t.window);
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = t.seq;
-        self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
+        if self.cfg.keepalive {
+            self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
+        }
     }
 
     /// Options of the SYN exchange (RFC 9293 §3.7.1 MSS; RFC 7323 §2.2, §3.2; RFC 2018 §2).
