@@ -526,3 +526,31 @@ fn cl_01_shutdown_in_syn_received_sends_fin_after_the_handshake() {
     sc.deliver(Seg::ack(PEER_ISS + 1, ISS + 2));
     assert_eq!(sc.conn.state(), State::FinWait2);
 }
+
+#[test]
+fn cl_01_full_close_pair_with_every_option() {
+    let cfg = ConnConfig::default();
+    let mut p = Pair::new(cfg, cfg, ms(10));
+    p.run_until(secs(1), |p| p.server.as_ref().is_some_and(|s| s.state() == State::Established));
+    p.client.write(&[1u8; 5_000]).unwrap();
+    p.client.close();
+    p.run_until(secs(1), |p| p.server().state() == State::CloseWait);
+    let mut b = vec![0u8; 8_192];
+    let mut n = 0;
+    while let Ok(k) = p.server().read(&mut b) {
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    assert_eq!(n, 5_000);
+    p.server().close();
+    let t = p.now;
+    p.run_until(secs(1), |p| p.server().state() == State::Closed);
+    assert_eq!(p.now, t + ms(20), "FIN out, ACK back");
+    assert_eq!(p.client.state(), State::TimeWait);
+    assert_eq!(p.client.poll_timeout(), Some(t + ms(10) + secs(60)));
+    p.run_for(secs(61));
+    assert_eq!(p.client.state(), State::Closed);
+    assert!(p.client.is_drained() && p.server().is_drained());
+}

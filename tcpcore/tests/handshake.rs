@@ -600,3 +600,46 @@ fn hs_11_every_emitted_packet_sets_df() {
     }
     assert!(cl.log.iter().any(|o| o.has(TcpFlags::RST)));
 }
+
+#[test]
+fn hs_09_simultaneous_open_with_every_option() {
+    let cfg = ConnConfig::default();
+    let mut a = Connection::connect(cfg, Sc::params());
+    let mut b = Connection::connect(cfg, peer_params());
+    let (syn_a, syn_b) = (one(&mut a, Instant::ZERO), one(&mut b, Instant::ZERO));
+    feed(&mut a, at_ms(10), &syn_b);
+    feed(&mut b, at_ms(10), &syn_a);
+    let (sa_a, sa_b) = (one(&mut a, at_ms(10)), one(&mut b, at_ms(10)));
+    // The SYN-ACK of a simultaneous open repeats our options and echoes the peer's TSval.
+    assert_eq!(sa_a.tcp.options.window_scale, Some(3));
+    assert!(sa_a.tcp.options.sack_permitted);
+    assert_eq!(sa_a.tcp.options.timestamps.map(|t| t.tsecr), Some(7), "B's TSval at time 0");
+    feed(&mut a, at_ms(20), &sa_b);
+    feed(&mut b, at_ms(20), &sa_a);
+    assert_eq!((a.state(), b.state()), (State::Established, State::Established));
+    let (ia, ib) = (a.info(), b.info());
+    assert_eq!((ia.wscale, ia.timestamps, ia.sack), ((3, 3), true, true));
+    assert_eq!((ib.wscale, ib.timestamps, ib.sack), ((3, 3), true, true));
+    // Data flows with the negotiated options: full segments of 1460 - 12 bytes, all delivered.
+    let data = vec![7u8; 20_000];
+    a.write(&data).unwrap();
+    let mut got = 0;
+    for round in 0..10 {
+        let now = at_ms(30 + 10 * round);
+        for s in drain(&mut a, now) {
+            assert!(s.len() <= 1448, "{}", s.len());
+            feed(&mut b, now, &s);
+        }
+        for s in drain(&mut b, now) {
+            feed(&mut a, now, &s);
+        }
+        let mut buf = [0u8; 65_536];
+        while let Ok(n) = b.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+    }
+    assert_eq!(got, 20_000);
+}
