@@ -46,7 +46,9 @@ impl Connection {
         self.snd_wnd = u32::from(syn.window);
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = syn.seq;
-        self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
+        if self.cfg.keepalive {
+            self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
+        }
     }
 
     /// Options of the SYN exchange (RFC 9293 §3.7.1 MSS; RFC 7323 §2.2, §3.2; RFC 2018 §2).
@@ -223,10 +225,27 @@ impl Connection {
 
     /// Fourth step: SYN in a synchronized state (RFC 5961 §4, SEC-02).
     fn on_syn(&mut self, now: Instant, seg: &Segment<'_>) {
-        if self.state == State::SynReceived && seg.tcp.seq == self.irs && !seg.tcp.flags.ack() {
+        let t = &seg.tcp;
+        if self.state == State::SynReceived && t.seq == self.irs && !t.flags.ack() {
             // HS-07: the peer retransmitted its SYN, so our SYN-ACK was lost: send it again
             // with the same ISN.
             self.snd_nxt = self.iss;
+            return;
+        }
+        if self.state == State::SynReceived
+            && !self.passive
+            && t.seq == self.irs
+            && t.ack == self.snd_max
+        {
+            // HS-09 simultaneous open (RFC 9293 figure 8, line 7): the peer's SYN-ACK
+            // acknowledges our SYN and completes the handshake (Linux does the same in
+            // tcp_validate_incoming). RFC 7323 §2.2: its window is not scaled.
+            self.ack_syn(now, t.ack);
+            self.snd_wnd = u32::from(t.window);
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = t.seq;
+            self.snd_wl2 = t.ack;
+            self.establish();
             return;
         }
         self.challenge_ack(now);
@@ -313,7 +332,10 @@ impl Connection {
     fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
         let acked = ack.since(self.snd_una);
         let data_start = self.data_start();
-        let data_acked = ack.min(data_start + self.send_buf.len() as u32).since(data_start);
+        let data_end = data_start + self.send_buf.len() as u32;
+        let data_acked = ack.min(data_end).since(data_start);
+        // RFC 9293 §3.10.7.4: the ACK covers our FIN (the only sequence number past the data).
+        self.our_fin_acked |= self.fin_queued && ack > data_end;
         self.send_buf.consume(data_acked as usize);
         self.snd_una = ack;
         if self.snd_nxt < self.snd_una {
