@@ -53,8 +53,9 @@ impl RttEstimator {
 
     /// The current RTO, backed off and clamped (RFC 6298 §2.4, §2.5, §5.5).
     pub(crate) fn rto(&self) -> Duration {
-        let backed = self.base_rto.saturating_mul(1u32 << self.backoff.min(16));
-        backed.clamp(self.min_rto, self.max_rto)
+        // §2.4 rounds the computed RTO up to the minimum; §5.5 doubles that RTO.
+        let base = self.base_rto.clamp(self.min_rto, self.max_rto);
+        base.saturating_mul(1u32 << self.backoff.min(16)).min(self.max_rto)
     }
 
     /// Double the RTO after a timeout (RFC 6298 §5.5).
