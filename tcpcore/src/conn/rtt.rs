@@ -98,7 +98,12 @@ mod tests {
             r.back_off();
         }
         assert_eq!(r.rto(), ms(120_000), "clamped at max RTO");
-        r.sample(ms(1));
-        assert_eq!(r.rto(), ms(200), "clamped at min RTO, backoff cleared by a sample");
+        r.sample(ms(100));
+        assert_eq!(r.rto(), Duration::from_micros(212_500), "backoff cleared by a sample");
+        let mut r = RttEstimator::new(ms(1000), ms(200), ms(120_000));
+        r.sample(ms(10));
+        assert_eq!(r.rto(), ms(200), "clamped at min RTO");
+        r.back_off();
+        assert_eq!(r.rto(), ms(400), "the clamped RTO is what doubles");
     }
 }
