@@ -324,7 +324,10 @@ impl Connection {
     fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
         let acked = ack.since(self.snd_una);
         let data_start = self.data_start();
-        let data_acked = ack.min(data_start + self.send_buf.len() as u32).since(data_start);
+        let data_end = data_start + self.send_buf.len() as u32;
+        let data_acked = ack.min(data_end).since(data_start);
+        // RFC 9293 §3.10.7.4: the ACK covers our FIN (the only sequence number past the data).
+        self.our_fin_acked |= self.fin_queued && ack > data_end;
         self.send_buf.consume(data_acked as usize);
         self.snd_una = ack;
         if self.snd_nxt < self.snd_una {
