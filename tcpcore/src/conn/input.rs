@@ -121,6 +121,9 @@ impl Connection {
                 self.rtt.sample(now - sent);
             }
         }
+        if self.retries > 0 {
+            self.rtt.fallback_after_syn_timeout();
+        }
         self.retries = 0;
         self.timers.stop(Timer::Retransmit);
     }

@@ -58,6 +58,15 @@ impl RttEstimator {
         base.saturating_mul(1u32 << self.backoff.min(16)).min(self.max_rto)
     }
 
+    /// RFC 6298 §5.7: the SYN (or SYN-ACK) timed out and gave no sample, so data
+    /// transmission starts with an RTO of 3 s (Linux `TCP_TIMEOUT_FALLBACK`).
+    pub(crate) fn fallback_after_syn_timeout(&mut self) {
+        if self.srtt.is_none() {
+            self.base_rto = self.base_rto.max(Duration::from_secs(3));
+            self.backoff = 0;
+        }
+    }
+
     /// Double the RTO after a timeout (RFC 6298 §5.5).
     pub(crate) fn back_off(&mut self) {
         if self.rto() < self.max_rto {
@@ -99,10 +108,11 @@ mod tests {
         }
         assert_eq!(r.rto(), ms(120_000), "clamped at max RTO");
         r.sample(ms(100));
-        assert!(r.rto() < ms(1000), "a new sample clears the backoff (RFC 6298 §5.7)");
-        for _ in 0..100 {
-            r.sample(ms(1));
-        }
+        assert_eq!(r.rto(), Duration::from_micros(212_500), "backoff cleared by a sample");
+        let mut r = RttEstimator::new(ms(1000), ms(200), ms(120_000));
+        r.sample(ms(10));
         assert_eq!(r.rto(), ms(200), "clamped at min RTO");
+        r.back_off();
+        assert_eq!(r.rto(), ms(400), "the clamped RTO is what doubles");
     }
 }
