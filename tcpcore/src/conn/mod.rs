@@ -290,8 +290,11 @@ impl Connection {
         })
     }
 
-    /// Bytes the application can read now.
+    /// Bytes the application can read now (none after a failure: they are discarded).
     pub fn readable_bytes(&self) -> usize {
+        if self.error.is_some() {
+            return 0;
+        }
         self.recv_buf.unread()
     }
 
@@ -368,7 +371,11 @@ impl Connection {
 
     /// Zero-copy read: `f` sees the unread bytes (as up to two slices) and returns how many
     /// it consumed.
+    /// After a failure nothing is offered, as with [`Connection::read`].
     pub fn read_with(&mut self, f: impl FnOnce([&[u8]; 2]) -> usize) -> usize {
+        if self.error.is_some() {
+            return 0;
+        }
         let n = f(self.recv_buf.peek()).min(self.recv_buf.unread());
         self.recv_buf.consume(n);
         n
