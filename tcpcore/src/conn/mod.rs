@@ -118,6 +118,8 @@ pub struct Connection {
     pub(crate) snd_nxt: SeqNum,
     /// Highest sequence number sent plus one.
     pub(crate) snd_max: SeqNum,
+    /// End of the last small (sub-MSS) segment sent: Nagle waits for its ACK (Minshall).
+    pub(crate) snd_sml: SeqNum,
     /// Peer's window in bytes (already scaled).
     pub(crate) snd_wnd: u32,
     pub(crate) snd_wl1: SeqNum,
@@ -190,6 +192,7 @@ impl Connection {
             snd_una: p.iss,
             snd_nxt: p.iss,
             snd_max: p.iss,
+            snd_sml: p.iss,
             snd_wnd: 0,
             snd_wl1: SeqNum(0),
             snd_wl2: p.iss,

@@ -127,14 +127,16 @@ impl Connection {
             }
         }
         let last = len == avail;
-        // Nagle: hold a final small segment while data is unacknowledged; a queued FIN
-        // pushes everything (Linux sends the FIN's segment with Nagle off).
+        // Nagle (RFC 896) in Linux's Minshall form: hold a final small segment only while an
+        // earlier small segment is unacknowledged; a queued FIN pushes everything (Linux sends
+        // the FIN's segment with Nagle off). Retransmissions are never held.
         if last
             && len < mss
             && len > 0
             && !fin_unsent
             && !self.cfg.nodelay
-            && self.snd_nxt > self.snd_una
+            && self.snd_nxt >= self.snd_max
+            && self.snd_sml > self.snd_una
         {
             return None;
         }
@@ -180,6 +182,9 @@ impl Connection {
         }
         if seg.seq == self.snd_nxt {
             self.snd_nxt = end;
+        }
+        if seg.len < self.effective_mss() {
+            self.snd_sml = self.snd_sml.max(seg.seq + seg.len);
         }
         self.snd_max = self.snd_max.max(end);
         self.info.bytes_sent += u64::from(seg.len);
