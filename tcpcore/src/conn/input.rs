@@ -321,7 +321,12 @@ impl Connection {
     fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
         let acked = ack.since(self.snd_una);
         let data_start = self.data_start();
-        let data_acked = ack.min(data_start + self.send_buf.len() as u32).since(data_start);
+        let data_end = data_start + self.send_buf.len() as u32;
+        let data_acked = ack.min(data_end).since(data_start);
+        // RFC 9293 §3.10.7.4: an ACK beyond the last byte acknowledges our FIN.
+        if self.fin_queued && ack > data_end {
+            self.our_fin_acked = true;
+        }
         self.send_buf.consume(data_acked as usize);
         self.snd_una = ack;
         if self.snd_nxt < self.snd_una {

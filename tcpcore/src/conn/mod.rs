@@ -151,6 +151,9 @@ pub struct Connection {
     pub(crate) recv_buf: RecvBuf,
     /// Our FIN is queued behind the send buffer (shutdown_write or close).
     pub(crate) fin_queued: bool,
+    /// Our FIN has been acknowledged: SND.UNA is one past it, so the send buffer (now empty)
+    /// starts at SND.UNA - 1.
+    pub(crate) our_fin_acked: bool,
     /// The application closed: it will never read again (orphaned socket).
     pub(crate) orphaned: bool,
     /// Sequence number of the peer's FIN, once seen (possibly out of order).
@@ -211,6 +214,7 @@ impl Connection {
             send_buf: SendBuf::new(cfg.send_buffer),
             recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             fin_queued: false,
+            our_fin_acked: false,
             orphaned: false,
             peer_fin: None,
             fin_received: false,
@@ -489,20 +493,19 @@ impl Connection {
         tracing::debug!(local = %self.local, remote = %self.remote, error = ?self.error, "closed");
     }
 
-    /// Sequence number of our FIN (valid once queued): right after the last queued byte.
-    pub(crate) fn fin_seq(&self) -> SeqNum {
-        self.data_start() + self.send_buf.len() as u32
-    }
-
     /// Sequence number of the first byte in the send buffer.
     pub(crate) fn data_start(&self) -> SeqNum {
+        if self.our_fin_acked {
+            // SND.UNA covers the FIN, which follows the (empty) buffer.
+            return self.snd_una - 1;
+        }
         // Before our SYN is acknowledged, SND.UNA is the SYN itself.
         self.snd_una.max(self.iss + 1)
     }
 
     /// Our FIN has been sent and acknowledged.
     pub(crate) fn fin_acked(&self) -> bool {
-        self.fin_queued && self.snd_una == self.fin_seq() + 1
+        self.our_fin_acked
     }
 
     /// Payload bytes per full segment, after the options every segment carries.
