@@ -7,9 +7,12 @@
 
 mod common;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::time::Duration;
 
 use common::*;
+use tcpcore::rng::Rng;
 use tcpcore::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 use tcpcore::{ConnConfig, ConnectionError, Event, ReadError, State, WriteError};
 
@@ -19,6 +22,42 @@ const SND: u32 = ISS + 1;
 const RCV: u32 = PEER_ISS + 1;
 /// The window we advertise with `Sc::plain()` (256 KiB buffer, no scaling).
 const WND: u32 = 65_535;
+
+// ---- allocation counting (SEC-05) -----------------------------------------------------------
+
+thread_local! {
+    /// Allocations made by this thread (each test runs on its own thread).
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+/// Counts allocations per thread, then defers to the system allocator.
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the contract; the
+// counter is a const-initialised thread-local that never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same layout contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc`/`realloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -376,6 +415,34 @@ fn sec_03_ack_older_than_snd_una_minus_max_snd_wnd_is_dropped() {
     assert_eq!(sc.conn.seq_vars().snd_una, SeqNum(SND));
 }
 
+// ---- SEC-04: ACK loops ------------------------------------------------------------------------
+
+#[test]
+fn sec_04_acks_for_out_of_window_segments_without_data_are_rate_limited() {
+    let mut sc = est();
+    sc.advance(secs(1));
+    // An out-of-window pure ACK (as a desynchronized peer sends) is answered once...
+    sc.deliver(Seg::ack(RCV - 100, SND));
+    expect_ack(&mut sc, SND, RCV);
+    // ...and then not again within 500 ms (Linux tcp_invalid_ratelimit), which ends ACK loops.
+    sc.deliver(Seg::ack(RCV + WND + 5, SND));
+    sc.expect_none();
+    sc.advance(ms(499));
+    sc.deliver(Seg::ack(RCV - 100, SND));
+    sc.expect_none();
+    // Out-of-window segments that carry data (or a FIN) are always answered: the sender needs
+    // duplicate ACKs to recover.
+    sc.deliver(Seg::ack(RCV - 100, SND).data(b"old"));
+    expect_ack(&mut sc, SND, RCV);
+    sc.deliver(Seg::ack(RCV - 1, SND).fin());
+    expect_ack(&mut sc, SND, RCV);
+    sc.advance(ms(1));
+    sc.deliver(Seg::ack(RCV - 100, SND));
+    expect_ack(&mut sc, SND, RCV);
+    assert_eq!(sc.conn.info().drops, 6);
+    assert_eq!(sc.conn.state(), State::Established);
+}
+
 // ---- SEC-06: urgent data ---------------------------------------------------------------------
 
 #[test]
@@ -440,4 +507,196 @@ fn sec_06_urgent_pointer_never_disturbs_reassembly_fin_or_handshake() {
     sc.conn.handle_segment(sc.now, &wire::parse(&buf[..n]).unwrap());
     expect_ack(&mut sc, SND, RCV);
     assert_eq!(sc.conn.state(), State::Established);
+}
+
+// ---- SEC-05: bounded memory ------------------------------------------------------------------
+
+#[test]
+fn sec_05_out_of_order_holes_never_exceed_max_ooo_ranges() {
+    let mut sc = est_with(|c| {
+        c.max_ooo_ranges = 4;
+        c.recv_buffer = 16_384;
+    });
+    assert_eq!(sc.conn.info().rcv_wnd, 16_384);
+    // 50 ten-byte islands with a ten-byte hole before each.
+    for k in 1..=50 {
+        sc.deliver(Seg::ack(RCV + 20 * k, SND).data(&[k as u8; 10]));
+        expect_ack(&mut sc, SND, RCV); // duplicate ACK at once (RFC 5681 §4.2)
+        assert_eq!(sc.conn.info().ooo_ranges, (k as usize).min(4), "after island {k}");
+    }
+    let i = sc.conn.info();
+    assert_eq!((i.ooo_ranges, i.ooo_dropped), (4, 46));
+    assert_eq!(sc.conn.readable_bytes(), 0);
+    // Filling the first hole merges the first island and frees its slot.
+    sc.deliver(Seg::ack(RCV, SND).data(&[0; 20]));
+    expect_ack(&mut sc, SND, RCV + 30);
+    assert_eq!(sc.conn.info().ooo_ranges, 3);
+    sc.deliver(Seg::ack(RCV + 2000, SND).data(b"island"));
+    expect_ack(&mut sc, SND, RCV + 30);
+    assert_eq!(sc.conn.info().ooo_ranges, 4);
+    // With every slot taken the next in-order segment is still accepted (it needs no slot).
+    sc.deliver(Seg::ack(RCV + 30, SND).data(b"12345"));
+    expect_ack(&mut sc, SND, RCV + 35);
+    let mut expected = vec![0u8; 20];
+    expected.extend_from_slice(&[1; 10]);
+    expected.extend_from_slice(b"12345");
+    assert_eq!(sc.read_all(), expected);
+    assert_eq!(sc.conn.info().ooo_ranges, 4);
+}
+
+#[test]
+fn sec_05_received_bytes_never_exceed_recv_buffer() {
+    let mut sc = est_with(|c| c.recv_buffer = 4096);
+    assert_eq!(sc.conn.info().rcv_wnd, 4096);
+    // Everything but the first byte, in 1000-byte pieces, well past the window.
+    for k in 0..6u32 {
+        sc.deliver(Seg::ack(RCV + 1 + 1000 * k, SND).data(&[b'b' + k as u8; 1000]));
+        expect_ack(&mut sc, SND, RCV);
+        let v = sc.conn.seq_vars();
+        assert!(v.recv_buffered <= v.recv_capacity);
+    }
+    assert_eq!(sc.conn.info().ooo_ranges, 1, "adjacent pieces merge");
+    // The first byte completes exactly the 4096 bytes the buffer holds; the window closes.
+    sc.deliver(Seg::ack(RCV, SND).data(b"a"));
+    let out = expect_ack(&mut sc, SND, RCV + 4096);
+    assert_eq!(out.tcp.window, 0);
+    assert_eq!(sc.conn.readable_bytes(), 4096);
+    assert_eq!(sc.conn.info().ooo_ranges, 0);
+    // More data is refused while the application does not read.
+    sc.deliver(Seg::ack(RCV + 4096, SND).data(&[b'z'; 500]));
+    assert_eq!(expect_ack(&mut sc, SND, RCV + 4096).tcp.window, 0);
+    assert_eq!(sc.conn.readable_bytes(), 4096);
+    let got = sc.read_all();
+    assert_eq!(got.len(), 4096);
+    assert_eq!(
+        (got[0], got[1], got[1000], got[1001], got[4001], got[4095]),
+        (b'a', b'b', b'b', b'c', b'f', b'f')
+    );
+    // Reading reopens the window (receiver SWS avoidance lets the whole buffer through).
+    let upd = expect_ack(&mut sc, SND, RCV + 4096);
+    assert_eq!(upd.tcp.window, 4096);
+}
+
+/// A hostile peer's mix against one connection, with an application that reads and writes.
+/// Returns nothing; everything it touches is preallocated so it can run under the counter.
+struct Flood {
+    rng: Rng,
+    pkt: Vec<u8>,
+    out: Vec<u8>,
+    rbuf: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl Flood {
+    fn step(&mut self, sc: &mut Sc) {
+        let v = sc.conn.seq_vars();
+        let r = &mut self.rng;
+        let (rcv, una, max) = (v.rcv_nxt, v.snd_una, v.snd_max);
+        let mut flags = TcpFlags::ACK;
+        let mut ack = max;
+        let mut len = 0usize;
+        let seq = match r.below(9) {
+            // Out-of-order islands anywhere in (and beyond) the window.
+            0 | 1 => {
+                len = 1 + r.below(200) as usize;
+                rcv + 1 + r.below(2 * 8192) as u32
+            }
+            // In order.
+            2 => {
+                len = r.below(1400) as usize;
+                rcv
+            }
+            // Blind in-window RST (never exact).
+            3 => {
+                flags = TcpFlags::RST;
+                rcv + 1 + r.below(8000) as u32
+            }
+            // Blind SYN.
+            4 => {
+                flags = TcpFlags::SYN;
+                SeqNum(r.next_u32())
+            }
+            // ACK of data never sent, or older than SND.UNA - MAX.SND.WND.
+            5 => {
+                ack = if r.chance(0.5) { max + 1 + r.below(1 << 20) as u32 } else { una - 70_000 };
+                len = r.below(100) as usize;
+                rcv
+            }
+            // Urgent data with any pointer.
+            6 => {
+                flags = TcpFlags::ACK | TcpFlags::URG;
+                len = r.below(300) as usize;
+                rcv + r.below(3) as u32
+            }
+            // The application reads some and writes some.
+            7 => {
+                let n = r.below(4096) as usize;
+                let _ = sc.conn.read(&mut self.rbuf[..n]);
+                let n = r.below(3000) as usize;
+                let _ = sc.conn.write(&self.payload[..n]);
+                return;
+            }
+            // Time passes; timers run.
+            _ => {
+                sc.now += Duration::from_micros(r.below(50_000));
+                if sc.conn.poll_timeout().is_some_and(|t| t <= sc.now) {
+                    sc.conn.handle_timeout(sc.now);
+                }
+                return;
+            }
+        };
+        let repr = TcpRepr {
+            src_port: PEER.port(),
+            dst_port: US.port(),
+            seq,
+            ack,
+            flags,
+            window: r.below(65_536) as u16,
+            urgent: r.next_u32() as u16,
+            ..TcpRepr::default()
+        };
+        let n = wire::emit(&mut self.pkt, PEER.ip(), US.ip(), &repr, [&self.payload[..len], &[]])
+            .unwrap();
+        let seg = wire::parse(&self.pkt[..n]).unwrap();
+        sc.conn.handle_segment(sc.now, &seg);
+        while sc.conn.poll_transmit(sc.now, &mut self.out).is_some() {}
+    }
+}
+
+#[test]
+fn sec_05_connection_heap_use_is_fixed_after_creation() {
+    let mut sc = est_with(|c| {
+        c.recv_buffer = 8192;
+        c.send_buffer = 8192;
+        c.max_ooo_ranges = 8;
+        c.nodelay = true;
+    });
+    let mut f = Flood {
+        rng: Rng::new(5961),
+        pkt: vec![0; 2048],
+        out: vec![0; 65_600],
+        rbuf: vec![0; 4096],
+        payload: (0..3000).map(|i| i as u8).collect(),
+    };
+    // Warm-up (first-use initialisation in dependencies, e.g. tracing callsites).
+    for _ in 0..2_000 {
+        f.step(&mut sc);
+    }
+    let probe = allocs();
+    drop(std::hint::black_box(vec![1u8; 64]));
+    assert!(allocs() > probe, "the counting allocator is in place");
+    let before = allocs();
+    let mut segs = 0;
+    for _ in 0..30_000 {
+        f.step(&mut sc);
+        let (v, i) = (sc.conn.seq_vars(), sc.conn.info());
+        assert!(i.ooo_ranges <= 8 && v.recv_buffered <= 8192 && v.send_buffered <= 8192);
+        segs = i.segs_in;
+    }
+    let during = allocs() - before;
+    assert_eq!(during, 0, "{during} allocations while handling hostile input");
+    assert_eq!(sc.conn.state(), State::Established);
+    let i = sc.conn.info();
+    assert!(segs > 20_000 && i.challenge_acks > 0 && i.ooo_dropped > 0, "{i:?}");
+    assert!(i.bytes_received > 100_000 && i.bytes_acked > 0, "{i:?}");
 }
