@@ -62,6 +62,9 @@ pub struct ConnConfig {
     pub nodelay: bool,
     /// Challenge ACKs per second per connection (RFC 5961 §7).
     pub challenge_ack_limit: u32,
+    /// Least time between ACKs answering unacceptable segments that carry no data (Linux
+    /// `tcp_invalid_ratelimit`, 500 ms): breaks ACK loops between desynchronized peers.
+    pub invalid_ack_interval: Duration,
     /// Congestion controller.
     pub congestion: CongestionAlgorithm,
     /// Initial congestion window in segments (RFC 6928: 10).
@@ -95,6 +98,7 @@ impl Default for ConnConfig {
             quick_acks: 16,
             nodelay: false,
             challenge_ack_limit: 10,
+            invalid_ack_interval: Duration::from_millis(500),
             congestion: CongestionAlgorithm::NewReno,
             initial_cwnd: 10,
         }

@@ -189,6 +189,15 @@ impl Connection {
             // CL-08: a retransmitted FIN restarts the 2 MSL timer.
             self.timers.set(Timer::TimeWait, now + self.cfg.msl * 2);
         }
+        // Two peers that each find the other's ACKs out of window (after a desynchronizing
+        // injection) would ACK each other forever; like Linux (tcp_oow_rate_limited), answer
+        // segments that occupy no sequence space at most once per interval.
+        if seg.tcp.seq_len(seg.payload.len()) == 0 {
+            if self.last_invalid_ack.is_some_and(|t| now - t < self.cfg.invalid_ack_interval) {
+                return;
+            }
+            self.last_invalid_ack = Some(now);
+        }
         self.ack.now = true;
     }
 

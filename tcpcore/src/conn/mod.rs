@@ -165,6 +165,8 @@ pub struct Connection {
     pub(crate) recovery: Recovery,
     pub(crate) ack: AckState,
     pub(crate) challenge: ChallengeLimit,
+    /// When we last answered an unacceptable segment without data (ACK-loop limit).
+    pub(crate) last_invalid_ack: Option<Instant>,
     /// Consecutive retransmission timeouts without progress.
     pub(crate) retries: u8,
     pub(crate) keepalive_sent: u8,
@@ -223,6 +225,7 @@ impl Connection {
             recovery: Recovery::default(),
             ack: AckState { quick: cfg.quick_acks, ..AckState::default() },
             challenge: ChallengeLimit::default(),
+            last_invalid_ack: None,
             retries: 0,
             keepalive_sent: 0,
             persist_backoff: 0,
