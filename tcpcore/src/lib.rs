@@ -135,7 +135,7 @@ pub use endpoint::{
 };
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;
-pub use stats::EndpointStats;
+pub use stats::{EndpointStats, StateCounts};
 pub use time::Instant;
 
 /// One IP packet written by `poll_transmit` into the caller's buffer.

@@ -1,6 +1,7 @@
 //! Endpoint-wide counters.
 
 use crate::wire::ParseError;
+use crate::{Connection, Endpoint, State};
 
 /// Counters of one [`crate::Endpoint`]. Every dropped packet is counted by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,5 +70,48 @@ impl EndpointStats {
             + self.syn_queue_drops
             + self.listen_overflows
             + self.cookies_rejected
+    }
+}
+
+/// Connections per state (like `ss -s`): the owner's connections plus the endpoint's
+/// half-open (SYN-RECEIVED) and TIME-WAIT entries. CL-11: a CLOSE-WAIT the application never
+/// closes stays visible here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    counts: [usize; State::ALL.len()],
+}
+
+impl StateCounts {
+    /// Connections in `state`.
+    pub fn get(&self, state: State) -> usize {
+        self.counts[state.index()]
+    }
+
+    /// All connections counted.
+    pub fn total(&self) -> usize {
+        self.counts.iter().sum()
+    }
+
+    /// Count one more connection in `state`.
+    pub fn add(&mut self, state: State) {
+        self.counts[state.index()] += 1;
+    }
+
+    /// `(state, count)` for every state with at least one connection.
+    pub fn iter(&self) -> impl Iterator<Item = (State, usize)> + '_ {
+        State::ALL.into_iter().map(|s| (s, self.get(s))).filter(|(_, n)| *n > 0)
+    }
+}
+
+impl Endpoint {
+    /// Connections per state: `conns` are the caller's connections of this endpoint.
+    pub fn state_counts<'a>(&self, conns: impl IntoIterator<Item = &'a Connection>) -> StateCounts {
+        let mut c = StateCounts::default();
+        for conn in conns {
+            c.add(conn.state());
+        }
+        c.counts[State::SynReceived.index()] += self.half_open_count();
+        c.counts[State::TimeWait.index()] += self.time_wait_count();
+        c
     }
 }

@@ -554,3 +554,18 @@ fn cl_01_full_close_pair_with_every_option() {
     assert_eq!(p.client.state(), State::Closed);
     assert!(p.client.is_drained() && p.server().is_drained());
 }
+
+/// CL-11: a CLOSE-WAIT the application never closes is visible in the per-state counts.
+#[test]
+fn cl_11_close_wait_is_visible_in_state_counts() {
+    let ep = tcpcore::Endpoint::new(tcpcore::EndpointConfig::default());
+    let mut sc = Sc::established(Sc::plain());
+    sc.deliver(Seg::ack(PEER_ISS + 1, ISS + 1).fin());
+    sc.output();
+    assert_eq!(sc.conn.state(), State::CloseWait);
+    sc.advance(secs(24 * 3600));
+    let counts = ep.state_counts([&sc.conn]);
+    assert_eq!(counts.get(State::CloseWait), 1);
+    assert_eq!(counts.total(), 1);
+    assert_eq!(counts.iter().collect::<Vec<_>>(), [(State::CloseWait, 1)]);
+}
