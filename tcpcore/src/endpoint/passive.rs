@@ -59,6 +59,7 @@ impl Endpoint {
             if e.syn.seq == syn.seq {
                 // HS-07: the peer retransmitted its SYN: our SYN-ACK was lost. Send it again.
                 self.send_syn_ack(now, &e, false);
+                self.syn_queue.mark_resent(tuple);
             } else {
                 self.stats.listener_drops += 1;
             }
@@ -97,6 +98,7 @@ impl Endpoint {
             first_sent: now,
             deadline: now + self.cfg.conn.initial_rto,
             retries: 0,
+            resent: false,
         };
         self.send_syn_ack(now, &entry, false);
         self.syn_queue.insert(entry);
@@ -219,7 +221,7 @@ impl Endpoint {
             ts_offset: e.ts_offset,
         };
         let mut conn = Connection::accept_syn(self.cfg.conn, p, e.syn, e.first_sent);
-        conn.syn_ack_sent(e.first_sent, e.retries > 0);
+        conn.syn_ack_sent(e.first_sent, e.retries > 0 || e.resent);
         Some(self.established(now, li, e.tuple, conn, seg))
     }
 

@@ -25,6 +25,9 @@ pub(crate) struct HalfOpen {
     /// Next SYN-ACK retransmission (or expiry).
     pub(crate) deadline: Instant,
     pub(crate) retries: u8,
+    /// The SYN-ACK also went out for a retransmitted SYN, outside the retry budget: the
+    /// completing ACK gives no RTT sample (Karn, RFC 6298 §3).
+    pub(crate) resent: bool,
 }
 
 /// Half-open entries by 4-tuple, with their retransmission deadlines.
@@ -56,6 +59,14 @@ impl SynQueue {
             let entries = &self.entries;
             self.timers
                 .retain(|Reverse((at, t))| entries.get(*t).is_some_and(|e| e.deadline == *at));
+        }
+    }
+
+    /// Record that `t`'s SYN-ACK was sent again for a retransmitted SYN.
+    pub(crate) fn mark_resent(&mut self, t: FourTuple) {
+        if let Some(mut e) = self.entries.get(t).copied() {
+            e.resent = true;
+            self.entries.insert(t, e);
         }
     }
 
