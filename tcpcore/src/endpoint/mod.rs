@@ -325,9 +325,13 @@ impl Endpoint {
     fn on_time_wait(&mut self, now: Instant, tw: TimeWaitEntry, seg: &Segment<'_>) -> bool {
         let t = &seg.tcp;
         if t.flags.rst() {
-            // Linux (tcp_rfc1337 = 0): a reset ends TIME-WAIT.
-            self.time_wait.remove(tw.tuple);
-            self.stats.time_wait_recycled += 1;
+            // Linux (tcp_rfc1337 = 0): a reset ends TIME-WAIT, but only one at exactly RCV.NXT
+            // (RFC 5961 §3.2, Linux `tcp_timewait_state_process`); others are dropped, never
+            // answered, so a blind reset cannot clear the entry.
+            if t.seq == tw.rcv_nxt {
+                self.time_wait.remove(tw.tuple);
+                self.stats.time_wait_recycled += 1;
+            }
             return false;
         }
         if t.flags.syn() && !t.flags.ack() {
