@@ -348,6 +348,18 @@ impl Endpoint {
         } else if t.flags.fin() && t.seq + seg.payload.len() as u32 + 1 == tw.rcv_nxt {
             // CL-08: the peer's FIN again: our ACK was lost. Restart 2 MSL.
             self.time_wait.restart(tw.tuple, now + self.cfg.conn.msl * 2);
+        } else if !t.flags.syn() && !t.flags.fin() && seg.payload.is_empty() && t.seq == tw.rcv_nxt
+        {
+            // RFC 9293 §3.10.7.4: an acceptable bare ACK carries nothing to answer (Linux
+            // TCP_TW_SUCCESS unless PAWS rejects it). Answering would ping-pong with a peer
+            // whose own TIME-WAIT ACKs every segment.
+            let paws_ok = match (tw.ts_recent, t.options.timestamps) {
+                (Some(recent), Some(ts)) => ts.tsval.wrapping_sub(recent) as i32 >= 0,
+                _ => true,
+            };
+            if paws_ok {
+                return false;
+            }
         }
         // CL-09: anything else gets an ACK of what we have (rate limited).
         let options = TcpOptions {
