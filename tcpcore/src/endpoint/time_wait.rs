@@ -3,7 +3,8 @@
 //! and judge whether a new SYN may reuse the 4-tuple (RFC 6191). Capped like
 //! `tcp_max_tw_buckets`.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use super::demux::{Demux, FourTuple};
 use crate::rng::SipKey;
@@ -31,14 +32,15 @@ pub struct TimeWaitEntry {
 #[derive(Debug)]
 pub(crate) struct TimeWaitTable {
     entries: Demux<TimeWaitEntry>,
-    /// (expiry, tuple) in push order; lazily deleted like the SYN queue's timers.
-    expiry: VecDeque<(Instant, FourTuple)>,
+    /// (expiry, tuple), earliest first; lazily deleted like the SYN queue's timers. A heap,
+    /// not a FIFO: restarts and late hand-overs do not arrive in deadline order.
+    expiry: BinaryHeap<Reverse<(Instant, FourTuple)>>,
     cap: usize,
 }
 
 impl TimeWaitTable {
     pub(crate) fn new(key: SipKey, cap: usize) -> Self {
-        TimeWaitTable { entries: Demux::new(key), expiry: VecDeque::new(), cap }
+        TimeWaitTable { entries: Demux::new(key), expiry: BinaryHeap::new(), cap }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -68,10 +70,11 @@ impl TimeWaitTable {
     }
 
     fn push_expiry(&mut self, at: Instant, t: FourTuple) {
-        self.expiry.push_back((at, t));
+        self.expiry.push(Reverse((at, t)));
         if self.expiry.len() > 64 && self.expiry.len() > 4 * self.entries.len() {
             let entries = &self.entries;
-            self.expiry.retain(|(at, t)| entries.get(*t).is_some_and(|e| e.expires == *at));
+            self.expiry
+                .retain(|Reverse((at, t))| entries.get(*t).is_some_and(|e| e.expires == *at));
         }
     }
 
@@ -80,17 +83,17 @@ impl TimeWaitTable {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.expiry.front().map(|(at, _)| *at)
+        self.expiry.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Drop every entry whose 2 MSL have passed; returns how many.
     pub(crate) fn expire(&mut self, now: Instant) -> usize {
         let mut n = 0;
-        while let Some(&(at, t)) = self.expiry.front() {
+        while let Some(&Reverse((at, t))) = self.expiry.peek() {
             if at > now {
                 break;
             }
-            self.expiry.pop_front();
+            self.expiry.pop();
             if self.entries.get(t).is_some_and(|e| e.expires == at) {
                 self.entries.remove(t);
                 n += 1;
