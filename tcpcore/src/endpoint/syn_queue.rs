@@ -108,3 +108,14 @@ impl SynQueue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lq_01_half_open_entry_is_at_most_256_bytes() {
+        let size = core::mem::size_of::<HalfOpen>();
+        assert!(size <= 256, "HalfOpen is {size} bytes");
+    }
+}
