@@ -222,6 +222,9 @@ impl Endpoint {
         };
         let mut conn = Connection::accept_syn(self.cfg.conn, p, e.syn, e.first_sent);
         conn.syn_ack_sent(e.first_sent, e.retries > 0 || e.resent);
+        // RFC 6298 §5.7: if the SYN-ACK timed out, data starts with the 3 s fallback RTO,
+        // which the connection applies when the completing ACK acknowledges its SYN.
+        conn.retries = e.retries;
         Some(self.established(now, li, e.tuple, conn, seg))
     }
 
