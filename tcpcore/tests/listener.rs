@@ -181,6 +181,26 @@ fn hs_07_rtt_sample_only_from_a_syn_ack_sent_once() {
 }
 
 #[test]
+fn hs_07_after_a_syn_ack_timeout_data_starts_with_a_3_s_rto() {
+    // RFC 6298 §5.7: the SYN-ACK timed out (no RTT sample): data transmission begins with
+    // RTO 3 s (Linux TCP_TIMEOUT_FALLBACK).
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let c = client(40000);
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    assert_eq!(times(&s.advance(ms(1_100))), [1_000]);
+    let h = s.deliver(c, Seg::ack(C_ISN + 1, isn.wrapping_add(1))).unwrap();
+    let info = s.conns[&h].info();
+    assert_eq!((info.srtt, info.rto), (None, secs(3)));
+
+    // Without a timeout: the first sample sets the RTO (30 ms + 4 x 15 ms, clamped to 200 ms).
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    s.advance(ms(30));
+    let h = s.deliver(c, Seg::ack(C_ISN + 1, isn.wrapping_add(1))).unwrap();
+    assert_eq!(s.conns[&h].info().rto, ms(200));
+}
+
+#[test]
 fn hs_04_third_segment_with_data_completes_and_delivers() {
     for cookies in [SynCookies::Never, SynCookies::Always] {
         let mut s = Srv::new(seeded(1), opts(16, 16, cookies));
