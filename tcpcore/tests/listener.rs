@@ -65,6 +65,38 @@ fn hs_01_listen_rejects_port_zero_and_a_second_listener_on_the_same_address() {
 }
 
 #[test]
+fn hs_01_wildcard_listener_answers_from_the_address_the_syn_was_sent_to() {
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let any = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8080);
+    s.ep.listen_with(any, opts(16, 16, SynCookies::Never)).unwrap();
+    let to = SocketAddr::new(SERVER.ip(), 8080);
+    s.deliver_to(client(1), to, Seg::syn(C_ISN));
+    let sa = s.expect_one();
+    sa.assert_flags(TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!((src(&sa), dst(&sa)), (to, client(1)));
+    let h = s.deliver_to(client(1), to, Seg::ack(C_ISN + 1, sa.seq().wrapping_add(1))).unwrap();
+    assert_eq!(s.ep.accept(any), Some(h));
+    assert_eq!(s.conns[&h].local_addr(), to);
+    assert_eq!(s.ep.accept(SERVER), None, "the exact listener on port 80 is another one");
+}
+
+#[test]
+fn lq_01_unlisten_returns_the_accept_queue_and_forgets_half_open_entries() {
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let (h1, _) = s.handshake(client(1));
+    let isn2 = s.syn(client(2), Seg::syn(C_ISN)).seq();
+    assert_eq!(s.ep.unlisten(SERVER), vec![h1]);
+    assert_eq!(s.ep.half_open_count(), 0);
+    assert!(s.advance(secs(70)).is_empty(), "no SYN-ACK retransmissions for a closed listener");
+    // No listener: the late ACK and a new SYN are reset.
+    s.deliver(client(2), Seg::ack(C_ISN + 1, isn2.wrapping_add(1)));
+    s.expect_one().assert_flags(TcpFlags::RST).assert_seq_ack(isn2.wrapping_add(1), 0);
+    s.deliver(client(3), Seg::syn(C_ISN));
+    s.expect_one().assert_flags(TcpFlags::RST | TcpFlags::ACK).assert_seq_ack(0, C_ISN + 1);
+    assert_eq!(s.ep.unlisten(SERVER), vec![]);
+}
+
+#[test]
 fn hs_05_old_duplicate_syn_reset_by_client_drops_half_open_entry() {
     // syn_backlog 1: whether the slot is freed shows in how the next SYN is treated.
     let mut s = Srv::new(seeded(1), opts(16, 1, SynCookies::WhenFull));
