@@ -127,14 +127,18 @@ impl Connection {
             }
         }
         let last = len == avail;
-        // Nagle: hold a final small segment while data is unacknowledged; a queued FIN
-        // pushes everything (Linux sends the FIN's segment with Nagle off).
+        // Nagle: hold a final small segment of new data while data is unacknowledged; a
+        // queued FIN pushes everything (Linux sends the FIN's segment with Nagle off). Data
+        // sent before (SND.NXT rewound below SND.MAX by a timeout or a smaller path MTU) is
+        // a retransmission and never held (RFC 896 inhibits *new* segments; Linux
+        // retransmits without tcp_nagle_test).
         if last
             && len < mss
             && len > 0
             && !fin_unsent
             && !self.cfg.nodelay
             && self.snd_nxt > self.snd_una
+            && self.snd_nxt >= self.snd_max
         {
             return None;
         }
