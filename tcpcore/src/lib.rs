@@ -7,16 +7,19 @@
 //! - [`Endpoint`]: routes each incoming IP packet to its connection (keyed hash of the
 //!   4-tuple), opens connections for listeners and for [`Endpoint::connect`], chooses ISNs
 //!   (RFC 6528) and ephemeral ports (RFC 6056), and answers segments for no connection with
-//!   RST (RFC 9293 §3.10.7.1).
+//!   RST (RFC 9293 §3.10.7.1). It answers pings to its addresses and turns ICMP
+//!   "fragmentation needed" / "packet too big" into path MTU events (RFC 1191, RFC 8201).
 //! - [`Connection`]: one TCB (RFC 9293), owned and driven by the caller, so an async adapter
 //!   can lock connections one at a time.
-//! - [`wire`]: IPv4/IPv6/TCP parsing and emission.
+//! - [`wire`]: IPv4/IPv6/TCP and ICMP/ICMPv6 parsing and emission.
 //!
 //! # Call order
 //! 1. For every received IP packet: [`Endpoint::handle`]. It returns
 //!    [`DatagramEvent::Connection`] (pass the segment to that connection's
-//!    [`Connection::handle_segment`]) or [`DatagramEvent::NewConnection`] (store it), or
-//!    nothing (the packet was dropped and counted, or answered by the endpoint).
+//!    [`Connection::handle_segment`]), [`DatagramEvent::NewConnection`] (store it),
+//!    [`DatagramEvent::PathMtu`] (an ICMP error: pass it to that connection's
+//!    [`Connection::handle_path_mtu`]), or nothing (the packet was dropped and counted, or
+//!    answered by the endpoint, as echo requests are).
 //! 2. When the earliest [`Connection::poll_timeout`] has passed: [`Connection::handle_timeout`]
 //!    (spurious calls are harmless).
 //! 3. After any input or application call: [`Endpoint::poll_transmit`] and each touched
@@ -51,6 +54,9 @@
 //!                 if let Some(c) = self.conns.get_mut(&h) { c.handle_segment(now, &seg) }
 //!             }
 //!             Some(DatagramEvent::NewConnection(h, c)) => { self.conns.insert(h, *c); }
+//!             Some(DatagramEvent::PathMtu(h, p)) => {
+//!                 if let Some(c) = self.conns.get_mut(&h) { c.handle_path_mtu(now, p.mtu, p.seq) }
+//!             }
 //!             None => {}
 //!         }
 //!     }
@@ -131,7 +137,8 @@ pub mod wire;
 pub use config::{ConnConfig, EndpointConfig};
 pub use conn::{ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo};
 pub use endpoint::{
-    ConnectionHandle, DatagramEvent, Endpoint, FourTuple, ListenOptions, SynCookies, TimeWaitEntry,
+    ConnectionHandle, DatagramEvent, Endpoint, FourTuple, ListenOptions, PathMtu, SynCookies,
+    TimeWaitEntry,
 };
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;

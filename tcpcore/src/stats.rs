@@ -54,6 +54,22 @@ pub struct EndpointStats {
     pub time_wait_recycled: u64,
     /// ACKs sent from TIME-WAIT entries (stray segments, retransmitted FINs).
     pub time_wait_acks: u64,
+    /// ICMP echo replies queued (RFC 792, RFC 4443 §4.2).
+    pub icmp_echo_replies: u64,
+    /// Echo requests not answered: not to one of our addresses, data too long, or no free
+    /// echo buffer (rate-limited ones count in `replies_rate_limited`).
+    pub icmp_echo_dropped: u64,
+    /// "Fragmentation needed" / "packet too big" messages passed to a connection.
+    pub icmp_errors_applied: u64,
+    /// ICMP errors quoting a segment of no connection of ours (or not addressed to the
+    /// quoted source).
+    pub icmp_unknown_connection: u64,
+    /// ICMP errors whose MTU is below the family's minimum or not below the interface MTU.
+    pub icmp_bad_mtu: u64,
+    /// ICMP packets that failed to parse: truncated, bad checksum, bad quote.
+    pub icmp_malformed: u64,
+    /// Well-formed ICMP messages of a type we do not act on (echo replies included).
+    pub icmp_ignored: u64,
 }
 
 impl EndpointStats {
@@ -70,6 +86,11 @@ impl EndpointStats {
             + self.syn_queue_drops
             + self.listen_overflows
             + self.cookies_rejected
+            + self.icmp_echo_dropped
+            + self.icmp_unknown_connection
+            + self.icmp_bad_mtu
+            + self.icmp_malformed
+            + self.icmp_ignored
     }
 }
 

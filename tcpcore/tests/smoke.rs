@@ -29,6 +29,11 @@ impl Host {
             Some(DatagramEvent::NewConnection(h, c)) => {
                 self.conns.insert(h, *c);
             }
+            Some(DatagramEvent::PathMtu(h, p)) => {
+                if let Some(c) = self.conns.get_mut(&h) {
+                    c.handle_path_mtu(now, p.mtu, p.seq)
+                }
+            }
             None => {}
         }
     }

@@ -24,6 +24,8 @@ pub(crate) struct Counters {
     pub(crate) probes_out: u64,
     pub(crate) resets_in: u64,
     pub(crate) resets_out: u64,
+    pub(crate) pmtu_reductions: u64,
+    pub(crate) icmp_ignored: u64,
 }
 
 /// A snapshot of one connection's state and counters.
@@ -90,6 +92,11 @@ pub struct TcpInfo {
     pub resets_out: u64,
     /// Out-of-order ranges currently held.
     pub ooo_ranges: usize,
+    /// Times ICMP lowered the path MTU (RFC 1191, RFC 8201).
+    pub pmtu_reductions: u64,
+    /// Path MTU reports ignored: quoted segment not in flight (RFC 5927 §4.1), before the
+    /// handshake, or no smaller than the current MTU.
+    pub icmp_ignored: u64,
 }
 
 /// The sequence-space variables of a connection (RFC 9293 §3.3.1), for invariant checks.
@@ -177,6 +184,8 @@ impl Connection {
             resets_in: c.resets_in,
             resets_out: c.resets_out,
             ooo_ranges: self.recv_buf.ooo_ranges().len(),
+            pmtu_reductions: c.pmtu_reductions,
+            icmp_ignored: c.icmp_ignored,
         }
     }
 }

@@ -16,6 +16,7 @@ mod info;
 mod input;
 mod open;
 mod output;
+mod pmtu;
 mod recv_buf;
 mod rtt;
 mod send_buf;
@@ -33,6 +34,7 @@ use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
 pub use info::{SeqVars, TcpInfo};
 pub use open::SynInfo;
 pub(crate) use open::{syn_ack_repr, ts_clock};
+pub use pmtu::{MIN_PMTU_V4, MIN_PMTU_V6};
 pub use state::State;
 
 use recv_buf::RecvBuf;

@@ -1,10 +1,12 @@
 //! The endpoint: demultiplexing, listeners with a SYN queue, an accept queue and SYN cookies,
 //! ISNs, ephemeral ports, compact TIME-WAIT entries, and replies for segments that match no
-//! connection (RFC 9293 §3.10.7.1). Established connections are handed to the caller, who owns
+//! connection (RFC 9293 §3.10.7.1), echo replies to pings and path MTU reports from ICMP
+//! (`icmp.rs`). Established connections are handed to the caller, who owns
 //! and drives each one independently (the quinn-proto split), so an async adapter can lock
 //! connections one at a time.
 
 mod demux;
+mod icmp;
 mod isn;
 mod listener;
 mod passive;
@@ -19,6 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 pub use demux::FourTuple;
+pub use icmp::{PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
 
@@ -49,6 +52,20 @@ pub enum DatagramEvent<'a> {
     /// now owned by the caller, and queued for [`Endpoint::accept`]. Boxed: it is large, and
     /// connections are allocated once per open anyway.
     NewConnection(ConnectionHandle, Box<Connection>),
+    /// An ICMP "fragmentation needed" (RFC 1191) or ICMPv6 "packet too big" (RFC 8201)
+    /// quoting a segment of this connection reports a smaller path MTU: pass it to the
+    /// connection's [`Connection::handle_path_mtu`]`(now, p.mtu, p.seq)`, which checks that
+    /// the quoted segment is in flight (RFC 5927 §4.1) before shrinking its segments.
+    PathMtu(ConnectionHandle, PathMtu),
+}
+
+/// A packet the endpoint itself will send.
+#[derive(Clone, Copy, Debug)]
+enum Reply {
+    /// A reset, SYN-ACK or TIME-WAIT ACK.
+    Tcp { src: IpAddr, dst: IpAddr, repr: TcpRepr },
+    /// An echo reply whose data waits in buffer `slot` of the echo pool.
+    Echo { src: IpAddr, dst: IpAddr, ident: u16, seq_no: u16, slot: u8, len: u16 },
 }
 
 /// Most packets the endpoint queues for sending; beyond it replies are dropped and counted.
@@ -76,7 +93,11 @@ pub struct Endpoint {
     cookies: CookieJar,
     time_wait: TimeWaitTable,
     ports: PortAllocator,
-    out: VecDeque<(IpAddr, IpAddr, TcpRepr)>,
+    out: VecDeque<Reply>,
+    /// Echo data of the queued echo replies.
+    echo_pool: icmp::EchoPool,
+    /// Addresses whose echo requests we answer ([`Endpoint::add_local_addr`]).
+    local_addrs: Vec<IpAddr>,
     /// Rate limit of resets and TIME-WAIT ACKs: (window start, replies in it).
     reply_window: (Instant, u32),
     stats: EndpointStats,
@@ -101,6 +122,8 @@ impl Endpoint {
             time_wait: TimeWaitTable::new(tw_key, cfg.max_time_wait),
             ports: PortAllocator::new(port_key, cfg.ephemeral_start, cfg.ephemeral_end),
             out: VecDeque::with_capacity(OUT_QUEUE),
+            echo_pool: icmp::EchoPool::new(),
+            local_addrs: Vec::new(),
             reply_window: (Instant::ZERO, 0),
             stats: EndpointStats::default(),
             cfg,
@@ -281,11 +304,15 @@ impl Endpoint {
     }
 
     /// Route one IP packet. Segments for no connection are answered here (see
-    /// [`Endpoint::poll_transmit`]); malformed ones are dropped and counted.
+    /// [`Endpoint::poll_transmit`]); malformed ones are dropped and counted. ICMP and ICMPv6
+    /// packets are handled too: echo requests to an address given to
+    /// [`Endpoint::add_local_addr`] are answered, and "fragmentation needed" / "packet too
+    /// big" messages for a connection become [`DatagramEvent::PathMtu`].
     pub fn handle<'a>(&mut self, now: Instant, packet: &'a [u8]) -> Option<DatagramEvent<'a>> {
         self.stats.packets_in += 1;
         let seg = match wire::parse(packet) {
             Ok(seg) => seg,
+            Err(wire::ParseError::NotTcp) => return self.on_not_tcp(now, packet),
             Err(e) => {
                 self.stats.parse_errors[e.index()] += 1;
                 tracing::trace!(reason = %e, "dropped malformed packet");
@@ -398,10 +425,17 @@ impl Endpoint {
     }
 
     fn queue(&mut self, src: IpAddr, dst: IpAddr, repr: TcpRepr) {
+        self.push_reply(Reply::Tcp { src, dst, repr });
+    }
+
+    /// Queue `reply` unless the queue is full (counted); true when queued.
+    fn push_reply(&mut self, reply: Reply) -> bool {
         if self.out.len() < OUT_QUEUE {
-            self.out.push_back((src, dst, repr));
+            self.out.push_back(reply);
+            true
         } else {
             self.stats.replies_rate_limited += 1;
+            false
         }
     }
 
@@ -430,8 +464,14 @@ impl Endpoint {
 
     /// The next packet the endpoint itself must send, written into `buf`.
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        while let Some((src, dst, repr)) = self.out.pop_front() {
-            if let Ok(len) = wire::emit(buf, src, dst, &repr, [&[], &[]]) {
+        while let Some(reply) = self.out.pop_front() {
+            let len = match reply {
+                Reply::Tcp { src, dst, repr } => wire::emit(buf, src, dst, &repr, [&[], &[]]).ok(),
+                Reply::Echo { src, dst, ident, seq_no, slot, len } => {
+                    self.emit_echo_reply(buf, (src, dst), (ident, seq_no), (slot, len))
+                }
+            };
+            if let Some(len) = len {
                 self.stats.packets_out += 1;
                 return Some(Transmit { len });
             }

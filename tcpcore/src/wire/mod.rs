@@ -6,6 +6,7 @@
 //! [`ParseError`] whose variant names the drop reason counted in the stats.
 
 pub mod checksum;
+pub mod icmp;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
