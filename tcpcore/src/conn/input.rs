@@ -322,6 +322,8 @@ impl Connection {
         let acked = ack.since(self.snd_una);
         let data_start = self.data_start();
         let data_acked = ack.min(data_start + self.send_buf.len() as u32).since(data_start);
+        // RFC 9293 §3.10.7.4 (FIN-WAIT-1, CLOSING, LAST-ACK): the ACK covers our FIN.
+        self.fin_acked |= self.fin_queued && ack == self.fin_seq() + 1;
         self.send_buf.consume(data_acked as usize);
         self.snd_una = ack;
         if self.snd_nxt < self.snd_una {

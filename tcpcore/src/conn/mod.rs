@@ -151,6 +151,8 @@ pub struct Connection {
     pub(crate) recv_buf: RecvBuf,
     /// Our FIN is queued behind the send buffer (shutdown_write or close).
     pub(crate) fin_queued: bool,
+    /// Our FIN has been acknowledged: SND.UNA is one past it.
+    pub(crate) fin_acked: bool,
     /// The application closed: it will never read again (orphaned socket).
     pub(crate) orphaned: bool,
     /// Sequence number of the peer's FIN, once seen (possibly out of order).
@@ -211,6 +213,7 @@ impl Connection {
             send_buf: SendBuf::new(cfg.send_buffer),
             recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             fin_queued: false,
+            fin_acked: false,
             orphaned: false,
             peer_fin: None,
             fin_received: false,
@@ -496,13 +499,14 @@ impl Connection {
 
     /// Sequence number of the first byte in the send buffer.
     pub(crate) fn data_start(&self) -> SeqNum {
-        // Before our SYN is acknowledged, SND.UNA is the SYN itself.
-        self.snd_una.max(self.iss + 1)
+        // Before our SYN is acknowledged, SND.UNA is the SYN itself; once our FIN is
+        // acknowledged, SND.UNA is one past the (empty) buffer's end, the FIN.
+        self.snd_una.max(self.iss + 1) - u32::from(self.fin_acked)
     }
 
     /// Our FIN has been sent and acknowledged.
     pub(crate) fn fin_acked(&self) -> bool {
-        self.fin_queued && self.snd_una == self.fin_seq() + 1
+        self.fin_acked
     }
 
     /// Payload bytes per full segment, after the options every segment carries.
