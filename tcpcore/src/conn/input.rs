@@ -284,12 +284,13 @@ impl Connection {
             return false;
         }
         let wnd = u32::from(t.window) << self.snd_wscale;
-        if t.ack > self.snd_una {
+        let new_ack = t.ack > self.snd_una;
+        if new_ack {
             self.on_new_ack(now, t.ack);
         } else if t.ack == self.snd_una && self.is_dup_ack(seg, wnd) {
             self.on_dup_ack(now);
         }
-        self.update_send_window(seg, wnd);
+        self.update_send_window(seg, wnd, new_ack);
         self.on_fin_acked(now);
         self.state != State::Closed
     }
@@ -302,10 +303,15 @@ impl Connection {
             && wnd == self.snd_wnd
     }
 
-    /// RFC 9293 §3.10.7.4: update SND.WND when the segment is newer (SND.WL1/SND.WL2).
-    fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32) {
+    /// RFC 9293 §3.10.7.4: update SND.WND when the segment is newer (SND.WL1/SND.WL2), and
+    /// whenever it acknowledged new data (`new_ack`): SND.WND is an offset from SND.UNA, so
+    /// keeping the old window while SND.UNA advances would move the right edge beyond what
+    /// the peer offered (a reordered or retransmitted segment, older SEG.SEQ, newer SEG.ACK).
+    /// Linux `tcp_may_update_window` does the same.
+    fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32, new_ack: bool) {
         let t = &seg.tcp;
-        if self.snd_wl1 < t.seq || (self.snd_wl1 == t.seq && self.snd_wl2 <= t.ack) {
+        let newer = self.snd_wl1 < t.seq || (self.snd_wl1 == t.seq && self.snd_wl2 <= t.ack);
+        if new_ack || newer {
             if wnd > self.snd_wnd {
                 self.persist_backoff = 0;
             }
