@@ -286,7 +286,7 @@ impl Connection {
         let wnd = u32::from(t.window) << self.snd_wscale;
         let new_ack = t.ack > self.snd_una;
         if new_ack {
-            self.on_new_ack(now, t.ack);
+            self.on_new_ack(now, t.ack, t.options.timestamps.map(|ts| ts.tsecr));
         } else if t.ack == self.snd_una && self.is_dup_ack(seg, wnd) {
             self.on_dup_ack(now);
         }
@@ -324,7 +324,7 @@ impl Connection {
 
     /// New data acknowledged: free the send buffer, sample RTT, grow cwnd or advance
     /// recovery (RFC 5681, RFC 6582, RFC 6298 §5.3).
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
         let acked = ack.since(self.snd_una);
         let data_start = self.data_start();
         let data_acked = ack.min(data_start + self.send_buf.len() as u32).since(data_start);
@@ -341,6 +341,16 @@ impl Connection {
             if ack >= end {
                 self.rtt.sample(now - sent);
                 self.rtt_probe = None;
+            }
+        } else if let Some(tsecr) = tsecr.filter(|_| self.ts_recent.is_some()) {
+            // No timed segment (Karn's rule voided it after a retransmission): with
+            // timestamps the echo still dates the segment that advanced the peer's RCV.NXT,
+            // retransmission or not (RFC 7323 §4.1), so the sample is valid and ends the
+            // RTO backoff (RFC 6298 §5.7) instead of letting it compound across losses.
+            // An echo from the future, or older than any RTO, is not ours: no sample.
+            let rtt = Duration::from_millis(u64::from(self.ts_clock(now).wrapping_sub(tsecr)));
+            if tsecr != 0 && rtt <= self.cfg.max_rto {
+                self.rtt.sample(rtt);
             }
         }
         let mss = self.effective_mss();
