@@ -40,6 +40,11 @@ pub struct Params {
     /// Bottleneck rate (0: unlimited) and its drop-tail queue.
     pub rate_bps: u64,
     pub queue_bytes: usize,
+    /// Send and receive buffer sizes of both endpoints.
+    pub buffer: usize,
+    /// RFC 7323 timestamps and window scaling offered.
+    pub timestamps: bool,
+    pub window_scaling: bool,
 }
 
 /// Log-uniform in `[lo, hi]`.
@@ -65,12 +70,17 @@ impl Params {
             corrupt: 0.0,
             rate_bps: 0,
             queue_bytes: 0,
+            buffer: 256 * 1024,
+            timestamps: true,
+            window_scaling: true,
         }
     }
 
     /// The fault matrix: each fault is present in about half the seeds, with its strength
     /// drawn log-uniformly from its range (loss 0.1-10 % uniform or bursty, reordering
-    /// 1-10 %, duplication 1-5 %, corruption 0.1-1 %, MTU 576-9000, RTT 0.1-300 ms).
+    /// 1-10 %, duplication 1-5 %, corruption 0.1-1 %, MTU 576-9000, RTT 0.1-300 ms). A
+    /// quarter of the seeds use IPv6 (MTU >= 1280), a quarter small buffers (8-256 KiB),
+    /// a quarter no timestamps and a quarter no window scaling; a third have a bottleneck.
     pub fn from_seed(seed: u64, bytes: u64) -> Self {
         let mut r = Rng::new(seed ^ 0x5eed_5eed_5eed_5eed);
         let mut p = Params::clean(seed, bytes);
@@ -119,6 +129,11 @@ impl Params {
         if r.chance(0.5) {
             p.corrupt = log_uniform(&mut r, 0.001, 0.01);
         }
+        if r.below(4) == 0 {
+            p.buffer = 8192 + r.below(256 * 1024 - 8192) as usize;
+        }
+        p.timestamps = r.below(4) != 0;
+        p.window_scaling = r.below(4) != 0;
         if r.below(3) == 0 {
             p.rate_bps = log_uniform(&mut r, 10e6, 1e9) as u64;
             // At least two windows of the receive buffer, or a BDP.
@@ -130,7 +145,7 @@ impl Params {
 
     /// Payload bytes per full segment: the MSS less the timestamp option.
     pub fn payload(&self) -> u64 {
-        u64::from(self.mtu) - if self.v6 { 60 } else { 40 } - 12
+        u64::from(self.mtu) - if self.v6 { 60 } else { 40 } - if self.timestamps { 12 } else { 0 }
     }
 
     /// Segments per direction.
@@ -248,7 +263,14 @@ impl Run {
     /// Two hosts, the client connecting to the server at time zero. With `checks`, each
     /// host checks its connections' invariants after every step (see `Host`).
     pub fn new(p: Params, checks: bool) -> Self {
-        let conn = ConnConfig { mtu: p.mtu, ..ConnConfig::default() };
+        let conn = ConnConfig {
+            mtu: p.mtu,
+            send_buffer: p.buffer,
+            recv_buffer: p.buffer,
+            timestamps: p.timestamps,
+            window_scaling: p.window_scaling,
+            ..ConnConfig::default()
+        };
         let ep =
             |salt: u64| EndpointConfig { seed: p.seed ^ salt, conn, ..EndpointConfig::default() };
         let (cseed, sseed) = (p.seed.wrapping_mul(2), p.seed.wrapping_mul(2) + 1);
