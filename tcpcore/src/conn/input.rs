@@ -307,12 +307,13 @@ impl Connection {
             return false;
         }
         let wnd = u32::from(t.window) << self.snd_wscale;
-        if t.ack > self.snd_una {
-            self.on_new_ack(now, t.ack);
+        let new_ack = t.ack > self.snd_una;
+        if new_ack {
+            self.on_new_ack(now, t.ack, t.options.timestamps.map(|ts| ts.tsecr));
         } else if t.ack == self.snd_una && self.is_dup_ack(seg, wnd) {
             self.on_dup_ack(now);
         }
-        self.update_send_window(seg, wnd);
+        self.update_send_window(seg, wnd, new_ack);
         self.on_fin_acked(now);
         self.state != State::Closed
     }
@@ -325,10 +326,15 @@ impl Connection {
             && wnd == self.snd_wnd
     }
 
-    /// RFC 9293 §3.10.7.4: update SND.WND when the segment is newer (SND.WL1/SND.WL2).
-    fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32) {
+    /// RFC 9293 §3.10.7.4: update SND.WND when the segment is newer (SND.WL1/SND.WL2), and
+    /// whenever it acknowledged new data (`new_ack`): SND.WND is an offset from SND.UNA, so
+    /// keeping the old window while SND.UNA advances would move the right edge beyond what
+    /// the peer offered (a reordered or retransmitted segment, older SEG.SEQ, newer SEG.ACK).
+    /// Linux `tcp_may_update_window` does the same.
+    fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32, new_ack: bool) {
         let t = &seg.tcp;
-        if self.snd_wl1 < t.seq || (self.snd_wl1 == t.seq && self.snd_wl2 <= t.ack) {
+        let newer = self.snd_wl1 < t.seq || (self.snd_wl1 == t.seq && self.snd_wl2 <= t.ack);
+        if new_ack || newer {
             if wnd > self.snd_wnd {
                 self.persist_backoff = 0;
             }
@@ -341,7 +347,7 @@ impl Connection {
 
     /// New data acknowledged: free the send buffer, sample RTT, grow cwnd or advance
     /// recovery (RFC 5681, RFC 6582, RFC 6298 §5.3).
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
         let acked = ack.since(self.snd_una);
         let data_start = self.data_start();
         let data_end = data_start + self.send_buf.len() as u32;
@@ -359,6 +365,18 @@ impl Connection {
             if ack >= end {
                 self.rtt.sample(now - sent);
                 self.rtt_probe = None;
+            }
+        } else if let Some(tsecr) = tsecr.filter(|_| self.ts_recent.is_some()) {
+            // No timed segment (Karn's rule voided it after a retransmission): with
+            // timestamps the echo still dates the segment that advanced the peer's RCV.NXT,
+            // retransmission or not (RFC 7323 §4.1), so the sample is valid and ends the
+            // RTO backoff (RFC 6298 §5.7) instead of letting it compound across losses.
+            // An echo from the future, or older than any RTO, is not ours: no sample.
+            let rtt = Duration::from_millis(u64::from(
+                super::open::ts_clock(now, self.ts_offset).wrapping_sub(tsecr),
+            ));
+            if tsecr != 0 && rtt <= self.cfg.max_rto {
+                self.rtt.sample(rtt);
             }
         }
         let mss = self.effective_mss();

@@ -57,7 +57,10 @@ impl Connection {
             return self.emit(now, buf, self.snd_una - 1, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
         }
         if self.ack.now || self.window_update_due() {
-            return self.emit(now, buf, self.snd_nxt, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
+            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (RFC 9293 §3.10.7.4), but with SND.MAX:
+            // after a retransmission timeout SND.NXT is rewound, and the peer's RCV.NXT may
+            // be past it, making an ACK at SND.NXT unacceptable there (BSD does the same).
+            return self.emit(now, buf, self.snd_max, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
         }
         None
     }

@@ -57,11 +57,13 @@
 //! assert_eq!(net.now(), Instant::from_millis(1));
 //! ```
 
+mod host;
 mod link;
 mod network;
 mod packet;
 mod pcap;
 
+pub use host::{pattern_fill, Acceptor, App, BulkApp, Finished, Host, StreamHash};
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use network::{NetStats, Network};
 pub use pcap::{LINKTYPE_RAW, PCAP_MAGIC};

@@ -1,0 +1,96 @@
+//! A steady-state bulk transfer through the whole stack (simulator, `Host`, `Endpoint`,
+//! `Connection`, `BulkApp`) makes no heap allocation per segment: after warm-up, many
+//! thousands of segments in both directions cause zero allocations.
+
+mod sweep_util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use sweep_util::{Params, Run};
+use tcpcore::Instant;
+
+thread_local! {
+    /// Allocations made by this thread (tests run on separate threads).
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+/// Counts allocations per thread, then defers to the system allocator.
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the contract; the
+// counter is a const-initialised thread-local that never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same layout contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc`/`realloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Two hosts each sending 1 GiB over a clean 10 ms link: the transfer is still running
+/// when the measurement ends.
+fn bulk(checks: bool) -> Run {
+    let p = Params { rtt: Duration::from_millis(10), ..Params::clean(3, 1 << 30) };
+    Run::new(p, checks)
+}
+
+#[track_caller]
+fn assert_steady(mut run: Run, warm_up: Instant, until: Instant, min_segments: u64) {
+    run.net.run_until(warm_up);
+    let (before, delivered) = (allocs(), run.net.stats().delivered);
+    run.net.run_until(until);
+    let during = allocs() - before;
+    let segments = run.net.stats().delivered - delivered;
+    assert!(segments > min_segments, "only {segments} segments in the measured interval");
+    assert!(!run.done(), "the transfer ended during the measurement");
+    assert_eq!(during, 0, "{during} allocations over {segments} segments");
+}
+
+#[test]
+fn bulk_transfer_makes_no_allocation_per_segment() {
+    assert_steady(bulk(false), Instant::from_secs(1), Instant::from_secs(3), 20_000);
+}
+
+#[test]
+fn invariant_checks_make_no_allocation_per_segment() {
+    assert_steady(bulk(true), Instant::from_secs(1), Instant::from_secs(3), 20_000);
+}
+
+#[test]
+fn lossy_bulk_transfer_makes_no_allocation_per_segment() {
+    let p = Params {
+        rtt: Duration::from_millis(10),
+        loss: tcpcore::sim::Loss::Uniform(0.01),
+        loss_rate: 0.01,
+        reorder: 0.02,
+        reorder_delay: Duration::from_millis(3),
+        duplicate: 0.01,
+        ..Params::clean(4, 1 << 30)
+    };
+    assert_steady(Run::new(p, true), Instant::from_secs(2), Instant::from_secs(12), 10_000);
+}
+
+#[test]
+fn the_counter_counts() {
+    let before = allocs();
+    std::hint::black_box(Vec::<u8>::with_capacity(1));
+    assert_eq!(allocs() - before, 1);
+}
