@@ -194,11 +194,12 @@ fn ten_in_flight() -> (Sc, Vec<Out>) {
 fn rx_02_three_dup_acks_fast_retransmit_snd_una() {
     let (mut sc, _) = ten_in_flight();
     sc.advance(ms(10));
-    // Segment 1 was lost; segments 2, 3 and 4 each draw a duplicate ACK.
+    // Segment 1 was lost; segments 2, 3 and 4 each draw a duplicate ACK. RFC 3042 limited
+    // transmit: the first two each release one new segment (11, 12).
     sc.deliver(Seg::ack(P, D));
-    sc.expect_none();
+    assert_data(&sc.expect_one(), D + 10 * MSS, MSS as usize);
     sc.deliver(Seg::ack(P, D));
-    sc.expect_none();
+    assert_data(&sc.expect_one(), D + 11 * MSS, MSS as usize);
     sc.deliver(Seg::ack(P, D));
     let rtx = sc.expect_one();
     assert_data(&rtx, D, MSS as usize);
@@ -206,7 +207,8 @@ fn rx_02_three_dup_acks_fast_retransmit_snd_una() {
     let info = sc.conn.info();
     assert_eq!(info.fast_retransmits, 1);
     assert_eq!(info.timeouts, 0);
-    // RFC 5681 §3.2 step 2: ssthresh = FlightSize / 2; cwnd = ssthresh (inflation aside).
+    // RFC 5681 §3.2 step 2: ssthresh = FlightSize / 2 (without the limited-transmit
+    // segments); cwnd = ssthresh (inflation aside).
     assert_eq!((info.ssthresh, info.cwnd), (5 * MSS, 5 * MSS));
 }
 
@@ -220,13 +222,14 @@ fn rx_02_newreno_partial_ack_then_full_ack() {
         sc.deliver(Seg::ack(P, D));
         sent.extend(sc.output());
     }
-    // Third dup ACK: retransmit segment 1. Dup ACKs 6, 7, 8 inflate cwnd (7300 + n*MSS)
-    // past the 14600 bytes in flight: segments 11, 12, 13 go out (RFC 6582 §3.2 step 4).
+    // Dup ACKs 1 and 2 release segments 11 and 12 (RFC 3042 limited transmit); the third
+    // retransmits segment 1; dup ACK 8 inflates cwnd (7300 + 8 * MSS) past the 17520 bytes
+    // in flight: segment 13 goes out (RFC 6582 §3.2 step 4).
     assert_eq!(sent.len(), 4, "{sent:#?}");
-    assert_data(&sent[0], D, MSS as usize);
-    for (i, s) in sent[1..].iter().enumerate() {
-        assert_data(s, D + (10 + i as u32) * MSS, MSS as usize);
-    }
+    assert_data(&sent[0], D + 10 * MSS, MSS as usize);
+    assert_data(&sent[1], D + 11 * MSS, MSS as usize);
+    assert_data(&sent[2], D, MSS as usize);
+    assert_data(&sent[3], D + 12 * MSS, MSS as usize);
     assert_eq!(sc.conn.info().ssthresh, 5 * MSS);
 
     // Partial ACK (segments 1 and 2): retransmit the next hole (segment 3) at once, and one
@@ -239,14 +242,15 @@ fn rx_02_newreno_partial_ack_then_full_ack() {
     assert_data(&out[1], D + 13 * MSS, MSS as usize);
     assert_eq!(sc.conn.info().fast_retransmits, 1, "still the same recovery episode");
 
-    // Full ACK of everything outstanding when recovery began: recovery ends with
-    // cwnd = min(ssthresh, FlightSize + MSS) = ssthresh here (§3.2 step 3).
+    // Full ACK of everything outstanding when recovery began (`recover` includes the
+    // limited-transmit segments 11 and 12): recovery ends with
+    // cwnd = min(ssthresh, FlightSize + MSS) = 2 + 1 segments (§3.2 step 3).
     sc.advance(ms(10));
-    sc.deliver(Seg::ack(P, D + 10 * MSS));
+    sc.deliver(Seg::ack(P, D + 12 * MSS));
     let info = sc.conn.info();
-    assert_eq!((info.cwnd, info.ssthresh), (5 * MSS, 5 * MSS));
+    assert_eq!((info.cwnd, info.ssthresh), (3 * MSS, 5 * MSS));
     assert_eq!((info.fast_retransmits, info.retransmits, info.timeouts), (1, 2, 0));
-    // 4 segments in flight, cwnd 5: one more.
+    // 2 segments in flight, cwnd 3: one more.
     let out = sc.output();
     assert_eq!(out.len(), 1);
     assert_data(&out[0], D + 14 * MSS, MSS as usize);

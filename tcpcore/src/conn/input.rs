@@ -395,6 +395,7 @@ impl Connection {
             }
         } else {
             self.cc.on_ack(now, acked, mss);
+            self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
         }
         self.recovery.dupacks = 0;
         if self.snd_una == self.snd_max {
@@ -415,8 +416,16 @@ impl Connection {
         let mss = self.effective_mss();
         if self.recovery.active {
             self.recovery.inflation = self.recovery.inflation.saturating_add(mss);
+        } else if self.recovery.dupacks <= 2 {
+            // RFC 3042 limited transmit: each of the first two duplicate ACKs lets one new
+            // segment out beyond cwnd, so small windows still collect three duplicates.
+            if self.recovery.dupacks == 1 {
+                self.recovery.flight_at_dup = self.snd_max.since(self.snd_una);
+            }
+            self.recovery.inflation = self.recovery.dupacks * mss;
         } else if self.recovery.dupacks == 3 && self.snd_una > self.recovery.recover {
-            let flight = self.snd_max.since(self.snd_una);
+            // RFC 5681 §3.2 step 2: FlightSize without the limited-transmit segments.
+            let flight = self.recovery.flight_at_dup;
             self.cc.on_loss(now, flight, mss);
             self.recovery.active = true;
             self.recovery.recover = self.snd_max;

@@ -64,10 +64,13 @@ pub(crate) struct Recovery {
     pub(crate) active: bool,
     /// RFC 6582 `recover`: the highest sequence number sent when loss was detected.
     pub(crate) recover: SeqNum,
-    /// Window inflation by duplicate ACKs during recovery, in bytes.
+    /// Window inflation in bytes: by limited transmit (RFC 3042) before recovery, by
+    /// duplicate ACKs during it.
     pub(crate) inflation: u32,
     /// Retransmit the segment at SND.UNA on the next transmit.
     pub(crate) retransmit_head: bool,
+    /// Bytes in flight at the first duplicate ACK, before limited transmit (RFC 3042).
+    pub(crate) flight_at_dup: u32,
 }
 
 /// When to acknowledge (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
