@@ -8,6 +8,8 @@ pub enum CongestionAlgorithm {
     /// NewReno (RFC 5681, RFC 6582).
     #[default]
     NewReno,
+    /// CUBIC (RFC 9438) with HyStart++ (RFC 9406), as Linux.
+    Cubic,
 }
 
 /// Per-connection settings. Cheap to copy; each connection keeps its own.

@@ -5,6 +5,7 @@ use core::time::Duration;
 use super::recv_buf::Stored;
 use super::timers::Timer;
 use super::{ev, ConnParams, Connection, PendingRst, State, SynInfo};
+use crate::cc::AckInfo;
 use crate::config::ConnConfig;
 use crate::wire::{Segment, SeqNum};
 use crate::{ConnectionError, Instant};
@@ -355,8 +356,10 @@ impl Connection {
         }
         self.info.bytes_acked += u64::from(data_acked);
         self.retries = 0;
+        let mut rtt_sample = None;
         if let Some((end, sent)) = self.rtt_probe {
             if ack >= end {
+                rtt_sample = Some(now - sent);
                 self.rtt.sample(now - sent);
                 self.rtt_probe = None;
             }
@@ -376,7 +379,10 @@ impl Connection {
                     self.recovery.inflation.saturating_sub(acked).saturating_add(mss);
             }
         } else {
-            self.cc.on_ack(now, acked, mss);
+            let srtt = self.rtt.srtt();
+            let (snd_una, snd_max) = (self.snd_una, self.snd_max);
+            let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
+            self.cc.on_ack(&info);
         }
         self.recovery.dupacks = 0;
         if self.snd_una == self.snd_max {

@@ -26,7 +26,7 @@ mod timers;
 
 use std::net::SocketAddr;
 
-use crate::cc::{Controller, NewReno};
+use crate::cc::{Controller, Cubic, NewReno};
 use crate::config::{CongestionAlgorithm, ConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
@@ -539,6 +539,7 @@ impl Connection {
 pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32) -> Box<dyn Controller> {
     match cfg.congestion {
         CongestionAlgorithm::NewReno => Box::new(NewReno::new(cfg.initial_cwnd, mss)),
+        CongestionAlgorithm::Cubic => Box::new(Cubic::new(cfg.initial_cwnd, mss)),
     }
 }
 
