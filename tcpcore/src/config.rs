@@ -6,8 +6,10 @@ use core::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CongestionAlgorithm {
     /// NewReno (RFC 5681, RFC 6582).
-    #[default]
     NewReno,
+    /// CUBIC (RFC 9438) with HyStart++ (RFC 9406), as Linux.
+    #[default]
+    Cubic,
 }
 
 /// Per-connection settings. Cheap to copy; each connection keeps its own.
@@ -99,7 +101,7 @@ impl Default for ConnConfig {
             nodelay: false,
             challenge_ack_limit: 10,
             invalid_ack_interval: Duration::from_millis(500),
-            congestion: CongestionAlgorithm::NewReno,
+            congestion: CongestionAlgorithm::Cubic,
             initial_cwnd: 10,
         }
     }

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use std::time::Duration;
+use tcpcore::config::CongestionAlgorithm;
 use tcpcore::wire::TcpFlags;
 use tcpcore::{ConnConfig, Instant};
 
@@ -24,6 +25,12 @@ fn client_rtt(cfg: ConnConfig, rtt: Duration) -> Sc {
     sc.expect_one().assert_flags(TcpFlags::ACK).assert_seq_ack(D, P);
     sc.events();
     sc
+}
+
+/// `Sc::plain()` with NewReno: the RX-02/RX-03 tests below assert its exact windows (RFC 5681,
+/// RFC 6582); CUBIC, the default, has its own tests in cubic.rs.
+fn newreno() -> ConnConfig {
+    ConnConfig { congestion: CongestionAlgorithm::NewReno, ..Sc::plain() }
 }
 
 fn at(ms: u64) -> Instant {
@@ -180,7 +187,7 @@ fn rx_01_rto_reset_to_3s_after_syn_retransmission() {
 /// Established (10 ms RTT, RTO 200 ms), 20 segments queued, the first 10 (the initial window)
 /// sent at 10 ms.
 fn ten_in_flight() -> (Sc, Vec<Out>) {
-    let mut sc = Sc::established(Sc::plain());
+    let mut sc = Sc::established(newreno());
     sc.conn.write(&bytes(0, 20 * MSS as usize)).unwrap();
     let segs = sc.output();
     assert_eq!(segs.len(), 10, "initial window 10 * MSS (RFC 6928)");
@@ -280,7 +287,7 @@ fn rx_03_slow_start_doubles_per_rtt() {
 
 #[test]
 fn rx_03_rto_collapses_cwnd_then_avoidance_grows_one_mss_per_rtt() {
-    let mut sc = Sc::established(Sc::plain());
+    let mut sc = Sc::established(newreno());
     sc.conn.write(&bytes(0, 200_000)).unwrap();
     assert_eq!(sc.output().len(), 10);
     // Every segment is lost: RTO at 210 ms. RFC 5681 §3.1: ssthresh = FlightSize / 2,

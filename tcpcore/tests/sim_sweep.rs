@@ -151,7 +151,6 @@ fn sim_determinism_same_seed_same_trace() {
 /// 120 s. Limited Transmit (RFC 3042) or timing the first new segment after recovery would
 /// end it; with timestamps the echo gives the sample (the same seed passes with them on).
 #[test]
-#[ignore = "open: RTO backoff compounds without timestamps under bursty loss (needs RFC 3042 limited transmit or more RTT samples)"]
 fn sim_sweep_seed_2031_without_timestamps_finishes_in_time() {
     let p = Params::from_seed(2031, MIB);
     assert!(!p.timestamps);

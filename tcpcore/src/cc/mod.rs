@@ -2,11 +2,35 @@
 //! logic (duplicate ACKs, fast retransmit, NewReno partial ACKs) decides *when* loss happened;
 //! a controller decides *how much* may be in flight.
 
+mod cubic;
 mod new_reno;
 
+pub use cubic::{Cubic, SlowStartPhase};
 pub use new_reno::NewReno;
 
+use crate::wire::seq::SeqNum;
 use crate::Instant;
+use core::time::Duration;
+
+/// What one acknowledgment of new data (outside loss recovery) tells the controller.
+#[derive(Clone, Copy, Debug)]
+pub struct AckInfo {
+    /// When the ACK arrived.
+    pub now: Instant,
+    /// Bytes newly acknowledged (SND.UNA advance).
+    pub acked: u32,
+    /// Sender MSS in bytes.
+    pub mss: u32,
+    /// The RTT sample this ACK produced, if any (Karn's rule applied, RFC 6298 §3).
+    pub rtt_sample: Option<Duration>,
+    /// Smoothed RTT after this ACK (RFC 6298 §2), the `RTT` of RFC 9438 §4.2.
+    pub srtt: Option<Duration>,
+    /// SND.UNA after this ACK.
+    pub snd_una: SeqNum,
+    /// Highest sequence number sent so far (the `SND.NXT` that ends an RTT round in
+    /// RFC 9406 §4.3).
+    pub snd_max: SeqNum,
+}
 
 /// A congestion controller: owns `cwnd` and `ssthresh`, in bytes.
 pub trait Controller: Send + Sync + core::fmt::Debug {
@@ -14,8 +38,8 @@ pub trait Controller: Send + Sync + core::fmt::Debug {
     fn window(&self) -> u32;
     /// Current slow-start threshold in bytes.
     fn ssthresh(&self) -> u32;
-    /// `acked` bytes of new data were acknowledged outside loss recovery.
-    fn on_ack(&mut self, now: Instant, acked: u32, mss: u32);
+    /// New data was acknowledged outside loss recovery.
+    fn on_ack(&mut self, ack: &AckInfo);
     /// Loss was detected by duplicate ACKs with `in_flight` bytes outstanding (RFC 5681 §3.2
     /// step 2); fast recovery starts.
     fn on_loss(&mut self, now: Instant, in_flight: u32, mss: u32);

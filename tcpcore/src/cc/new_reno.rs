@@ -1,7 +1,7 @@
 //! NewReno congestion control: slow start and congestion avoidance (RFC 5681 §3.1), with the
 //! window reductions of fast recovery (RFC 6582).
 
-use super::Controller;
+use super::{AckInfo, Controller};
 use crate::Instant;
 
 /// RFC 5681 / RFC 6582 NewReno.
@@ -31,7 +31,8 @@ impl Controller for NewReno {
         self.ssthresh
     }
 
-    fn on_ack(&mut self, _now: Instant, acked: u32, mss: u32) {
+    fn on_ack(&mut self, ack: &AckInfo) {
+        let (acked, mss) = (ack.acked, ack.mss);
         if self.cwnd < self.ssthresh {
             // RFC 5681 §3.1 equation 2, with L = 2 (RFC 3465 §2.2).
             self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss));
@@ -68,18 +69,25 @@ impl Controller for NewReno {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::seq::SeqNum;
+
+    fn ack(acked: u32, mss: u32) -> AckInfo {
+        let (snd_una, snd_max) = (SeqNum(0), SeqNum(0));
+        let (now, rtt_sample, srtt) = (Instant::ZERO, None, None);
+        AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max }
+    }
 
     #[test]
     fn rx_03_slow_start_then_avoidance() {
         let mss = 1000;
         let mut cc = NewReno::new(10, mss);
         let t = Instant::ZERO;
-        cc.on_ack(t, 1000, mss);
+        cc.on_ack(&ack(1000, mss));
         assert_eq!(cc.window(), 11_000, "slow start grows by the bytes acked");
         cc.on_loss(t, 20_000, mss);
         assert_eq!((cc.window(), cc.ssthresh()), (10_000, 10_000));
         for _ in 0..10 {
-            cc.on_ack(t, 1000, mss);
+            cc.on_ack(&ack(1000, mss));
         }
         assert_eq!(cc.window(), 11_000, "one MSS per window in congestion avoidance");
         cc.on_rto(t, 11_000, mss);

@@ -5,6 +5,7 @@ use core::time::Duration;
 use super::recv_buf::Stored;
 use super::timers::Timer;
 use super::{ev, ConnParams, Connection, PendingRst, State, SynInfo};
+use crate::cc::AckInfo;
 use crate::config::ConnConfig;
 use crate::wire::{Segment, SeqNum};
 use crate::{ConnectionError, Instant};
@@ -349,6 +350,7 @@ impl Connection {
     /// recovery (RFC 5681, RFC 6582, RFC 6298 §5.3).
     fn on_new_ack(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
         let acked = ack.since(self.snd_una);
+        self.recovery.last_advance = acked;
         let data_start = self.data_start();
         let data_end = data_start + self.send_buf.len() as u32;
         let data_acked = ack.min(data_end).since(data_start);
@@ -361,8 +363,10 @@ impl Connection {
         }
         self.info.bytes_acked += u64::from(data_acked);
         self.retries = 0;
+        let mut rtt_sample = None;
         if let Some((end, sent)) = self.rtt_probe {
             if ack >= end {
+                rtt_sample = Some(now - sent);
                 self.rtt.sample(now - sent);
                 self.rtt_probe = None;
             }
@@ -394,7 +398,10 @@ impl Connection {
                     self.recovery.inflation.saturating_sub(acked).saturating_add(mss);
             }
         } else {
-            self.cc.on_ack(now, acked, mss);
+            let srtt = self.rtt.srtt();
+            let (snd_una, snd_max) = (self.snd_una, self.snd_max);
+            let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
+            self.cc.on_ack(&info);
             self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
         }
         self.recovery.dupacks = 0;
@@ -423,7 +430,7 @@ impl Connection {
                 self.recovery.flight_at_dup = self.snd_max.since(self.snd_una);
             }
             self.recovery.inflation = self.recovery.dupacks * mss;
-        } else if self.recovery.dupacks == 3 && self.snd_una > self.recovery.recover {
+        } else if self.recovery.dupacks == 3 && self.may_fast_retransmit() {
             // RFC 5681 §3.2 step 2: FlightSize without the limited-transmit segments.
             let flight = self.recovery.flight_at_dup;
             self.cc.on_loss(now, flight, mss);
@@ -435,6 +442,16 @@ impl Connection {
             self.info.fast_retransmits += 1;
             tracing::trace!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "fast retransmit");
         }
+    }
+
+    /// RFC 6582 §3.2 step 2 with the ACK heuristic of §4.2: duplicate ACKs that do not cover
+    /// `recover` (after a timeout) still signal a new loss when cwnd exceeds one segment and
+    /// the last cumulative ACK advanced by at most 4 segments; without it, every loss among
+    /// retransmissions would cost another, backed-off timeout.
+    fn may_fast_retransmit(&self) -> bool {
+        let mss = self.effective_mss();
+        self.snd_una > self.recovery.recover
+            || (self.cc.window() > mss && self.recovery.last_advance <= 4 * mss)
     }
 
     /// State changes when our FIN is acknowledged (RFC 9293 §3.10.7.4 fifth step).

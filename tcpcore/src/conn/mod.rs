@@ -26,7 +26,7 @@ mod timers;
 
 use std::net::SocketAddr;
 
-use crate::cc::{Controller, NewReno};
+use crate::cc::{Controller, Cubic, NewReno};
 use crate::config::{CongestionAlgorithm, ConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
@@ -71,6 +71,8 @@ pub(crate) struct Recovery {
     pub(crate) retransmit_head: bool,
     /// Bytes in flight at the first duplicate ACK, before limited transmit (RFC 3042).
     pub(crate) flight_at_dup: u32,
+    /// Bytes the last cumulative ACK advanced SND.UNA by (RFC 6582 §4.2 ACK heuristic).
+    pub(crate) last_advance: u32,
 }
 
 /// When to acknowledge (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
@@ -542,6 +544,7 @@ impl Connection {
 pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32) -> Box<dyn Controller> {
     match cfg.congestion {
         CongestionAlgorithm::NewReno => Box::new(NewReno::new(cfg.initial_cwnd, mss)),
+        CongestionAlgorithm::Cubic => Box::new(Cubic::new(cfg.initial_cwnd, mss)),
     }
 }
 
