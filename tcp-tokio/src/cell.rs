@@ -11,7 +11,6 @@ use std::time::Duration;
 use tcpcore::{Connection, ConnectionHandle, Event};
 
 /// One connection and the state its users and the driver share.
-#[derive(Debug)]
 pub(crate) struct Cell {
     /// The endpoint's handle; valid until `Inner::removed`.
     pub(crate) handle: ConnectionHandle,
@@ -19,7 +18,6 @@ pub(crate) struct Cell {
 }
 
 /// What the cell's lock protects.
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) conn: Connection,
     /// Woken on Readable, PeerFinished, Connected and Closed.
@@ -35,6 +33,20 @@ pub(crate) struct Inner {
     pub(crate) removed: bool,
     /// `SO_LINGER`: `Some(0)` makes dropping the stream abort (RST).
     pub(crate) linger: Option<Duration>,
+}
+
+impl std::fmt::Debug for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the connection itself: its buffers would fill the screen.
+        let mut d = f.debug_struct("Connection");
+        d.field("handle", &self.handle.0);
+        if let Ok(inner) = self.inner.try_lock() {
+            d.field("local", &inner.conn.local_addr())
+                .field("remote", &inner.conn.remote_addr())
+                .field("state", &inner.conn.state());
+        }
+        d.finish_non_exhaustive()
+    }
 }
 
 impl Cell {

@@ -20,6 +20,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::future::Future;
 use std::io::{IoSlice, IoSliceMut};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -85,6 +86,9 @@ pub(crate) struct Driver {
     sleep: Pin<Box<Sleep>>,
     wakers: Vec<Waker>,
     drained: Vec<Arc<Cell>>,
+    /// Packets to our own addresses, delivered without the device (loopback).
+    loopback: VecDeque<Vec<u8>>,
+    loopback_pool: Vec<Vec<u8>>,
 }
 
 impl Driver {
@@ -110,12 +114,26 @@ impl Driver {
             batch,
             wakers: Vec::new(),
             drained: Vec::new(),
+            loopback: VecDeque::new(),
+            loopback_pool: Vec::new(),
         }
     }
 
     /// Step 3: receive and route packets. Returns whether the budget ran out.
     fn receive(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut budget = RX_BUDGET;
+        if !self.loopback.is_empty() {
+            let mut st = lock(&self.shared.ep);
+            while budget > 0 {
+                let Some(p) = self.loopback.pop_front() else { break };
+                budget -= 1;
+                route(&mut st, now, &p, &mut self.work, &mut self.wakers);
+                self.loopback_pool.push(p);
+            }
+            if budget == 0 {
+                return true;
+            }
+        }
         while budget > 0 {
             let want = budget.min(self.batch);
             let mut slices: Vec<IoSliceMut<'_>> =
@@ -136,7 +154,12 @@ impl Driver {
             let mut st = lock(&self.shared.ep);
             for i in 0..n {
                 let packet = &self.rx_bufs[i][..self.rx_lens[i]];
-                route(&mut st, now, packet, &mut self.work, &mut self.wakers);
+                if dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip)) {
+                    route(&mut st, now, packet, &mut self.work, &mut self.wakers);
+                } else {
+                    // Not for us: a host does not answer for other addresses.
+                    tracing::trace!("dropped a packet for another address");
+                }
             }
         }
         true
@@ -154,10 +177,7 @@ impl Driver {
             while self.tx_count < TX_BUDGET {
                 self.ensure_tx_buf();
                 match st.ep.poll_transmit(now, &mut self.tx_bufs[self.tx_count]) {
-                    Some(t) => {
-                        self.tx_lens[self.tx_count] = t.len;
-                        self.tx_count += 1;
-                    }
+                    Some(t) => self.commit_tx(t.len),
                     None => break,
                 }
             }
@@ -191,6 +211,21 @@ impl Driver {
         false
     }
 
+    /// Keep the packet just written at `tx_count`: for the device, or for ourselves.
+    fn commit_tx(&mut self, len: usize) {
+        let i = self.tx_count;
+        if dst_ip(&self.tx_bufs[i][..len]).is_some_and(|ip| self.shared.is_local_exact(ip)) {
+            let mut spare = self.loopback_pool.pop().unwrap_or_default();
+            spare.resize(self.mtu, 0);
+            let mut p = std::mem::replace(&mut self.tx_bufs[i], spare);
+            p.truncate(len);
+            self.loopback.push_back(p);
+            return;
+        }
+        self.tx_lens[i] = len;
+        self.tx_count += 1;
+    }
+
     fn ensure_tx_buf(&mut self) {
         if self.tx_bufs.len() <= self.tx_count {
             self.tx_bufs.push(vec![0; self.mtu]);
@@ -218,10 +253,7 @@ impl Driver {
                 }
                 self.ensure_tx_buf();
                 match inner.conn.poll_transmit(now, &mut self.tx_bufs[self.tx_count]) {
-                    Some(t) => {
-                        self.tx_lens[self.tx_count] = t.len;
-                        self.tx_count += 1;
-                    }
+                    Some(t) => self.commit_tx(t.len),
                     None => break,
                 }
             }
@@ -294,8 +326,24 @@ impl Driver {
     fn finished(&self) -> bool {
         Arc::strong_count(&self.shared) == 1
             && self.tx_count == 0
+            && self.loopback.is_empty()
             && self.work.is_empty()
             && lock(&self.shared.ep).live == 0
+    }
+}
+
+/// The destination address of an IP packet, if it has a plausible header.
+fn dst_ip(packet: &[u8]) -> Option<IpAddr> {
+    match packet.first()? >> 4 {
+        4 => {
+            let b: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        6 => {
+            let b: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        _ => None,
     }
 }
 
@@ -354,6 +402,7 @@ impl Future for Driver {
                 more = false;
             }
         }
+        more |= !this.loopback.is_empty();
         this.close_drained();
         for w in this.wakers.drain(..) {
             w.wake();

@@ -60,7 +60,6 @@ pub struct Stack {
 static DEFAULT: RwLock<Option<Stack>> = RwLock::new(None);
 
 /// State shared by the handles, the streams and the driver.
-#[derive(Debug)]
 pub(crate) struct Shared {
     /// The endpoint and the connection table. Taken by the driver per batch of packets and by
     /// connect, accept, bind and listener close; never by reads and writes.
@@ -74,7 +73,6 @@ pub(crate) struct Shared {
 }
 
 /// The endpoint and what is keyed by its handles.
-#[derive(Debug)]
 pub(crate) struct EpState {
     pub(crate) ep: Endpoint,
     /// Cells by `ConnectionHandle.0`.
@@ -98,6 +96,12 @@ pub(crate) struct ListenerSlot {
 pub(crate) struct Notify {
     pub(crate) dirty: Vec<Arc<Cell>>,
     pub(crate) waker: Option<Waker>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack").field("v4", &self.v4).field("v6", &self.v6).finish_non_exhaustive()
+    }
 }
 
 impl EpState {
@@ -162,6 +166,14 @@ impl Shared {
         ip.ok_or_else(|| {
             io::Error::new(io::ErrorKind::NetworkUnreachable, "no local address of that family")
         })
+    }
+
+    /// One of the stack's own addresses (not the unspecified one).
+    pub(crate) fn is_local_exact(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => self.v4 == Some(v4),
+            IpAddr::V6(v6) => self.v6 == Some(v6),
+        }
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {

@@ -174,6 +174,11 @@ impl OwnedReadHalf {
         std::future::poll_fn(|cx| self.inner.poll_read_ready(cx)).await
     }
 
+    /// A snapshot of the connection's state and counters. See [`TcpStream::info`].
+    pub fn info(&self) -> tcpcore::TcpInfo {
+        self.inner.lock().conn.info()
+    }
+
     /// Read without waiting. See [`TcpStream::try_read`].
     ///
     /// # Errors
@@ -233,6 +238,11 @@ impl OwnedWriteHalf {
     /// Cancel safe.
     pub async fn writable(&self) -> io::Result<()> {
         std::future::poll_fn(|cx| self.inner.poll_write_ready(cx)).await
+    }
+
+    /// A snapshot of the connection's state and counters. See [`TcpStream::info`].
+    pub fn info(&self) -> tcpcore::TcpInfo {
+        self.inner.lock().conn.info()
     }
 
     /// Write without waiting. See [`TcpStream::try_write`].
