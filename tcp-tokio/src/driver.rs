@@ -1,0 +1,434 @@
+//! The driver task: the only owner of the device, and the only caller of the engine's
+//! inputs, timers and outputs.
+//!
+//! Each poll runs one bounded pass:
+//! 1. take the cells streams marked dirty (`Shared::notify`) and register the driver's waker;
+//! 2. send what the device refused last time;
+//! 3. receive up to [`RX_BUDGET`] packets, routing each through the endpoint (under the
+//!    endpoint lock, one lock per batch) to its connection's cell (locked per packet);
+//! 4. run the endpoint's timers and the due entries of the timer heap;
+//! 5. drain the work queue: each cell's `poll_transmit` until `None` or [`TX_BUDGET`]
+//!    packets are queued, then refresh its heap entry and note if it drained;
+//! 6. hand the packets to the device, tell the endpoint about drained connections, and wake
+//!    the tasks whose connections had events — after every lock is released.
+//!
+//! If a budget ran out the driver wakes itself and yields (fairness). Otherwise it sleeps
+//! on one `tokio::time::Sleep` set to the earliest deadline (timer heap or endpoint), after
+//! checking the clock first.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::future::Future;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use tcpcore::{DatagramEvent, Instant};
+use tokio::time::Sleep;
+
+use crate::cell::{Cell, Inner};
+use crate::device::Device;
+use crate::lock;
+use crate::stack::{EpState, Shared};
+
+/// Most packets received per driver poll.
+const RX_BUDGET: usize = 256;
+/// Most packets sent per driver poll.
+const TX_BUDGET: usize = 256;
+/// Most timer-heap entries handled per driver poll.
+const TIMER_BUDGET: usize = 1024;
+
+/// An entry of the timer heap; stale entries are skipped when they come up (lazy deletion).
+struct TimerEntry {
+    at: Instant,
+    cell: Arc<Cell>,
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TimerEntry {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest deadline must come first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.at.cmp(&self.at)
+    }
+}
+
+/// The future the stack spawns. Ends when no handle, stream or listener is left and every
+/// connection is gone.
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    device: Box<dyn Device>,
+    /// Cells that may have output, events or a changed timer; each at most once (`queued`).
+    work: VecDeque<Arc<Cell>>,
+    timers: BinaryHeap<TimerEntry>,
+    /// The endpoint's own next deadline, as of the last pass.
+    ep_deadline: Option<Instant>,
+    rx_bufs: Vec<Vec<u8>>,
+    rx_lens: Vec<usize>,
+    /// Outgoing packets: `tx_bufs[tx_sent..tx_count]` are waiting for the device.
+    tx_bufs: Vec<Vec<u8>>,
+    tx_lens: Vec<usize>,
+    tx_count: usize,
+    tx_sent: usize,
+    mtu: usize,
+    batch: usize,
+    sleep: Pin<Box<Sleep>>,
+    wakers: Vec<Waker>,
+    drained: Vec<Arc<Cell>>,
+    /// Packets to our own addresses, delivered without the device (loopback).
+    loopback: VecDeque<Vec<u8>>,
+    loopback_pool: Vec<Vec<u8>>,
+}
+
+impl Driver {
+    pub(crate) fn new(shared: Arc<Shared>, device: Box<dyn Device>) -> Self {
+        let caps = device.capabilities();
+        let mtu = device.mtu();
+        let batch = caps.max_batch.clamp(1, RX_BUDGET);
+        let rx_size = if caps.gro { mtu.max(65_536) } else { mtu };
+        Driver {
+            sleep: Box::pin(tokio::time::sleep_until(shared.epoch)),
+            shared,
+            device,
+            work: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            ep_deadline: None,
+            rx_bufs: vec![vec![0; rx_size]; batch],
+            rx_lens: vec![0; batch],
+            tx_bufs: Vec::new(),
+            tx_lens: vec![0; TX_BUDGET],
+            tx_count: 0,
+            tx_sent: 0,
+            mtu,
+            batch,
+            wakers: Vec::new(),
+            drained: Vec::new(),
+            loopback: VecDeque::new(),
+            loopback_pool: Vec::new(),
+        }
+    }
+
+    /// Step 3: receive and route packets. Returns whether the budget ran out.
+    fn receive(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut budget = RX_BUDGET;
+        if !self.loopback.is_empty() {
+            let mut st = lock(&self.shared.ep);
+            while budget > 0 {
+                let Some(p) = self.loopback.pop_front() else { break };
+                budget -= 1;
+                route(&mut st, now, &p, &mut self.work, &mut self.wakers);
+                self.loopback_pool.push(p);
+            }
+            if budget == 0 {
+                return true;
+            }
+        }
+        while budget > 0 {
+            let want = budget.min(self.batch);
+            let mut slices: Vec<IoSliceMut<'_>> =
+                self.rx_bufs[..want].iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            let n = match self.device.poll_recv(cx, &mut slices, &mut self.rx_lens[..want]) {
+                Poll::Ready(Ok(n)) => n.min(want),
+                Poll::Ready(Err(e)) => {
+                    tracing::warn!(error = %e, "device receive failed");
+                    return false;
+                }
+                Poll::Pending => return false,
+            };
+            drop(slices);
+            if n == 0 {
+                return false;
+            }
+            budget = budget.saturating_sub(n);
+            let mut st = lock(&self.shared.ep);
+            for i in 0..n {
+                let packet = &self.rx_bufs[i][..self.rx_lens[i]];
+                if dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip)) {
+                    route(&mut st, now, packet, &mut self.work, &mut self.wakers);
+                } else {
+                    // Not for us: a host does not answer for other addresses.
+                    tracing::trace!("dropped a packet for another address");
+                }
+            }
+        }
+        true
+    }
+
+    /// Step 4: endpoint timers and its queued replies, then due connection timers. Returns
+    /// whether a budget ran out.
+    fn run_timers(&mut self, now: Instant) -> bool {
+        {
+            let shared = self.shared.clone();
+            let mut st = lock(&shared.ep);
+            if st.ep.poll_timeout().is_some_and(|t| t <= now) {
+                st.ep.handle_timeout(now);
+            }
+            while self.tx_count < TX_BUDGET {
+                self.ensure_tx_buf();
+                match st.ep.poll_transmit(now, &mut self.tx_bufs[self.tx_count]) {
+                    Some(t) => self.commit_tx(t.len),
+                    None => break,
+                }
+            }
+            self.ep_deadline = st.ep.poll_timeout();
+        }
+        let mut budget = TIMER_BUDGET;
+        while self.timers.peek().is_some_and(|t| t.at <= now) {
+            if budget == 0 {
+                return true;
+            }
+            budget -= 1;
+            let entry = self.timers.pop().expect("peeked");
+            let mut inner = lock(&entry.cell.inner);
+            if inner.removed {
+                continue;
+            }
+            if inner.armed == Some(entry.at) {
+                inner.armed = None;
+            }
+            if inner.conn.poll_timeout().is_some_and(|t| t <= now) {
+                inner.conn.handle_timeout(now);
+                inner.take_wakers(&mut self.wakers);
+            }
+            // The work pass transmits what the timer made due and re-arms the heap.
+            if !inner.queued {
+                inner.queued = true;
+                drop(inner);
+                self.work.push_back(entry.cell);
+            }
+        }
+        false
+    }
+
+    /// Keep the packet just written at `tx_count`: for the device, or for ourselves.
+    fn commit_tx(&mut self, len: usize) {
+        let i = self.tx_count;
+        if dst_ip(&self.tx_bufs[i][..len]).is_some_and(|ip| self.shared.is_local_exact(ip)) {
+            let mut spare = self.loopback_pool.pop().unwrap_or_default();
+            spare.resize(self.mtu, 0);
+            let mut p = std::mem::replace(&mut self.tx_bufs[i], spare);
+            p.truncate(len);
+            self.loopback.push_back(p);
+            return;
+        }
+        self.tx_lens[i] = len;
+        self.tx_count += 1;
+    }
+
+    fn ensure_tx_buf(&mut self) {
+        if self.tx_bufs.len() <= self.tx_count {
+            self.tx_bufs.push(vec![0; self.mtu]);
+        }
+    }
+
+    /// Step 5: drain the work queue into the transmit batch. Returns whether the transmit
+    /// budget ran out with work left.
+    fn transmit(&mut self, now: Instant) -> bool {
+        while let Some(cell) = self.work.pop_front() {
+            if self.tx_count >= TX_BUDGET {
+                self.work.push_front(cell);
+                return true;
+            }
+            let mut inner = lock(&cell.inner);
+            inner.queued = false;
+            if inner.removed {
+                continue;
+            }
+            let mut unfinished = false;
+            loop {
+                if self.tx_count >= TX_BUDGET {
+                    unfinished = true;
+                    break;
+                }
+                self.ensure_tx_buf();
+                match inner.conn.poll_transmit(now, &mut self.tx_bufs[self.tx_count]) {
+                    Some(t) => self.commit_tx(t.len),
+                    None => break,
+                }
+            }
+            inner.take_wakers(&mut self.wakers);
+            self.arm(&cell, &mut inner);
+            if inner.conn.is_drained() {
+                drop(inner);
+                self.drained.push(cell);
+            } else if unfinished {
+                inner.queued = true;
+                drop(inner);
+                self.work.push_front(cell);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Put the cell's next deadline in the heap unless an earlier or equal entry is there.
+    fn arm(&mut self, cell: &Arc<Cell>, inner: &mut Inner) {
+        if let Some(t) = inner.conn.poll_timeout() {
+            if inner.armed.is_none_or(|a| t < a) {
+                inner.armed = Some(t);
+                self.timers.push(TimerEntry { at: t, cell: cell.clone() });
+            }
+        }
+    }
+
+    /// Step 6a: hand queued packets to the device. Returns false if it could not take all.
+    fn flush(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.tx_sent < self.tx_count {
+            let end = self.tx_count.min(self.tx_sent + self.batch);
+            let slices: Vec<IoSlice<'_>> = (self.tx_sent..end)
+                .map(|i| IoSlice::new(&self.tx_bufs[i][..self.tx_lens[i]]))
+                .collect();
+            match self.device.poll_send(cx, &slices) {
+                Poll::Ready(Ok(n)) => self.tx_sent += n.clamp(1, end - self.tx_sent),
+                Poll::Ready(Err(e)) => {
+                    // Like a UDP send error: the packets are lost; TCP retransmits.
+                    tracing::warn!(error = %e, "device send failed");
+                    self.tx_sent = end;
+                }
+                Poll::Pending => return false,
+            }
+        }
+        self.tx_sent = 0;
+        self.tx_count = 0;
+        true
+    }
+
+    /// Step 6b: drained connections leave the endpoint (TIME-WAIT stays as a compact entry)
+    /// and the table; the cell itself lives on while a stream refers to it.
+    fn close_drained(&mut self) {
+        if self.drained.is_empty() {
+            return;
+        }
+        let mut st = lock(&self.shared.ep);
+        for cell in self.drained.drain(..) {
+            let mut inner = lock(&cell.inner);
+            if inner.removed || !inner.conn.is_drained() {
+                continue;
+            }
+            inner.removed = true;
+            st.ep.connection_closed(cell.handle, &inner.conn);
+            drop(inner);
+            st.remove(cell.handle.0);
+        }
+    }
+
+    fn finished(&self) -> bool {
+        Arc::strong_count(&self.shared) == 1
+            && self.tx_count == 0
+            && self.loopback.is_empty()
+            && self.work.is_empty()
+            && lock(&self.shared.ep).live == 0
+    }
+}
+
+/// The destination address of an IP packet, if it has a plausible header.
+fn dst_ip(packet: &[u8]) -> Option<IpAddr> {
+    match packet.first()? >> 4 {
+        4 => {
+            let b: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        6 => {
+            let b: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        _ => None,
+    }
+}
+
+/// Route one packet through the endpoint to its cell.
+fn route(
+    st: &mut EpState,
+    now: Instant,
+    packet: &[u8],
+    work: &mut VecDeque<Arc<Cell>>,
+    wakers: &mut Vec<Waker>,
+) {
+    match st.ep.handle(now, packet) {
+        Some(DatagramEvent::Connection(h, seg)) => {
+            let Some(cell) = st.get(h.0) else { return };
+            let mut inner = lock(&cell.inner);
+            inner.conn.handle_segment(now, &seg);
+            inner.take_wakers(wakers);
+            if !inner.queued {
+                inner.queued = true;
+                drop(inner);
+                work.push_back(cell.clone());
+            }
+        }
+        Some(DatagramEvent::NewConnection(h, conn)) => {
+            let port = conn.local_addr().port();
+            let cell = Arc::new(Cell::new(h, *conn, true));
+            st.insert(cell.clone());
+            work.push_back(cell);
+            for l in st.listeners.iter_mut().filter(|l| l.addr.port() == port) {
+                wakers.extend(l.waker.take());
+            }
+        }
+        None => {}
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        {
+            let mut n = lock(&this.shared.notify);
+            crate::cell::register(&mut n.waker, cx.waker());
+            this.work.extend(n.dirty.drain(..));
+        }
+        let now = this.shared.now();
+        let mut more = false;
+        let writable = this.flush(cx);
+        more |= this.receive(cx, now);
+        more |= this.run_timers(now);
+        if writable {
+            more |= this.transmit(now);
+            if !this.flush(cx) {
+                // The device wakes us when it has room; until then produce nothing more.
+                more = false;
+            }
+        }
+        more |= !this.loopback.is_empty();
+        this.close_drained();
+        for w in this.wakers.drain(..) {
+            w.wake();
+        }
+        if this.finished() {
+            tracing::debug!("stack driver finished");
+            return Poll::Ready(());
+        }
+        if more {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let next = this.timers.peek().map(|t| t.at).into_iter().chain(this.ep_deadline).min();
+        if let Some(t) = next {
+            if t <= this.shared.now() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let deadline = this.shared.deadline(t);
+            if this.sleep.deadline() != deadline {
+                this.sleep.as_mut().reset(deadline);
+            }
+            if this.sleep.as_mut().poll(cx).is_ready() {
+                cx.waker().wake_by_ref();
+            }
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,645 @@
+//! [`TcpStream`] and the per-connection I/O every stream type shares ([`StreamInner`]).
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tcpcore::{ReadError, State, TcpInfo, WriteError};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::tcp::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+use super::{to_addrs, ToSocketAddrs};
+use crate::cell::{register, Cell, Inner};
+use crate::error::{connection_error, read_error, write_error};
+use crate::lock;
+use crate::stack::{Shared, Stack};
+
+/// A TCP connection on a [`Stack`], with the API of [`tokio::net::TcpStream`].
+///
+/// Reads and writes lock only this connection's state, briefly; the stack's driver task does
+/// the sending and receiving. Semantics follow the kernel:
+/// - `flush` completes as soon as the bytes are queued in the send buffer;
+/// - `shutdown` queues a FIN after every byte already written and returns;
+/// - dropping the stream closes it gracefully: queued data is still delivered, then FIN
+///   (the stack keeps the connection until it has finished). If received data was never
+///   read, dropping sends RST instead, as Linux does; so does `set_linger(Some(ZERO))`.
+///
+/// # Examples
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// # let (a, b) = tcp_tokio::MemLink::pair();
+/// # let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+/// # let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+/// # let listener = server.bind("10.0.0.1:7").await?;
+/// use tokio::io::AsyncWriteExt;
+///
+/// let mut stream = client.connect("10.0.0.1:7").await?;
+/// stream.write_all(b"hello world!").await?;
+/// stream.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TcpStream {
+    pub(crate) inner: Arc<StreamInner>,
+}
+
+/// A reference to a connection held by a stream or its halves. Dropping the last one closes
+/// the connection.
+#[derive(Debug)]
+pub(crate) struct StreamInner {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl StreamInner {
+    pub(crate) fn new(cell: Arc<Cell>, shared: Arc<Shared>) -> Self {
+        StreamInner { cell, shared }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.cell.inner)
+    }
+
+    /// Release the lock, then tell the driver if the call made a transmit due (or `force`).
+    fn finish(&self, mut inner: MutexGuard<'_, Inner>, force: bool) {
+        let schedule = inner.needs_driver(force);
+        drop(inner);
+        if schedule {
+            self.shared.schedule(self.cell.clone());
+        }
+    }
+
+    /// Wait for the handshake of an active open.
+    fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.lock();
+        if let Some(e) = inner.conn.error() {
+            return Poll::Ready(Err(connection_error(e)));
+        }
+        match inner.conn.state() {
+            State::Closed | State::Listen => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "connection closed during the handshake",
+            ))),
+            State::SynSent | State::SynReceived => {
+                register(&mut inner.write_waker, cx.waker());
+                Poll::Pending
+            }
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let mut inner = self.lock();
+        let n = inner.conn.read_with(|slices| {
+            let mut n = 0;
+            for s in slices {
+                let k = s.len().min(buf.remaining());
+                buf.put_slice(&s[..k]);
+                n += k;
+            }
+            n
+        });
+        if n > 0 {
+            // Reading may open the window enough for an update.
+            self.finish(inner, false);
+            return Poll::Ready(Ok(()));
+        }
+        // Nothing buffered: a 1-byte read cannot consume anything and reports why.
+        match inner.conn.read(&mut [0u8; 1]) {
+            Ok(_) => Poll::Ready(Ok(())),
+            Err(ReadError::WouldBlock) => {
+                register(&mut inner.read_waker, cx.waker());
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(read_error(e))),
+        }
+    }
+
+    pub(crate) fn poll_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<usize>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let mut inner = self.lock();
+        let mut copied = 0;
+        inner.conn.read_with(|slices| {
+            for s in slices {
+                let k = s.len().min(buf.remaining());
+                buf.put_slice(&s[..k]);
+                copied += k;
+            }
+            0
+        });
+        if copied > 0 {
+            return Poll::Ready(Ok(copied));
+        }
+        match inner.conn.read(&mut [0u8; 1]) {
+            Ok(_) => Poll::Ready(Ok(0)),
+            Err(ReadError::WouldBlock) => {
+                register(&mut inner.read_waker, cx.waker());
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(read_error(e))),
+        }
+    }
+
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.lock();
+        if inner.conn.readable_bytes() > 0 {
+            return Poll::Ready(Ok(()));
+        }
+        match inner.conn.read(&mut [0u8; 1]) {
+            Err(ReadError::WouldBlock) => {
+                register(&mut inner.read_waker, cx.waker());
+                Poll::Pending
+            }
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.lock();
+        let c = &inner.conn;
+        let open = c.state().can_send() || matches!(c.state(), State::SynSent | State::SynReceived);
+        if c.error().is_some() || !open || c.writable_bytes() > 0 {
+            return Poll::Ready(Ok(()));
+        }
+        register(&mut inner.write_waker, cx.waker());
+        Poll::Pending
+    }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut inner = self.lock();
+        let r = inner.conn.read(buf);
+        self.finish(inner, false);
+        r.map_err(read_error)
+    }
+
+    pub(crate) fn poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        let mut inner = self.lock();
+        match write_all_slices(&mut inner, bufs) {
+            Ok(n) => {
+                self.finish(inner, false);
+                Poll::Ready(Ok(n))
+            }
+            Err(WriteError::Blocked) => {
+                register(&mut inner.write_waker, cx.waker());
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(write_error(e))),
+        }
+    }
+
+    pub(crate) fn try_write(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Ok(0);
+        }
+        let mut inner = self.lock();
+        let r = write_all_slices(&mut inner, bufs);
+        self.finish(inner, false);
+        r.map_err(write_error)
+    }
+
+    /// Queue FIN after the written bytes (idempotent).
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        if let Some(e) = inner.conn.error() {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, e));
+        }
+        inner.conn.shutdown_write();
+        self.finish(inner, true);
+        Ok(())
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.lock().conn.local_addr()
+    }
+
+    pub(crate) fn peer_addr(&self) -> SocketAddr {
+        self.lock().conn.remote_addr()
+    }
+}
+
+/// Queue as much of `bufs` as fits; `Blocked` only when nothing did.
+fn write_all_slices(inner: &mut Inner, bufs: &[IoSlice<'_>]) -> Result<usize, WriteError> {
+    let mut total = 0;
+    for b in bufs.iter().filter(|b| !b.is_empty()) {
+        match inner.conn.write(b) {
+            Ok(n) => {
+                total += n;
+                if n < b.len() {
+                    break;
+                }
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        let mut inner = self.lock();
+        if inner.linger == Some(Duration::ZERO) {
+            inner.conn.abort();
+        } else {
+            // FIN after the queued data, or RST if received data was never read.
+            inner.conn.close();
+        }
+        inner.read_waker = None;
+        inner.write_waker = None;
+        self.finish(inner, true);
+    }
+}
+
+impl TcpStream {
+    pub(crate) fn from_inner(inner: StreamInner) -> Self {
+        TcpStream { inner: Arc::new(inner) }
+    }
+
+    /// Active open on `shared`, waiting for the handshake.
+    pub(crate) async fn connect_via(
+        shared: &Arc<Shared>,
+        local: Option<IpAddr>,
+        remote: SocketAddr,
+        nodelay: bool,
+    ) -> io::Result<TcpStream> {
+        // Dropping `inner` (on error or cancellation) closes the half-open connection.
+        let inner = shared.open(local, remote, nodelay)?;
+        poll_fn(|cx| inner.poll_connected(cx)).await?;
+        Ok(TcpStream::from_inner(inner))
+    }
+
+    /// Open a connection to `addr` on the process default stack ([`Stack::set_default`]),
+    /// as [`tokio::net::TcpStream::connect`] does on the kernel.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let (a, b) = tcp_tokio::MemLink::pair();
+    /// # let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+    /// # let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+    /// # let _l = server.bind("10.0.0.1:80").await?;
+    /// use tcp_tokio::net::TcpStream;
+    ///
+    /// client.set_default();
+    /// let stream = TcpStream::connect("10.0.0.1:80").await?;
+    /// # drop(stream); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// `NotFound` without a default stack; otherwise as [`Stack::connect`].
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the attempt: the half-open connection is closed.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let stack = Stack::default_or_err()?;
+        let mut last = None;
+        for a in to_addrs(&addr)? {
+            match TcpStream::connect_via(&stack.shared, None, a, false).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
+    }
+
+    /// Our address and port.
+    ///
+    /// # Errors
+    /// Never; the `Result` matches tokio.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.inner.local_addr())
+    }
+
+    /// The peer's address and port.
+    ///
+    /// # Errors
+    /// Never; the `Result` matches tokio.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.inner.peer_addr())
+    }
+
+    /// Turn Nagle's algorithm off (`true`) or on (`TCP_NODELAY`).
+    ///
+    /// # Errors
+    /// Never; the `Result` matches tokio.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        let mut inner = self.inner.lock();
+        inner.conn.set_nodelay(nodelay);
+        // Turning Nagle off may release a held segment.
+        self.inner.finish(inner, false);
+        Ok(())
+    }
+
+    /// Whether Nagle's algorithm is off.
+    ///
+    /// # Errors
+    /// Never; the `Result` matches tokio.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.inner.lock().conn.nodelay())
+    }
+
+    /// `SO_LINGER`. `Some(Duration::ZERO)` makes dropping the stream abort the connection
+    /// with RST; other values are recorded and, as dropping never blocks, behave like
+    /// `None` (graceful close in the background).
+    ///
+    /// # Errors
+    /// Never; the `Result` matches tokio.
+    pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
+        self.inner.lock().linger = dur;
+        Ok(())
+    }
+
+    /// The value set by [`TcpStream::set_linger`].
+    ///
+    /// # Errors
+    /// Never; the `Result` matches tokio.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.lock().linger)
+    }
+
+    /// A snapshot of the connection's state and counters (`TCP_INFO`).
+    pub fn info(&self) -> TcpInfo {
+        self.inner.lock().conn.info()
+    }
+
+    /// Read into `buf` without consuming: the next read returns the same bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let (a, b) = tcp_tokio::MemLink::pair();
+    /// # let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+    /// # let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+    /// # let l = server.bind("10.0.0.1:80").await?;
+    /// # let mut c = client.connect("10.0.0.1:80").await?;
+    /// # tokio::io::AsyncWriteExt::write_all(&mut c, b"hi").await?;
+    /// # let (stream, _) = l.accept().await?;
+    /// let mut buf = [0; 2];
+    /// let n = stream.peek(&mut buf).await?;
+    /// assert_eq!(&buf[..n], &b"hi"[..n]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As a read: `ConnectionReset` after a reset, `TimedOut`, and so on. `Ok(0)` is end of
+    /// stream.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing is consumed.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.inner.poll_peek(cx, &mut ReadBuf::new(buf))).await
+    }
+
+    /// [`TcpStream::peek`] as a poll function.
+    ///
+    /// # Errors
+    /// As [`TcpStream::peek`].
+    pub fn poll_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_peek(cx, buf)
+    }
+
+    /// Wait until a read would not block (data, end of stream or an error).
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let (a, b) = tcp_tokio::MemLink::pair();
+    /// # let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+    /// # let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+    /// # let l = server.bind("10.0.0.1:80").await?;
+    /// # let c = client.connect("10.0.0.1:80").await?;
+    /// # c.try_write(b"x")?;
+    /// # let (stream, _) = l.accept().await?;
+    /// let mut buf = [0; 64];
+    /// loop {
+    ///     stream.readable().await?;
+    ///     match stream.try_read(&mut buf) {
+    ///         Ok(n) => { assert!(n > 0); break }
+    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Never reports the connection's error itself: the next read does.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.inner.poll_read_ready(cx)).await
+    }
+
+    /// Wait until a write would not block (send-buffer space, or an error to report).
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let (a, b) = tcp_tokio::MemLink::pair();
+    /// # let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+    /// # let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+    /// # let _l = server.bind("10.0.0.1:80").await?;
+    /// let stream = client.connect("10.0.0.1:80").await?;
+    /// stream.writable().await?;
+    /// assert_eq!(stream.try_write(b"hello")?, 5);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Never reports the connection's error itself: the next write does.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.inner.poll_write_ready(cx)).await
+    }
+
+    /// [`TcpStream::readable`] as a poll function.
+    ///
+    /// # Errors
+    /// As [`TcpStream::readable`].
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_read_ready(cx)
+    }
+
+    /// [`TcpStream::writable`] as a poll function.
+    ///
+    /// # Errors
+    /// As [`TcpStream::writable`].
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_write_ready(cx)
+    }
+
+    /// Read what is buffered without waiting. `Ok(0)` is end of stream.
+    ///
+    /// # Errors
+    /// `WouldBlock` when nothing is buffered; the connection's error after a failure.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.try_read(buf)
+    }
+
+    /// Queue bytes without waiting; returns how many fit.
+    ///
+    /// # Errors
+    /// `WouldBlock` when the send buffer is full; `BrokenPipe` after a reset or shutdown.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.try_write(&[IoSlice::new(buf)])
+    }
+
+    /// Queue bytes from several buffers without waiting; returns how many fit.
+    ///
+    /// # Errors
+    /// As [`TcpStream::try_write`].
+    pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.inner.try_write(bufs)
+    }
+
+    /// Borrowed read and write halves, usable from one task concurrently (e.g. with
+    /// `tokio::join!`); free, as reads and writes take `&self` inside.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (ReadHalf::new(&self.inner), WriteHalf::new(&self.inner))
+    }
+
+    /// Owned halves that can move to different tasks. Dropping the write half shuts down
+    /// writing (FIN); [`OwnedReadHalf::reunite`] puts them back together.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (OwnedReadHalf::new(self.inner.clone()), OwnedWriteHalf::new(self.inner))
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.inner.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // As the kernel: written bytes are queued; there is nothing more to flush.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.inner.shutdown())
+    }
+}
+
+/// futures-io traits (feature `futures-io`), for code written against `futures`.
+#[cfg(feature = "futures-io")]
+mod futures_impls {
+    use super::*;
+
+    macro_rules! futures_io {
+        ($($t:ty, $inner:ident;)*) => {$(
+            impl futures_io::AsyncRead for $t {
+                fn poll_read(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    buf: &mut [u8],
+                ) -> Poll<io::Result<usize>> {
+                    let mut rb = ReadBuf::new(buf);
+                    match self.$inner().poll_read(cx, &mut rb) {
+                        Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
+        )*};
+    }
+    macro_rules! futures_io_write {
+        ($($t:ty, $inner:ident;)*) => {$(
+            impl futures_io::AsyncWrite for $t {
+                fn poll_write(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    buf: &[u8],
+                ) -> Poll<io::Result<usize>> {
+                    self.$inner().poll_write(cx, &[IoSlice::new(buf)])
+                }
+                fn poll_write_vectored(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    bufs: &[IoSlice<'_>],
+                ) -> Poll<io::Result<usize>> {
+                    self.$inner().poll_write(cx, bufs)
+                }
+                fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    Poll::Ready(self.$inner().shutdown())
+                }
+            }
+        )*};
+    }
+    futures_io! {
+        TcpStream, stream_inner;
+        ReadHalf<'_>, stream_inner;
+        OwnedReadHalf, stream_inner;
+    }
+    futures_io_write! {
+        TcpStream, stream_inner;
+        WriteHalf<'_>, stream_inner;
+        OwnedWriteHalf, stream_inner;
+    }
+
+    impl TcpStream {
+        fn stream_inner(&self) -> &StreamInner {
+            &self.inner
+        }
+    }
+}
