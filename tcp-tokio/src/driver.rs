@@ -355,18 +355,9 @@ fn route(
     work: &mut VecDeque<Arc<Cell>>,
     wakers: &mut Vec<Waker>,
 ) {
-    match st.ep.handle(now, packet) {
-        Some(DatagramEvent::Connection(h, seg)) => {
-            let Some(cell) = st.get(h.0) else { return };
-            let mut inner = lock(&cell.inner);
-            inner.conn.handle_segment(now, &seg);
-            inner.take_wakers(wakers);
-            if !inner.queued {
-                inner.queued = true;
-                drop(inner);
-                work.push_back(cell.clone());
-            }
-        }
+    let (h, seg, pmtu) = match st.ep.handle(now, packet) {
+        Some(DatagramEvent::Connection(h, seg)) => (h, Some(seg), None),
+        Some(DatagramEvent::PathMtu(h, p)) => (h, None, Some(p)),
         Some(DatagramEvent::NewConnection(h, conn)) => {
             let port = conn.local_addr().port();
             let cell = Arc::new(Cell::new(h, *conn, true));
@@ -375,8 +366,24 @@ fn route(
             for l in st.listeners.iter_mut().filter(|l| l.addr.port() == port) {
                 wakers.extend(l.waker.take());
             }
+            return;
         }
-        None => {}
+        None => return,
+    };
+    let Some(cell) = st.get(h.0) else { return };
+    let mut inner = lock(&cell.inner);
+    if let Some(seg) = seg {
+        inner.conn.handle_segment(now, &seg);
+    }
+    if let Some(p) = pmtu {
+        // RFC 1191 / RFC 8201: the connection checks the quote and lowers its MSS.
+        inner.conn.handle_path_mtu(now, p.mtu, p.seq);
+    }
+    inner.take_wakers(wakers);
+    if !inner.queued {
+        inner.queued = true;
+        drop(inner);
+        work.push_back(cell.clone());
     }
 }
 

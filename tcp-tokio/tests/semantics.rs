@@ -353,14 +353,9 @@ async fn lossy_reordering_link_is_byte_exact() {
     assert!(info.retransmits > 0 || w.info().retransmits > 0, "the link lost nothing");
 }
 
-/// Both directions at once over the lossy link. Ignored: a tcpcore bug stalls it. After an
-/// RTO the engine rewinds SND.NXT to SND.UNA and sends pure ACKs with SEQ=SND.NXT; when
-/// both sides are in RTO recovery each sees the other's ACKs as old (SEG.SEQ < RCV.NXT,
-/// RFC 9293 §3.10.7.4 acceptability) and drops them without reading their ACK field, so
-/// neither side's SND.UNA advances and both time out. Pure ACKs should carry the highest
-/// sequence number sent (`snd_max`).
+/// Both directions at once over the lossy link (pure ACKs after an RTO must carry SND.MAX,
+/// or two sides in RTO recovery drop each other's ACKs as old).
 #[tokio::test(start_paused = true)]
-#[ignore = "tcpcore: pure ACKs after an RTO carry a rewound SEQ (see doc comment)"]
 async fn lossy_link_both_directions_at_once() {
     let (server, client) = stacks_on(lossy_link());
     let listener = server.bind(SERVER).await.unwrap();
