@@ -1,60 +1,33 @@
 //! The `io::ErrorKind` each engine error maps to, as the Linux kernel reports it.
 //!
-//! `From<tcpcore::ConnectionError> for io::Error` cannot live in this crate (both types are
-//! foreign: the orphan rule), so the conversions are functions. Each `io::Error` made here
-//! carries the engine's error as its inner error, so callers can
-//! [`downcast`](std::io::Error::downcast) it back.
+//! The mapping itself is tcpcore's `From<…> for io::Error`; these named functions keep the
+//! call sites readable. Each `io::Error` carries the engine's error as its inner error, so
+//! callers can [`downcast`](std::io::Error::downcast) it back.
 
 use std::io;
 
 use tcpcore::{ConnectionError, EndpointError, ReadError, WriteError};
 
-/// The kernel's error kind for a failed connection: `ECONNREFUSED`, `ECONNRESET`,
-/// `ETIMEDOUT`, or `ECONNABORTED` after our own abort.
+/// A connection failure as the kernel reports it (tcpcore's `From` impl).
 pub fn connection_error(e: ConnectionError) -> io::Error {
-    let kind = match e {
-        ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
-        ConnectionError::Reset => io::ErrorKind::ConnectionReset,
-        ConnectionError::TimedOut => io::ErrorKind::TimedOut,
-        ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,
-    };
-    io::Error::new(kind, e)
+    e.into()
 }
 
 /// A read error: `WouldBlock`, `NotConnected`, or the connection's failure.
 pub fn read_error(e: ReadError) -> io::Error {
-    match e {
-        ReadError::WouldBlock => io::Error::new(io::ErrorKind::WouldBlock, e),
-        ReadError::NotConnected => io::Error::new(io::ErrorKind::NotConnected, e),
-        ReadError::Failed(e) => connection_error(e),
-    }
+    e.into()
 }
 
 /// A write error. A write after a reset, or after `shutdown`, is `BrokenPipe` (`EPIPE`),
 /// as on Linux; after a timeout it is `TimedOut`.
 pub fn write_error(e: WriteError) -> io::Error {
-    let kind = match e {
-        WriteError::Blocked => io::ErrorKind::WouldBlock,
-        WriteError::NotConnected => io::ErrorKind::NotConnected,
-        WriteError::Closed => io::ErrorKind::BrokenPipe,
-        WriteError::Failed(ConnectionError::TimedOut) => io::ErrorKind::TimedOut,
-        WriteError::Failed(ConnectionError::Refused) => io::ErrorKind::ConnectionRefused,
-        WriteError::Failed(ConnectionError::Reset | ConnectionError::Aborted) => {
-            io::ErrorKind::BrokenPipe
-        }
-    };
-    io::Error::new(kind, e)
+    e.into()
 }
 
 /// An error opening a connection or a listener: `AddrInUse`, `AddrNotAvailable`, or
 /// `InvalidInput` for an unusable address.
 pub fn endpoint_error(e: EndpointError) -> io::Error {
-    let kind = match e {
-        EndpointError::AddrInUse => io::ErrorKind::AddrInUse,
-        EndpointError::AddrNotAvailable => io::ErrorKind::AddrNotAvailable,
-        EndpointError::InvalidAddress => io::ErrorKind::InvalidInput,
-    };
-    io::Error::new(kind, e)
+    e.into()
 }
 
 #[cfg(test)]

@@ -99,3 +99,58 @@ impl core::fmt::Display for EndpointError {
 }
 
 impl std::error::Error for EndpointError {}
+
+// The kernel's error kinds, so an async adapter's users see what tokio's TcpStream gives.
+// (`std::io::Error` is only an error type here: the engine still does no I/O.)
+
+impl From<ConnectionError> for std::io::Error {
+    fn from(e: ConnectionError) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match e {
+            ConnectionError::Refused => K::ConnectionRefused,
+            ConnectionError::Reset => K::ConnectionReset,
+            ConnectionError::TimedOut => K::TimedOut,
+            ConnectionError::Aborted => K::ConnectionAborted,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+impl From<ReadError> for std::io::Error {
+    fn from(e: ReadError) -> Self {
+        use std::io::ErrorKind as K;
+        match e {
+            ReadError::WouldBlock => std::io::Error::new(K::WouldBlock, e),
+            ReadError::NotConnected => std::io::Error::new(K::NotConnected, e),
+            ReadError::Failed(e) => e.into(),
+        }
+    }
+}
+
+impl From<WriteError> for std::io::Error {
+    /// A write after a reset, or after shutdown, is `BrokenPipe` (`EPIPE`) as on Linux (FA-02).
+    fn from(e: WriteError) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match e {
+            WriteError::Blocked => K::WouldBlock,
+            WriteError::NotConnected => K::NotConnected,
+            WriteError::Closed => K::BrokenPipe,
+            WriteError::Failed(ConnectionError::TimedOut) => K::TimedOut,
+            WriteError::Failed(ConnectionError::Refused) => K::ConnectionRefused,
+            WriteError::Failed(ConnectionError::Reset | ConnectionError::Aborted) => K::BrokenPipe,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+impl From<EndpointError> for std::io::Error {
+    fn from(e: EndpointError) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match e {
+            EndpointError::AddrInUse => K::AddrInUse,
+            EndpointError::AddrNotAvailable => K::AddrNotAvailable,
+            EndpointError::InvalidAddress => K::InvalidInput,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
