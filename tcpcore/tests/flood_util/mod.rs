@@ -296,8 +296,8 @@ impl App for EchoApp {
 ///
 /// `Host` looks at every connection on every simulator step (deadlines, applications), and
 /// these tests make millions of steps most of which touch one host only. A packet, a due
-/// timer or an application call between steps ([`Lazy::host_mut`]) is all that changes a
-/// host's deadline or output, and [`EchoApp`] acts only on what its connection reports (or,
+/// timer, an application call between steps ([`Lazy::host_mut`]) or a packet it sent is
+/// all that changes a host's deadline, output or set of drained connections, and [`EchoApp`] acts only on what its connection reports (or,
 /// for [`Ending::VanishData`], on the next step of its own connection), so skipping an
 /// untouched host changes nothing in the run.
 pub struct Lazy {
@@ -337,6 +337,8 @@ impl Node for Lazy {
             return None;
         }
         let sent = self.host.poll_transmit(now, buf);
+        // Sending moves timers and may leave a connection drained: look again after the step.
+        self.touched |= sent.is_some();
         self.quiet = sent.is_none();
         sent
     }
