@@ -16,7 +16,7 @@ use std::ops::Bound;
 
 use super::Node;
 use crate::config::EndpointConfig;
-use crate::endpoint::{ConnectionHandle, DatagramEvent, Endpoint};
+use crate::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, ListenOptions};
 use crate::wire::SeqNum;
 use crate::{Connection, EndpointError, Event, Instant, State};
 
@@ -125,7 +125,20 @@ impl<A: App> Host<A> {
         addr: SocketAddr,
         accept: impl FnMut(&Connection) -> A + 'static,
     ) -> Result<(), EndpointError> {
-        self.endpoint.listen(addr)?;
+        self.listen_with(addr, ListenOptions::default(), accept)
+    }
+
+    /// Like [`Host::listen`], with the listener's queue sizes and SYN-cookie policy.
+    ///
+    /// # Errors
+    /// As [`Endpoint::listen_with`].
+    pub fn listen_with(
+        &mut self,
+        addr: SocketAddr,
+        opts: ListenOptions,
+        accept: impl FnMut(&Connection) -> A + 'static,
+    ) -> Result<(), EndpointError> {
+        self.endpoint.listen_with(addr, opts)?;
         self.accept = Some(Box::new(accept));
         self.listen_addr = Some(addr);
         Ok(())
@@ -177,6 +190,11 @@ impl<A: App> Host<A> {
     /// Connections that drained and were dropped, oldest first.
     pub fn finished(&self) -> &[Finished<A>] {
         &self.finished
+    }
+
+    /// Take the connections that drained so far (so a long run does not keep them all).
+    pub fn take_finished(&mut self) -> Vec<Finished<A>> {
+        core::mem::take(&mut self.finished)
     }
 
     /// Every application, live ones first (in handle order), then finished ones.
