@@ -9,13 +9,16 @@
 //! has no connection left, the clients' leftovers are reset, and every timer (TIME-WAIT
 //! included) has run out. `TCPCORE_CHURN_CONNS` sets the total (default 100,000).
 
+mod alloc_util;
+
 mod flood_util;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant as WallClock};
 
-use flood_util::{live_bytes, EchoApp, Ending, Lazy};
+use alloc_util::live_bytes;
+use flood_util::{EchoApp, Ending, Lazy};
 use tcpcore::sim::{Host, LinkConfig, Network, NodeId};
 use tcpcore::{ConnConfig, Connection, ConnectionError, EndpointConfig, Instant};
 

@@ -13,13 +13,15 @@
 //! `Connection`s themselves are dropped once created: the endpoint's table is what is being
 //! measured, and 100,000 connections with their buffers would not fit in CI's memory.
 
+mod alloc_util;
+
 mod flood_util;
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant as WallClock};
 
-use flood_util::allocs;
+use alloc_util::allocs;
 use tcpcore::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 use tcpcore::{
     ConnConfig, ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Instant, ListenOptions,

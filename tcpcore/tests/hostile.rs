@@ -5,10 +5,11 @@
 //! Every scenario starts from `Sc::established(Sc::plain())`: we are at SND.NXT = `ISS + 1`,
 //! the peer at RCV.NXT = `PEER_ISS + 1`, and we advertised a 65535-byte window.
 
+mod alloc_util;
+use alloc_util::allocs;
+
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use common::*;
@@ -24,40 +25,6 @@ const RCV: u32 = PEER_ISS + 1;
 const WND: u32 = 65_535;
 
 // ---- allocation counting (SEC-05) -----------------------------------------------------------
-
-thread_local! {
-    /// Allocations made by this thread (each test runs on its own thread).
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
-
-/// Counts allocations per thread, then defers to the system allocator.
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds the contract; the
-// counter is a const-initialised thread-local that never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc`/`realloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 // ---- helpers ---------------------------------------------------------------------------------
 

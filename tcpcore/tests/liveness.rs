@@ -7,27 +7,8 @@ use std::time::Duration;
 use tcpcore::wire::TcpFlags;
 use tcpcore::{ConnConfig, ConnectionError, Event, Instant, ReadError, State, WriteError};
 
-/// Our first data byte.
-const D: u32 = ISS + 1;
-/// The peer's first data byte.
-const P: u32 = PEER_ISS + 1;
-const MSS: u32 = 1460;
 /// `Sc::established` finishes its handshake at 10 ms.
 const T0: u64 = 10;
-
-fn at(ms: u64) -> Instant {
-    Instant::from_millis(ms)
-}
-
-fn bytes(off: usize, len: usize) -> Vec<u8> {
-    (off..off + len).map(|i| (i % 251) as u8).collect()
-}
-
-#[track_caller]
-fn assert_data(o: &Out, seq: u32, len: usize) {
-    o.assert_flags(TcpFlags::ACK).assert_seq_ack(seq, P);
-    assert_eq!(o.len(), len, "payload length of {:?}", o.tcp);
-}
 
 /// A keepalive probe: `<SEQ=SND.UNA-1><ACK=RCV.NXT><CTL=ACK>`, no data, at `when`.
 #[track_caller]

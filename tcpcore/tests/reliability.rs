@@ -6,14 +6,7 @@ use common::*;
 use std::time::Duration;
 use tcpcore::config::CongestionAlgorithm;
 use tcpcore::wire::TcpFlags;
-use tcpcore::{ConnConfig, Instant};
-
-/// Our first data byte.
-const D: u32 = ISS + 1;
-/// The peer's first data byte (our RCV.NXT after the handshake).
-const P: u32 = PEER_ISS + 1;
-/// Full segment payload with [`Sc::plain`] (MSS 1460, no options).
-const MSS: u32 = 1460;
+use tcpcore::ConnConfig;
 
 /// A client whose handshake took `rtt` (the SYN-ACK arrives `rtt` after the SYN), so the
 /// first RTT sample is exactly `rtt` (RFC 6298 §2.2).
@@ -31,22 +24,6 @@ fn client_rtt(cfg: ConnConfig, rtt: Duration) -> Sc {
 /// RFC 6582); CUBIC, the default, has its own tests in cubic.rs.
 fn newreno() -> ConnConfig {
     ConnConfig { congestion: CongestionAlgorithm::NewReno, ..Sc::plain() }
-}
-
-fn at(ms: u64) -> Instant {
-    Instant::from_millis(ms)
-}
-
-/// Stream bytes `off..off + len` of a recognisable pattern.
-fn bytes(off: usize, len: usize) -> Vec<u8> {
-    (off..off + len).map(|i| (i % 251) as u8).collect()
-}
-
-/// A data segment we sent: exactly `len` bytes at `seq`, acknowledging `P`.
-#[track_caller]
-fn assert_data(o: &Out, seq: u32, len: usize) {
-    o.assert_flags(TcpFlags::ACK).assert_seq_ack(seq, P);
-    assert_eq!(o.len(), len, "payload length of {:?}", o.tcp);
 }
 
 /// The peer acknowledges each of `segs` in turn (one ACK per segment); returns everything

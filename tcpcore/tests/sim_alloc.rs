@@ -1,49 +1,16 @@
 //! Steady-state forwarding must not allocate: after warm-up (or after `reserve`), moving
 //! packets through the simulator with every fault enabled makes no heap allocation.
 
+mod alloc_util;
+use alloc_util::allocs;
+
 mod sim_util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use sim_util::{pair, v4, Pinger};
 use tcpcore::sim::{LinkConfig, Loss, Network, NodeId};
 use tcpcore::Instant;
-
-thread_local! {
-    /// Allocations made by this thread (tests run on separate threads).
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
-
-/// Counts allocations per thread, then defers to the system allocator.
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds the contract; the
-// counter is a const-initialised thread-local that never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc`/`realloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// 1500-byte packets every 100 us (120 Mbit/s) into a 100 Mbit/s link with every fault on.
 fn overloaded(n: u64) -> (Network<Pinger>, NodeId, NodeId) {

@@ -2,48 +2,15 @@
 //! `Connection`, `BulkApp`) makes no heap allocation per segment: after warm-up, many
 //! thousands of segments in both directions cause zero allocations.
 
+mod alloc_util;
+use alloc_util::allocs;
+
 mod sweep_util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use sweep_util::{Params, Run};
 use tcpcore::Instant;
-
-thread_local! {
-    /// Allocations made by this thread (tests run on separate threads).
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
-
-/// Counts allocations per thread, then defers to the system allocator.
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds the contract; the
-// counter is a const-initialised thread-local that never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc`/`realloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Two hosts each sending 1 GiB over a clean 10 ms link: the transfer is still running
 /// when the measurement ends.

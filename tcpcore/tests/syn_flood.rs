@@ -9,12 +9,15 @@
 //! `TCPCORE_FLOOD_SYNS` sets the number of spoofed SYNs per run (default 1,000,000; the flood
 //! always lasts 100 s of virtual time, so fewer SYNs means a slower flood).
 
+mod alloc_util;
+
 mod flood_util;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant as WallClock};
 
-use flood_util::{allocs, live_bytes, peak_bytes, reset_peak, EchoApp, Ending, Lazy};
+use alloc_util::{allocs, live_bytes, peak_bytes, reset_peak};
+use flood_util::{EchoApp, Ending, Lazy};
 use tcpcore::rng::Rng;
 use tcpcore::sim::{Host, LinkConfig, Network, Node};
 use tcpcore::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};

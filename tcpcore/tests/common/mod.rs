@@ -16,6 +16,30 @@ pub const ISS: u32 = 1_000;
 /// The hand-played peer's ISS.
 pub const PEER_ISS: u32 = 5_000;
 
+/// Our first data byte.
+pub const D: u32 = ISS + 1;
+/// The hand-played peer's first data byte.
+pub const P: u32 = PEER_ISS + 1;
+/// The MSS `Sc` peers announce (and ours at MTU 1500).
+pub const MSS: u32 = 1460;
+
+/// The virtual instant `ms` milliseconds after the epoch.
+pub fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+/// Stream bytes `off..off + len` of a recognisable pattern (byte i = i mod 251).
+pub fn bytes(off: usize, len: usize) -> Vec<u8> {
+    (off..off + len).map(|i| (i % 251) as u8).collect()
+}
+
+/// A data segment we sent: exactly `len` bytes at `seq`, acknowledging `P`.
+#[track_caller]
+pub fn assert_data(o: &Out, seq: u32, len: usize) {
+    o.assert_flags(TcpFlags::ACK).assert_seq_ack(seq, P);
+    assert_eq!(o.len(), len, "payload length of {:?}", o.tcp);
+}
+
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
