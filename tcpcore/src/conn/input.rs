@@ -335,7 +335,10 @@ impl Connection {
     fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32, new_ack: bool) {
         let t = &seg.tcp;
         let newer = self.snd_wl1 < t.seq || (self.snd_wl1 == t.seq && self.snd_wl2 <= t.ack);
-        if new_ack || newer {
+        // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated": an older
+        // ACK (a reordered segment sent before a retransmission of lower SEQ) carries a
+        // window relative to its own SEG.ACK, not to SND.UNA.
+        if (new_ack || newer) && t.ack >= self.snd_una {
             if wnd > self.snd_wnd {
                 self.persist_backoff = 0;
             }
