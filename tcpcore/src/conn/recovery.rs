@@ -174,6 +174,11 @@ impl Connection {
         let sb = self.sack_tx.sb.as_mut().expect("sack_active");
         if retx {
             sb.retransmitted(seq, end, now);
+            if seq == self.snd_una && !self.sack_tx.after_rto {
+                // As Linux (tcp_xmit_retransmit_queue): resending the head restarts the RTO,
+                // so that RACK has an RTT to detect a lost retransmission before it fires.
+                self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            }
         } else if end > seq {
             sb.push(seq, end, now);
         }
