@@ -69,9 +69,12 @@ impl Connection {
         }
         let max = max.min(4);
         let mut n = 0;
+        // The D-SACK block may equal the range that follows it (RFC 2883 §4: the first
+        // block inside the second marks a D-SACK); only SACK blocks are deduplicated.
+        let first = usize::from(self.sack_rx.dsack.is_some());
         let mut push = |o: &mut TcpOptions, l: SeqNum, r: SeqNum| {
             let b = SackBlock { left: l, right: r };
-            if n < max && !o.sack_blocks[..n].contains(&b) {
+            if n < max && !o.sack_blocks[first.min(n)..n].contains(&b) {
                 o.sack_blocks[n] = b;
                 n += 1;
             }
