@@ -135,7 +135,7 @@ mod time;
 pub mod wire;
 
 pub use config::{ConnConfig, EndpointConfig};
-pub use conn::{ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo};
+pub use conn::{ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY};
 pub use endpoint::{
     ConnectionHandle, DatagramEvent, Endpoint, FourTuple, ListenOptions, PathMtu, SynCookies,
     TimeWaitEntry,

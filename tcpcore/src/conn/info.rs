@@ -26,6 +26,12 @@ pub(crate) struct Counters {
     pub(crate) resets_out: u64,
     pub(crate) pmtu_reductions: u64,
     pub(crate) icmp_ignored: u64,
+    pub(crate) rto_retransmits: u64,
+    pub(crate) fast_retransmits_segs: u64,
+    pub(crate) tlp_probes: u64,
+    pub(crate) rack_marked_lost: u64,
+    pub(crate) dsacks_in: u64,
+    pub(crate) sack_blocks_ignored: u64,
 }
 
 /// A snapshot of one connection's state and counters.
@@ -97,7 +103,28 @@ pub struct TcpInfo {
     /// Path MTU reports ignored: quoted segment not in flight (RFC 5927 §4.1), before the
     /// handshake, or no smaller than the current MTU.
     pub icmp_ignored: u64,
+    /// Segments retransmitted after a retransmission timeout, before SND.UNA passed the
+    /// point it was at (repairs that cost an RTO).
+    pub rto_retransmits: u64,
+    /// Segments retransmitted without a timeout: SACK/RACK/NewReno fast recovery and tail
+    /// loss probes (repairs that cost no RTO).
+    pub fast_retransmits_segs: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Segments RACK marked lost (RFC 8985 §6.2).
+    pub rack_marked_lost: u64,
+    /// D-SACK blocks received (RFC 2883).
+    pub dsacks_in: u64,
+    /// SACK blocks ignored as bogus (reversed, beyond SND.MAX, below SND.UNA).
+    pub sack_blocks_ignored: u64,
+    /// Entries in the SACK scoreboard now (at most `SCOREBOARD_CAPACITY`).
+    pub scoreboard_entries: usize,
+    /// Most loop iterations the SACK blocks of one ACK cost on the scoreboard.
+    pub sack_max_work_per_ack: u32,
 }
+
+/// Most entries a connection's SACK scoreboard holds (its memory is fixed).
+pub const SCOREBOARD_CAPACITY: usize = super::scoreboard::CAPACITY;
 
 /// The sequence-space variables of a connection (RFC 9293 §3.3.1), for invariant checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +213,14 @@ impl Connection {
             ooo_ranges: self.recv_buf.ooo_ranges().len(),
             pmtu_reductions: c.pmtu_reductions,
             icmp_ignored: c.icmp_ignored,
+            rto_retransmits: c.rto_retransmits,
+            fast_retransmits_segs: c.fast_retransmits_segs,
+            tlp_probes: c.tlp_probes,
+            rack_marked_lost: c.rack_marked_lost,
+            dsacks_in: c.dsacks_in,
+            sack_blocks_ignored: c.sack_blocks_ignored,
+            scoreboard_entries: self.scoreboard_stats().0,
+            sack_max_work_per_ack: self.scoreboard_stats().1,
         }
     }
 }

@@ -70,6 +70,7 @@ impl Connection {
         }
         self.ts_recent = o.tsval.filter(|_| self.cfg.timestamps);
         self.sack_ok = self.cfg.sack && o.sack_permitted;
+        self.init_sack();
         let mss = self.effective_mss();
         self.cc = super::new_controller(&self.cfg, mss);
     }
@@ -186,6 +187,10 @@ impl Connection {
     /// An unacceptable segment is answered with an ACK and dropped (RFC 9293 §3.10.7.4).
     fn on_unacceptable(&mut self, now: Instant, seg: &Segment<'_>) {
         self.info.drops += 1;
+        let end = seg.tcp.seq + seg.payload.len() as u32;
+        if !seg.payload.is_empty() && end <= self.rcv_nxt && self.rcv_nxt.since(end) < 1 << 30 {
+            self.note_duplicate(seg.tcp.seq, end); // RFC 2883 §4: D-SACK
+        }
         if self.state == State::TimeWait && seg.tcp.flags.fin() {
             // CL-08: a retransmitted FIN restarts the 2 MSL timer.
             self.timers.set(Timer::TimeWait, now + self.cfg.msl * 2);
@@ -309,11 +314,13 @@ impl Connection {
         }
         let wnd = u32::from(t.window) << self.snd_wscale;
         let new_ack = t.ack > self.snd_una;
+        let acked = if new_ack { t.ack.since(self.snd_una) } else { 0 };
         if new_ack {
             self.on_new_ack(now, t.ack, t.options.timestamps.map(|ts| ts.tsecr));
         } else if t.ack == self.snd_una && self.is_dup_ack(seg, wnd) {
             self.on_dup_ack(now);
         }
+        self.sack_on_ack(now, seg, acked);
         self.update_send_window(seg, wnd, new_ack);
         self.on_fin_acked(now);
         self.state != State::Closed
@@ -335,7 +342,10 @@ impl Connection {
     fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32, new_ack: bool) {
         let t = &seg.tcp;
         let newer = self.snd_wl1 < t.seq || (self.snd_wl1 == t.seq && self.snd_wl2 <= t.ack);
-        if new_ack || newer {
+        // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated": an older
+        // ACK (a reordered segment sent before a retransmission of lower SEQ) carries a
+        // window relative to its own SEG.ACK, not to SND.UNA.
+        if (new_ack || newer) && t.ack >= self.snd_una {
             if wnd > self.snd_wnd {
                 self.persist_backoff = 0;
             }
@@ -391,7 +401,7 @@ impl Connection {
                 self.recovery.inflation = 0;
                 let flight = self.snd_max.since(self.snd_una);
                 self.cc.on_recovery_end(now, flight, mss);
-            } else {
+            } else if !self.sack_active() {
                 // RFC 6582 §3.2 step 5: partial ACK: retransmit the next hole, deflate.
                 self.recovery.retransmit_head = true;
                 self.recovery.inflation =
@@ -419,6 +429,9 @@ impl Connection {
 
     /// RFC 5681 §3.2 / RFC 6582 §3.2: fast retransmit on the third duplicate ACK.
     fn on_dup_ack(&mut self, now: Instant) {
+        if self.sack_active() {
+            return; // RACK and the scoreboard detect losses (recovery.rs)
+        }
         self.recovery.dupacks += 1;
         let mss = self.effective_mss();
         if self.recovery.active {
@@ -477,6 +490,7 @@ impl Connection {
         let end = seq + data.len() as u32;
         if end <= self.rcv_nxt {
             // Entirely old: a duplicate. ACK at once so the sender learns (RFC 5681 §4.2).
+            self.note_duplicate(seq, end);
             self.ack.now = true;
             return;
         }
@@ -485,7 +499,10 @@ impl Connection {
             self.abort();
             return;
         }
+        self.note_ooo_arrival(seq, end);
         if seq < self.rcv_nxt {
+            // RFC 2883 §4: the part below RCV.NXT is a duplicate.
+            self.note_duplicate(seq, self.rcv_nxt);
             data = &data[self.rcv_nxt.since(seq) as usize..];
             seq = self.rcv_nxt;
         }

@@ -17,8 +17,11 @@ mod input;
 mod open;
 mod output;
 mod pmtu;
+mod recovery;
 mod recv_buf;
 mod rtt;
+mod sack;
+mod scoreboard;
 mod send_buf;
 mod state;
 mod timeout;
@@ -31,7 +34,7 @@ use crate::config::{CongestionAlgorithm, ConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
 
-pub use info::{SeqVars, TcpInfo};
+pub use info::{SeqVars, TcpInfo, SCOREBOARD_CAPACITY};
 pub use open::SynInfo;
 pub(crate) use open::{syn_ack_repr, ts_clock};
 pub use pmtu::{MIN_PMTU_V4, MIN_PMTU_V6};
@@ -170,6 +173,10 @@ pub struct Connection {
     pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
     pub(crate) cc: Box<dyn Controller>,
     pub(crate) recovery: Recovery,
+    /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
+    pub(crate) sack_tx: recovery::SackTx,
+    /// The SACK blocks we report (RFC 2018 §4, RFC 2883).
+    pub(crate) sack_rx: sack::SackRx,
     pub(crate) ack: AckState,
     pub(crate) challenge: ChallengeLimit,
     /// When we last answered an unacceptable segment without data (ACK-loop limit).
@@ -230,6 +237,8 @@ impl Connection {
             rtt_probe: None,
             cc,
             recovery: Recovery::default(),
+            sack_tx: recovery::SackTx::default(),
+            sack_rx: sack::SackRx::default(),
             ack: AckState { quick: cfg.quick_acks, ..AckState::default() },
             challenge: ChallengeLimit::default(),
             last_invalid_ack: None,
@@ -468,6 +477,7 @@ impl Connection {
             || self.ack.now
             || self.probe_due
             || self.recovery.retransmit_head
+            || self.sack_wants_transmit()
             || self.has_sendable_data()
             || self.window_update_due()
             || (self.orphaned

@@ -40,6 +40,11 @@ impl Connection {
             }
             _ => {}
         }
+        // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
+        let new_data = self.next_data_segment().map(|s| (s.seq, s.len, s.fin));
+        if let Some((seq, len, fin)) = self.sack_next_segment(now, new_data) {
+            return self.send_data(now, buf, DataSeg { seq, len, fin });
+        }
         if self.recovery.retransmit_head && self.state.is_synchronized() {
             self.recovery.retransmit_head = false;
             if let Some(seg) = self.head_segment() {
@@ -92,7 +97,7 @@ impl Connection {
         }
         let data_end = self.data_start() + self.send_buf.len() as u32;
         let data = data_end.since(self.snd_una).min(outstanding);
-        let len = data.min(self.effective_mss());
+        let len = data.min(self.data_mss());
         let fin = self.fin_queued && len == data && self.snd_max > data_end;
         Some(DataSeg { seq: self.snd_una, len, fin })
     }
@@ -116,7 +121,7 @@ impl Connection {
         if avail == 0 && !fin_unsent {
             return None;
         }
-        let mss = self.effective_mss();
+        let mss = self.data_mss();
         let usable = self.usable_window();
         let mut len = avail.min(mss).min(usable);
         if len < avail && len < mss {
@@ -153,6 +158,10 @@ impl Connection {
     /// Bytes the windows let us send beyond SND.NXT: min(SND.WND, cwnd) less what is in
     /// flight (RFC 5681 §3.1, with NewReno inflation during recovery).
     pub(crate) fn usable_window(&self) -> u32 {
+        if self.sack_active() && self.state.is_synchronized() {
+            // RFC 6675 / RFC 6937: pipe and PRR instead of SND.NXT - SND.UNA and inflation.
+            return self.sack_budget().min((self.snd_una + self.snd_wnd).since(self.snd_nxt));
+        }
         let cwnd = self.cc.window().saturating_add(self.recovery.inflation);
         let wnd = self.snd_wnd.min(cwnd);
         (self.snd_una + wnd).since(self.snd_nxt)
@@ -174,6 +183,7 @@ impl Connection {
         }
         let t = self.emit_data(now, buf, seg.seq, flags, offset, seg.len as usize)?;
         let end = seg.seq + seg.len + u32::from(seg.fin);
+        self.on_data_sent(now, seg.seq, end, seg.seq < self.snd_max);
         if seg.seq < self.snd_max {
             self.info.retransmits += 1;
             self.info.bytes_retransmitted += u64::from(seg.len);
@@ -186,7 +196,7 @@ impl Connection {
         if seg.seq == self.snd_nxt {
             self.snd_nxt = end;
         }
-        if seg.len < self.effective_mss() {
+        if seg.len < self.data_mss() {
             self.snd_sml = self.snd_sml.max(seg.seq + seg.len);
         }
         self.snd_max = self.snd_max.max(end);
@@ -251,6 +261,9 @@ impl Connection {
         if let Some(recent) = self.ts_recent {
             o.timestamps = Some(Timestamps { tsval, tsecr: recent });
         }
+        // RFC 2018 §4: SACK blocks whenever we hold out-of-order data (3 beside timestamps).
+        let max_blocks = if o.timestamps.is_some() { 3 } else { 4 };
+        self.sack_blocks(&mut o, max_blocks);
         o
     }
 
@@ -308,6 +321,9 @@ impl Connection {
             self.ack.unacked_bytes = 0;
             self.last_ack_sent = repr.ack;
             self.timers.stop(Timer::DelayedAck);
+            if repr.options.sack_count > 0 {
+                self.sack_rx.dsack = None; // a D-SACK is reported once (RFC 2883 §4)
+            }
         }
         tracing::trace!(
             local = %self.local, remote = %self.remote, seq = repr.seq.0, ack = repr.ack.0,

@@ -23,6 +23,8 @@ impl Connection {
                 Timer::Keepalive => self.on_keepalive(now),
                 Timer::TimeWait | Timer::FinWait2 => self.enter_closed(None),
                 Timer::UserTimeout => self.enter_closed(Some(ConnectionError::TimedOut)),
+                Timer::Reorder => self.on_reorder_timeout(now),
+                Timer::LossProbe => self.on_loss_probe(),
             }
         }
         self.update_timers(now);
@@ -59,7 +61,10 @@ impl Connection {
         let mss = self.effective_mss();
         self.cc.on_rto(now, flight, mss);
         self.recovery = Recovery { recover: self.snd_max, ..Recovery::default() };
-        self.snd_nxt = self.snd_una;
+        // With SACK the scoreboard resends what is lost, in order (recovery.rs).
+        if !self.sack_on_rto() {
+            self.snd_nxt = self.snd_una;
+        }
     }
 
     /// The persist timer fired: probe the zero window, or push a segment SWS held back.
@@ -105,6 +110,8 @@ impl Connection {
             self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());
         } else {
             self.timers.stop(Timer::Retransmit);
+            self.timers.stop(Timer::Reorder);
+            self.timers.stop(Timer::LossProbe);
         }
         // Persist: nothing in flight, something to send, and the window forbids it.
         let blocked = !outstanding && self.state.is_synchronized() && self.send_pending();

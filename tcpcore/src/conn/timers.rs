@@ -19,10 +19,14 @@ pub(crate) enum Timer {
     FinWait2,
     /// Unacknowledged data for too long (RFC 5482).
     UserTimeout,
+    /// RACK reordering timeout (RFC 8985 §6.3).
+    Reorder,
+    /// Tail loss probe timeout (RFC 8985 §7.2).
+    LossProbe,
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 7] = [
+    pub(crate) const ALL: [Timer; 9] = [
         Timer::Retransmit,
         Timer::DelayedAck,
         Timer::Persist,
@@ -30,13 +34,15 @@ impl Timer {
         Timer::TimeWait,
         Timer::FinWait2,
         Timer::UserTimeout,
+        Timer::Reorder,
+        Timer::LossProbe,
     ];
 }
 
 /// Deadlines indexed by [`Timer`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TimerTable {
-    slots: [Option<Instant>; 7],
+    slots: [Option<Instant>; 9],
 }
 
 impl TimerTable {
@@ -62,7 +68,7 @@ impl TimerTable {
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.slots = [None; 7];
+        self.slots = [None; 9];
     }
 
     /// Earliest deadline of all armed timers.

@@ -1,0 +1,435 @@
+//! SACK-based loss recovery (RFC 6675) with RACK-TLP loss detection (RFC 8985) and
+//! Proportional Rate Reduction (RFC 6937), used whenever SACK was negotiated (RFC 2018);
+//! NewReno (RFC 6582, in `input.rs`) remains the fallback without it.
+//!
+//! - Every ACK updates the [`Scoreboard`] (cumulative ACK, then the SACK blocks, D-SACK
+//!   detected per RFC 2883 §4), then RACK (RFC 8985 §6.2): the most recently sent delivered
+//!   segment sets `RACK.xmit_ts`/`end_seq`/`rtt`, and every unSACKed segment sent before it
+//!   is lost once `RACK.rtt + RACK.reo_wnd` has passed since its transmission; the
+//!   reordering timer (§6.3) fires for those that must still wait. `reo_wnd` is
+//!   `min_rtt / 4` (times a multiplier raised by D-SACKs, §6.2 step 4), bounded by SRTT,
+//!   and zero while no reordering has been seen once three segments are SACKed or during
+//!   recovery.
+//! - The first loss starts recovery (RFC 6675 §5 step 4): the controller reduces
+//!   (`on_loss` with the flight size), `RecoveryPoint = SND.MAX`, and PRR (RFC 6937 §3,
+//!   PRR-SSRB) meters what may be sent per ACK: lost segments first (RFC 6675 §5
+//!   `NextSeg()` rule 1, in sequence order), then new data. Recovery ends when SND.UNA
+//!   passes the recovery point.
+//! - The tail loss probe (RFC 8985 §7): with data outstanding and no recovery under way,
+//!   `PTO = 2 SRTT` (plus the worst-case delayed ACK, 200 ms, when one segment is in
+//!   flight; 1 s without an RTT sample), re-armed at each transmission of new data and each
+//!   ACK, never later than the RTO. It sends one new segment if the windows allow, else
+//!   the last segment again, so that a lost tail elicits SACKs instead of a timeout.
+//! - A retransmission timeout clears every SACK mark (the peer may have reneged, RFC 2018
+//!   §8) and marks every segment lost: they are resent in sequence order as the congestion
+//!   window allows (no go-back-N of SND.NXT; SACKs arriving meanwhile spare what they cover).
+//!
+//! Deviations kept for simplicity: the TLP loss-detection congestion response of RFC 8985
+//! §7.4 is not implemented (a tail loss repaired by the probe alone leaves cwnd as is);
+//! `min_rtt` is the minimum over the connection's life, not a windowed filter.
+
+use core::time::Duration;
+
+use super::scoreboard::{Delivered, Scoreboard};
+use super::timers::Timer;
+use super::{Connection, State};
+use crate::wire::{Segment, SeqNum};
+use crate::Instant;
+
+/// RFC 8985 §7.2 `WCDelAckT`: the worst-case delayed-ACK time.
+const WC_DEL_ACK: Duration = Duration::from_millis(200);
+
+/// Sender state of SACK recovery, RACK, TLP and PRR.
+#[derive(Debug, Default)]
+pub(crate) struct SackTx {
+    /// Allocated when SACK is negotiated.
+    pub(crate) sb: Option<Scoreboard>,
+    // RACK (RFC 8985 §6.1).
+    rack_xmit: Option<Instant>,
+    rack_end: SeqNum,
+    rack_rtt: Duration,
+    min_rtt: Option<Duration>,
+    reordering_seen: bool,
+    reo_wnd_mult: u32,
+    // PRR (RFC 6937 §3).
+    prr_delivered: u32,
+    prr_out: u32,
+    recover_fs: u32,
+    /// Bytes PRR lets us send now.
+    pub(crate) sndcnt: u32,
+    // TLP (RFC 8985 §7).
+    pub(crate) tlp_due: bool,
+    tlp_end: Option<SeqNum>,
+    /// Since a retransmission timeout, until SND.UNA passes the point it was at.
+    pub(crate) after_rto: bool,
+}
+
+impl Connection {
+    /// SACK is negotiated and the scoreboard exists.
+    pub(crate) fn sack_active(&self) -> bool {
+        self.sack_ok && self.sack_tx.sb.is_some()
+    }
+
+    /// RFC 6675 `pipe` in bytes, as Linux counts it: outstanding, less SACKed, less lost
+    /// and not yet resent.
+    pub(crate) fn sack_pipe(&self) -> u32 {
+        let Some(sb) = &self.sack_tx.sb else { return 0 };
+        self.snd_max.since(self.snd_una).saturating_sub(sb.sacked_bytes + sb.lost_bytes)
+    }
+
+    /// Bytes the congestion controller lets us send now: PRR during recovery, else
+    /// `cwnd - pipe`.
+    pub(crate) fn sack_budget(&self) -> u32 {
+        if self.recovery.active {
+            return self.sack_tx.sndcnt;
+        }
+        let flight = if self.snd_nxt < self.snd_max {
+            // Rewound after a path MTU drop: resent in sequence order.
+            self.snd_nxt.since(self.snd_una)
+        } else {
+            self.sack_pipe()
+        };
+        self.cc.window().saturating_sub(flight)
+    }
+
+    /// Something for the SACK path to send (a lost segment within the budget, or a probe).
+    pub(crate) fn sack_wants_transmit(&self) -> bool {
+        self.sack_active()
+            && self.sends_data()
+            && (self.sack_tx.tlp_due || self.sack_retransmit_range().is_some())
+    }
+
+    /// The next lost range to resend, if the budget allows: `(seq, len, fin)`.
+    pub(crate) fn sack_retransmit_range(&self) -> Option<(SeqNum, u32, bool)> {
+        let sb = self.sack_tx.sb.as_ref()?;
+        let (_, seq, end) = sb.next_lost()?;
+        let budget = self.sack_budget();
+        if budget == 0 {
+            return None;
+        }
+        Some(self.range_segment(seq, end))
+    }
+
+    /// The segment resending `[seq, end)` (or its first MSS): data, and FIN if it reaches it.
+    fn range_segment(&self, seq: SeqNum, end: SeqNum) -> (SeqNum, u32, bool) {
+        let data_end = self.data_start() + self.send_buf.len() as u32;
+        let seq = seq.max(self.snd_una);
+        let data = end.min(data_end).since(seq.min(data_end));
+        let len = data.min(self.data_mss());
+        let fin = self.fin_queued && seq + len == data_end && end > data_end;
+        (seq, len, fin)
+    }
+
+    /// What the SACK path sends next, before new data: a due tail loss probe, or a lost
+    /// segment (RFC 6675 §5 `NextSeg()` rule 1). `new_data` is the next new segment, if any.
+    pub(crate) fn sack_next_segment(
+        &mut self,
+        now: Instant,
+        new_data: Option<(SeqNum, u32, bool)>,
+    ) -> Option<(SeqNum, u32, bool)> {
+        if !self.sack_active() || !self.sends_data() {
+            return None;
+        }
+        if let Some(r) = self.sack_retransmit_range() {
+            self.sack_tx.tlp_due = false;
+            return Some(r);
+        }
+        if self.sack_tx.tlp_due {
+            self.sack_tx.tlp_due = false;
+            if self.snd_una == self.snd_max || self.recovery.active {
+                return None;
+            }
+            // RFC 8985 §7.3: new data if the windows allow, else the last segment again.
+            self.info.tlp_probes += 1;
+            self.sack_tx.tlp_end = Some(self.snd_max);
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            if new_data.is_some() {
+                return new_data;
+            }
+            let last = *self.sack_tx.sb.as_ref()?.last()?;
+            let mss = self.data_mss();
+            let data_end = self.data_start() + self.send_buf.len() as u32;
+            let tail_data = last.end.min(data_end);
+            let start =
+                if tail_data.since(last.start) > mss { tail_data - mss } else { last.start };
+            return Some(self.range_segment(start, last.end));
+        }
+        None
+    }
+
+    /// Bookkeeping for every data segment sent (`send_data`): the scoreboard, PRR's
+    /// `prr_out`, the retransmission counters and the loss probe timer.
+    pub(crate) fn on_data_sent(&mut self, now: Instant, seq: SeqNum, end: SeqNum, retx: bool) {
+        if retx {
+            if self.sack_tx.after_rto {
+                self.info.rto_retransmits += 1;
+            } else {
+                self.info.fast_retransmits_segs += 1;
+            }
+        }
+        if !self.sack_active() {
+            return;
+        }
+        let len = end.since(seq);
+        let sb = self.sack_tx.sb.as_mut().expect("sack_active");
+        if retx {
+            sb.retransmitted(seq, end, now);
+            if seq == self.snd_una && !self.sack_tx.after_rto {
+                // As Linux (tcp_xmit_retransmit_queue): resending the head restarts the RTO,
+                // so that RACK has an RTT to detect a lost retransmission before it fires.
+                self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            }
+        } else if end > seq {
+            sb.push(seq, end, now);
+        }
+        if self.recovery.active {
+            self.sack_tx.prr_out = self.sack_tx.prr_out.saturating_add(len);
+            self.sack_tx.sndcnt = self.sack_tx.sndcnt.saturating_sub(len.max(1));
+        }
+        if !retx {
+            self.arm_tlp(now);
+        }
+    }
+
+    /// RFC 8985 §7.2: arm (or re-arm) the probe timeout.
+    fn arm_tlp(&mut self, now: Instant) {
+        let outstanding = self.snd_max.since(self.snd_una);
+        if outstanding == 0
+            || self.recovery.active
+            || self.sack_tx.after_rto
+            || self.sack_tx.tlp_end.is_some()
+            || !self.state.is_synchronized()
+        {
+            self.timers.stop(Timer::LossProbe);
+            return;
+        }
+        let pto = match self.rtt.srtt() {
+            Some(srtt) if outstanding <= self.effective_mss() => srtt * 2 + WC_DEL_ACK,
+            Some(srtt) => srtt * 2,
+            None => Duration::from_secs(1),
+        };
+        let rto_at = self.timers.get(Timer::Retransmit).unwrap_or(now + self.rtt.rto());
+        self.timers.set(Timer::LossProbe, (now + pto).min(rto_at));
+    }
+
+    /// The probe timeout fired (RFC 8985 §7.3).
+    pub(crate) fn on_loss_probe(&mut self) {
+        if self.sack_active() && !self.recovery.active && self.snd_max != self.snd_una {
+            self.sack_tx.tlp_due = true;
+        }
+    }
+
+    /// RFC 8985 §6.3: the reordering timer fired.
+    pub(crate) fn on_reorder_timeout(&mut self, now: Instant) {
+        if self.sack_active() {
+            self.rack_detect_loss(now);
+        }
+    }
+
+    /// Everything an acceptable ACK tells the SACK machinery (after SND.UNA moved by
+    /// `acked` bytes).
+    pub(crate) fn sack_on_ack(&mut self, now: Instant, seg: &Segment<'_>, acked: u32) {
+        let (una, max) = (self.snd_una, self.snd_max);
+        if self.sack_tx.after_rto && una >= self.recovery.recover {
+            self.sack_tx.after_rto = false;
+        }
+        if !self.sack_active() {
+            return;
+        }
+        if self.sack_tx.tlp_end.is_some_and(|e| una >= e) || self.recovery.active {
+            self.sack_tx.tlp_end = None;
+        }
+        let mut d = Delivered::default();
+        let sb = self.sack_tx.sb.as_mut().expect("sack_active");
+        sb.cum_ack(una, &mut d);
+        let blocks = seg.tcp.options.sacks();
+        let mut work = 0u32;
+        for (i, b) in blocks.iter().enumerate() {
+            // RFC 2883 §4: a first block below the cumulative ACK, or inside the second
+            // block, reports a duplicate.
+            let dsack = i == 0
+                && (b.right <= seg.tcp.ack
+                    || blocks.get(1).is_some_and(|c| c.left <= b.left && b.right <= c.right));
+            if dsack && b.left < b.right {
+                self.info.dsacks_in += 1;
+                // RFC 8985 §6.2 step 4: a D-SACK means reordering (or a spurious
+                // retransmission): widen the reordering window.
+                self.sack_tx.reordering_seen = true;
+                self.sack_tx.reo_wnd_mult = (self.sack_tx.reo_wnd_mult + 1).min(8);
+                continue;
+            }
+            // Bogus blocks are ignored: reversed, empty, beyond SND.MAX, or below SND.UNA.
+            if b.left >= b.right || b.right > max || b.right <= una {
+                self.info.sack_blocks_ignored += 1;
+                continue;
+            }
+            if b.right.since(b.left.max(una)) > max.since(una) {
+                self.info.sack_blocks_ignored += 1;
+                continue;
+            }
+            work += sb.sack(b.left.max(una), b.right, &mut d);
+        }
+        sb.max_work = sb.max_work.max(work);
+        // RFC 8985 §6.2 step 2: the most recently sent delivered segment.
+        if let Some((xmit, end, retx)) = d.latest {
+            let rtt = now - xmit;
+            // Step 1: a retransmitted segment acknowledged sooner than min_rtt was
+            // probably the original's ACK; it gives no RACK update.
+            let ambiguous = retx && self.sack_tx.min_rtt.is_some_and(|m| rtt < m);
+            if !ambiguous {
+                if !retx {
+                    self.sack_tx.min_rtt = Some(self.sack_tx.min_rtt.map_or(rtt, |m| m.min(rtt)));
+                }
+                let newer = self
+                    .sack_tx
+                    .rack_xmit
+                    .is_none_or(|x| xmit > x || (xmit == x && end > self.sack_tx.rack_end));
+                if newer {
+                    self.sack_tx.rack_xmit = Some(xmit);
+                    self.sack_tx.rack_end = end;
+                    self.sack_tx.rack_rtt = rtt;
+                }
+            }
+        }
+        if d.reordered {
+            self.sack_tx.reordering_seen = true; // RFC 8985 §6.2 step 3
+        }
+        let delivered = acked.saturating_add(d.sacked);
+        if self.recovery.active {
+            self.sack_tx.prr_delivered = self.sack_tx.prr_delivered.saturating_add(delivered);
+        }
+        let sacked = self.sack_tx.sb.as_ref().map_or(0, |s| s.sacked_bytes);
+        if sacked > 0 || self.recovery.active || d.latest.is_some() {
+            self.rack_detect_loss(now);
+        }
+        if self.recovery.active {
+            self.prr_update(delivered);
+        }
+        self.arm_tlp(now);
+    }
+
+    /// RFC 8985 §6.2 step 4: the reordering window.
+    fn reo_wnd(&self) -> Duration {
+        let sacked = self.sack_tx.sb.as_ref().map_or(0, |s| s.sacked_bytes);
+        if !self.sack_tx.reordering_seen
+            && (self.recovery.active || sacked >= 3 * self.effective_mss())
+        {
+            return Duration::ZERO;
+        }
+        let min_rtt = self.sack_tx.min_rtt.unwrap_or_default();
+        let wnd = min_rtt / 4 * self.sack_tx.reo_wnd_mult.max(1);
+        self.rtt.srtt().map_or(wnd, |s| wnd.min(s))
+    }
+
+    /// RFC 8985 §6.2 step 5 and §6.3; enters recovery (RFC 6675 §5 step 4) on a new loss.
+    fn rack_detect_loss(&mut self, now: Instant) {
+        let Some(rack_xmit) = self.sack_tx.rack_xmit else { return };
+        let wait = self.sack_tx.rack_rtt + self.reo_wnd();
+        let end = self.sack_tx.rack_end;
+        let Some(sb) = self.sack_tx.sb.as_mut() else { return };
+        let (marked, timeout) = sb.rack_detect(now, rack_xmit, end, wait);
+        let lost = sb.lost_bytes;
+        self.info.rack_marked_lost += u64::from(marked);
+        match timeout {
+            Some(t) => self.timers.set(Timer::Reorder, now + t),
+            None => self.timers.stop(Timer::Reorder),
+        }
+        if lost > 0 && !self.recovery.active && !self.sack_tx.after_rto {
+            self.enter_sack_recovery(now);
+        }
+    }
+
+    /// RFC 6675 §5 step 4 with RFC 6937 §3 initialisation.
+    fn enter_sack_recovery(&mut self, now: Instant) {
+        let flight = self.snd_max.since(self.snd_una);
+        let mss = self.effective_mss();
+        self.cc.on_loss(now, flight, mss);
+        self.recovery.active = true;
+        self.recovery.recover = self.snd_max;
+        self.recovery.inflation = 0;
+        self.sack_tx.prr_delivered = 0;
+        self.sack_tx.prr_out = 0;
+        self.sack_tx.recover_fs = flight.max(1);
+        self.sack_tx.tlp_end = None;
+        self.timers.stop(Timer::LossProbe);
+        self.info.fast_retransmits += 1;
+        self.prr_update(0);
+        tracing::trace!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "SACK recovery");
+    }
+
+    /// RFC 6937 §3.1: how much may be sent in response to this ACK (PRR-SSRB).
+    fn prr_update(&mut self, delivered: u32) {
+        let s = &self.sack_tx;
+        let pipe = u64::from(self.sack_pipe());
+        let ssthresh = u64::from(self.cc.ssthresh());
+        let mss = u64::from(self.effective_mss());
+        let (prr_delivered, prr_out) = (u64::from(s.prr_delivered), u64::from(s.prr_out));
+        let sndcnt = if pipe > ssthresh {
+            // Proportional: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out.
+            (prr_delivered * ssthresh).div_ceil(u64::from(s.recover_fs)).saturating_sub(prr_out)
+        } else {
+            // Slow-start reduction bound.
+            let limit = prr_delivered.saturating_sub(prr_out).max(u64::from(delivered)) + mss;
+            (ssthresh - pipe).min(limit)
+        };
+        // The fast retransmit itself always goes out (RFC 6937 §3.1 notes).
+        let sndcnt = if prr_out == 0 { sndcnt.max(mss) } else { sndcnt };
+        self.sack_tx.sndcnt = sndcnt.min(u64::from(u32::MAX)) as u32;
+    }
+
+    /// RFC 6298 §5 with SACK: clear the scoreboard's SACK marks (reneging, RFC 2018 §8) and
+    /// mark everything lost. Returns false when the scoreboard cannot drive the resend (it
+    /// does not cover `[SND.UNA, SND.MAX)`): then go-back-N it is.
+    pub(crate) fn sack_on_rto(&mut self) -> bool {
+        self.timers.stop(Timer::LossProbe);
+        self.timers.stop(Timer::Reorder);
+        let (una, max) = (self.snd_una, self.snd_max);
+        let s = &mut self.sack_tx;
+        s.tlp_due = false;
+        s.tlp_end = None;
+        s.rack_xmit = None;
+        s.after_rto = true;
+        let Some(sb) = s.sb.as_mut() else { return false };
+        let covers = sb.len() > 0
+            && sb.get(0).start == una
+            && sb.last().is_some_and(|e| e.end == max)
+            && self.state.is_synchronized()
+            && self.snd_nxt == max;
+        if !covers {
+            sb.clear();
+            return false;
+        }
+        sb.mark_all_lost();
+        true
+    }
+
+    /// Payload bytes per new segment: the MSS less the options every segment carries and
+    /// the SACK blocks we are reporting (Linux `tcp_current_mss`).
+    pub(crate) fn data_mss(&self) -> u32 {
+        self.effective_mss().saturating_sub(self.sack_option_len()).max(1)
+    }
+
+    /// Allocate the scoreboard once SACK is negotiated (RFC 2018 §2).
+    pub(crate) fn init_sack(&mut self) {
+        if self.sack_ok && self.sack_tx.sb.is_none() {
+            self.sack_tx.sb = Some(Scoreboard::new());
+        }
+    }
+
+    /// Scoreboard entries, their most per-ACK work, for `TcpInfo`.
+    pub(crate) fn scoreboard_stats(&self) -> (usize, u32) {
+        self.sack_tx.sb.as_ref().map_or((0, 0), |s| (s.len(), s.max_work))
+    }
+
+    /// States in which data segments go out.
+    pub(crate) fn sends_data(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
+}

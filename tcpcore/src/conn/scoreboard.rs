@@ -1,0 +1,396 @@
+//! The sender's SACK scoreboard (RFC 2018 §5, RFC 6675 §3) and the per-segment
+//! transmission record RACK needs (RFC 8985 §5.2).
+//!
+//! # Design
+//!
+//! One fixed ring of [`Entry`]s, allocated once when SACK is negotiated, covers the sequence
+//! space `[SND.UNA, SND.MAX)` in sequence order: every transmission of new data appends an
+//! entry (one per segment), the cumulative ACK pops entries from the front. Each entry keeps
+//! its last transmission time (`RACK.xmit_ts` of RFC 8985 §6.1) and three flags: SACKed,
+//! lost (marked by RACK or the RTO, awaiting retransmission) and retransmitted.
+//!
+//! The ring holds at most [`CAPACITY`] entries. When it is full (tiny MSS, huge window, or a
+//! peer fragmenting the scoreboard on purpose: the CVE-2019-11477/8 class), the next
+//! segment is merged into a neighbour: first any two adjacent entries with the same flags,
+//! else the last two entries, conservatively (a merged entry is SACKed only if both halves
+//! were). So memory is fixed, and the work per ACK is bounded by `4 × CAPACITY` for the SACK
+//! blocks (binary search, then a walk over the entries one block covers) plus `CAPACITY` for
+//! RACK's loss scan.
+//!
+//! The scoreboard is only a hint: send-buffer space is freed by the cumulative ACK alone, so
+//! a peer that reneges (RFC 2018 §8) costs at most a retransmission timeout, which clears
+//! every SACK mark ([`Scoreboard::mark_all_lost`]). Blocks beyond SND.MAX, reversed, or
+//! below SND.UNA are ignored; overlapping blocks are harmless (marking is idempotent); an
+//! entry counts as SACKed only when a block covers it entirely.
+
+use crate::wire::SeqNum;
+use crate::Instant;
+
+/// Most entries the ring holds (one per segment in flight, coarser beyond).
+pub(crate) const CAPACITY: usize = 256;
+
+const SACKED: u8 = 1;
+const LOST: u8 = 2;
+const RETRANS: u8 = 4;
+
+/// One transmitted segment (or, when the ring was full, several adjacent ones).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry {
+    pub(crate) start: SeqNum,
+    pub(crate) end: SeqNum,
+    /// Time of the last (re)transmission of the entry's last byte.
+    pub(crate) xmit: Instant,
+    /// While lost: the next byte to retransmit (an entry larger than the current MSS is
+    /// retransmitted in pieces).
+    pub(crate) retx_nxt: SeqNum,
+    flags: u8,
+}
+
+impl Entry {
+    const EMPTY: Entry = Entry {
+        start: SeqNum(0),
+        end: SeqNum(0),
+        xmit: Instant::ZERO,
+        retx_nxt: SeqNum(0),
+        flags: 0,
+    };
+
+    pub(crate) fn sacked(&self) -> bool {
+        self.flags & SACKED != 0
+    }
+    pub(crate) fn lost(&self) -> bool {
+        self.flags & LOST != 0
+    }
+    pub(crate) fn retransmitted(&self) -> bool {
+        self.flags & RETRANS != 0
+    }
+    fn len(&self) -> u32 {
+        self.end.since(self.start)
+    }
+}
+
+/// What the cumulative ACK and the SACK blocks of one ACK delivered.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Delivered {
+    /// Bytes newly SACKed by this ACK.
+    pub(crate) sacked: u32,
+    /// The most recently sent delivered entry (`xmit`, `end`, was it retransmitted).
+    pub(crate) latest: Option<(Instant, SeqNum, bool)>,
+    /// A delivered, never retransmitted entry lay below an earlier SACKed one: reordering
+    /// (RFC 8985 §6.2 step 3).
+    pub(crate) reordered: bool,
+}
+
+/// The ring of entries plus byte counters kept in step with the flags.
+#[derive(Debug)]
+pub(crate) struct Scoreboard {
+    ring: Box<[Entry]>,
+    head: usize,
+    len: usize,
+    /// Bytes in SACKed entries.
+    pub(crate) sacked_bytes: u32,
+    /// Bytes in lost entries not yet (fully) retransmitted.
+    pub(crate) lost_bytes: u32,
+    /// Highest SACKed sequence number since the last RTO (for reordering detection).
+    pub(crate) high_sacked: Option<SeqNum>,
+    /// Most loop iterations one ACK ever cost (the CPU bound the tests check).
+    pub(crate) max_work: u32,
+}
+
+impl Scoreboard {
+    pub(crate) fn new() -> Self {
+        Scoreboard {
+            ring: vec![Entry::EMPTY; CAPACITY].into_boxed_slice(),
+            head: 0,
+            len: 0,
+            sacked_bytes: 0,
+            lost_bytes: 0,
+            high_sacked: None,
+            max_work: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn idx(&self, i: usize) -> usize {
+        (self.head + i) % CAPACITY
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &Entry {
+        &self.ring[self.idx(i)]
+    }
+
+    fn get_mut(&mut self, i: usize) -> &mut Entry {
+        let j = self.idx(i);
+        &mut self.ring[j]
+    }
+
+    fn set_flags(&mut self, i: usize, flags: u8) {
+        let e = *self.get(i);
+        let len = e.len();
+        if e.sacked() {
+            self.sacked_bytes -= len;
+        }
+        if e.lost() {
+            self.lost_bytes -= len;
+        }
+        if flags & SACKED != 0 {
+            self.sacked_bytes += len;
+        }
+        if flags & LOST != 0 {
+            self.lost_bytes += len;
+        }
+        self.get_mut(i).flags = flags;
+    }
+
+    /// Forget everything (the peer may have reneged, or SACK is off).
+    pub(crate) fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+        self.sacked_bytes = 0;
+        self.lost_bytes = 0;
+        self.high_sacked = None;
+    }
+
+    /// New data `[start, end)` went out at `now`.
+    pub(crate) fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if self.len > 0 && self.get(self.len - 1).end != start {
+            // Coverage broke (cannot happen when every new segment is recorded): start over,
+            // the scoreboard is only a hint.
+            self.clear();
+        }
+        if self.len == CAPACITY {
+            self.make_room();
+        }
+        let i = self.len;
+        self.len += 1;
+        *self.get_mut(i) = Entry { start, end, xmit: now, retx_nxt: start, flags: 0 };
+    }
+
+    /// Free one slot by merging two adjacent entries (see the module documentation).
+    fn make_room(&mut self) {
+        let mut at = self.len - 2;
+        for i in 0..self.len - 1 {
+            let (a, b) = (self.get(i), self.get(i + 1));
+            if a.flags == b.flags && !a.lost() {
+                at = i;
+                break;
+            }
+        }
+        let (a, b) = (*self.get(at), *self.get(at + 1));
+        // Conservative union: SACKed only if both were; lost if either was (from the first
+        // byte still to resend); retransmitted if either was; the later send time.
+        let sacked = a.flags & b.flags & SACKED;
+        let lost = (a.flags | b.flags) & LOST;
+        let flags = sacked | lost | ((a.flags | b.flags) & RETRANS);
+        self.set_flags(at, 0);
+        self.set_flags(at + 1, 0);
+        let retx_nxt = if a.lost() { a.retx_nxt } else { a.start };
+        *self.get_mut(at) =
+            Entry { start: a.start, end: b.end, xmit: a.xmit.max(b.xmit), retx_nxt, flags: 0 };
+        self.set_flags(at, flags);
+        for i in at + 1..self.len - 1 {
+            let next = *self.get(i + 1);
+            *self.get_mut(i) = next;
+        }
+        self.len -= 1;
+    }
+
+    /// The cumulative ACK reached `una`: drop what it covers. Returns the delivery record
+    /// of the entries it newly delivered (not those already SACKed).
+    pub(crate) fn cum_ack(&mut self, una: SeqNum, d: &mut Delivered) {
+        while self.len > 0 {
+            let e = *self.get(0);
+            if e.end <= una {
+                if !e.sacked() {
+                    note_delivery(d, &e, self.high_sacked);
+                }
+                self.set_flags(0, 0);
+                self.head = (self.head + 1) % CAPACITY;
+                self.len -= 1;
+            } else {
+                if e.start < una {
+                    let f = e.flags;
+                    self.set_flags(0, 0);
+                    let e = self.get_mut(0);
+                    e.start = una;
+                    e.retx_nxt = e.retx_nxt.max(una);
+                    self.set_flags(0, f);
+                }
+                break;
+            }
+        }
+        if self.len == 0 {
+            self.head = 0;
+        }
+        if self.high_sacked.is_some_and(|h| h <= una) {
+            self.high_sacked = None;
+        }
+    }
+
+    /// Mark the entries `[left, right)` covers entirely as SACKed (RFC 2018 §5). The caller
+    /// has validated the block against SND.UNA and SND.MAX. Returns the loop iterations.
+    pub(crate) fn sack(&mut self, left: SeqNum, right: SeqNum, d: &mut Delivered) -> u32 {
+        // Binary search: the first entry ending after `left`.
+        let (mut lo, mut hi) = (0, self.len);
+        let mut work = 0;
+        while lo < hi {
+            work += 1;
+            let mid = (lo + hi) / 2;
+            if self.get(mid).end <= left {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut i = lo;
+        while i < self.len {
+            work += 1;
+            let e = *self.get(i);
+            if e.start >= right {
+                break;
+            }
+            if e.start >= left && e.end <= right && !e.sacked() {
+                note_delivery(d, &e, self.high_sacked);
+                d.sacked += e.len();
+                self.set_flags(i, SACKED | (e.flags & RETRANS));
+                if self.high_sacked.is_none_or(|h| h < e.end) {
+                    self.high_sacked = Some(e.end);
+                }
+            }
+            i += 1;
+        }
+        work
+    }
+
+    /// RFC 8985 §6.2 step 5 (`RACK_detect_loss`): every unSACKed entry sent before the most
+    /// recently delivered one (`rack_xmit`, `rack_end`) is lost once `rack_rtt + reo_wnd`
+    /// has passed since its transmission. Returns how many entries were newly marked and
+    /// the longest time any other such entry still has to wait (the reordering timer).
+    pub(crate) fn rack_detect(
+        &mut self,
+        now: Instant,
+        rack_xmit: Instant,
+        rack_end: SeqNum,
+        wait: core::time::Duration,
+    ) -> (u32, Option<core::time::Duration>) {
+        let mut marked = 0;
+        let mut timeout = None;
+        for i in 0..self.len {
+            let e = *self.get(i);
+            if e.sacked() || e.lost() {
+                continue;
+            }
+            // RACK_sent_after(RACK.xmit_ts, RACK.end_seq, Seg.xmit_ts, Seg.end_seq)
+            let before = rack_xmit > e.xmit || (rack_xmit == e.xmit && rack_end > e.end);
+            if !before {
+                continue;
+            }
+            let deadline = e.xmit + wait;
+            if deadline <= now {
+                let e = self.get_mut(i);
+                e.retx_nxt = e.start;
+                let f = e.flags;
+                self.set_flags(i, (f & RETRANS) | LOST);
+                marked += 1;
+            } else {
+                let rem = deadline - now;
+                timeout = Some(timeout.map_or(rem, |t: core::time::Duration| t.max(rem)));
+            }
+        }
+        (marked, timeout)
+    }
+
+    /// A retransmission timeout: the peer may have reneged (RFC 2018 §8), so every SACK
+    /// mark goes and every entry is lost, to be resent in sequence order.
+    pub(crate) fn mark_all_lost(&mut self) {
+        for i in 0..self.len {
+            let e = self.get_mut(i);
+            e.retx_nxt = e.start;
+            let f = e.flags & RETRANS;
+            self.set_flags(i, f | LOST);
+        }
+        self.high_sacked = None;
+    }
+
+    /// The first lost entry with bytes still to resend, and the range to resend from it.
+    pub(crate) fn next_lost(&self) -> Option<(usize, SeqNum, SeqNum)> {
+        if self.lost_bytes == 0 {
+            return None;
+        }
+        (0..self.len).find_map(|i| {
+            let e = self.get(i);
+            (e.lost() && e.retx_nxt < e.end).then_some((i, e.retx_nxt.max(e.start), e.end))
+        })
+    }
+
+    /// `[seq, end)` was sent again at `now`: advance the entries it covers.
+    pub(crate) fn retransmitted(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
+        let (mut lo, mut hi) = (0, self.len);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.get(mid).end <= seq {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        for i in lo..self.len {
+            let e = *self.get(i);
+            if e.start >= end {
+                break;
+            }
+            let g = self.get_mut(i);
+            g.retx_nxt = g.retx_nxt.max(end.min(e.end));
+            if end >= e.end {
+                g.xmit = now;
+                let f = e.flags & SACKED;
+                self.set_flags(i, f | RETRANS);
+            }
+        }
+    }
+
+    /// The entry holding the last sequence number sent (for a tail loss probe).
+    pub(crate) fn last(&self) -> Option<&Entry> {
+        (self.len > 0).then(|| self.get(self.len - 1))
+    }
+}
+
+/// RFC 8985 §6.2 steps 1-3 for one delivered entry: remember the most recently sent one,
+/// and whether it filled a hole below SACKed data without being retransmitted.
+fn note_delivery(d: &mut Delivered, e: &Entry, high_sacked: Option<SeqNum>) {
+    if !e.retransmitted() && high_sacked.is_some_and(|h| e.end < h) {
+        d.reordered = true;
+    }
+    let newer = d.latest.is_none_or(|(x, end, _)| e.xmit > x || (e.xmit == x && e.end > end));
+    if newer {
+        d.latest = Some((e.xmit, e.end, e.retransmitted()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn rx_04_scoreboard_merges_when_full_and_keeps_counters() {
+        let mut s = Scoreboard::new();
+        for i in 0..CAPACITY as u32 + 10 {
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+        }
+        assert_eq!(s.len(), CAPACITY);
+        assert_eq!(s.get(0).start, SeqNum(0));
+        assert_eq!(s.get(CAPACITY - 1).end, SeqNum((CAPACITY as u32 + 10) * 10));
+        let mut d = Delivered::default();
+        s.sack(SeqNum(0), SeqNum(u32::MAX / 2), &mut d);
+        assert_eq!(s.sacked_bytes, (CAPACITY as u32 + 10) * 10);
+        s.cum_ack(SeqNum(25), &mut d);
+        assert_eq!(s.sacked_bytes, (CAPACITY as u32 + 10) * 10 - 25);
+    }
+}

@@ -1,0 +1,95 @@
+//! RX-04: RACK-TLP loss detection (RFC 8985) with SACK: the reordering window and timer,
+//! and the tail loss probe at 2 SRTT.
+
+mod common;
+
+use common::*;
+use tcpcore::wire::{SackBlock, SeqNum, TcpFlags, TcpOptions};
+use tcpcore::{ConnConfig, Instant};
+
+const D: u32 = PEER_ISS + 1;
+const S: u32 = ISS + 1;
+
+/// An established SACK client (no timestamps, MSS 1460) whose SRTT is 10 ms (the SYN).
+fn established() -> Sc {
+    let mut sc = Sc::client(ConnConfig { sack: true, ..Sc::plain() });
+    sc.advance(ms(10));
+    let o = TcpOptions { mss: Some(1460), sack_permitted: true, ..TcpOptions::default() };
+    sc.deliver(Seg::syn_ack(PEER_ISS, ISS + 1).opts(o));
+    sc.expect_one().assert_flags(TcpFlags::ACK);
+    assert_eq!(sc.conn.info().srtt, Some(ms(10)));
+    sc.events();
+    sc
+}
+
+fn sack(l: u32, r: u32) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    o.sack_blocks[0] = SackBlock { left: SeqNum(l), right: SeqNum(r) };
+    o.sack_count = 1;
+    o
+}
+
+#[test]
+fn rx_04_tlp_probes_the_tail_two_srtt_after_the_last_send() {
+    let mut sc = established();
+    sc.conn.write(&[5u8; 3 * 1460]).unwrap();
+    let out = sc.output();
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[2].at, Instant::from_millis(10));
+    // The tail is lost: no ACK. PTO = 2 SRTT = 20 ms (RFC 8985 §7.2), well before the RTO
+    // (200 ms): the last segment is sent again at exactly 30 ms.
+    let probe = sc.advance(ms(100));
+    assert_eq!(probe.len(), 1, "{probe:#?}");
+    assert_eq!(probe[0].at, Instant::from_millis(30));
+    probe[0].assert_seq_ack(S + 2920, D);
+    assert_eq!(probe[0].len(), 1460);
+    let i = sc.conn.info();
+    assert_eq!((i.tlp_probes, i.timeouts), (1, 0));
+    // One probe per tail: the RTO (re-armed by the probe, RFC 8985 §7.3) comes next.
+    assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_millis(230)));
+}
+
+#[test]
+fn rx_04_tlp_with_one_segment_in_flight_waits_for_a_delayed_ack() {
+    let mut sc = established();
+    sc.conn.write(&[5u8; 100]).unwrap();
+    sc.expect_one();
+    // RFC 8985 §7.2: one segment in flight adds WCDelAckT (200 ms), capped by the RTO:
+    // 2 SRTT + 200 ms = 220 ms after the send is past the RTO at 210 ms.
+    assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_millis(210)));
+}
+
+#[test]
+fn rx_04_rack_marks_lost_after_the_reordering_window() {
+    let mut sc = established();
+    sc.conn.write(&[5u8; 3 * 1460]).unwrap();
+    assert_eq!(sc.output().len(), 3);
+    // At 25 ms segment 1 is SACKed, segment 0 (sent at the same time, lower end) is not:
+    // RACK.rtt = 15 ms, min_rtt 15 ms, reo_wnd = min_rtt / 4 = 3.75 ms (one SACKed segment
+    // is fewer than DupThresh, RFC 8985 §6.2 step 4). Segment 0 is lost at
+    // 10 + 15 + 3.75 = 28.75 ms, when the reordering timer fires (§6.3).
+    sc.advance(ms(15));
+    sc.deliver(Seg::ack(D, S).opts(sack(S + 1460, S + 2920)));
+    sc.expect_none();
+    assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_micros(28_750)));
+    let r = sc.advance(ms(10));
+    assert_eq!(r.len(), 1, "{r:#?}");
+    assert_eq!(r[0].at, Instant::from_micros(28_750));
+    r[0].assert_seq_ack(S, D);
+    let i = sc.conn.info();
+    assert_eq!((i.rack_marked_lost, i.fast_retransmits, i.timeouts), (1, 1, 0));
+}
+
+#[test]
+fn rx_04_reordering_within_the_window_is_not_loss() {
+    let mut sc = established();
+    sc.conn.write(&[5u8; 3 * 1460]).unwrap();
+    assert_eq!(sc.output().len(), 3);
+    sc.advance(ms(15));
+    sc.deliver(Seg::ack(D, S).opts(sack(S + 1460, S + 2920)));
+    // Segment 0 arrives late but within reo_wnd: nothing is retransmitted.
+    sc.advance(ms(2));
+    sc.deliver(Seg::ack(D, S + 2920));
+    assert!(sc.advance(ms(5)).is_empty());
+    assert_eq!(sc.conn.info().retransmits, 0);
+}

@@ -1,0 +1,229 @@
+//! RX-04: SACK (RFC 2018) sent and used, D-SACK (RFC 2883), and a scoreboard that bogus,
+//! reneged or hostile blocks cannot corrupt or blow up (CVE-2019-11477/8 class).
+
+mod common;
+
+use common::*;
+use tcpcore::wire::{SackBlock, SeqNum, TcpFlags, TcpOptions};
+use tcpcore::{ConnConfig, SCOREBOARD_CAPACITY};
+
+/// SACK on; no timestamps or window scaling, so sizes are easy to predict (MSS 1460).
+fn cfg() -> ConnConfig {
+    ConnConfig { sack: true, ..Sc::plain() }
+}
+
+/// An established client whose peer permitted SACK with MSS `mss`.
+fn established(mss: u16) -> Sc {
+    let mut sc = Sc::client(cfg());
+    sc.advance(ms(10));
+    let mut o = TcpOptions { mss: Some(mss), sack_permitted: true, ..TcpOptions::default() };
+    o.window_scale = None;
+    sc.deliver(Seg::syn_ack(PEER_ISS, ISS + 1).opts(o));
+    sc.expect_one().assert_flags(TcpFlags::ACK).assert_seq_ack(ISS + 1, PEER_ISS + 1);
+    assert!(sc.conn.info().sack);
+    sc.events();
+    sc
+}
+
+fn sack(blocks: &[(u32, u32)]) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    for (i, &(l, r)) in blocks.iter().enumerate() {
+        o.sack_blocks[i] = SackBlock { left: SeqNum(l), right: SeqNum(r) };
+    }
+    o.sack_count = blocks.len() as u8;
+    o
+}
+
+fn blocks(o: &Out) -> Vec<(u32, u32)> {
+    o.tcp.options.sacks().iter().map(|b| (b.left.0, b.right.0)).collect()
+}
+
+const D: u32 = PEER_ISS + 1; // the peer's first data byte
+const S: u32 = ISS + 1; // our first data byte
+
+/// Write `n` full segments and take them from the output.
+#[track_caller]
+fn send_segments(sc: &mut Sc, n: usize) -> Vec<Out> {
+    sc.conn.write(&vec![7u8; 1460 * n]).unwrap();
+    let out = sc.output();
+    assert_eq!(out.len(), n);
+    out
+}
+
+#[test]
+fn rx_04_receiver_reports_blocks_most_recent_first() {
+    let mut sc = established(1460);
+    sc.deliver(Seg::ack(D + 100, S).data(&[1; 100]));
+    assert_eq!(blocks(&sc.expect_one()), [(D + 100, D + 200)]);
+    sc.deliver(Seg::ack(D + 300, S).data(&[1; 100]));
+    assert_eq!(blocks(&sc.expect_one()), [(D + 300, D + 400), (D + 100, D + 200)]);
+    sc.deliver(Seg::ack(D + 500, S).data(&[1; 100]));
+    sc.expect_one();
+    sc.deliver(Seg::ack(D + 700, S).data(&[1; 100]));
+    sc.expect_one();
+    // A segment extending the oldest block makes that block first again (RFC 2018 §4).
+    sc.deliver(Seg::ack(D + 200, S).data(&[1; 50]));
+    let a = sc.expect_one();
+    a.assert_seq_ack(S, D);
+    assert_eq!(
+        blocks(&a),
+        [(D + 100, D + 250), (D + 700, D + 800), (D + 500, D + 600), (D + 300, D + 400)],
+        "four blocks without timestamps, the most recent first"
+    );
+    // Filling the first hole: no more than the blocks still beyond RCV.NXT.
+    sc.deliver(Seg::ack(D, S).data(&[1; 100]));
+    let a = sc.expect_one();
+    a.assert_seq_ack(S, D + 250);
+    assert_eq!(blocks(&a), [(D + 700, D + 800), (D + 500, D + 600), (D + 300, D + 400)]);
+}
+
+#[test]
+fn rx_04_at_most_three_blocks_beside_timestamps() {
+    let mut sc = Sc::client(ConnConfig { sack: true, timestamps: true, ..Sc::plain() });
+    sc.advance(ms(10));
+    let o = TcpOptions { mss: Some(1460), sack_permitted: true, ..TcpOptions::default() };
+    sc.deliver(Seg::syn_ack(PEER_ISS, ISS + 1).opts(o).ts(100, 10));
+    sc.expect_one();
+    for i in 0..4 {
+        sc.deliver(Seg::ack(D + 100 + 200 * i, S).data(&[1; 100]).ts(101 + i, 10));
+        sc.output();
+    }
+    sc.deliver(Seg::ack(D + 900, S).data(&[1; 100]).ts(200, 10));
+    let a = sc.expect_one();
+    assert!(a.tcp.options.timestamps.is_some());
+    assert_eq!(blocks(&a), [(D + 900, D + 1000), (D + 700, D + 800), (D + 500, D + 600)]);
+}
+
+#[test]
+fn rx_04_dsack_reports_a_duplicate_once() {
+    let mut sc = established(1460);
+    sc.deliver(Seg::ack(D, S).data(&[1; 100]));
+    sc.output();
+    // An old duplicate below RCV.NXT (RFC 2883 §4.1.1): the D-SACK block alone.
+    sc.deliver(Seg::ack(D, S).data(&[1; 100]));
+    let a = sc.expect_one();
+    a.assert_seq_ack(S, D + 100);
+    assert_eq!(blocks(&a), [(D, D + 100)]);
+    // A duplicate of out-of-order data (§4.1.3): D-SACK first, then the block holding it.
+    sc.deliver(Seg::ack(D + 200, S).data(&[1; 100]));
+    sc.output();
+    sc.deliver(Seg::ack(D + 200, S).data(&[1; 100]));
+    assert_eq!(blocks(&sc.expect_one()), [(D + 200, D + 300), (D + 200, D + 300)]);
+    // Reported once: the next ACK has the SACK block only.
+    sc.deliver(Seg::ack(D + 400, S).data(&[1; 100]));
+    assert_eq!(blocks(&sc.expect_one()), [(D + 400, D + 500), (D + 200, D + 300)]);
+}
+
+#[test]
+fn rx_04_sender_retransmits_only_the_hole() {
+    let mut sc = established(1460);
+    let out = send_segments(&mut sc, 6);
+    assert_eq!(out[5].seq(), S + 5 * 1460);
+    // Segment 1 is lost; 2-4 arrive: three SACKed segments and no reordering seen, so
+    // RACK's reordering window is zero (RFC 8985 §6.2 step 4): 1 is lost at once. (The
+    // ACK comes before the loss probe, due 2 SRTT = 20 ms after the send.)
+    sc.advance(ms(15));
+    sc.deliver(Seg::ack(D, S + 1460).opts(sack(&[(S + 2920, S + 7300)])));
+    let r = sc.expect_one();
+    r.assert_seq_ack(S + 1460, D);
+    assert_eq!(r.len(), 1460);
+    assert_eq!(r.at, sc.now);
+    let i = sc.conn.info();
+    assert_eq!((i.fast_retransmits, i.fast_retransmits_segs, i.rto_retransmits), (1, 1, 0));
+    // The SACKed data is never resent; the repair completes recovery.
+    sc.advance(ms(30));
+    sc.deliver(Seg::ack(D, S + 6 * 1460));
+    sc.expect_none();
+    assert_eq!(sc.conn.info().retransmits, 1);
+    assert_eq!(sc.conn.send_queued(), 0);
+}
+
+#[test]
+fn rx_04_bogus_blocks_are_ignored() {
+    let mut sc = established(1460);
+    send_segments(&mut sc, 3);
+    sc.advance(ms(5));
+    let bad = [
+        (S + 5000, S + 6000),       // beyond SND.MAX
+        (S + 2920, S + 1460),       // reversed
+        (S - 900, S - 500),         // below SND.UNA (not first: no D-SACK)
+        (S + 1460, S + 1460 + 100), // covers no whole segment: harmless
+    ];
+    sc.deliver(Seg::ack(D, S).opts(sack(&bad)));
+    sc.expect_none();
+    let i = sc.conn.info();
+    assert_eq!(i.sack_blocks_ignored, 3);
+    assert_eq!((i.retransmits, i.rack_marked_lost), (0, 0));
+    // Overlapping, repeated blocks count each segment once.
+    let o = sack(&[(S + 1460, S + 4380), (S + 1460, S + 2920), (S + 1000, S + 4380)]);
+    sc.deliver(Seg::ack(D, S).opts(o));
+    assert_eq!(sc.conn.info().scoreboard_entries, 3);
+    assert_eq!(sc.conn.send_queued(), 3 * 1460, "SACKed data is not freed");
+}
+
+#[test]
+fn rx_04_reneged_data_is_resent_after_rto() {
+    let mut sc = established(1460);
+    send_segments(&mut sc, 3);
+    sc.advance(ms(5));
+    // Segments 1 and 2 SACKed; segment 0 is lost after the reordering window.
+    sc.deliver(Seg::ack(D, S).opts(sack(&[(S + 1460, S + 4380)])));
+    let r = sc.advance(ms(20));
+    assert_eq!(r.len(), 1);
+    r[0].assert_seq_ack(S, D);
+    assert_eq!(sc.conn.send_queued(), 3 * 1460, "nothing freed before the cumulative ACK");
+    // The peer reneges: never acknowledges anything. The RTO resends segment 0 and, as
+    // the window opens, the SACKed segments too (RFC 2018 §8).
+    let rto = sc.next_timer();
+    assert_eq!(rto.len(), 1);
+    rto[0].assert_seq_ack(S, D);
+    assert_eq!(sc.conn.info().timeouts, 1);
+    sc.advance(ms(5));
+    sc.deliver(Seg::ack(D, S + 1460));
+    let again: Vec<u32> = sc.output().iter().map(Out::seq).collect();
+    assert_eq!(again, [S + 1460, S + 2920], "reneged segments sent again");
+    sc.deliver(Seg::ack(D, S + 4380));
+    assert_eq!(sc.conn.send_queued(), 0);
+}
+
+#[test]
+fn rx_04_hostile_sack_pattern_keeps_scoreboard_bounded() {
+    // Tiny MSS (64, the engine's floor) and every other segment SACKed, the pattern that
+    // fragments a naive scoreboard into one range per segment.
+    let mut sc = established(64);
+    sc.conn.write(&vec![1u8; 200_000]).unwrap();
+    // Grow the window in slow start: every segment acknowledged on its own.
+    let mut una = S;
+    for _ in 0..7 {
+        let out = sc.output();
+        sc.advance(ms(1));
+        for o in out {
+            una = o.seq() + o.len() as u32;
+            sc.deliver(Seg::ack(D, una));
+        }
+    }
+    sc.output();
+    let flight = sc.conn.info().unacked / 64;
+    assert!(flight > SCOREBOARD_CAPACITY as u32, "flight of {flight} segments");
+    // Thousands of ACKs, four alternating one-segment blocks each, sweeping the flight.
+    for round in 0..3000u32 {
+        let b: Vec<(u32, u32)> = (0..4)
+            .map(|k| {
+                let seg = 1 + 2 * ((round * 4 + k) % (flight / 2));
+                (una + 64 * seg, una + 64 * seg + 64)
+            })
+            .collect();
+        sc.deliver(Seg::ack(D, una).opts(sack(&b)));
+        sc.output();
+        assert!(sc.conn.info().scoreboard_entries <= SCOREBOARD_CAPACITY);
+    }
+    let i = sc.conn.info();
+    eprintln!(
+        "flight {flight} segments, {} scoreboard entries, most work per ACK {}",
+        i.scoreboard_entries, i.sack_max_work_per_ack
+    );
+    assert_eq!(i.scoreboard_entries, SCOREBOARD_CAPACITY, "the ring filled and merged");
+    // Binary search plus the entries one block spans, four blocks.
+    assert!(i.sack_max_work_per_ack <= 4 * (SCOREBOARD_CAPACITY as u32 + 9));
+    assert_eq!(sc.conn.send_queued(), 200_000 - (una - S) as usize, "nothing freed early");
+}
