@@ -26,6 +26,7 @@ pub(crate) struct Counters {
     pub(crate) resets_out: u64,
     pub(crate) pmtu_reductions: u64,
     pub(crate) icmp_ignored: u64,
+    pub(crate) paws_rejected: u64,
 }
 
 /// A snapshot of one connection's state and counters.
@@ -97,6 +98,8 @@ pub struct TcpInfo {
     /// Path MTU reports ignored: quoted segment not in flight (RFC 5927 §4.1), before the
     /// handshake, or no smaller than the current MTU.
     pub icmp_ignored: u64,
+    /// Segments dropped as old duplicates by PAWS (RFC 7323 §5.3), also counted in `drops`.
+    pub paws_rejected: u64,
 }
 
 /// The sequence-space variables of a connection (RFC 9293 §3.3.1), for invariant checks.
@@ -186,6 +189,7 @@ impl Connection {
             ooo_ranges: self.recv_buf.ooo_ranges().len(),
             pmtu_reductions: c.pmtu_reductions,
             icmp_ignored: c.icmp_ignored,
+            paws_rejected: c.paws_rejected,
         }
     }
 }

@@ -16,6 +16,7 @@ mod info;
 mod input;
 mod open;
 mod output;
+mod paws;
 mod pmtu;
 mod recv_buf;
 mod rtt;
@@ -148,6 +149,8 @@ pub struct Connection {
     pub(crate) rcv_wscale: u8,
     /// Timestamps negotiated: TS.Recent (RFC 7323 §4.3).
     pub(crate) ts_recent: Option<u32>,
+    /// When TS.Recent was last recorded (RFC 7323 §5.5 idle rule).
+    pub(crate) ts_recent_at: Instant,
     pub(crate) ts_offset: u32,
     pub(crate) sack_ok: bool,
     /// What the peer's SYN offered (answered by our SYN-ACK).
@@ -215,6 +218,7 @@ impl Connection {
             snd_wscale: 0,
             rcv_wscale: 0,
             ts_recent: None,
+            ts_recent_at: Instant::ZERO,
             ts_offset: p.ts_offset,
             sack_ok: false,
             peer_syn: SynInfo::default(),
