@@ -100,6 +100,8 @@ pub struct TcpInfo {
     pub icmp_ignored: u64,
     /// Segments dropped as old duplicates by PAWS (RFC 7323 §5.3), also counted in `drops`.
     pub paws_rejected: u64,
+    /// Current receive buffer capacity in bytes (grown by auto-tuning).
+    pub rcv_buf: usize,
 }
 
 /// The sequence-space variables of a connection (RFC 9293 §3.3.1), for invariant checks.
@@ -129,7 +131,7 @@ pub struct SeqVars {
     pub recv_buffered: usize,
     /// Configured send buffer size.
     pub send_capacity: usize,
-    /// Configured receive buffer size.
+    /// Receive buffer size now (auto-tuning grows it up to `max_recv_buffer`).
     pub recv_capacity: usize,
 }
 
@@ -149,7 +151,7 @@ impl Connection {
             send_buffered: self.send_buf.len(),
             recv_buffered: self.recv_buf.unread(),
             send_capacity: self.cfg.send_buffer,
-            recv_capacity: self.cfg.recv_buffer,
+            recv_capacity: self.recv_buf.capacity(),
         }
     }
 
@@ -190,6 +192,7 @@ impl Connection {
             pmtu_reductions: c.pmtu_reductions,
             icmp_ignored: c.icmp_ignored,
             paws_rejected: c.paws_rejected,
+            rcv_buf: self.recv_buf.capacity(),
         }
     }
 }

@@ -521,6 +521,7 @@ impl Connection {
                 self.info.bytes_received += u64::from(n);
                 if n > 0 {
                     self.events |= ev::READABLE;
+                    self.autotune_on_data(now, seg);
                 }
                 self.ack.unacked_bytes += n;
                 self.schedule_ack(now, had_holes);

@@ -12,6 +12,7 @@
 //!   take `now` and never emit; afterwards [`Connection::wants_transmit`] says whether
 //!   `poll_transmit` has something to send.
 
+mod autotune;
 mod info;
 mod input;
 mod open;
@@ -157,6 +158,8 @@ pub struct Connection {
     pub(crate) peer_syn: SynInfo,
     pub(crate) send_buf: SendBuf,
     pub(crate) recv_buf: RecvBuf,
+    /// Receive-buffer auto-tuning.
+    pub(crate) rcv_space: autotune::RcvSpace,
     /// Our FIN is queued behind the send buffer (shutdown_write or close).
     pub(crate) fin_queued: bool,
     /// Our FIN is acknowledged: SND.UNA is one past the end of the send buffer.
@@ -224,6 +227,7 @@ impl Connection {
             peer_syn: SynInfo::default(),
             send_buf: SendBuf::new(cfg.send_buffer),
             recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
+            rcv_space: autotune::RcvSpace::default(),
             fin_queued: false,
             our_fin_acked: false,
             orphaned: false,
