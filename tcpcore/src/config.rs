@@ -19,8 +19,13 @@ pub struct ConnConfig {
     pub mtu: u16,
     /// Send buffer capacity in bytes (`net.ipv4.tcp_wmem` default).
     pub send_buffer: usize,
-    /// Receive buffer capacity in bytes; the advertised window never exceeds its free space.
+    /// Initial receive buffer capacity in bytes; the advertised window never exceeds its free
+    /// space (`net.ipv4.tcp_rmem` default).
     pub recv_buffer: usize,
+    /// Largest receive buffer auto-tuning may grow to (`net.ipv4.tcp_rmem` max, 6 MiB; Linux
+    /// `tcp_moderate_rcvbuf`). The window scale we offer is sized for it (RFC 7323 §2.3). At
+    /// or below `recv_buffer`, auto-tuning is off.
+    pub max_recv_buffer: usize,
     /// Most out-of-order ranges held at once; further holes are dropped (RX-09, SEC-05).
     pub max_ooo_ranges: usize,
     /// Offer window scaling (RFC 7323 §2).
@@ -79,6 +84,7 @@ impl Default for ConnConfig {
             mtu: 1500,
             send_buffer: 256 * 1024,
             recv_buffer: 256 * 1024,
+            max_recv_buffer: 6 * 1024 * 1024,
             max_ooo_ranges: 32,
             window_scaling: true,
             timestamps: true,

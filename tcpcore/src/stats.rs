@@ -54,6 +54,9 @@ pub struct EndpointStats {
     pub time_wait_recycled: u64,
     /// ACKs sent from TIME-WAIT entries (stray segments, retransmitted FINs).
     pub time_wait_acks: u64,
+    /// Segments at TIME-WAIT entries that PAWS found to be old duplicates (RFC 7323 §5.3;
+    /// answered with an ACK). Live connections count theirs in `TcpInfo::paws_rejected`.
+    pub time_wait_paws_rejected: u64,
     /// ICMP echo replies queued (RFC 792, RFC 4443 §4.2).
     pub icmp_echo_replies: u64,
     /// Echo requests not answered: not to one of our addresses, data too long, or no free

@@ -15,7 +15,8 @@ fn assert_ack(o: &Out, ack: u32) {
 
 /// Window scaling on, timestamps and SACK off (so every segment carries 1460 bytes).
 fn ws_cfg() -> ConnConfig {
-    ConnConfig { window_scaling: true, ..Sc::plain() }
+    // Auto-tuning off (its maximum is the buffer), so the shift is sized for 256 KiB.
+    ConnConfig { window_scaling: true, max_recv_buffer: 256 * 1024, ..Sc::plain() }
 }
 
 /// The peer's SYN-ACK with the given window field and window-scale offer.

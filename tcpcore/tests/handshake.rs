@@ -67,8 +67,9 @@ fn hs_02_client_syn_flags_isn_and_options() {
     assert_eq!(syn.len(), 0);
     let o = syn.tcp.options;
     assert_eq!(o.mss, Some(1460), "MTU 1500 less 40 bytes of headers");
-    // A 256 KiB receive buffer needs shift 3 to be advertised whole (RFC 7323 §2.3).
-    assert_eq!(o.window_scale, Some(3));
+    // The receive buffer may auto-tune up to 6 MiB, which needs shift 7 to be advertised
+    // whole (RFC 7323 §2.3).
+    assert_eq!(o.window_scale, Some(7));
     assert!(o.sack_permitted);
     assert_eq!(o.timestamps, Some(Timestamps { tsval: 0, tsecr: 0 }));
     // RFC 7323 §2.2: the window of a SYN is never scaled.
@@ -139,7 +140,7 @@ fn hs_03_server_syn_ack_answers_every_offered_option() {
     let sc = Sc::server(ConnConfig::default(), Seg::syn(PEER_ISS).opts(o));
     let sa = sc.log[0].tcp.options;
     assert_eq!(sa.mss, Some(1460));
-    assert_eq!(sa.window_scale, Some(3));
+    assert_eq!(sa.window_scale, Some(7), "sized for the 6 MiB auto-tuning maximum");
     assert!(sa.sack_permitted);
     assert_eq!(sa.timestamps, Some(Timestamps { tsval: 0, tsecr: 4242 }), "TSecr echoes the SYN");
     assert_eq!(sc.log[0].tcp.window, 65_535);
@@ -611,15 +612,15 @@ fn hs_09_simultaneous_open_with_every_option() {
     feed(&mut b, at_ms(10), &syn_a);
     let (sa_a, sa_b) = (one(&mut a, at_ms(10)), one(&mut b, at_ms(10)));
     // The SYN-ACK of a simultaneous open repeats our options and echoes the peer's TSval.
-    assert_eq!(sa_a.tcp.options.window_scale, Some(3));
+    assert_eq!(sa_a.tcp.options.window_scale, Some(7));
     assert!(sa_a.tcp.options.sack_permitted);
     assert_eq!(sa_a.tcp.options.timestamps.map(|t| t.tsecr), Some(7), "B's TSval at time 0");
     feed(&mut a, at_ms(20), &sa_b);
     feed(&mut b, at_ms(20), &sa_a);
     assert_eq!((a.state(), b.state()), (State::Established, State::Established));
     let (ia, ib) = (a.info(), b.info());
-    assert_eq!((ia.wscale, ia.timestamps, ia.sack), ((3, 3), true, true));
-    assert_eq!((ib.wscale, ib.timestamps, ib.sack), ((3, 3), true, true));
+    assert_eq!((ia.wscale, ia.timestamps, ia.sack), ((7, 7), true, true));
+    assert_eq!((ib.wscale, ib.timestamps, ib.sack), ((7, 7), true, true));
     // Data flows with the negotiated options: full segments of 1460 - 12 bytes, all delivered.
     let data = vec![7u8; 20_000];
     a.write(&data).unwrap();

@@ -634,6 +634,7 @@ impl Flood {
 fn sec_05_connection_heap_use_is_fixed_after_creation() {
     let mut sc = est_with(|c| {
         c.recv_buffer = 8192;
+        c.max_recv_buffer = 8192; // no auto-tuning: its growth steps allocate (O(log) times)
         c.send_buffer = 8192;
         c.max_ooo_ranges = 8;
         c.nodelay = true;

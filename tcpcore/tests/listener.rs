@@ -511,10 +511,10 @@ fn ts_syn(wscale: Option<u8>, sack: bool) -> Seg {
 fn lq_04_cookie_with_timestamps_keeps_window_scale_and_sack_in_tsval_low_bits() {
     // (SYN WS, SYN SACK, low 6 bits of our TSval, our/peer shift)
     for (ws, sack, bits, wscale) in [
-        (Some(7), true, 0x17, (3, 7)),
+        (Some(7), true, 0x17, (7, 7)),
         (None, true, 0x1f, (0, 0)),
-        (Some(14), false, 0x0e, (3, 14)),
-        (Some(0), false, 0x00, (3, 0)),
+        (Some(14), false, 0x0e, (7, 14)),
+        (Some(0), false, 0x00, (7, 0)),
     ] {
         let mut s = Srv::new(seeded(1), opts(16, 16, SynCookies::Always));
         s.advance(secs(5));
@@ -524,7 +524,7 @@ fn lq_04_cookie_with_timestamps_keeps_window_scale_and_sack_in_tsval_low_bits() 
         let ts = o.timestamps.expect("timestamps answered");
         assert_eq!(ts.tsecr, 100);
         assert_eq!(ts.tsval & 0x3f, bits, "SYN WS {ws:?} SACK {sack}");
-        assert_eq!(o.window_scale, ws.map(|_| 3), "256 KiB buffer: shift 3");
+        assert_eq!(o.window_scale, ws.map(|_| 7), "6 MiB auto-tuning maximum: shift 7");
         assert_eq!(o.sack_permitted, sack);
         assert_eq!(s.ep.half_open_count(), 0);
 
@@ -559,7 +559,7 @@ fn lq_04_cookie_without_timestamps_offers_no_window_scale_or_sack() {
     // A normal (queued) SYN-ACK offers everything the SYN did: the difference is the cookie.
     let mut q = Srv::new(seeded(1), ListenOptions::default());
     let so = q.syn(client(40000), Seg::syn(C_ISN).opts(o)).tcp.options;
-    assert_eq!((so.window_scale, so.sack_permitted), (Some(3), true));
+    assert_eq!((so.window_scale, so.sack_permitted), (Some(7), true));
 }
 
 #[test]

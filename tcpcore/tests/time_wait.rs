@@ -124,10 +124,13 @@ fn cl_09_in_window_bare_ack_in_time_wait_is_not_answered() {
     s.advance(secs(1));
     s.deliver(c, Seg::ack(C_ISN + 2, isn.wrapping_add(2)).ts(1_003, 0));
     s.expect_none();
+    assert_eq!(s.ep.stats().time_wait_paws_rejected, 0);
     s.deliver(c, Seg::ack(C_ISN + 2, isn.wrapping_add(2)).ts(1_002, 0));
     let ack = s.expect_one();
     ack.assert_flags(TcpFlags::ACK).assert_seq_ack(isn.wrapping_add(2), C_ISN + 2);
     assert_eq!(ack.tcp.options.timestamps.map(|t| t.tsecr), Some(1_003));
+    // RX-05: the PAWS rejection is counted (RFC 7323 §5.3).
+    assert_eq!(s.ep.stats().time_wait_paws_rejected, 1);
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub(crate) struct Counters {
     pub(crate) rack_marked_lost: u64,
     pub(crate) dsacks_in: u64,
     pub(crate) sack_blocks_ignored: u64,
+    pub(crate) paws_rejected: u64,
 }
 
 /// A snapshot of one connection's state and counters.
@@ -121,6 +122,10 @@ pub struct TcpInfo {
     pub scoreboard_entries: usize,
     /// Most loop iterations the SACK blocks of one ACK cost on the scoreboard.
     pub sack_max_work_per_ack: u32,
+    /// Segments dropped as old duplicates by PAWS (RFC 7323 §5.3), also counted in `drops`.
+    pub paws_rejected: u64,
+    /// Current receive buffer capacity in bytes (grown by auto-tuning).
+    pub rcv_buf: usize,
 }
 
 /// Most entries a connection's SACK scoreboard holds (its memory is fixed).
@@ -153,7 +158,7 @@ pub struct SeqVars {
     pub recv_buffered: usize,
     /// Configured send buffer size.
     pub send_capacity: usize,
-    /// Configured receive buffer size.
+    /// Receive buffer size now (auto-tuning grows it up to `max_recv_buffer`).
     pub recv_capacity: usize,
 }
 
@@ -173,7 +178,7 @@ impl Connection {
             send_buffered: self.send_buf.len(),
             recv_buffered: self.recv_buf.unread(),
             send_capacity: self.cfg.send_buffer,
-            recv_capacity: self.cfg.recv_buffer,
+            recv_capacity: self.recv_buf.capacity(),
         }
     }
 
@@ -221,6 +226,8 @@ impl Connection {
             sack_blocks_ignored: c.sack_blocks_ignored,
             scoreboard_entries: self.scoreboard_stats().0,
             sack_max_work_per_ack: self.scoreboard_stats().1,
+            paws_rejected: c.paws_rejected,
+            rcv_buf: self.recv_buf.capacity(),
         }
     }
 }

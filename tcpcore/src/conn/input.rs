@@ -43,6 +43,7 @@ impl Connection {
         self.last_ack_sent = self.rcv_nxt;
         self.peer_syn = *syn;
         self.negotiate(syn);
+        self.ts_recent_at = now;
         // RFC 7323 §2.2: the window of a SYN is never scaled.
         self.snd_wnd = u32::from(syn.window);
         self.max_snd_wnd = self.snd_wnd;
@@ -142,6 +143,9 @@ impl Connection {
         if t.flags.rst() {
             return self.on_rst(now, seg);
         }
+        if self.paws_rejects(now, seg) {
+            return self.on_paws_reject(now, seg);
+        }
         if t.flags.syn() {
             return self.on_syn(now, seg);
         }
@@ -185,7 +189,7 @@ impl Connection {
     }
 
     /// An unacceptable segment is answered with an ACK and dropped (RFC 9293 §3.10.7.4).
-    fn on_unacceptable(&mut self, now: Instant, seg: &Segment<'_>) {
+    pub(crate) fn on_unacceptable(&mut self, now: Instant, seg: &Segment<'_>) {
         self.info.drops += 1;
         let end = seg.tcp.seq + seg.payload.len() as u32;
         if !seg.payload.is_empty() && end <= self.rcv_nxt && self.rcv_nxt.since(end) < 1 << 30 {
@@ -213,12 +217,7 @@ impl Connection {
         if self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
         }
-        // RFC 7323 §4.3: TS.Recent follows the segment that covers Last.ACK.sent.
-        if let (Some(recent), Some(ts)) = (self.ts_recent, seg.tcp.options.timestamps) {
-            if seg.tcp.seq <= self.last_ack_sent && ts.tsval.wrapping_sub(recent) as i32 >= 0 {
-                self.ts_recent = Some(ts.tsval);
-            }
-        }
+        self.update_ts_recent(now, seg);
     }
 
     /// Second step: RST (RFC 5961 §3.2, SEC-01).
@@ -359,6 +358,7 @@ impl Connection {
     /// New data acknowledged: free the send buffer, sample RTT, grow cwnd or advance
     /// recovery (RFC 5681, RFC 6582, RFC 6298 §5.3).
     fn on_new_ack(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
+        let flight = self.snd_max.since(self.snd_una);
         let acked = ack.since(self.snd_una);
         self.recovery.last_advance = acked;
         let data_start = self.data_start();
@@ -373,26 +373,7 @@ impl Connection {
         }
         self.info.bytes_acked += u64::from(data_acked);
         self.retries = 0;
-        let mut rtt_sample = None;
-        if let Some((end, sent)) = self.rtt_probe {
-            if ack >= end {
-                rtt_sample = Some(now - sent);
-                self.rtt.sample(now - sent);
-                self.rtt_probe = None;
-            }
-        } else if let Some(tsecr) = tsecr.filter(|_| self.ts_recent.is_some()) {
-            // No timed segment (Karn's rule voided it after a retransmission): with
-            // timestamps the echo still dates the segment that advanced the peer's RCV.NXT,
-            // retransmission or not (RFC 7323 §4.1), so the sample is valid and ends the
-            // RTO backoff (RFC 6298 §5.7) instead of letting it compound across losses.
-            // An echo from the future, or older than any RTO, is not ours: no sample.
-            let rtt = Duration::from_millis(u64::from(
-                super::open::ts_clock(now, self.ts_offset).wrapping_sub(tsecr),
-            ));
-            if tsecr != 0 && rtt <= self.cfg.max_rto {
-                self.rtt.sample(rtt);
-            }
-        }
+        let rtt_sample = self.rtt_on_new_ack(now, ack, tsecr, flight);
         let mss = self.effective_mss();
         if self.recovery.active {
             if ack >= self.recovery.recover {
@@ -425,6 +406,47 @@ impl Connection {
         if data_acked > 0 && !self.fin_queued {
             self.events |= ev::WRITABLE;
         }
+    }
+
+    /// The RTT sample of an ACK of new data, fed to the estimator. Without timestamps: the
+    /// timed segment, once per RTT, never a retransmitted one (RFC 6298 §3, Karn). With
+    /// timestamps, as Linux: every ACK that advances SND.UNA with a valid TSecr gives one
+    /// (RFC 7323 §4.1): the echo dates the segment that advanced the peer's RCV.NXT,
+    /// retransmission or not, so samples continue through losses and end the RTO backoff
+    /// (RFC 6298 §5.7). The timed segment's microsecond sample is preferred when this ACK
+    /// covers it (TSval ticks are milliseconds). With ~FlightSize / 2 MSS samples per RTT,
+    /// the gains follow RFC 7323 Appendix G (not Linux's per-RTT RTTVAR maximum). An echo
+    /// of 0, from the future or older than any RTO is not ours: no sample.
+    fn rtt_on_new_ack(
+        &mut self,
+        now: Instant,
+        ack: SeqNum,
+        tsecr: Option<u32>,
+        flight: u32,
+    ) -> Option<Duration> {
+        let timed = match self.rtt_probe {
+            Some((end, sent)) if ack >= end => {
+                self.rtt_probe = None;
+                Some(now - sent)
+            }
+            _ => None,
+        };
+        if self.ts_recent.is_none() {
+            if let Some(rtt) = timed {
+                self.rtt.sample(rtt);
+            }
+            return timed;
+        }
+        let echoed = tsecr.filter(|&e| e != 0).map(|e| {
+            Duration::from_millis(u64::from(
+                super::open::ts_clock(now, self.ts_offset).wrapping_sub(e),
+            ))
+        });
+        let rtt = timed.or(echoed.filter(|&r| r <= self.cfg.max_rto))?;
+        // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
+        let expected = flight.div_ceil(2 * self.effective_mss()).max(1);
+        self.rtt.sample_weighted(rtt, expected);
+        Some(rtt)
     }
 
     /// RFC 5681 §3.2 / RFC 6582 §3.2: fast retransmit on the third duplicate ACK.
@@ -516,6 +538,7 @@ impl Connection {
                 self.info.bytes_received += u64::from(n);
                 if n > 0 {
                     self.events |= ev::READABLE;
+                    self.autotune_on_data(now, seg);
                 }
                 self.ack.unacked_bytes += n;
                 self.schedule_ack(now, had_holes);

@@ -12,10 +12,12 @@
 //!   take `now` and never emit; afterwards [`Connection::wants_transmit`] says whether
 //!   `poll_transmit` has something to send.
 
+mod autotune;
 mod info;
 mod input;
 mod open;
 mod output;
+mod paws;
 mod pmtu;
 mod recovery;
 mod recv_buf;
@@ -151,12 +153,16 @@ pub struct Connection {
     pub(crate) rcv_wscale: u8,
     /// Timestamps negotiated: TS.Recent (RFC 7323 §4.3).
     pub(crate) ts_recent: Option<u32>,
+    /// When TS.Recent was last recorded (RFC 7323 §5.5 idle rule).
+    pub(crate) ts_recent_at: Instant,
     pub(crate) ts_offset: u32,
     pub(crate) sack_ok: bool,
     /// What the peer's SYN offered (answered by our SYN-ACK).
     pub(crate) peer_syn: SynInfo,
     pub(crate) send_buf: SendBuf,
     pub(crate) recv_buf: RecvBuf,
+    /// Receive-buffer auto-tuning.
+    pub(crate) rcv_space: autotune::RcvSpace,
     /// Our FIN is queued behind the send buffer (shutdown_write or close).
     pub(crate) fin_queued: bool,
     /// Our FIN is acknowledged: SND.UNA is one past the end of the send buffer.
@@ -222,11 +228,13 @@ impl Connection {
             snd_wscale: 0,
             rcv_wscale: 0,
             ts_recent: None,
+            ts_recent_at: Instant::ZERO,
             ts_offset: p.ts_offset,
             sack_ok: false,
             peer_syn: SynInfo::default(),
             send_buf: SendBuf::new(cfg.send_buffer),
             recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
+            rcv_space: autotune::RcvSpace::default(),
             fin_queued: false,
             our_fin_acked: false,
             orphaned: false,

@@ -47,13 +47,15 @@ pub(crate) fn our_mss(cfg: &ConnConfig, ipv4: bool) -> u16 {
 }
 
 /// The window-scale shift we offer: the smallest that lets the whole receive buffer be
-/// advertised (RFC 7323 §2.3), 0 when scaling is off.
+/// advertised (RFC 7323 §2.3) once auto-tuning has grown it to its maximum (the shift is
+/// fixed by the SYN), 0 when scaling is off.
 pub(crate) fn our_wscale(cfg: &ConnConfig) -> u8 {
     if !cfg.window_scaling {
         return 0;
     }
+    let most = cfg.recv_buffer.max(cfg.max_recv_buffer);
     let mut shift = 0u8;
-    while shift < 14 && (cfg.recv_buffer >> shift) > 65_535 {
+    while shift < 14 && (most >> shift) > 65_535 {
         shift += 1;
     }
     shift

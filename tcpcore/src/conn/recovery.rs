@@ -64,6 +64,9 @@ pub(crate) struct SackTx {
     pub(crate) after_rto: bool,
 }
 
+/// Lower bound of RACK's wait (RTT + reordering window): one clock tick (RFC 6298 §2's G).
+const RACK_MIN_WAIT: Duration = Duration::from_millis(1);
+
 impl Connection {
     /// SACK is negotiated and the scoreboard exists.
     pub(crate) fn sack_active(&self) -> bool {
@@ -324,7 +327,10 @@ impl Connection {
     /// RFC 8985 §6.2 step 5 and §6.3; enters recovery (RFC 6675 §5 step 4) on a new loss.
     fn rack_detect_loss(&mut self, now: Instant) {
         let Some(rack_xmit) = self.sack_tx.rack_xmit else { return };
-        let wait = self.sack_tx.rack_rtt + self.reo_wnd();
+        // Never below the clock granularity: a segment (re)sent at this instant cannot be
+        // judged lost at this instant (with a zero RTT, as on a loopback, it would be resent
+        // again and again without time passing).
+        let wait = (self.sack_tx.rack_rtt + self.reo_wnd()).max(RACK_MIN_WAIT);
         let end = self.sack_tx.rack_end;
         let Some(sb) = self.sack_tx.sb.as_mut() else { return };
         let (marked, timeout) = sb.rack_detect(now, rack_xmit, end, wait);

@@ -16,6 +16,8 @@ pub(crate) struct RecvBuf {
     /// Out-of-order ranges `[start, end)` beyond RCV.NXT, sorted and disjoint, not adjacent.
     ooo: Vec<(SeqNum, SeqNum)>,
     max_ranges: usize,
+    /// Bytes the application has consumed over the connection's life (Linux `copied_seq`).
+    consumed: u64,
 }
 
 /// What storing a segment did.
@@ -37,7 +39,28 @@ impl RecvBuf {
             unread: 0,
             ooo: Vec::with_capacity(max_ranges),
             max_ranges,
+            consumed: 0,
         }
+    }
+
+    /// Grow the ring to `capacity` bytes (receive-buffer auto-tuning; never shrinks). Unread
+    /// and out-of-order bytes keep their offsets from RCV.NXT. One allocation per call.
+    pub(crate) fn grow(&mut self, capacity: usize) {
+        let cap = self.buf.len();
+        if capacity <= cap {
+            return;
+        }
+        let mut buf = vec![0; capacity].into_boxed_slice();
+        let first = cap - self.head;
+        buf[..first].copy_from_slice(&self.buf[self.head..]);
+        buf[first..cap].copy_from_slice(&self.buf[..self.head]);
+        self.buf = buf;
+        self.head = 0;
+    }
+
+    /// Bytes the application has read (or consumed) since the connection began.
+    pub(crate) fn consumed(&self) -> u64 {
+        self.consumed
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -126,6 +149,7 @@ impl RecvBuf {
         dst[first..n].copy_from_slice(&self.buf[..n - first]);
         self.head = (self.head + n) % cap;
         self.unread -= n;
+        self.consumed += n as u64;
         n
     }
 
@@ -141,6 +165,7 @@ impl RecvBuf {
         let n = n.min(self.unread);
         self.head = (self.head + n) % self.buf.len();
         self.unread -= n;
+        self.consumed += n as u64;
     }
 }
 
@@ -163,5 +188,25 @@ mod tests {
         let got = b.read(&mut out);
         assert_eq!(&out[..got], b"ABCDEFGHIJKLMNOPQ");
         assert_eq!(b.ooo_ranges(), &[(SeqNum(120), SeqNum(122))]);
+    }
+
+    #[test]
+    fn rx_05_growing_keeps_unread_and_out_of_order_bytes_in_place() {
+        let mut b = RecvBuf::new(8, 4);
+        let n = SeqNum(0);
+        assert_eq!(b.store(n, n, b"abcdef"), Stored::Advanced(6));
+        let mut out = [0u8; 4];
+        assert_eq!(b.read(&mut out), 4); // head at 4, "ef" unread
+        let n = SeqNum(6);
+        assert_eq!(b.store(n, n, b"gh"), Stored::Advanced(2)); // wraps to the front
+        assert_eq!(b.store(SeqNum(8), SeqNum(9), b"j"), Stored::OutOfOrder); // wrapped too
+        b.grow(32);
+        assert_eq!(b.capacity(), 32);
+        assert_eq!(b.free(), 28);
+        assert_eq!(b.store(SeqNum(8), SeqNum(8), b"i"), Stored::Advanced(2));
+        let mut out = [0u8; 32];
+        let got = b.read(&mut out);
+        assert_eq!(&out[..got], b"efghij");
+        assert_eq!(b.consumed(), 10);
     }
 }

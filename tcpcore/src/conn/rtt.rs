@@ -33,16 +33,29 @@ impl RttEstimator {
     /// Feed one RTT measurement (RFC 6298 §2.2 and §2.3). The caller applies Karn's rule
     /// (§3): never a sample from a retransmitted segment.
     pub(crate) fn sample(&mut self, rtt: Duration) {
+        self.sample_weighted(rtt, 1);
+    }
+
+    /// Feed one of about `expected` measurements per round trip (RFC 7323 Appendix G): the
+    /// gains of RFC 6298 §2.3 are divided by `expected`, so that sampling every ACK keeps
+    /// the history of one sample per RTT instead of collapsing RTTVAR:
+    ///
+    /// ```text
+    /// RTTVAR <- (1 - beta') RTTVAR + beta' |SRTT - R'|     beta'  = 1/4 / expected
+    /// SRTT   <- (1 - alpha') SRTT + alpha' R'              alpha' = 1/8 / expected
+    /// ```
+    pub(crate) fn sample_weighted(&mut self, rtt: Duration, expected: u32) {
+        let n = expected.max(1);
         match self.srtt {
             None => {
                 self.srtt = Some(rtt);
                 self.rttvar = rtt / 2;
             }
             Some(srtt) => {
-                // RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'
+                // With n = 1: RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'
                 let diff = srtt.abs_diff(rtt);
-                self.rttvar = (self.rttvar * 3 + diff) / 4;
-                self.srtt = Some((srtt * 7 + rtt) / 8);
+                self.rttvar = (self.rttvar * (4 * n - 1) + diff) / (4 * n);
+                self.srtt = Some((srtt * (8 * n - 1) + rtt) / (8 * n));
             }
         }
         let srtt = self.srtt.unwrap_or(rtt);

@@ -387,6 +387,7 @@ impl Endpoint {
             if paws_ok {
                 return false;
             }
+            self.stats.time_wait_paws_rejected += 1;
         }
         // CL-09: anything else gets an ACK of what we have (rate limited).
         let options = TcpOptions {
