@@ -476,9 +476,14 @@ impl StackBuilder {
         let mtu = u16::try_from(device.mtu()).unwrap_or(u16::MAX);
         config.conn.mtu = config.conn.mtu.min(mtu);
         let next_port = config.ephemeral_start;
+        let mut ep = Endpoint::new(config);
+        // The endpoint answers pings only for addresses it knows are ours.
+        for ip in v4.map(IpAddr::V4).into_iter().chain(v6.map(IpAddr::V6)) {
+            ep.add_local_addr(ip);
+        }
         let shared = Arc::new(Shared {
             ep: Mutex::new(EpState {
-                ep: Endpoint::new(config),
+                ep,
                 conns: Vec::new(),
                 live: 0,
                 listeners: Vec::new(),

@@ -1,0 +1,196 @@
+//! The system calls: opening `/dev/net/tun`, the interface ioctls, and reads and writes of
+//! packets. Every `unsafe` block of the crate is here.
+
+use std::ffi::CStr;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Open `/dev/net/tun` non-blocking and close-on-exec.
+pub(crate) fn open_clone_device() -> io::Result<OwnedFd> {
+    const PATH: &CStr = c"/dev/net/tun";
+    // SAFETY: `PATH` is a NUL-terminated string that outlives the call; `open` has no other
+    // memory effects.
+    let fd =
+        unsafe { libc::open(PATH.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `open` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An `ifreq` naming `name` (at most 15 bytes, checked by the caller), the rest zeroed.
+pub(crate) fn ifreq(name: &str) -> libc::ifreq {
+    // SAFETY: `ifreq` is a plain C struct (a name array and a union of integers, sockaddrs and
+    // a pointer) for which all-zero bytes are a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    req
+}
+
+/// `ioctl(fd, request, &mut req)` for the requests that take an `ifreq`.
+fn ioctl_ifreq(fd: RawFd, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: every request passed here (TUNSETIFF, SIOCSIF*, SIOCGIFFLAGS) reads and/or
+    // writes one `struct ifreq`, and `req` is a valid, exclusive one for the whole call.
+    let r = unsafe { libc::ioctl(fd, request, std::ptr::from_mut(req)) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `ioctl(fd, request, value)` for the TUN requests that take an integer by value
+/// (`TUNSETOFFLOAD`).
+fn ioctl_value(fd: RawFd, request: libc::Ioctl, value: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its argument by value; no memory is passed.
+    let r = unsafe { libc::ioctl(fd, request, value) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `ioctl(fd, request, &value)` for the TUN requests that read one `int`
+/// (`TUNSETVNETHDRSZ`).
+fn ioctl_int_ptr(fd: RawFd, request: libc::Ioctl, value: libc::c_int) -> io::Result<()> {
+    let v = value;
+    // SAFETY: TUNSETVNETHDRSZ reads one `int` through the pointer, which points at `v`, alive
+    // for the whole call; the kernel does not write through it.
+    let r = unsafe { libc::ioctl(fd, request, std::ptr::from_ref(&v)) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Attach `fd` (a fresh `/dev/net/tun`) to the interface `name` with `flags`
+/// (`TUNSETIFF`). Returns the name the kernel chose (it fills in patterns like `tun%d`).
+pub(crate) fn set_iff(fd: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<String> {
+    let mut req = ifreq(name);
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
+    ioctl_ifreq(fd.as_raw_fd(), libc::TUNSETIFF, &mut req)?;
+    let bytes: Vec<u8> = req.ifr_name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Set the virtio-net header size (`TUNSETVNETHDRSZ`).
+pub(crate) fn set_vnet_hdr_size(fd: &OwnedFd, size: usize) -> io::Result<()> {
+    let size = libc::c_int::try_from(size).map_err(io::Error::other)?;
+    ioctl_int_ptr(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, size)
+}
+
+/// Set the offload mask (`TUNSETOFFLOAD`): what the kernel may hand us unfinished.
+pub(crate) fn set_offload(fd: &OwnedFd, mask: libc::c_uint) -> io::Result<()> {
+    ioctl_value(fd.as_raw_fd(), libc::TUNSETOFFLOAD, libc::c_ulong::from(mask))
+}
+
+/// A datagram socket for the `SIOCSIF*` interface ioctls.
+fn control_socket() -> io::Result<OwnedFd> {
+    // SAFETY: `socket` takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `socket` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn sockaddr_v4(ip: Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(ip.octets()) },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sockaddr_in` and `sockaddr` are both 16-byte plain C structs; the kernel reads
+    // the `ifr_addr` of an `ifreq` as a `sockaddr_in` when its family is AF_INET.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// Give the interface an IPv4 address and netmask (`SIOCSIFADDR`, `SIOCSIFNETMASK`).
+pub(crate) fn set_ipv4(name: &str, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
+    let sock = control_socket()?;
+    let mut req = ifreq(name);
+    req.ifr_ifru.ifru_addr = sockaddr_v4(ip);
+    ioctl_ifreq(sock.as_raw_fd(), libc::SIOCSIFADDR, &mut req)?;
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    let mut req = ifreq(name);
+    req.ifr_ifru.ifru_netmask = sockaddr_v4(Ipv4Addr::from(mask));
+    ioctl_ifreq(sock.as_raw_fd(), libc::SIOCSIFNETMASK, &mut req)
+}
+
+/// Set the interface MTU (`SIOCSIFMTU`).
+pub(crate) fn set_mtu(name: &str, mtu: usize) -> io::Result<()> {
+    let sock = control_socket()?;
+    let mut req = ifreq(name);
+    req.ifr_ifru.ifru_mtu = libc::c_int::try_from(mtu)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "MTU too large"))?;
+    ioctl_ifreq(sock.as_raw_fd(), libc::SIOCSIFMTU, &mut req)
+}
+
+/// Bring the interface up (`SIOCGIFFLAGS`, then `SIOCSIFFLAGS` with `IFF_UP | IFF_RUNNING`).
+pub(crate) fn set_up(name: &str) -> io::Result<()> {
+    let sock = control_socket()?;
+    let mut req = ifreq(name);
+    ioctl_ifreq(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS just wrote the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    ioctl_ifreq(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req)
+}
+
+/// `read(2)` one packet into `buf`.
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.unsigned_abs())
+}
+
+/// `readv(2)` one packet: the virtio-net header into `hdr`, the IP packet into `buf`.
+pub(crate) fn read_with_header(fd: RawFd, hdr: &mut [u8], buf: &mut [u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec { iov_base: hdr.as_mut_ptr().cast(), iov_len: hdr.len() },
+        libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() },
+    ];
+    // SAFETY: both iovecs describe live, exclusively borrowed buffers of the stated lengths,
+    // and the array outlives the call.
+    let n = unsafe { libc::readv(fd, iov.as_ptr(), 2) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.unsigned_abs())
+}
+
+/// `write(2)` one packet.
+pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.unsigned_abs())
+}
+
+/// `writev(2)` one packet given as slices (a virtio-net header first when offloads are on).
+pub(crate) fn writev(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
+    const MAX: usize = 64;
+    let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX];
+    let count = parts.len().min(MAX);
+    for (v, p) in iov.iter_mut().zip(parts) {
+        *v = libc::iovec { iov_base: p.as_ptr().cast_mut().cast(), iov_len: p.len() };
+    }
+    // SAFETY: the first `count` iovecs describe live slices of the stated lengths that the
+    // kernel only reads (`writev` never writes through `iov_base`); the array outlives the
+    // call. `count` ≤ 64 < IOV_MAX.
+    let n = unsafe { libc::writev(fd, iov.as_ptr(), count as libc::c_int) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.unsigned_abs())
+}

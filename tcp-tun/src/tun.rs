@@ -1,0 +1,483 @@
+//! [`Tun`] and its builder.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use tcp_tokio::{Capabilities, Device};
+use tokio::io::unix::AsyncFd;
+
+use crate::sys;
+use crate::vnet::{self, VnetHdr, F_NEEDS_CSUM, HDR_LEN};
+
+/// Packets moved per `poll_recv`/`poll_send` call at most.
+const BATCH: usize = 64;
+
+/// A Linux TUN interface carrying the stack's IP packets to and from the kernel.
+///
+/// Each packet is one `read(2)` or `write(2)` on the non-blocking descriptor, driven by
+/// [`AsyncFd`]; a batch ends when the kernel has nothing more (`EAGAIN`) or the caller's
+/// buffers are full. Nothing is allocated per packet.
+///
+/// With offloads on ([`TunBuilder::offload`]) every packet carries a virtio-net header:
+/// - **receive**: the kernel may hand over a TCP super-segment of up to 64 KiB (what its
+///   TSO would have split), which goes to the stack whole (the stack accepts segments larger
+///   than its MSS; see [`Capabilities::gro`]); a checksum the kernel left partial
+///   (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) is completed first;
+/// - **send**: a run of full-sized segments of one connection at the front of a batch
+///   (consecutive sequence numbers, identical headers) is coalesced into one GSO
+///   super-segment (`gso_size` = the segments' payload length), written with one `writev`
+///   straight from the stack's buffers; the kernel treats it as one large segment. Other
+///   packets go out one by one with an empty header.
+///
+/// Dropping the `Tun` closes the descriptor, and the kernel removes the interface.
+#[derive(Debug)]
+pub struct Tun {
+    fd: AsyncFd<OwnedFd>,
+    name: String,
+    mtu: usize,
+    offload: bool,
+    stats: Arc<Counters>,
+}
+
+/// Counters of a [`Tun`] ([`Tun::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TunStats {
+    /// Packets read from the kernel (a super-segment counts once).
+    pub rx_packets: u64,
+    /// Super-segments among them (virtio-net `gso_type` TCPv4 or TCPv6).
+    pub rx_super: u64,
+    /// Packets dropped on receive: larger than the buffer, or a bad virtio-net header.
+    pub rx_dropped: u64,
+    /// Packets written to the kernel (a super-segment counts once).
+    pub tx_packets: u64,
+    /// Super-segments among them.
+    pub tx_super: u64,
+    /// Stack segments that went out inside super-segments.
+    pub tx_coalesced: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    rx_packets: AtomicU64,
+    rx_super: AtomicU64,
+    rx_dropped: AtomicU64,
+    tx_packets: AtomicU64,
+    tx_super: AtomicU64,
+    tx_coalesced: AtomicU64,
+}
+
+/// A shared view of a [`Tun`]'s counters that stays valid after the `Tun` moved into a
+/// stack.
+#[derive(Clone, Debug)]
+pub struct TunStatsHandle(Arc<Counters>);
+
+impl TunStatsHandle {
+    /// The counters now.
+    pub fn get(&self) -> TunStats {
+        let c = &self.0;
+        TunStats {
+            rx_packets: c.rx_packets.load(Ordering::Relaxed),
+            rx_super: c.rx_super.load(Ordering::Relaxed),
+            rx_dropped: c.rx_dropped.load(Ordering::Relaxed),
+            tx_packets: c.tx_packets.load(Ordering::Relaxed),
+            tx_super: c.tx_super.load(Ordering::Relaxed),
+            tx_coalesced: c.tx_coalesced.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Builds a [`Tun`]: name, the kernel side's address, MTU and offloads.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct TunBuilder {
+    name: String,
+    kernel: Option<(IpAddr, u8)>,
+    mtu: usize,
+    offload: bool,
+}
+
+impl Default for TunBuilder {
+    fn default() -> Self {
+        TunBuilder { name: "tcptun0".into(), kernel: None, mtu: 1500, offload: false }
+    }
+}
+
+impl TunBuilder {
+    /// The interface name (default `tcptun0`; at most 15 bytes; a `%d` in it lets the kernel
+    /// pick a number).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The address the kernel's side of the interface gets, with its prefix length; the
+    /// stack takes another address of that subnet. IPv4 is set with ioctls; IPv6 with
+    /// `ip -6 addr add` (iproute2). Without one the interface is up but unnumbered.
+    pub fn kernel_address(mut self, ip: IpAddr, prefix: u8) -> Self {
+        self.kernel = Some((ip, prefix));
+        self
+    }
+
+    /// The interface MTU in bytes, IP header included (default 1500, at least 68 and at most
+    /// 65535).
+    pub fn mtu(mut self, mtu: usize) -> Self {
+        self.mtu = mtu;
+        self
+    }
+
+    /// Checksum and segmentation offloads through virtio-net headers (default off). See
+    /// [`Tun`].
+    pub fn offload(mut self, on: bool) -> Self {
+        self.offload = on;
+        self
+    }
+
+    /// Create the interface. Call inside a tokio runtime with I/O enabled. The interface
+    /// lives in the network namespace of the calling thread.
+    ///
+    /// # Errors
+    /// - `NotFound` when `/dev/net/tun` does not exist (module not loaded, or a container
+    ///   without the device);
+    /// - `PermissionDenied` without `CAP_NET_ADMIN`;
+    /// - `AddrInUse` when another process holds a TUN of that name, or a non-TUN interface
+    ///   has it;
+    /// - `InvalidInput` for a bad name, MTU, address or prefix;
+    /// - `Other` outside a tokio runtime, or any other error of the kernel, with the step
+    ///   that failed.
+    pub fn build(self) -> io::Result<Tun> {
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        if self.name.is_empty() || self.name.len() >= libc::IFNAMSIZ {
+            return Err(invalid(format!(
+                "interface name {:?} must be 1 to {} bytes",
+                self.name,
+                libc::IFNAMSIZ - 1
+            )));
+        }
+        if self.name.bytes().any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace()) {
+            return Err(invalid(format!(
+                "interface name {:?} has a forbidden character",
+                self.name
+            )));
+        }
+        if !(68..=65_535).contains(&self.mtu) {
+            return Err(invalid(format!("MTU {} is outside 68..=65535", self.mtu)));
+        }
+        if let Some((ip, prefix)) = self.kernel {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            if prefix > max {
+                return Err(invalid(format!(
+                    "bad address {ip}/{prefix}: prefix longer than {max}"
+                )));
+            }
+            if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+                return Err(invalid(format!(
+                    "bad address {ip}/{prefix}: the kernel side needs a unicast, non-loopback address"
+                )));
+            }
+            if let IpAddr::V4(v4) = ip {
+                if v4.is_broadcast() {
+                    return Err(invalid(format!("bad address {ip}/{prefix}: broadcast")));
+                }
+            }
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other("Tun::build must be called inside a tokio runtime"));
+        }
+
+        let fd = sys::open_clone_device().map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) => io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "no /dev/net/tun ({e}): load the tun module (modprobe tun), or pass the \
+                     device into the container (--device /dev/net/tun)"
+                ),
+            ),
+            Some(libc::EPERM | libc::EACCES) => permission_denied(&e),
+            _ => context(e, "opening /dev/net/tun"),
+        })?;
+        let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+        if self.offload {
+            flags |= libc::IFF_VNET_HDR;
+        }
+        let name = sys::set_iff(&fd, &self.name, flags).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPERM | libc::EACCES) => permission_denied(&e),
+            Some(libc::EBUSY) => io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("TUN interface name {:?} is in use by another process ({e})", self.name),
+            ),
+            Some(libc::EINVAL) => io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "interface name {:?} is taken by an interface that is not a TUN ({e})",
+                    self.name
+                ),
+            ),
+            _ => context(e, &format!("creating TUN interface {:?} (TUNSETIFF)", self.name)),
+        })?;
+        let step = |what: &str| format!("{what} on {name}");
+        if self.offload {
+            sys::set_vnet_hdr_size(&fd, HDR_LEN)
+                .map_err(|e| context(e, &step("TUNSETVNETHDRSZ")))?;
+        }
+        // Always explicit: the mask survives on the device.
+        let mask =
+            if self.offload { libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 } else { 0 };
+        sys::set_offload(&fd, mask).map_err(|e| context(e, &step("TUNSETOFFLOAD")))?;
+        sys::set_mtu(&name, self.mtu).map_err(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("MTU {} refused by the kernel for {name}", self.mtu),
+            ),
+            Some(libc::EPERM | libc::EACCES) => permission_denied(&e),
+            _ => context(e, &step("setting the MTU")),
+        })?;
+        if let Some((ip, prefix)) = self.kernel {
+            set_address(&name, ip, prefix)?;
+        }
+        sys::set_up(&name).map_err(|e| context(e, &step("bringing the link up")))?;
+        // SAFETY: `fd` is an open descriptor that the `OwnedFd` owns and moves into the
+        // `AsyncFd`, so it stays open and the same for the `AsyncFd`'s whole life, and
+        // `OwnedFd::as_raw_fd` always returns it.
+        let fd = unsafe { AsyncFd::register(fd) }
+            .map_err(|e| context(e.into(), "registering the TUN with tokio"))?;
+        Ok(Tun { fd, name, mtu: self.mtu, offload: self.offload, stats: Arc::default() })
+    }
+}
+
+fn permission_denied(e: &io::Error) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "creating a TUN device needs CAP_NET_ADMIN: run as root or grant the capability \
+             ({e})"
+        ),
+    )
+}
+
+fn context(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+fn set_address(name: &str, ip: IpAddr, prefix: u8) -> io::Result<()> {
+    match ip {
+        IpAddr::V4(v4) => sys::set_ipv4(name, v4, prefix).map_err(|e| match e.raw_os_error() {
+            Some(libc::EINVAL | libc::EADDRNOTAVAIL) => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad address {ip}/{prefix} for {name}: {e}"),
+            ),
+            _ => context(e, &format!("setting address {ip}/{prefix} on {name}")),
+        }),
+        IpAddr::V6(_) => {
+            // No ioctl sets an IPv6 prefix length; iproute2 speaks netlink for us.
+            let out = Command::new("ip")
+                .args(["-6", "addr", "add", &format!("{ip}/{prefix}"), "dev", name, "nodad"])
+                .output()
+                .map_err(|e| {
+                    context(e, "running `ip` (iproute2) to set the interface's IPv6 address")
+                })?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "bad address {ip}/{prefix} for {name}: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+impl Tun {
+    /// A builder with the defaults: `tcptun0`, MTU 1500, no address, offloads off.
+    pub fn builder() -> TunBuilder {
+        TunBuilder::default()
+    }
+
+    /// The interface's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether checksum and segmentation offloads are on.
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
+    /// A handle to the device's counters that outlives moving the `Tun` into a stack.
+    pub fn stats(&self) -> TunStatsHandle {
+        TunStatsHandle(self.stats.clone())
+    }
+
+    /// Read one packet into `buf`; `Ok(None)` when it was dropped.
+    fn read_one(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let fd = self.fd.get_ref().as_raw_fd();
+        if !self.offload {
+            let n = sys::read(fd, buf)?;
+            // A packet that filled the buffer may have been cut short.
+            return Ok((n < buf.len() || n == self.mtu).then_some(n));
+        }
+        let mut hdr = [0u8; HDR_LEN];
+        let n = sys::read_with_header(fd, &mut hdr, buf)?;
+        let Some(len) = n.checked_sub(HDR_LEN) else { return Ok(None) };
+        if len >= buf.len() && len > self.mtu {
+            return Ok(None);
+        }
+        let h = VnetHdr::decode(&hdr);
+        if h.gso_type & 0x7f != vnet::GSO_NONE {
+            self.stats.rx_super.fetch_add(1, Ordering::Relaxed);
+        }
+        if h.flags & F_NEEDS_CSUM != 0
+            && !vnet::complete_checksum(
+                &mut buf[..len],
+                usize::from(h.csum_start),
+                usize::from(h.csum_offset),
+            )
+        {
+            return Ok(None);
+        }
+        Ok(Some(len))
+    }
+}
+
+impl Device for Tun {
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        lens: &mut [usize],
+    ) -> Poll<io::Result<usize>> {
+        let want = bufs.len().min(lens.len());
+        if want == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
+            let mut n = 0;
+            let mut dropped = 0;
+            while n < want {
+                match self.read_one(&mut bufs[n]) {
+                    Ok(Some(len)) => {
+                        lens[n] = len;
+                        n += 1;
+                    }
+                    Ok(None) => dropped += 1,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.count_rx(n, dropped);
+                        return Poll::Ready(if n > 0 { Ok(n) } else { Err(e) });
+                    }
+                }
+            }
+            self.count_rx(n, dropped);
+            if n > 0 {
+                return Poll::Ready(Ok(n));
+            }
+        }
+    }
+
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        packets: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if packets.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let fd = self.fd.get_ref().as_raw_fd();
+        loop {
+            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
+            let mut taken = 0;
+            while taken < packets.len() {
+                let (res, used) = self.write_front(fd, &packets[taken..]);
+                match res {
+                    Ok(()) => taken += used,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // Report once; the packet that failed is lost, as on a NIC.
+                        return Poll::Ready(if taken > 0 { Ok(taken) } else { Err(e) });
+                    }
+                }
+            }
+            if taken > 0 {
+                return Poll::Ready(Ok(taken));
+            }
+        }
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.max_batch = BATCH;
+        if self.offload {
+            caps.gro = true;
+            caps.rx_checksum = true;
+        }
+        caps
+    }
+}
+
+impl Tun {
+    fn count_rx(&self, n: usize, dropped: u64) {
+        self.stats.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
+        if dropped > 0 {
+            self.stats.rx_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+
+    /// Write the packet(s) at the front of `packets`: a coalesced super-segment when offloads
+    /// are on and a run qualifies, else one packet. Returns how many were taken.
+    fn write_front(&self, fd: i32, packets: &[IoSlice<'_>]) -> (io::Result<()>, usize) {
+        if !self.offload {
+            let r = sys::write(fd, &packets[0]).map(|_| ());
+            if r.is_ok() {
+                self.stats.tx_packets.fetch_add(1, Ordering::Relaxed);
+            }
+            return (r, 1);
+        }
+        let mut views: [&[u8]; vnet::MAX_SEGS] = [&[]; vnet::MAX_SEGS];
+        let k = packets.len().min(vnet::MAX_SEGS);
+        for (v, p) in views.iter_mut().zip(&packets[..k]) {
+            *v = p;
+        }
+        if let Some(s) = vnet::coalesce(&views[..k]) {
+            let mut parts: [&[u8]; vnet::MAX_SEGS + 1] = [&[]; vnet::MAX_SEGS + 1];
+            parts[0] = &s.head[..s.head_len];
+            for (part, p) in parts[1..].iter_mut().zip(&views[..s.count]) {
+                *part = &p[s.payload_at..];
+            }
+            let r = sys::writev(fd, &parts[..=s.count]).map(|_| ());
+            if r.is_ok() {
+                self.stats.tx_packets.fetch_add(1, Ordering::Relaxed);
+                self.stats.tx_super.fetch_add(1, Ordering::Relaxed);
+                self.stats.tx_coalesced.fetch_add(s.count as u64, Ordering::Relaxed);
+            }
+            return (r, s.count);
+        }
+        let hdr = VnetHdr::default().encode();
+        let r = sys::writev(fd, &[&hdr, &packets[0]]).map(|_| ());
+        if r.is_ok() {
+            self.stats.tx_packets.fetch_add(1, Ordering::Relaxed);
+        }
+        (r, 1)
+    }
+}

@@ -1,0 +1,138 @@
+//! Shared by the interop tests: a private network namespace per test, a TUN inside it, and
+//! the byte pattern both sides check.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+
+use tcp_tokio::Stack;
+use tcp_tun::Tun;
+
+/// The kernel's side of the TUN.
+pub const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The stack's address.
+pub const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+/// The TUN's name inside each test's namespace.
+pub const TUN_NAME: &str = "tcptun0";
+
+/// Whether we may create namespaces and TUN devices; prints why not.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: `geteuid` takes no arguments and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipping {test}: it needs root (CAP_NET_ADMIN) to create a network namespace and a TUN device");
+    }
+    root
+}
+
+/// Run `f` on a dedicated thread that first moves into a new network namespace (with `lo`
+/// up). Threads and processes started from that thread, sockets it opens and the TUN it
+/// creates all live in that namespace, which disappears when the last of them is gone.
+pub fn in_netns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::spawn(move || {
+        // SAFETY: `unshare` takes a flag word only; CLONE_NEWNET moves just this thread
+        // (allowed in a multi-threaded process, unlike CLONE_NEWUSER or CLONE_NEWNS).
+        let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "unshare(CLONE_NEWNET): {}", io::Error::last_os_error());
+        run(&["ip", "link", "set", "lo", "up"]);
+        f()
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// Run a command (in the calling thread's namespace), panicking with its output on failure.
+pub fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run .ci/install-deps)", args[0]));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// In a new namespace: a TUN (kernel side 10.77.0.1/24, the stack at 10.77.0.2), a
+/// current-thread runtime, and `f` given the stack. `setup` runs after the TUN is up, before
+/// the stack starts (for iptables rules).
+pub fn with_stack<R, F, Fut>(offload: bool, mtu: usize, setup: fn(), f: F) -> R
+where
+    R: Send + 'static,
+    F: FnOnce(Stack) -> Fut + Send + 'static,
+    Fut: Future<Output = R>,
+{
+    in_netns(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let tun = Tun::builder()
+                .name(TUN_NAME)
+                .kernel_address(IpAddr::V4(KERNEL_IP), 24)
+                .mtu(mtu)
+                .offload(offload)
+                .build()
+                .expect("TUN");
+            setup();
+            let stack = Stack::builder().address(IpAddr::V4(STACK_IP)).build(tun).unwrap();
+            f(stack).await
+        })
+    })
+}
+
+/// Run blocking kernel-side work on a thread in the current namespace and await it without
+/// blocking the runtime.
+pub async fn kernel_side<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let h = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.await {
+        Ok(r) => r,
+        Err(_) => std::panic::resume_unwind(h.join().unwrap_err()),
+    }
+}
+
+/// The test pattern: byte `i` of a stream is `i mod 251`.
+pub struct Pattern(Vec<u8>);
+
+impl Pattern {
+    pub fn new() -> Self {
+        Pattern((0..251 * 1024).map(|i| (i % 251) as u8).collect())
+    }
+
+    /// Bytes at stream offset `at`, up to `max` of them.
+    pub fn at(&self, at: u64, max: usize) -> &[u8] {
+        let start = (at % 251) as usize;
+        let len = max.min(self.0.len() - 251);
+        &self.0[start..start + len]
+    }
+
+    /// Check that `buf` is what the stream holds at offset `at`.
+    pub fn check(&self, at: u64, buf: &[u8]) {
+        let mut off = 0;
+        while off < buf.len() {
+            let want = self.at(at + off as u64, buf.len() - off);
+            let got = &buf[off..off + want.len()];
+            if got != want {
+                let i = got.iter().zip(want).position(|(a, b)| a != b).unwrap();
+                panic!(
+                    "byte {} of the stream is {}, expected {}",
+                    at + (off + i) as u64,
+                    got[i],
+                    want[i]
+                );
+            }
+            off += want.len();
+        }
+    }
+}
+
+/// Megabits per second.
+pub fn mbps(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 * 8.0 / secs / 1e6
+}
