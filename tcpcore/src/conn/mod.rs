@@ -21,6 +21,7 @@ mod paws;
 mod pmtu;
 mod recovery;
 mod recv_buf;
+mod ring;
 mod rtt;
 mod sack;
 mod scoreboard;

@@ -8,7 +8,10 @@ use crate::wire::SeqNum;
 /// Ring buffer plus out-of-order ranges.
 #[derive(Debug)]
 pub(crate) struct RecvBuf {
+    /// Storage, grown on demand up to `cap` (see `ring`).
     buf: Box<[u8]>,
+    /// Logical capacity: what windows and limits use.
+    cap: usize,
     /// Index of the first unread byte.
     head: usize,
     /// In-order bytes not yet read by the application.
@@ -34,7 +37,8 @@ pub(crate) enum Stored {
 impl RecvBuf {
     pub(crate) fn new(capacity: usize, max_ranges: usize) -> Self {
         RecvBuf {
-            buf: vec![0; capacity.max(1)].into_boxed_slice(),
+            buf: Box::default(),
+            cap: capacity.max(1),
             head: 0,
             unread: 0,
             ooo: Vec::with_capacity(max_ranges),
@@ -43,19 +47,10 @@ impl RecvBuf {
         }
     }
 
-    /// Grow the ring to `capacity` bytes (receive-buffer auto-tuning; never shrinks). Unread
-    /// and out-of-order bytes keep their offsets from RCV.NXT. One allocation per call.
+    /// Raise the capacity to `capacity` bytes (receive-buffer auto-tuning; never shrinks).
+    /// Storage follows when data needs it.
     pub(crate) fn grow(&mut self, capacity: usize) {
-        let cap = self.buf.len();
-        if capacity <= cap {
-            return;
-        }
-        let mut buf = vec![0; capacity].into_boxed_slice();
-        let first = cap - self.head;
-        buf[..first].copy_from_slice(&self.buf[self.head..]);
-        buf[first..cap].copy_from_slice(&self.buf[..self.head]);
-        self.buf = buf;
-        self.head = 0;
+        self.cap = self.cap.max(capacity);
     }
 
     /// Bytes the application has read (or consumed) since the connection began.
@@ -64,7 +59,7 @@ impl RecvBuf {
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.buf.len()
+        self.cap
     }
 
     pub(crate) fn unread(&self) -> usize {
@@ -73,7 +68,7 @@ impl RecvBuf {
 
     /// Space from RCV.NXT to the end of the buffer: the largest window we can offer.
     pub(crate) fn free(&self) -> usize {
-        self.buf.len() - self.unread
+        self.cap - self.unread
     }
 
     pub(crate) fn has_ooo(&self) -> bool {
@@ -132,8 +127,12 @@ impl RecvBuf {
     }
 
     fn write_at(&mut self, offset: usize, data: &[u8]) {
+        let n = data.len().min(self.cap.saturating_sub(offset));
+        if n == 0 {
+            return;
+        }
+        super::ring::reserve(&mut self.buf, &mut self.head, offset + n, self.cap);
         let cap = self.buf.len();
-        let n = data.len().min(cap.saturating_sub(offset));
         let start = (self.head + offset) % cap;
         let first = n.min(cap - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
@@ -143,6 +142,9 @@ impl RecvBuf {
     /// Copy unread bytes into `dst`; returns how many.
     pub(crate) fn read(&mut self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.unread);
+        if n == 0 {
+            return 0;
+        }
         let cap = self.buf.len();
         let first = n.min(cap - self.head);
         dst[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
@@ -155,6 +157,9 @@ impl RecvBuf {
 
     /// The unread bytes as up to two slices, without consuming them.
     pub(crate) fn peek(&self) -> [&[u8]; 2] {
+        if self.unread == 0 {
+            return [&[], &[]];
+        }
         let cap = self.buf.len();
         let first = self.unread.min(cap - self.head);
         [&self.buf[self.head..self.head + first], &self.buf[..self.unread - first]]
@@ -163,6 +168,9 @@ impl RecvBuf {
     /// Drop `n` unread bytes (after `peek`).
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.unread);
+        if n == 0 {
+            return;
+        }
         self.head = (self.head + n) % self.buf.len();
         self.unread -= n;
         self.consumed += n as u64;

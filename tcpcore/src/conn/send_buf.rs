@@ -1,17 +1,20 @@
-//! The send buffer: a fixed ring of bytes from SND.UNA onwards (acknowledged bytes leave
-//! from the front, the application appends at the back). Allocated once per connection.
+//! The send buffer: a ring of bytes from SND.UNA onwards (acknowledged bytes leave from the
+//! front, the application appends at the back), of fixed logical capacity; its storage grows
+//! on demand (see `ring`).
 
 /// A byte ring of fixed capacity.
 #[derive(Debug)]
 pub(crate) struct SendBuf {
     buf: Box<[u8]>,
+    /// Logical capacity.
+    cap: usize,
     head: usize,
     len: usize,
 }
 
 impl SendBuf {
     pub(crate) fn new(capacity: usize) -> Self {
-        SendBuf { buf: vec![0; capacity.max(1)].into_boxed_slice(), head: 0, len: 0 }
+        SendBuf { buf: Box::default(), cap: capacity.max(1), head: 0, len: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -19,12 +22,16 @@ impl SendBuf {
     }
 
     pub(crate) fn free(&self) -> usize {
-        self.buf.len() - self.len
+        self.cap - self.len
     }
 
     /// Append as much of `data` as fits; returns the bytes taken.
     pub(crate) fn push(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
+        if n == 0 {
+            return 0;
+        }
+        super::ring::reserve(&mut self.buf, &mut self.head, self.len + n, self.cap);
         let cap = self.buf.len();
         let tail = (self.head + self.len) % cap;
         let first = n.min(cap - tail);
@@ -37,6 +44,9 @@ impl SendBuf {
     /// Drop `n` acknowledged bytes from the front.
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
+        if n == 0 {
+            return;
+        }
         self.head = (self.head + n) % self.buf.len();
         self.len -= n;
         if self.len == 0 {
@@ -47,6 +57,9 @@ impl SendBuf {
     /// The bytes at `offset..offset + len` from the front, as up to two slices.
     pub(crate) fn slices(&self, offset: usize, len: usize) -> [&[u8]; 2] {
         let len = len.min(self.len.saturating_sub(offset));
+        if len == 0 {
+            return [&[], &[]];
+        }
         let cap = self.buf.len();
         let start = (self.head + offset) % cap;
         let first = len.min(cap - start);

@@ -25,20 +25,27 @@ fn add_carry(acc: u64, w: u64) -> u64 {
 /// right (RFC 1071 §1: "the octet is padded with zero"). The result is only meaningful after
 /// [`fold`].
 pub fn sum(data: &[u8], acc: u64) -> u64 {
-    let mut acc = acc;
-    let mut chunks = data.chunks_exact(8);
+    // RFC 1071 §2(B), byte-order independence: add native-endian 32-bit words into four
+    // independent 64-bit lanes (no carry can leave a lane below 16 GiB of data, and the
+    // lanes let the compiler vectorise), fold to 16 bits, then swap to network order.
+    let mut lanes = [0u64; 4];
+    let mut chunks = data.chunks_exact(16);
     for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        acc = add_carry(acc, w);
+        for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(4)) {
+            *lane += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+        }
     }
+    let mut ne = lanes.iter().fold(0u64, |s, &l| add_carry(s, l));
     let mut words = chunks.remainder().chunks_exact(2);
     for w in &mut words {
-        acc = add_carry(acc, u64::from(u16::from_be_bytes([w[0], w[1]])));
+        ne += u64::from(u16::from_ne_bytes([w[0], w[1]]));
     }
     if let [last] = words.remainder() {
-        acc = add_carry(acc, u64::from(*last) << 8);
+        // The odd byte is the high byte of a zero-padded big-endian word.
+        ne += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    acc
+    let be = if cfg!(target_endian = "little") { fold(ne).swap_bytes() } else { fold(ne) };
+    add_carry(acc, u64::from(be))
 }
 
 /// Fold a 64-bit accumulator to the 16-bit one's complement sum (not yet complemented).

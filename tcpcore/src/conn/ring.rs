@@ -1,0 +1,24 @@
+//! Storage shared by the send and receive rings: allocated on first use and grown by doubling
+//! up to the ring's logical capacity, so a connection pays for buffer memory only as its data
+//! needs it (as Linux charges socket memory per skb). Windows and limits always use the
+//! logical capacity; only the allocation is lazy. Growth happens O(log capacity) times per
+//! connection, never per segment once the ring has reached its working size.
+
+/// Smallest allocation: one page.
+const MIN_ALLOC: usize = 4096;
+
+/// Make `buf` hold at least `need` bytes (never more than `cap` unless `need` is), keeping
+/// the ring's bytes in order from `head`, which becomes 0.
+pub(crate) fn reserve(buf: &mut Box<[u8]>, head: &mut usize, need: usize, cap: usize) {
+    let old = buf.len();
+    if need <= old {
+        return;
+    }
+    let len = need.next_power_of_two().max(MIN_ALLOC).min(cap).max(need);
+    let mut grown = vec![0; len].into_boxed_slice();
+    let first = old - *head;
+    grown[..first].copy_from_slice(&buf[*head..]);
+    grown[first..old].copy_from_slice(&buf[..*head]);
+    *buf = grown;
+    *head = 0;
+}
