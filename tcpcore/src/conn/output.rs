@@ -41,8 +41,11 @@ impl Connection {
             _ => {}
         }
         // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
-        let new_data = self.next_data_segment().map(|s| (s.seq, s.len, s.fin));
-        if let Some((seq, len, fin)) = self.sack_next_segment(now, new_data) {
+        // (When it returns None it has changed nothing `next_data_segment` depends on.)
+        let new_data = self.next_data_segment();
+        if let Some((seq, len, fin)) =
+            self.sack_next_segment(now, new_data.map(|s| (s.seq, s.len, s.fin)))
+        {
             return self.send_data(now, buf, DataSeg { seq, len, fin });
         }
         if self.recovery.retransmit_head && self.state.is_synchronized() {
@@ -51,7 +54,7 @@ impl Connection {
                 return self.send_data(now, buf, seg);
             }
         }
-        if let Some(seg) = self.next_data_segment() {
+        if let Some(seg) = new_data {
             return self.send_data(now, buf, seg);
         }
         if self.probe_due {
