@@ -117,7 +117,7 @@ impl Connection {
             new *= 2;
         }
         let new = new.min(limit) as usize;
-        tracing::trace!(local = %self.local, remote = %self.remote, from = cap, to = new, "receive buffer grows");
+        tracing::trace!(from = cap, to = new, "receive buffer grows");
         self.recv_buf.grow(new);
     }
 }

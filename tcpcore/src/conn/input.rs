@@ -21,9 +21,10 @@ impl Connection {
     /// Process one segment routed to this connection (RFC 9293 §3.10.7.3 and §3.10.7.4).
     /// Hostile input is dropped (and counted); nothing here can fail or panic.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        let _span = self.span.clone().entered();
         self.info.segs_in += 1;
         tracing::trace!(
-            local = %self.local, remote = %self.remote, state = ?self.state,
+            state = ?self.state,
             seq = seg.tcp.seq.0, ack = seg.tcp.ack.0, flags = seg.tcp.flags.0, len = seg.payload.len(),
             "segment in"
         );
@@ -475,7 +476,7 @@ impl Connection {
             self.recovery.retransmit_head = true;
             self.rtt_probe = None;
             self.info.fast_retransmits += 1;
-            tracing::trace!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "fast retransmit");
+            tracing::trace!(una = self.snd_una.0, "fast retransmit");
         }
     }
 

@@ -200,6 +200,9 @@ pub struct Connection {
     /// When the oldest unacknowledged data was sent with no progress since (RFC 5482).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) info: info::Counters,
+    /// `tcp{local, remote}`: entered by every input and output call, so each event the
+    /// connection logs carries its addresses (a disabled span costs nothing).
+    pub(crate) span: tracing::Span,
 }
 
 impl Connection {
@@ -260,6 +263,7 @@ impl Connection {
             error: None,
             stalled_since: None,
             info: info::Counters::default(),
+            span: tracing::debug_span!("tcp", local = %p.local, remote = %p.remote),
             cfg,
         }
     }
@@ -269,7 +273,7 @@ impl Connection {
     pub fn connect(cfg: ConnConfig, params: ConnParams) -> Self {
         let mut c = Connection::new(cfg, params, State::SynSent, false);
         c.rcv_wscale = open::our_wscale(&c.cfg);
-        tracing::debug!(local = %c.local, remote = %c.remote, "active open");
+        c.span.in_scope(|| tracing::debug!("active open"));
         c
     }
 
@@ -518,7 +522,7 @@ impl Connection {
 
     pub(crate) fn set_state(&mut self, to: State) {
         if self.state != to {
-            tracing::trace!(local = %self.local, remote = %self.remote, from = ?self.state, ?to, "state");
+            tracing::trace!(from = ?self.state, ?to, "state");
             self.state = to;
         }
     }
@@ -532,7 +536,7 @@ impl Connection {
         self.timers.stop_all();
         self.error = self.error.or(error);
         self.events |= ev::CLOSED | ev::READABLE | ev::WRITABLE;
-        tracing::debug!(local = %self.local, remote = %self.remote, error = ?self.error, "closed");
+        tracing::debug!(error = ?self.error, "closed");
     }
 
     /// Sequence number of the first byte in the send buffer.

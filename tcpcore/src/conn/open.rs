@@ -120,7 +120,7 @@ impl Connection {
     pub fn accept_syn(cfg: ConnConfig, params: ConnParams, syn: SynInfo, now: Instant) -> Self {
         let mut c = Connection::new(cfg, params, State::SynReceived, true);
         c.take_syn(&syn, now);
-        tracing::debug!(local = %c.local, remote = %c.remote, "passive open");
+        c.span.in_scope(|| tracing::debug!("passive open"));
         c
     }
 

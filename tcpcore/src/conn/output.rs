@@ -19,6 +19,7 @@ impl Connection {
     /// due. `buf` must hold at least the interface MTU. Call until it returns `None`, then
     /// consult [`Connection::poll_timeout`].
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let _span = self.span.clone().entered();
         let t = self.next_segment(now, buf);
         self.update_timers(now);
         t
@@ -329,8 +330,11 @@ impl Connection {
             }
         }
         tracing::trace!(
-            local = %self.local, remote = %self.remote, seq = repr.seq.0, ack = repr.ack.0,
-            flags = repr.flags.0, win = repr.window, "segment out"
+            seq = repr.seq.0,
+            ack = repr.ack.0,
+            flags = repr.flags.0,
+            win = repr.window,
+            "segment out"
         );
     }
 

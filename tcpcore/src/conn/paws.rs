@@ -53,7 +53,7 @@ impl Connection {
     /// segments without data share the out-of-window limit (Linux `tcp_oow_rate_limited`).
     pub(crate) fn on_paws_reject(&mut self, now: Instant, seg: &Segment<'_>) {
         self.info.paws_rejected += 1;
-        tracing::trace!(local = %self.local, remote = %self.remote, seq = seg.tcp.seq.0, "PAWS drop");
+        tracing::trace!(seq = seg.tcp.seq.0, "PAWS drop");
         self.on_unacceptable(now, seg);
     }
 

@@ -37,10 +37,14 @@ impl Connection {
     /// `tcp_simple_retransmit`). Only segments sent after this call are smaller; call
     /// [`Connection::poll_transmit`] afterwards.
     pub fn handle_path_mtu(&mut self, now: Instant, mtu: u16, quoted_seq: SeqNum) {
+        let _span = self.span.clone().entered();
         if !self.state.is_synchronized() || !quoted_seq.in_range(self.snd_una, self.snd_max) {
             self.info.icmp_ignored += 1;
-            tracing::trace!(local = %self.local, remote = %self.remote, seq = quoted_seq.0,
-                una = self.snd_una.0, "ICMP quotes a segment not in flight");
+            tracing::trace!(
+                seq = quoted_seq.0,
+                una = self.snd_una.0,
+                "ICMP quotes a segment not in flight"
+            );
             return;
         }
         let (floor, ip_header) = if self.remote.is_ipv4() {
@@ -54,8 +58,7 @@ impl Connection {
             self.info.icmp_ignored += 1;
             return;
         }
-        tracing::debug!(local = %self.local, remote = %self.remote, mtu, old = self.snd_mss,
-            new = mss, "path MTU lowered");
+        tracing::debug!(mtu, old = self.snd_mss, new = mss, "path MTU lowered");
         self.snd_mss = mss;
         self.info.pmtu_reductions += 1;
         // RFC 1191 §6.5: the quoted segment (and any other too-large one in flight) was

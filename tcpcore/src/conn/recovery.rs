@@ -360,7 +360,7 @@ impl Connection {
         self.timers.stop(Timer::LossProbe);
         self.info.fast_retransmits += 1;
         self.prr_update(0);
-        tracing::trace!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "SACK recovery");
+        tracing::trace!(una = self.snd_una.0, "SACK recovery");
     }
 
     /// RFC 6937 §3.1: how much may be sent in response to this ACK (PRR-SSRB).

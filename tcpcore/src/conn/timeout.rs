@@ -14,8 +14,9 @@ impl Connection {
 
     /// Run every timer due at `now`. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let _span = self.span.clone().entered();
         while let Some(timer) = self.timers.take_expired(now) {
-            tracing::trace!(local = %self.local, remote = %self.remote, ?timer, "timer");
+            tracing::trace!(?timer, "timer");
             match timer {
                 Timer::Retransmit => self.on_rto(now),
                 Timer::DelayedAck => self.ack.now = true,
