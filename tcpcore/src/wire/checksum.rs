@@ -25,24 +25,27 @@ fn add_carry(acc: u64, w: u64) -> u64 {
 /// right (RFC 1071 §1: "the octet is padded with zero"). The result is only meaningful after
 /// [`fold`].
 pub fn sum(data: &[u8], acc: u64) -> u64 {
-    // RFC 1071 §2(B), byte-order independence: add native-endian 32-bit words into four
-    // independent 64-bit lanes (no carry can leave a lane below 16 GiB of data, and the
-    // lanes let the compiler vectorise), fold to 16 bits, then swap to network order.
-    let mut lanes = [0u64; 4];
-    let mut chunks = data.chunks_exact(16);
-    for c in &mut chunks {
-        for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(4)) {
-            *lane += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+    // RFC 1071 §2(B), byte-order independence: add native-endian 32-bit words into eight
+    // 64-bit lanes (plain adds: no carry leaves a lane below 2^32 words, and fixed indices
+    // let the compiler vectorise), fold to 16 bits, then swap to network order.
+    let mut lanes = [0u64; 8];
+    let mut blocks = data.chunks_exact(32);
+    for b in &mut blocks {
+        if let Ok(b) = <&[u8; 32]>::try_from(b) {
+            for (i, lane) in lanes.iter_mut().enumerate() {
+                let w = [b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]];
+                *lane += u64::from(u32::from_ne_bytes(w));
+            }
         }
     }
-    let mut ne = lanes.iter().fold(0u64, |s, &l| add_carry(s, l));
-    let mut words = chunks.remainder().chunks_exact(2);
+    let mut ne = lanes.iter().fold(0, |s, &l| add_carry(s, l));
+    let mut words = blocks.remainder().chunks_exact(2);
     for w in &mut words {
-        ne += u64::from(u16::from_ne_bytes([w[0], w[1]]));
+        ne = add_carry(ne, u64::from(u16::from_ne_bytes([w[0], w[1]])));
     }
     if let [last] = words.remainder() {
         // The odd byte is the high byte of a zero-padded big-endian word.
-        ne += u64::from(u16::from_ne_bytes([*last, 0]));
+        ne = add_carry(ne, u64::from(u16::from_ne_bytes([*last, 0])));
     }
     let be = if cfg!(target_endian = "little") { fold(ne).swap_bytes() } else { fold(ne) };
     add_carry(acc, u64::from(be))
