@@ -15,6 +15,7 @@ mod app {
     use std::process::ExitCode;
 
     use bytes::Bytes;
+    use examples::cli::TunArgs;
     use http_body_util::{BodyExt, Empty};
     use hyper::Request;
     use hyper_util::rt::TokioIo;
@@ -26,33 +27,19 @@ mod app {
         "usage: http_get [--tun NAME] [--kernel-ip CIDR] [--ip ADDR] http://HOST[:PORT][/PATH]";
 
     struct Args {
-        tun: String,
-        kernel_ip: IpAddr,
-        prefix: u8,
-        ip: IpAddr,
+        at: TunArgs,
         url: String,
     }
 
     fn parse_args() -> Result<Args, String> {
-        let mut a = Args {
-            tun: "tcptun0".into(),
-            kernel_ip: [10, 77, 0, 1].into(),
-            prefix: 24,
-            ip: [10, 77, 0, 2].into(),
-            url: String::new(),
-        };
+        let mut a = Args { at: TunArgs::default(), url: String::new() };
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
             let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
+            if a.at.take(&arg, &mut value)? {
+                continue;
+            }
             match arg.as_str() {
-                "--tun" => a.tun = value()?,
-                "--kernel-ip" => {
-                    let v = value()?;
-                    let (ip, prefix) = v.split_once('/').unwrap_or((&v, "24"));
-                    a.kernel_ip = ip.parse().map_err(|e| format!("--kernel-ip {v:?}: {e}"))?;
-                    a.prefix = prefix.parse().map_err(|e| format!("--kernel-ip {v:?}: {e}"))?;
-                }
-                "--ip" => a.ip = value()?.parse().map_err(|e| format!("--ip: {e}"))?,
                 "-h" | "--help" => return Err(String::new()),
                 s if s.starts_with("--") => return Err(format!("unknown option {s:?}")),
                 s if a.url.is_empty() => a.url = s.to_owned(),
@@ -110,8 +97,9 @@ mod app {
 
     async fn get(a: Args) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
         let (addr, host, path) = parse_url(&a.url)?;
-        let tun = Tun::builder().name(&a.tun).kernel_address(a.kernel_ip, a.prefix).build()?;
-        let stack = Stack::builder().address(a.ip).build(tun)?;
+        let at = &a.at;
+        let tun = Tun::builder().name(&at.tun).kernel_address(at.kernel_ip, at.prefix).build()?;
+        let stack = Stack::builder().address(at.ip).build(tun)?;
         let stream = stack.connect(addr).await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

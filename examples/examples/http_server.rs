@@ -17,6 +17,7 @@ mod app {
     use std::net::{IpAddr, SocketAddr};
     use std::process::ExitCode;
 
+    use examples::cli::TunArgs;
     use tcp_tokio::{ListenOptions, Stack, SynCookies};
     use tcp_tun::Tun;
 
@@ -24,10 +25,7 @@ mod app {
                          [--mtu N] [--offload] [--syn-cookies never|when-full|always] [--backlog N]";
 
     struct Args {
-        tun: String,
-        kernel_ip: IpAddr,
-        prefix: u8,
-        ip: IpAddr,
+        at: TunArgs,
         port: u16,
         mtu: usize,
         offload: bool,
@@ -37,10 +35,7 @@ mod app {
 
     fn parse_args() -> Result<Args, String> {
         let mut a = Args {
-            tun: "tcptun0".into(),
-            kernel_ip: [10, 77, 0, 1].into(),
-            prefix: 24,
-            ip: [10, 77, 0, 2].into(),
+            at: TunArgs::default(),
             port: 8080,
             mtu: 1500,
             offload: false,
@@ -50,10 +45,10 @@ mod app {
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+            if a.at.take(&flag, &mut value)? {
+                continue;
+            }
             match flag.as_str() {
-                "--tun" => a.tun = value()?,
-                "--kernel-ip" => (a.kernel_ip, a.prefix) = parse_cidr(&value()?)?,
-                "--ip" => a.ip = value()?.parse().map_err(|e| format!("--ip: {e}"))?,
                 "--port" => a.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
                 "--mtu" => a.mtu = value()?.parse().map_err(|e| format!("--mtu: {e}"))?,
                 "--offload" => a.offload = true,
@@ -73,21 +68,6 @@ mod app {
             }
         }
         Ok(a)
-    }
-
-    fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
-        let (ip, prefix) = s.split_once('/').unwrap_or((s, ""));
-        let ip: IpAddr = ip.parse().map_err(|e| format!("--kernel-ip {s:?}: {e}"))?;
-        let prefix = if prefix.is_empty() {
-            if ip.is_ipv4() {
-                24
-            } else {
-                64
-            }
-        } else {
-            prefix.parse().map_err(|e| format!("--kernel-ip {s:?}: prefix: {e}"))?
-        };
-        Ok((ip, prefix))
     }
 
     pub(crate) fn main() -> ExitCode {
@@ -112,27 +92,28 @@ mod app {
     }
 
     async fn serve(a: Args) -> std::io::Result<()> {
+        let TunArgs { tun, kernel_ip, prefix, ip } = a.at;
         let tun = Tun::builder()
-            .name(&a.tun)
-            .kernel_address(a.kernel_ip, a.prefix)
+            .name(&tun)
+            .kernel_address(kernel_ip, prefix)
             .mtu(a.mtu)
             .offload(a.offload)
             .build()?;
         let name = tun.name().to_owned();
-        let stack = Stack::builder().address(a.ip).build(tun)?;
+        let stack = Stack::builder().address(ip).build(tun)?;
         let mut opts = ListenOptions { syn_cookies: a.syn_cookies, ..ListenOptions::default() };
         if let Some(b) = a.backlog {
             opts.backlog = b;
         }
-        let listener = stack.bind_with(SocketAddr::new(a.ip, a.port), opts).await?;
-        let url = match a.ip {
+        let listener = stack.bind_with(SocketAddr::new(ip, a.port), opts).await?;
+        let url = match ip {
             IpAddr::V4(ip) => format!("http://{ip}:{}", a.port),
             IpAddr::V6(ip) => format!("http://[{ip}]:{}", a.port),
         };
         println!(
             "{name}: kernel side {}/{}, offload {}; listening on {url}",
-            a.kernel_ip,
-            a.prefix,
+            kernel_ip,
+            prefix,
             if a.offload { "on" } else { "off" }
         );
         // The same routes as http_demo: /, /bytes/N, POST /echo, /stats.

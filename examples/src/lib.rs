@@ -14,6 +14,8 @@
 //! The server code is what one writes for `tokio::net`: only the `use` lines name
 //! `tcp_tokio` instead.
 
+pub mod cli;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::io;
