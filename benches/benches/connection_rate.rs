@@ -4,9 +4,9 @@
 //!
 //! `cargo bench -p benches --bench connection_rate`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use benches::{echo_one_client, echo_one_server, stacks, Flavor, SERVER_IP};
+use benches::{echo_one_server, echo_rounds, stacks, Flavor, SERVER_IP};
 use criterion::{Criterion, SamplingMode, Throughput};
 use tcp_tokio::ListenOptions;
 
@@ -37,25 +37,12 @@ fn connection_rate(c: &mut Criterion) {
             let id = format!("tcp_tokio_memlink/{}/x{parallel}", flavor.name());
             g.bench_function(id, |b| {
                 b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let started = Instant::now();
-                        let tasks: Vec<_> = (0..parallel)
-                            .map(|k| {
-                                let client = client.clone();
-                                let n = iters / parallel + u64::from(k < iters % parallel);
-                                tokio::spawn(async move {
-                                    for _ in 0..n {
-                                        let s = client.connect(addr).await.expect("connect");
-                                        echo_one_client(s).await.expect("echo");
-                                    }
-                                })
-                            })
-                            .collect();
-                        for t in tasks {
-                            t.await.expect("join");
-                        }
-                        started.elapsed()
-                    })
+                    let client = client.clone();
+                    let connect = move || {
+                        let client = client.clone();
+                        async move { client.connect(addr).await }
+                    };
+                    rt.block_on(echo_rounds(iters, parallel, connect))
                 });
             });
         }
@@ -73,26 +60,8 @@ fn connection_rate(c: &mut Criterion) {
             let id = format!("kernel_loopback/{}/x{parallel}", flavor.name());
             g.bench_function(id, |b| {
                 b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let started = Instant::now();
-                        let tasks: Vec<_> = (0..parallel)
-                            .map(|k| {
-                                let n = iters / parallel + u64::from(k < iters % parallel);
-                                tokio::spawn(async move {
-                                    for _ in 0..n {
-                                        let s = tokio::net::TcpStream::connect(addr)
-                                            .await
-                                            .expect("connect");
-                                        echo_one_client(s).await.expect("echo");
-                                    }
-                                })
-                            })
-                            .collect();
-                        for t in tasks {
-                            t.await.expect("join");
-                        }
-                        started.elapsed()
-                    })
+                    let connect = move || tokio::net::TcpStream::connect(addr);
+                    rt.block_on(echo_rounds(iters, parallel, connect))
                 });
             });
         }

@@ -5,9 +5,9 @@
 //!
 //! `cargo bench -p benches --bench throughput`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use benches::{recv_bulk, send_bulk, stacks, Flavor, BULK, SERVER_IP};
+use benches::{bulk_once, stacks, Flavor, BULK, SERVER_IP};
 use criterion::{Criterion, SamplingMode, Throughput};
 
 fn throughput(c: &mut Criterion) {
@@ -29,14 +29,10 @@ fn throughput(c: &mut Criterion) {
                     rt.block_on(async {
                         let mut took = Duration::ZERO;
                         for _ in 0..iters {
-                            let started = Instant::now();
-                            let (c, s) = tokio::join!(client.connect(addr), listener.accept());
-                            let (c, (s, _)) = (c.expect("connect"), s.expect("accept"));
-                            let send = tokio::spawn(send_bulk(c, BULK));
-                            let recv = tokio::spawn(recv_bulk(s));
-                            send.await.expect("join").expect("send");
-                            assert_eq!(recv.await.expect("join").expect("recv"), BULK);
-                            took += started.elapsed();
+                            took += bulk_once(async {
+                                tokio::join!(client.connect(addr), listener.accept())
+                            })
+                            .await;
                         }
                         took
                     })
@@ -52,15 +48,10 @@ fn throughput(c: &mut Criterion) {
                 rt.block_on(async {
                     let mut took = Duration::ZERO;
                     for _ in 0..iters {
-                        let started = Instant::now();
-                        let (c, s) =
-                            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-                        let (c, (s, _)) = (c.expect("connect"), s.expect("accept"));
-                        let send = tokio::spawn(send_bulk(c, BULK));
-                        let recv = tokio::spawn(recv_bulk(s));
-                        send.await.expect("join").expect("send");
-                        assert_eq!(recv.await.expect("join").expect("recv"), BULK);
-                        took += started.elapsed();
+                        took += bulk_once(async {
+                            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept())
+                        })
+                        .await;
                     }
                     took
                 })

@@ -4,7 +4,9 @@
 //!
 //! Run them with `cargo bench -p benches`; the README's Performance section quotes them.
 
+use std::future::Future;
 use std::io;
+use std::time::{Duration, Instant};
 
 use tcp_tokio::{EndpointConfig, MemLink, Stack};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -135,4 +137,58 @@ pub async fn echo_one_server(mut s: impl AsyncRead + AsyncWrite + Unpin) -> io::
     s.read_exact(&mut b).await?;
     s.write_all(&b).await?;
     s.shutdown().await
+}
+
+/// `iters` connection-rate rounds (connect, [`echo_one_client`], close) spread over
+/// `parallel` client tasks; returns the wall time they took. `connect` opens one stream, on
+/// whichever stack is measured.
+///
+/// # Panics
+/// If a connection or an echo fails: the bench is then meaningless.
+pub async fn echo_rounds<F, Fut, S>(iters: u64, parallel: u64, connect: F) -> Duration
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = io::Result<S>> + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..parallel)
+        .map(|k| {
+            let connect = connect.clone();
+            let n = iters / parallel + u64::from(k < iters % parallel);
+            tokio::spawn(async move {
+                for _ in 0..n {
+                    let s = connect().await.expect("connect");
+                    echo_one_client(s).await.expect("echo");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join");
+    }
+    started.elapsed()
+}
+
+/// One throughput iteration: connect and accept concurrently (`pair`), then [`BULK`] bytes
+/// from the client to the server, FIN and EOF; returns the time it took, connection
+/// included.
+///
+/// # Panics
+/// If anything fails or the server does not receive exactly [`BULK`] bytes.
+pub async fn bulk_once<C, S, A>(
+    pair: impl Future<Output = (io::Result<C>, io::Result<(S, A)>)>,
+) -> Duration
+where
+    C: AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + Unpin + Send + 'static,
+{
+    let started = Instant::now();
+    let (c, s) = pair.await;
+    let (c, (s, _)) = (c.expect("connect"), s.expect("accept"));
+    let send = tokio::spawn(send_bulk(c, BULK));
+    let recv = tokio::spawn(recv_bulk(s));
+    send.await.expect("join").expect("send");
+    assert_eq!(recv.await.expect("join").expect("recv"), BULK);
+    started.elapsed()
 }
