@@ -24,7 +24,7 @@ fn connection_rate(c: &mut Criterion) {
         let rt = flavor.runtime();
 
         // The userspace stack: an accept loop spawning one echo task per connection.
-        let (server, client) = rt.block_on(async { stacks(1500) });
+        let (server, client) = rt.block_on(async { stacks(1500, true) });
         let opts = ListenOptions { backlog: 4096, ..Default::default() };
         let listener = rt.block_on(server.bind_with((SERVER_IP, 7), opts)).expect("bind");
         let addr = listener.local_addr().expect("addr");

@@ -1,5 +1,6 @@
 //! Bulk throughput: 256 MiB over one connection through the tokio API, over [`MemLink`] at
-//! MTU 1500 and MTU 65535 (64 KiB), and the same through tokio's own `TcpStream` over the
+//! MTU 1500 (with its default offloads, GSO/GRO and checksums, and without) and MTU 65535
+//! (64 KiB), and the same through tokio's own `TcpStream` over the
 //! kernel's loopback, in the same run. The client task writes 64 KiB at a time, the server
 //! task reads 64 KiB at a time; an iteration is connect, 256 MiB, FIN, EOF.
 //!
@@ -19,11 +20,12 @@ fn throughput(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     for flavor in Flavor::ALL {
         let rt = flavor.runtime();
-        for mtu in [1500, 65535] {
-            let (server, client) = rt.block_on(async { stacks(mtu) });
+        for (mtu, offload) in [(1500, true), (1500, false), (65535, true)] {
+            let (server, client) = rt.block_on(async { stacks(mtu, offload) });
             let listener = rt.block_on(server.bind((SERVER_IP, 5001))).expect("bind");
             let addr = listener.local_addr().expect("addr");
-            let id = format!("tcp_tokio_memlink_mtu{mtu}/{}", flavor.name());
+            let off = if offload { "" } else { "_no_offload" };
+            let id = format!("tcp_tokio_memlink_mtu{mtu}{off}/{}", flavor.name());
             g.bench_function(id, |b| {
                 b.iter_custom(|iters| {
                     rt.block_on(async {

@@ -57,12 +57,13 @@ impl Flavor {
 }
 
 /// Two stacks (server at [`SERVER_IP`], client at [`CLIENT_IP`]) joined by a perfect
-/// [`MemLink`] of the given MTU; the engine's MTU follows it. Call inside a runtime.
+/// [`MemLink`] of the given MTU, with or without its offloads (GSO/GRO and checksums, on by
+/// default as on a Linux veth); the engine's MTU follows it. Call inside a runtime.
 ///
 /// # Panics
 /// If a stack cannot be built (outside a runtime).
-pub fn stacks(mtu: usize) -> (Stack, Stack) {
-    let (a, b) = MemLink::builder().mtu(mtu).pair();
+pub fn stacks(mtu: usize, offload: bool) -> (Stack, Stack) {
+    let (a, b) = MemLink::builder().mtu(mtu).offload(offload).pair();
     let cfg = |seed| {
         let mut c = EndpointConfig { seed, ..EndpointConfig::default() };
         c.conn.mtu = u16::try_from(mtu).unwrap_or(u16::MAX);

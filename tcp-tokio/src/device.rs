@@ -33,7 +33,10 @@ pub trait Device: Send + 'static {
         lens: &mut [usize],
     ) -> Poll<io::Result<usize>>;
 
-    /// Send packets from the front of `packets`; returns how many were taken.
+    /// Send packets from the front of `packets`; returns how many were taken. `meta[i]`
+    /// describes `packets[i]` (the two slices have the same length): a GSO super-segment to
+    /// cut up, a TCP checksum to complete. Only a device whose [`Capabilities`] offer those
+    /// offloads gets such packets.
     ///
     /// # Errors
     /// Any I/O error of the underlying interface; the packets are then considered lost.
@@ -41,6 +44,7 @@ pub trait Device: Send + 'static {
         &mut self,
         cx: &mut Context<'_>,
         packets: &[IoSlice<'_>],
+        meta: &[TxMeta],
     ) -> Poll<io::Result<usize>>;
 
     /// The largest IP packet the link carries (bytes, IP header included). The stack derives
@@ -53,24 +57,48 @@ pub trait Device: Send + 'static {
     }
 }
 
-/// Offloads a [`Device`] supports, for a later GSO/GRO-aware driver. Today's driver reads
-/// only [`Capabilities::max_batch`]; the other fields describe what a TUN with `IFF_VNET_HDR`
-/// offers so that both sides of the trait can grow without breaking each other.
+/// What a [`Device`] is told about an outgoing packet besides its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TxMeta {
+    /// The packet is a TCP super-segment to be cut into segments of this many payload bytes,
+    /// each with a copy of the headers (sequence numbers, lengths and checksums adjusted; PSH
+    /// and FIN on the last only), as Linux's GSO does. Only with
+    /// [`Capabilities::gso_max_size`].
+    pub gso_size: Option<u16>,
+    /// The TCP checksum field holds only the pseudo-header sum: the device adds the TCP header
+    /// and payload and stores the complement (Linux `CHECKSUM_PARTIAL`). Only with
+    /// [`Capabilities::tx_checksum`].
+    pub csum_partial: bool,
+}
+
+impl TxMeta {
+    /// The metadata of a packet the stack wrote.
+    pub(crate) fn of(t: &tcpcore::Transmit) -> Self {
+        TxMeta { gso_size: t.gso_size, csum_partial: t.csum_partial }
+    }
+}
+
+/// Offloads a [`Device`] supports; the driver configures the stack from them when it is
+/// built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
     /// Most packets worth passing in one `poll_recv`/`poll_send` call (the driver caps its
     /// own batch at this). Default 32.
     pub max_batch: usize,
-    /// Largest TCP super-segment the device splits into MTU-sized packets on send
-    /// (generic segmentation offload, TSO4/TSO6 on a TUN); `None` when it cannot.
+    /// Largest TCP super-segment (whole IP packet, at most 65535 bytes) the device cuts into
+    /// MTU-sized packets on send (generic segmentation offload, TSO4/TSO6 on a TUN); `None`
+    /// when it cannot. The stack then sends bulk data in super-segments.
     pub gso_max_size: Option<usize>,
     /// The device may hand over coalesced super-segments larger than the MTU on receive
-    /// (generic receive offload); receive buffers must then hold 64 KiB.
+    /// (generic receive offload); receive buffers then hold 64 KiB.
     pub gro: bool,
-    /// The device verifies TCP/IP checksums on receive (the stack still checks today).
+    /// The device vouches for the TCP checksums of what it hands over (it verified them, or
+    /// the packets never left memory); the stack does not check them.
     pub rx_checksum: bool,
-    /// The device fills in TCP checksums on send (the stack still computes them today).
+    /// The device completes TCP checksums on send ([`TxMeta::csum_partial`]); the stack
+    /// leaves them partial.
     pub tx_checksum: bool,
 }
 
@@ -82,6 +110,17 @@ impl Default for Capabilities {
             gro: false,
             rx_checksum: false,
             tx_checksum: false,
+        }
+    }
+}
+
+impl Capabilities {
+    /// The engine's view of these offloads.
+    pub(crate) fn offload(&self) -> tcpcore::Offload {
+        tcpcore::Offload {
+            gso_max_size: self.gso_max_size.unwrap_or(0).min(65_535),
+            tx_checksum: self.tx_checksum,
+            rx_checksum: self.rx_checksum,
         }
     }
 }

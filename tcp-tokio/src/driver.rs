@@ -25,11 +25,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use tcpcore::{DatagramEvent, Instant};
+use tcpcore::{DatagramEvent, Instant, Transmit};
 use tokio::time::Sleep;
 
 use crate::cell::{Cell, Inner};
-use crate::device::Device;
+use crate::device::{Device, TxMeta};
 use crate::lock;
 use crate::stack::{EpState, Shared};
 
@@ -37,6 +37,8 @@ use crate::stack::{EpState, Shared};
 const RX_BUDGET: usize = 256;
 /// Most packets sent per driver poll.
 const TX_BUDGET: usize = 256;
+/// Fewest super-segments the transmit arena holds (when the device does GSO).
+const TX_SUPER_SEGMENTS: usize = 16;
 /// Most timer-heap entries handled per driver poll.
 const TIMER_BUDGET: usize = 1024;
 
@@ -76,12 +78,15 @@ pub(crate) struct Driver {
     ep_deadline: Option<Instant>,
     rx_bufs: Vec<Vec<u8>>,
     rx_lens: Vec<usize>,
-    /// Outgoing packets: `tx_bufs[tx_sent..tx_count]` are waiting for the device.
-    tx_bufs: Vec<Vec<u8>>,
-    tx_lens: Vec<usize>,
-    tx_count: usize,
+    /// Outgoing packets, written back to back: packet `i` is `tx_arena[tx_pkts[i]]` with
+    /// `tx_meta[i]`; those from `tx_sent` on are waiting for the device.
+    tx_arena: Vec<u8>,
+    tx_used: usize,
+    tx_pkts: Vec<(usize, usize)>,
+    tx_meta: Vec<TxMeta>,
     tx_sent: usize,
-    mtu: usize,
+    /// Room given to each `poll_transmit`: the MTU, or the device's GSO limit.
+    tx_slot: usize,
     batch: usize,
     sleep: Pin<Box<Sleep>>,
     wakers: Vec<Waker>,
@@ -97,6 +102,7 @@ impl Driver {
         let mtu = device.mtu();
         let batch = caps.max_batch.clamp(1, RX_BUDGET);
         let rx_size = if caps.gro { mtu.max(65_536) } else { mtu };
+        let tx_slot = mtu.max(caps.offload().gso_max_size);
         Driver {
             sleep: Box::pin(tokio::time::sleep_until(shared.epoch)),
             shared,
@@ -106,11 +112,12 @@ impl Driver {
             ep_deadline: None,
             rx_bufs: vec![vec![0; rx_size]; batch],
             rx_lens: vec![0; batch],
-            tx_bufs: Vec::new(),
-            tx_lens: vec![0; TX_BUDGET],
-            tx_count: 0,
+            tx_arena: vec![0; (TX_BUDGET * mtu).max(TX_SUPER_SEGMENTS * tx_slot)],
+            tx_used: 0,
+            tx_pkts: Vec::with_capacity(TX_BUDGET),
+            tx_meta: Vec::with_capacity(TX_BUDGET),
             tx_sent: 0,
-            mtu,
+            tx_slot,
             batch,
             wakers: Vec::new(),
             drained: Vec::new(),
@@ -174,10 +181,9 @@ impl Driver {
             if st.ep.poll_timeout().is_some_and(|t| t <= now) {
                 st.ep.handle_timeout(now);
             }
-            while self.tx_count < TX_BUDGET {
-                self.ensure_tx_buf();
-                match st.ep.poll_transmit(now, &mut self.tx_bufs[self.tx_count]) {
-                    Some(t) => self.commit_tx(t.len),
+            while !self.tx_full() {
+                match st.ep.poll_transmit(now, self.tx_room()) {
+                    Some(t) => self.commit_tx(t),
                     None => break,
                 }
             }
@@ -211,32 +217,42 @@ impl Driver {
         false
     }
 
-    /// Keep the packet just written at `tx_count`: for the device, or for ourselves.
-    fn commit_tx(&mut self, len: usize) {
-        let i = self.tx_count;
-        if dst_ip(&self.tx_bufs[i][..len]).is_some_and(|ip| self.shared.is_local_exact(ip)) {
-            let mut spare = self.loopback_pool.pop().unwrap_or_default();
-            spare.resize(self.mtu, 0);
-            let mut p = std::mem::replace(&mut self.tx_bufs[i], spare);
-            p.truncate(len);
+    /// Whether the transmit batch is full (packet budget, or no room for one more packet).
+    fn tx_full(&self) -> bool {
+        self.tx_pkts.len() >= TX_BUDGET || self.tx_arena.len() - self.tx_used < self.tx_slot
+    }
+
+    /// Where the next packet is written (check [`Driver::tx_full`] first).
+    fn tx_room(&mut self) -> &mut [u8] {
+        &mut self.tx_arena[self.tx_used..self.tx_used + self.tx_slot]
+    }
+
+    /// Keep the packet just written into [`Driver::tx_room`]: for the device, or for
+    /// ourselves.
+    fn commit_tx(&mut self, t: Transmit) {
+        let at = self.tx_used;
+        let packet = &self.tx_arena[at..at + t.len];
+        if dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip)) {
+            let mut p = self.loopback_pool.pop().unwrap_or_default();
+            p.clear();
+            p.extend_from_slice(packet);
+            if t.csum_partial {
+                // No device completes it on this path.
+                tcpcore::wire::ip::complete_tcp_checksum(&mut p);
+            }
             self.loopback.push_back(p);
             return;
         }
-        self.tx_lens[i] = len;
-        self.tx_count += 1;
-    }
-
-    fn ensure_tx_buf(&mut self) {
-        if self.tx_bufs.len() <= self.tx_count {
-            self.tx_bufs.push(vec![0; self.mtu]);
-        }
+        self.tx_pkts.push((at, t.len));
+        self.tx_meta.push(TxMeta::of(&t));
+        self.tx_used += t.len;
     }
 
     /// Step 5: drain the work queue into the transmit batch. Returns whether the transmit
     /// budget ran out with work left.
     fn transmit(&mut self, now: Instant) -> bool {
         while let Some(cell) = self.work.pop_front() {
-            if self.tx_count >= TX_BUDGET {
+            if self.tx_full() {
                 self.work.push_front(cell);
                 return true;
             }
@@ -247,13 +263,12 @@ impl Driver {
             }
             let mut unfinished = false;
             loop {
-                if self.tx_count >= TX_BUDGET {
+                if self.tx_full() {
                     unfinished = true;
                     break;
                 }
-                self.ensure_tx_buf();
-                match inner.conn.poll_transmit(now, &mut self.tx_bufs[self.tx_count]) {
-                    Some(t) => self.commit_tx(t.len),
+                match inner.conn.poll_transmit(now, self.tx_room()) {
+                    Some(t) => self.commit_tx(t),
                     None => break,
                 }
             }
@@ -284,12 +299,14 @@ impl Driver {
 
     /// Step 6a: hand queued packets to the device. Returns false if it could not take all.
     fn flush(&mut self, cx: &mut Context<'_>) -> bool {
-        while self.tx_sent < self.tx_count {
-            let end = self.tx_count.min(self.tx_sent + self.batch);
-            let slices: Vec<IoSlice<'_>> = (self.tx_sent..end)
-                .map(|i| IoSlice::new(&self.tx_bufs[i][..self.tx_lens[i]]))
+        let count = self.tx_pkts.len();
+        while self.tx_sent < count {
+            let end = count.min(self.tx_sent + self.batch);
+            let slices: Vec<IoSlice<'_>> = self.tx_pkts[self.tx_sent..end]
+                .iter()
+                .map(|&(at, len)| IoSlice::new(&self.tx_arena[at..at + len]))
                 .collect();
-            match self.device.poll_send(cx, &slices) {
+            match self.device.poll_send(cx, &slices, &self.tx_meta[self.tx_sent..end]) {
                 Poll::Ready(Ok(n)) => self.tx_sent += n.clamp(1, end - self.tx_sent),
                 Poll::Ready(Err(e)) => {
                     // Like a UDP send error: the packets are lost; TCP retransmits.
@@ -300,7 +317,9 @@ impl Driver {
             }
         }
         self.tx_sent = 0;
-        self.tx_count = 0;
+        self.tx_used = 0;
+        self.tx_pkts.clear();
+        self.tx_meta.clear();
         true
     }
 
@@ -325,7 +344,7 @@ impl Driver {
 
     fn finished(&self) -> bool {
         Arc::strong_count(&self.shared) == 1
-            && self.tx_count == 0
+            && self.tx_pkts.is_empty()
             && self.loopback.is_empty()
             && self.work.is_empty()
             && lock(&self.shared.ep).live == 0

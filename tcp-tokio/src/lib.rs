@@ -74,7 +74,7 @@ mod memlink;
 pub mod net;
 mod stack;
 
-pub use device::{Capabilities, Device};
+pub use device::{Capabilities, Device, TxMeta};
 pub use memlink::{LinkStats, MemLink, MemLinkBuilder};
 pub use stack::{Stack, StackBuilder};
 pub use tcpcore::{EndpointConfig, EndpointStats, ListenOptions, SynCookies, TcpInfo};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::device::{Capabilities, Device};
+use crate::device::{Capabilities, Device, TxMeta};
 use crate::lock;
 
 /// One end of an in-memory link: what one end sends, the other receives.
@@ -20,6 +20,12 @@ use crate::lock;
 /// packets are dropped, as a NIC ring drops them. Faults (loss, delay, reordering,
 /// duplication) are drawn from a seeded generator, so a test run is reproducible; delays use
 /// [`tokio::time`], so they follow a paused test clock.
+///
+/// Like a Linux veth or loopback, a link offers offloads by default (see
+/// [`MemLinkBuilder::offload`]): TCP super-segments of up to 64 KiB cross it whole, and
+/// checksums are neither completed nor checked, since nothing in memory corrupts them. A link
+/// with loss, reordering or duplication carries MTU-sized packets only, so that those faults
+/// hit single segments.
 ///
 /// # Examples
 /// ```
@@ -43,6 +49,8 @@ pub struct MemLink {
     rx: Arc<Queue>,
     mtu: usize,
     faults: Faults,
+    /// Offloads are on (asked for, and no per-packet faults).
+    offload: bool,
     rng: u64,
     sleep: Option<Pin<Box<Sleep>>>,
 }
@@ -131,6 +139,7 @@ pub struct MemLinkBuilder {
     mtu: usize,
     queue: usize,
     faults: Faults,
+    offload: bool,
     seed: u64,
 }
 
@@ -178,6 +187,15 @@ impl MemLinkBuilder {
         self
     }
 
+    /// Offer GSO, GRO and checksum offload to the stacks (default on, as a Linux veth or
+    /// loopback does): bulk data crosses in super-segments of up to 64 KiB (each stands for
+    /// MTU-sized segments), checksums are left partial and not verified. Ignored when the
+    /// link has loss, reordering or duplication.
+    pub fn offload(mut self, on: bool) -> Self {
+        self.offload = on;
+        self
+    }
+
     /// Seed of the fault generator (default 0). Each direction derives its own stream.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -187,11 +205,14 @@ impl MemLinkBuilder {
     /// The two joined ends.
     pub fn pair(self) -> (MemLink, MemLink) {
         let (ab, ba) = (Queue::new(self.queue), Queue::new(self.queue));
+        let f = self.faults;
+        let offload = self.offload && f.loss == 0.0 && f.reorder == 0.0 && f.duplicate == 0.0;
         let end = |tx: &Arc<Queue>, rx: &Arc<Queue>, salt: u64| MemLink {
             tx: tx.clone(),
             rx: rx.clone(),
             mtu: self.mtu,
             faults: self.faults,
+            offload,
             rng: splitmix(self.seed ^ salt),
             sleep: None,
         };
@@ -217,6 +238,7 @@ impl MemLink {
                 reorder_delay: Duration::from_millis(1),
                 duplicate: 0.0,
             },
+            offload: true,
             seed: 0,
         }
     }
@@ -245,6 +267,9 @@ impl MemLink {
         ((self.rng >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 }
+
+/// Largest super-segment a link with offloads carries (the IPv4 length field's limit).
+const MAX_SUPER_SEGMENT: usize = 65_535;
 
 /// SplitMix64: a small, well-mixed generator for fault decisions.
 fn splitmix(x: u64) -> u64 {
@@ -313,6 +338,7 @@ impl Device for MemLink {
         &mut self,
         _cx: &mut Context<'_>,
         packets: &[IoSlice<'_>],
+        meta: &[TxMeta],
     ) -> Poll<io::Result<usize>> {
         let tx = self.tx.clone();
         let c = &tx.counters;
@@ -323,7 +349,8 @@ impl Device for MemLink {
         // Decide every fault before taking the lock.
         let mut plan: Vec<(usize, u8, Duration)> = Vec::with_capacity(packets.len());
         for (i, p) in packets.iter().enumerate() {
-            if p.len() > self.mtu {
+            let gso = self.offload && meta.get(i).is_some_and(|m| m.gso_size.is_some());
+            if p.len() > if gso { MAX_SUPER_SEGMENT } else { self.mtu } {
                 c.oversized.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -377,6 +404,13 @@ impl Device for MemLink {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        let mut caps = Capabilities::default();
+        if self.offload {
+            caps.gso_max_size = Some(MAX_SUPER_SEGMENT);
+            caps.gro = true;
+            caps.rx_checksum = true;
+            caps.tx_checksum = true;
+        }
+        caps
     }
 }

@@ -475,6 +475,7 @@ impl StackBuilder {
         let mut config = self.config;
         let mtu = u16::try_from(device.mtu()).unwrap_or(u16::MAX);
         config.conn.mtu = config.conn.mtu.min(mtu);
+        config.conn.offload = device.capabilities().offload();
         let next_port = config.ephemeral_start;
         let mut ep = Endpoint::new(config);
         // The endpoint answers pings only for addresses it knows are ours.

@@ -1,6 +1,7 @@
 //! The virtio-net header (`struct virtio_net_hdr`, `linux/virtio_net.h`) that precedes every
-//! packet on a TUN opened with `IFF_VNET_HDR`, checksum completion for packets the kernel
-//! left `NEEDS_CSUM`, and the coalescing of runs of TCP segments into one GSO super-segment
+//! packet on a TUN opened with `IFF_VNET_HDR`, the headers for the stack's super-segments and
+//! partial checksums, checksum checks for packets the kernel did not vouch for, and the
+//! coalescing of runs of TCP segments into one GSO super-segment
 //! on send.
 
 use tcpcore::wire::checksum;
@@ -59,18 +60,39 @@ impl VnetHdr {
     }
 }
 
-/// Finish a checksum the kernel left partial: add `packet[start..]` (whose checksum field
-/// holds the pseudo-header sum) and store the complement at `start + offset`. Returns false
-/// (and leaves the packet alone) if the offsets do not fit the packet.
-pub(crate) fn complete_checksum(packet: &mut [u8], start: usize, offset: usize) -> bool {
-    let at = start.saturating_add(offset);
-    if start > packet.len() || at.saturating_add(2) > packet.len() {
-        return false;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the kernel has verified the packet's checksums.
+pub(crate) const F_DATA_VALID: u8 = 2;
+
+/// The header for a packet the stack wrote with offloads asked for: a GSO super-segment
+/// (`gso_size`), a partial TCP checksum (`csum_partial`), or neither. A packet that is not
+/// TCP over IP without extension headers gets the empty header.
+pub(crate) fn header_for(packet: &[u8], gso_size: Option<u16>, csum_partial: bool) -> VnetHdr {
+    let Some(l) = layout(packet) else { return VnetHdr::default() };
+    let mut h = VnetHdr::default();
+    if csum_partial || gso_size.is_some() {
+        h.flags = F_NEEDS_CSUM;
+        h.csum_start = l.ip_len as u16;
+        h.csum_offset = 16;
     }
-    let sum = checksum::sum(&packet[start..], 0);
-    let c = checksum::finish(sum);
-    packet[at..at + 2].copy_from_slice(&c.to_be_bytes());
-    true
+    if let Some(size) = gso_size {
+        h.gso_type = if l.v4 { GSO_TCPV4 } else { GSO_TCPV6 };
+        h.gso_size = size;
+        h.hdr_len = (l.ip_len + l.tcp_len) as u16;
+    }
+    h
+}
+
+/// Verify the TCP checksum of a packet the kernel did not vouch for (neither
+/// `F_NEEDS_CSUM` nor `F_DATA_VALID`): the stack does not check what an offloading device
+/// hands it. Packets that are not TCP pass (the stack checks what it parses of them).
+pub(crate) fn tcp_checksum_ok(packet: &[u8]) -> bool {
+    let Some(l) = layout(packet) else { return true };
+    let src_dst = if l.v4 { &packet[12..20] } else { &packet[8..40] };
+    let Ok(tcp_len) = u32::try_from(packet.len() - l.ip_len) else { return false };
+    let mut acc = checksum::sum(src_dst, 0);
+    acc = checksum::sum(&[0, 6], acc);
+    acc = checksum::sum(&tcp_len.to_be_bytes(), acc);
+    checksum::is_valid(checksum::sum(&packet[l.ip_len..], acc))
 }
 
 /// What [`coalesce`] found at the front of a batch: `count` packets (≥ 2) that can go out as
@@ -293,6 +315,28 @@ mod tests {
     }
 
     #[test]
+    fn headers_for_super_segments_and_partial_checksums() {
+        let p = segment(1000, 1448 * 3, ACK, 1);
+        let h = header_for(&p, Some(1448), true);
+        assert_eq!(
+            (h.flags, h.gso_type, h.gso_size, h.hdr_len, h.csum_start, h.csum_offset),
+            (F_NEEDS_CSUM, GSO_TCPV4, 1448, 52, 20, 16)
+        );
+        let h = header_for(&p, None, true);
+        assert_eq!((h.flags, h.gso_type, h.csum_start), (F_NEEDS_CSUM, GSO_NONE, 20));
+        assert_eq!(header_for(&p, None, false), VnetHdr::default());
+        assert_eq!(header_for(&[0x45, 0, 0], Some(1448), true), VnetHdr::default());
+    }
+
+    #[test]
+    fn verifies_tcp_checksums() {
+        let mut p = segment(1000, 100, ACK, 9);
+        assert!(tcp_checksum_ok(&p));
+        p[60] ^= 1;
+        assert!(!tcp_checksum_ok(&p));
+    }
+
+    #[test]
     fn header_round_trips() {
         let h = VnetHdr {
             flags: 1,
@@ -303,19 +347,6 @@ mod tests {
             csum_offset: 16,
         };
         assert_eq!(VnetHdr::decode(&h.encode()), h);
-    }
-
-    #[test]
-    fn completes_a_partial_checksum() {
-        let mut p = segment(1000, 100, ACK, 9);
-        let good = p.clone();
-        // What the kernel hands over: the pseudo-header sum, uncomplemented.
-        let pseudo =
-            checksum::pseudo_header_v4([10, 77, 0, 2].into(), [10, 77, 0, 1].into(), 6, 132);
-        p[36..38].copy_from_slice(&checksum::fold(pseudo).to_be_bytes());
-        assert!(complete_checksum(&mut p, 20, 16));
-        assert_eq!(p, good);
-        assert!(!complete_checksum(&mut p, 200, 16));
     }
 
     #[test]

@@ -76,6 +76,34 @@ pub struct ConnConfig {
     pub congestion: CongestionAlgorithm,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd: u32,
+    /// What the network device does for the stack (set by the I/O layer from the device's
+    /// capabilities, as tcp-tokio's driver does); nothing by default.
+    pub offload: Offload,
+}
+
+/// Work the network device takes off the stack, like a NIC's (or a TUN's with
+/// `IFF_VNET_HDR`) TSO/GSO and checksum offloads. The I/O layer sets it from what its device
+/// supports; applications leave it alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offload {
+    /// Largest TCP super-segment (a whole IP packet, in bytes, at most 65535) the device cuts
+    /// into MSS-sized segments on send (TSO/GSO): `poll_transmit` may then write one packet
+    /// carrying several segments' worth of new data, with [`Transmit::gso_size`] set. 0 (the
+    /// default) when the device cannot; buffers passed to `poll_transmit` must then hold this
+    /// many bytes.
+    ///
+    /// [`Transmit::gso_size`]: crate::Transmit::gso_size
+    pub gso_max_size: usize,
+    /// The device completes TCP checksums on send, as Linux's `CHECKSUM_PARTIAL`: packets
+    /// leave with only the pseudo-header sum (not complemented) in the TCP checksum field, and
+    /// [`Transmit::csum_partial`] says so. Every packet the stack emits then has this form.
+    ///
+    /// [`Transmit::csum_partial`]: crate::Transmit::csum_partial
+    pub tx_checksum: bool,
+    /// The device has verified (or, for an in-memory link, need not verify) the TCP checksums
+    /// of the packets it hands over; the stack skips the check. The IPv4 header checksum is
+    /// still verified.
+    pub rx_checksum: bool,
 }
 
 impl Default for ConnConfig {
@@ -109,6 +137,7 @@ impl Default for ConnConfig {
             invalid_ack_interval: Duration::from_millis(500),
             congestion: CongestionAlgorithm::Cubic,
             initial_cwnd: 10,
+            offload: Offload::default(),
         }
     }
 }

@@ -134,7 +134,7 @@ mod stats;
 mod time;
 pub mod wire;
 
-pub use config::{ConnConfig, EndpointConfig};
+pub use config::{ConnConfig, EndpointConfig, Offload};
 pub use conn::{ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY};
 pub use endpoint::{
     ConnectionHandle, DatagramEvent, Endpoint, FourTuple, ListenOptions, PathMtu, SynCookies,
@@ -150,6 +150,20 @@ pub use time::Instant;
 pub struct Transmit {
     /// Length of the packet at the start of the buffer.
     pub len: usize,
+    /// Set when the packet is a TCP super-segment for the device to cut into segments of this
+    /// many payload bytes (GSO/TSO; only with [`Offload::gso_max_size`]). Each segment gets a
+    /// copy of the headers, as Linux's TSO does: same options, PSH and FIN on the last only.
+    pub gso_size: Option<u16>,
+    /// The TCP checksum field holds only the pseudo-header sum, for the device to complete
+    /// from the start of the TCP header to the end of the packet ([`Offload::tx_checksum`]).
+    pub csum_partial: bool,
+}
+
+impl Transmit {
+    /// An ordinary packet of `len` bytes with a complete checksum.
+    pub fn plain(len: usize) -> Self {
+        Transmit { len, gso_size: None, csum_partial: false }
+    }
 }
 #[cfg(feature = "sim")]
 pub mod sim;

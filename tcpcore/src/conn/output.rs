@@ -3,7 +3,9 @@
 
 use super::timers::Timer;
 use super::{open, Connection, State};
-use crate::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::{
+    self, ipv4, ipv6, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps,
+};
 use crate::{Instant, Transmit};
 
 /// What one data segment carries.
@@ -18,6 +20,10 @@ impl Connection {
     /// Write the next segment due into `buf` as a whole IP packet; `None` when nothing is
     /// due. `buf` must hold at least the interface MTU. Call until it returns `None`, then
     /// consult [`Connection::poll_timeout`].
+    ///
+    /// With [`Offload::gso_max_size`](crate::Offload::gso_max_size) set, new data goes out
+    /// in super-segments of up to that size (or `buf.len()`, if smaller) for the device to
+    /// cut up; [`Transmit::gso_size`] is then the size of each segment's payload.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let _span = self.span.clone().entered();
         let t = self.next_segment(now, buf);
@@ -43,7 +49,7 @@ impl Connection {
         }
         // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
         // (When it returns None it has changed nothing `next_data_segment` depends on.)
-        let new_data = self.next_data_segment();
+        let new_data = self.next_data_segment(self.gso_payload(buf.len()));
         if let Some((seq, len, fin)) =
             self.sack_next_segment(now, new_data.map(|s| (s.seq, s.len, s.fin)))
         {
@@ -106,9 +112,25 @@ impl Connection {
         Some(DataSeg { seq: self.snd_una, len, fin })
     }
 
+    /// Most payload one super-segment may carry in a packet of at most `room` bytes: a
+    /// multiple of the segment size, 0 when the device does no GSO (or it would not pay).
+    fn gso_payload(&self, room: usize) -> u32 {
+        let max = self.cfg.offload.gso_max_size.min(room).min(65_535);
+        let ip = if self.remote.is_ipv4() { ipv4::HEADER_LEN } else { ipv6::HEADER_LEN };
+        // The TCP header at its largest (60 bytes), so that any options fit.
+        let room = max.saturating_sub(ip + 60) as u32;
+        let mss = self.data_mss();
+        if room < 2 * mss {
+            return 0;
+        }
+        room - room % mss
+    }
+
     /// The next segment of new (or, after an RTO, rewound) data, honouring the peer's window,
     /// the congestion window, Nagle (RFC 896) and sender SWS avoidance (RFC 9293 §3.8.6.2.1).
-    fn next_data_segment(&self) -> Option<DataSeg> {
+    /// With `gso_max` > 0, new data may form a super-segment of up to that many bytes, a
+    /// multiple of the segment size (the device cuts it up; Linux TSO does the same).
+    fn next_data_segment(&self, gso_max: u32) -> Option<DataSeg> {
         if !matches!(
             self.state,
             State::Established
@@ -127,7 +149,13 @@ impl Connection {
         }
         let mss = self.data_mss();
         let usable = self.usable_window();
-        let mut len = avail.min(mss).min(usable);
+        // Only new data forms super-segments; retransmissions go one segment at a time.
+        let max = if self.snd_nxt == self.snd_max { gso_max.max(mss) } else { mss };
+        let mut len = avail.min(max).min(usable);
+        if len > mss {
+            // Whole segments only: a short tail goes alone next, judged by Nagle and SWS.
+            len -= len % mss;
+        }
         if len < avail && len < mss {
             // Window-limited to a small segment: only if it is at least half the largest
             // window the peer ever offered (SWS avoidance); else the persist timer decides.
@@ -185,7 +213,12 @@ impl Connection {
         if seg.fin {
             flags = flags | TcpFlags::FIN;
         }
-        let t = self.emit_data(now, buf, seg.seq, flags, offset, seg.len as usize)?;
+        let mss = self.data_mss();
+        let gso = (seg.len > mss).then_some(mss as u16);
+        let t = self.emit_data(now, buf, (seg.seq, flags), offset, seg.len as usize, gso)?;
+        if gso.is_some() {
+            self.info.segs_out += u64::from(seg.len.div_ceil(mss) - 1);
+        }
         let end = seg.seq + seg.len + u32::from(seg.fin);
         self.on_data_sent(now, seg.seq, end, seg.seq < self.snd_max);
         if seg.seq < self.snd_max {
@@ -275,16 +308,32 @@ impl Connection {
         &mut self,
         now: Instant,
         buf: &mut [u8],
-        seq: SeqNum,
-        flags: TcpFlags,
+        (seq, flags): (SeqNum, TcpFlags),
         offset: usize,
         len: usize,
+        gso_size: Option<u16>,
     ) -> Option<Transmit> {
         let repr = self.header(now, seq, self.rcv_nxt, flags);
         let payload = self.send_buf.slices(offset, len);
-        let n = wire::emit(buf, self.local.ip(), self.remote.ip(), &repr, payload).ok()?;
+        let t = self.emit_repr(buf, &repr, payload, gso_size)?;
         self.after_emit(&repr);
-        Some(Transmit { len: n })
+        Some(t)
+    }
+
+    /// Write `repr` and `payload` as an IP packet, with a partial checksum when the device
+    /// completes it (checksum offload).
+    fn emit_repr(
+        &self,
+        buf: &mut [u8],
+        repr: &TcpRepr,
+        payload: [&[u8]; 2],
+        gso_size: Option<u16>,
+    ) -> Option<Transmit> {
+        let partial = self.cfg.offload.tx_checksum;
+        let csum = if partial { TcpChecksum::Partial } else { TcpChecksum::Full };
+        let (src, dst) = (self.local.ip(), self.remote.ip());
+        let len = wire::emit_with(buf, src, dst, repr, payload, csum).ok()?;
+        Some(Transmit { len, gso_size, csum_partial: partial })
     }
 
     fn emit(
@@ -297,9 +346,9 @@ impl Connection {
         payload: [&[u8]; 2],
     ) -> Option<Transmit> {
         let repr = self.header(now, seq, ack, flags);
-        let n = wire::emit(buf, self.local.ip(), self.remote.ip(), &repr, payload).ok()?;
+        let t = self.emit_repr(buf, &repr, payload, None)?;
         self.after_emit(&repr);
-        Some(Transmit { len: n })
+        Some(t)
     }
 
     fn header(&mut self, now: Instant, seq: SeqNum, ack: SeqNum, flags: TcpFlags) -> TcpRepr {
@@ -340,6 +389,6 @@ impl Connection {
 
     /// Data or FIN waiting to be sent.
     pub(crate) fn has_sendable_data(&self) -> bool {
-        self.state.is_synchronized() && self.next_data_segment().is_some()
+        self.state.is_synchronized() && self.next_data_segment(0).is_some()
     }
 }

@@ -146,8 +146,10 @@ impl Connection {
             self.info.tlp_probes += 1;
             self.sack_tx.tlp_end = Some(self.snd_max);
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-            if new_data.is_some() {
-                return new_data;
+            if let Some((seq, len, fin)) = new_data {
+                // One segment, even where the device could take a super-segment.
+                let mss = self.data_mss();
+                return Some(if len > mss { (seq, mss, false) } else { (seq, len, fin) });
             }
             let last = *self.sack_tx.sb.as_ref()?.last()?;
             let mss = self.data_mss();
@@ -174,6 +176,7 @@ impl Connection {
             return;
         }
         let len = end.since(seq);
+        let mss = self.data_mss();
         let sb = self.sack_tx.sb.as_mut().expect("sack_active");
         if retx {
             sb.retransmitted(seq, end, now);
@@ -182,8 +185,15 @@ impl Connection {
                 // so that RACK has an RTT to detect a lost retransmission before it fires.
                 self.timers.set(Timer::Retransmit, now + self.rtt.rto());
             }
-        } else if end > seq {
-            sb.push(seq, end, now);
+        } else {
+            // One entry per segment, also for a super-segment the device cuts up (GSO), so
+            // SACK blocks and RACK keep their per-segment resolution.
+            let mut at = seq;
+            while end > at {
+                let next = if end.since(at) > mss { at + mss } else { end };
+                sb.push(at, next, now);
+                at = next;
+            }
         }
         if self.recovery.active {
             self.sack_tx.prr_out = self.sack_tx.prr_out.saturating_add(len);

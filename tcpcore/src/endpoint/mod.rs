@@ -310,7 +310,13 @@ impl Endpoint {
     /// big" messages for a connection become [`DatagramEvent::PathMtu`].
     pub fn handle<'a>(&mut self, now: Instant, packet: &'a [u8]) -> Option<DatagramEvent<'a>> {
         self.stats.packets_in += 1;
-        let seg = match wire::parse(packet) {
+        // Receive checksum offload: the device vouches for the TCP checksum.
+        let csum = if self.cfg.conn.offload.rx_checksum {
+            wire::TcpChecksum::Partial
+        } else {
+            wire::TcpChecksum::Full
+        };
+        let seg = match wire::parse_with(packet, csum) {
             Ok(seg) => seg,
             Err(wire::ParseError::NotTcp) => return self.on_not_tcp(now, packet),
             Err(e) => {
@@ -474,7 +480,7 @@ impl Endpoint {
             };
             if let Some(len) = len {
                 self.stats.packets_out += 1;
-                return Some(Transmit { len });
+                return Some(Transmit::plain(len));
             }
         }
         None

@@ -39,15 +39,32 @@ pub enum EmitError {
 /// dropped; unspecified addresses likewise), the TCP data offset, the TCP checksum, the
 /// options and the flags ([`TcpRepr::parse`]).
 pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
+    parse_with(packet, TcpChecksum::Full)
+}
+
+/// [`parse`], but with [`TcpChecksum::Partial`] the TCP checksum is not verified: the device
+/// already did, or the packet never left memory (receive checksum offload). Everything else
+/// is checked as by [`parse`].
+pub fn parse_with(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError> {
     let first = *packet.first().ok_or(ParseError::Truncated)?;
     match first >> 4 {
-        4 => parse_v4(packet),
-        6 => parse_v6(packet),
+        4 => parse_v4(packet, csum),
+        6 => parse_v6(packet, csum),
         _ => Err(ParseError::BadIpVersion),
     }
 }
 
-fn parse_v4(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
+/// Who computes (on send) or checks (on receive) the TCP checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpChecksum {
+    /// The stack: a complete checksum is written, and verified on receive.
+    Full,
+    /// The device (checksum offload): on send the field holds only the pseudo-header sum, as
+    /// Linux's `CHECKSUM_PARTIAL`; on receive it is not verified.
+    Partial,
+}
+
+fn parse_v4(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError> {
     let ip = Ipv4Packet::new_checked(packet)?;
     if !ip.verify_checksum() {
         return Err(ParseError::BadIpChecksum);
@@ -64,7 +81,7 @@ fn parse_v4(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
     if bad(src) || bad(dst) {
         return Err(ParseError::BadAddress);
     }
-    segment(IpAddr::V4(src), IpAddr::V4(dst), v4_payload(packet, &ip))
+    segment(IpAddr::V4(src), IpAddr::V4(dst), v4_payload(packet, &ip), csum)
 }
 
 /// The IPv4 payload with the lifetime of the packet (the view's accessors borrow the view).
@@ -72,7 +89,7 @@ fn v4_payload<'a>(packet: &'a [u8], ip: &Ipv4Packet<&'a [u8]>) -> &'a [u8] {
     packet.get(ip.header_len()..usize::from(ip.total_len())).unwrap_or_default()
 }
 
-fn parse_v6(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
+fn parse_v6(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError> {
     let ip = Ipv6Packet::new_checked(packet)?;
     let tcp_at = ip.tcp_offset()?;
     let tcp_end = ipv6::HEADER_LEN + usize::from(ip.payload_len());
@@ -82,13 +99,18 @@ fn parse_v6(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
     if bad(src) || bad(dst) {
         return Err(ParseError::BadAddress);
     }
-    segment(IpAddr::V6(src), IpAddr::V6(dst), tcp)
+    segment(IpAddr::V6(src), IpAddr::V6(dst), tcp, csum)
 }
 
 /// Check and parse the TCP segment `bytes` carried between `src` and `dst`.
-fn segment(src: IpAddr, dst: IpAddr, bytes: &[u8]) -> Result<Segment<'_>, ParseError> {
+fn segment(
+    src: IpAddr,
+    dst: IpAddr,
+    bytes: &[u8],
+    csum: TcpChecksum,
+) -> Result<Segment<'_>, ParseError> {
     let tcp = TcpPacket::new_checked(bytes)?;
-    if !tcp.verify_checksum(src, dst) {
+    if csum == TcpChecksum::Full && !tcp.verify_checksum(src, dst) {
         return Err(ParseError::BadTcpChecksum);
     }
     let repr = TcpRepr::parse(&tcp)?;
@@ -113,6 +135,24 @@ pub fn emit(
     dst: IpAddr,
     tcp: &TcpRepr,
     payload: [&[u8]; 2],
+) -> Result<usize, EmitError> {
+    emit_with(buf, src, dst, tcp, payload, TcpChecksum::Full)
+}
+
+/// [`emit`], but with [`TcpChecksum::Partial`] the TCP checksum field gets only the folded
+/// pseudo-header sum, for a device with transmit checksum offload to complete over the TCP
+/// header and payload (the IPv4 header checksum is always complete).
+///
+/// # Errors
+///
+/// As [`emit`].
+pub fn emit_with(
+    buf: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    tcp: &TcpRepr,
+    payload: [&[u8]; 2],
+    csum: TcpChecksum,
 ) -> Result<usize, EmitError> {
     let [p0, p1] = payload;
     let tcp_len = tcp.header_len() + p0.len() + p1.len();
@@ -146,9 +186,35 @@ pub fn emit(
     d1.copy_from_slice(p1);
     // `tcp_len <= 65535` was checked above for both families.
     let acc = checksum::pseudo_header(src, dst, ipv4::PROTO_TCP, tcp_len as u32);
-    let c = checksum::finish(checksum::sum(seg, acc));
+    let c = match csum {
+        TcpChecksum::Full => checksum::finish(checksum::sum(seg, acc)),
+        TcpChecksum::Partial => checksum::fold(acc),
+    };
     if let Some(field) = seg.get_mut(tcp::CHECKSUM_OFFSET..tcp::CHECKSUM_OFFSET + 2) {
         field.copy_from_slice(&c.to_be_bytes());
     }
     Ok(total)
+}
+
+/// Complete a TCP checksum left partial ([`TcpChecksum::Partial`]): add the TCP header and
+/// payload to the pseudo-header sum in the field and store the complement, as a device with
+/// checksum offload does. Returns false (changing nothing) for a packet that is not an IPv4
+/// or IPv6 packet carrying TCP directly after the fixed header.
+pub fn complete_tcp_checksum(packet: &mut [u8]) -> bool {
+    let at = match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= ipv4::HEADER_LEN && packet[9] == ipv4::PROTO_TCP => {
+            usize::from(packet[0] & 0x0f) * 4
+        }
+        Some(6) if packet.len() >= ipv6::HEADER_LEN && packet[6] == ipv4::PROTO_TCP => {
+            ipv6::HEADER_LEN
+        }
+        _ => return false,
+    };
+    let field = at + tcp::CHECKSUM_OFFSET;
+    if field + 2 > packet.len() {
+        return false;
+    }
+    let c = checksum::finish(checksum::sum(&packet[at..], 0));
+    packet[field..field + 2].copy_from_slice(&c.to_be_bytes());
+    true
 }

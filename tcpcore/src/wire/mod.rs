@@ -14,7 +14,7 @@ pub mod options;
 pub mod seq;
 pub mod tcp;
 
-pub use ip::{emit, parse, EmitError, Segment};
+pub use ip::{emit, emit_with, parse, parse_with, EmitError, Segment, TcpChecksum};
 pub use options::{SackBlock, TcpOptions, Timestamps};
 pub use seq::SeqNum;
 pub use tcp::{TcpFlags, TcpRepr};
