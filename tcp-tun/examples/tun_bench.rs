@@ -5,11 +5,12 @@
 //!
 //! ```text
 //! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N] [--runs N]
-//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu]
+//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu] [--no-napi]
 //! ```
 //! Prints a Markdown table (Gbit/s of payload, median and best of `--runs` runs of N MiB,
 //! default 3 of 1024). `--offload`, `--direction` and `--no-veth` narrow what runs (for
-//! profiling one path with `perf record`); `--cpu` prints each thread's CPU time per run.
+//! profiling one path with `perf record`); `--cpu` prints each thread's CPU time per run;
+//! `--no-napi` builds the TUNs without threaded NAPI, for comparison.
 
 #[cfg(target_os = "linux")]
 mod bench {
@@ -68,12 +69,29 @@ mod bench {
     /// CPU time per byte is steadier than the throughput).
     static CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+    /// `--no-napi`: TUNs without threaded NAPI ([`tcp_tun::TunBuilder::threaded_napi`]).
+    static NO_NAPI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
     /// The calling thread's CPU time (user and system).
     fn thread_cpu() -> Duration {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: `ts` is a valid, exclusive timespec for the call.
         unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
         Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// CPU time of the kernel's NAPI threads (`napi/...`; threaded NAPI only).
+    fn napi_cpu() -> Duration {
+        let mut ns = 0u64;
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let p = e.path();
+            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            if comm.starts_with("napi/") {
+                let st = std::fs::read_to_string(p.join("schedstat")).unwrap_or_default();
+                ns += st.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            }
+        }
+        Duration::from_nanos(ns)
     }
 
     fn report_cpu(who: &str, cpu: Duration, bytes: u64) {
@@ -129,6 +147,7 @@ mod bench {
                     .kernel_address(KERNEL.into(), 24)
                     .mtu(1500)
                     .offload(offload)
+                    .threaded_napi(!NO_NAPI.load(std::sync::atomic::Ordering::Relaxed))
                     .build()
                     .expect("TUN");
                 let stack = Stack::builder().address(STACK.into()).build(tun).unwrap();
@@ -138,6 +157,7 @@ mod bench {
                     let listener = stack.bind(SocketAddr::from((STACK, 5001))).await.unwrap();
                     let start = Instant::now();
                     let cpu = thread_cpu();
+                    let napi = napi_cpu();
                     let client = std::thread::spawn(move || {
                         kernel_send(TcpStream::connect((STACK, 5001))?, total)
                     });
@@ -153,6 +173,7 @@ mod bench {
                     }
                     down = start.elapsed();
                     report_cpu("kernel → stack, stack thread", thread_cpu() - cpu, total);
+                    report_cpu("kernel → stack, napi threads", napi_cpu() - napi, total);
                     assert_eq!(got, total);
                     s.shutdown().await.unwrap();
                     drop(s);
@@ -170,6 +191,7 @@ mod bench {
                 let kl = TcpListener::bind((KERNEL, 5002)).unwrap();
                 let start = Instant::now();
                 let cpu = thread_cpu();
+                let napi = napi_cpu();
                 let server = std::thread::spawn(move || kernel_recv(kl.accept()?.0));
                 let mut c = stack.connect(SocketAddr::from((KERNEL, 5002))).await.unwrap();
                 let data = vec![7u8; CHUNK];
@@ -185,6 +207,7 @@ mod bench {
                 }
                 let up = start.elapsed();
                 report_cpu("stack → kernel, stack thread", thread_cpu() - cpu, total);
+                report_cpu("stack → kernel, napi threads", napi_cpu() - napi, total);
                 assert_eq!(server.join().unwrap().expect("kernel server"), total);
                 (down, up)
             })
@@ -248,7 +271,7 @@ mod bench {
             std::process::exit(1);
         }
         const USAGE: &str = "usage: tun_bench [--mib N] [--runs N] [--offload off|on|both] \
-                             [--direction down|up|both] [--no-veth] [--cpu]";
+                             [--direction down|up|both] [--no-veth] [--cpu] [--no-napi]";
         let (mut mib, mut n_runs, mut veth_on) = (1024u64, 3usize, true);
         let (mut offloads, mut dirs) = (vec![false, true], (true, true));
         let mut args = std::env::args().skip(1);
@@ -274,6 +297,7 @@ mod bench {
                 }
                 "--no-veth" => veth_on = false,
                 "--cpu" => CPU.store(true, std::sync::atomic::Ordering::Relaxed),
+                "--no-napi" => NO_NAPI.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--bench" => {}
                 other => panic!("unknown argument {other:?}; {USAGE}"),
             }
