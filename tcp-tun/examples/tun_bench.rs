@@ -4,9 +4,13 @@
 //! host's interfaces).
 //!
 //! ```text
-//! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N]
+//! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N] [--runs N]
+//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu] [--no-napi]
 //! ```
-//! Prints a Markdown table (Gbit/s of payload, best of three runs of N MiB, default 1024).
+//! Prints a Markdown table (Gbit/s of payload, median and best of `--runs` runs of N MiB,
+//! default 3 of 1024). `--offload`, `--direction` and `--no-veth` narrow what runs (for
+//! profiling one path with `perf record`); `--cpu` prints each thread's CPU time per run;
+//! `--no-napi` builds the TUNs without threaded NAPI, for comparison.
 
 #[cfg(target_os = "linux")]
 mod bench {
@@ -61,11 +65,49 @@ mod bench {
         Ok(())
     }
 
+    /// `--cpu`: print the CPU time each thread spent per direction (on a shared machine the
+    /// CPU time per byte is steadier than the throughput).
+    static CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// `--no-napi`: TUNs without threaded NAPI ([`tcp_tun::TunBuilder::threaded_napi`]).
+    static NO_NAPI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// The calling thread's CPU time (user and system).
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, exclusive timespec for the call.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// CPU time of the kernel's NAPI threads (`napi/...`; threaded NAPI only).
+    fn napi_cpu() -> Duration {
+        let mut ns = 0u64;
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let p = e.path();
+            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            if comm.starts_with("napi/") {
+                let st = std::fs::read_to_string(p.join("schedstat")).unwrap_or_default();
+                ns += st.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            }
+        }
+        Duration::from_nanos(ns)
+    }
+
+    fn report_cpu(who: &str, cpu: Duration, bytes: u64) {
+        if CPU.load(std::sync::atomic::Ordering::Relaxed) {
+            // Per full-sized segment (1448 payload bytes), the unit the kernel pays for.
+            let ns = cpu.as_nanos() as f64 / (bytes as f64 / 1448.0);
+            eprintln!("  {who}: {:.2} s CPU, {ns:.0} ns per 1448-byte segment", cpu.as_secs_f64());
+        }
+    }
+
     fn gbps(bytes: u64, d: Duration) -> f64 {
         bytes as f64 * 8.0 / d.as_secs_f64() / 1e9
     }
 
     fn kernel_send(mut s: TcpStream, total: u64) -> io::Result<()> {
+        let cpu = thread_cpu();
         let buf = vec![7u8; CHUNK];
         let mut sent = 0;
         while sent < total {
@@ -76,23 +118,27 @@ mod bench {
         s.shutdown(Shutdown::Write)?;
         let mut rest = Vec::new();
         s.read_to_end(&mut rest)?;
+        report_cpu("kernel sender thread", thread_cpu() - cpu, total);
         Ok(())
     }
 
     fn kernel_recv(mut s: TcpStream) -> io::Result<u64> {
+        let cpu = thread_cpu();
         let mut buf = vec![0u8; CHUNK];
         let mut got = 0;
         loop {
             let n = s.read(&mut buf)?;
             if n == 0 {
+                report_cpu("kernel receiver thread", thread_cpu() - cpu, got);
                 return Ok(got);
             }
             got += n as u64;
         }
     }
 
-    /// (kernel → stack, stack → kernel) times for `total` bytes.
-    fn tun_run(offload: bool, total: u64) -> (Duration, Duration) {
+    /// (kernel → stack, stack → kernel) times for `total` bytes; a direction not in `dirs`
+    /// (down, up) is skipped and reports zero.
+    fn tun_run(offload: bool, total: u64, dirs: (bool, bool)) -> (Duration, Duration) {
         in_new_netns(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
@@ -101,38 +147,51 @@ mod bench {
                     .kernel_address(KERNEL.into(), 24)
                     .mtu(1500)
                     .offload(offload)
+                    .threaded_napi(!NO_NAPI.load(std::sync::atomic::Ordering::Relaxed))
                     .build()
                     .expect("TUN");
                 let stack = Stack::builder().address(STACK.into()).build(tun).unwrap();
 
-                let listener = stack.bind(SocketAddr::from((STACK, 5001))).await.unwrap();
-                let start = Instant::now();
-                let client = std::thread::spawn(move || {
-                    kernel_send(TcpStream::connect((STACK, 5001))?, total)
-                });
-                let (mut s, _) = listener.accept().await.unwrap();
-                let mut buf = vec![0u8; CHUNK];
-                let mut got = 0u64;
-                loop {
-                    let n = s.read(&mut buf).await.unwrap();
-                    if n == 0 {
-                        break;
+                let mut down = Duration::ZERO;
+                if dirs.0 {
+                    let listener = stack.bind(SocketAddr::from((STACK, 5001))).await.unwrap();
+                    let start = Instant::now();
+                    let cpu = thread_cpu();
+                    let napi = napi_cpu();
+                    let client = std::thread::spawn(move || {
+                        kernel_send(TcpStream::connect((STACK, 5001))?, total)
+                    });
+                    let (mut s, _) = listener.accept().await.unwrap();
+                    let mut buf = vec![0u8; CHUNK];
+                    let mut got = 0u64;
+                    loop {
+                        let n = s.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        got += n as u64;
                     }
-                    got += n as u64;
+                    down = start.elapsed();
+                    report_cpu("kernel → stack, stack thread", thread_cpu() - cpu, total);
+                    report_cpu("kernel → stack, napi threads", napi_cpu() - napi, total);
+                    assert_eq!(got, total);
+                    s.shutdown().await.unwrap();
+                    drop(s);
+                    // The client thread finishes once our FIN arrives; wait without blocking
+                    // the runtime that must deliver it.
+                    while !client.is_finished() {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    client.join().unwrap().expect("kernel client");
                 }
-                let down = start.elapsed();
-                assert_eq!(got, total);
-                s.shutdown().await.unwrap();
-                drop(s);
-                // The client thread finishes once our FIN arrives; wait without blocking
-                // the runtime that must deliver it.
-                while !client.is_finished() {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                if !dirs.1 {
+                    return (down, Duration::ZERO);
                 }
-                client.join().unwrap().expect("kernel client");
 
                 let kl = TcpListener::bind((KERNEL, 5002)).unwrap();
                 let start = Instant::now();
+                let cpu = thread_cpu();
+                let napi = napi_cpu();
                 let server = std::thread::spawn(move || kernel_recv(kl.accept()?.0));
                 let mut c = stack.connect(SocketAddr::from((KERNEL, 5002))).await.unwrap();
                 let data = vec![7u8; CHUNK];
@@ -147,6 +206,8 @@ mod bench {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 let up = start.elapsed();
+                report_cpu("stack → kernel, stack thread", thread_cpu() - cpu, total);
+                report_cpu("stack → kernel, napi threads", napi_cpu() - napi, total);
                 assert_eq!(server.join().unwrap().expect("kernel server"), total);
                 (down, up)
             })
@@ -209,36 +270,72 @@ mod bench {
             eprintln!("tun_bench needs root to create network namespaces and TUN devices");
             std::process::exit(1);
         }
-        let mut mib = 1024u64;
+        const USAGE: &str = "usage: tun_bench [--mib N] [--runs N] [--offload off|on|both] \
+                             [--direction down|up|both] [--no-veth] [--cpu] [--no-napi]";
+        let (mut mib, mut n_runs, mut veth_on) = (1024u64, 3usize, true);
+        let (mut offloads, mut dirs) = (vec![false, true], (true, true));
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
-                "--mib" => mib = args.next().and_then(|v| v.parse().ok()).expect("--mib N"),
+                "--mib" => mib = args.next().and_then(|v| v.parse().ok()).expect(USAGE),
+                "--runs" => n_runs = args.next().and_then(|v| v.parse().ok()).expect(USAGE),
+                "--offload" => {
+                    offloads = match args.next().as_deref() {
+                        Some("off") => vec![false],
+                        Some("on") => vec![true],
+                        Some("both") => vec![false, true],
+                        _ => panic!("{USAGE}"),
+                    }
+                }
+                "--direction" => {
+                    dirs = match args.next().as_deref() {
+                        Some("down") => (true, false),
+                        Some("up") => (false, true),
+                        Some("both") => (true, true),
+                        _ => panic!("{USAGE}"),
+                    }
+                }
+                "--no-veth" => veth_on = false,
+                "--cpu" => CPU.store(true, std::sync::atomic::Ordering::Relaxed),
+                "--no-napi" => NO_NAPI.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--bench" => {}
-                other => panic!("unknown argument {other:?}; usage: tun_bench [--mib N]"),
+                other => panic!("unknown argument {other:?}; {USAGE}"),
             }
         }
+        let n_runs = n_runs.max(1);
         let total = mib << 20;
-        let best = |f: &dyn Fn() -> Duration| (0..3).map(|_| f()).min().unwrap();
-        let veth = best(&|| veth_run(total).expect("veth"));
-        println!("| path (MTU 1500, {mib} MiB, best of 3) | kernel → stack | stack → kernel |");
+        // Median and best of the runs, in Gbit/s.
+        let summary = |mut ds: Vec<Duration>| {
+            ds.sort();
+            format!(
+                "{:.1} Gbit/s (best {:.1})",
+                gbps(total, ds[(ds.len() - 1) / 2]),
+                gbps(total, ds[0])
+            )
+        };
+        let cell = |on: bool, ds: Vec<Duration>| if on { summary(ds) } else { "-".to_string() };
+        let veth: Vec<_> = if veth_on {
+            (0..n_runs).map(|_| veth_run(total).expect("veth")).collect()
+        } else {
+            Vec::new()
+        };
+        println!(
+            "| path (MTU 1500, {mib} MiB, median of {n_runs}) | kernel → stack | stack → kernel |"
+        );
         println!("|---|---|---|");
-        for offload in [false, true] {
-            let runs: Vec<_> = (0..3).map(|_| tun_run(offload, total)).collect();
-            let down = runs.iter().map(|r| r.0).min().unwrap();
-            let up = runs.iter().map(|r| r.1).min().unwrap();
+        for offload in offloads {
+            let runs: Vec<_> = (0..n_runs).map(|_| tun_run(offload, total, dirs)).collect();
             println!(
-                "| TUN, offload {} | {:.1} Gbit/s | {:.1} Gbit/s |",
+                "| TUN, offload {} | {} | {} |",
                 if offload { "on" } else { "off" },
-                gbps(total, down),
-                gbps(total, up)
+                cell(dirs.0, runs.iter().map(|r| r.0).collect()),
+                cell(dirs.1, runs.iter().map(|r| r.1).collect()),
             );
         }
-        println!(
-            "| kernel TCP over veth (both ends kernel) | {:.1} Gbit/s | {:.1} Gbit/s |",
-            gbps(total, veth),
-            gbps(total, veth)
-        );
+        if veth_on {
+            let v = summary(veth);
+            println!("| kernel TCP over veth (both ends kernel) | {v} | {v} |");
+        }
     }
 }
 

@@ -31,6 +31,12 @@
 //! (see [`Tun`]). The offload mask is always set explicitly (0 without offloads), because it
 //! survives on a persistent device.
 //!
+//! # Threaded NAPI
+//! Without offloads the device is created with `IFF_NAPI` and its NAPI switched to threaded
+//! mode ([`TunBuilder::threaded_napi`]): the kernel's receive path for the packets the stack
+//! writes (IP, TCP, waking the reader) then runs in a kernel thread of its own, in batches
+//! with GRO, instead of inside each `write(2)` on the stack's thread.
+//!
 //! All `unsafe` code of the workspace's I/O lives in this crate, each block with its SAFETY
 //! argument.
 

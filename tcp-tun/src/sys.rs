@@ -142,6 +142,55 @@ pub(crate) fn set_up(name: &str) -> io::Result<()> {
     ioctl_ifreq(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req)
 }
 
+/// `IFF_NAPI` (linux/if_tun.h; not in the `libc` crate): the kernel takes the packets written
+/// to the TUN through a NAPI context of the device (with GRO) instead of processing each one
+/// inside the `write(2)` call.
+pub(crate) const IFF_NAPI: libc::c_int = 0x0010;
+
+/// Turn on threaded NAPI (`/sys/class/net/NAME/threaded` = 1, Linux ≥ 5.12) for the
+/// interface `name` of the calling thread's network namespace.
+///
+/// The `/sys` of the process may belong to another network namespace (it shows the
+/// interfaces of the namespace that mounted it), so the write goes through a sysfs mounted
+/// for this namespace, in a private mount namespace of a short-lived thread: nothing is
+/// mounted anywhere else, and the mount disappears with the thread. Needs `CAP_SYS_ADMIN`.
+pub(crate) fn set_threaded_napi(name: &str) -> io::Result<()> {
+    let path = format!("/sys/class/net/{name}/threaded");
+    std::thread::Builder::new()
+        .name("tcp-tun-sysfs".into())
+        .spawn(move || -> io::Result<()> {
+            // SAFETY: `unshare` takes a flag word only. CLONE_NEWNS (which implies
+            // CLONE_FS) gives only this thread a private copy of the mount table; the
+            // thread inherited the network namespace of the caller and ends below.
+            if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE)?;
+            mount(Some(c"sysfs"), c"/sys", Some(c"sysfs"), 0)?;
+            std::fs::write(&path, "1")
+        })?
+        .join()
+        .map_err(|_| io::Error::other("the sysfs thread panicked"))?
+}
+
+/// `mount(2)` with no data argument.
+fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+) -> io::Result<()> {
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: every pointer is NULL or a NUL-terminated string alive for the call; the
+    // data argument is NULL, which every filesystem and flag used here accepts.
+    let r =
+        unsafe { libc::mount(ptr(source), target.as_ptr(), ptr(fstype), flags, std::ptr::null()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `read(2)` one packet into `buf`.
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.

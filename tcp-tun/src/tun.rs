@@ -100,11 +100,19 @@ pub struct TunBuilder {
     kernel: Option<(IpAddr, u8)>,
     mtu: usize,
     offload: bool,
+    /// `None`: on exactly when offloads are off.
+    threaded_napi: Option<bool>,
 }
 
 impl Default for TunBuilder {
     fn default() -> Self {
-        TunBuilder { name: "tcptun0".into(), kernel: None, mtu: 1500, offload: false }
+        TunBuilder {
+            name: "tcptun0".into(),
+            kernel: None,
+            mtu: 1500,
+            offload: false,
+            threaded_napi: None,
+        }
     }
 }
 
@@ -135,6 +143,24 @@ impl TunBuilder {
     /// [`Tun`].
     pub fn offload(mut self, on: bool) -> Self {
         self.offload = on;
+        self
+    }
+
+    /// Let the kernel process the packets the stack sends in a kernel thread of the
+    /// interface, with GRO (default: on when offloads are off): the device is created with `IFF_NAPI` and its NAPI
+    /// switched to threaded mode. Without it the kernel runs its whole receive path (IP,
+    /// TCP, waking the reader) inside each `write(2)` of the stack, one packet at a time, on
+    /// the stack's own thread; with it a `write` only queues the packet, and the kernel
+    /// thread takes the queue in batches on another CPU. Measured with `tun_bench` at MTU
+    /// 1500 without offloads: the stack's CPU time per segment sent falls by more than half.
+    /// With offloads the stack writes 64 KiB super-segments and the kernel's work per write
+    /// is already small; the thread did not measurably help there, so it is off by default.
+    ///
+    /// Turning the thread on needs `CAP_SYS_ADMIN` (it writes `/sys/class/net/NAME/threaded`
+    /// through a sysfs mounted for the interface's network namespace) and Linux ≥ 5.12;
+    /// when that fails, the interface is made again without `IFF_NAPI`, as with `false`.
+    pub fn threaded_napi(mut self, on: bool) -> Self {
+        self.threaded_napi = Some(on);
         self
     }
 
@@ -190,22 +216,32 @@ impl TunBuilder {
             return Err(io::Error::other("Tun::build must be called inside a tokio runtime"));
         }
 
-        let fd = sys::open_clone_device().map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) => io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "no /dev/net/tun ({e}): load the tun module (modprobe tun), or pass the \
-                     device into the container (--device /dev/net/tun)"
-                ),
-            ),
-            Some(libc::EPERM | libc::EACCES) => permission_denied(&e),
-            _ => context(e, "opening /dev/net/tun"),
-        })?;
+        let fd = open_device()?;
         let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
         if self.offload {
             flags |= libc::IFF_VNET_HDR;
         }
-        let name = sys::set_iff(&fd, &self.name, flags).map_err(|e| match e.raw_os_error() {
+        if self.threaded_napi.unwrap_or(!self.offload) {
+            let napi = self.set_iff(&fd, flags | sys::IFF_NAPI)?;
+            match sys::set_threaded_napi(&napi) {
+                Ok(()) => return self.finish(fd, napi),
+                Err(e) => {
+                    // Closing the descriptor removes the interface; make it again below.
+                    drop(fd);
+                    tracing::warn!(interface = %napi, error = %e, "no threaded NAPI; continuing without");
+                }
+            }
+            let fd = open_device()?;
+            let name = self.set_iff(&fd, flags)?;
+            return self.finish(fd, name);
+        }
+        let name = self.set_iff(&fd, flags)?;
+        self.finish(fd, name)
+    }
+
+    /// `TUNSETIFF` with `flags`, with the errors a person understands.
+    fn set_iff(&self, fd: &OwnedFd, flags: libc::c_int) -> io::Result<String> {
+        sys::set_iff(fd, &self.name, flags).map_err(|e| match e.raw_os_error() {
             Some(libc::EPERM | libc::EACCES) => permission_denied(&e),
             Some(libc::EBUSY) => io::Error::new(
                 io::ErrorKind::AddrInUse,
@@ -219,7 +255,11 @@ impl TunBuilder {
                 ),
             ),
             _ => context(e, &format!("creating TUN interface {:?} (TUNSETIFF)", self.name)),
-        })?;
+        })
+    }
+
+    /// The steps after `TUNSETIFF`: offloads, MTU, address, link up, and the `AsyncFd`.
+    fn finish(self, fd: OwnedFd, name: String) -> io::Result<Tun> {
         let step = |what: &str| format!("{what} on {name}");
         if self.offload {
             sys::set_vnet_hdr_size(&fd, HDR_LEN)
@@ -248,6 +288,21 @@ impl TunBuilder {
             .map_err(|e| context(e.into(), "registering the TUN with tokio"))?;
         Ok(Tun { fd, name, mtu: self.mtu, offload: self.offload, stats: Arc::default() })
     }
+}
+
+/// Open `/dev/net/tun`, with the errors a person understands.
+fn open_device() -> io::Result<OwnedFd> {
+    sys::open_clone_device().map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) => io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "no /dev/net/tun ({e}): load the tun module (modprobe tun), or pass the device \
+                 into the container (--device /dev/net/tun)"
+            ),
+        ),
+        Some(libc::EPERM | libc::EACCES) => permission_denied(&e),
+        _ => context(e, "opening /dev/net/tun"),
+    })
 }
 
 fn permission_denied(e: &io::Error) -> io::Error {

@@ -316,3 +316,34 @@ fn errors_are_clear() {
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
     });
 }
+
+/// The threads of the kernel whose name starts with `prefix`.
+fn kernel_threads(prefix: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+        })
+        .count()
+}
+
+#[test]
+fn threaded_napi_is_on_without_offloads() {
+    use tcp_tun::Tun;
+    if !common::root_or_skip("threaded_napi_is_on_without_offloads") {
+        return;
+    }
+    common::in_netns(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _g = rt.enter();
+        // Thread names are cut at 15 bytes: "napi/" + name + "-" + id.
+        let tun = Tun::builder().name("napi0").build().unwrap();
+        assert!(kernel_threads("napi/napi0-") >= 1, "no NAPI thread for napi0");
+        drop(tun);
+        let _off = Tun::builder().name("napi1").threaded_napi(false).build().unwrap();
+        let _gso = Tun::builder().name("napi2").offload(true).build().unwrap();
+        assert_eq!(kernel_threads("napi/napi1-"), 0);
+        assert_eq!(kernel_threads("napi/napi2-"), 0);
+    });
+}

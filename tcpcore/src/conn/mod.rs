@@ -542,8 +542,11 @@ impl Connection {
     /// Sequence number of the first byte in the send buffer.
     pub(crate) fn data_start(&self) -> SeqNum {
         // Before our SYN is acknowledged, SND.UNA is the SYN itself; once our FIN is, SND.UNA
-        // is one past the (empty) buffer.
-        self.snd_una.max(self.iss + 1) - u32::from(self.our_fin_acked)
+        // is one past the (empty) buffer. Not `max(SND.UNA, ISS + 1)`: in wrapping order
+        // (RFC 9293 §3.4) SND.UNA is "before" ISS + 1 again once 2 GiB have been sent.
+        let syn_unacked = self.snd_una == self.iss && !self.state.is_synchronized();
+        let una = if syn_unacked { self.iss + 1 } else { self.snd_una };
+        una - u32::from(self.our_fin_acked)
     }
 
     /// Our FIN has been sent and acknowledged.
@@ -577,5 +580,31 @@ pub(crate) fn default_mss(remote: &SocketAddr) -> u32 {
         536
     } else {
         1220
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ConnParams, Connection, State};
+    use crate::config::ConnConfig;
+    use crate::wire::SeqNum;
+
+    /// The send buffer starts at SND.UNA however far it is from the ISS: after 2 GiB sent it
+    /// is "before" ISS + 1 in wrapping order, which once stalled every transfer at 2 GiB.
+    #[test]
+    fn data_start_follows_snd_una_past_two_gib() {
+        let params = ConnParams {
+            local: "10.0.0.1:1000".parse().unwrap(),
+            remote: "10.0.0.2:2000".parse().unwrap(),
+            iss: SeqNum(1000),
+            ts_offset: 0,
+        };
+        let mut c = Connection::connect(ConnConfig::default(), params);
+        assert_eq!(c.data_start(), SeqNum(1001), "the SYN is not data");
+        c.state = State::Established;
+        for sent in [1u32, 1 << 20, (1 << 31) - 1, 1 << 31, (1 << 31) + 1, u32::MAX] {
+            c.snd_una = SeqNum(1000) + sent;
+            assert_eq!(c.data_start(), c.snd_una, "{sent} bytes after the ISS");
+        }
     }
 }
