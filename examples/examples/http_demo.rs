@@ -62,7 +62,7 @@ async fn run() -> Result<(), Failure> {
     let (a, b) = MemLink::pair();
     let server = Stack::builder().address(SERVER_IP.parse()?).build(a)?;
     let client = Stack::builder().address(CLIENT_IP.parse()?).build(b)?;
-    println!("server stack {SERVER_IP}, client stack {CLIENT_IP}, joined by MemLink (MTU 1500)");
+    println!("server stack {SERVER_IP}, client stack {CLIENT_IP}, joined by MemLink (MTU 1500, GSO/GRO on)");
 
     let listener = server.bind(SERVER).await?;
     println!("hyper server listening on {}", listener.local_addr()?);
