@@ -106,9 +106,10 @@ const CASES: [(u64, f64); 4] = [(10, 0.01), (10, 0.03), (100, 0.01), (100, 0.03)
 
 fn measure(rtt_ms: u64, p: f64) -> Measured {
     let rtt = Duration::from_millis(rtt_ms);
-    // About 600 RTTs measured after 100 RTTs of warm-up (at least 10 s / 60 s).
+    // About 3000 RTTs measured after 100 RTTs of warm-up (at least 2 s / 30 s): 300 to 450
+    // congestion events, so the mean is not one lucky stretch of the sawtooth.
     let warm_up = (rtt * 100).max(Duration::from_secs(2));
-    let end = warm_up + (rtt * 600).max(Duration::from_secs(10));
+    let end = warm_up + (rtt * 3000).max(Duration::from_secs(30));
     run(rtt_ms ^ (p * 1000.0) as u64, rtt, p, warm_up, end)
 }
 
