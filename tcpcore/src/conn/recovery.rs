@@ -349,7 +349,14 @@ impl Connection {
     fn enter_sack_recovery(&mut self, now: Instant) {
         let flight = self.snd_max.since(self.snd_una);
         let mss = self.effective_mss();
-        self.cc.on_loss(now, flight, mss);
+        // The reduction is from what cwnd allowed in flight, not from SND.MAX - SND.UNA:
+        // while RACK waits out RTT + reo_wnd, every SACK lets a new segment out (RFC 6675
+        // §5 step 2, pipe-based limited transmit), so SND.MAX - SND.UNA grows past cwnd by
+        // the SACKed bytes. RFC 3042 §2: segments sent on duplicate ACKs beyond cwnd MUST
+        // NOT count in the FlightSize that sets ssthresh (the NewReno path's
+        // `flight_at_dup`); Linux CUBIC likewise takes β × cwnd. The smaller FlightSize
+        // of an application-limited sender still applies (RFC 9438 §4.6).
+        self.cc.on_loss(now, flight.min(self.cc.window()), mss);
         self.recovery.active = true;
         self.recovery.recover = self.snd_max;
         self.recovery.inflation = 0;
