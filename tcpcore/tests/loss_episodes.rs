@@ -68,3 +68,38 @@ fn rx_03_sack_recovery_reduces_from_cwnd_not_from_segments_sent_on_sacks() {
     let expected = (f64::from(10 * MSS) * 0.7) as u32;
     assert_eq!((i.ssthresh, i.cwnd), (expected, expected));
 }
+
+#[test]
+fn rx_04_a_loss_found_during_recovery_beyond_recovery_point_starts_a_new_episode() {
+    let mut sc = established();
+    let (_, sent) = first_loss(&mut sc);
+    let recovery_point = seg(12);
+    assert_eq!(sc.conn.info().unacked, 12 * MSS, "RecoveryPoint = SND.MAX = segment 12");
+    // PRR lets out more as segments 4..=11 are SACKed: new data beyond RecoveryPoint.
+    let mut sent_in_recovery = sent;
+    for k in 5..=12 {
+        sc.deliver(sack_ack(S, seg(1), seg(k)));
+        sent_in_recovery.extend(sc.output());
+    }
+    let new: Vec<u32> =
+        sent_in_recovery.iter().map(|o| o.seq()).filter(|&q| q >= recovery_point).collect();
+    assert!(new.len() >= 2, "new data sent during recovery: {new:?}");
+    let (x, y, end) = (new[0], new[1], new[new.len() - 1] + MSS);
+    let ssthresh = sc.conn.info().ssthresh;
+    // 15 ms later: segment 0's retransmission has not arrived yet, but everything sent
+    // after x is SACKed: RACK marks x lost while still in recovery and x is resent in it.
+    sc.advance(ms(15));
+    sc.deliver(sack_ack(S, y, end));
+    let resent = sc.output();
+    assert!(resent.iter().any(|o| o.seq() == x), "x resent in recovery: {resent:#?}");
+    assert_eq!(sc.conn.info().fast_retransmits, 1, "x is found lost within the episode");
+    // Segment 0's retransmission arrives: the cumulative ACK passes RecoveryPoint and the
+    // episode ends, with x (beyond RecoveryPoint, a loss in the next window of data) still
+    // unrepaired and nothing else missing. RFC 5681 §4.3: a second reduction, in a new episode (as Linux does).
+    sc.deliver(sack_ack(recovery_point, y, end));
+    sc.output();
+    let i = sc.conn.info();
+    assert_eq!(i.fast_retransmits, 2, "a new recovery episode for x");
+    assert!(i.ssthresh < ssthresh, "ssthresh {} not below {ssthresh}", i.ssthresh);
+    assert_eq!(i.timeouts, 0);
+}
