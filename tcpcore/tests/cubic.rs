@@ -139,6 +139,35 @@ fn rx_03_cubic_fast_retransmit_on_a_connection_reduces_to_0_7_flight() {
     assert_eq!((info.ssthresh, info.cwnd, info.fast_retransmits), (reduced, reduced, 1));
 }
 
+#[test]
+fn rx_03_cubic_slow_start_back_to_ssthresh_stops_at_it() {
+    // A loss at 20 segments: ssthresh = 14. Recovery ends with 12 segments in flight, so
+    // cwnd = min(ssthresh, FlightSize + SMSS) = 13 (RFC 6582 §3.2 step 3), below ssthresh:
+    // slow start (RFC 5681 §3.1) takes it back, by at most L = 2 SMSS per ACK.
+    let mut cc = Cubic::new(20, SMSS);
+    cc.on_loss(Instant::ZERO, 20 * SMSS, SMSS);
+    cc.on_recovery_end(Instant::ZERO, 12 * SMSS, SMSS);
+    assert_eq!((cc.window(), cc.ssthresh()), (13 * SMSS, 14 * SMSS));
+    let ack = |una: u32, acked: u32| AckInfo {
+        now: Instant::from_millis(10),
+        acked,
+        mss: SMSS,
+        rtt_sample: None,
+        srtt: Some(ms(10)),
+        snd_una: SeqNum(una),
+        snd_max: SeqNum(una + 13 * SMSS),
+    };
+    // A stretch ACK of 2 segments: 13 + 2 would be 15; slow start ends at ssthresh.
+    cc.on_ack(&ack(2 * SMSS, 2 * SMSS));
+    assert_eq!(cc.window(), 14 * SMSS, "slow start overshot ssthresh");
+    // So the congestion-avoidance epoch starts from cwnd_epoch = ssthresh (RFC 9438 §4.6):
+    // W_est = 14 segments, plus α_cubic × acked / cwnd for this ACK (§4.3).
+    cc.on_ack(&ack(3 * SMSS, SMSS));
+    assert_eq!(cc.epoch_start(), Some(Instant::from_millis(10)));
+    let w_est = 14_000.0 + ALPHA * f64::from(SMSS) * 1000.0 / 14_000.0;
+    assert!((cc.w_est() - w_est).abs() < 1e-6, "W_est {} vs {w_est}", cc.w_est());
+}
+
 // ---- RFC 9438 §4.2, §4.4, §4.5: the cubic window function --------------------------------------
 
 #[test]

@@ -106,9 +106,10 @@ const CASES: [(u64, f64); 4] = [(10, 0.01), (10, 0.03), (100, 0.01), (100, 0.03)
 
 fn measure(rtt_ms: u64, p: f64) -> Measured {
     let rtt = Duration::from_millis(rtt_ms);
-    // About 600 RTTs measured after 100 RTTs of warm-up (at least 10 s / 60 s).
+    // About 3000 RTTs measured after 100 RTTs of warm-up (at least 2 s / 30 s): 300 to 450
+    // congestion events, so the mean is not one lucky stretch of the sawtooth.
     let warm_up = (rtt * 100).max(Duration::from_secs(2));
-    let end = warm_up + (rtt * 600).max(Duration::from_secs(10));
+    let end = warm_up + (rtt * 3000).max(Duration::from_secs(30));
     run(rtt_ms ^ (p * 1000.0) as u64, rtt, p, warm_up, end)
 }
 
@@ -140,10 +141,14 @@ fn rx_04_random_loss_is_repaired_without_rto() {
     }
 }
 
+/// RFC 9438 §5 derives the response function for a deterministic loss model (one loss, so
+/// one congestion event, every `1/p` packets). Here losses are random: several can fall in
+/// one window and make one event (the event rate printed is 75-85 % of `p`), which lifts
+/// the window, while whole segments, the round trip of each recovery without window growth
+/// (RFC 6937) and the retransmissions themselves lower goodput. Net, over seeds: 0.94-1.06
+/// times the function at 1 % loss, 0.79-0.88 at 3 % (windows of ~7 segments). A sender
+/// reducing less than β per episode showed as 1.4-1.5 times.
 #[test]
-#[ignore = "goodput is 1.40-1.52 times the RFC 9438 §5.1 response function at the packet \
-            loss rate (several random losses per window make one congestion event); run \
-            with --ignored --nocapture for the figures"]
 fn rx_04_goodput_follows_the_cubic_response_function() {
     let mut worst: f64 = 0.0;
     for (rtt_ms, p) in CASES {

@@ -268,9 +268,13 @@ impl Controller for Cubic {
         } else if self.hystart.phase != SlowStartPhase::Done {
             self.hystart_ack(a);
         } else {
-            // RFC 5681 §3.1 equation 2, with L = 2 (RFC 3465 §2.2).
+            // RFC 5681 §3.1 equation 2, with L = 2 (RFC 3465 §2.2). Slow start ends at
+            // ssthresh (RFC 5681 §3.1: slow start while cwnd < ssthresh), so it never
+            // overshoots it: the next congestion-avoidance epoch starts from cwnd_epoch =
+            // ssthresh (RFC 9438 §4.6), as Linux `tcp_slow_start` caps cwnd.
             let growth = a.acked.min(ABC_L * a.mss);
-            self.set_cwnd(self.cwnd + f64::from(growth), a.mss);
+            let cwnd = (self.cwnd + f64::from(growth)).min(f64::from(self.ssthresh));
+            self.set_cwnd(cwnd, a.mss);
         }
     }
 

@@ -34,8 +34,9 @@ impl Controller for NewReno {
     fn on_ack(&mut self, ack: &AckInfo) {
         let (acked, mss) = (ack.acked, ack.mss);
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 equation 2, with L = 2 (RFC 3465 §2.2).
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss));
+            // RFC 5681 §3.1 equation 2, with L = 2 (RFC 3465 §2.2), ending at ssthresh
+            // (as Linux `tcp_slow_start`): no overshoot above it after a recovery.
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss)).min(self.ssthresh);
         } else {
             // RFC 5681 §3.1: about one MSS per RTT.
             self.acked_in_ca = self.acked_in_ca.saturating_add(acked);
@@ -92,5 +93,17 @@ mod tests {
         assert_eq!(cc.window(), 11_000, "one MSS per window in congestion avoidance");
         cc.on_rto(t, 11_000, mss);
         assert_eq!((cc.window(), cc.ssthresh()), (1000, 5500));
+    }
+
+    #[test]
+    fn rx_03_slow_start_stops_at_ssthresh() {
+        let mss = 1000;
+        let mut cc = NewReno::new(20, mss);
+        let t = Instant::ZERO;
+        cc.on_loss(t, 20_000, mss);
+        cc.on_recovery_end(t, 8_000, mss);
+        assert_eq!((cc.window(), cc.ssthresh()), (9_000, 10_000));
+        cc.on_ack(&ack(2000, mss));
+        assert_eq!(cc.window(), 10_000, "9 + 2 segments capped at ssthresh");
     }
 }

@@ -14,7 +14,8 @@
 //!   (`on_loss` with the flight size), `RecoveryPoint = SND.MAX`, and PRR (RFC 6937 §3,
 //!   PRR-SSRB) meters what may be sent per ACK: lost segments first (RFC 6675 §5
 //!   `NextSeg()` rule 1, in sequence order), then new data. Recovery ends when SND.UNA
-//!   passes the recovery point.
+//!   passes the recovery point; a loss RACK found during it beyond the recovery point and
+//!   still not delivered then starts the next episode at once (RFC 5681 §4.3).
 //! - The tail loss probe (RFC 8985 §7): with data outstanding and no recovery under way,
 //!   `PTO = 2 SRTT` (plus the worst-case delayed ACK, 200 ms, when one segment is in
 //!   flight; 1 s without an RTT sample), re-armed at each transmission of new data and each
@@ -62,6 +63,8 @@ pub(crate) struct SackTx {
     tlp_end: Option<SeqNum>,
     /// Since a retransmission timeout, until SND.UNA passes the point it was at.
     pub(crate) after_rto: bool,
+    /// A SACK recovery episode was entered and its end not yet handled.
+    episode_open: bool,
 }
 
 /// Lower bound of RACK's wait (RTT + reordering window): one clock tick (RFC 6298 §2's G).
@@ -315,6 +318,10 @@ impl Connection {
         if sacked > 0 || self.recovery.active || d.latest.is_some() {
             self.rack_detect_loss(now);
         }
+        if self.sack_tx.episode_open && !self.recovery.active {
+            self.sack_tx.episode_open = false;
+            self.loss_outlives_episode(now);
+        }
         if self.recovery.active {
             self.prr_update(delivered);
         }
@@ -355,12 +362,36 @@ impl Connection {
         }
     }
 
+    /// The recovery episode just ended (SND.UNA passed RecoveryPoint). A segment sent after
+    /// RecoveryPoint that RACK found lost during the episode was resent within it, so it no
+    /// longer counts in `lost_bytes`; if it is still unacknowledged, it is a loss in the
+    /// next window of data and starts a new episode with its own reduction. RFC 5681 §4.3:
+    /// losses in two successive windows of data are two congestion indications, cwnd and
+    /// ssthresh MUST be lowered twice; RFC 6675 §5: a new recovery may start once the
+    /// cumulative ACK passes RecoveryPoint. Linux does the same: on leaving recovery,
+    /// `tcp_time_to_recover` sees `lost_out` (marked lost, resent or not, not yet
+    /// delivered) and re-enters it at once.
+    fn loss_outlives_episode(&mut self, now: Instant) {
+        let Some(sb) = self.sack_tx.sb.as_ref() else { return };
+        if !self.recovery.active && !self.sack_tx.after_rto && sb.lost_undelivered() {
+            self.enter_sack_recovery(now);
+        }
+    }
+
     /// RFC 6675 §5 step 4 with RFC 6937 §3 initialisation.
     fn enter_sack_recovery(&mut self, now: Instant) {
         let flight = self.snd_max.since(self.snd_una);
         let mss = self.effective_mss();
-        self.cc.on_loss(now, flight, mss);
+        // The reduction is from what cwnd allowed in flight, not from SND.MAX - SND.UNA:
+        // while RACK waits out RTT + reo_wnd, every SACK lets a new segment out (RFC 6675
+        // §5 step 2, pipe-based limited transmit), so SND.MAX - SND.UNA grows past cwnd by
+        // the SACKed bytes. RFC 3042 §2: segments sent on duplicate ACKs beyond cwnd MUST
+        // NOT count in the FlightSize that sets ssthresh (the NewReno path's
+        // `flight_at_dup`); Linux CUBIC likewise takes β × cwnd. The smaller FlightSize
+        // of an application-limited sender still applies (RFC 9438 §4.6).
+        self.cc.on_loss(now, flight.min(self.cc.window()), mss);
         self.recovery.active = true;
+        self.sack_tx.episode_open = true;
         self.recovery.recover = self.snd_max;
         self.recovery.inflation = 0;
         self.sack_tx.prr_delivered = 0;
@@ -405,6 +436,7 @@ impl Connection {
         s.tlp_end = None;
         s.rack_xmit = None;
         s.after_rto = true;
+        s.episode_open = false;
         let Some(sb) = s.sb.as_mut() else { return false };
         let covers = sb.len() > 0
             && sb.get(0).start == una

@@ -326,6 +326,17 @@ impl Scoreboard {
         })
     }
 
+    /// Some entry is lost (awaiting retransmission) or was resent and not yet SACKed: the
+    /// sender's record of losses not yet repaired (Linux `lost_out`). At most one walk over
+    /// the ring.
+    pub(crate) fn lost_undelivered(&self) -> bool {
+        self.lost_bytes > 0
+            || (0..self.len).any(|i| {
+                let e = self.get(i);
+                e.retransmitted() && !e.sacked()
+            })
+    }
+
     /// `[seq, end)` was sent again at `now`: advance the entries it covers.
     pub(crate) fn retransmitted(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
         let (mut lo, mut hi) = (0, self.len);
