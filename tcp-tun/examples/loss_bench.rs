@@ -1,7 +1,7 @@
 //! Goodput under random loss: a router namespace forwards between the kernel (a host
-//! namespace), our stack (on a TUN in the router) and a second kernel host, and its iptables
-//! FORWARD chain drops each packet with probability p (1 % and 5 %), so both directions of
-//! every path see the same rule. Measures kernel → stack and stack → kernel over the TUN
+//! namespace), our stack (on a TUN in the router) and a second kernel host, and iptables
+//! drops each MTU-sized packet with probability p (1 % and 5 %) once in each direction of
+//! every path (see `Net::set_drop`). Measures kernel → stack and stack → kernel over the TUN
 //! (offloads off and on) and Linux → Linux over the veths, all in one run. Needs root;
 //! everything happens in namespaces the bench creates and deletes (nothing touches the
 //! host's interfaces or tables).
@@ -77,9 +77,9 @@ mod bench {
     ///   host1 (10.78.0.2) ──veth── router ──veth── host2 (10.79.0.2)
     ///                                │ TUN lossb0 (10.77.0.1) ── the stack (10.77.0.2)
     /// ```
-    /// The router forwards, and its FORWARD chain drops each packet with probability p, so
-    /// every path (host1 ↔ stack, host1 ↔ host2) sees the same rule, and every drop is a
-    /// loss on the wire. (A DROP in the sender's own OUTPUT chain is not: Linux's TCP sees
+    /// The router forwards; iptables drops each packet with probability p once per direction
+    /// (`Net::set_drop`), so every path (host1 ↔ stack, host1 ↔ host2) sees the same loss,
+    /// and every drop is a loss on the wire. (A DROP in the sender's own OUTPUT chain is not: Linux's TCP sees
     /// the local error and sends the segment again at once, without any loss recovery.)
     struct Net {
         router: String,
@@ -129,25 +129,27 @@ mod bench {
             Ok(net)
         }
 
+        /// Drop each packet with probability `p`, once per direction, where packets are
+        /// MTU-sized: in the router's FORWARD chain for everything but what the stack sends,
+        /// and in host1's INPUT chain for what the stack sends. (The router sees the stack's
+        /// packets as they entered from the TUN: as GSO super-segments with offloads, and
+        /// GRO'd by the TUN's NAPI without them, so one drop there would take out many
+        /// segments at once. Host1 gets them cut to MTU size by the router's veth.)
         fn set_drop(&self, p: f64) -> io::Result<()> {
-            let _ = run(&["ip", "netns", "exec", &self.router, "iptables", "-F", "FORWARD"]);
-            run(&[
-                "ip",
-                "netns",
-                "exec",
-                &self.router,
-                "iptables",
-                "-A",
-                "FORWARD",
-                "-m",
-                "statistic",
-                "--mode",
-                "random",
-                "--probability",
-                &format!("{p}"),
-                "-j",
-                "DROP",
-            ])?;
+            let p = format!("{p}");
+            let random = ["-m", "statistic", "--mode", "random", "--probability", &p, "-j", "DROP"];
+            let stack = STACK.to_string();
+            let from_stack: &[&str] = &["-s", &stack];
+            for (ns, chain, matching) in [
+                (&self.router, "FORWARD", &["!", "-i", TUN][..]),
+                (&self.host1, "INPUT", from_stack),
+            ] {
+                let _ = run(&["ip", "netns", "exec", ns, "iptables", "-F", chain]);
+                let mut args = vec!["ip", "netns", "exec", ns, "iptables", "-A", chain];
+                args.extend(matching);
+                args.extend(random);
+                run(&args)?;
+            }
             Ok(())
         }
     }

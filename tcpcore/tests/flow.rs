@@ -254,6 +254,50 @@ fn rx_08_quick_acks_at_start_then_delayed() {
     assert_eq!(out[0].at, at(50));
 }
 
+/// Uses up the 4 quick ACKs of `cfg` with 10-byte segments; the next one waits for the
+/// delayed-ACK timer. Returns the next sequence number.
+fn spend_quick_acks(sc: &mut Sc) -> u32 {
+    for i in 0..4u32 {
+        sc.deliver(Seg::ack(P + 10 * i, D).data(&bytes(10 * i as usize, 10)));
+        assert_ack(&sc.expect_one(), P + 10 * (i + 1));
+    }
+    sc.deliver(Seg::ack(P + 40, D).data(&bytes(40, 10)));
+    sc.expect_none();
+    assert_eq!(sc.advance(ms(50)).len(), 1);
+    P + 50
+}
+
+#[test]
+fn rx_08_quick_acks_again_after_a_silence_longer_than_the_rto() {
+    let mut sc = Sc::established(ConnConfig { quick_acks: 4, ..Sc::plain() });
+    let next = spend_quick_acks(&mut sc);
+    // 10 ms later: still delayed.
+    sc.deliver(Seg::ack(next, D).data(&bytes(50, 10)));
+    sc.expect_none();
+    sc.advance(ms(50));
+    // After more than the RTO (200 ms here) of silence the sender is restarting its window
+    // (Linux tcp_event_data_recv): ACKed at once, and the next ones too.
+    sc.advance(ms(300));
+    for i in 0..4u32 {
+        sc.deliver(Seg::ack(next + 10 + 10 * i, D).data(&bytes(60 + 10 * i as usize, 10)));
+        assert_ack(&sc.expect_one(), next + 20 + 10 * i);
+    }
+    sc.deliver(Seg::ack(next + 50, D).data(&bytes(100, 10)));
+    sc.expect_none();
+}
+
+#[test]
+fn rx_08_a_duplicate_segment_restarts_quick_acks() {
+    let mut sc = Sc::established(ConnConfig { quick_acks: 4, ..Sc::plain() });
+    let next = spend_quick_acks(&mut sc);
+    // A retransmission of data we have: ACKed at once (RFC 5681 §4.2), and Linux's
+    // quick-ack mode makes the segments after it go unheld too.
+    sc.deliver(Seg::ack(next - 10, D).data(&bytes(40, 10)));
+    assert_ack(&sc.expect_one(), next);
+    sc.deliver(Seg::ack(next, D).data(&bytes(50, 10)));
+    assert_ack(&sc.expect_one(), next + 10);
+}
+
 #[test]
 fn rx_08_nagle_holds_small_write_until_ack() {
     let mut sc = Sc::established(Sc::plain());

@@ -59,8 +59,8 @@ fn lossy_bulk_transfer_makes_no_allocation_per_segment() {
     run.net.reserve(1024, 1600);
     // The receive ring grows by doubling, once, to its cap (the 256 KiB buffer) the first
     // time a window peaks that far (a run of segments without loss); under 1 % random loss
-    // that first peak may come 10-20 s in. Warm up past it: after it, nothing allocates.
-    assert_steady(run, Instant::from_secs(20), Instant::from_secs(30), 10_000);
+    // that first peak may come 10-30 s in. Warm up past it: after it, nothing allocates.
+    assert_steady(run, Instant::from_secs(30), Instant::from_secs(40), 10_000);
 }
 
 #[test]

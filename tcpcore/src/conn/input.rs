@@ -195,6 +195,9 @@ impl Connection {
         let end = seg.tcp.seq + seg.payload.len() as u32;
         if !seg.payload.is_empty() && end <= self.rcv_nxt && self.rcv_nxt.since(end) < 1 << 30 {
             self.note_duplicate(seg.tcp.seq, end); // RFC 2883 §4: D-SACK
+                                                   // A retransmission of data we hold: the sender is recovering, so ACK what
+                                                   // follows at once too (Linux tcp_data_queue enters quick-ack mode here).
+            self.enter_quick_ack();
         }
         if self.state == State::TimeWait && seg.tcp.flags.fin() {
             // CL-08: a retransmitted FIN restarts the 2 MSL timer.
@@ -511,10 +514,20 @@ impl Connection {
         let mut seq = seg.tcp.seq;
         let mut data = seg.payload;
         let end = seq + data.len() as u32;
+        // Linux tcp_event_data_recv: data after a silence longer than the RTO means the
+        // sender is restarting its window (after a timeout, or idle), so the next segments
+        // are ACKed at once rather than each held by the delayed-ACK timer.
+        if self.ack.last_data.is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto()) {
+            self.enter_quick_ack();
+        }
+        self.ack.last_data = Some(now);
         if end <= self.rcv_nxt {
-            // Entirely old: a duplicate. ACK at once so the sender learns (RFC 5681 §4.2).
+            // Entirely old: a duplicate. ACK at once so the sender learns (RFC 5681 §4.2),
+            // and the segments after it too (a retransmission: the sender is recovering;
+            // Linux enters quick-ack mode here).
             self.note_duplicate(seq, end);
             self.ack.now = true;
+            self.enter_quick_ack();
             return;
         }
         if self.orphaned && self.fin_queued {
@@ -563,6 +576,12 @@ impl Connection {
         } else {
             self.timers.set_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
         }
+    }
+
+    /// Linux quick-ack mode: ACK the next segments at once (as many as the configured
+    /// quick ACKs).
+    fn enter_quick_ack(&mut self) {
+        self.ack.quick = self.ack.quick.max(self.cfg.quick_acks);
     }
 
     /// Eighth step: FIN (RFC 9293 §3.10.7.4). A FIN beyond a hole is remembered and takes

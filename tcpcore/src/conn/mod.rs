@@ -88,8 +88,11 @@ pub(crate) struct AckState {
     pub(crate) now: bool,
     /// Bytes received since our last ACK.
     pub(crate) unacked_bytes: u32,
-    /// Remaining quick ACKs (Linux quick-ack mode at connection start).
+    /// Remaining quick ACKs (Linux quick-ack mode: at connection start, after a duplicate
+    /// and after a silence longer than the RTO).
     pub(crate) quick: u8,
+    /// When data last arrived.
+    pub(crate) last_data: Option<Instant>,
 }
 
 /// A per-connection token bucket for challenge ACKs (RFC 5961 §7).
