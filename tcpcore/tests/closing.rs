@@ -57,11 +57,20 @@ fn close_wait(cfg: ConnConfig) -> Sc {
     sc.advance(ms(10));
     sc.deliver(Seg::ack(PEER_ISS + 1, ISS + 1).fin());
     assert_eq!(sc.conn.state(), State::CloseWait);
-    let ack = sc.expect_one();
-    ack.assert_flags(TcpFlags::ACK).assert_seq_ack(ISS + 1, PEER_ISS + 2);
-    assert_eq!(ack.at, at_ms(20), "a FIN is acknowledged at once");
+    // As Linux (CLOSE-WAIT enters pingpong mode), the ACK of the FIN is delayed, so that an
+    // application closing at end of stream answers with one FIN-ACK.
+    sc.expect_none();
+    assert_eq!(sc.conn.poll_timeout(), Some(at_ms(60)), "the delayed-ACK timer");
     assert_eq!(sc.events(), vec![Event::Readable, Event::PeerFinished]);
     sc
+}
+
+/// In CLOSE-WAIT from [`close_wait`], let the delayed ACK of the FIN go out (at 60 ms).
+fn ack_the_fin(sc: &mut Sc) {
+    let out = sc.advance(ms(40));
+    assert_eq!(out.len(), 1, "{out:#?}");
+    out[0].assert_flags(TcpFlags::ACK).assert_seq_ack(ISS + 1, PEER_ISS + 2);
+    assert_eq!(out[0].at, at_ms(60));
 }
 
 // ---- CL-01 -------------------------------------------------------------------------------
@@ -125,12 +134,32 @@ fn cl_01_fin_follows_queued_data() {
 // ---- CL-02 -------------------------------------------------------------------------------
 
 #[test]
+fn cl_02_closing_at_eof_answers_data_and_fin_with_one_fin_ack() {
+    // Quick-ack mode is on at the start of a connection, yet data followed by the peer's FIN
+    // is not acknowledged on its own: the application reads, closes, and one FIN-ACK
+    // acknowledges everything (Linux: 3 segments to close, not 4).
+    let mut sc = Sc::established(Sc::plain());
+    sc.advance(ms(10));
+    sc.deliver(Seg::ack(PEER_ISS + 1, ISS + 1).data(b"bye").fin());
+    assert_eq!(sc.conn.state(), State::CloseWait);
+    sc.expect_none();
+    let mut b = [0u8; 8];
+    assert_eq!(sc.conn.read(&mut b), Ok(3));
+    assert_eq!(sc.conn.read(&mut b), Ok(0), "EOF");
+    sc.conn.close();
+    let fin = sc.expect_one();
+    fin.assert_flags(FIN_ACK).assert_seq_ack(ISS + 1, PEER_ISS + 5);
+    assert_eq!(sc.conn.state(), State::LastAck);
+    assert_eq!(sc.conn.poll_timeout(), Some(at_ms(220)), "only the FIN's retransmission");
+}
+
+#[test]
 fn cl_02_passive_close_eof_half_close_and_last_ack() {
     let mut sc = close_wait(Sc::plain());
     let mut b = [0u8; 16];
     assert_eq!(sc.conn.read(&mut b), Ok(0), "EOF");
     assert_eq!(sc.conn.read(&mut b), Ok(0), "EOF again");
-    assert_eq!(sc.conn.poll_timeout(), None);
+    assert_eq!(sc.conn.poll_timeout(), Some(at_ms(60)), "only the delayed ACK of the FIN");
     // Half-close: the CLOSE-WAIT side keeps writing.
     sc.advance(ms(10));
     assert_eq!(sc.conn.write(b"still here"), Ok(10));
@@ -487,6 +516,7 @@ fn cl_10_abort_in_fin_wait_2_skips_time_wait() {
 #[test]
 fn cl_11_close_wait_not_closed_by_the_app_stays() {
     let mut sc = close_wait(Sc::plain());
+    ack_the_fin(&mut sc);
     assert_eq!(sc.conn.poll_timeout(), None, "nothing is timed in an idle CLOSE-WAIT");
     assert!(sc.advance(secs(24 * 3600)).is_empty());
     assert_eq!(sc.conn.state(), State::CloseWait);
@@ -502,6 +532,7 @@ fn cl_11_close_wait_not_closed_by_the_app_stays() {
 fn cl_11_close_wait_with_keepalive_survives_while_the_peer_answers() {
     let cfg = ConnConfig { keepalive: true, ..Sc::plain() };
     let mut sc = close_wait(cfg);
+    ack_the_fin(&mut sc);
     for _ in 0..5 {
         let out = sc.advance(secs(7200));
         assert_eq!(out.len(), 1, "{out:#?}");

@@ -555,7 +555,9 @@ impl Connection {
                     self.autotune_on_data(now, seg);
                 }
                 self.ack.unacked_bytes += n;
-                self.schedule_ack(now, had_holes);
+                // A FIN right behind the data ends quick-ack mode (see `try_consume_fin`).
+                let fin_next = seg.tcp.flags.fin() && self.closes_on_fin();
+                self.schedule_ack(now, had_holes, fin_next);
             }
             Stored::OutOfOrder => self.ack.now = true,
             Stored::Dropped => {
@@ -569,8 +571,9 @@ impl Connection {
     /// Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at least every second full-sized
     /// segment, at once while in quick-ack mode or when a hole was filled, else within the
     /// delayed-ACK timeout.
-    fn schedule_ack(&mut self, now: Instant, filled_hole: bool) {
-        if filled_hole || self.ack.quick > 0 || self.ack.unacked_bytes >= 2 * self.rcv_mss {
+    fn schedule_ack(&mut self, now: Instant, filled_hole: bool, fin_next: bool) {
+        let quick = self.ack.quick > 0 && !fin_next;
+        if filled_hole || quick || self.ack.unacked_bytes >= 2 * self.rcv_mss {
             self.ack.quick = self.ack.quick.saturating_sub(1);
             self.ack.now = true;
         } else {
@@ -607,8 +610,15 @@ impl Connection {
         }
         self.fin_received = true;
         self.rcv_nxt += 1;
-        self.ack.now = true;
         self.events |= ev::PEER_FIN | ev::READABLE;
+        if self.closes_on_fin() {
+            // Linux (`tcp_fin`: CLOSE-WAIT enters pingpong mode): the ACK of a FIN that
+            // reaches us first is delayed (RFC 9293 §3.8.6.3 allows it), so an application
+            // that closes at end of stream sends one FIN-ACK instead of an ACK and a FIN.
+            self.timers.set_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
+        } else {
+            self.ack.now = true;
+        }
         match self.state {
             State::SynReceived | State::Established => self.set_state(State::CloseWait),
             State::FinWait1 if self.fin_acked() => self.enter_time_wait(now),
@@ -616,6 +626,11 @@ impl Connection {
             State::FinWait2 => self.enter_time_wait(now),
             _ => {}
         }
+    }
+
+    /// The peer's FIN would move us to CLOSE-WAIT (the peer closes first).
+    fn closes_on_fin(&self) -> bool {
+        matches!(self.state, State::SynReceived | State::Established)
     }
 
     /// TIME-WAIT for 2 MSL (RFC 9293 §3.10.7.4; Linux `TCP_TIMEWAIT_LEN`).

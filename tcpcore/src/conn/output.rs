@@ -246,7 +246,11 @@ impl Connection {
     /// Whether reading freed enough space to announce a larger window (receiver SWS
     /// avoidance, RFC 9293 §3.8.6.2.2): the window at least doubles and grows by a segment.
     pub(crate) fn window_update_due(&self) -> bool {
-        if !self.state.can_receive() || self.fin_received {
+        // Nothing received since the SYN: the peer has not used the window it has (the
+        // SYN-ACK's, at most 65,535 unscaled), and our first ACK of its data announces the
+        // full one; an update now would be a segment per connection for nothing (Linux
+        // announces openings only after the application has read).
+        if !self.state.can_receive() || self.fin_received || self.rcv_nxt == self.irs + 1 {
             return false;
         }
         let cur = self.rcv_wnd();

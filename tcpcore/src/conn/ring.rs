@@ -4,8 +4,9 @@
 //! logical capacity; only the allocation is lazy. Growth happens O(log capacity) times per
 //! connection, never per segment once the ring has reached its working size.
 
-/// Smallest allocation: one page.
-const MIN_ALLOC: usize = 4096;
+/// Smallest allocation: enough for a small request or reply; short exchanges (the
+/// connection-rate case) then touch a few cache lines instead of zeroing a page per ring.
+const MIN_ALLOC: usize = 512;
 
 /// Make `buf` hold at least `need` bytes (never more than `cap` unless `need` is), keeping
 /// the ring's bytes in order from `head`, which becomes 0.

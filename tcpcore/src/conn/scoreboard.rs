@@ -3,7 +3,7 @@
 //!
 //! # Design
 //!
-//! One fixed ring of [`Entry`]s, allocated once when SACK is negotiated, covers the sequence
+//! One ring of [`Entry`]s, created when SACK is negotiated, covers the sequence
 //! space `[SND.UNA, SND.MAX)` in sequence order: every transmission of new data appends an
 //! entry (one per segment), the cumulative ACK pops entries from the front. Each entry keeps
 //! its last transmission time (`RACK.xmit_ts` of RFC 8985 §6.1) and three flags: SACKed,
@@ -13,7 +13,8 @@
 //! peer fragmenting the scoreboard on purpose: the CVE-2019-11477/8 class), the next
 //! segment is merged into a neighbour: first any two adjacent entries with the same flags,
 //! else the last two entries, conservatively (a merged entry is SACKed only if both halves
-//! were). So memory is fixed, and the work per ACK is bounded by `4 × CAPACITY` for the SACK
+//! were). The ring starts at 8 slots and doubles as the flight grows, so a short exchange
+//! does not pay for zeroing 256; memory is bounded, and the work per ACK is bounded by `4 × CAPACITY` for the SACK
 //! blocks (binary search, then a walk over the entries one block covers) plus `CAPACITY` for
 //! RACK's loss scan.
 //!
@@ -28,6 +29,9 @@ use crate::Instant;
 
 /// Most entries the ring holds (one per segment in flight, coarser beyond).
 pub(crate) const CAPACITY: usize = 256;
+
+/// Slots of the ring's first allocation (a power of two, as [`CAPACITY`]).
+const MIN_SLOTS: usize = 8;
 
 const SACKED: u8 = 1;
 const LOST: u8 = 2;
@@ -100,7 +104,9 @@ pub(crate) struct Scoreboard {
 impl Scoreboard {
     pub(crate) fn new() -> Self {
         Scoreboard {
-            ring: vec![Entry::EMPTY; CAPACITY].into_boxed_slice(),
+            // Grows on demand (`push`): most connections send a few segments per flight,
+            // and zeroing the full ring for each would cost more than the exchange itself.
+            ring: Box::default(),
             head: 0,
             len: 0,
             sacked_bytes: 0,
@@ -114,8 +120,9 @@ impl Scoreboard {
         self.len
     }
 
+    /// Slot of entry `i` (< `len`, so the ring is allocated; its length is a power of two).
     fn idx(&self, i: usize) -> usize {
-        (self.head + i) % CAPACITY
+        (self.head + i) & (self.ring.len() - 1)
     }
 
     pub(crate) fn get(&self, i: usize) -> &Entry {
@@ -161,12 +168,27 @@ impl Scoreboard {
             // the scoreboard is only a hint.
             self.clear();
         }
-        if self.len == CAPACITY {
-            self.make_room();
+        if self.len == self.ring.len() {
+            if self.len < CAPACITY {
+                self.grow();
+            } else {
+                self.make_room();
+            }
         }
         let i = self.len;
         self.len += 1;
         *self.get_mut(i) = Entry { start, end, xmit: now, retx_nxt: start, flags: 0 };
+    }
+
+    /// Double the ring (from 8 slots, up to [`CAPACITY`]), its entries in order from slot 0.
+    fn grow(&mut self) {
+        let size = (self.ring.len() * 2).clamp(MIN_SLOTS, CAPACITY);
+        let mut ring = vec![Entry::EMPTY; size].into_boxed_slice();
+        for (i, slot) in ring.iter_mut().enumerate().take(self.len) {
+            *slot = *self.get(i);
+        }
+        self.ring = ring;
+        self.head = 0;
     }
 
     /// Free one slot by merging two adjacent entries (see the module documentation).
@@ -208,7 +230,7 @@ impl Scoreboard {
                     note_delivery(d, &e, self.high_sacked);
                 }
                 self.set_flags(0, 0);
-                self.head = (self.head + 1) % CAPACITY;
+                self.head = (self.head + 1) & (self.ring.len() - 1);
                 self.len -= 1;
             } else {
                 if e.start < una {
@@ -403,5 +425,28 @@ mod tests {
         assert_eq!(s.sacked_bytes, (CAPACITY as u32 + 10) * 10);
         s.cum_ack(SeqNum(25), &mut d);
         assert_eq!(s.sacked_bytes, (CAPACITY as u32 + 10) * 10 - 25);
+    }
+
+    #[test]
+    fn ring_grows_in_order_across_the_wrap() {
+        let mut s = Scoreboard::new();
+        assert_eq!(s.ring.len(), 0, "nothing allocated before the first segment");
+        let seg = |i: u32| (SeqNum(i * 10), SeqNum(i * 10 + 10));
+        for i in 0..MIN_SLOTS as u32 {
+            let (a, b) = seg(i);
+            s.push(a, b, t(1));
+        }
+        let mut d = Delivered::default();
+        s.cum_ack(SeqNum(30), &mut d);
+        // Wrap around the first allocation, then outgrow it.
+        for i in MIN_SLOTS as u32..40 {
+            let (a, b) = seg(i);
+            s.push(a, b, t(2));
+        }
+        assert_eq!(s.len(), 37);
+        assert_eq!(s.ring.len(), 64);
+        for i in 0..s.len() {
+            assert_eq!(s.get(i).start, SeqNum((i as u32 + 3) * 10), "entry {i}");
+        }
     }
 }
