@@ -7,8 +7,9 @@
 //! 3. receive up to [`RX_BUDGET`] packets, routing each through the endpoint (under the
 //!    endpoint lock, one lock per batch) to its connection's cell (locked per packet);
 //! 4. run the endpoint's timers and the due entries of the timer heap;
-//! 5. drain the work queue: each cell's `poll_transmit` until `None` or [`TX_BUDGET`]
-//!    packets are queued, then refresh its heap entry and note if it drained;
+//! 5. drain the work queue: each cell's `poll_transmit` until `None` or the transmit batch is
+//!    full ([`TX_BUDGET`] packets, or no arena room for one more, MTU- or GSO-sized), then
+//!    refresh its heap entry and note if it drained;
 //! 6. hand the packets to the device, tell the endpoint about drained connections, and wake
 //!    the tasks whose connections had events — after every lock is released.
 //!
