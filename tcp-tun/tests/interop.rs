@@ -7,106 +7,29 @@
 mod common;
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{kernel_side, mbps, with_stack, Pattern, KERNEL_IP, STACK_IP, TUN_NAME};
-use tcp_tokio::Stack;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use common::{
+    kernel_side, kernel_to_stack, mbps, stack_to_kernel, with_stack, KERNEL_IP, STACK_IP, TUN_NAME,
+};
+use tokio::io::AsyncWriteExt;
 
 const MIB: u64 = 1 << 20;
-
-/// Kernel client → our server: `total` bytes of the pattern, checked byte by byte.
-async fn kernel_to_stack(stack: &Stack, port: u16, total: u64) -> Duration {
-    let pattern = Arc::new(Pattern::new());
-    let listener = stack.bind(SocketAddr::from((STACK_IP, port))).await.unwrap();
-    let p = pattern.clone();
-    let start = Instant::now();
-    let client = kernel_side(move || -> io::Result<()> {
-        let mut s = TcpStream::connect((STACK_IP, port))?;
-        let mut sent = 0u64;
-        while sent < total {
-            let chunk = p.at(sent, (total - sent).min(64 * 1024) as usize);
-            s.write_all(chunk)?;
-            sent += chunk.len() as u64;
-        }
-        s.shutdown(Shutdown::Write)?;
-        // Wait for the server's close so every byte was acknowledged.
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest)?;
-        assert!(rest.is_empty());
-        Ok(())
-    });
-    let server = async {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0u64;
-        loop {
-            let n = s.read(&mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            pattern.check(got, &buf[..n]);
-            got += n as u64;
-        }
-        assert_eq!(got, total, "bytes received");
-        s.shutdown().await.unwrap();
-    };
-    let (c, ()) = tokio::join!(client, server);
-    c.expect("kernel client");
-    start.elapsed()
-}
-
-/// Our client → kernel server: `total` bytes of the pattern, checked byte by byte.
-async fn stack_to_kernel(stack: &Stack, port: u16, total: u64) -> Duration {
-    let pattern = Arc::new(Pattern::new());
-    let listener = TcpListener::bind((KERNEL_IP, port)).unwrap();
-    let p = pattern.clone();
-    let start = Instant::now();
-    let server = kernel_side(move || -> io::Result<u64> {
-        let (mut s, _) = listener.accept()?;
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0u64;
-        loop {
-            let n = s.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            p.check(got, &buf[..n]);
-            got += n as u64;
-        }
-        Ok(got)
-    });
-    let client = async {
-        let mut s = stack.connect(SocketAddr::from((KERNEL_IP, port))).await.unwrap();
-        let mut sent = 0u64;
-        while sent < total {
-            let chunk = pattern.at(sent, (total - sent).min(64 * 1024) as usize);
-            s.write_all(chunk).await.unwrap();
-            sent += chunk.len() as u64;
-        }
-        s.shutdown().await.unwrap();
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest).await.unwrap();
-    };
-    let (got, ()) = tokio::join!(server, client);
-    assert_eq!(got.expect("kernel server"), total, "bytes received by the kernel");
-    start.elapsed()
-}
 
 fn bulk(name: &str, offload: bool, setup: fn(), total: u64) {
     let name = name.to_owned();
     with_stack(offload, 1500, setup, move |stack| async move {
         let run = async {
-            let t = kernel_to_stack(&stack, 5001, total).await;
+            let t = kernel_to_stack(&stack, (STACK_IP, 5001).into(), total).await;
             eprintln!(
                 "{name}: kernel → stack {} MiB in {:.2?} ({:.0} Mbit/s)",
                 total / MIB,
                 t,
                 mbps(total, t.as_secs_f64())
             );
-            let t = stack_to_kernel(&stack, 5002, total).await;
+            let t = stack_to_kernel(&stack, (KERNEL_IP, 5002).into(), total).await;
             eprintln!(
                 "{name}: stack → kernel {} MiB in {:.2?} ({:.0} Mbit/s)",
                 total / MIB,

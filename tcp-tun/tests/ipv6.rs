@@ -7,15 +7,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use common::{in_netns, kernel_side, Pattern, TUN_NAME};
+use common::{in_netns, kernel_to_stack, stack_to_kernel, TUN_NAME};
 use tcp_tokio::Stack;
 use tcp_tun::Tun;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KERNEL_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x77, 0, 0, 0, 0, 0, 1);
 const STACK_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x77, 0, 0, 0, 0, 0, 2);
@@ -37,8 +34,8 @@ fn both_ways(offload: bool) {
             let stats = tun.stats();
             let stack = Stack::builder().address(IpAddr::V6(STACK_IP6)).build(tun).unwrap();
             let run = async {
-                kernel_to_stack(&stack).await;
-                stack_to_kernel(&stack).await;
+                kernel_to_stack(&stack, (STACK_IP6, 5001).into(), TOTAL).await;
+                stack_to_kernel(&stack, (KERNEL_IP6, 5002).into(), TOTAL).await;
             };
             tokio::time::timeout(Duration::from_secs(120), run).await.expect("timed out");
             let st = stats.get();
@@ -47,72 +44,6 @@ fn both_ways(offload: bool) {
             assert_eq!(st.rx_super > 0, offload, "{st:?}");
         });
     });
-}
-
-async fn kernel_to_stack(stack: &Stack) {
-    let pattern = Arc::new(Pattern::new());
-    let listener = stack.bind(SocketAddr::from((STACK_IP6, 5001))).await.unwrap();
-    let p = pattern.clone();
-    let client = kernel_side(move || {
-        let mut s = TcpStream::connect((STACK_IP6, 5001)).expect("connect over IPv6");
-        let mut sent = 0;
-        while sent < TOTAL {
-            let chunk = p.at(sent, (TOTAL - sent).min(64 << 10) as usize);
-            s.write_all(chunk).unwrap();
-            sent += chunk.len() as u64;
-        }
-        s.shutdown(Shutdown::Write).unwrap();
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest).unwrap();
-    });
-    let server = async {
-        let (mut s, peer) = listener.accept().await.unwrap();
-        assert_eq!(peer.ip(), IpAddr::V6(KERNEL_IP6));
-        let mut buf = vec![0u8; 256 << 10];
-        let mut got = 0;
-        loop {
-            let n = s.read(&mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            pattern.check(got, &buf[..n]);
-            got += n as u64;
-        }
-        assert_eq!(got, TOTAL, "bytes the stack received");
-        s.shutdown().await.unwrap();
-    };
-    tokio::join!(client, server);
-}
-
-async fn stack_to_kernel(stack: &Stack) {
-    let pattern = Arc::new(Pattern::new());
-    let listener = TcpListener::bind((KERNEL_IP6, 5002)).unwrap();
-    let p = pattern.clone();
-    let server = kernel_side(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 256 << 10];
-        let mut got = 0;
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            if n == 0 {
-                return got;
-            }
-            p.check(got, &buf[..n]);
-            got += n as u64;
-        }
-    });
-    let client = async {
-        let mut s = stack.connect(SocketAddr::from((KERNEL_IP6, 5002))).await.unwrap();
-        let mut sent = 0;
-        while sent < TOTAL {
-            let chunk = pattern.at(sent, (TOTAL - sent).min(64 << 10) as usize);
-            s.write_all(chunk).await.unwrap();
-            sent += chunk.len() as u64;
-        }
-        s.shutdown().await.unwrap();
-    };
-    let (got, ()) = tokio::join!(server, client);
-    assert_eq!(got, TOTAL, "bytes the kernel received");
 }
 
 #[test]

@@ -4,12 +4,15 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tcp_tokio::Stack;
 use tcp_tun::Tun;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The kernel's side of the TUN.
 pub const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
@@ -135,4 +138,84 @@ impl Pattern {
 /// Megabits per second.
 pub fn mbps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 * 8.0 / secs / 1e6
+}
+
+/// Kernel client → our server listening at `at`: `total` bytes of the pattern, checked byte
+/// by byte. Returns how long it took.
+pub async fn kernel_to_stack(stack: &Stack, at: SocketAddr, total: u64) -> Duration {
+    let pattern = Arc::new(Pattern::new());
+    let listener = stack.bind(at).await.unwrap();
+    let p = pattern.clone();
+    let start = Instant::now();
+    let client = kernel_side(move || -> io::Result<()> {
+        let mut s = TcpStream::connect(at)?;
+        let mut sent = 0u64;
+        while sent < total {
+            let chunk = p.at(sent, (total - sent).min(64 * 1024) as usize);
+            s.write_all(chunk)?;
+            sent += chunk.len() as u64;
+        }
+        s.shutdown(Shutdown::Write)?;
+        // Wait for the server's close so every byte was acknowledged.
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest)?;
+        assert!(rest.is_empty());
+        Ok(())
+    });
+    let server = async {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0u64;
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            pattern.check(got, &buf[..n]);
+            got += n as u64;
+        }
+        assert_eq!(got, total, "bytes received");
+        s.shutdown().await.unwrap();
+    };
+    let (c, ()) = tokio::join!(client, server);
+    c.expect("kernel client");
+    start.elapsed()
+}
+
+/// Our client → kernel server listening at `at`: `total` bytes of the pattern, checked byte
+/// by byte. Returns how long it took.
+pub async fn stack_to_kernel(stack: &Stack, at: SocketAddr, total: u64) -> Duration {
+    let pattern = Arc::new(Pattern::new());
+    let listener = TcpListener::bind(at).unwrap();
+    let p = pattern.clone();
+    let start = Instant::now();
+    let server = kernel_side(move || -> io::Result<u64> {
+        let (mut s, _) = listener.accept()?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0u64;
+        loop {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            p.check(got, &buf[..n]);
+            got += n as u64;
+        }
+        Ok(got)
+    });
+    let client = async {
+        let mut s = stack.connect(at).await.unwrap();
+        let mut sent = 0u64;
+        while sent < total {
+            let chunk = pattern.at(sent, (total - sent).min(64 * 1024) as usize);
+            s.write_all(chunk).await.unwrap();
+            sent += chunk.len() as u64;
+        }
+        s.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+    };
+    let (got, ()) = tokio::join!(server, client);
+    assert_eq!(got.expect("kernel server"), total, "bytes received by the kernel");
+    start.elapsed()
 }
