@@ -56,37 +56,23 @@ fn bulk_100mib_each_way_offload_on() {
 }
 
 fn five_percent_loss() {
-    let p = "0.05";
-    common::run(&[
-        "iptables",
-        "-A",
-        "INPUT",
-        "-i",
-        TUN_NAME,
-        "-m",
-        "statistic",
-        "--mode",
-        "random",
-        "--probability",
-        p,
-        "-j",
-        "DROP",
-    ]);
-    common::run(&[
-        "iptables",
-        "-A",
-        "OUTPUT",
-        "-o",
-        TUN_NAME,
-        "-m",
-        "statistic",
-        "--mode",
-        "random",
-        "--probability",
-        p,
-        "-j",
-        "DROP",
-    ]);
+    for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
+        common::run(&[
+            "iptables",
+            "-A",
+            chain,
+            dir,
+            TUN_NAME,
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            "0.05",
+            "-j",
+            "DROP",
+        ]);
+    }
 }
 
 #[test]
