@@ -131,6 +131,29 @@ fn cl_01_fin_follows_queued_data() {
     assert_eq!(sc.conn.state(), State::FinWait2);
 }
 
+#[test]
+fn cl_01_shutdown_in_syn_sent_keeps_queued_data_and_sends_fin_after_it() {
+    let mut sc = Sc::client(Sc::plain());
+    sc.conn.write(b"early").unwrap();
+    sc.conn.shutdown_write();
+    assert_eq!(sc.conn.state(), State::SynSent, "the data is not dropped with the TCB");
+    sc.expect_none();
+    sc.advance(ms(10));
+    sc.deliver(Seg::syn_ack(PEER_ISS, ISS + 1));
+    assert_eq!(sc.conn.state(), State::FinWait1);
+    let out = sc.output();
+    let data = out.iter().find(|o| !o.payload.is_empty()).expect("the queued data is sent");
+    data.assert_flags(FIN_ACK).assert_seq_ack(ISS + 1, PEER_ISS + 1);
+    assert_eq!(data.payload, b"early");
+}
+
+#[test]
+fn cl_01_shutdown_in_syn_sent_with_nothing_queued_closes() {
+    let mut sc = Sc::client(Sc::plain());
+    sc.conn.shutdown_write();
+    assert_eq!(sc.conn.state(), State::Closed);
+}
+
 // ---- CL-02 -------------------------------------------------------------------------------
 
 #[test]

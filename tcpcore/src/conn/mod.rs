@@ -426,7 +426,11 @@ impl Connection {
             return;
         }
         match self.state {
-            // RFC 9293 §3.10.4: no SYN answered yet, nothing to say goodbye to.
+            // RFC 9293 §3.10.4 deletes the TCB on CLOSE in SYN-SENT, which would silently
+            // drop data the application already queued: keep it and queue the FIN behind it,
+            // as for SYN-RECEIVED.
+            State::SynSent if self.send_buf.len() > 0 => self.fin_queued = true,
+            // No SYN answered yet and nothing queued: nothing to say goodbye to.
             State::SynSent | State::Listen | State::Closed => self.enter_closed(None),
             // Queued until ESTABLISHED.
             State::SynReceived => self.fin_queued = true,
