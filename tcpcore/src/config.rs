@@ -17,8 +17,13 @@ pub enum CongestionAlgorithm {
 pub struct ConnConfig {
     /// Interface MTU; our advertised MSS is derived from it (RFC 9293 §3.7.1).
     pub mtu: u16,
-    /// Send buffer capacity in bytes (`net.ipv4.tcp_wmem` default).
+    /// Initial send buffer capacity in bytes (`net.ipv4.tcp_wmem` default).
     pub send_buffer: usize,
+    /// Largest send buffer auto-tuning may grow to (`net.ipv4.tcp_wmem` max, 4 MiB; Linux
+    /// `tcp_sndbuf_expand`): while the application finds the buffer full and the congestion
+    /// window has room, the buffer grows to twice the congestion window. At or below
+    /// `send_buffer`, auto-tuning is off.
+    pub max_send_buffer: usize,
     /// Initial receive buffer capacity in bytes; the advertised window never exceeds its free
     /// space (`net.ipv4.tcp_rmem` default).
     pub recv_buffer: usize,
@@ -111,6 +116,7 @@ impl Default for ConnConfig {
         ConnConfig {
             mtu: 1500,
             send_buffer: 256 * 1024,
+            max_send_buffer: 4 * 1024 * 1024,
             recv_buffer: 256 * 1024,
             max_recv_buffer: 6 * 1024 * 1024,
             max_ooo_ranges: 32,

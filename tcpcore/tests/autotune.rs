@@ -3,6 +3,10 @@
 //! toward `max_recv_buffer` and never beyond it; with room for the bandwidth-delay product
 //! the transfer fills a 1 Gbit/s, 100 ms path within 5 s (window scaling from the maximum
 //! buffer, timestamps on every ACK feeding HyStart++, auto-tuning).
+//!
+//! Send-buffer auto-tuning (Linux `tcp_sndbuf_expand`): a sender whose buffer, not the
+//! network, limits it grows the buffer to twice its congestion window, up to
+//! `max_send_buffer`; one that never fills its buffer keeps the initial size.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -26,24 +30,29 @@ struct Bulk {
 impl Bulk {
     fn new(max_recv_buffer: usize) -> Bulk {
         let base = ConnConfig::default();
-        // The sender's buffer is not auto-tuned: make it large enough for the path.
-        let client_conn = ConnConfig { send_buffer: 32 << 20, ..base };
+        // These tests are about the receiver: give the sender a buffer the size of the path.
+        let client_conn = ConnConfig { send_buffer: 32 << 20, max_send_buffer: 32 << 20, ..base };
         let server_conn = ConnConfig { max_recv_buffer, ..base };
+        Bulk::with(client_conn, server_conn, RATE, 1 << 40)
+    }
+
+    /// The client sends `total` bytes with `client_conn` over a `rate` bit/s, `RTT` path.
+    fn with(client_conn: ConnConfig, server_conn: ConnConfig, rate: u64, total: u64) -> Bulk {
         let ep = |seed, conn| EndpointConfig { seed, conn, ..EndpointConfig::default() };
         let mut client = Host::new(ep(1, client_conn));
         let mut server = Host::new(ep(2, server_conn));
         server
             .listen(SocketAddr::new(SERVER, PORT), |_: &Connection| BulkApp::new(0, 2, 1))
             .unwrap();
-        let app = BulkApp::new(1 << 40, 1, 2);
+        let app = BulkApp::new(total, 1, 2);
         client.connect(Instant::ZERO, CLIENT, SocketAddr::new(SERVER, PORT), app).unwrap();
         let mut net = Network::new(7);
         let c = net.add_node(client, &[CLIENT]);
         let server = net.add_node(server, &[SERVER]);
-        let bdp = (RATE / 8) as usize * RTT.as_millis() as usize / 1000;
+        let bdp = (rate / 8) as usize * RTT.as_millis() as usize / 1000;
         let link = LinkConfig {
             delay: RTT / 2,
-            rate_bps: RATE,
+            rate_bps: rate,
             queue_bytes: bdp,
             mtu: 1500,
             ..LinkConfig::default()
@@ -139,4 +148,49 @@ fn rx_05_no_autotuning_when_the_maximum_is_the_initial_buffer() {
     b.run(2);
     let info = b.server_info();
     assert_eq!((info.rcv_buf, info.wscale.0), (256 << 10, 3));
+}
+
+/// Goodput of a 100 Mbit/s, 100 ms path (1.25 MB bandwidth-delay product) from 4 to 6 s,
+/// and the sender's final state, with the default 256 KiB initial send buffer.
+fn send_side(max_send_buffer: usize) -> (f64, TcpInfo) {
+    const SLOW: u64 = 100_000_000;
+    let client = ConnConfig { max_send_buffer, ..ConnConfig::default() };
+    let mut b = Bulk::with(client, ConnConfig::default(), SLOW, 1 << 40);
+    b.net.run_until(Instant::from_secs(4));
+    let before = b.received();
+    b.net.run_until(Instant::from_secs(6));
+    let rate = (b.received() - before) as f64 * 8.0 / 2.0;
+    let info = b.client_info();
+    eprintln!("{:.1} Mbit/s, client: {info:?}", rate / 1e6);
+    (rate / SLOW as f64, info)
+}
+
+#[test]
+fn send_buffer_grows_to_twice_the_window_when_it_limits_the_sender() {
+    let (share, info) = send_side(ConnConfig::default().max_send_buffer);
+    // 256 KiB per 100 ms would be 21 Mbit/s: the grown buffer lets the window fill the path.
+    assert!(share >= 0.9, "{:.1} % of the path", 100.0 * share);
+    assert!(info.snd_buf > 1_250_000 && info.snd_buf <= 4 << 20, "{}", info.snd_buf);
+}
+
+#[test]
+fn send_buffer_is_fixed_when_the_maximum_is_the_initial_size() {
+    let (share, info) = send_side(256 << 10);
+    assert_eq!(info.snd_buf, 256 << 10);
+    let limit = (256u64 << 10) as f64 * 8.0 / RTT.as_secs_f64() / 100e6;
+    assert!(share <= limit * 1.05, "{:.1} % of the path with a 256 KiB buffer", 100.0 * share);
+}
+
+#[test]
+fn send_buffer_stays_at_its_initial_size_when_never_full() {
+    // 200 KB never fill the 256 KiB buffer: however large the window gets, no growth.
+    let mut b = Bulk::with(ConnConfig::default(), ConnConfig::default(), RATE, 200_000);
+    // Until the last byte arrives (the client's connection lives on for the FIN exchange).
+    let mut ms = 0;
+    while b.received() < 200_000 && ms < 3000 {
+        ms += 1;
+        b.net.run_until(Instant::from_millis(ms));
+    }
+    assert_eq!(b.received(), 200_000);
+    assert_eq!(b.client_info().snd_buf, 256 << 10);
 }

@@ -404,13 +404,16 @@ impl Host {
         let Some((_, c)) = self.conn.as_ref() else { return };
         let (v, i) = (c.seq_vars(), c.info());
         assert!(v.snd_una <= v.snd_nxt && v.snd_nxt <= v.snd_max, "{v:?}");
-        assert!(v.send_buffered <= v.send_capacity && v.send_capacity == cfg.send_buffer, "{v:?}");
-        // Auto-tuning may grow the receive buffer, never beyond its cap.
+        // Auto-tuning may grow both buffers, never beyond their caps.
+        let send_cap = cfg.send_buffer.max(cfg.max_send_buffer);
+        assert!(v.send_buffered <= v.send_capacity, "{v:?}");
+        assert!(v.send_capacity >= cfg.send_buffer && v.send_capacity <= send_cap, "{v:?}");
+        assert_eq!(i.snd_buf, v.send_capacity);
         let cap = cfg.recv_buffer.max(cfg.max_recv_buffer);
         assert!(v.recv_buffered <= v.recv_capacity && v.recv_capacity <= cap, "{v:?}");
         assert_eq!(i.rcv_buf, v.recv_capacity);
         assert!(i.ooo_ranges <= cfg.max_ooo_ranges, "{i:?}");
-        assert!(v.snd_max.0.wrapping_sub(v.snd_una.0) <= cfg.send_buffer as u32 + 2, "{v:?}");
+        assert!(v.snd_max.0.wrapping_sub(v.snd_una.0) <= v.send_capacity as u32 + 2, "{v:?}");
     }
 }
 

@@ -646,6 +646,7 @@ fn sec_05_connection_heap_use_is_fixed_after_creation() {
         c.recv_buffer = 8192;
         c.max_recv_buffer = 8192; // no auto-tuning: its growth steps allocate (O(log) times)
         c.send_buffer = 8192;
+        c.max_send_buffer = 8192; // likewise
         c.max_ooo_ranges = 8;
         c.nodelay = true;
     });

@@ -1,4 +1,12 @@
-//! Receive-buffer auto-tuning, as Linux `tcp_moderate_rcvbuf` ("dynamic right-sizing",
+//! Buffer auto-tuning.
+//!
+//! Send side, as Linux `tcp_new_space` / `tcp_sndbuf_expand`: when acknowledged data frees
+//! space after the application found the buffer full, and the congestion window is not full,
+//! the buffer (not the network) limited the sender; it grows to twice the congestion window
+//! (room for a window in flight and the next one queued; cwnd may also be inflated in fast
+//! recovery, RFC 5681 §3.2), up to `ConnConfig::max_send_buffer`. It never shrinks.
+//!
+//! Receive side, as Linux `tcp_moderate_rcvbuf` ("dynamic right-sizing",
 //! `tcp_rcv_space_adjust`): once per receiver-measured RTT, count the bytes the application
 //! consumed; when that grew, size the buffer for about twice the per-RTT amount (plus room for
 //! a sender still in slow start), up to `ConnConfig::max_recv_buffer`.
@@ -101,6 +109,26 @@ impl Connection {
         }
         self.rcv_space.start = Some(now);
         self.rcv_space.consumed_at_start = consumed;
+    }
+
+    /// Linux `tcp_new_space`: data was acknowledged; grow the send buffer when it, rather
+    /// than the congestion window, held the sender back (`tcp_should_expand_sndbuf`).
+    pub(crate) fn expand_send_buffer(&mut self) {
+        let cap = self.send_buf.capacity();
+        if !self.send_buf.was_full() || cap >= self.cfg.max_send_buffer {
+            return;
+        }
+        let cwnd = self.cc.window();
+        if self.snd_max.since(self.snd_una) >= cwnd {
+            return; // the congestion window is full: a bigger buffer would not send more
+        }
+        let segs = (cwnd / self.effective_mss().max(1)).max(self.cfg.initial_cwnd);
+        let target = 2 * segs as usize * self.effective_mss() as usize;
+        let new = target.min(self.cfg.max_send_buffer);
+        if new > cap {
+            tracing::trace!(from = cap, to = new, "send buffer grows");
+            self.send_buf.grow(new);
+        }
     }
 
     /// Grow the receive buffer to at least `target` bytes by doubling, never beyond

@@ -126,6 +126,8 @@ pub struct TcpInfo {
     pub paws_rejected: u64,
     /// Current receive buffer capacity in bytes (grown by auto-tuning).
     pub rcv_buf: usize,
+    /// Current send buffer capacity in bytes (grown by auto-tuning).
+    pub snd_buf: usize,
 }
 
 /// Most entries a connection's SACK scoreboard holds (its memory is fixed).
@@ -156,7 +158,7 @@ pub struct SeqVars {
     pub send_buffered: usize,
     /// Unread bytes in the receive buffer.
     pub recv_buffered: usize,
-    /// Configured send buffer size.
+    /// Send buffer size now (auto-tuning grows it up to `max_send_buffer`).
     pub send_capacity: usize,
     /// Receive buffer size now (auto-tuning grows it up to `max_recv_buffer`).
     pub recv_capacity: usize,
@@ -177,7 +179,7 @@ impl Connection {
             rcv_adv: self.rcv_adv,
             send_buffered: self.send_buf.len(),
             recv_buffered: self.recv_buf.unread(),
-            send_capacity: self.cfg.send_buffer,
+            send_capacity: self.send_buf.capacity(),
             recv_capacity: self.recv_buf.capacity(),
         }
     }
@@ -228,6 +230,7 @@ impl Connection {
             sack_max_work_per_ack: self.scoreboard_stats().1,
             paws_rejected: c.paws_rejected,
             rcv_buf: self.recv_buf.capacity(),
+            snd_buf: self.send_buf.capacity(),
         }
     }
 }

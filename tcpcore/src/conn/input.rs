@@ -408,6 +408,7 @@ impl Connection {
             self.stalled_since = Some(now);
         }
         if data_acked > 0 && !self.fin_queued {
+            self.expand_send_buffer();
             self.events |= ev::WRITABLE;
         }
     }

@@ -1,8 +1,8 @@
 //! The send buffer: a ring of bytes from SND.UNA onwards (acknowledged bytes leave from the
-//! front, the application appends at the back), of fixed logical capacity; its storage grows
-//! on demand (see `ring`).
+//! front, the application appends at the back). Its logical capacity only grows (send-buffer
+//! auto-tuning, `autotune.rs`); its storage grows on demand (see `ring`).
 
-/// A byte ring of fixed capacity.
+/// A byte ring with a logical capacity.
 #[derive(Debug)]
 pub(crate) struct SendBuf {
     buf: Box<[u8]>,
@@ -10,11 +10,29 @@ pub(crate) struct SendBuf {
     cap: usize,
     head: usize,
     len: usize,
+    /// The application filled the buffer since the last growth (Linux `SOCK_NOSPACE`, set
+    /// when a writer finds no room): the buffer, not the application, limits what is queued.
+    full: bool,
 }
 
 impl SendBuf {
     pub(crate) fn new(capacity: usize) -> Self {
-        SendBuf { buf: Box::default(), cap: capacity.max(1), head: 0, len: 0 }
+        SendBuf { buf: Box::default(), cap: capacity.max(1), head: 0, len: 0, full: false }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Whether a write found the buffer full since the last [`SendBuf::grow`].
+    pub(crate) fn was_full(&self) -> bool {
+        self.full
+    }
+
+    /// Raise the logical capacity to `cap` (never lowers it); storage follows on demand.
+    pub(crate) fn grow(&mut self, cap: usize) {
+        self.cap = self.cap.max(cap);
+        self.full = false;
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -28,6 +46,7 @@ impl SendBuf {
     /// Append as much of `data` as fits; returns the bytes taken.
     pub(crate) fn push(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
+        self.full |= n == self.free();
         if n == 0 {
             return 0;
         }
@@ -80,5 +99,23 @@ mod tests {
         let [x, y] = b.slices(1, 100);
         assert_eq!([x, y].concat(), b"fghijkl");
         assert_eq!(b.free(), 0);
+        assert!(b.was_full());
+    }
+
+    #[test]
+    fn grow_keeps_bytes_and_clears_full() {
+        let mut b = SendBuf::new(4);
+        assert_eq!(b.push(b"abcdef"), 4);
+        assert!(b.was_full());
+        b.consume(1);
+        b.grow(8);
+        assert!(!b.was_full());
+        assert_eq!((b.capacity(), b.free()), (8, 5));
+        assert_eq!(b.push(b"efgh"), 4);
+        assert!(!b.was_full());
+        let [x, y] = b.slices(0, 100);
+        assert_eq!([x, y].concat(), b"bcdefgh");
+        b.grow(2);
+        assert_eq!(b.capacity(), 8, "never shrinks");
     }
 }
