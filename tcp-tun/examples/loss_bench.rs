@@ -15,6 +15,9 @@
 //! `ss -ti` halfway through each transfer.
 
 #[cfg(target_os = "linux")]
+mod kernel_cc;
+
+#[cfg(target_os = "linux")]
 mod bench {
     use std::io::{self, Read, Write};
     use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -164,23 +167,6 @@ mod bench {
             .join(" ")
     }
 
-    fn set_cc(s: &TcpStream, cc: &str) -> io::Result<()> {
-        // SAFETY: `s` is an open socket; the option value is a byte string of the given length.
-        let r = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_CONGESTION,
-                cc.as_ptr().cast(),
-                cc.len() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
     fn mbps(bytes: u64, d: Duration) -> f64 {
         bytes as f64 * 8.0 / d.as_secs_f64() / 1e6
     }
@@ -189,7 +175,7 @@ mod bench {
     /// halfway if `verbose`, and wait for the peer's close.
     fn kernel_send(to: (Ipv4Addr, u16), total: u64, cc: &str, verbose: bool) -> io::Result<String> {
         let mut s = TcpStream::connect(to)?;
-        set_cc(&s, cc)?;
+        crate::kernel_cc::set_cc(&s, cc)?;
         let buf = vec![7u8; CHUNK];
         let mut sent = 0;
         let mut info = String::new();

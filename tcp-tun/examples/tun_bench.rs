@@ -5,12 +5,23 @@
 //!
 //! ```text
 //! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N] [--runs N]
-//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu] [--no-napi]
+//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off]
+//!     [--kernel-cc NAME]
 //! ```
 //! Prints a Markdown table (Gbit/s of payload, median and best of `--runs` runs of N MiB,
 //! default 3 of 1024). `--offload`, `--direction` and `--no-veth` narrow what runs (for
-//! profiling one path with `perf record`); `--cpu` prints each thread's CPU time per run;
-//! `--no-napi` builds the TUNs without threaded NAPI, for comparison.
+//! profiling one path with `perf record`); `--cpu` prints each thread's CPU time per run and
+//! the stack sender's final window and buffer; `--napi` overrides the TUN builder's default
+//! for threaded NAPI ([`tcp_tun::TunBuilder::threaded_napi`]), for comparison.
+//!
+//! `--kernel-cc` sets the congestion control of every kernel socket in the run (`TCP_CONGESTION`,
+//! default `cubic`, Linux's built-in default), TUN and veth paths alike. It matters for the
+//! kernel senders: a host may default to another (`net.ipv4.tcp_congestion_control`), and with
+//! `bbr`, which paces every packet with timers, the kernel's own veth throughput on a small VM
+//! drops to a fraction of CUBIC's.
+
+#[cfg(target_os = "linux")]
+mod kernel_cc;
 
 #[cfg(target_os = "linux")]
 mod bench {
@@ -69,8 +80,16 @@ mod bench {
     /// CPU time per byte is steadier than the throughput).
     static CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-    /// `--no-napi`: TUNs without threaded NAPI ([`tcp_tun::TunBuilder::threaded_napi`]).
-    static NO_NAPI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    /// `--napi on|off`: override the TUN builder's threaded-NAPI default.
+    static NAPI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+    /// `--kernel-cc`: congestion control of the kernel's sockets.
+    static KERNEL_CC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+    /// Give `s` the `--kernel-cc` congestion control.
+    fn set_cc(s: &TcpStream) -> io::Result<()> {
+        crate::kernel_cc::set_cc(s, KERNEL_CC.get().map_or("cubic", String::as_str))
+    }
 
     /// The calling thread's CPU time (user and system).
     fn thread_cpu() -> Duration {
@@ -107,6 +126,7 @@ mod bench {
     }
 
     fn kernel_send(mut s: TcpStream, total: u64) -> io::Result<()> {
+        set_cc(&s)?;
         let cpu = thread_cpu();
         let buf = vec![7u8; CHUNK];
         let mut sent = 0;
@@ -123,6 +143,7 @@ mod bench {
     }
 
     fn kernel_recv(mut s: TcpStream) -> io::Result<u64> {
+        set_cc(&s)?;
         let cpu = thread_cpu();
         let mut buf = vec![0u8; CHUNK];
         let mut got = 0;
@@ -142,14 +163,15 @@ mod bench {
         in_new_netns(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let tun = Tun::builder()
+                let mut tun = Tun::builder()
                     .name("bench0")
                     .kernel_address(KERNEL.into(), 24)
                     .mtu(1500)
-                    .offload(offload)
-                    .threaded_napi(!NO_NAPI.load(std::sync::atomic::Ordering::Relaxed))
-                    .build()
-                    .expect("TUN");
+                    .offload(offload);
+                if let Some(&on) = NAPI.get() {
+                    tun = tun.threaded_napi(on);
+                }
+                let tun = tun.build().expect("TUN");
                 let stack = Stack::builder().address(STACK.into()).build(tun).unwrap();
 
                 let mut down = Duration::ZERO;
@@ -200,6 +222,13 @@ mod bench {
                     let n = (total - sent).min(CHUNK as u64) as usize;
                     c.write_all(&data[..n]).await.unwrap();
                     sent += n as u64;
+                }
+                if CPU.load(std::sync::atomic::Ordering::Relaxed) {
+                    let i = c.info();
+                    eprintln!(
+                        "  stack sender: cwnd {} B, send buffer {} B, srtt {:?}, {} retransmits",
+                        i.cwnd, i.snd_buf, i.srtt, i.retransmits
+                    );
                 }
                 c.shutdown().await.unwrap();
                 while !server.is_finished() {
@@ -271,7 +300,8 @@ mod bench {
             std::process::exit(1);
         }
         const USAGE: &str = "usage: tun_bench [--mib N] [--runs N] [--offload off|on|both] \
-                             [--direction down|up|both] [--no-veth] [--cpu] [--no-napi]";
+                             [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off] \
+                             [--kernel-cc NAME]";
         let (mut mib, mut n_runs, mut veth_on) = (1024u64, 3usize, true);
         let (mut offloads, mut dirs) = (vec![false, true], (true, true));
         let mut args = std::env::args().skip(1);
@@ -297,7 +327,15 @@ mod bench {
                 }
                 "--no-veth" => veth_on = false,
                 "--cpu" => CPU.store(true, std::sync::atomic::Ordering::Relaxed),
-                "--no-napi" => NO_NAPI.store(true, std::sync::atomic::Ordering::Relaxed),
+                "--napi" => {
+                    let on = match args.next().as_deref() {
+                        Some("on") => true,
+                        Some("off") => false,
+                        _ => panic!("{USAGE}"),
+                    };
+                    NAPI.set(on).expect(USAGE);
+                }
+                "--kernel-cc" => KERNEL_CC.set(args.next().expect(USAGE)).expect(USAGE),
                 "--bench" => {}
                 other => panic!("unknown argument {other:?}; {USAGE}"),
             }
@@ -319,8 +357,10 @@ mod bench {
         } else {
             Vec::new()
         };
+        let cc = KERNEL_CC.get().map_or("cubic", String::as_str);
         println!(
-            "| path (MTU 1500, {mib} MiB, median of {n_runs}) | kernel → stack | stack → kernel |"
+            "| path (MTU 1500, {mib} MiB, median of {n_runs}, kernel CC {cc}) | kernel → stack | \
+             stack → kernel |"
         );
         println!("|---|---|---|");
         for offload in offloads {
