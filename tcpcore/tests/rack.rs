@@ -1,5 +1,5 @@
 //! RX-04: RACK-TLP loss detection (RFC 8985) with SACK: the reordering window and timer,
-//! and the tail loss probe at 2 SRTT.
+//! and the tail loss probe at 2 SRTT (plus Linux's 2 ms slack).
 
 mod common;
 
@@ -30,23 +30,24 @@ fn sack(l: u32, r: u32) -> TcpOptions {
 }
 
 #[test]
-fn rx_04_tlp_probes_the_tail_two_srtt_after_the_last_send() {
+fn rx_04_tlp_probes_the_tail_two_srtt_and_2_ms_after_the_last_send() {
     let mut sc = established();
     sc.conn.write(&[5u8; 3 * 1460]).unwrap();
     let out = sc.output();
     assert_eq!(out.len(), 3);
     assert_eq!(out[2].at, Instant::from_millis(10));
-    // The tail is lost: no ACK. PTO = 2 SRTT = 20 ms (RFC 8985 §7.2), well before the RTO
-    // (200 ms): the last segment is sent again at exactly 30 ms.
+    // The tail is lost: no ACK. PTO = 2 SRTT = 20 ms (RFC 8985 §7.2) plus 2 ms of timer
+    // slack (Linux `tcp_schedule_loss_probe`), well before the RTO (200 ms): the last
+    // segment is sent again at exactly 32 ms.
     let probe = sc.advance(ms(100));
     assert_eq!(probe.len(), 1, "{probe:#?}");
-    assert_eq!(probe[0].at, Instant::from_millis(30));
+    assert_eq!(probe[0].at, Instant::from_millis(32));
     probe[0].assert_seq_ack(S + 2920, D);
     assert_eq!(probe[0].len(), 1460);
     let i = sc.conn.info();
     assert_eq!((i.tlp_probes, i.timeouts), (1, 0));
     // One probe per tail: the RTO (re-armed by the probe, RFC 8985 §7.3) comes next.
-    assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_millis(230)));
+    assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_millis(232)));
 }
 
 #[test]
