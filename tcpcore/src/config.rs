@@ -21,7 +21,8 @@ pub struct ConnConfig {
     pub send_buffer: usize,
     /// Largest send buffer auto-tuning may grow to (`net.ipv4.tcp_wmem` max, 4 MiB; Linux
     /// `tcp_sndbuf_expand`): while the application finds the buffer full and the congestion
-    /// window has room, the buffer grows to twice the congestion window. At or below
+    /// window has room, the buffer grows to twice the congestion window. The growth is room
+    /// for data in flight: bytes not yet sent stay within `send_buffer`. At or below
     /// `send_buffer`, auto-tuning is off.
     pub max_send_buffer: usize,
     /// Initial receive buffer capacity in bytes; the advertised window never exceeds its free

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use tcpcore::sim::{BulkApp, Host, LinkConfig, Network, NodeId};
-use tcpcore::{ConnConfig, Connection, EndpointConfig, Instant, TcpInfo};
+use tcpcore::{ConnConfig, Connection, EndpointConfig, Instant, SeqVars, TcpInfo};
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
@@ -152,7 +152,7 @@ fn rx_05_no_autotuning_when_the_maximum_is_the_initial_buffer() {
 
 /// Goodput of a 100 Mbit/s, 100 ms path (1.25 MB bandwidth-delay product) from 4 to 6 s,
 /// and the sender's final state, with the default 256 KiB initial send buffer.
-fn send_side(max_send_buffer: usize) -> (f64, TcpInfo) {
+fn send_side(max_send_buffer: usize) -> (f64, TcpInfo, SeqVars) {
     const SLOW: u64 = 100_000_000;
     let client = ConnConfig { max_send_buffer, ..ConnConfig::default() };
     let mut b = Bulk::with(client, ConnConfig::default(), SLOW, 1 << 40);
@@ -162,20 +162,26 @@ fn send_side(max_send_buffer: usize) -> (f64, TcpInfo) {
     let rate = (b.received() - before) as f64 * 8.0 / 2.0;
     let info = b.client_info();
     eprintln!("{:.1} Mbit/s, client: {info:?}", rate / 1e6);
-    (rate / SLOW as f64, info)
+    let vars = b.net.node(b.client).connections().next().expect("client").1.seq_vars();
+    (rate / SLOW as f64, info, vars)
 }
 
 #[test]
 fn send_buffer_grows_to_twice_the_window_when_it_limits_the_sender() {
-    let (share, info) = send_side(ConnConfig::default().max_send_buffer);
+    let (share, info, v) = send_side(ConnConfig::default().max_send_buffer);
     // 256 KiB per 100 ms would be 21 Mbit/s: the grown buffer lets the window fill the path.
     assert!(share >= 0.9, "{:.1} % of the path", 100.0 * share);
     assert!(info.snd_buf > 1_250_000 && info.snd_buf <= 4 << 20, "{}", info.snd_buf);
+    // The growth is for data in flight: what the application queued beyond it stays within
+    // the initial size.
+    let unsent = v.send_buffered - v.snd_max.since(v.snd_una) as usize;
+    assert!(unsent <= 256 << 10, "{unsent} bytes queued unsent");
+    assert!(v.send_buffered > 1 << 20, "{v:?}");
 }
 
 #[test]
 fn send_buffer_is_fixed_when_the_maximum_is_the_initial_size() {
-    let (share, info) = send_side(256 << 10);
+    let (share, info, _) = send_side(256 << 10);
     assert_eq!(info.snd_buf, 256 << 10);
     let limit = (256u64 << 10) as f64 * 8.0 / RTT.as_secs_f64() / 100e6;
     assert!(share <= limit * 1.05, "{:.1} % of the path with a 256 KiB buffer", 100.0 * share);

@@ -409,6 +409,9 @@ impl Host {
         assert!(v.send_buffered <= v.send_capacity, "{v:?}");
         assert!(v.send_capacity >= cfg.send_buffer && v.send_capacity <= send_cap, "{v:?}");
         assert_eq!(i.snd_buf, v.send_capacity);
+        // Bytes never sent stay within the initial size (the growth is for data in flight).
+        let sent = v.snd_max.0.wrapping_sub(v.snd_una.0) as usize;
+        assert!(v.send_buffered.saturating_sub(sent) <= cfg.send_buffer, "{v:?}");
         let cap = cfg.recv_buffer.max(cfg.max_recv_buffer);
         assert!(v.recv_buffered <= v.recv_capacity && v.recv_capacity <= cap, "{v:?}");
         assert_eq!(i.rcv_buf, v.recv_capacity);

@@ -4,7 +4,9 @@
 //! space after the application found the buffer full, and the congestion window is not full,
 //! the buffer (not the network) limited the sender; it grows to twice the congestion window
 //! (room for a window in flight and the next one queued; cwnd may also be inflated in fast
-//! recovery, RFC 5681 §3.2), up to `ConnConfig::max_send_buffer`. It never shrinks.
+//! recovery, RFC 5681 §3.2), up to `ConnConfig::max_send_buffer`. It never shrinks. The
+//! growth is for data in flight: the application may queue at most the initial size of
+//! bytes not yet sent (`Connection::send_room`).
 //!
 //! Receive side, as Linux `tcp_moderate_rcvbuf` ("dynamic right-sizing",
 //! `tcp_rcv_space_adjust`): once per receiver-measured RTT, count the bytes the application

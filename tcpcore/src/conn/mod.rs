@@ -339,7 +339,7 @@ impl Connection {
     /// Bytes the application can write now without blocking.
     pub fn writable_bytes(&self) -> usize {
         if self.state.can_send() || matches!(self.state, State::SynSent | State::SynReceived) {
-            self.send_buf.free()
+            self.send_room()
         } else {
             0
         }
@@ -373,10 +373,21 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
-        match self.send_buf.push(data) {
+        match self.send_buf.push(&data[..data.len().min(self.send_room())]) {
             0 => Err(WriteError::Blocked),
             n => Ok(n),
         }
+    }
+
+    /// Room for the application: the buffer's free space, while the bytes not yet sent stay
+    /// within the initial buffer size. Auto-tuning grows the buffer for data in flight
+    /// (`autotune.rs`); letting unsent data pile up past the initial size would not send
+    /// anything sooner, only let it go cold in the cache before it is sent (a 4 MiB backlog
+    /// halved the in-memory throughput bench).
+    fn send_room(&self) -> usize {
+        let sent = self.snd_max.since(self.data_start()) as usize;
+        let unsent = self.send_buf.len().saturating_sub(sent);
+        self.send_buf.free().min(self.cfg.send_buffer.saturating_sub(unsent))
     }
 
     /// Copy received bytes into `buf`. `Ok(0)` means end of stream (the peer's FIN), as with
