@@ -210,13 +210,17 @@ impl Scoreboard {
         self.set_flags(at, 0);
         self.set_flags(at + 1, 0);
         let retx_nxt = if a.lost() { a.retx_nxt } else { a.start };
-        *self.get_mut(at) =
+        *self.get_mut(at + 1) =
             Entry { start: a.start, end: b.end, xmit: a.xmit.max(b.xmit), retx_nxt, flags: 0 };
-        self.set_flags(at, flags);
-        for i in at + 1..self.len - 1 {
-            let next = *self.get(i + 1);
-            *self.get_mut(i) = next;
+        self.set_flags(at + 1, flags);
+        // Close the gap at `at` from the front: move the entries before it one slot on and
+        // drop the front slot. O(at), and the first mergeable pair is usually the oldest, so
+        // a flight longer than the ring costs O(1) per segment, not a shift of the ring.
+        for i in (0..at).rev() {
+            let prev = *self.get(i);
+            *self.get_mut(i + 1) = prev;
         }
+        self.head = (self.head + 1) & (self.ring.len() - 1);
         self.len -= 1;
     }
 
@@ -425,6 +429,38 @@ mod tests {
         assert_eq!(s.sacked_bytes, (CAPACITY as u32 + 10) * 10);
         s.cum_ack(SeqNum(25), &mut d);
         assert_eq!(s.sacked_bytes, (CAPACITY as u32 + 10) * 10 - 25);
+    }
+
+    #[test]
+    fn a_full_ring_merges_at_the_front_and_keeps_the_rest_exact() {
+        let mut s = Scoreboard::new();
+        let n = 3 * CAPACITY as u32;
+        for i in 0..n {
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+        }
+        // The oldest entry absorbed the overflow; every later one is still one segment,
+        // contiguous, with its own send time.
+        assert_eq!(s.len(), CAPACITY);
+        let first_end = (n - CAPACITY as u32 + 1) * 10;
+        assert_eq!((s.get(0).start, s.get(0).end), (SeqNum(0), SeqNum(first_end)));
+        assert_eq!(s.get(0).xmit, t(u64::from(n - CAPACITY as u32)));
+        for i in 1..CAPACITY {
+            let seg = n - CAPACITY as u32 + i as u32;
+            let e = s.get(i);
+            assert_eq!(
+                (e.start, e.end, e.xmit),
+                (SeqNum(seg * 10), SeqNum(seg * 10 + 10), t(u64::from(seg)))
+            );
+        }
+        // A SACKed entry in the middle makes the merge happen before it, still in order.
+        let mut d = Delivered::default();
+        s.sack(s.get(1).start, s.get(1).end, &mut d);
+        s.push(SeqNum(n * 10), SeqNum(n * 10 + 10), t(u64::from(n)));
+        assert_eq!(s.len(), CAPACITY);
+        for i in 1..CAPACITY {
+            assert_eq!(s.get(i).start, s.get(i - 1).end, "entry {i} follows its predecessor");
+        }
+        assert_eq!(s.sacked_bytes, 10);
     }
 
     #[test]
