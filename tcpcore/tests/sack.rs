@@ -222,7 +222,9 @@ fn rx_04_hostile_sack_pattern_keeps_scoreboard_bounded() {
         "flight {flight} segments, {} scoreboard entries, most work per ACK {}",
         i.scoreboard_entries, i.sack_max_work_per_ack
     );
-    assert_eq!(i.scoreboard_entries, SCOREBOARD_CAPACITY, "the ring filled and merged");
+    // The ring filled and was coarsened (a pass frees about half of it).
+    assert!(i.scoreboard_entries > SCOREBOARD_CAPACITY / 2, "{}", i.scoreboard_entries);
+    assert!((flight as usize) > i.scoreboard_entries, "entries cover several segments");
     // Binary search plus the entries one block spans, four blocks.
     assert!(i.sack_max_work_per_ack <= 4 * (SCOREBOARD_CAPACITY as u32 + 9));
     assert_eq!(sc.conn.send_queued(), 200_000 - (una - S) as usize, "nothing freed early");
