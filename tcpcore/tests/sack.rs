@@ -14,10 +14,16 @@ fn cfg() -> ConnConfig {
 
 /// An established client whose peer permitted SACK with MSS `mss`.
 fn established(mss: u16) -> Sc {
-    let mut sc = Sc::client(cfg());
+    established_scaled(mss, None)
+}
+
+/// Likewise, with window scaling both ways when `wscale` is set (the peer's shift).
+fn established_scaled(mss: u16, wscale: Option<u8>) -> Sc {
+    let cfg = ConnConfig { window_scaling: wscale.is_some(), ..cfg() };
+    let mut sc = Sc::client(cfg);
     sc.advance(ms(10));
     let mut o = TcpOptions { mss: Some(mss), sack_permitted: true, ..TcpOptions::default() };
-    o.window_scale = None;
+    o.window_scale = wscale;
     sc.deliver(Seg::syn_ack(PEER_ISS, ISS + 1).opts(o));
     sc.expect_one().assert_flags(TcpFlags::ACK).assert_seq_ack(ISS + 1, PEER_ISS + 1);
     assert!(sc.conn.info().sack);
@@ -189,12 +195,16 @@ fn rx_04_reneged_data_is_resent_after_rto() {
 #[test]
 fn rx_04_hostile_sack_pattern_keeps_scoreboard_bounded() {
     // Tiny MSS (64, the engine's floor) and every other segment SACKed, the pattern that
-    // fragments a naive scoreboard into one range per segment.
-    let mut sc = established(64);
-    sc.conn.write(&vec![1u8; 200_000]).unwrap();
-    // Grow the window in slow start: every segment acknowledged on its own.
+    // fragments a naive scoreboard into one range per segment. The peer's window (shift 3:
+    // 512 KiB) lets the flight exceed the scoreboard's capacity.
+    let mut sc = established_scaled(64, Some(3));
+    let data = vec![1u8; 1 << 20];
+    let mut written = 0;
+    // Grow the window in slow start: every segment acknowledged on its own, the send buffer
+    // kept full (it grows with the window).
     let mut una = S;
-    for _ in 0..7 {
+    for _ in 0..9 {
+        written += sc.conn.write(&data).unwrap_or(0);
         let out = sc.output();
         sc.advance(ms(1));
         for o in out {
@@ -202,6 +212,7 @@ fn rx_04_hostile_sack_pattern_keeps_scoreboard_bounded() {
             sc.deliver(Seg::ack(D, una));
         }
     }
+    written += sc.conn.write(&data).unwrap_or(0);
     sc.output();
     let flight = sc.conn.info().unacked / 64;
     assert!(flight > SCOREBOARD_CAPACITY as u32, "flight of {flight} segments");
@@ -227,5 +238,5 @@ fn rx_04_hostile_sack_pattern_keeps_scoreboard_bounded() {
     assert!((flight as usize) > i.scoreboard_entries, "entries cover several segments");
     // Binary search plus the entries one block spans, four blocks.
     assert!(i.sack_max_work_per_ack <= 4 * (SCOREBOARD_CAPACITY as u32 + 9));
-    assert_eq!(sc.conn.send_queued(), 200_000 - (una - S) as usize, "nothing freed early");
+    assert_eq!(sc.conn.send_queued(), written - (una - S) as usize, "nothing freed early");
 }

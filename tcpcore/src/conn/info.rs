@@ -130,7 +130,8 @@ pub struct TcpInfo {
     pub snd_buf: usize,
 }
 
-/// Most entries a connection's SACK scoreboard holds (its memory is fixed).
+/// Most entries a connection's SACK scoreboard holds (its memory is bounded: it grows with
+/// the flight up to this many entries).
 pub const SCOREBOARD_CAPACITY: usize = super::scoreboard::CAPACITY;
 
 /// The sequence-space variables of a connection (RFC 9293 §3.3.1), for invariant checks.

@@ -15,10 +15,17 @@
 //! with the same flags (not lost) merge while a merged entry stays within twice the average
 //! entry length, which frees about half the ring and keeps the entries about equally coarse
 //! (so SACK blocks still cover whole entries). When that frees nothing, two adjacent
-//! entries merge conservatively (a merged entry is SACKed only if both halves were). The ring starts at 8 slots and doubles as the flight grows, so a short exchange
-//! does not pay for zeroing 256; memory is bounded, and the work per ACK is bounded by `4 × CAPACITY` for the SACK
-//! blocks (binary search, then a walk over the entries one block covers) plus `CAPACITY` for
-//! RACK's loss scan.
+//! entries merge conservatively (a merged entry is SACKed only if both halves were).
+//!
+//! `CAPACITY` (2048) holds one entry per segment for flights up to ~3 MB at MSS 1448: coarse
+//! entries are what make SACK lose precision (a tail-drop queue overflowing in slow start
+//! loses about every other segment, and an entry of two segments with one lost is never
+//! SACKed), so a 100 Mbit/s, 100 ms path overshooting to ~1900 segments in flight is repaired
+//! by SACK and RACK with 2048 entries and needed an RTO with 256. The ring starts at 8 slots
+//! and doubles as the flight grows, so a short exchange does not pay for a large ring
+//! (48 KiB at most); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
+//! for the SACK blocks (binary search, then a walk over the entries one block covers) plus
+//! `CAPACITY` for RACK's loss scan.
 //!
 //! The scoreboard is only a hint: send-buffer space is freed by the cumulative ACK alone, so
 //! a peer that reneges (RFC 2018 §8) costs at most a retransmission timeout, which clears
@@ -30,7 +37,7 @@ use crate::wire::SeqNum;
 use crate::Instant;
 
 /// Most entries the ring holds (one per segment in flight, coarser beyond).
-pub(crate) const CAPACITY: usize = 256;
+pub(crate) const CAPACITY: usize = 2048;
 
 /// Slots of the ring's first allocation (a power of two, as [`CAPACITY`]).
 const MIN_SLOTS: usize = 8;
@@ -199,10 +206,8 @@ impl Scoreboard {
     /// Free about half the slots of a full ring: merge runs of adjacent entries with the same
     /// flags (never lost ones, which are being retransmitted) while a merged entry stays
     /// within twice the average entry length. A pass per ~`CAPACITY / 2` segments sent:
-    /// O(1) per segment amortized. Merging only the oldest pair each time, as before, grew
-    /// one front entry to the whole excess of the flight: no SACK block ever covered it, so
-    /// a loss there waited for the RTO (a 100 Mbit/s, 100 ms simulated path overshooting in
-    /// slow start took 3 RTOs and no fast retransmit).
+    /// O(1) per segment amortized. Merging only the oldest pair each time grew one front
+    /// entry to the whole excess of the flight, which no SACK block ever covers.
     fn coarsen(&mut self) {
         let span = u64::from(self.get(self.len - 1).end.since(self.get(0).start));
         let limit = (2 * span / self.len as u64).max(1);
