@@ -42,6 +42,18 @@ pub(crate) const CAPACITY: usize = 2048;
 /// Slots of the ring's first allocation (a power of two, as [`CAPACITY`]).
 const MIN_SLOTS: usize = 8;
 
+/// A coarsening pass costs `CAPACITY` steps; one that frees fewer than this many slots
+/// (entries whose flags alternate, as a peer fragmenting the scoreboard makes them) is not
+/// repeated for [`COARSEN_BACKOFF`] segments. Either way the work stays at most
+/// `CAPACITY / COARSEN_MIN_FREED` (64) steps per segment sent, amortized.
+const COARSEN_MIN_FREED: usize = CAPACITY / 64;
+
+/// Segments pushed before another pass after one that freed too little.
+const COARSEN_BACKOFF: usize = CAPACITY / 8;
+
+/// Pairs [`Scoreboard::make_room`] searches for equal flags before merging the last two.
+const MERGE_SEARCH: usize = 64;
+
 const SACKED: u8 = 1;
 const LOST: u8 = 2;
 const RETRANS: u8 = 4;
@@ -108,6 +120,8 @@ pub(crate) struct Scoreboard {
     pub(crate) high_sacked: Option<SeqNum>,
     /// Most loop iterations one ACK ever cost (the CPU bound the tests check).
     pub(crate) max_work: u32,
+    /// Segments to push before the next coarsening pass (see [`COARSEN_BACKOFF`]).
+    coarsen_wait: usize,
 }
 
 impl Scoreboard {
@@ -122,6 +136,7 @@ impl Scoreboard {
             lost_bytes: 0,
             high_sacked: None,
             max_work: 0,
+            coarsen_wait: 0,
         }
     }
 
@@ -181,7 +196,14 @@ impl Scoreboard {
             if self.len < CAPACITY {
                 self.grow();
             } else {
-                self.coarsen();
+                if self.coarsen_wait == 0 {
+                    self.coarsen();
+                    if CAPACITY - self.len < COARSEN_MIN_FREED {
+                        self.coarsen_wait = COARSEN_BACKOFF;
+                    }
+                } else {
+                    self.coarsen_wait -= 1;
+                }
                 if self.len == CAPACITY {
                     self.make_room();
                 }
@@ -234,7 +256,7 @@ impl Scoreboard {
     /// Free one slot by merging two adjacent entries (see the module documentation).
     fn make_room(&mut self) {
         let mut at = self.len - 2;
-        for i in 0..self.len - 1 {
+        for i in 0..(self.len - 1).min(MERGE_SEARCH) {
             let (a, b) = (self.get(i), self.get(i + 1));
             if a.flags == b.flags && !a.lost() {
                 at = i;
@@ -250,17 +272,25 @@ impl Scoreboard {
         self.set_flags(at, 0);
         self.set_flags(at + 1, 0);
         let retx_nxt = if a.lost() { a.retx_nxt } else { a.start };
-        *self.get_mut(at + 1) =
+        let merged =
             Entry { start: a.start, end: b.end, xmit: a.xmit.max(b.xmit), retx_nxt, flags: 0 };
-        self.set_flags(at + 1, flags);
-        // Close the gap at `at` from the front: move the entries before it one slot on and
-        // drop the front slot (O(at) rather than a shift of the rest of the ring).
-        for i in (0..at).rev() {
-            let prev = *self.get(i);
-            *self.get_mut(i + 1) = prev;
+        // Close the gap from the nearer end of the ring: O(min(at, len - at)), and `at` is
+        // within the first `MERGE_SEARCH` pairs or the last pair.
+        if at < self.len / 2 {
+            for i in (0..at).rev() {
+                let prev = *self.get(i);
+                *self.get_mut(i + 1) = prev;
+            }
+            self.head = (self.head + 1) & (self.ring.len() - 1);
+        } else {
+            for i in at + 1..self.len - 1 {
+                let next = *self.get(i + 1);
+                *self.get_mut(i) = next;
+            }
         }
-        self.head = (self.head + 1) & (self.ring.len() - 1);
         self.len -= 1;
+        *self.get_mut(at) = merged;
+        self.set_flags(at, flags);
     }
 
     /// The cumulative ACK reached `una`: drop what it covers. Returns the delivery record
@@ -505,6 +535,28 @@ mod tests {
             let e = s.get(i);
             assert_eq!(e.xmit, t(u64::from(e.end.0 / 10 - 1)), "entry {i}");
         }
+    }
+
+    #[test]
+    fn alternating_flags_stay_contiguous_and_counted() {
+        // Every other segment SACKed as it goes out: nothing coarsens, every push past the
+        // capacity merges a pair conservatively (the fragmenting-peer pattern).
+        let mut s = Scoreboard::new();
+        let n = 3 * CAPACITY as u32;
+        let mut d = Delivered::default();
+        for i in 0..n {
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+            if i % 2 == 1 {
+                s.sack(SeqNum(i * 10), SeqNum(i * 10 + 10), &mut d);
+            }
+        }
+        assert_eq!(s.len(), CAPACITY);
+        assert_contiguous(&s, 0, n * 10);
+        let sacked: u32 = (0..s.len()).filter(|&i| s.get(i).sacked()).map(|i| s.get(i).len()).sum();
+        assert_eq!(s.sacked_bytes, sacked);
+        assert!(s.coarsen_wait > 0, "a pass that frees nothing backs off");
+        // The newest entries are still exact.
+        assert!(s.get(CAPACITY - 1).sacked() && s.get(CAPACITY - 1).len() == 10);
     }
 
     #[test]
