@@ -15,14 +15,13 @@
 //! `ss -ti` halfway through each transfer.
 
 #[cfg(target_os = "linux")]
-mod kernel_cc;
+mod bench_sys;
 
 #[cfg(target_os = "linux")]
 mod bench {
+    use crate::bench_sys::{enter, run, set_cc};
     use std::io::{self, Read, Write};
     use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
-    use std::process::Command;
     use std::time::{Duration, Instant};
 
     use tcp_tokio::Stack;
@@ -37,30 +36,6 @@ mod bench {
     const HOST2: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 2);
     const TUN: &str = "lossb0";
     const CHUNK: usize = 256 * 1024;
-
-    fn run(args: &[&str]) -> io::Result<String> {
-        let out = Command::new(args[0]).args(&args[1..]).output()?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(io::Error::other(format!(
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
-        }
-    }
-
-    /// Move the calling thread into the named namespace.
-    fn enter(ns: &str) -> io::Result<()> {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}"))?;
-        // SAFETY: `f` is an open namespace file, alive for the call; `setns` moves only the
-        // calling thread.
-        let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
 
     /// Run `f` on a new thread inside namespace `ns`.
     fn in_ns<R: Send + 'static>(
@@ -175,7 +150,7 @@ mod bench {
     /// halfway if `verbose`, and wait for the peer's close.
     fn kernel_send(to: (Ipv4Addr, u16), total: u64, cc: &str, verbose: bool) -> io::Result<String> {
         let mut s = TcpStream::connect(to)?;
-        crate::kernel_cc::set_cc(&s, cc)?;
+        set_cc(&s, cc)?;
         let buf = vec![7u8; CHUNK];
         let mut sent = 0;
         let mut info = String::new();

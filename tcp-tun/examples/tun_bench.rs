@@ -21,14 +21,13 @@
 //! drops to a fraction of CUBIC's.
 
 #[cfg(target_os = "linux")]
-mod kernel_cc;
+mod bench_sys;
 
 #[cfg(target_os = "linux")]
 mod bench {
+    use crate::bench_sys::{enter, run};
     use std::io::{self, Read, Write};
     use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
-    use std::process::Command;
     use std::time::{Duration, Instant};
 
     use tcp_tokio::Stack;
@@ -38,18 +37,6 @@ mod bench {
     const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
     const STACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
     const CHUNK: usize = 256 * 1024;
-
-    fn run(args: &[&str]) -> io::Result<()> {
-        let out = Command::new(args[0]).args(&args[1..]).output()?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
-        }
-    }
 
     /// Run `f` on a thread moved into a new network namespace with `lo` up.
     fn in_new_netns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
@@ -64,18 +51,6 @@ mod bench {
         .unwrap()
     }
 
-    /// Move the calling thread into the named namespace.
-    fn enter(ns: &str) -> io::Result<()> {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}"))?;
-        // SAFETY: `f` is an open namespace file, alive for the call; `setns` moves only the
-        // calling thread.
-        let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
     /// `--cpu`: print the CPU time each thread spent per direction (on a shared machine the
     /// CPU time per byte is steadier than the throughput).
     static CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -88,7 +63,7 @@ mod bench {
 
     /// Give `s` the `--kernel-cc` congestion control.
     fn set_cc(s: &TcpStream) -> io::Result<()> {
-        crate::kernel_cc::set_cc(s, KERNEL_CC.get().map_or("cubic", String::as_str))
+        crate::bench_sys::set_cc(s, KERNEL_CC.get().map_or("cubic", String::as_str))
     }
 
     /// The calling thread's CPU time (user and system).

@@ -1,0 +1,48 @@
+//! Shared by the TUN benches: running iproute2/iptables, entering named network namespaces,
+//! and choosing the congestion control of a kernel socket.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+
+/// Run a command; its standard output, or an error with its standard error.
+pub(crate) fn run(args: &[&str]) -> io::Result<String> {
+    let out = Command::new(args[0]).args(&args[1..]).output()?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(io::Error::other(format!("{args:?}: {}", String::from_utf8_lossy(&out.stderr).trim())))
+    }
+}
+
+/// Move the calling thread into the named namespace.
+pub(crate) fn enter(ns: &str) -> io::Result<()> {
+    let f = std::fs::File::open(format!("/var/run/netns/{ns}"))?;
+    // SAFETY: `f` is an open namespace file, alive for the call; `setns` moves only the
+    // calling thread.
+    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Give the kernel socket `s` the congestion control `cc` (`TCP_CONGESTION`).
+pub(crate) fn set_cc(s: &TcpStream, cc: &str) -> io::Result<()> {
+    // SAFETY: `s` is an open socket; the option value is a byte string of the given length.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            cc.as_ptr().cast(),
+            cc.len() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("congestion control {cc:?}: {e}")));
+    }
+    Ok(())
+}
