@@ -131,14 +131,7 @@ impl Connection {
     /// With `gso_max` > 0, new data may form a super-segment of up to that many bytes, a
     /// multiple of the segment size (the device cuts it up; Linux TSO does the same).
     fn next_data_segment(&self, gso_max: u32) -> Option<DataSeg> {
-        if !matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) {
+        if !self.sends_data() {
             return None;
         }
         let data_end = self.data_start() + self.send_buf.len() as u32;
