@@ -193,7 +193,7 @@ pub async fn route(stack: &Stack, req: Request<Incoming>) -> Result<Response<Bod
         },
         (&Method::POST, "/echo") => {
             let ty = req.headers().get(CONTENT_TYPE).cloned();
-            let mut resp = Response::new(req.into_body().boxed());
+            let mut resp = Response::new(EchoBody::start(req.into_body()).await.boxed());
             if let Some(ty) = ty {
                 resp.headers_mut().insert(CONTENT_TYPE, ty);
             }
@@ -206,6 +206,58 @@ pub async fn route(stack: &Stack, req: Request<Incoming>) -> Result<Response<Bod
         _ => status(StatusCode::NOT_FOUND, "not found\n"),
     };
     Ok(resp)
+}
+
+/// The answer to `POST /echo`: the request body's first frame, read before answering, then
+/// the rest as it arrives.
+///
+/// Reading first matters to clients that send `Expect: 100-continue` (curl does for bodies
+/// over 1 MiB): hyper sends `100 Continue` when the body is first polled, and a response
+/// that went out before that makes such a client wait out its timeout (1 s for curl) before
+/// it sends the body (RFC 9110 §10.1.1).
+struct EchoBody {
+    first: Option<Result<Frame<Bytes>, hyper::Error>>,
+    rest: Incoming,
+}
+
+impl EchoBody {
+    async fn start(mut rest: Incoming) -> Self {
+        let first = rest.frame().await;
+        EchoBody { first, rest }
+    }
+}
+
+impl hyper::body::Body for EchoBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.first.take() {
+            Some(first) => Poll::Ready(Some(first)),
+            None => Pin::new(&mut self.rest).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let first = match &self.first {
+            Some(Ok(frame)) => frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => 0,
+        };
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + first);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint
+    }
 }
 
 fn full(body: impl Into<Bytes>) -> Response<Body> {
