@@ -1,0 +1,3 @@
+//! Runs packetdrill suites against the conformance shim.
+
+fn main() {}
