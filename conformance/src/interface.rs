@@ -67,8 +67,9 @@ pub(crate) extern "C" fn connect(
     let r = ffi::sockaddr(addr, len).and_then(|a| locked(ud, |h| h.connect(fd, a)));
     let r = match r {
         Ok(_) if nb => Err(EINPROGRESS),
-        Ok(conn) => with(ud, |s| s.block(false, None, |h| h.connect_done(fd, conn)))
-            .unwrap_or(Err(ETIMEDOUT)),
+        Ok(()) => {
+            with(ud, |s| s.block(false, None, |h| h.connect_done(fd))).unwrap_or(Err(ETIMEDOUT))
+        }
         Err(e) => Err(e),
     };
     ret0(r)
@@ -206,8 +207,7 @@ pub(crate) extern "C" fn fcntl(ud: *mut c_void, fd: c_int, cmd: c_int, arg: c_lo
 /// `ioctl(fd, request, int *arg)`, as [`fcntl`] for the variadic argument.
 pub(crate) extern "C" fn ioctl(ud: *mut c_void, fd: c_int, req: u64, arg: *mut c_int) -> c_int {
     let r = locked(ud, |h| {
-        let conn = h.conn_of(fd);
-        let c = conn.ok().and_then(|c| h.stack.conn(c));
+        let c = h.conn(fd).ok();
         let v = match (req, c) {
             (FIONREAD, Some(c)) => c.readable_bytes(),
             (SIOCOUTQ, Some(c)) => c.send_queued(),

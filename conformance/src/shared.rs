@@ -32,7 +32,9 @@ impl Shared {
 
     /// Lock the host (a panic on the other thread does not hide the state).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Host> {
-        self.host.lock().unwrap_or_else(|e| e.into_inner())
+        let mut g = self.host.lock().unwrap_or_else(|e| e.into_inner());
+        g.sync();
+        g
     }
 
     /// Wake every blocked call to re-check its condition.
@@ -52,6 +54,7 @@ impl Shared {
     ) -> Option<Res<T>> {
         let mut g = self.lock();
         loop {
+            g.sync();
             if let Poll::Ready(r) = op(&mut g) {
                 return Some(r);
             }

@@ -20,6 +20,10 @@ pub(crate) enum Kind {
     Listening(SocketAddr),
     /// A connection (active, or accepted).
     Conn(ConnectionHandle),
+    /// A connection the endpoint has forgotten (closed, reset, timed out) while a descriptor
+    /// still refers to it: kept here for its error and end of stream, so that the endpoint
+    /// answers later segments for its 4-tuple with RST, as Linux does for an unhashed socket.
+    Dead(Box<tcpcore::Connection>),
     /// An epoll instance: (fd, events, data) of its interest list.
     Epoll(Vec<(i32, u32, u64)>),
 }
@@ -75,11 +79,22 @@ impl Host {
     }
 
     /// The connection behind `fd`.
-    pub(crate) fn conn_of(&self, fd: i32) -> Res<ConnectionHandle> {
-        match self.socks.get(&fd).map(|s| &s.kind) {
-            Some(Kind::Conn(h)) => Ok(*h),
+    pub(crate) fn conn(&mut self, fd: i32) -> Res<&mut tcpcore::Connection> {
+        match self.socks.get_mut(&fd).map(|s| &mut s.kind) {
+            Some(Kind::Conn(h)) => self.stack.conn(*h).ok_or(ENOTCONN),
+            Some(Kind::Dead(c)) => Ok(c),
             Some(_) => Err(ENOTCONN),
             None => Err(EBADF),
+        }
+    }
+
+    /// Move connections the stack retired into the descriptors that refer to them.
+    pub(crate) fn sync(&mut self) {
+        for (h, c) in std::mem::take(&mut self.stack.retired) {
+            let sock = self.socks.values_mut().find(|s| matches!(s.kind, Kind::Conn(x) if x == h));
+            if let Some(s) = sock {
+                s.kind = Kind::Dead(Box::new(c));
+            }
         }
     }
 
@@ -159,8 +174,7 @@ impl Host {
         let Kind::Listening(addr) = s.kind else { return Poll::Ready(Err(EINVAL)) };
         let (v6, opts) = (s.v6, s.opts.clone());
         let Some(h) = self.stack.ep.accept(addr) else { return Poll::Pending };
-        let Some(c) = self.stack.conn(h) else { return Poll::Pending };
-        let peer = c.remote_addr();
+        let Some(peer) = self.stack.conn(h).map(|c| c.remote_addr()) else { return Poll::Pending };
         let nfd = self.install(Kind::Conn(h), v6, false);
         // Accepted sockets inherit the listener's options, as in Linux.
         self.sock(nfd).map(|s| s.opts = opts).ok();
@@ -169,19 +183,18 @@ impl Host {
     }
 
     /// `connect(2)` first call: start the handshake. Returns the connection to wait for.
-    pub(crate) fn connect(&mut self, fd: i32, remote: SocketAddr) -> Res<ConnectionHandle> {
+    pub(crate) fn connect(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
         let (v6, kind) = {
             let s = self.sock(fd)?;
             (s.v6, &s.kind)
         };
         match kind {
             Kind::Idle => {}
-            Kind::Conn(h) => {
-                let h = *h;
-                return match self.stack.conn(h).map(|c| c.state()) {
-                    Some(State::SynSent | State::SynReceived) => Err(EALREADY),
-                    Some(State::Closed) | None => Err(ECONNABORTED),
-                    Some(_) => Err(EISCONN),
+            Kind::Conn(_) | Kind::Dead(_) => {
+                return match self.conn(fd).map(|c| c.state()) {
+                    Ok(State::SynSent | State::SynReceived) => Err(EALREADY),
+                    Ok(State::Closed) | Err(_) => Err(ECONNABORTED),
+                    Ok(_) => Err(EISCONN),
                 };
             }
             _ => return Err(EINVAL),
@@ -199,12 +212,12 @@ impl Host {
         self.sock(fd)?.kind = Kind::Conn(h);
         crate::sockopt::apply(self, fd);
         self.stack.drive();
-        Ok(h)
+        Ok(())
     }
 
     /// Whether an active open is complete: `Ok` once established, the error if it failed.
-    pub(crate) fn connect_done(&mut self, fd: i32, h: ConnectionHandle) -> Poll<Res<()>> {
-        let Some(c) = self.stack.conn(h) else { return Poll::Ready(Err(ECONNABORTED)) };
+    pub(crate) fn connect_done(&mut self, fd: i32) -> Poll<Res<()>> {
+        let Ok(c) = self.conn(fd) else { return Poll::Ready(Err(ECONNABORTED)) };
         if let Some(e) = c.error() {
             if let Ok(s) = self.sock(fd) {
                 s.err_reported = true;
@@ -218,8 +231,8 @@ impl Host {
     }
 
     /// The connection's error, reported once (Linux `sock_error`).
-    fn take_error(&mut self, fd: i32, h: ConnectionHandle) -> Option<Errno> {
-        let e = self.stack.conn(h)?.error()?;
+    pub(crate) fn take_error(&mut self, fd: i32) -> Option<Errno> {
+        let e = self.conn(fd).ok()?.error()?;
         let s = self.sock(fd).ok()?;
         if s.err_reported {
             return None;
@@ -230,33 +243,31 @@ impl Host {
 
     /// `read(2)`/`recv(2)` into `bufs` (scatter), with `MSG_PEEK` support.
     pub(crate) fn read(&mut self, fd: i32, bufs: &mut [&mut [u8]], peek: bool) -> Poll<Res<usize>> {
-        let h = match self.conn_of(fd) {
-            Ok(h) => h,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
         if self.socks.get(&fd).is_some_and(|s| s.rd_shut) {
             return Poll::Ready(Ok(0));
         }
-        let Some(c) = self.stack.conn(h) else { return Poll::Ready(Ok(0)) };
+        let c = match self.conn(fd) {
+            Ok(c) => c,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
         if c.readable_bytes() > 0 {
             let n = if peek { peek_into(c, bufs) } else { read_into(c, bufs) };
             self.stack.drive();
             return Poll::Ready(Ok(n));
         }
         if c.error().is_some() {
-            return Poll::Ready(self.take_error(fd, h).map_or(Ok(0), Err));
+            return Poll::Ready(self.take_error(fd).map_or(Ok(0), Err));
         }
         probe_read(c)
     }
 
     /// `write(2)`/`send(2)`: queue as much as fits; pending when nothing fits.
     pub(crate) fn write(&mut self, fd: i32, data: &[u8]) -> Poll<Res<usize>> {
-        let h = match self.conn_of(fd) {
-            Ok(h) => h,
+        let c = match self.conn(fd) {
+            Ok(c) => c,
             Err(ENOTCONN) => return Poll::Ready(Err(EPIPE)),
             Err(e) => return Poll::Ready(Err(e)),
         };
-        let Some(c) = self.stack.conn(h) else { return Poll::Ready(Err(EPIPE)) };
         if matches!(c.state(), State::SynSent | State::SynReceived) {
             return Poll::Pending;
         }
@@ -266,7 +277,7 @@ impl Host {
                 Poll::Ready(Ok(n))
             }
             Err(WriteError::Blocked) => Poll::Pending,
-            Err(WriteError::Failed(_)) => Poll::Ready(Err(self.take_error(fd, h).unwrap_or(EPIPE))),
+            Err(WriteError::Failed(_)) => Poll::Ready(Err(self.take_error(fd).unwrap_or(EPIPE))),
             Err(WriteError::Closed | WriteError::NotConnected) => Poll::Ready(Err(EPIPE)),
         }
     }
@@ -276,11 +287,11 @@ impl Host {
         if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
             return Err(EINVAL);
         }
-        let h = self.conn_of(fd)?;
+        self.conn(fd)?;
         if how != SHUT_WR {
             self.sock(fd)?.rd_shut = true;
         }
-        let c = self.stack.conn(h).ok_or(ENOTCONN)?;
+        let c = self.conn(fd)?;
         if matches!(c.state(), State::Closed | State::Listen) {
             return Err(ENOTCONN);
         }
@@ -314,7 +325,7 @@ impl Host {
                     e.orphan = true;
                 }
             }
-            Kind::Idle | Kind::Epoll(_) => {}
+            Kind::Idle | Kind::Epoll(_) | Kind::Dead(_) => {}
         }
         for s in self.socks.values_mut() {
             if let Kind::Epoll(list) = &mut s.kind {
@@ -339,10 +350,10 @@ impl Host {
                     0
                 }
             }
-            Kind::Conn(h) => {
-                let Some(c) = self.stack.conn(h) else { return POLLHUP };
-                conn_events(c, rd_shut)
-            }
+            Kind::Conn(_) | Kind::Dead(_) => match self.conn(fd) {
+                Ok(c) => conn_events(c, rd_shut),
+                Err(_) => POLLHUP,
+            },
         }
     }
 }

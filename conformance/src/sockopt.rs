@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::errno::*;
-use crate::sockets::{Host, Kind};
+use crate::sockets::Host;
 
 const SOL_SOCKET: i32 = 1;
 const SOL_TCP: i32 = 6;
@@ -49,9 +49,8 @@ pub(crate) struct Opts {
 /// Push the socket's options into its connection.
 pub(crate) fn apply(host: &mut Host, fd: i32) {
     let Some(s) = host.socks.get(&fd) else { return };
-    let Kind::Conn(h) = s.kind else { return };
     let o = s.opts.clone();
-    if let Some(c) = host.stack.conn(h) {
+    if let Ok(c) = host.conn(fd) {
         c.set_nodelay(o.nodelay);
         c.set_keepalive(o.keepalive);
         let ut = (o.user_timeout_ms > 0).then(|| Duration::from_millis(o.user_timeout_ms.into()));
@@ -114,7 +113,6 @@ fn unsupported(host: &mut Host, level: i32, name: i32) -> Errno {
 /// `getsockopt(2)`: writes the value into `out` and returns its length.
 pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8]) -> Res<usize> {
     let cfg = crate::stack::config().conn;
-    let conn = host.conn_of(fd).ok();
     let o = host.sock(fd)?.opts.clone();
     let v: i32 = {
         match (level, name) {
@@ -125,22 +123,12 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
             (SOL_SOCKET, SO_SNDBUF) => o.sndbuf.map_or(cfg.send_buffer as i32, |v| v * 2),
             (SOL_SOCKET, SO_RCVBUF) => o.rcvbuf.map_or(cfg.recv_buffer as i32, |v| v * 2),
             (SOL_SOCKET, SO_LINGER) => return copy_out(out, &linger_bytes(o.linger)),
-            (SOL_SOCKET, SO_ERROR) => {
-                let err = conn.and_then(|h| host.stack.conn(h)?.error());
-                let s = host.sock(fd)?;
-                match err {
-                    Some(e) if !s.err_reported => {
-                        s.err_reported = true;
-                        crate::errno::of_conn_error(e)
-                    }
-                    _ => 0,
-                }
-            }
+            (SOL_SOCKET, SO_ERROR) => host.take_error(fd).unwrap_or(0),
             (SOL_SOCKET, SO_MEMINFO) => return copy_out(out, &[0u8; 36]),
             (SOL_TCP, TCP_NODELAY) => o.nodelay.into(),
-            (SOL_TCP, TCP_MAXSEG) => match conn.and_then(|h| host.stack.conn(h)) {
-                Some(c) => c.info().snd_mss as i32,
-                None => o.maxseg.unwrap_or(536),
+            (SOL_TCP, TCP_MAXSEG) => match host.conn(fd) {
+                Ok(c) => c.info().snd_mss as i32,
+                Err(_) => o.maxseg.unwrap_or(536),
             },
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle.unwrap_or(cfg.keepalive_idle.as_secs() as i32),
             (SOL_TCP, TCP_KEEPINTVL) => {
@@ -151,7 +139,7 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
             (SOL_TCP, TCP_CONGESTION) => return copy_out(out, b"cubic\0\0\0\0\0\0\0\0\0\0\0"),
             (SOL_TCP, TCP_CC_INFO) => return copy_out(out, &[0u8; 16]),
             (SOL_TCP, TCP_INFO) => {
-                let info = conn.and_then(|h| host.stack.conn(h)).map(|c| c.info());
+                let info = host.conn(fd).ok().map(|c| c.info());
                 let bytes = crate::tcp_info::linux_layout(info);
                 return copy_out(out, &bytes);
             }

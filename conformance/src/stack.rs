@@ -32,6 +32,9 @@ pub(crate) struct Stack {
     pub(crate) conns: BTreeMap<ConnectionHandle, Entry>,
     /// Packets emitted and not yet sniffed by packetdrill, with their emission time.
     pub(crate) out: VecDeque<(Instant, Vec<u8>)>,
+    /// Drained connections a descriptor still refers to, removed from the endpoint and
+    /// waiting for the socket layer to take them (`Host::sync`).
+    pub(crate) retired: Vec<(ConnectionHandle, Connection)>,
     scratch: Vec<u8>,
 }
 
@@ -66,6 +69,7 @@ impl Stack {
             now: Instant::ZERO,
             conns: BTreeMap::new(),
             out: VecDeque::new(),
+            retired: Vec::new(),
             scratch: vec![0; MAX_PACKET],
         }
     }
@@ -110,15 +114,14 @@ impl Stack {
                 self.out.push_back((now, self.scratch[..t.len].to_vec()));
             }
         }
-        let drained: Vec<_> = self
-            .conns
-            .iter()
-            .filter(|(_, e)| e.orphan && e.conn.is_drained())
-            .map(|(h, _)| *h)
-            .collect();
+        let drained: Vec<_> =
+            self.conns.iter().filter(|(_, e)| e.conn.is_drained()).map(|(h, _)| *h).collect();
         for h in drained {
             if let Some(e) = self.conns.remove(&h) {
                 self.ep.connection_closed(h, &e.conn);
+                if !e.orphan {
+                    self.retired.push((h, e.conn));
+                }
             }
         }
     }
