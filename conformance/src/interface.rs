@@ -314,6 +314,7 @@ pub(crate) extern "C" fn netdev_receive(
 }
 
 pub(crate) extern "C" fn usleep(ud: *mut c_void, usec: u32) -> c_int {
+    shared(ud).let_blocked_finish();
     locked(ud, |h| {
         let t = h.stack.now + Duration::from_micros(usec.into());
         h.stack.advance_to(t);

@@ -1,6 +1,7 @@
 //! The state both packetdrill threads share (the script thread and the thread that runs
 //! blocking system calls), and how a blocking call waits in virtual time.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::Poll;
 use std::thread::{self, ThreadId};
@@ -22,12 +23,19 @@ pub(crate) struct Shared {
     /// The script's thread, which owns the virtual clock: when it blocks, nobody else can
     /// move time, so it moves time itself.
     main: ThreadId,
+    /// Calls waiting on the syscall thread.
+    blocked: AtomicUsize,
 }
 
 impl Shared {
     /// A new host; the calling thread is the script thread.
     pub(crate) fn new(host: Host) -> Self {
-        Shared { host: Mutex::new(host), cv: Condvar::new(), main: thread::current().id() }
+        Shared {
+            host: Mutex::new(host),
+            cv: Condvar::new(),
+            main: thread::current().id(),
+            blocked: AtomicUsize::new(0),
+        }
     }
 
     /// Lock the host (a panic on the other thread does not hide the state).
@@ -35,6 +43,15 @@ impl Shared {
         let mut g = self.host.lock().unwrap_or_else(|e| e.into_inner());
         g.sync();
         g
+    }
+
+    /// Before the script thread moves time on: give a call on the syscall thread that the
+    /// last event made ready a moment (real time) to return, so packetdrill reads its end
+    /// time before the clock moves past it.
+    pub(crate) fn let_blocked_finish(&self) {
+        if self.blocked.load(Ordering::SeqCst) > 0 {
+            thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Wake every blocked call to re-check its condition.
@@ -69,7 +86,9 @@ impl Shared {
                 let now = g.stack.now;
                 g.stack.advance_to(next.max(now + Duration::from_micros(1)));
             } else {
+                self.blocked.fetch_add(1, Ordering::SeqCst);
                 g = self.cv.wait_timeout(g, RECHECK).unwrap_or_else(|e| e.into_inner()).0;
+                self.blocked.fetch_sub(1, Ordering::SeqCst);
             }
         }
     }

@@ -22,6 +22,7 @@ const TCP_MAXSEG: i32 = 2;
 const TCP_KEEPIDLE: i32 = 4;
 const TCP_KEEPINTVL: i32 = 5;
 const TCP_KEEPCNT: i32 = 6;
+const TCP_LINGER2: i32 = 8;
 const TCP_INFO: i32 = 11;
 const TCP_CONGESTION: i32 = 13;
 const TCP_USER_TIMEOUT: i32 = 18;
@@ -44,6 +45,8 @@ pub(crate) struct Opts {
     pub(crate) keepidle: Option<i32>,
     pub(crate) keepintvl: Option<i32>,
     pub(crate) keepcnt: Option<i32>,
+    /// `TCP_LINGER2` in seconds (FIN-WAIT-2 timeout of an orphan).
+    pub(crate) linger2: Option<i32>,
 }
 
 /// Push the socket's options into its connection.
@@ -55,6 +58,9 @@ pub(crate) fn apply(host: &mut Host, fd: i32) {
         c.set_keepalive(o.keepalive);
         let ut = (o.user_timeout_ms > 0).then(|| Duration::from_millis(o.user_timeout_ms.into()));
         c.set_user_timeout(ut);
+        if let Some(secs) = o.linger2.filter(|s| *s > 0) {
+            c.set_fin_wait2_timeout(Duration::from_secs(secs as u64));
+        }
     }
     host.stack.drive();
 }
@@ -82,6 +88,7 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
         (SOL_TCP, TCP_KEEPIDLE) => o.keepidle = Some(positive(int(val)?)?),
         (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = Some(positive(int(val)?)?),
         (SOL_TCP, TCP_KEEPCNT) => o.keepcnt = Some(positive(int(val)?)?),
+        (SOL_TCP, TCP_LINGER2) => o.linger2 = Some(int(val)?),
         (SOL_TCP, TCP_USER_TIMEOUT) => {
             o.user_timeout_ms = u32::try_from(int(val)?).map_err(|_| EINVAL)?
         }
@@ -136,6 +143,7 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
             }
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt.unwrap_or(cfg.keepalive_probes.into()),
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
+            (SOL_TCP, TCP_LINGER2) => o.linger2.unwrap_or(cfg.fin_wait2_timeout.as_secs() as i32),
             (SOL_TCP, TCP_CONGESTION) => return copy_out(out, b"cubic\0\0\0\0\0\0\0\0\0\0\0"),
             (SOL_TCP, TCP_CC_INFO) => return copy_out(out, &[0u8; 16]),
             (SOL_TCP, TCP_INFO) => {

@@ -2,8 +2,10 @@
 
 use tcpcore::{State, TcpInfo};
 
-/// Size of `struct tcp_info` up to `tcpi_total_rto_time` (Linux 6.7).
-pub(crate) const LEN: usize = 248;
+/// Bytes written: the fields below end at `tcpi_total_rto_time` (offset 248, Linux 6.7);
+/// newer fields (accurate ECN counters, which packetdrill's copy of the struct has) and room
+/// to grow stay zero.
+pub(crate) const LEN: usize = 512;
 
 const TCPI_OPT_TIMESTAMPS: u8 = 1;
 const TCPI_OPT_SACK: u8 = 2;
