@@ -502,6 +502,12 @@ impl Connection {
         self.cfg.user_timeout = timeout;
     }
 
+    /// Set how long an orphaned connection waits in FIN-WAIT-2 for the peer's FIN (Linux
+    /// `TCP_LINGER2`, default `tcp_fin_timeout`); takes effect when FIN-WAIT-2 is entered.
+    pub fn set_fin_wait2_timeout(&mut self, timeout: core::time::Duration) {
+        self.cfg.fin_wait2_timeout = timeout;
+    }
+
     /// Whether [`Connection::poll_transmit`] would emit a segment now (ignoring timers).
     pub fn wants_transmit(&self) -> bool {
         self.pending_rst.is_some()

@@ -1,0 +1,425 @@
+//! `struct packetdrill_interface`: each entry point maps its C arguments (via [`crate::ffi`])
+//! onto the socket layer, blocks in virtual time where the call would block, and wakes the
+//! other thread afterwards.
+
+use std::ffi::{c_int, c_long, c_void};
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::errno::*;
+use crate::ffi::{self, ret, ret0, shared, EpollEvent, IoVec, MsgHdr, PollFd, TimeVal};
+use crate::sockets::{Host, Kind};
+use crate::sockopt;
+
+/// Run `f` on the shared state, then wake blocked calls.
+fn with<R>(ud: *mut c_void, f: impl FnOnce(&crate::shared::Shared) -> R) -> R {
+    let s = shared(ud);
+    let r = f(s);
+    s.notify();
+    r
+}
+
+fn locked<R>(ud: *mut c_void, f: impl FnOnce(&mut Host) -> R) -> R {
+    with(ud, |s| f(&mut s.lock()))
+}
+
+fn is_nonblock(ud: *mut c_void, fd: c_int, flags: c_int) -> bool {
+    flags & MSG_DONTWAIT != 0 || locked(ud, |h| h.socks.get(&fd).is_some_and(|s| s.nonblock))
+}
+
+pub(crate) extern "C" fn free(ud: *mut c_void) {
+    ffi::free_shared(ud);
+}
+
+pub(crate) extern "C" fn socket(ud: *mut c_void, domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    ret(locked(ud, |h| h.socket(domain, ty, proto))) as c_int
+}
+
+pub(crate) extern "C" fn bind(ud: *mut c_void, fd: c_int, addr: *const c_void, len: u32) -> c_int {
+    ret0(ffi::sockaddr(addr, len).and_then(|a| locked(ud, |h| h.bind(fd, a))))
+}
+
+pub(crate) extern "C" fn listen(ud: *mut c_void, fd: c_int, backlog: c_int) -> c_int {
+    ret0(locked(ud, |h| h.listen(fd, backlog)))
+}
+
+pub(crate) extern "C" fn accept(
+    ud: *mut c_void,
+    fd: c_int,
+    addr: *mut c_void,
+    len: *mut u32,
+) -> c_int {
+    let nb = is_nonblock(ud, fd, 0);
+    let r = with(ud, |s| s.block(nb, None, |h| h.accept(fd)).unwrap_or(Err(EAGAIN)));
+    ret(r.map(|(nfd, peer)| {
+        ffi::put_sockaddr(peer, addr, len);
+        nfd
+    })) as c_int
+}
+
+pub(crate) extern "C" fn connect(
+    ud: *mut c_void,
+    fd: c_int,
+    addr: *const c_void,
+    len: u32,
+) -> c_int {
+    let nb = is_nonblock(ud, fd, 0);
+    let r = ffi::sockaddr(addr, len).and_then(|a| locked(ud, |h| h.connect(fd, a)));
+    let r = match r {
+        Ok(_) if nb => Err(EINPROGRESS),
+        Ok(()) => {
+            with(ud, |s| s.block(false, None, |h| h.connect_done(fd))).unwrap_or(Err(ETIMEDOUT))
+        }
+        Err(e) => Err(e),
+    };
+    ret0(r)
+}
+
+fn do_read(ud: *mut c_void, fd: c_int, mut bufs: Vec<&mut [u8]>, flags: c_int) -> isize {
+    let nb = is_nonblock(ud, fd, flags);
+    let peek = flags & MSG_PEEK != 0;
+    let r = with(ud, |s| s.block(nb, None, |h| h.read(fd, &mut bufs, peek)));
+    ret(r.unwrap_or(Err(EAGAIN)))
+}
+
+pub(crate) extern "C" fn read(ud: *mut c_void, fd: c_int, buf: *mut c_void, n: usize) -> isize {
+    do_read(ud, fd, vec![ffi::bytes_mut(buf, n)], 0)
+}
+
+pub(crate) extern "C" fn readv(ud: *mut c_void, fd: c_int, iov: *const IoVec, n: c_int) -> isize {
+    do_read(ud, fd, ffi::iovecs(iov, n.max(0) as usize), 0)
+}
+
+pub(crate) extern "C" fn recv(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    flags: c_int,
+) -> isize {
+    do_read(ud, fd, vec![ffi::bytes_mut(buf, n)], flags)
+}
+
+pub(crate) extern "C" fn recvfrom(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    flags: c_int,
+    _addr: *mut c_void,
+    _len: *mut u32,
+) -> isize {
+    do_read(ud, fd, vec![ffi::bytes_mut(buf, n)], flags)
+}
+
+pub(crate) extern "C" fn recvmsg(
+    ud: *mut c_void,
+    fd: c_int,
+    msg: *mut MsgHdr,
+    flags: c_int,
+) -> isize {
+    let Some(m) = ffi::msghdr(msg) else { return ret::<isize>(Err(EFAULT)) };
+    m.controllen = 0;
+    m.flags = 0;
+    do_read(ud, fd, ffi::iovecs(m.iov, m.iovlen), flags)
+}
+
+/// A write: all of `data` for a blocking socket (waiting for room), as much as fits for a
+/// non-blocking one.
+fn do_write(ud: *mut c_void, fd: c_int, data: &[u8], flags: c_int) -> isize {
+    let nb = is_nonblock(ud, fd, flags);
+    let mut done = 0;
+    loop {
+        let r = with(ud, |s| s.block(nb, None, |h| h.write(fd, &data[done..])));
+        match r {
+            Some(Ok(n)) => done += n,
+            Some(Err(_)) | None if done > 0 => return done as isize,
+            Some(Err(e)) => return ret::<isize>(Err(e)),
+            None => return ret::<isize>(Err(EAGAIN)),
+        }
+        if nb || done == data.len() {
+            return done as isize;
+        }
+    }
+}
+
+fn gather(iov: *const IoVec, n: usize) -> Vec<u8> {
+    ffi::iovecs(iov, n).concat()
+}
+
+pub(crate) extern "C" fn write(ud: *mut c_void, fd: c_int, buf: *const c_void, n: usize) -> isize {
+    do_write(ud, fd, ffi::bytes(buf, n), 0)
+}
+
+pub(crate) extern "C" fn writev(ud: *mut c_void, fd: c_int, iov: *const IoVec, n: c_int) -> isize {
+    do_write(ud, fd, &gather(iov, n.max(0) as usize), 0)
+}
+
+pub(crate) extern "C" fn send(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    flags: c_int,
+) -> isize {
+    do_write(ud, fd, ffi::bytes(buf, n), flags)
+}
+
+pub(crate) extern "C" fn sendto(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    flags: c_int,
+    _addr: *const c_void,
+    _len: u32,
+) -> isize {
+    do_write(ud, fd, ffi::bytes(buf, n), flags)
+}
+
+pub(crate) extern "C" fn sendmsg(
+    ud: *mut c_void,
+    fd: c_int,
+    msg: *const MsgHdr,
+    flags: c_int,
+) -> isize {
+    let Some(m) = ffi::msghdr(msg) else { return ret::<isize>(Err(EFAULT)) };
+    do_write(ud, fd, &gather(m.iov, m.iovlen), flags)
+}
+
+/// `fcntl(fd, cmd, arg)`. Declared with a fixed third argument: on the x86_64 and aarch64
+/// C ABIs a variadic caller passes it in the same register.
+pub(crate) extern "C" fn fcntl(ud: *mut c_void, fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    let r = locked(ud, |h| {
+        let s = h.sock(fd)?;
+        match cmd {
+            F_GETFL => Ok(O_RDWR | if s.nonblock { O_NONBLOCK } else { 0 }),
+            F_SETFL => {
+                s.nonblock = arg as c_int & O_NONBLOCK != 0;
+                Ok(0)
+            }
+            _ => Err(EINVAL),
+        }
+    });
+    ret(r) as c_int
+}
+
+/// `ioctl(fd, request, int *arg)`, as [`fcntl`] for the variadic argument.
+pub(crate) extern "C" fn ioctl(ud: *mut c_void, fd: c_int, req: u64, arg: *mut c_int) -> c_int {
+    let r = locked(ud, |h| {
+        let c = h.conn(fd).ok();
+        let v = match (req, c) {
+            (FIONREAD, Some(c)) => c.readable_bytes(),
+            (SIOCOUTQ, Some(c)) => c.send_queued(),
+            (SIOCOUTQNSD, Some(c)) => c.send_queued().saturating_sub(c.info().unacked as usize),
+            (FIONREAD | SIOCOUTQ | SIOCOUTQNSD, None) => return Err(EINVAL),
+            _ => return Err(ENOTTY),
+        };
+        Ok(v as c_int)
+    });
+    ret0(r.map(|v| ffi::write_out(arg, v)))
+}
+
+const ENOTTY: Errno = 25;
+
+pub(crate) extern "C" fn close(ud: *mut c_void, fd: c_int) -> c_int {
+    ret0(locked(ud, |h| h.close(fd)))
+}
+
+pub(crate) extern "C" fn shutdown(ud: *mut c_void, fd: c_int, how: c_int) -> c_int {
+    ret0(locked(ud, |h| h.shutdown(fd, how)))
+}
+
+pub(crate) extern "C" fn getsockopt(
+    ud: *mut c_void,
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut u32,
+) -> c_int {
+    let cap = ffi::read_in(len).unwrap_or(0) as usize;
+    let out = ffi::bytes_mut(val, cap);
+    let r = locked(ud, |h| sockopt::get(h, fd, level, name, out));
+    ret0(r.map(|n| ffi::write_out(len, n as u32)))
+}
+
+pub(crate) extern "C" fn setsockopt(
+    ud: *mut c_void,
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: u32,
+) -> c_int {
+    let v = ffi::bytes(val, len as usize);
+    ret0(locked(ud, |h| sockopt::set(h, fd, level, name, v)))
+}
+
+/// A virtual deadline `ms` milliseconds from now (negative: none).
+fn deadline(h: &Host, ms: c_int) -> Option<tcpcore::Instant> {
+    (ms >= 0).then(|| h.stack.now + Duration::from_millis(ms as u64))
+}
+
+pub(crate) extern "C" fn poll(ud: *mut c_void, fds: *mut PollFd, n: u64, timeout: c_int) -> c_int {
+    let fds = ffi::array_mut(fds, n as usize);
+    let r = with(ud, |s| {
+        let d = deadline(&s.lock(), timeout);
+        s.block(false, d, |h| {
+            let mut ready = 0;
+            for p in fds.iter_mut() {
+                let ev = h.poll_events(p.fd);
+                p.revents = ev & (p.events | POLLERR | POLLHUP | POLLNVAL);
+                ready += i32::from(p.revents != 0);
+            }
+            if ready > 0 {
+                Poll::Ready(Ok(ready))
+            } else {
+                Poll::Pending
+            }
+        })
+    });
+    ret(r.unwrap_or(Ok(0))) as c_int
+}
+
+pub(crate) extern "C" fn netdev_send(ud: *mut c_void, buf: *const c_void, n: usize) -> c_int {
+    let p = ffi::bytes(buf, n);
+    locked(ud, |h| h.stack.receive(p));
+    0
+}
+
+/// The stack's next packet: virtual time moves to the stack's next timer until it emits one.
+pub(crate) extern "C" fn netdev_receive(
+    ud: *mut c_void,
+    buf: *mut c_void,
+    count: *mut usize,
+    time_usecs: *mut i64,
+) -> c_int {
+    let cap = ffi::read_in(count).unwrap_or(0);
+    let r = with(ud, |s| {
+        s.block(false, None, |h| match h.stack.out.pop_front() {
+            Some((t, p)) => Poll::Ready(Ok((t, p))),
+            None => Poll::Pending,
+        })
+    });
+    let Some(Ok((t, p))) = r else {
+        ffi::write_out(count, 0);
+        return -1;
+    };
+    let n = p.len().min(cap);
+    ffi::bytes_mut(buf, cap)[..n].copy_from_slice(&p[..n]);
+    ffi::write_out(count, n);
+    ffi::write_out(time_usecs, (crate::stack::EPOCH_USECS + t.as_micros()) as i64);
+    0
+}
+
+pub(crate) extern "C" fn usleep(ud: *mut c_void, usec: u32) -> c_int {
+    shared(ud).let_blocked_finish();
+    locked(ud, |h| {
+        let t = h.stack.now + Duration::from_micros(usec.into());
+        h.stack.advance_to(t);
+    });
+    0
+}
+
+/// The virtual clock. Each call moves it 1 µs: packetdrill spins on `gettimeofday` for the
+/// last few microseconds before an event, which must end.
+pub(crate) extern "C" fn gettimeofday(
+    ud: *mut c_void,
+    tv: *mut TimeVal,
+    _tz: *mut c_void,
+) -> c_int {
+    let us = locked(ud, |h| {
+        let t = h.stack.now + Duration::from_micros(1);
+        h.stack.advance_to(t);
+        h.stack.wall_usecs()
+    });
+    ffi::write_out(tv, TimeVal { sec: (us / 1_000_000) as i64, usec: (us % 1_000_000) as i64 });
+    0
+}
+
+pub(crate) extern "C" fn epoll_create(ud: *mut c_void, size: c_int) -> c_int {
+    if size <= 0 {
+        return ret::<c_int>(Err(EINVAL)) as c_int;
+    }
+    locked(ud, |h| h.install(Kind::Epoll(Vec::new()), false, false))
+}
+
+pub(crate) extern "C" fn epoll_ctl(
+    ud: *mut c_void,
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    ev: *mut EpollEvent,
+) -> c_int {
+    let ev = ffi::read_in(ev as *const EpollEvent).map(|e| (e.events, e.data));
+    let r = locked(ud, |h| {
+        if !h.socks.contains_key(&fd) {
+            return Err(EBADF);
+        }
+        let Kind::Epoll(list) = &mut h.sock(epfd)?.kind else { return Err(EINVAL) };
+        let pos = list.iter().position(|(f, _, _)| *f == fd);
+        match (op, pos, ev) {
+            (EPOLL_CTL_ADD, None, Some((e, d))) => list.push((fd, e, d)),
+            (EPOLL_CTL_ADD, Some(_), _) => return Err(EEXIST),
+            (EPOLL_CTL_MOD, Some(i), Some((e, d))) => list[i] = (fd, e, d),
+            (EPOLL_CTL_DEL, Some(i), _) => drop(list.remove(i)),
+            (EPOLL_CTL_MOD | EPOLL_CTL_DEL, None, _) => return Err(ENOENT),
+            _ => return Err(EINVAL),
+        }
+        Ok(0)
+    });
+    ret(r) as c_int
+}
+
+/// `epoll_wait`, level-triggered (`EPOLLET` and `EPOLLONESHOT` are not modelled: each call
+/// reports what is ready now).
+pub(crate) extern "C" fn epoll_wait(
+    ud: *mut c_void,
+    epfd: c_int,
+    events: *mut EpollEvent,
+    max: c_int,
+    timeout: c_int,
+) -> c_int {
+    let out = ffi::array_mut(events, max.max(0) as usize);
+    let r = with(ud, |s| {
+        let d = deadline(&s.lock(), timeout);
+        s.block(false, d, |h| {
+            let list = match h.socks.get(&epfd).map(|s| &s.kind) {
+                Some(Kind::Epoll(l)) => l.clone(),
+                _ => return Poll::Ready(Err(EBADF)),
+            };
+            let mut n = 0;
+            for (fd, want, data) in list {
+                let mask = want & !(EPOLLET | EPOLLONESHOT);
+                let ev = (h.poll_events(fd) as u16 as u32) & (mask | 0x18);
+                if ev != 0 && n < out.len() {
+                    out[n] = EpollEvent { events: ev, data };
+                    n += 1;
+                }
+            }
+            if n > 0 {
+                Poll::Ready(Ok(n as c_int))
+            } else {
+                Poll::Pending
+            }
+        })
+    });
+    ret(r.unwrap_or(Ok(0))) as c_int
+}
+
+pub(crate) extern "C" fn pipe(_ud: *mut c_void, _fds: *mut c_int) -> c_int {
+    ret::<c_int>(Err(EOPNOTSUPP)) as c_int
+}
+
+pub(crate) extern "C" fn splice(
+    _ud: *mut c_void,
+    _fd_in: c_int,
+    _off_in: *mut i64,
+    _fd_out: c_int,
+    _off_out: *mut i64,
+    _len: usize,
+    _flags: u32,
+) -> isize {
+    ret::<isize>(Err(EOPNOTSUPP))
+}

@@ -1,0 +1,171 @@
+//! `setsockopt`/`getsockopt`: the options tcpcore supports, Linux's defaults for the ones
+//! it reads back, and `ENOPROTOOPT` (counted) for everything else.
+
+use std::time::Duration;
+
+use crate::errno::*;
+use crate::sockets::Host;
+
+const SOL_SOCKET: i32 = 1;
+const SOL_TCP: i32 = 6;
+const SO_REUSEADDR: i32 = 2;
+const SO_TYPE: i32 = 3;
+const SO_ERROR: i32 = 4;
+const SO_SNDBUF: i32 = 7;
+const SO_RCVBUF: i32 = 8;
+const SO_KEEPALIVE: i32 = 9;
+const SO_LINGER: i32 = 13;
+const SO_REUSEPORT: i32 = 15;
+const SO_MEMINFO: i32 = 55;
+const TCP_NODELAY: i32 = 1;
+const TCP_MAXSEG: i32 = 2;
+const TCP_KEEPIDLE: i32 = 4;
+const TCP_KEEPINTVL: i32 = 5;
+const TCP_KEEPCNT: i32 = 6;
+const TCP_LINGER2: i32 = 8;
+const TCP_INFO: i32 = 11;
+const TCP_CONGESTION: i32 = 13;
+const TCP_USER_TIMEOUT: i32 = 18;
+const TCP_CC_INFO: i32 = 26;
+
+/// Options set on a socket. Those tcpcore has per-connection setters for are applied when
+/// the connection exists ([`apply`]); buffer sizes and keepalive timings are endpoint-wide
+/// in tcpcore, so they are remembered and read back but do not change the stack.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Opts {
+    pub(crate) reuseaddr: bool,
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: bool,
+    pub(crate) user_timeout_ms: u32,
+    /// `SO_LINGER` with `l_onoff` set: the linger time in seconds.
+    pub(crate) linger: Option<i32>,
+    pub(crate) sndbuf: Option<i32>,
+    pub(crate) rcvbuf: Option<i32>,
+    pub(crate) maxseg: Option<i32>,
+    pub(crate) keepidle: Option<i32>,
+    pub(crate) keepintvl: Option<i32>,
+    pub(crate) keepcnt: Option<i32>,
+    /// `TCP_LINGER2` in seconds (FIN-WAIT-2 timeout of an orphan).
+    pub(crate) linger2: Option<i32>,
+}
+
+/// Push the socket's options into its connection.
+pub(crate) fn apply(host: &mut Host, fd: i32) {
+    let Some(s) = host.socks.get(&fd) else { return };
+    let o = s.opts.clone();
+    if let Ok(c) = host.conn(fd) {
+        c.set_nodelay(o.nodelay);
+        c.set_keepalive(o.keepalive);
+        let ut = (o.user_timeout_ms > 0).then(|| Duration::from_millis(o.user_timeout_ms.into()));
+        c.set_user_timeout(ut);
+        if let Some(secs) = o.linger2.filter(|s| *s > 0) {
+            c.set_fin_wait2_timeout(Duration::from_secs(secs as u64));
+        }
+    }
+    host.stack.drive();
+}
+
+fn int(val: &[u8]) -> Res<i32> {
+    let b: [u8; 4] = val.get(..4).ok_or(EINVAL)?.try_into().map_err(|_| EINVAL)?;
+    Ok(i32::from_ne_bytes(b))
+}
+
+/// `setsockopt(2)`.
+pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -> Res<()> {
+    let o = &mut host.sock(fd)?.opts;
+    match (level, name) {
+        (SOL_SOCKET, SO_REUSEADDR | SO_REUSEPORT) => o.reuseaddr = int(val)? != 0,
+        (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = int(val)? != 0,
+        (SOL_SOCKET, SO_SNDBUF) => o.sndbuf = Some(int(val)?),
+        (SOL_SOCKET, SO_RCVBUF) => o.rcvbuf = Some(int(val)?),
+        (SOL_SOCKET, SO_LINGER) => {
+            let on = int(val)?;
+            let secs = int(val.get(4..).ok_or(EINVAL)?)?;
+            o.linger = (on != 0).then_some(secs);
+        }
+        (SOL_TCP, TCP_NODELAY) => o.nodelay = int(val)? != 0,
+        (SOL_TCP, TCP_MAXSEG) => o.maxseg = Some(int(val)?),
+        (SOL_TCP, TCP_KEEPIDLE) => o.keepidle = Some(positive(int(val)?)?),
+        (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = Some(positive(int(val)?)?),
+        (SOL_TCP, TCP_KEEPCNT) => o.keepcnt = Some(positive(int(val)?)?),
+        (SOL_TCP, TCP_LINGER2) => o.linger2 = Some(int(val)?),
+        (SOL_TCP, TCP_USER_TIMEOUT) => {
+            o.user_timeout_ms = u32::try_from(int(val)?).map_err(|_| EINVAL)?
+        }
+        (SOL_TCP, TCP_CONGESTION) => {
+            let name: Vec<u8> = val.iter().copied().take_while(|b| *b != 0).collect();
+            if name != b"cubic" && name != b"reno" {
+                return Err(ENOENT);
+            }
+        }
+        _ => return Err(unsupported(host, level, name)),
+    }
+    apply(host, fd);
+    Ok(())
+}
+
+fn positive(v: i32) -> Res<i32> {
+    if v < 1 {
+        Err(EINVAL)
+    } else {
+        Ok(v)
+    }
+}
+
+fn unsupported(host: &mut Host, level: i32, name: i32) -> Errno {
+    *host.unsupported.entry((level, name)).or_default() += 1;
+    ENOPROTOOPT
+}
+
+/// `getsockopt(2)`: writes the value into `out` and returns its length.
+pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8]) -> Res<usize> {
+    let cfg = crate::stack::config().conn;
+    let o = host.sock(fd)?.opts.clone();
+    let v: i32 = {
+        match (level, name) {
+            (SOL_SOCKET, SO_TYPE) => 1,
+            (SOL_SOCKET, SO_REUSEADDR) => o.reuseaddr.into(),
+            (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive.into(),
+            // Linux doubles the requested size for bookkeeping overhead (socket(7)).
+            (SOL_SOCKET, SO_SNDBUF) => o.sndbuf.map_or(cfg.send_buffer as i32, |v| v * 2),
+            (SOL_SOCKET, SO_RCVBUF) => o.rcvbuf.map_or(cfg.recv_buffer as i32, |v| v * 2),
+            (SOL_SOCKET, SO_LINGER) => return copy_out(out, &linger_bytes(o.linger)),
+            (SOL_SOCKET, SO_ERROR) => host.take_error(fd).unwrap_or(0),
+            (SOL_SOCKET, SO_MEMINFO) => return copy_out(out, &[0u8; 36]),
+            (SOL_TCP, TCP_NODELAY) => o.nodelay.into(),
+            (SOL_TCP, TCP_MAXSEG) => match host.conn(fd) {
+                Ok(c) => c.info().snd_mss as i32,
+                Err(_) => o.maxseg.unwrap_or(536),
+            },
+            (SOL_TCP, TCP_KEEPIDLE) => o.keepidle.unwrap_or(cfg.keepalive_idle.as_secs() as i32),
+            (SOL_TCP, TCP_KEEPINTVL) => {
+                o.keepintvl.unwrap_or(cfg.keepalive_interval.as_secs() as i32)
+            }
+            (SOL_TCP, TCP_KEEPCNT) => o.keepcnt.unwrap_or(cfg.keepalive_probes.into()),
+            (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
+            (SOL_TCP, TCP_LINGER2) => o.linger2.unwrap_or(cfg.fin_wait2_timeout.as_secs() as i32),
+            (SOL_TCP, TCP_CONGESTION) => return copy_out(out, b"cubic\0\0\0\0\0\0\0\0\0\0\0"),
+            (SOL_TCP, TCP_CC_INFO) => return copy_out(out, &[0u8; 16]),
+            (SOL_TCP, TCP_INFO) => {
+                let info = host.conn(fd).ok().map(|c| c.info());
+                let bytes = crate::tcp_info::linux_layout(info);
+                return copy_out(out, &bytes);
+            }
+            _ => return Err(unsupported(host, level, name)),
+        }
+    };
+    copy_out(out, &v.to_ne_bytes())
+}
+
+fn linger_bytes(l: Option<i32>) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&i32::from(l.is_some()).to_ne_bytes());
+    b[4..].copy_from_slice(&l.unwrap_or(0).to_ne_bytes());
+    b
+}
+
+fn copy_out(out: &mut [u8], v: &[u8]) -> Res<usize> {
+    let n = out.len().min(v.len());
+    out[..n].copy_from_slice(&v[..n]);
+    Ok(n)
+}
