@@ -39,8 +39,11 @@ impl Connection {
     /// Record what a SYN (or SYN-ACK) tells us: the peer's ISN and negotiated options.
     pub(crate) fn take_syn(&mut self, syn: &SynInfo, now: Instant) {
         self.irs = syn.seq;
+        // An active opener's SYN already offered a window (relative to the then unknown
+        // RCV.NXT, 0 here); the peer holds us to it, so its edge is kept (RFC 9293 §3.8.6).
+        let offered = self.rcv_adv.since(self.rcv_nxt);
         self.rcv_nxt = syn.seq + 1;
-        self.rcv_adv = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt + offered;
         self.last_ack_sent = self.rcv_nxt;
         self.peer_syn = *syn;
         self.negotiate(syn);
@@ -73,6 +76,7 @@ impl Connection {
         self.ts_recent = o.tsval.filter(|_| self.cfg.timestamps);
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         self.init_sack();
+        self.recv_buf.set_min_slack(1 << self.rcv_wscale);
         let mss = self.effective_mss();
         self.cc = super::new_controller(&self.cfg, mss);
     }
@@ -187,6 +191,13 @@ impl Connection {
     /// The receive window we last offered.
     pub(crate) fn rcv_wnd(&self) -> u32 {
         self.rcv_adv.since(self.rcv_nxt)
+    }
+
+    /// End of the sequence space we can store: the free buffer, or the window we announced
+    /// where scale round-off put its edge beyond the buffer (`RecvBuf::limit`).
+    fn rcv_room_end(&self) -> SeqNum {
+        let stored = self.recv_buf.limit().saturating_sub(self.recv_buf.unread()) as u32;
+        self.rcv_nxt + (self.recv_buf.free() as u32).max(self.rcv_wnd().min(stored))
     }
 
     /// An unacceptable segment is answered with an ACK and dropped (RFC 9293 §3.10.7.4).
@@ -543,8 +554,13 @@ impl Connection {
             data = &data[self.rcv_nxt.since(seq) as usize..];
             seq = self.rcv_nxt;
         }
-        let room = (self.rcv_nxt + self.recv_buf.free() as u32).since(seq) as usize;
-        data = &data[..data.len().min(room)];
+        let room = self.rcv_room_end().since(seq) as usize;
+        if data.len() > room {
+            // No buffer for the rest (only a peer sending beyond our window gets here).
+            self.info.drops += 1;
+            self.ack.now = true;
+            data = &data[..room];
+        }
         self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32).min(u32::from(self.our_mss()));
         let had_holes = self.recv_buf.has_ooo();
         match self.recv_buf.store(self.rcv_nxt, seq, data) {
@@ -595,7 +611,7 @@ impl Connection {
             return;
         }
         let fin_seq = seg.tcp.seq + seg.payload.len() as u32;
-        if fin_seq > self.rcv_nxt + self.recv_buf.free() as u32 {
+        if fin_seq > self.rcv_room_end() {
             return; // beyond our window: trimmed away
         }
         if self.peer_fin.is_none() && fin_seq >= self.rcv_nxt {
