@@ -3,6 +3,7 @@
 //! ACK field of an arriving segment still counts (RFC 9293 §3.10.7.4; FL-02).
 mod common;
 use common::*;
+use tcpcore::wire::TcpFlags;
 use tcpcore::ConnConfig;
 
 /// Shift 6 (a 2 MiB maximum buffer) and a 5000-byte buffer the application never reads:
@@ -95,6 +96,25 @@ fn zero_window_with_data_in_flight() -> Sc {
     ack.assert_seq_ack(D + 1000, P + 2000);
     assert_eq!(ack.tcp.window, 0);
     sc
+}
+
+/// FL-02: with a zero receive window, a data segment beyond the window is answered with an
+/// ACK, and its ACK field (acceptable by RFC 5961 §5.2) still counts: our data is not
+/// retransmitted. This is the echo-under-loss collapse of issue 11.
+#[test]
+fn fl_02_zero_window_data_beyond_window_still_acks_our_data() {
+    let mut sc = zero_window_with_data_in_flight();
+    sc.advance(ms(20));
+    sc.deliver(data_at(2004, 100, D + 1000));
+    let ack = sc.expect_one();
+    ack.assert_flags(TcpFlags::ACK).assert_seq_ack(D + 1000, P + 2000);
+    assert_eq!(ack.tcp.window, 0);
+    assert_eq!(sc.conn.send_queued(), 0, "the ACK field counted");
+    assert_eq!(sc.conn.seq_vars().snd_una.0, D + 1000);
+    let later = sc.advance(secs(5));
+    assert!(later.iter().all(|o| o.len() == 0), "nothing retransmitted: {later:#?}");
+    assert_eq!(sc.conn.info().retransmits, 0);
+    assert_eq!(sc.read_all(), bytes(0, 2000), "the data beyond the window was not taken");
 }
 
 /// FL-02: the same segment acknowledging data never sent is not taken (RFC 5961 §5.2).

@@ -155,6 +155,9 @@ impl Connection {
             return self.on_syn(now, seg);
         }
         if !self.acceptable(seg) {
+            if self.ack_allowance(seg) && !self.on_ack(now, seg) {
+                return;
+            }
             return self.on_unacceptable(now, seg);
         }
         self.on_acceptable(now, seg);
@@ -186,6 +189,24 @@ impl Connection {
                     || (seq + (len - 1)).in_range(self.rcv_nxt, self.rcv_nxt + wnd)
             }
         }
+    }
+
+    /// RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable, but
+    /// special allowance should be made to accept valid ACKs, URGs, and RSTs." RSTs are
+    /// judged before this test and urgent data is inline (RFC 6093); this is the ACK part,
+    /// for a segment refused only for its text: it reaches RCV.NXT or beyond, within what
+    /// our buffer could ever have offered. Its data is dropped and answered with an ACK, but
+    /// its ACK field counts (after RFC 5961's acceptability check, in `on_ack`): a peer that
+    /// sent into a window that then closed would otherwise see its ACKs of our data ignored,
+    /// and our retransmissions each wait an RTO (the echo collapse of issue 11).
+    fn ack_allowance(&self, seg: &Segment<'_>) -> bool {
+        let t = &seg.tcp;
+        let end = t.seq + t.seq_len(seg.payload.len());
+        let reach = (self.recv_buf.limit() as u32).saturating_add(1 << self.rcv_wscale);
+        t.flags.ack()
+            && self.state.is_synchronized()
+            && end >= self.rcv_nxt
+            && t.seq < self.rcv_nxt + reach
     }
 
     /// The receive window we last offered.
