@@ -160,7 +160,7 @@ impl Connection {
             }
             return self.on_unacceptable(now, seg);
         }
-        self.on_acceptable(now, seg);
+        self.on_acceptable(now);
         if !t.flags.ack() {
             // Fifth step: "if the ACK bit is off, drop the segment and return".
             self.info.drops += 1;
@@ -169,6 +169,9 @@ impl Connection {
         if !self.on_ack(now, seg) {
             return;
         }
+        // RFC 7323 §4.3 (TS-01): only now is the segment acceptable, its ACK included: one
+        // dropped for acknowledging unsent data (or too old) never updates TS.Recent.
+        self.update_ts_recent(now, seg);
         // Sixth step, URG: urgent data is delivered inline (RFC 6093); the pointer is ignored.
         self.on_text(now, seg);
         self.on_fin(now, seg);
@@ -247,13 +250,12 @@ impl Connection {
         self.ack.now = true;
     }
 
-    /// Bookkeeping for every acceptable segment: keepalive and TS.Recent.
-    fn on_acceptable(&mut self, now: Instant, seg: &Segment<'_>) {
+    /// Bookkeeping for every segment that passed the sequence test: keepalive.
+    fn on_acceptable(&mut self, now: Instant) {
         self.keepalive_sent = 0;
         if self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
         }
-        self.update_ts_recent(now, seg);
     }
 
     /// Second step: RST (RFC 5961 §3.2, SEC-01).
