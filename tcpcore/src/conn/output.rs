@@ -305,6 +305,15 @@ impl Connection {
         o
     }
 
+    /// A RST carries the timestamp option when timestamps were negotiated (RFC 7323 §3.2:
+    /// once negotiated, every segment but a RST "MUST" carry it and a RST "SHOULD"; Linux
+    /// sends it), so a PAWS-checking peer does not drop it; no SACK blocks.
+    fn rst_options(&self, now: Instant) -> TcpOptions {
+        let tsval = open::ts_clock(now, self.ts_offset);
+        let timestamps = self.ts_recent.map(|tsecr| Timestamps { tsval, tsecr });
+        TcpOptions { timestamps, ..TcpOptions::default() }
+    }
+
     fn emit_data(
         &mut self,
         now: Instant,
@@ -363,7 +372,7 @@ impl Connection {
             flags,
             window: if rst { 0 } else { self.advertise(syn) },
             urgent: 0,
-            options: if rst { TcpOptions::default() } else { self.options(now, syn) },
+            options: if rst { self.rst_options(now) } else { self.options(now, syn) },
         }
     }
 
