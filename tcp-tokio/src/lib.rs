@@ -9,7 +9,9 @@
 //! # Pieces
 //! - [`Stack`]: a cheap clonable handle. [`Stack::builder`] takes an IPv4 and/or an IPv6
 //!   address and the engine's [`EndpointConfig`]; [`StackBuilder::build`] spawns the
-//!   driver on the current runtime over a [`Device`].
+//!   driver on the current runtime over a [`Device`]. Each stack's secrets (ISN, SYN-cookie,
+//!   demultiplexing and port keys) derive from a seed drawn from the OS's random source;
+//!   tests that must be reproducible fix it with [`StackBuilder::seed`].
 //! - [`Device`]: batched receive and send of whole IP packets. [`MemLink`] joins two stacks
 //!   in memory, with seeded loss, delay, reordering and duplication for tests.
 //! - [`net`]: [`TcpStream`](net::TcpStream) (tokio's `AsyncRead`/`AsyncWrite`, and the

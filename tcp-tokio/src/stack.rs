@@ -259,7 +259,7 @@ impl Shared {
 impl Stack {
     /// A builder: give it at least one address, then [`StackBuilder::build`] it on a device.
     pub fn builder() -> StackBuilder {
-        StackBuilder { addrs: Vec::new(), config: EndpointConfig::default() }
+        StackBuilder { addrs: Vec::new(), config: EndpointConfig::default(), seed: None }
     }
 
     /// Listen on `addr` with default options (backlog 1024, capped by
@@ -432,6 +432,7 @@ fn no_addresses() -> io::Error {
 pub struct StackBuilder {
     addrs: Vec<IpAddr>,
     config: EndpointConfig,
+    seed: Option<u64>,
 }
 
 impl StackBuilder {
@@ -442,9 +443,18 @@ impl StackBuilder {
     }
 
     /// The engine's configuration (defaults mirror Linux). Its connection MTU is lowered to
-    /// the device's if larger.
+    /// the device's if larger. Its `seed` is not used: see [`StackBuilder::seed`].
     pub fn config(mut self, config: EndpointConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Derive the stack's secrets (ISN, SYN-cookie, demultiplexing and port-randomisation
+    /// keys) from `seed`, for reproducible tests. Without it every stack draws its seed from
+    /// the operating system's random source, so no two deployments share secrets (SEC-07;
+    /// RFC 6528 §3, RFC 4987 §3.6, RFC 6056 §3.3.3).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
         self
     }
 
@@ -452,7 +462,8 @@ impl StackBuilder {
     ///
     /// # Errors
     /// `InvalidInput` without an address, with two of one family, or with an unspecified or
-    /// multicast one; `Other` outside a tokio runtime.
+    /// multicast one; `Other` outside a tokio runtime or when the OS has no randomness to
+    /// give (only without [`StackBuilder::seed`]).
     pub fn build(self, device: impl Device) -> io::Result<Stack> {
         let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_owned());
@@ -473,6 +484,10 @@ impl StackBuilder {
             return Err(invalid("a stack needs an address"));
         }
         let mut config = self.config;
+        config.seed = match self.seed {
+            Some(seed) => seed,
+            None => getrandom::u64().map_err(|e| io::Error::other(e.to_string()))?,
+        };
         let mtu = u16::try_from(device.mtu()).unwrap_or(u16::MAX);
         config.conn.mtu = config.conn.mtu.min(mtu);
         config.conn.offload = device.capabilities().offload();
