@@ -80,8 +80,6 @@ pub(crate) struct EpState {
     /// Live connections in `conns`.
     pub(crate) live: usize,
     pub(crate) listeners: Vec<ListenerSlot>,
-    /// Next port tried for a listener bound to port 0.
-    next_port: u16,
 }
 
 /// A listener's accept waker.
@@ -229,23 +227,8 @@ impl Shared {
         }
         let mut st = lock(&self.ep);
         let addr = if addr.port() == 0 {
-            let (start, end) = (st.ep.config().ephemeral_start, st.ep.config().ephemeral_end);
-            let span = u32::from(end.saturating_sub(start)) + 1;
-            let mut found = None;
-            for _ in 0..span {
-                let port = st.next_port.clamp(start, end);
-                st.next_port = if port >= end { start } else { port + 1 };
-                let a = SocketAddr::new(addr.ip(), port);
-                match st.ep.listen_with(a, opts) {
-                    Ok(()) => {
-                        found = Some(a);
-                        break;
-                    }
-                    Err(tcpcore::EndpointError::AddrInUse) => continue,
-                    Err(e) => return Err(endpoint_error(e)),
-                }
-            }
-            found.ok_or_else(|| endpoint_error(tcpcore::EndpointError::AddrNotAvailable))?
+            // PT-01: a port of the ephemeral range no listener and no live connection uses.
+            st.ep.listen_ephemeral(addr.ip(), opts).map_err(endpoint_error)?
         } else {
             st.ep.listen_with(addr, opts).map_err(endpoint_error)?;
             addr
@@ -491,20 +474,13 @@ impl StackBuilder {
         let mtu = u16::try_from(device.mtu()).unwrap_or(u16::MAX);
         config.conn.mtu = config.conn.mtu.min(mtu);
         config.conn.offload = device.capabilities().offload();
-        let next_port = config.ephemeral_start;
         let mut ep = Endpoint::new(config);
         // The endpoint answers pings only for addresses it knows are ours.
         for ip in v4.map(IpAddr::V4).into_iter().chain(v6.map(IpAddr::V6)) {
             ep.add_local_addr(ip);
         }
         let shared = Arc::new(Shared {
-            ep: Mutex::new(EpState {
-                ep,
-                conns: Vec::new(),
-                live: 0,
-                listeners: Vec::new(),
-                next_port,
-            }),
+            ep: Mutex::new(EpState { ep, conns: Vec::new(), live: 0, listeners: Vec::new() }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),
             v4,
