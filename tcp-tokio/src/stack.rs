@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::Waker;
 
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) epoch: tokio::time::Instant,
     pub(crate) v4: Option<Ipv4Addr>,
     pub(crate) v6: Option<Ipv6Addr>,
+    /// Entries in the driver's timer heap after its last pass.
+    pub(crate) timer_entries: AtomicUsize,
 }
 
 /// The endpoint and what is keyed by its handles.
@@ -396,6 +399,12 @@ impl Stack {
     pub fn connection_count(&self) -> usize {
         lock(&self.shared.ep).live
     }
+
+    /// Entries in the driver's timer heap after its last pass (for tests of its bound).
+    #[doc(hidden)]
+    pub fn timer_heap_len(&self) -> usize {
+        self.shared.timer_entries.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Stack {
@@ -485,6 +494,7 @@ impl StackBuilder {
             epoch: tokio::time::Instant::now(),
             v4,
             v6,
+            timer_entries: AtomicUsize::new(0),
         });
         let driver = Driver::new(shared.clone(), Box::new(device));
         runtime.spawn(driver);
