@@ -72,11 +72,13 @@ pub fn stacks(mtu: usize, offload: bool) -> (Stack, Stack) {
     let server = Stack::builder()
         .address(SERVER_IP.parse().expect("ip"))
         .config(cfg(1))
+        .seed(1)
         .build(a)
         .expect("server stack");
     let client = Stack::builder()
         .address(CLIENT_IP.parse().expect("ip"))
         .config(cfg(2))
+        .seed(2)
         .build(b)
         .expect("client stack");
     (server, client)

@@ -20,10 +20,18 @@ mod on_kernel {
 fn stacks(link: MemLinkBuilder) -> Stack {
     let (a, b) = link.pair();
     let cfg = |seed| EndpointConfig { seed, ..EndpointConfig::default() };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let server = Stack::builder()
+        .address("10.0.0.1".parse().unwrap())
+        .config(cfg(1))
+        .seed(1)
+        .build(a)
+        .unwrap();
+    let client = Stack::builder()
+        .address("10.0.0.2".parse().unwrap())
+        .config(cfg(2))
+        .seed(2)
+        .build(b)
+        .unwrap();
     client.set_default();
     server
 }

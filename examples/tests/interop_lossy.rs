@@ -21,10 +21,18 @@ async fn apps_run_unchanged_over_a_lossy_link() {
         .seed(4)
         .pair();
     let cfg = |seed| EndpointConfig { seed, ..EndpointConfig::default() };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let server = Stack::builder()
+        .address("10.0.0.1".parse().unwrap())
+        .config(cfg(1))
+        .seed(1)
+        .build(a)
+        .unwrap();
+    let client = Stack::builder()
+        .address("10.0.0.2".parse().unwrap())
+        .config(cfg(2))
+        .seed(2)
+        .build(b)
+        .unwrap();
     client.set_default();
 
     hyper_app(server.bind("10.0.0.1:0").await.unwrap()).await;

@@ -16,10 +16,18 @@ async fn ten_thousand_connections_echo_64k() {
         c.conn.recv_buffer = 32 << 10;
         c
     };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let server = Stack::builder()
+        .address("10.0.0.1".parse().unwrap())
+        .config(cfg(1))
+        .seed(1)
+        .build(a)
+        .unwrap();
+    let client = Stack::builder()
+        .address("10.0.0.2".parse().unwrap())
+        .config(cfg(2))
+        .seed(2)
+        .build(b)
+        .unwrap();
     let opts = ListenOptions { backlog: 1 << 16, syn_backlog: 1 << 16, ..Default::default() };
     let listener = server.bind_with("10.0.0.1:7", opts).await.unwrap();
     let accept = tokio::spawn(async move {
@@ -80,10 +88,18 @@ async fn multi_thread_runtime_echo() {
     const SIZE: usize = 1 << 20;
     let (a, b) = MemLink::pair();
     let cfg = |seed| EndpointConfig { seed, ..EndpointConfig::default() };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let server = Stack::builder()
+        .address("10.0.0.1".parse().unwrap())
+        .config(cfg(1))
+        .seed(1)
+        .build(a)
+        .unwrap();
+    let client = Stack::builder()
+        .address("10.0.0.2".parse().unwrap())
+        .config(cfg(2))
+        .seed(2)
+        .build(b)
+        .unwrap();
     let listener = server.bind("10.0.0.1:7").await.unwrap();
     tokio::spawn(async move {
         loop {

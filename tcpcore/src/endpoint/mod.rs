@@ -33,7 +33,7 @@ use crate::wire::{self, Segment, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestam
 use crate::{EndpointError, Instant, Transmit};
 use demux::Demux;
 use listener::Listener;
-use ports::PortAllocator;
+use ports::{HeldPorts, PortAllocator};
 use syn_cookie::CookieJar;
 use syn_queue::SynQueue;
 use time_wait::TimeWaitTable;
@@ -77,6 +77,8 @@ struct Slot {
     tuple: FourTuple,
     /// The listener whose accept queue still holds this connection.
     queued_at: Option<u32>,
+    /// Opened by a listener: it holds its local port as a bind would (PT-01).
+    passive: bool,
 }
 
 /// The demultiplexer and connection factory of one TCP/IP stack.
@@ -93,6 +95,8 @@ pub struct Endpoint {
     cookies: CookieJar,
     time_wait: TimeWaitTable,
     ports: PortAllocator,
+    /// Local addresses of live connections (PT-01).
+    held: HeldPorts,
     out: VecDeque<Reply>,
     /// Echo data of the queued echo replies.
     echo_pool: icmp::EchoPool,
@@ -121,6 +125,7 @@ impl Endpoint {
             cookies: CookieJar::new(c1, c2),
             time_wait: TimeWaitTable::new(tw_key, cfg.max_time_wait),
             ports: PortAllocator::new(port_key, cfg.ephemeral_start, cfg.ephemeral_end),
+            held: HeldPorts::default(),
             out: VecDeque::with_capacity(OUT_QUEUE),
             echo_pool: icmp::EchoPool::new(),
             local_addrs: Vec::new(),
@@ -245,14 +250,12 @@ impl Endpoint {
         if bad {
             return Err(EndpointError::InvalidAddress);
         }
-        let (table, tw) = (&self.table, &self.time_wait);
-        let port = self
+        let (i, port) = self
             .ports
-            .allocate(local_ip, remote, |p| {
-                let t = FourTuple { local: SocketAddr::new(local_ip, p), remote };
-                !table.contains(t) && tw.get(t).is_none()
-            })
+            .walk(local_ip, remote)
+            .find(|&(_, p)| self.port_free_for_connect(SocketAddr::new(local_ip, p), remote))
             .ok_or(EndpointError::AddrNotAvailable)?;
+        self.ports.took(i);
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
@@ -269,7 +272,9 @@ impl Endpoint {
     }
 
     fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
-        let slot = Some(Slot { tuple, queued_at });
+        let passive = queued_at.is_some();
+        self.held.hold(tuple.local, passive);
+        let slot = Some(Slot { tuple, queued_at, passive });
         let idx = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i] = slot;
@@ -289,6 +294,7 @@ impl Endpoint {
     pub fn connection_closed(&mut self, handle: ConnectionHandle, conn: &Connection) {
         let Some(slot) = self.slots.get_mut(handle.0).and_then(Option::take) else { return };
         self.table.remove(slot.tuple);
+        self.held.release(slot.tuple.local, slot.passive);
         self.free_slots.push(handle.0);
         if let Some(li) = slot.queued_at {
             if let Some(Some(l)) = self.listeners.get_mut(li as usize) {
