@@ -200,13 +200,19 @@ impl Connection {
     fn send_data(&mut self, now: Instant, buf: &mut [u8], seg: DataSeg) -> Option<Transmit> {
         let offset = seg.seq.since(self.data_start()) as usize;
         let mut flags = TcpFlags::ACK;
-        if seg.len > 0 && seg.seq + seg.len == self.data_start() + self.send_buf.len() as u32 {
+        let mss = self.data_mss();
+        // RFC 9293 §3.9.1: PSH is the sender's call beyond the segment that empties the
+        // buffer (RFC 1122 §4.2.2.2). Like Linux, a super-segment of new data carries it too
+        // (Linux pushes each TSO burst of fresh data; a single-segment send such as limited
+        // transmit, or a retransmission, does not), so a GRO receiver delivers per burst.
+        let ends_buffer = seg.seq + seg.len == self.data_start() + self.send_buf.len() as u32;
+        let fresh_burst = seg.len > mss && seg.seq >= self.snd_max;
+        if seg.len > 0 && (ends_buffer || fresh_burst) {
             flags = flags | TcpFlags::PSH;
         }
         if seg.fin {
             flags = flags | TcpFlags::FIN;
         }
-        let mss = self.data_mss();
         let gso = (seg.len > mss).then_some(mss as u16);
         let t = self.emit_data(now, buf, (seg.seq, flags), offset, seg.len as usize, gso)?;
         if gso.is_some() {
