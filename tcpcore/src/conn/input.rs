@@ -651,7 +651,7 @@ impl Connection {
         self.fin_received = true;
         self.rcv_nxt += 1;
         self.events |= ev::PEER_FIN | ev::READABLE;
-        if self.closes_on_fin() {
+        if self.closes_on_fin() && self.delays_fin_ack() {
             // Linux (`tcp_fin`: CLOSE-WAIT enters pingpong mode): the ACK of a FIN that
             // reaches us first is delayed (RFC 9293 §3.8.6.3 allows it), so an application
             // that closes at end of stream sends one FIN-ACK instead of an ACK and a FIN.
@@ -666,6 +666,15 @@ impl Connection {
             State::FinWait2 => self.enter_time_wait(now),
             _ => {}
         }
+    }
+
+    /// Whether the ACK of a FIN that moves us to CLOSE-WAIT waits for the delayed-ACK timer,
+    /// as Linux's `__tcp_ack_snd_check` / `tcp_send_delayed_ack` decide in pingpong mode: not
+    /// when no data ever arrived (Linux's ACK timeout `ato` is still 0, so the ACK leaves at
+    /// once) nor when more than a full segment, the FIN included, is unacknowledged
+    /// (`unacked_bytes + 1 > rcv_mss`).
+    fn delays_fin_ack(&self) -> bool {
+        self.ack.last_data.is_some() && self.ack.unacked_bytes < self.rcv_mss
     }
 
     /// The peer's FIN would move us to CLOSE-WAIT (the peer closes first).
