@@ -119,9 +119,16 @@ pub(crate) extern "C" fn recvmsg(
     flags: c_int,
 ) -> isize {
     let Some(m) = ffi::msghdr(msg) else { return ret::<isize>(Err(EFAULT)) };
+    let room = m.controllen;
     m.controllen = 0;
     m.flags = 0;
-    do_read(ud, fd, ffi::iovecs(m.iov, m.iovlen), flags)
+    let n = do_read(ud, fd, ffi::iovecs(m.iov, m.iovlen), flags);
+    if n >= 0 {
+        if let Some(inq) = locked(ud, |h| sockopt::inq_hint(h, fd)) {
+            m.controllen = ffi::put_cmsg(m.control, room, SOL_TCP, TCP_CM_INQ, inq);
+        }
+    }
+    n
 }
 
 /// A write: all of `data` for a blocking socket (waiting for room), as much as fits for a
@@ -221,6 +228,9 @@ pub(crate) extern "C" fn ioctl(ud: *mut c_void, fd: c_int, req: u64, arg: *mut c
 }
 
 const ENOTTY: Errno = 25;
+const SOL_TCP: c_int = 6;
+/// Linux `TCP_CM_INQ` (= `TCP_INQ`): the control message `recvmsg` adds with `TCP_INQ` on.
+const TCP_CM_INQ: c_int = sockopt::TCP_INQ;
 
 pub(crate) extern "C" fn close(ud: *mut c_void, fd: c_int) -> c_int {
     ret0(locked(ud, |h| h.close(fd)))
