@@ -430,7 +430,10 @@ impl Connection {
             let srtt = self.rtt.srtt();
             let (snd_una, snd_max) = (self.snd_una, self.snd_max);
             let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
-            self.cc.on_ack(&info);
+            // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited` (RX-11).
+            if self.is_cwnd_limited() {
+                self.cc.on_ack(&info);
+            }
             self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
         }
         self.recovery.dupacks = 0;

@@ -13,6 +13,7 @@
 //!   `poll_transmit` has something to send.
 
 mod autotune;
+mod cwv;
 mod info;
 mod input;
 mod open;
@@ -182,6 +183,8 @@ pub struct Connection {
     /// The segment being timed for an RTT sample: its end sequence number and send time.
     pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
     pub(crate) cc: Box<dyn Controller>,
+    /// Congestion window validation: idle restart and cwnd-limited tracking.
+    pub(crate) cwv: cwv::CwndUsage,
     pub(crate) recovery: Recovery,
     /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
     pub(crate) sack_tx: recovery::SackTx,
@@ -251,6 +254,7 @@ impl Connection {
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
             cc,
+            cwv: cwv::CwndUsage::default(),
             recovery: Recovery::default(),
             sack_tx: recovery::SackTx::default(),
             sack_rx: sack::SackRx::default(),
