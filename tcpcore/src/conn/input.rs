@@ -349,6 +349,9 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
+        // The peer answered: zero-window probes so far were not in vain (Linux tcp_ack
+        // clears `icsk_probes_out`).
+        self.persist_probes = 0;
         let wnd = u32::from(t.window) << self.snd_wscale;
         let new_ack = t.ack > self.snd_una;
         let acked = if new_ack { t.ack.since(self.snd_una) } else { 0 };

@@ -198,6 +198,12 @@ pub struct Connection {
     pub(crate) retries: u8,
     pub(crate) keepalive_sent: u8,
     pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent since the peer last acknowledged anything (Linux
+    /// `icsk_probes_out`).
+    pub(crate) persist_probes: u8,
+    /// When the first zero-window probe of the current stall went out (Linux
+    /// `icsk_probes_tstamp`), for the user timeout.
+    pub(crate) persist_since: Option<Instant>,
     /// A zero-window or keepalive probe (`<SEQ=SND.UNA-1>`) is due.
     pub(crate) probe_due: bool,
     pub(crate) pending_rst: Option<PendingRst>,
@@ -264,6 +270,8 @@ impl Connection {
             retries: 0,
             keepalive_sent: 0,
             persist_backoff: 0,
+            persist_probes: 0,
+            persist_since: None,
             probe_due: false,
             pending_rst: None,
             events: 0,
