@@ -406,9 +406,10 @@ fn route(
     work: &mut VecDeque<Arc<Cell>>,
     wakers: &mut Vec<Waker>,
 ) {
-    let (h, seg, pmtu) = match st.ep.handle(now, packet) {
-        Some(DatagramEvent::Connection(h, seg)) => (h, Some(seg), None),
-        Some(DatagramEvent::PathMtu(h, p)) => (h, None, Some(p)),
+    let (h, seg, pmtu, icmp) = match st.ep.handle(now, packet) {
+        Some(DatagramEvent::Connection(h, seg)) => (h, Some(seg), None, None),
+        Some(DatagramEvent::PathMtu(h, p)) => (h, None, Some(p), None),
+        Some(DatagramEvent::IcmpError(h, e)) => (h, None, None, Some(e)),
         Some(DatagramEvent::NewConnection(h, conn)) => {
             let port = conn.local_addr().port();
             let cell = Arc::new(Cell::new(h, *conn, true));
@@ -429,6 +430,11 @@ fn route(
     if let Some(p) = pmtu {
         // RFC 1191 / RFC 8201: the connection checks the quote and lowers its MSS.
         inner.conn.handle_path_mtu(now, p.mtu, p.seq);
+    }
+    if let Some(e) = icmp {
+        // RFC 1122 §4.2.3.9: a hard error fails a pending connect at once (IC-07); a soft
+        // one becomes the error of a later timeout (IC-08).
+        inner.conn.handle_icmp_error(now, e);
     }
     inner.take_wakers(wakers);
     if !inner.queued {

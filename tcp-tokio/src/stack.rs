@@ -325,8 +325,11 @@ impl Stack {
     /// ```
     ///
     /// # Errors
-    /// `ConnectionRefused` when the peer answers with RST, `TimedOut` when SYN
-    /// retransmissions run out, `NetworkUnreachable` without a local address of the peer's
+    /// `ConnectionRefused` when the peer answers with RST or ICMP port unreachable;
+    /// `HostUnreachable`, `NetworkUnreachable`, `PermissionDenied` or `Other` at once for the
+    /// other hard ICMP errors, as Linux maps them (IC-07); `TimedOut` when SYN
+    /// retransmissions run out, or the soft ICMP error (host or network unreachable) that
+    /// came meanwhile (IC-08); `NetworkUnreachable` without a local address of the peer's
     /// family, `AddrNotAvailable` when no ephemeral port is free.
     ///
     /// # Cancel safety

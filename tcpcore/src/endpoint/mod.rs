@@ -21,7 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 pub use demux::FourTuple;
-pub use icmp::{PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
+pub use icmp::{IcmpUnreachable, PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
 
@@ -57,6 +57,12 @@ pub enum DatagramEvent<'a> {
     /// connection's [`Connection::handle_path_mtu`]`(now, p.mtu, p.seq)`, which checks that
     /// the quoted segment is in flight (RFC 5927 §4.1) before shrinking its segments.
     PathMtu(ConnectionHandle, PathMtu),
+    /// Another ICMP or ICMPv6 error quoting a segment of this connection (destination
+    /// unreachable, time exceeded, parameter problem): pass it to the connection's
+    /// [`Connection::handle_icmp_error`], which checks the quoted segment is in flight
+    /// (RFC 5927 §4.1), aborts a connection in SYN-SENT on a hard error (RFC 1122
+    /// §4.2.3.9) and otherwise remembers the error as the cause of a later timeout.
+    IcmpError(ConnectionHandle, IcmpUnreachable),
 }
 
 /// A packet the endpoint itself will send.
@@ -312,8 +318,9 @@ impl Endpoint {
     /// Route one IP packet. Segments for no connection are answered here (see
     /// [`Endpoint::poll_transmit`]); malformed ones are dropped and counted. ICMP and ICMPv6
     /// packets are handled too: echo requests to an address given to
-    /// [`Endpoint::add_local_addr`] are answered, and "fragmentation needed" / "packet too
-    /// big" messages for a connection become [`DatagramEvent::PathMtu`].
+    /// [`Endpoint::add_local_addr`] are answered, "fragmentation needed" / "packet too
+    /// big" messages for a connection become [`DatagramEvent::PathMtu`], and the other
+    /// errors quoting its segments [`DatagramEvent::IcmpError`].
     pub fn handle<'a>(&mut self, now: Instant, packet: &'a [u8]) -> Option<DatagramEvent<'a>> {
         self.stats.packets_in += 1;
         // Receive checksum offload: the device vouches for the TCP checksum.
