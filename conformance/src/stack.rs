@@ -91,6 +91,11 @@ impl Stack {
                     e.conn.handle_path_mtu(now, p.mtu, p.seq);
                 }
             }
+            Some(DatagramEvent::IcmpError(h, e)) => {
+                if let Some(c) = self.conns.get_mut(&h) {
+                    c.conn.handle_icmp_error(now, e);
+                }
+            }
             None => {}
         }
         self.drive();
