@@ -62,10 +62,10 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    /// A host with no descriptors.
-    pub(crate) fn new() -> Self {
+    /// A host with no descriptors, its stack configured by `cfg`.
+    pub(crate) fn new(cfg: tcpcore::EndpointConfig) -> Self {
         Host {
-            stack: Stack::new(),
+            stack: Stack::new(cfg),
             socks: BTreeMap::new(),
             local4: IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)),
             local6: IpAddr::V6(Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 1)),

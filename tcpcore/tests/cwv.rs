@@ -58,6 +58,24 @@ fn rx_10_restart_window_after_idle_longer_than_rto() {
     }
 }
 
+/// RX-10: with `slow_start_after_idle` off (Linux `tcp_slow_start_after_idle=0`, as
+/// packetdrill's defaults set it), cwnd survives an idle period longer than the RTO.
+#[test]
+fn rx_10_no_restart_after_idle_with_slow_start_after_idle_off_like_linux() {
+    for algo in ALGORITHMS {
+        let mut sc = Sc::established(ConnConfig { slow_start_after_idle: false, ..cfg(algo) });
+        sc.conn.write(&bytes(0, 30 * MSS as usize)).unwrap();
+        let first = ends(&sc.output());
+        ack_each_until_idle(&mut sc, first);
+        let grown = sc.conn.info().cwnd;
+        assert!(grown >= 30 * MSS, "{algo:?}: slow start grew cwnd to {grown}");
+        sc.advance(secs(10));
+        sc.conn.write(&bytes(0, 30 * MSS as usize)).unwrap();
+        assert_eq!(ends(&sc.output()).len(), 30, "{algo:?}: the whole write fits cwnd");
+        assert_eq!(sc.conn.info().cwnd, grown, "{algo:?}");
+    }
+}
+
 /// RX-10: a pause shorter than the RTO keeps cwnd (no restart).
 #[test]
 fn rx_10_no_restart_after_a_pause_shorter_than_rto() {

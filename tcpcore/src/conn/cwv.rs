@@ -31,6 +31,9 @@ impl Connection {
         if self.snd_una != self.snd_max || !self.state.is_synchronized() || !self.send_pending() {
             return;
         }
+        if !self.cfg.slow_start_after_idle {
+            return;
+        }
         let Some(last) = self.cwv.last_send else { return };
         let rto = self.rtt.rto();
         let idle = now.saturating_duration_since(last);
