@@ -256,10 +256,10 @@ impl Host {
     }
 
     /// `read(2)`/`recv(2)` into `bufs` (scatter), with `MSG_PEEK` support.
+    /// After `shutdown(SHUT_RD)` queued data is still read, as Linux does (`tcp_recvmsg`
+    /// returns what the queue holds and 0, not a wait, once it is empty).
     pub(crate) fn read(&mut self, fd: i32, bufs: &mut [&mut [u8]], peek: bool) -> Poll<Res<usize>> {
-        if self.socks.get(&fd).is_some_and(|s| s.rd_shut) {
-            return Poll::Ready(Ok(0));
-        }
+        let rd_shut = self.socks.get(&fd).is_some_and(|s| s.rd_shut);
         let c = match self.conn(fd) {
             Ok(c) => c,
             Err(e) => return Poll::Ready(Err(e)),
@@ -271,6 +271,9 @@ impl Host {
         }
         if c.error().is_some() {
             return Poll::Ready(self.take_error(fd).map_or(Ok(0), Err));
+        }
+        if rd_shut {
+            return Poll::Ready(Ok(0));
         }
         probe_read(c)
     }
