@@ -94,3 +94,23 @@ fn rx_04_reordering_within_the_window_is_not_loss() {
     assert!(sc.advance(ms(5)).is_empty());
     assert_eq!(sc.conn.info().retransmits, 0);
 }
+
+#[test]
+fn rx_04_fin_after_a_full_cwnd_leaves_at_once_and_tlp_probes_it_alone_like_linux() {
+    // shutdown/shutdown-rdwr-write-queue-close.pkt: the initial window is all in flight when
+    // the application shuts down. Linux's `tcp_cwnd_test` does not hold a bare FIN for cwnd,
+    // so it leaves at once; its tail loss probe is the FIN's own segment, not data.
+    let mut sc = established();
+    sc.conn.write(&[5u8; 10 * 1460]).unwrap();
+    assert_eq!(sc.output().len(), 10, "the initial window");
+    sc.advance(ms(5));
+    sc.conn.shutdown_write();
+    let fin = sc.expect_one();
+    fin.assert_flags(TcpFlags::FIN | TcpFlags::ACK).assert_seq_ack(S + 14_600, D);
+    assert_eq!(fin.len(), 0);
+    let probe = sc.advance(ms(30));
+    assert_eq!(probe.len(), 1, "{probe:#?}");
+    assert_eq!(probe[0].at, Instant::from_millis(37), "2 SRTT + 2 ms after the FIN");
+    probe[0].assert_flags(TcpFlags::FIN | TcpFlags::ACK).assert_seq_ack(S + 14_600, D);
+    assert_eq!(probe[0].len(), 0);
+}

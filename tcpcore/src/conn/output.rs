@@ -174,7 +174,10 @@ impl Connection {
         {
             return None;
         }
-        let fin = fin_unsent && last && usable > len;
+        // Linux `tcp_cwnd_test`: a bare FIN is not held by the congestion window, only by
+        // the peer's (RFC 5681 limits data; a FIN adds no load worth holding back).
+        let bare_fin_fits = len == 0 && (self.snd_una + self.snd_wnd) > self.snd_nxt;
+        let fin = fin_unsent && last && (usable > len || bare_fin_fits);
         if len == 0 && !fin {
             return None;
         }
@@ -213,6 +216,9 @@ impl Connection {
         }
         if seg.fin {
             flags = flags | TcpFlags::FIN;
+            if seg.len == 0 && seg.seq >= self.snd_max {
+                self.sack_tx.fin_alone = true;
+            }
         }
         let gso = (seg.len > mss).then_some(mss as u16);
         let t = self.emit_data(now, buf, (seg.seq, flags), offset, seg.len as usize, gso)?;

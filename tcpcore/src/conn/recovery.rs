@@ -67,6 +67,8 @@ pub(crate) struct SackTx {
     // TLP (RFC 8985 §7).
     pub(crate) tlp_due: bool,
     tlp_end: Option<SeqNum>,
+    /// Our FIN first left in a segment of its own, after all the data (Linux: its own skb).
+    pub(crate) fin_alone: bool,
     /// Since a retransmission timeout, until SND.UNA passes the point it was at.
     pub(crate) after_rto: bool,
     /// A SACK recovery episode was entered and its end not yet handled.
@@ -163,6 +165,11 @@ impl Connection {
             let last = *self.sack_tx.sb.as_ref()?.last()?;
             let mss = self.data_mss();
             let data_end = self.data_start() + self.send_buf.len() as u32;
+            if self.sack_tx.fin_alone && self.snd_max > data_end {
+                // The last segment sent was the bare FIN: probe with it alone, as Linux
+                // (its last skb is the FIN's).
+                return Some(self.range_segment(data_end, self.snd_max));
+            }
             let tail_data = last.end.min(data_end);
             let start =
                 if tail_data.since(last.start) > mss { tail_data - mss } else { last.start };
