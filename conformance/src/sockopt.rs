@@ -23,6 +23,7 @@ const TCP_KEEPIDLE: i32 = 4;
 const TCP_KEEPINTVL: i32 = 5;
 const TCP_KEEPCNT: i32 = 6;
 const TCP_LINGER2: i32 = 8;
+const TCP_DEFER_ACCEPT: i32 = 9;
 const TCP_INFO: i32 = 11;
 const TCP_CONGESTION: i32 = 13;
 const TCP_USER_TIMEOUT: i32 = 18;
@@ -51,6 +52,8 @@ pub(crate) struct Opts {
     pub(crate) linger2: Option<i32>,
     /// `TCP_INQ`: `recvmsg` appends a `TCP_CM_INQ` control message.
     pub(crate) inq: bool,
+    /// `TCP_DEFER_ACCEPT`, as SYN-ACK timeouts (Linux `secs_to_retrans`), given to `listen`.
+    pub(crate) defer_accept: u8,
 }
 
 /// Push the socket's options into its connection.
@@ -94,6 +97,7 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
         (SOL_TCP, TCP_KEEPCNT) => o.keepcnt = Some(positive(int(val)?)?),
         (SOL_TCP, TCP_LINGER2) => o.linger2 = Some(int(val)?),
         (SOL_TCP, TCP_INQ) => o.inq = int(val)? != 0,
+        (SOL_TCP, TCP_DEFER_ACCEPT) => o.defer_accept = secs_to_retrans(int(val)?),
         (SOL_TCP, TCP_USER_TIMEOUT) => {
             o.user_timeout_ms = u32::try_from(int(val)?).map_err(|_| EINVAL)?
         }
@@ -107,6 +111,31 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
     }
     apply(host, fd);
     Ok(())
+}
+
+/// Linux `secs_to_retrans` with a 1 s initial timeout doubling up to 120 s: the SYN-ACK
+/// timeouts that cover `secs`.
+fn secs_to_retrans(secs: i32) -> u8 {
+    if secs <= 0 {
+        return 0;
+    }
+    let (mut res, mut timeout, mut period) = (1u8, 1, 1);
+    while secs > period && res < 255 {
+        res += 1;
+        timeout = (timeout * 2).min(120);
+        period += timeout;
+    }
+    res
+}
+
+/// Linux `retrans_to_secs`: the seconds `retrans` SYN-ACK timeouts last.
+fn retrans_to_secs(retrans: u8) -> i32 {
+    let (mut period, mut timeout) = (0, 1);
+    for _ in 0..retrans {
+        period += timeout;
+        timeout = (timeout * 2).min(120);
+    }
+    period
 }
 
 fn positive(v: i32) -> Res<i32> {
@@ -149,12 +178,13 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt.unwrap_or(cfg.keepalive_probes.into()),
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
             (SOL_TCP, TCP_INQ) => o.inq.into(),
+            (SOL_TCP, TCP_DEFER_ACCEPT) => retrans_to_secs(o.defer_accept),
             (SOL_TCP, TCP_LINGER2) => o.linger2.unwrap_or(cfg.fin_wait2_timeout.as_secs() as i32),
             (SOL_TCP, TCP_CONGESTION) => return copy_out(out, b"cubic\0\0\0\0\0\0\0\0\0\0\0"),
             (SOL_TCP, TCP_CC_INFO) => return copy_out(out, &[0u8; 16]),
             (SOL_TCP, TCP_INFO) => {
                 let info = host.conn(fd).ok().map(|c| c.info());
-                let bytes = crate::tcp_info::linux_layout(info);
+                let bytes = crate::tcp_info::linux_layout(info, host.stack.now);
                 return copy_out(out, &bytes);
             }
             _ => return Err(unsupported(host, level, name)),

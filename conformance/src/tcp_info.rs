@@ -1,6 +1,6 @@
 //! tcpcore's `TcpInfo` in Linux's `struct tcp_info` layout (include/uapi/linux/tcp.h).
 
-use tcpcore::{State, TcpInfo};
+use tcpcore::{CaState, Instant, State, TcpInfo};
 
 /// Bytes written: the fields below end at `tcpi_total_rto_time` (offset 248, Linux 6.7);
 /// newer fields (accurate ECN counters, which packetdrill's copy of the struct has) and room
@@ -41,9 +41,10 @@ impl Writer {
     }
 }
 
-/// The bytes of `struct tcp_info` for a connection (`None`: a socket with none, which Linux
-/// reports as all zeros but the CLOSE state). Fields tcpcore does not track stay zero.
-pub(crate) fn linux_layout(info: Option<TcpInfo>) -> [u8; LEN] {
+/// The bytes of `struct tcp_info` for a connection at `now` (`None`: a socket with none,
+/// which Linux reports as all zeros but the CLOSE state). Fields tcpcore does not track stay
+/// zero.
+pub(crate) fn linux_layout(info: Option<TcpInfo>, now: Instant) -> [u8; LEN] {
     let mut w = Writer([0; LEN]);
     let Some(i) = info else {
         w.0[0] = linux_state(State::Closed);
@@ -51,6 +52,14 @@ pub(crate) fn linux_layout(info: Option<TcpInfo>) -> [u8; LEN] {
     };
     let mss = i.snd_mss.max(1);
     w.0[0] = linux_state(i.state);
+    // tcpi_ca_state: Linux's TCP_CA_Open 0, Disorder 1, CWR 2, Recovery 3, Loss 4.
+    w.0[1] = match i.ca_state {
+        CaState::Open => 0,
+        CaState::Disorder => 1,
+        CaState::Recovery => 3,
+        CaState::Loss => 4,
+        _ => 0,
+    };
     let mut opts = 0;
     if i.timestamps {
         opts |= TCPI_OPT_TIMESTAMPS;
@@ -68,6 +77,11 @@ pub(crate) fn linux_layout(info: Option<TcpInfo>) -> [u8; LEN] {
     w.u32(16, i.snd_mss);
     w.u32(20, i.snd_mss); // tcpi_rcv_mss: tcpcore does not estimate it; the MSS is close.
     w.u32(24, i.unacked.div_ceil(mss)); // tcpi_unacked, in segments
+    w.u32(28, i.sacked.div_ceil(mss)); // tcpi_sacked
+    w.u32(32, i.lost.div_ceil(mss)); // tcpi_lost
+    if let Some(t) = i.last_data_recv {
+        w.u32(52, now.saturating_duration_since(t).as_millis() as u32); // tcpi_last_data_recv
+    }
     w.u32(68, i.srtt.map_or(0, |d| d.as_micros() as u32));
     w.u32(72, i.rttvar.as_micros() as u32);
     let ssthresh =

@@ -141,7 +141,9 @@ mod time;
 pub mod wire;
 
 pub use config::{ConnConfig, EndpointConfig, Offload};
-pub use conn::{ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY};
+pub use conn::{
+    CaState, ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY,
+};
 pub use endpoint::{
     ConnectionHandle, DatagramEvent, Endpoint, FourTuple, IcmpUnreachable, ListenOptions, PathMtu,
     SynCookies, TimeWaitEntry,

@@ -114,3 +114,30 @@ fn rx_04_fin_after_a_full_cwnd_leaves_at_once_and_tlp_probes_it_alone_like_linux
     probe[0].assert_flags(TcpFlags::FIN | TcpFlags::ACK).assert_seq_ack(S + 14_600, D);
     assert_eq!(probe[0].len(), 0);
 }
+
+#[test]
+fn info_ca_state_follows_disorder_recovery_and_loss_like_linux() {
+    use tcpcore::CaState;
+    let mut sc = established();
+    sc.conn.write(&[5u8; 10 * 1460]).unwrap();
+    assert_eq!(sc.output().len(), 10);
+    assert_eq!(sc.conn.info().ca_state, CaState::Open);
+    // One SACK: Disorder (Linux `tcp_try_to_open`), nothing retransmitted yet.
+    sc.advance(ms(10));
+    sc.deliver(Seg::ack(D, S).opts(sack(S + 1460, S + 2920)));
+    let i = sc.conn.info();
+    assert_eq!((i.ca_state, i.sacked), (CaState::Disorder, 1460));
+    // Three segments SACKed past the first: it is lost, fast recovery.
+    sc.deliver(Seg::ack(D, S).opts(sack(S + 1460, S + 4 * 1460)));
+    assert_eq!(sc.conn.info().ca_state, CaState::Recovery);
+    // Everything acknowledged: Open again.
+    sc.output();
+    sc.advance(ms(10));
+    sc.deliver(Seg::ack(D, S + 10 * 1460));
+    assert_eq!(sc.conn.info().ca_state, CaState::Open);
+    // A retransmission timeout: Loss.
+    sc.conn.write(&[6u8; 1460]).unwrap();
+    sc.output();
+    sc.advance(secs(2));
+    assert_eq!(sc.conn.info().ca_state, CaState::Loss);
+}

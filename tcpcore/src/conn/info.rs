@@ -4,6 +4,7 @@ use core::time::Duration;
 
 use super::{Connection, State};
 use crate::wire::SeqNum;
+use crate::Instant;
 
 /// Raw counters kept by a connection.
 #[derive(Clone, Copy, Debug, Default)]
@@ -128,6 +129,31 @@ pub struct TcpInfo {
     pub rcv_buf: usize,
     /// Current send buffer capacity in bytes (grown by auto-tuning).
     pub snd_buf: usize,
+    /// When data last arrived, or the handshake completed if none has (Linux
+    /// `tcpi_last_data_recv` is the time since then).
+    pub last_data_recv: Option<Instant>,
+    /// The sender's loss-recovery state (Linux `tcpi_ca_state`).
+    pub ca_state: CaState,
+    /// Bytes in flight the peer has SACKed (RFC 6675; Linux `tcpi_sacked` counts segments).
+    pub sacked: u32,
+    /// Bytes in flight deemed lost and not yet retransmitted (RACK, RFC 8985; Linux
+    /// `tcpi_lost`, in segments).
+    pub lost: u32,
+}
+
+/// The sender's loss-recovery state, as Linux's `tcp_ca_state` names it (CWR comes with
+/// ECN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaState {
+    /// Nothing amiss.
+    Open,
+    /// Duplicate ACKs or SACKs seen, not (yet) recovery.
+    Disorder,
+    /// Fast recovery (RFC 6675 / RFC 6582).
+    Recovery,
+    /// After a retransmission timeout, until the data outstanding then is acknowledged.
+    Loss,
 }
 
 /// Most entries a connection's SACK scoreboard holds (its memory is bounded: it grows with
@@ -236,6 +262,24 @@ impl Connection {
             paws_rejected: c.paws_rejected,
             rcv_buf: self.recv_buf.capacity(),
             snd_buf: self.send_buf.capacity(),
+            last_data_recv: self.ack.last_data,
+            ca_state: self.ca_state(),
+            sacked: self.sack_tx.sb.as_ref().map_or(0, |sb| sb.sacked_bytes),
+            lost: self.sack_tx.sb.as_ref().map_or(0, |sb| sb.lost_bytes),
+        }
+    }
+
+    /// Linux's `icsk_ca_state` for this sender.
+    fn ca_state(&self) -> CaState {
+        let sacked = self.sack_tx.sb.as_ref().is_some_and(|sb| sb.sacked_bytes > 0);
+        if self.sack_tx.after_rto {
+            CaState::Loss
+        } else if self.recovery.active {
+            CaState::Recovery
+        } else if self.recovery.dupacks > 0 || sacked {
+            CaState::Disorder
+        } else {
+            CaState::Open
         }
     }
 }

@@ -134,6 +134,8 @@ impl Connection {
         }
         self.retries = 0;
         self.timers.stop(Timer::Retransmit);
+        // Linux starts `lrcvtime` at the handshake: silence is measured from there.
+        self.ack.last_data.get_or_insert(now);
     }
 
     /// SYN-SENT/SYN-RECEIVED → ESTABLISHED (or FIN-WAIT-1 if the app already shut down).
@@ -680,7 +682,7 @@ impl Connection {
     /// once) nor when more than a full segment, the FIN included, is unacknowledged
     /// (`unacked_bytes + 1 > rcv_mss`).
     fn delays_fin_ack(&self) -> bool {
-        self.ack.last_data.is_some() && self.ack.unacked_bytes < self.rcv_mss
+        self.info.bytes_received > 0 && self.ack.unacked_bytes < self.rcv_mss
     }
 
     /// The peer's FIN would move us to CLOSE-WAIT (the peer closes first).

@@ -39,7 +39,7 @@ use crate::config::{CongestionAlgorithm, ConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
 
-pub use info::{SeqVars, TcpInfo, SCOREBOARD_CAPACITY};
+pub use info::{CaState, SeqVars, TcpInfo, SCOREBOARD_CAPACITY};
 pub use open::SynInfo;
 pub(crate) use open::{syn_ack_repr, ts_clock};
 pub use pmtu::{MIN_PMTU_V4, MIN_PMTU_V6};
@@ -93,7 +93,7 @@ pub(crate) struct AckState {
     /// Remaining quick ACKs (Linux quick-ack mode: at connection start, after a duplicate
     /// and after a silence longer than the RTO).
     pub(crate) quick: u8,
-    /// When data last arrived.
+    /// When data last arrived, or the handshake completed (Linux `icsk_ack.lrcvtime`).
     pub(crate) last_data: Option<Instant>,
 }
 
