@@ -172,6 +172,7 @@ impl Host {
         let addr = s.bound.ok_or(EINVAL)?;
         let opts = tcpcore::ListenOptions {
             backlog: backlog.max(0) as u32 + 1,
+            defer_accept: s.opts.defer_accept,
             ..tcpcore::ListenOptions::default()
         };
         self.stack.ep.listen_with(addr, opts).map_err(|_| EADDRINUSE)?;

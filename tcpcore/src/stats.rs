@@ -38,6 +38,9 @@ pub struct EndpointStats {
     pub syn_queue_drops: u64,
     /// Half-open entries dropped after the SYN-ACK retries ran out (LQ-06).
     pub syn_queue_expired: u64,
+    /// Bare ACKs completing a handshake dropped while the listener defers accepting until
+    /// data (`ListenOptions::defer_accept`, Linux `TCPDeferAcceptDrop`).
+    pub defer_accept_drops: u64,
     /// Half-open entries the peer reset (HS-05).
     pub syn_queue_reset: u64,
     /// SYNs and completing ACKs dropped because the accept queue was full (LQ-02; Linux

@@ -16,7 +16,7 @@ use tcpcore::{
 };
 
 fn opts(backlog: u32, syn_backlog: u32, syn_cookies: SynCookies) -> ListenOptions {
-    ListenOptions { backlog, syn_backlog, syn_cookies, abort_on_overflow: false }
+    ListenOptions { backlog, syn_backlog, syn_cookies, ..ListenOptions::default() }
 }
 
 fn seeded(seed: u64) -> EndpointConfig {
@@ -156,6 +156,40 @@ fn hs_07_syn_ack_retransmitted_with_same_isn_then_entry_dropped_at_63_s() {
     assert_eq!((st.syn_acks_sent, st.syn_ack_retransmits, st.syn_queue_expired), (6, 5, 1));
     assert_eq!(s.ep.poll_timeout(), None);
     assert!(s.advance(secs(300)).is_empty());
+}
+
+#[test]
+fn lq_08_defer_accept_drops_bare_acks_until_data_like_linux() {
+    // Linux TCP_DEFER_ACCEPT of 5 s = 3 SYN-ACK timeouts (gVisor's tcp_defer_accept.pkt).
+    let mut s = Srv::new(seeded(1), ListenOptions { defer_accept: 3, ..ListenOptions::default() });
+    let c = client(40000);
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    // The bare ACK completing the handshake is dropped: no connection, nothing sent.
+    assert_eq!(s.deliver(c, Seg::ack(C_ISN + 1, isn + 1)), None);
+    s.expect_none();
+    assert_eq!(s.ep.half_open_count(), 1);
+    // No SYN-ACK retransmission at 1 s: the peer has the connection.
+    assert!(s.advance_to(Instant::from_millis(2_500)).is_empty());
+    assert_eq!(s.deliver(c, Seg::ack(C_ISN + 1, isn + 1)), None, "still deferred");
+    // Data completes it.
+    s.advance(ms(300));
+    let h = s.deliver(c, Seg::ack(C_ISN + 1, isn + 1).data(b"data"));
+    assert!(h.is_some(), "data ends the deferral");
+    assert_eq!(s.ep.stats().defer_accept_drops, 2);
+}
+
+#[test]
+fn lq_08_defer_accept_resends_the_syn_ack_at_its_end_then_takes_a_bare_ack_like_linux() {
+    // TCP_DEFER_ACCEPT of 3 s = 2 timeouts (gVisor's tcp_defer_accept_timeout.pkt): the
+    // SYN-ACK goes again at the last deferred timeout (3 s), then a bare ACK is accepted.
+    let mut s = Srv::new(seeded(1), ListenOptions { defer_accept: 2, ..ListenOptions::default() });
+    let c = client(40000);
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    assert_eq!(s.deliver(c, Seg::ack(C_ISN + 1, isn + 1)), None);
+    let out = s.advance_to(Instant::from_millis(3_500));
+    assert_eq!(times(&out), [3_000], "no SYN-ACK at 1 s, one at 3 s");
+    out[0].assert_flags(TcpFlags::SYN | TcpFlags::ACK).assert_seq_ack(isn, C_ISN + 1);
+    assert!(s.deliver(c, Seg::ack(C_ISN + 1, isn + 1)).is_some(), "accepted after it");
 }
 
 #[test]

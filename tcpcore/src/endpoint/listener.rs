@@ -31,6 +31,12 @@ pub struct ListenOptions {
     /// Answer the completing ACK with RST when the accept queue is full, instead of dropping
     /// it so the client retransmits (`tcp_abort_on_overflow`, off).
     pub abort_on_overflow: bool,
+    /// Linux `TCP_DEFER_ACCEPT`, as the SYN-ACK timeouts it lasts (Linux converts the
+    /// seconds given to `setsockopt` with `secs_to_retrans`): until then, a bare ACK
+    /// completing the handshake is dropped and the entry waits for data (or a FIN); SYN-ACKs
+    /// are not retransmitted meanwhile but for the last timeout, which gives the peer a last
+    /// chance; after it a bare ACK is accepted. 0 (the default): off.
+    pub defer_accept: u8,
 }
 
 impl Default for ListenOptions {
@@ -40,6 +46,7 @@ impl Default for ListenOptions {
             syn_backlog: 1024,
             syn_cookies: SynCookies::WhenFull,
             abort_on_overflow: false,
+            defer_accept: 0,
         }
     }
 }

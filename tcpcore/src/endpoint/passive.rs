@@ -108,6 +108,7 @@ impl Endpoint {
             retries: 0,
             resent: false,
             last_dup_answer: None,
+            acked: false,
         };
         self.send_syn_ack(now, &entry, false);
         self.syn_queue.insert(entry);
@@ -214,6 +215,13 @@ impl Endpoint {
             self.stats.listener_drops += 1;
             return None;
         }
+        let bare = seg.payload.is_empty() && !seg.tcp.flags.fin();
+        if bare && e.retries < self.defer_accept(li) {
+            // Linux `tcp_check_req`: while TCP_DEFER_ACCEPT lasts, a bare ACK is dropped.
+            self.syn_queue.mark_acked(e.tuple);
+            self.stats.defer_accept_drops += 1;
+            return None;
+        }
         if !self.admit(now, li, seg) {
             if self.listeners[li as usize].as_ref().is_some_and(|l| l.opts.abort_on_overflow) {
                 self.syn_queue.remove(e.tuple);
@@ -285,18 +293,29 @@ impl Endpoint {
 
     /// A half-open entry's deadline: retransmit the SYN-ACK with backoff, or drop the entry
     /// after `synack_retries` (HS-07, LQ-06).
+    /// With `TCP_DEFER_ACCEPT` (Linux `syn_ack_recalc`), an entry whose handshake a bare ACK
+    /// completed lives until the deferral is over too, and its SYN-ACK is sent again only at
+    /// the last deferred timeout.
     pub(super) fn on_syn_ack_timeout(&mut self, now: Instant, mut e: HalfOpen) {
-        if e.retries >= self.cfg.conn.synack_retries
-            || self.listeners.get(e.listener as usize).is_none_or(Option::is_none)
-        {
+        let defer = self.defer_accept(e.listener);
+        let expire = e.retries >= self.cfg.conn.synack_retries && (!e.acked || e.retries >= defer);
+        if expire || self.listeners.get(e.listener as usize).is_none_or(Option::is_none) {
             self.release_half_open(&e);
             self.stats.syn_queue_expired += 1;
             return;
         }
+        let resend = !e.acked || e.retries + 1 >= defer;
         e.retries += 1;
         let backoff = self.cfg.conn.initial_rto.saturating_mul(1 << e.retries.min(16));
         e.deadline = now + backoff.min(self.cfg.conn.max_rto);
-        self.send_syn_ack(now, &e, true);
+        if resend {
+            self.send_syn_ack(now, &e, true);
+        }
         self.syn_queue.insert(e);
+    }
+
+    /// The listener's `defer_accept` (0 when it is gone).
+    fn defer_accept(&self, li: u32) -> u8 {
+        self.listeners.get(li as usize).and_then(Option::as_ref).map_or(0, |l| l.opts.defer_accept)
     }
 }

@@ -31,6 +31,9 @@ pub(crate) struct HalfOpen {
     /// When a duplicate SYN was last answered: the next is answered only an
     /// `invalid_ack_interval` later (Linux `last_oow_ack_time`).
     pub(crate) last_dup_answer: Option<Instant>,
+    /// A bare ACK completed the handshake while the listener defers accepting until data
+    /// (`ListenOptions::defer_accept`): dropped, remembered (Linux `inet_rsk(req)->acked`).
+    pub(crate) acked: bool,
 }
 
 /// Half-open entries by 4-tuple, with their retransmission deadlines.
@@ -70,6 +73,14 @@ impl SynQueue {
         if let Some(mut e) = self.entries.get(t).copied() {
             e.resent = true;
             e.last_dup_answer = Some(now);
+            self.entries.insert(t, e);
+        }
+    }
+
+    /// Record that a bare ACK completed `t`'s handshake while its listener defers accepting.
+    pub(crate) fn mark_acked(&mut self, t: FourTuple) {
+        if let Some(mut e) = self.entries.get(t).copied() {
+            e.acked = true;
             self.entries.insert(t, e);
         }
     }
