@@ -82,7 +82,16 @@ fn do_read(ud: *mut c_void, fd: c_int, mut bufs: Vec<&mut [u8]>, flags: c_int) -
     ret(r.unwrap_or(Err(EAGAIN)))
 }
 
+/// A NULL buffer with a length is `EFAULT`, as the kernel's copy to or from user memory
+/// reports (the shim can only recognise NULL as a bad address).
+fn bad_buffer(buf: *const c_void, n: usize) -> bool {
+    buf.is_null() && n > 0
+}
+
 pub(crate) extern "C" fn read(ud: *mut c_void, fd: c_int, buf: *mut c_void, n: usize) -> isize {
+    if bad_buffer(buf, n) {
+        return ret::<isize>(Err(EFAULT));
+    }
     do_read(ud, fd, vec![ffi::bytes_mut(buf, n)], 0)
 }
 
@@ -97,6 +106,9 @@ pub(crate) extern "C" fn recv(
     n: usize,
     flags: c_int,
 ) -> isize {
+    if bad_buffer(buf, n) {
+        return ret::<isize>(Err(EFAULT));
+    }
     do_read(ud, fd, vec![ffi::bytes_mut(buf, n)], flags)
 }
 
@@ -109,6 +121,9 @@ pub(crate) extern "C" fn recvfrom(
     _addr: *mut c_void,
     _len: *mut u32,
 ) -> isize {
+    if bad_buffer(buf, n) {
+        return ret::<isize>(Err(EFAULT));
+    }
     do_read(ud, fd, vec![ffi::bytes_mut(buf, n)], flags)
 }
 
@@ -155,6 +170,9 @@ fn gather(iov: *const IoVec, n: usize) -> Vec<u8> {
 }
 
 pub(crate) extern "C" fn write(ud: *mut c_void, fd: c_int, buf: *const c_void, n: usize) -> isize {
+    if bad_buffer(buf, n) {
+        return ret::<isize>(Err(EFAULT));
+    }
     do_write(ud, fd, ffi::bytes(buf, n), 0)
 }
 
@@ -169,6 +187,9 @@ pub(crate) extern "C" fn send(
     n: usize,
     flags: c_int,
 ) -> isize {
+    if bad_buffer(buf, n) {
+        return ret::<isize>(Err(EFAULT));
+    }
     do_write(ud, fd, ffi::bytes(buf, n), flags)
 }
 
@@ -181,6 +202,9 @@ pub(crate) extern "C" fn sendto(
     _addr: *const c_void,
     _len: u32,
 ) -> isize {
+    if bad_buffer(buf, n) {
+        return ret::<isize>(Err(EFAULT));
+    }
     do_write(ud, fd, ffi::bytes(buf, n), flags)
 }
 
