@@ -10,6 +10,7 @@ use crate::errno::*;
 use crate::ffi::{self, ret, ret0, shared, EpollEvent, IoVec, MsgHdr, PollFd, TimeVal};
 use crate::sockets::{EpollItem, Host, Kind};
 use crate::sockopt;
+use crate::zerocopy::MSG_ERRQUEUE;
 
 /// Run `f` on the shared state, then wake blocked calls.
 fn with<R>(ud: *mut c_void, f: impl FnOnce(&crate::shared::Shared) -> R) -> R {
@@ -133,22 +134,44 @@ pub(crate) extern "C" fn recvmsg(
     msg: *mut MsgHdr,
     flags: c_int,
 ) -> isize {
+    // As Linux, `msg_flags` and `msg_controllen` are written back only on success.
     let Some(m) = ffi::msghdr(msg) else { return ret::<isize>(Err(EFAULT)) };
     let room = m.controllen;
-    m.controllen = 0;
-    m.flags = 0;
+    if flags & MSG_ERRQUEUE != 0 {
+        let Some((level, ty, err)) = locked(ud, |h| h.zerocopy_take(fd)) else {
+            return ret::<isize>(Err(EAGAIN));
+        };
+        m.controllen = ffi::put_cmsg(m.control, room, level, ty, &err);
+        m.flags = MSG_ERRQUEUE;
+        return 0;
+    }
     let n = do_read(ud, fd, ffi::iovecs(m.iov, m.iovlen), flags);
     if n >= 0 {
+        m.controllen = 0;
+        m.flags = 0;
         if let Some(inq) = locked(ud, |h| sockopt::inq_hint(h, fd)) {
-            m.controllen = ffi::put_cmsg(m.control, room, SOL_TCP, TCP_CM_INQ, inq);
+            let data = inq.to_ne_bytes();
+            m.controllen = ffi::put_cmsg(m.control, room, SOL_TCP, TCP_CM_INQ, &data);
         }
     }
     n
 }
 
 /// A write: all of `data` for a blocking socket (waiting for room), as much as fits for a
-/// non-blocking one.
+/// non-blocking one; the bytes taken count for `MSG_ZEROCOPY` notifications.
 fn do_write(ud: *mut c_void, fd: c_int, data: &[u8], flags: c_int) -> isize {
+    let n = write_all(ud, fd, data, flags);
+    if n >= 0 {
+        locked(ud, |h| {
+            if let Some(s) = h.socks.get_mut(&fd) {
+                s.zerocopy.on_send(n as usize, flags, s.opts.zerocopy);
+            }
+        });
+    }
+    n
+}
+
+fn write_all(ud: *mut c_void, fd: c_int, data: &[u8], flags: c_int) -> isize {
     let nb = is_nonblock(ud, fd, flags);
     let mut done = 0;
     loop {
@@ -408,8 +431,8 @@ pub(crate) extern "C" fn epoll_ctl(
 }
 
 /// `epoll_wait`: level-triggered, or with `EPOLLET` edge-triggered (a descriptor reported
-/// once is reported again only after a wakeup, `Host::wakeup_signature`); `EPOLLONESHOT` is
-/// not modelled.
+/// once is reported again only after a wakeup, `Host::wakeup_signature`); `EPOLLONESHOT`
+/// disarms an entry once reported.
 pub(crate) extern "C" fn epoll_wait(
     ud: *mut c_void,
     epfd: c_int,
@@ -428,6 +451,9 @@ pub(crate) extern "C" fn epoll_wait(
             let mut n = 0;
             for item in &mut list {
                 let mask = item.events & !(EPOLLET | EPOLLONESHOT);
+                if mask == 0 {
+                    continue; // disarmed (EPOLLONESHOT): not even errors are reported
+                }
                 let ev = (h.poll_events(item.fd) as u16 as u32) & (mask | 0x18);
                 let sig = h.wakeup_signature(item.fd);
                 let edge_seen = item.events & EPOLLET != 0 && item.reported == Some(sig);
@@ -435,6 +461,10 @@ pub(crate) extern "C" fn epoll_wait(
                     out[n] = EpollEvent { events: ev, data: item.data };
                     item.reported = Some(sig);
                     n += 1;
+                    if item.events & EPOLLONESHOT != 0 {
+                        // Disarmed until EPOLL_CTL_MOD (Linux keeps only its private bits).
+                        item.events &= EPOLLET | EPOLLONESHOT;
+                    }
                 }
             }
             if let Some(Kind::Epoll(l)) = h.socks.get_mut(&epfd).map(|s| &mut s.kind) {

@@ -18,6 +18,7 @@ mod sockets;
 mod sockopt;
 mod stack;
 mod tcp_info;
+mod zerocopy;
 
 use std::ffi::{c_char, c_void};
 

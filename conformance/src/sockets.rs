@@ -59,6 +59,8 @@ pub(crate) struct Sock {
     pub(crate) err_reported: bool,
     /// `shutdown(SHUT_RD)` was called: reads return end of stream.
     pub(crate) rd_shut: bool,
+    /// `MSG_ZEROCOPY` notifications.
+    pub(crate) zerocopy: crate::zerocopy::ZeroCopy,
 }
 
 /// The stack and the descriptors over it: everything the mutex guards.
@@ -128,6 +130,7 @@ impl Host {
             opts: Opts::default(),
             err_reported: false,
             rd_shut: false,
+            zerocopy: Default::default(),
         };
         self.socks.insert(fd, s);
         fd
@@ -388,10 +391,18 @@ impl Host {
                     0
                 }
             }
-            Kind::Conn(_) | Kind::Dead(_) => match self.conn(fd) {
-                Ok(c) => conn_events(c, rd_shut),
-                Err(_) => POLLHUP,
-            },
+            Kind::Conn(_) | Kind::Dead(_) => {
+                let ev = match self.conn(fd) {
+                    Ok(c) => conn_events(c, rd_shut),
+                    Err(_) => POLLHUP,
+                };
+                // A zerocopy notification waits in the error queue.
+                if self.zerocopy_ready(fd) {
+                    ev | POLLERR
+                } else {
+                    ev
+                }
+            }
         }
     }
 }

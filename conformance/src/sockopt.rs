@@ -16,6 +16,7 @@ const SO_RCVBUF: i32 = 8;
 const SO_KEEPALIVE: i32 = 9;
 const SO_LINGER: i32 = 13;
 const SO_REUSEPORT: i32 = 15;
+const SO_MARK: i32 = 36;
 const SO_MEMINFO: i32 = 55;
 /// Accepted and read back; `MSG_ZEROCOPY` sends then copy, as Linux does when it cannot pin
 /// the pages (completion notifications are not produced).
@@ -57,6 +58,8 @@ pub(crate) struct Opts {
     pub(crate) inq: bool,
     /// `SO_ZEROCOPY`.
     pub(crate) zerocopy: bool,
+    /// `SO_MARK` (a routing mark: read back, no effect on a single-link stack).
+    pub(crate) mark: i32,
     /// `TCP_DEFER_ACCEPT`, as SYN-ACK timeouts (Linux `secs_to_retrans`), given to `listen`.
     pub(crate) defer_accept: u8,
 }
@@ -89,6 +92,7 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
         (SOL_SOCKET, SO_REUSEADDR | SO_REUSEPORT) => o.reuseaddr = int(val)? != 0,
         (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = int(val)? != 0,
         (SOL_SOCKET, SO_ZEROCOPY) => o.zerocopy = int(val)? != 0,
+        (SOL_SOCKET, SO_MARK) => o.mark = int(val)?,
         (SOL_SOCKET, SO_SNDBUF) => o.sndbuf = Some(int(val)?),
         (SOL_SOCKET, SO_RCVBUF) => o.rcvbuf = Some(int(val)?),
         (SOL_SOCKET, SO_LINGER) => {
@@ -167,6 +171,7 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
             (SOL_SOCKET, SO_REUSEADDR) => o.reuseaddr.into(),
             (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive.into(),
             (SOL_SOCKET, SO_ZEROCOPY) => o.zerocopy.into(),
+            (SOL_SOCKET, SO_MARK) => o.mark,
             // Linux doubles the requested size for bookkeeping overhead (socket(7)).
             (SOL_SOCKET, SO_SNDBUF) => o.sndbuf.map_or(cfg.send_buffer as i32, |v| v * 2),
             (SOL_SOCKET, SO_RCVBUF) => o.rcvbuf.map_or(cfg.recv_buffer as i32, |v| v * 2),
