@@ -61,6 +61,8 @@ pub(crate) struct Sock {
     pub(crate) rd_shut: bool,
     /// `MSG_ZEROCOPY` notifications.
     pub(crate) zerocopy: crate::zerocopy::ZeroCopy,
+    /// The backlog given to `listen`.
+    pub(crate) backlog: i32,
 }
 
 /// The stack and the descriptors over it: everything the mutex guards.
@@ -131,6 +133,7 @@ impl Host {
             err_reported: false,
             rd_shut: false,
             zerocopy: Default::default(),
+            backlog: 0,
         };
         self.socks.insert(fd, s);
         fd
@@ -173,14 +176,20 @@ impl Host {
             _ => return Err(EINVAL),
         }
         let addr = s.bound.ok_or(EINVAL)?;
-        let opts = tcpcore::ListenOptions {
-            backlog: backlog.max(0) as u32 + 1,
-            defer_accept: s.opts.defer_accept,
-            ..tcpcore::ListenOptions::default()
-        };
+        let opts = listen_options(&s.opts, backlog);
         self.stack.ep.listen_with(addr, opts).map_err(|_| EADDRINUSE)?;
-        self.sock(fd)?.kind = Kind::Listening(addr);
+        let s = self.sock(fd)?;
+        s.kind = Kind::Listening(addr);
+        s.backlog = backlog;
         Ok(())
+    }
+
+    /// After `setsockopt` on a listening socket: its options for the SYNs to come.
+    pub(crate) fn update_listener(&mut self, fd: i32) {
+        let Some(s) = self.socks.get(&fd) else { return };
+        let Kind::Listening(addr) = s.kind else { return };
+        let opts = listen_options(&s.opts, s.backlog);
+        let _ = self.stack.ep.set_listen_options(addr, opts);
     }
 
     /// `accept(2)`: the next established connection, or pending.
@@ -225,7 +234,10 @@ impl Host {
         };
         let local = if remote.is_ipv4() { self.local4 } else { self.local6 };
         let now = self.stack.now;
-        let (h, conn) = self.stack.ep.connect(now, local, remote).map_err(|_| EADDRNOTAVAIL)?;
+        let mut cfg = self.stack.ep.config().conn;
+        cfg.max_segment = self.sock(fd)?.opts.max_segment();
+        let (h, conn) =
+            self.stack.ep.connect_with(now, local, remote, cfg).map_err(|_| EADDRNOTAVAIL)?;
         self.stack.conns.insert(h, Entry { conn, orphan: false });
         self.sock(fd)?.kind = Kind::Conn(h);
         crate::sockopt::apply(self, fd);
@@ -483,4 +495,14 @@ fn conn_events(c: &tcpcore::Connection, rd_shut: bool) -> i16 {
         ev |= POLLOUT | POLLWRNORM;
     }
     ev
+}
+
+/// tcpcore's listener options for a socket's options and `listen` backlog.
+fn listen_options(o: &crate::sockopt::Opts, backlog: i32) -> tcpcore::ListenOptions {
+    tcpcore::ListenOptions {
+        backlog: backlog.max(0) as u32 + 1,
+        defer_accept: o.defer_accept,
+        max_segment: o.max_segment(),
+        ..tcpcore::ListenOptions::default()
+    }
 }

@@ -64,8 +64,16 @@ pub(crate) struct Opts {
     pub(crate) defer_accept: u8,
 }
 
-/// Push the socket's options into its connection.
+impl Opts {
+    /// `TCP_MAXSEG` as tcpcore's `max_segment`.
+    pub(crate) fn max_segment(&self) -> Option<u16> {
+        self.maxseg.and_then(|v| u16::try_from(v).ok())
+    }
+}
+
+/// Push the socket's options into its connection, or its listener.
 pub(crate) fn apply(host: &mut Host, fd: i32) {
+    host.update_listener(fd);
     let Some(s) = host.socks.get(&fd) else { return };
     let o = s.opts.clone();
     if let Ok(c) = host.conn(fd) {
@@ -101,7 +109,14 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
             o.linger = (on != 0).then_some(secs);
         }
         (SOL_TCP, TCP_NODELAY) => o.nodelay = int(val)? != 0,
-        (SOL_TCP, TCP_MAXSEG) => o.maxseg = Some(int(val)?),
+        (SOL_TCP, TCP_MAXSEG) => {
+            // Linux: 0 resets; else within [TCP_MIN_MSS, MAX_TCP_WINDOW].
+            let v = int(val)?;
+            if v != 0 && !(88..=32_767).contains(&v) {
+                return Err(EINVAL);
+            }
+            o.maxseg = (v != 0).then_some(v);
+        }
         (SOL_TCP, TCP_KEEPIDLE) => o.keepidle = Some(positive(int(val)?)?),
         (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = Some(positive(int(val)?)?),
         (SOL_TCP, TCP_KEEPCNT) => o.keepcnt = Some(positive(int(val)?)?),

@@ -82,6 +82,10 @@ pub struct ConnConfig {
     pub congestion: CongestionAlgorithm,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd: u32,
+    /// Largest segment size to advertise and to send (Linux `TCP_MAXSEG`, `user_mss`): the
+    /// MSS option of our SYN carries at most this, and it caps the peer's. `None`: from the
+    /// MTU only.
+    pub max_segment: Option<u16>,
     /// Restart from the restart window after an idle period longer than the RTO (RFC 5681
     /// §4.1 "SHOULD"; Linux `tcp_slow_start_after_idle`, 1 by default). Off, cwnd survives
     /// idleness, as Linux with the sysctl at 0.
@@ -148,6 +152,7 @@ impl Default for ConnConfig {
             invalid_ack_interval: Duration::from_millis(500),
             congestion: CongestionAlgorithm::Cubic,
             initial_cwnd: 10,
+            max_segment: None,
             slow_start_after_idle: true,
             offload: Offload::default(),
         }

@@ -644,3 +644,20 @@ fn hs_09_simultaneous_open_with_every_option() {
     }
     assert_eq!(got, 20_000);
 }
+
+#[test]
+fn hs_01_max_segment_clamps_our_mss_option_and_segments_like_linux_tcp_maxseg() {
+    // Linux TCP_MAXSEG (mss/mss-setsockopt-tcp_maxseg-client.pkt): our SYN offers 1100,
+    // and the peer's 1460 is capped to it.
+    let cfg = ConnConfig { max_segment: Some(1100), ..Sc::plain() };
+    let mut c = Connection::connect(cfg, Sc::params());
+    assert_eq!(one(&mut c, Instant::ZERO).tcp.options.mss, Some(1100), "the SYN's option");
+    let mut sc = Sc::client(cfg);
+    sc.advance(ms(10));
+    sc.deliver(Seg::syn_ack(PEER_ISS, ISS + 1));
+    sc.expect_one();
+    assert_eq!(sc.conn.info().snd_mss, 1100);
+    sc.conn.write(&[1u8; 3000]).unwrap();
+    let lens: Vec<usize> = sc.output().iter().map(|o| o.len()).collect();
+    assert_eq!(lens, [1100, 1100, 800]);
+}

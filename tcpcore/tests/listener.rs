@@ -193,6 +193,19 @@ fn lq_08_defer_accept_resends_the_syn_ack_at_its_end_then_takes_a_bare_ack_like_
 }
 
 #[test]
+fn hs_01_listener_max_segment_set_after_listen_clamps_the_syn_ack_mss_like_linux() {
+    // mss/mss-setsockopt-tcp_maxseg-server.pkt: TCP_MAXSEG on the listening socket.
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let o = ListenOptions { max_segment: Some(1100), ..ListenOptions::default() };
+    s.ep.set_listen_options(SERVER, o).unwrap();
+    let c = client(40000);
+    let sa = s.syn(c, Seg::syn(C_ISN));
+    assert_eq!(sa.tcp.options.mss, Some(1100));
+    let h = s.deliver(c, Seg::ack(C_ISN + 1, sa.seq() + 1)).expect("established");
+    assert_eq!(s.conns[&h].info().snd_mss, 1100, "the peer's 1460 capped");
+}
+
+#[test]
 fn hs_07_retransmitted_client_syn_gets_the_syn_ack_again_at_once() {
     let mut s = Srv::new(seeded(1), ListenOptions::default());
     let c = client(40000);

@@ -43,7 +43,9 @@ impl SynInfo {
 /// The MSS we advertise: the MTU less IP and TCP headers (RFC 9293 §3.7.1).
 pub(crate) fn our_mss(cfg: &ConnConfig, ipv4: bool) -> u16 {
     let ip = if ipv4 { 20 } else { 40 };
-    cfg.mtu.saturating_sub(ip + 20).max(64)
+    let mss = cfg.mtu.saturating_sub(ip + 20).max(64);
+    // Linux clamps TCP_MAXSEG to [TCP_MIN_MSS (88), MAX_TCP_WINDOW] when it is set.
+    cfg.max_segment.map_or(mss, |m| mss.min(m.max(88)))
 }
 
 /// The window-scale shift we offer: the smallest that lets the whole receive buffer be

@@ -37,6 +37,9 @@ pub struct ListenOptions {
     /// are not retransmitted meanwhile but for the last timeout, which gives the peer a last
     /// chance; after it a bare ACK is accepted. 0 (the default): off.
     pub defer_accept: u8,
+    /// `TCP_MAXSEG` set on the listening socket: [`crate::ConnConfig::max_segment`] for the
+    /// connections it accepts (their SYN-ACK's MSS option included).
+    pub max_segment: Option<u16>,
 }
 
 impl Default for ListenOptions {
@@ -47,6 +50,7 @@ impl Default for ListenOptions {
             syn_cookies: SynCookies::WhenFull,
             abort_on_overflow: false,
             defer_accept: 0,
+            max_segment: None,
         }
     }
 }

@@ -25,7 +25,7 @@ pub use icmp::{IcmpUnreachable, PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
 
-use crate::config::EndpointConfig;
+use crate::config::{ConnConfig, EndpointConfig};
 use crate::conn::{ConnParams, Connection};
 use crate::rng::{Rng, SipKey};
 use crate::stats::EndpointStats;
@@ -198,6 +198,27 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Change the options of the listener on `addr` (as `setsockopt` on a listening socket,
+    /// or `listen` again with another backlog): they apply to SYNs from now on.
+    ///
+    /// # Errors
+    /// [`EndpointError::InvalidAddress`] if nothing listens on `addr`.
+    pub fn set_listen_options(
+        &mut self,
+        addr: SocketAddr,
+        opts: ListenOptions,
+    ) -> Result<(), EndpointError> {
+        let l = self
+            .listeners
+            .iter_mut()
+            .flatten()
+            .find(|l| l.addr == addr)
+            .ok_or(EndpointError::InvalidAddress)?;
+        l.backlog = opts.backlog.min(self.cfg.somaxconn).max(1) as usize;
+        l.opts = opts;
+        Ok(())
+    }
+
     /// Stop listening on `addr`. Its half-open entries are forgotten; the connections still
     /// waiting in its accept queue are returned so the owner can abort them (as closing a
     /// listening socket resets them in Linux).
@@ -249,6 +270,21 @@ impl Endpoint {
         local_ip: IpAddr,
         remote: SocketAddr,
     ) -> Result<(ConnectionHandle, Connection), EndpointError> {
+        self.connect_with(now, local_ip, remote, self.cfg.conn)
+    }
+
+    /// [`Endpoint::connect`] with this connection's own options (the socket options an
+    /// application set before `connect`, such as `TCP_MAXSEG`).
+    ///
+    /// # Errors
+    /// As [`Endpoint::connect`].
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+        cfg: ConnConfig,
+    ) -> Result<(ConnectionHandle, Connection), EndpointError> {
         let bad = remote.port() == 0
             || remote.ip().is_unspecified()
             || remote.ip().is_multicast()
@@ -265,7 +301,7 @@ impl Endpoint {
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
-        Ok((handle, Connection::connect(self.cfg.conn, self.params(now, tuple))))
+        Ok((handle, Connection::connect(cfg, self.params(now, tuple))))
     }
 
     fn params(&self, now: Instant, t: FourTuple) -> ConnParams {

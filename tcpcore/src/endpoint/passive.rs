@@ -88,7 +88,7 @@ impl Endpoint {
             _ => false,
         };
         if cookie {
-            self.send_cookie(now, tuple, syn);
+            self.send_cookie(now, li, tuple, syn);
             return;
         }
         if l.syn_queue_full() {
@@ -121,7 +121,8 @@ impl Endpoint {
             iss: e.iss,
             ts_offset: e.ts_offset,
         };
-        let repr = syn_ack_repr(&self.cfg.conn, &p, &e.syn, ts_clock(now, e.ts_offset));
+        let cfg = self.passive_cfg(e.listener);
+        let repr = syn_ack_repr(&cfg, &p, &e.syn, ts_clock(now, e.ts_offset));
         self.stats.syn_acks_sent += 1;
         self.stats.syn_ack_retransmits += u64::from(retransmit);
         self.queue(e.tuple.local.ip(), e.tuple.remote.ip(), repr);
@@ -129,7 +130,7 @@ impl Endpoint {
 
     /// RFC 4987 §3.6: answer with a cookie ISN and keep nothing. Without timestamps, window
     /// scaling and SACK cannot be remembered, so the SYN-ACK does not offer them (as Linux).
-    fn send_cookie(&mut self, now: Instant, tuple: FourTuple, mut syn: SynInfo) {
+    fn send_cookie(&mut self, now: Instant, li: u32, tuple: FourTuple, mut syn: SynInfo) {
         let iss = self.cookies.encode(tuple, syn.seq, syn.mss, now);
         let ts_offset = self.params(now, tuple).ts_offset;
         let mut tsval = ts_clock(now, ts_offset);
@@ -144,7 +145,7 @@ impl Endpoint {
             syn.sack_permitted = false;
         }
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
-        let repr: TcpRepr = syn_ack_repr(&self.cfg.conn, &p, &syn, tsval);
+        let repr: TcpRepr = syn_ack_repr(&self.passive_cfg(li), &p, &syn, tsval);
         self.stats.cookies_sent += 1;
         self.stats.syn_acks_sent += 1;
         self.queue(tuple.local.ip(), tuple.remote.ip(), repr);
@@ -237,7 +238,7 @@ impl Endpoint {
             iss: e.iss,
             ts_offset: e.ts_offset,
         };
-        let mut conn = Connection::accept_syn(self.cfg.conn, p, e.syn, e.first_sent);
+        let mut conn = Connection::accept_syn(self.passive_cfg(li), p, e.syn, e.first_sent);
         conn.syn_ack_sent(e.first_sent, e.retries > 0 || e.resent);
         // RFC 6298 §5.7: if the SYN-ACK timed out, data starts with the 3 s fallback RTO,
         // which the connection applies when the completing ACK acknowledges its SYN.
@@ -268,7 +269,7 @@ impl Endpoint {
         let ts_offset = self.params(now, tuple).ts_offset;
         let iss: SeqNum = seg.tcp.ack - 1;
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
-        let mut conn = Connection::accept_syn(self.cfg.conn, p, syn, now);
+        let mut conn = Connection::accept_syn(self.passive_cfg(li), p, syn, now);
         conn.syn_ack_sent(now, true);
         Some(self.established(now, li, tuple, conn, seg))
     }
@@ -312,6 +313,16 @@ impl Endpoint {
             self.send_syn_ack(now, &e, true);
         }
         self.syn_queue.insert(e);
+    }
+
+    /// The connection options of passive opens at listener `li`: the endpoint's, with the
+    /// listener's own (`ListenOptions::max_segment`).
+    fn passive_cfg(&self, li: u32) -> crate::config::ConnConfig {
+        let mut cfg = self.cfg.conn;
+        if let Some(Some(l)) = self.listeners.get(li as usize) {
+            cfg.max_segment = l.opts.max_segment.or(cfg.max_segment);
+        }
+        cfg
     }
 
     /// The listener's `defer_accept` (0 when it is gone).
