@@ -268,6 +268,11 @@ impl Connection {
                 // RFC 9293 §3.10.7.4: a passive SYN-RECEIVED returns to LISTEN (HS-05).
                 State::SynReceived if self.passive => None,
                 State::SynReceived => Some(ConnectionError::Refused),
+                // CL-12: with our data still unacknowledged the peer did not take it all: a
+                // reset, not a clean close (Linux `tcp_reset`: ECONNRESET).
+                State::Closing | State::LastAck if self.send_buf.len() > 0 => {
+                    Some(ConnectionError::Reset)
+                }
                 State::Closing | State::LastAck | State::TimeWait => None,
                 _ => Some(ConnectionError::Reset),
             };
@@ -579,6 +584,13 @@ impl Connection {
             return;
         }
         self.note_ooo_arrival(seq, end);
+        if self.peer_fin.is_some_and(|fin| end > fin) {
+            // RX-09: data past a remembered out-of-order FIN makes that FIN stale (Linux drops
+            // an out-of-order segment that later data covers, its FIN flag with it); the real
+            // FIN, if this segment carries it, is remembered in `on_fin`.
+            tracing::debug!(fin = ?self.peer_fin, end = end.0, "stale out-of-order FIN dropped");
+            self.peer_fin = None;
+        }
         if seq < self.rcv_nxt {
             // RFC 2883 §4: the part below RCV.NXT is a duplicate.
             self.note_duplicate(seq, self.rcv_nxt);
@@ -645,7 +657,9 @@ impl Connection {
         if fin_seq > self.rcv_room_end() {
             return; // beyond our window: trimmed away
         }
-        if self.peer_fin.is_none() && fin_seq >= self.rcv_nxt {
+        if !self.fin_received && fin_seq >= self.rcv_nxt {
+            // The latest FIN stands: one beyond a remembered FIN means data runs past that
+            // one (stale); one before it ends the stream where it is reached first.
             self.peer_fin = Some(fin_seq);
         }
         self.try_consume_fin(now);
