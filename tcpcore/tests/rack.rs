@@ -141,3 +141,17 @@ fn info_ca_state_follows_disorder_recovery_and_loss_like_linux() {
     sc.advance(secs(2));
     assert_eq!(sc.conn.info().ca_state, CaState::Loss);
 }
+
+#[test]
+fn rx_04_tlp_sends_new_data_though_cwnd_is_full_like_linux() {
+    // RFC 8985 §7.3: the probe is a new segment when the receive window allows one; cwnd
+    // does not hold it (Linux tcp_send_loss_probe; shutdown-rdwr-send-queue-ack-close.pkt).
+    let mut sc = established();
+    sc.conn.write(&[5u8; 15 * 1460]).unwrap();
+    assert_eq!(sc.output().len(), 10, "the initial window; 5 segments wait for cwnd");
+    let probe = sc.advance(ms(30));
+    assert_eq!(probe.len(), 1, "{probe:#?}");
+    assert_eq!(probe[0].at, Instant::from_millis(32));
+    probe[0].assert_seq_ack(S + 10 * 1460, D);
+    assert_eq!(probe[0].len(), 1460);
+}

@@ -157,7 +157,7 @@ impl Connection {
             self.info.tlp_probes += 1;
             self.sack_tx.tlp_end = Some(self.snd_max);
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-            if let Some((seq, len, fin)) = new_data {
+            if let Some((seq, len, fin)) = new_data.or_else(|| self.tlp_new_data()) {
                 // One segment, even where the device could take a super-segment.
                 let mss = self.data_mss();
                 return Some(if len > mss { (seq, mss, false) } else { (seq, len, fin) });
@@ -176,6 +176,21 @@ impl Connection {
             return Some(self.range_segment(start, last.end));
         }
         None
+    }
+
+    /// New data a tail loss probe may send though cwnd is full: RFC 8985 §7.3 asks only
+    /// that the receive window allow it (Linux `tcp_send_loss_probe` ignores cwnd too).
+    fn tlp_new_data(&self) -> Option<(SeqNum, u32, bool)> {
+        if self.snd_nxt != self.snd_max {
+            return None;
+        }
+        let data_end = self.data_start() + self.send_buf.len() as u32;
+        let wnd_end = self.snd_una + self.snd_wnd;
+        if data_end <= self.snd_nxt || wnd_end <= self.snd_nxt {
+            return None;
+        }
+        let len = data_end.since(self.snd_nxt).min(wnd_end.since(self.snd_nxt));
+        Some((self.snd_nxt, len.min(self.data_mss()), false))
     }
 
     /// Bookkeeping for every data segment sent (`send_data`): the scoreboard, PRR's
