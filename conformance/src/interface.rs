@@ -12,6 +12,9 @@ use crate::sockets::{EpollItem, Host, Kind};
 use crate::sockopt;
 use crate::zerocopy::MSG_ERRQUEUE;
 
+/// `MSG_MORE`: more data follows (corks this write's tail).
+const MSG_MORE: c_int = 0x8000;
+
 /// Run `f` on the shared state, then wake blocked calls.
 fn with<R>(ud: *mut c_void, f: impl FnOnce(&crate::shared::Shared) -> R) -> R {
     let s = shared(ud);
@@ -175,7 +178,8 @@ fn write_all(ud: *mut c_void, fd: c_int, data: &[u8], flags: c_int) -> isize {
     let nb = is_nonblock(ud, fd, flags);
     let mut done = 0;
     loop {
-        let r = with(ud, |s| s.block(nb, None, |h| h.write(fd, &data[done..])));
+        let more = flags & MSG_MORE != 0;
+        let r = with(ud, |s| s.block(nb, None, |h| h.write(fd, &data[done..], more)));
         match r {
             Some(Ok(n)) => done += n,
             Some(Err(_)) | None if done > 0 => return done as isize,

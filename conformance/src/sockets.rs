@@ -295,7 +295,8 @@ impl Host {
     }
 
     /// `write(2)`/`send(2)`: queue as much as fits; pending when nothing fits.
-    pub(crate) fn write(&mut self, fd: i32, data: &[u8]) -> Poll<Res<usize>> {
+    /// With `more` (`MSG_MORE`) the tail waits for more data (`Connection::write_more`).
+    pub(crate) fn write(&mut self, fd: i32, data: &[u8], more: bool) -> Poll<Res<usize>> {
         let c = match self.conn(fd) {
             Ok(c) => c,
             Err(ENOTCONN) => return Poll::Ready(Err(EPIPE)),
@@ -304,7 +305,8 @@ impl Host {
         if matches!(c.state(), State::SynSent | State::SynReceived) {
             return Poll::Pending;
         }
-        match c.write(data) {
+        let r = if more { c.write_more(data) } else { c.write(data) };
+        match r {
             Ok(n) => {
                 self.stack.drive();
                 Poll::Ready(Ok(n))

@@ -23,6 +23,7 @@ const SO_MEMINFO: i32 = 55;
 const SO_ZEROCOPY: i32 = 60;
 const TCP_NODELAY: i32 = 1;
 const TCP_MAXSEG: i32 = 2;
+const TCP_CORK: i32 = 3;
 const TCP_KEEPIDLE: i32 = 4;
 const TCP_KEEPINTVL: i32 = 5;
 const TCP_KEEPCNT: i32 = 6;
@@ -58,6 +59,8 @@ pub(crate) struct Opts {
     pub(crate) inq: bool,
     /// `SO_ZEROCOPY`.
     pub(crate) zerocopy: bool,
+    /// `TCP_CORK`.
+    pub(crate) cork: bool,
     /// `SO_MARK` (a routing mark: read back, no effect on a single-link stack).
     pub(crate) mark: i32,
     /// `TCP_DEFER_ACCEPT`, as SYN-ACK timeouts (Linux `secs_to_retrans`), given to `listen`.
@@ -77,7 +80,13 @@ pub(crate) fn apply(host: &mut Host, fd: i32) {
     let Some(s) = host.socks.get(&fd) else { return };
     let o = s.opts.clone();
     if let Ok(c) = host.conn(fd) {
-        c.set_nodelay(o.nodelay);
+        // Only changes reach the connection: setting TCP_NODELAY pushes (see `set`).
+        if c.nodelay() != o.nodelay {
+            c.set_nodelay(o.nodelay);
+        }
+        if c.cork() != o.cork {
+            c.set_cork(o.cork);
+        }
         c.set_keepalive(o.keepalive);
         let ut = (o.user_timeout_ms > 0).then(|| Duration::from_millis(o.user_timeout_ms.into()));
         c.set_user_timeout(ut);
@@ -108,7 +117,19 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
             let secs = int(val.get(4..).ok_or(EINVAL)?)?;
             o.linger = (on != 0).then_some(secs);
         }
-        (SOL_TCP, TCP_NODELAY) => o.nodelay = int(val)? != 0,
+        (SOL_TCP, TCP_NODELAY) => {
+            o.nodelay = int(val)? != 0;
+            // Linux pushes what is queued each time TCP_NODELAY is set, corked or not.
+            if o.nodelay {
+                apply(host, fd);
+                if let Ok(c) = host.conn(fd) {
+                    c.set_nodelay(true);
+                }
+                host.stack.drive();
+                return Ok(());
+            }
+        }
+        (SOL_TCP, TCP_CORK) => o.cork = int(val)? != 0,
         (SOL_TCP, TCP_MAXSEG) => {
             // Linux: 0 resets; else within [TCP_MIN_MSS, MAX_TCP_WINDOW].
             let v = int(val)?;
@@ -194,6 +215,7 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
             (SOL_SOCKET, SO_ERROR) => host.take_error(fd).unwrap_or(0),
             (SOL_SOCKET, SO_MEMINFO) => return copy_out(out, &[0u8; 36]),
             (SOL_TCP, TCP_NODELAY) => o.nodelay.into(),
+            (SOL_TCP, TCP_CORK) => o.cork.into(),
             (SOL_TCP, TCP_MAXSEG) => match host.conn(fd) {
                 Ok(c) => c.info().snd_mss as i32,
                 Err(_) => o.maxseg.unwrap_or(536),

@@ -13,6 +13,7 @@
 //!   `poll_transmit` has something to send.
 
 mod autotune;
+mod cork;
 mod cwv;
 mod icmp_error;
 mod info;
@@ -186,6 +187,7 @@ pub struct Connection {
     pub(crate) cc: Box<dyn Controller>,
     /// Congestion window validation: idle restart and cwnd-limited tracking.
     pub(crate) cwv: cwv::CwndUsage,
+    pub(crate) cork: cork::Cork,
     pub(crate) recovery: Recovery,
     /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
     pub(crate) sack_tx: recovery::SackTx,
@@ -264,6 +266,7 @@ impl Connection {
             rtt_probe: None,
             cc,
             cwv: cwv::CwndUsage::default(),
+            cork: cork::Cork::default(),
             recovery: Recovery::default(),
             sack_tx: recovery::SackTx::default(),
             sack_rx: sack::SackRx::default(),
@@ -389,6 +392,7 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        self.cork.more = false;
         match self.send_buf.push(&data[..data.len().min(self.send_room())]) {
             0 => Err(WriteError::Blocked),
             n => Ok(n),
@@ -498,6 +502,9 @@ impl Connection {
     /// Turn Nagle's algorithm off (`true`) or on (RFC 896).
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
+        if nodelay {
+            self.push_corked();
+        }
     }
 
     /// Whether Nagle's algorithm is off.

@@ -164,13 +164,14 @@ impl Connection {
         // Nagle (RFC 896) in Linux's Minshall form: hold a final small segment only while an
         // earlier small segment is unacknowledged; a queued FIN pushes everything (Linux sends
         // the FIN's segment with Nagle off). Retransmissions are never held.
+        // A corked tail (TCP_CORK, MSG_MORE) waits the same way, in flight or not.
+        let nagle_holds = !self.cfg.nodelay && self.snd_sml > self.snd_una;
         if last
             && len < mss
             && len > 0
             && !fin_unsent
-            && !self.cfg.nodelay
             && self.snd_nxt >= self.snd_max
-            && self.snd_sml > self.snd_una
+            && (nagle_holds || self.corked())
         {
             return None;
         }
@@ -209,10 +210,14 @@ impl Connection {
         // buffer (RFC 1122 §4.2.2.2). Like Linux, a super-segment of new data carries it too
         // (Linux pushes each TSO burst of fresh data; a single-segment send such as limited
         // transmit, or a retransmission, does not), so a GRO receiver delivers per burst.
+        // The tail of a write with MSG_MORE is not pushed (Linux `tcp_push`).
         let ends_buffer = seg.seq + seg.len == self.data_start() + self.send_buf.len() as u32;
         let fresh_burst = seg.len > mss && seg.seq >= self.snd_max;
-        if seg.len > 0 && (ends_buffer || fresh_burst) {
+        if seg.len > 0 && ((ends_buffer && !self.cork.more) || fresh_burst) {
             flags = flags | TcpFlags::PSH;
+        }
+        if ends_buffer {
+            self.tail_sent();
         }
         if seg.fin {
             flags = flags | TcpFlags::FIN;
