@@ -64,19 +64,18 @@ impl Flavor {
 /// If a stack cannot be built (outside a runtime).
 pub fn stacks(mtu: usize, offload: bool) -> (Stack, Stack) {
     let (a, b) = MemLink::builder().mtu(mtu).offload(offload).pair();
-    let cfg = |seed| {
-        let mut c = EndpointConfig { seed, ..EndpointConfig::default() };
-        c.conn.mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
-        c
-    };
+    let mut cfg = EndpointConfig::default();
+    cfg.conn.mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
     let server = Stack::builder()
         .address(SERVER_IP.parse().expect("ip"))
-        .config(cfg(1))
+        .config(cfg)
+        .seed(1)
         .build(a)
         .expect("server stack");
     let client = Stack::builder()
         .address(CLIENT_IP.parse().expect("ip"))
-        .config(cfg(2))
+        .config(cfg)
+        .seed(2)
         .build(b)
         .expect("client stack");
     (server, client)

@@ -3,7 +3,7 @@
 //! `interop/apps.rs`, compiled twice: over `tcp_tokio::net` and over `tokio::net` (the
 //! kernel's loopback), with only the `use` line for `TcpListener` and `TcpStream` changed.
 
-use tcp_tokio::{EndpointConfig, MemLink, MemLinkBuilder, Stack};
+use tcp_tokio::{MemLink, MemLinkBuilder, Stack};
 
 mod on_stack {
     use tcp_tokio::net::{TcpListener, TcpStream};
@@ -19,11 +19,8 @@ mod on_kernel {
 /// process default, so the apps' `TcpStream::connect` uses it.
 fn stacks(link: MemLinkBuilder) -> Stack {
     let (a, b) = link.pair();
-    let cfg = |seed| EndpointConfig { seed, ..EndpointConfig::default() };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let server = Stack::builder().address("10.0.0.1".parse().unwrap()).seed(1).build(a).unwrap();
+    let client = Stack::builder().address("10.0.0.2".parse().unwrap()).seed(2).build(b).unwrap();
     client.set_default();
     server
 }

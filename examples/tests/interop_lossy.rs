@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use tcp_tokio::net::{TcpListener, TcpStream};
-use tcp_tokio::{EndpointConfig, MemLink, Stack};
+use tcp_tokio::{MemLink, Stack};
 
 include!("interop/apps.rs");
 
@@ -20,11 +20,8 @@ async fn apps_run_unchanged_over_a_lossy_link() {
         .delay(Duration::from_micros(50))
         .seed(4)
         .pair();
-    let cfg = |seed| EndpointConfig { seed, ..EndpointConfig::default() };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let server = Stack::builder().address("10.0.0.1".parse().unwrap()).seed(1).build(a).unwrap();
+    let client = Stack::builder().address("10.0.0.2".parse().unwrap()).seed(2).build(b).unwrap();
     client.set_default();
 
     hyper_app(server.bind("10.0.0.1:0").await.unwrap()).await;

@@ -26,8 +26,10 @@ pub(crate) struct Inner {
     pub(crate) write_waker: Option<Waker>,
     /// The cell is in the driver's work queue (or on its way there): at most once.
     pub(crate) queued: bool,
-    /// The earliest deadline this cell has in the driver's timer heap.
+    /// The deadline of this cell's one live entry in the driver's timer heap.
     pub(crate) armed: Option<tcpcore::Instant>,
+    /// The generation of that entry: entries with another are stale.
+    pub(crate) timer_gen: u64,
     /// The driver told the endpoint the connection is closed; the handle may be reused and
     /// the driver ignores the cell from now on.
     pub(crate) removed: bool,
@@ -59,6 +61,7 @@ impl Cell {
                 write_waker: None,
                 queued,
                 armed: None,
+                timer_gen: 0,
                 removed: false,
                 linger: None,
             }),

@@ -23,6 +23,7 @@ use std::future::Future;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -43,9 +44,12 @@ const TX_SUPER_SEGMENTS: usize = 16;
 /// Most timer-heap entries handled per driver poll.
 const TIMER_BUDGET: usize = 1024;
 
-/// An entry of the timer heap; stale entries are skipped when they come up (lazy deletion).
+/// An entry of the timer heap. A cell has one live entry, the one whose `gen` is its
+/// `timer_gen`; the others are stale, skipped when they come up and dropped by
+/// [`Driver::compact_timers`] once they dominate the heap.
 struct TimerEntry {
     at: Instant,
+    gen: u64,
     cell: Arc<Cell>,
 }
 
@@ -75,6 +79,8 @@ pub(crate) struct Driver {
     /// Cells that may have output, events or a changed timer; each at most once (`queued`).
     work: VecDeque<Arc<Cell>>,
     timers: BinaryHeap<TimerEntry>,
+    /// Live connections, as of the last pass (bounds the timer heap).
+    live: usize,
     /// The endpoint's own next deadline, as of the last pass.
     ep_deadline: Option<Instant>,
     rx_bufs: Vec<Vec<u8>>,
@@ -110,6 +116,7 @@ impl Driver {
             device,
             work: VecDeque::new(),
             timers: BinaryHeap::new(),
+            live: 0,
             ep_deadline: None,
             rx_bufs: vec![vec![0; rx_size]; batch],
             rx_lens: vec![0; batch],
@@ -189,6 +196,7 @@ impl Driver {
                 }
             }
             self.ep_deadline = st.ep.poll_timeout();
+            self.live = st.live;
         }
         let mut budget = TIMER_BUDGET;
         while self.timers.peek().is_some_and(|t| t.at <= now) {
@@ -198,12 +206,10 @@ impl Driver {
             budget -= 1;
             let entry = self.timers.pop().expect("peeked");
             let mut inner = lock(&entry.cell.inner);
-            if inner.removed {
-                continue;
+            if inner.removed || inner.timer_gen != entry.gen {
+                continue; // stale: the cell re-armed since
             }
-            if inner.armed == Some(entry.at) {
-                inner.armed = None;
-            }
+            inner.armed = None;
             if inner.conn.poll_timeout().is_some_and(|t| t <= now) {
                 inner.conn.handle_timeout(now);
                 inner.take_wakers(&mut self.wakers);
@@ -288,12 +294,15 @@ impl Driver {
         false
     }
 
-    /// Put the cell's next deadline in the heap unless an earlier or equal entry is there.
+    /// Put the cell's next deadline in the heap unless its live entry comes earlier or at
+    /// the same time (it then fires early, harmlessly, and the work pass re-arms). A new
+    /// entry makes the old one stale.
     fn arm(&mut self, cell: &Arc<Cell>, inner: &mut Inner) {
         if let Some(t) = inner.conn.poll_timeout() {
             if inner.armed.is_none_or(|a| t < a) {
                 inner.armed = Some(t);
-                self.timers.push(TimerEntry { at: t, cell: cell.clone() });
+                inner.timer_gen += 1;
+                self.timers.push(TimerEntry { at: t, gen: inner.timer_gen, cell: cell.clone() });
             }
         }
     }
@@ -341,26 +350,26 @@ impl Driver {
             drop(inner);
             st.remove(cell.handle.0);
         }
-        let live = st.live;
-        drop(st);
-        self.compact_timers(live);
+        self.live = st.live;
     }
 
-    /// Drop the heap entries that can no longer matter once they dominate the heap: those
-    /// of removed cells, and those other than a cell's `armed` one (which is its earliest,
-    /// so it fires first and the work pass re-arms). Lazy deletion alone would keep every
-    /// closed connection, buffers and all, alive until its last stale deadline (the SYN's
-    /// RTO, a second later): at thousands of connections per second that is megabytes of
-    /// dead cells churning through the allocator. Amortized O(1) per entry: after a pass the
-    /// heap holds at most one entry per live cell.
-    fn compact_timers(&mut self, live: usize) {
-        if self.timers.len() <= 64 || self.timers.len() <= 2 * live {
+    /// Drop the stale heap entries once they dominate the heap: those of removed cells, and
+    /// every entry of a cell but its live one. Lazy deletion alone keeps them until their
+    /// deadline: a closed connection, buffers and all, until its SYN's RTO a second later
+    /// (megabytes of dead cells at thousands of connections per second), and a keepalive
+    /// connection one entry per short timer that fires before its 2-hour deadline (120,000
+    /// per connection over two hours of a segment every 60 ms). Run after every pass;
+    /// amortized O(1) per entry: afterwards the heap holds at most one entry per live cell
+    /// (plus those of cells a stream held locked), so it never exceeds
+    /// `max(64, 2 × live connections)` between passes.
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 64 || self.timers.len() <= 2 * self.live {
             return;
         }
         // A cell an application holds locked right now keeps its entries (they are only
         // stale, never wrong): the driver does not wait on a stream here.
         self.timers.retain(|e| match e.cell.inner.try_lock() {
-            Ok(inner) => !inner.removed && inner.armed == Some(e.at),
+            Ok(inner) => !inner.removed && inner.timer_gen == e.gen,
             Err(_) => true,
         });
     }
@@ -397,9 +406,10 @@ fn route(
     work: &mut VecDeque<Arc<Cell>>,
     wakers: &mut Vec<Waker>,
 ) {
-    let (h, seg, pmtu) = match st.ep.handle(now, packet) {
-        Some(DatagramEvent::Connection(h, seg)) => (h, Some(seg), None),
-        Some(DatagramEvent::PathMtu(h, p)) => (h, None, Some(p)),
+    let (h, seg, pmtu, icmp) = match st.ep.handle(now, packet) {
+        Some(DatagramEvent::Connection(h, seg)) => (h, Some(seg), None, None),
+        Some(DatagramEvent::PathMtu(h, p)) => (h, None, Some(p), None),
+        Some(DatagramEvent::IcmpError(h, e)) => (h, None, None, Some(e)),
         Some(DatagramEvent::NewConnection(h, conn)) => {
             let port = conn.local_addr().port();
             let cell = Arc::new(Cell::new(h, *conn, true));
@@ -420,6 +430,11 @@ fn route(
     if let Some(p) = pmtu {
         // RFC 1191 / RFC 8201: the connection checks the quote and lowers its MSS.
         inner.conn.handle_path_mtu(now, p.mtu, p.seq);
+    }
+    if let Some(e) = icmp {
+        // RFC 1122 §4.2.3.9: a hard error fails a pending connect at once (IC-07); a soft
+        // one becomes the error of a later timeout (IC-08).
+        inner.conn.handle_icmp_error(now, e);
     }
     inner.take_wakers(wakers);
     if !inner.queued {
@@ -453,6 +468,8 @@ impl Future for Driver {
         }
         more |= !this.loopback.is_empty();
         this.close_drained();
+        this.compact_timers();
+        this.shared.timer_entries.store(this.timers.len(), AtomicOrdering::Relaxed);
         for w in this.wakers.drain(..) {
             w.wake();
         }

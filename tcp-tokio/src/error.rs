@@ -40,6 +40,10 @@ mod tests {
         assert_eq!(connection_error(ConnectionError::Refused).kind(), K::ConnectionRefused);
         assert_eq!(connection_error(ConnectionError::Reset).kind(), K::ConnectionReset);
         assert_eq!(connection_error(ConnectionError::TimedOut).kind(), K::TimedOut);
+        assert_eq!(connection_error(ConnectionError::HostUnreachable).kind(), K::HostUnreachable);
+        let net = ConnectionError::NetworkUnreachable;
+        assert_eq!(connection_error(net).kind(), K::NetworkUnreachable);
+        assert_eq!(write_error(WriteError::Failed(net)).kind(), K::NetworkUnreachable);
         assert_eq!(write_error(WriteError::Failed(ConnectionError::Reset)).kind(), K::BrokenPipe);
         assert_eq!(write_error(WriteError::Closed).kind(), K::BrokenPipe);
         assert_eq!(read_error(ReadError::NotConnected).kind(), K::NotConnected);

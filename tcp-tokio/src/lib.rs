@@ -9,7 +9,9 @@
 //! # Pieces
 //! - [`Stack`]: a cheap clonable handle. [`Stack::builder`] takes an IPv4 and/or an IPv6
 //!   address and the engine's [`EndpointConfig`]; [`StackBuilder::build`] spawns the
-//!   driver on the current runtime over a [`Device`].
+//!   driver on the current runtime over a [`Device`]. Each stack's secrets (ISN, SYN-cookie,
+//!   demultiplexing and port keys) derive from a seed drawn from the OS's random source;
+//!   tests that must be reproducible fix it with [`StackBuilder::seed`].
 //! - [`Device`]: batched receive and send of whole IP packets. [`MemLink`] joins two stacks
 //!   in memory, with seeded loss, delay, reordering and duplication for tests.
 //! - [`net`]: [`TcpStream`](net::TcpStream) (tokio's `AsyncRead`/`AsyncWrite`, and the
@@ -24,9 +26,10 @@
 //! listeners, ports) has its own lock, taken by the driver once per batch of packets and by
 //! connect/accept/bind, never by reads and writes. A write that makes a transmit due queues
 //! its cell for the driver and wakes it. The driver bounds each pass (256 packets in, 256
-//! out) and yields; its timers are a min-heap of connection deadlines with lazy deletion,
-//! slept on with one `tokio::time::Sleep`. Time comes from `tokio::time`, so tests can run
-//! on a paused clock.
+//! out) and yields; its timers are a min-heap of connection deadlines (one live entry per
+//! connection, stale ones skipped and compacted away once they dominate, so the heap stays
+//! within twice the live connections), slept on with one `tokio::time::Sleep`. Time comes
+//! from `tokio::time`, so tests can run on a paused clock.
 //!
 //! # Semantics
 //! Those of the kernel: `flush` completes once bytes are queued; `shutdown` sends FIN after

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::Waker;
 
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) epoch: tokio::time::Instant,
     pub(crate) v4: Option<Ipv4Addr>,
     pub(crate) v6: Option<Ipv6Addr>,
+    /// Entries in the driver's timer heap after its last pass.
+    pub(crate) timer_entries: AtomicUsize,
 }
 
 /// The endpoint and what is keyed by its handles.
@@ -80,8 +83,6 @@ pub(crate) struct EpState {
     /// Live connections in `conns`.
     pub(crate) live: usize,
     pub(crate) listeners: Vec<ListenerSlot>,
-    /// Next port tried for a listener bound to port 0.
-    next_port: u16,
 }
 
 /// A listener's accept waker.
@@ -229,23 +230,8 @@ impl Shared {
         }
         let mut st = lock(&self.ep);
         let addr = if addr.port() == 0 {
-            let (start, end) = (st.ep.config().ephemeral_start, st.ep.config().ephemeral_end);
-            let span = u32::from(end.saturating_sub(start)) + 1;
-            let mut found = None;
-            for _ in 0..span {
-                let port = st.next_port.clamp(start, end);
-                st.next_port = if port >= end { start } else { port + 1 };
-                let a = SocketAddr::new(addr.ip(), port);
-                match st.ep.listen_with(a, opts) {
-                    Ok(()) => {
-                        found = Some(a);
-                        break;
-                    }
-                    Err(tcpcore::EndpointError::AddrInUse) => continue,
-                    Err(e) => return Err(endpoint_error(e)),
-                }
-            }
-            found.ok_or_else(|| endpoint_error(tcpcore::EndpointError::AddrNotAvailable))?
+            // PT-01: a port of the ephemeral range no listener and no live connection uses.
+            st.ep.listen_ephemeral(addr.ip(), opts).map_err(endpoint_error)?
         } else {
             st.ep.listen_with(addr, opts).map_err(endpoint_error)?;
             addr
@@ -259,7 +245,7 @@ impl Shared {
 impl Stack {
     /// A builder: give it at least one address, then [`StackBuilder::build`] it on a device.
     pub fn builder() -> StackBuilder {
-        StackBuilder { addrs: Vec::new(), config: EndpointConfig::default() }
+        StackBuilder { addrs: Vec::new(), config: EndpointConfig::default(), seed: None }
     }
 
     /// Listen on `addr` with default options (backlog 1024, capped by
@@ -339,8 +325,11 @@ impl Stack {
     /// ```
     ///
     /// # Errors
-    /// `ConnectionRefused` when the peer answers with RST, `TimedOut` when SYN
-    /// retransmissions run out, `NetworkUnreachable` without a local address of the peer's
+    /// `ConnectionRefused` when the peer answers with RST or ICMP port unreachable;
+    /// `HostUnreachable`, `NetworkUnreachable`, `PermissionDenied` or `Other` at once for the
+    /// other hard ICMP errors, as Linux maps them (IC-07); `TimedOut` when SYN
+    /// retransmissions run out, or the soft ICMP error (host or network unreachable) that
+    /// came meanwhile (IC-08); `NetworkUnreachable` without a local address of the peer's
     /// family, `AddrNotAvailable` when no ephemeral port is free.
     ///
     /// # Cancel safety
@@ -413,6 +402,12 @@ impl Stack {
     pub fn connection_count(&self) -> usize {
         lock(&self.shared.ep).live
     }
+
+    /// Entries in the driver's timer heap after its last pass (for tests of its bound).
+    #[doc(hidden)]
+    pub fn timer_heap_len(&self) -> usize {
+        self.shared.timer_entries.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Stack {
@@ -432,6 +427,7 @@ fn no_addresses() -> io::Error {
 pub struct StackBuilder {
     addrs: Vec<IpAddr>,
     config: EndpointConfig,
+    seed: Option<u64>,
 }
 
 impl StackBuilder {
@@ -442,9 +438,18 @@ impl StackBuilder {
     }
 
     /// The engine's configuration (defaults mirror Linux). Its connection MTU is lowered to
-    /// the device's if larger.
+    /// the device's if larger. Its `seed` is not used: see [`StackBuilder::seed`].
     pub fn config(mut self, config: EndpointConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Derive the stack's secrets (ISN, SYN-cookie, demultiplexing and port-randomisation
+    /// keys) from `seed`, for reproducible tests. Without it every stack draws its seed from
+    /// the operating system's random source, so no two deployments share secrets (SEC-07;
+    /// RFC 6528 §3, RFC 4987 §3.6, RFC 6056 §3.3.3).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
         self
     }
 
@@ -452,7 +457,8 @@ impl StackBuilder {
     ///
     /// # Errors
     /// `InvalidInput` without an address, with two of one family, or with an unspecified or
-    /// multicast one; `Other` outside a tokio runtime.
+    /// multicast one; `Other` outside a tokio runtime or when the OS has no randomness to
+    /// give (only without [`StackBuilder::seed`]).
     pub fn build(self, device: impl Device) -> io::Result<Stack> {
         let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_owned());
@@ -473,27 +479,25 @@ impl StackBuilder {
             return Err(invalid("a stack needs an address"));
         }
         let mut config = self.config;
+        config.seed = match self.seed {
+            Some(seed) => seed,
+            None => getrandom::u64().map_err(|e| io::Error::other(e.to_string()))?,
+        };
         let mtu = u16::try_from(device.mtu()).unwrap_or(u16::MAX);
         config.conn.mtu = config.conn.mtu.min(mtu);
         config.conn.offload = device.capabilities().offload();
-        let next_port = config.ephemeral_start;
         let mut ep = Endpoint::new(config);
         // The endpoint answers pings only for addresses it knows are ours.
         for ip in v4.map(IpAddr::V4).into_iter().chain(v6.map(IpAddr::V6)) {
             ep.add_local_addr(ip);
         }
         let shared = Arc::new(Shared {
-            ep: Mutex::new(EpState {
-                ep,
-                conns: Vec::new(),
-                live: 0,
-                listeners: Vec::new(),
-                next_port,
-            }),
+            ep: Mutex::new(EpState { ep, conns: Vec::new(), live: 0, listeners: Vec::new() }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),
             v4,
             v6,
+            timer_entries: AtomicUsize::new(0),
         });
         let driver = Driver::new(shared.clone(), Box::new(device));
         runtime.spawn(driver);

@@ -9,17 +9,14 @@ async fn ten_thousand_connections_echo_64k() {
     const CONNS: usize = 10_000;
     const SIZE: usize = 64 << 10;
     let (a, b) = MemLink::builder().queue_len(1 << 16).pair();
-    let cfg = |seed| {
-        let mut c = EndpointConfig { seed, somaxconn: 1 << 16, ..EndpointConfig::default() };
-        // 20,000 connections: keep each one's buffers small.
-        c.conn.send_buffer = 32 << 10;
-        c.conn.recv_buffer = 32 << 10;
-        c
-    };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let mut cfg = EndpointConfig { somaxconn: 1 << 16, ..EndpointConfig::default() };
+    // 20,000 connections: keep each one's buffers small.
+    cfg.conn.send_buffer = 32 << 10;
+    cfg.conn.recv_buffer = 32 << 10;
+    let stack =
+        |ip: &str, seed| Stack::builder().address(ip.parse().unwrap()).config(cfg).seed(seed);
+    let server = stack("10.0.0.1", 1).build(a).unwrap();
+    let client = stack("10.0.0.2", 2).build(b).unwrap();
     let opts = ListenOptions { backlog: 1 << 16, syn_backlog: 1 << 16, ..Default::default() };
     let listener = server.bind_with("10.0.0.1:7", opts).await.unwrap();
     let accept = tokio::spawn(async move {
@@ -79,11 +76,8 @@ async fn multi_thread_runtime_echo() {
     const CONNS: usize = 64;
     const SIZE: usize = 1 << 20;
     let (a, b) = MemLink::pair();
-    let cfg = |seed| EndpointConfig { seed, ..EndpointConfig::default() };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let server = Stack::builder().address("10.0.0.1".parse().unwrap()).seed(1).build(a).unwrap();
+    let client = Stack::builder().address("10.0.0.2".parse().unwrap()).seed(2).build(b).unwrap();
     let listener = server.bind("10.0.0.1:7").await.unwrap();
     tokio::spawn(async move {
         loop {

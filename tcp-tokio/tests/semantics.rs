@@ -6,18 +6,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tcp_tokio::net::{TcpListener, TcpStream};
-use tcp_tokio::{EndpointConfig, ListenOptions, MemLink, MemLinkBuilder, Stack};
+use tcp_tokio::{ListenOptions, MemLink, MemLinkBuilder, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SERVER: &str = "10.0.0.1:80";
 
 fn stacks_on(link: MemLinkBuilder) -> (Stack, Stack) {
     let (a, b) = link.pair();
-    let cfg = |seed| EndpointConfig { seed, ..EndpointConfig::default() };
-    let server =
-        Stack::builder().address("10.0.0.1".parse().unwrap()).config(cfg(1)).build(a).unwrap();
-    let client =
-        Stack::builder().address("10.0.0.2".parse().unwrap()).config(cfg(2)).build(b).unwrap();
+    let server = Stack::builder().address("10.0.0.1".parse().unwrap()).seed(1).build(a).unwrap();
+    let client = Stack::builder().address("10.0.0.2".parse().unwrap()).seed(2).build(b).unwrap();
     (server, client)
 }
 

@@ -52,7 +52,8 @@ pub struct TunStats {
     pub rx_packets: u64,
     /// Super-segments among them (virtio-net `gso_type` TCPv4 or TCPv6).
     pub rx_super: u64,
-    /// Packets dropped on receive: larger than the buffer, or a bad virtio-net header.
+    /// Packets dropped on receive: larger than the buffer, a bad virtio-net header, or a TCP
+    /// segment the kernel did not vouch for whose checksum is wrong.
     pub rx_dropped: u64,
     /// Packets written to the kernel (a super-segment counts once).
     pub tx_packets: u64,

@@ -4,7 +4,7 @@
 //! coalescing of runs of TCP segments into one GSO super-segment
 //! on send.
 
-use tcpcore::wire::checksum;
+use tcpcore::wire::{self, checksum};
 
 /// Size of `struct virtio_net_hdr` (without `num_buffers`), set with `TUNSETVNETHDRSZ`.
 pub(crate) const HDR_LEN: usize = 10;
@@ -82,17 +82,19 @@ pub(crate) fn header_for(packet: &[u8], gso_size: Option<u16>, csum_partial: boo
     h
 }
 
-/// Verify the TCP checksum of a packet the kernel did not vouch for (neither
-/// `F_NEEDS_CSUM` nor `F_DATA_VALID`): the stack does not check what an offloading device
-/// hands it. Packets that are not TCP pass (the stack checks what it parses of them).
+/// Whether a packet the kernel did not vouch for (neither `F_NEEDS_CSUM` nor
+/// `F_DATA_VALID`) may go to the stack, which trusts this device's checksums
+/// (`Capabilities::rx_checksum`): false exactly when it is a TCP segment with a wrong checksum.
+///
+/// The check is tcpcore's own full parse, so it follows every layout the stack accepts
+/// (IPv6 extension headers, IPv4 link padding past the length field). Whatever that parse
+/// rejects for another reason (not TCP, truncated, a fragment) the stack rejects and counts
+/// in the same way; ICMP checksums are always verified by the stack.
 pub(crate) fn tcp_checksum_ok(packet: &[u8]) -> bool {
-    let Some(l) = layout(packet) else { return true };
-    let src_dst = if l.v4 { &packet[12..20] } else { &packet[8..40] };
-    let Ok(tcp_len) = u32::try_from(packet.len() - l.ip_len) else { return false };
-    let mut acc = checksum::sum(src_dst, 0);
-    acc = checksum::sum(&[0, 6], acc);
-    acc = checksum::sum(&tcp_len.to_be_bytes(), acc);
-    checksum::is_valid(checksum::sum(&packet[l.ip_len..], acc))
+    !matches!(
+        wire::parse_with(packet, wire::TcpChecksum::Full),
+        Err(wire::ParseError::BadTcpChecksum)
+    )
 }
 
 /// What [`coalesce`] found at the front of a batch: `count` packets (≥ 2) that can go out as
@@ -334,6 +336,53 @@ mod tests {
         assert!(tcp_checksum_ok(&p));
         p[60] ^= 1;
         assert!(!tcp_checksum_ok(&p));
+    }
+
+    /// An IPv6 TCP segment behind a destination-options extension header (RFC 8200 §4.6),
+    /// `payload` bytes of `fill`, checksums correct.
+    fn segment_v6_with_ext(payload: usize, fill: u8) -> Vec<u8> {
+        let (src, dst) = ([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], [0xfd; 16]);
+        let tcp_len = 20 + payload;
+        let mut p = vec![0u8; 40 + 8 + tcp_len];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&((8 + tcp_len) as u16).to_be_bytes());
+        p[6] = 60; // destination options
+        p[7] = 64;
+        p[8..24].copy_from_slice(&src);
+        p[24..40].copy_from_slice(&dst);
+        // Next header TCP, length 0 (8 bytes), a PadN option filling the rest.
+        p[40..48].copy_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+        let t = &mut p[48..];
+        t[0..2].copy_from_slice(&8080u16.to_be_bytes());
+        t[2..4].copy_from_slice(&40000u16.to_be_bytes());
+        t[4..8].copy_from_slice(&1000u32.to_be_bytes());
+        t[8..12].copy_from_slice(&7u32.to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = ACK;
+        t[14..16].copy_from_slice(&512u16.to_be_bytes());
+        t[20..].fill(fill);
+        let acc = checksum::pseudo_header_v6(src.into(), dst.into(), 6, tcp_len as u32);
+        let c = checksum::finish(checksum::sum(&p[48..], acc));
+        p[64..66].copy_from_slice(&c.to_be_bytes());
+        p
+    }
+
+    /// An unvouched packet whose layout the fast path cannot follow is still verified:
+    /// a corrupted payload behind an IPv6 extension header, or in an IPv4 packet whose
+    /// length field disagrees with the read length (link padding), never passes.
+    #[test]
+    fn rx_checksum_verified_behind_ipv6_extension_headers_and_ipv4_padding() {
+        let mut v6 = segment_v6_with_ext(100, 9);
+        assert!(tcp_checksum_ok(&v6), "a good IPv6 packet with an extension header passes");
+        let last = v6.len() - 1;
+        v6[last] ^= 1;
+        assert!(!tcp_checksum_ok(&v6), "a corrupted IPv6 payload behind an extension header");
+
+        let mut v4 = segment(1000, 100, ACK, 9);
+        v4.extend_from_slice(&[0; 6]); // Ethernet-style padding past the IP length
+        assert!(tcp_checksum_ok(&v4), "padding after a good packet is ignored");
+        v4[60] ^= 1;
+        assert!(!tcp_checksum_ok(&v4), "a corrupted IPv4 payload followed by padding");
     }
 
     #[test]

@@ -153,6 +153,9 @@ impl Default for ConnConfig {
 #[derive(Clone, Copy, Debug)]
 pub struct EndpointConfig {
     /// Seed of every random choice: ISNs, ephemeral ports, hash keys (RFC 6528, RFC 6056).
+    /// The engine has no randomness of its own: a deployment must give each endpoint a seed
+    /// from a random source (tcp-tokio draws one from the OS), or every endpoint computes the
+    /// same ISNs and cookies (SEC-07). The default, 0, is for tests.
     pub seed: u64,
     /// Defaults for new connections.
     pub conn: ConnConfig,

@@ -12,6 +12,19 @@ pub enum ConnectionError {
     TimedOut,
     /// The application aborted the connection (sent RST).
     Aborted,
+    /// ICMP reported the network unreachable (`ENETUNREACH`): an ICMPv4 net unreachable,
+    /// unknown or prohibited, or ICMPv6 no route (RFC 1122 §4.2.3.9; Linux
+    /// `icmp_err_convert`). Aborts SYN-SENT when hard; else reported on a later timeout.
+    NetworkUnreachable,
+    /// ICMP reported the host unreachable (`EHOSTUNREACH`): ICMPv4 host unreachable,
+    /// unknown, prohibited or filtered, time exceeded, or ICMPv6 address unreachable.
+    HostUnreachable,
+    /// ICMPv6 reported the destination administratively prohibited (`EACCES`, Linux
+    /// `icmpv6_err_convert`).
+    Prohibited,
+    /// ICMP reported that the peer does not speak TCP: ICMPv4 protocol unreachable
+    /// (`ENOPROTOOPT`) or a parameter problem (`EPROTO`).
+    ProtocolError,
 }
 
 impl core::fmt::Display for ConnectionError {
@@ -21,6 +34,10 @@ impl core::fmt::Display for ConnectionError {
             ConnectionError::Reset => "connection reset by peer",
             ConnectionError::TimedOut => "connection timed out",
             ConnectionError::Aborted => "connection aborted locally",
+            ConnectionError::NetworkUnreachable => "network is unreachable",
+            ConnectionError::HostUnreachable => "no route to host",
+            ConnectionError::Prohibited => "destination administratively prohibited",
+            ConnectionError::ProtocolError => "protocol error reported by ICMP",
         })
     }
 }
@@ -103,16 +120,27 @@ impl std::error::Error for EndpointError {}
 // The kernel's error kinds, so an async adapter's users see what tokio's TcpStream gives.
 // (`std::io::Error` is only an error type here: the engine still does no I/O.)
 
-impl From<ConnectionError> for std::io::Error {
-    fn from(e: ConnectionError) -> Self {
+impl ConnectionError {
+    /// The `io::ErrorKind` the kernel's errno maps to. `ENOPROTOOPT` and `EPROTO` have no
+    /// kind of their own: [`ConnectionError::ProtocolError`] is `Other`.
+    pub fn kind(self) -> std::io::ErrorKind {
         use std::io::ErrorKind as K;
-        let kind = match e {
+        match self {
             ConnectionError::Refused => K::ConnectionRefused,
             ConnectionError::Reset => K::ConnectionReset,
             ConnectionError::TimedOut => K::TimedOut,
             ConnectionError::Aborted => K::ConnectionAborted,
-        };
-        std::io::Error::new(kind, e)
+            ConnectionError::NetworkUnreachable => K::NetworkUnreachable,
+            ConnectionError::HostUnreachable => K::HostUnreachable,
+            ConnectionError::Prohibited => K::PermissionDenied,
+            ConnectionError::ProtocolError => K::Other,
+        }
+    }
+}
+
+impl From<ConnectionError> for std::io::Error {
+    fn from(e: ConnectionError) -> Self {
+        std::io::Error::new(e.kind(), e)
     }
 }
 
@@ -135,9 +163,8 @@ impl From<WriteError> for std::io::Error {
             WriteError::Blocked => K::WouldBlock,
             WriteError::NotConnected => K::NotConnected,
             WriteError::Closed => K::BrokenPipe,
-            WriteError::Failed(ConnectionError::TimedOut) => K::TimedOut,
-            WriteError::Failed(ConnectionError::Refused) => K::ConnectionRefused,
             WriteError::Failed(ConnectionError::Reset | ConnectionError::Aborted) => K::BrokenPipe,
+            WriteError::Failed(e) => e.kind(),
         };
         std::io::Error::new(kind, e)
     }

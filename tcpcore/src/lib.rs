@@ -7,8 +7,9 @@
 //! - [`Endpoint`]: routes each incoming IP packet to its connection (keyed hash of the
 //!   4-tuple), opens connections for listeners and for [`Endpoint::connect`], chooses ISNs
 //!   (RFC 6528) and ephemeral ports (RFC 6056), and answers segments for no connection with
-//!   RST (RFC 9293 §3.10.7.1). It answers pings to its addresses and turns ICMP
-//!   "fragmentation needed" / "packet too big" into path MTU events (RFC 1191, RFC 8201).
+//!   RST (RFC 9293 §3.10.7.1). It answers pings to its addresses, turns ICMP
+//!   "fragmentation needed" / "packet too big" into path MTU events (RFC 1191, RFC 8201)
+//!   and other ICMP errors into connection errors (RFC 1122 §4.2.3.9, RFC 5461).
 //! - [`Connection`]: one TCB (RFC 9293), owned and driven by the caller, so an async adapter
 //!   can lock connections one at a time.
 //! - [`wire`]: IPv4/IPv6/TCP and ICMP/ICMPv6 parsing and emission.
@@ -18,8 +19,10 @@
 //!    [`DatagramEvent::Connection`] (pass the segment to that connection's
 //!    [`Connection::handle_segment`]), [`DatagramEvent::NewConnection`] (store it),
 //!    [`DatagramEvent::PathMtu`] (an ICMP error: pass it to that connection's
-//!    [`Connection::handle_path_mtu`]), or nothing (the packet was dropped and counted, or
-//!    answered by the endpoint, as echo requests are).
+//!    [`Connection::handle_path_mtu`]), [`DatagramEvent::IcmpError`] (another ICMP error:
+//!    pass it to that connection's [`Connection::handle_icmp_error`], which may close it,
+//!    then poll its events), or nothing (the packet was dropped and counted, or answered by
+//!    the endpoint, as echo requests are).
 //! 2. When the earliest [`Connection::poll_timeout`] has passed: [`Connection::handle_timeout`]
 //!    (spurious calls are harmless).
 //! 3. After any input or application call: [`Endpoint::poll_transmit`] and each touched
@@ -56,6 +59,9 @@
 //!             Some(DatagramEvent::NewConnection(h, c)) => { self.conns.insert(h, *c); }
 //!             Some(DatagramEvent::PathMtu(h, p)) => {
 //!                 if let Some(c) = self.conns.get_mut(&h) { c.handle_path_mtu(now, p.mtu, p.seq) }
+//!             }
+//!             Some(DatagramEvent::IcmpError(h, e)) => {
+//!                 if let Some(c) = self.conns.get_mut(&h) { c.handle_icmp_error(now, e) }
 //!             }
 //!             None => {}
 //!         }
@@ -137,8 +143,8 @@ pub mod wire;
 pub use config::{ConnConfig, EndpointConfig, Offload};
 pub use conn::{ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY};
 pub use endpoint::{
-    ConnectionHandle, DatagramEvent, Endpoint, FourTuple, ListenOptions, PathMtu, SynCookies,
-    TimeWaitEntry,
+    ConnectionHandle, DatagramEvent, Endpoint, FourTuple, IcmpUnreachable, ListenOptions, PathMtu,
+    SynCookies, TimeWaitEntry,
 };
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;

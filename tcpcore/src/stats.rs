@@ -31,6 +31,9 @@ pub struct EndpointStats {
     pub syn_acks_sent: u64,
     /// SYN-ACK retransmissions.
     pub syn_ack_retransmits: u64,
+    /// Duplicate SYNs to a half-open entry not answered: within `invalid_ack_interval` of
+    /// the last one answered (LQ-07).
+    pub dup_syns_rate_limited: u64,
     /// SYNs dropped because the SYN queue was full and cookies were off (LQ-03).
     pub syn_queue_drops: u64,
     /// Half-open entries dropped after the SYN-ACK retries ran out (LQ-06).

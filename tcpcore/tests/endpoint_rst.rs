@@ -379,7 +379,7 @@ impl Host {
                     self.ep.connection_closed(h, &c); // a stray handshake for another tuple: refuse
                 }
             }
-            Some(DatagramEvent::PathMtu(..)) | None => {}
+            Some(DatagramEvent::PathMtu(..) | DatagramEvent::IcmpError(..)) | None => {}
         }
     }
 

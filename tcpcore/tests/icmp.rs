@@ -118,6 +118,13 @@ fn ic_03_packet_too_big_quotes_our_segment() {
 }
 
 /// Rewrite the checksums of a hand-edited ICMP packet (IPv4 header and ICMP, or ICMPv6).
+/// The first 28 bytes of `tcp` with the protocol made UDP.
+fn udp_quote(tcp: &[u8]) -> Vec<u8> {
+    let mut q = tcp[..28].to_vec();
+    q[9] = 17;
+    q
+}
+
 fn fix_icmp_checksums(p: &mut [u8]) {
     if p.len() >= 20 && p[0] >> 4 == 4 {
         let ihl = usize::from(p[0] & 0xf) * 4;
@@ -180,8 +187,13 @@ fn sec_04_icmp_rejections_one_per_reason() {
     bad_sum[30] ^= 1;
     assert_eq!(parse(&bad_sum), Err(IcmpError::BadChecksum));
     assert_eq!(edit(&|p| p[21] = 1), Err(IcmpError::Unsupported), "echo with code 1");
-    assert_eq!(parse(&hand_icmp(a, b, 3, 3, [0; 4], &tcp[..28])), Err(IcmpError::Unsupported));
-    assert_eq!(parse(&hand_icmp(a, b, 11, 0, [0; 4], &tcp[..28])), Err(IcmpError::Unsupported));
+    // Redirect and timestamp request: nothing a TCP endpoint acts on.
+    assert_eq!(parse(&hand_icmp(a, b, 5, 1, [0; 4], &tcp[..28])), Err(IcmpError::Unsupported));
+    assert_eq!(parse(&hand_icmp(a, b, 13, 0, [0; 4], &[0; 12])), Err(IcmpError::Unsupported));
+    // Port unreachable and time exceeded quoting TCP are errors a connection acts on (IC-07).
+    assert_eq!(parse(&hand_icmp(a, b, 3, 3, [0; 4], &tcp[..28])), Ok(()));
+    assert_eq!(parse(&hand_icmp(a, b, 11, 0, [0; 4], &tcp[..28])), Ok(()));
+    assert_eq!(parse(&hand_icmp(a, b, 3, 3, [0; 4], &udp_quote(&tcp))), Err(IcmpError::BadQuote));
     assert_eq!(parse(&hand_icmp(a, b, 8, 0, [0; 4], &[])), Ok(()));
 
     // Quotes: not TCP, a later fragment, the wrong family, too short, not IP at all.

@@ -184,6 +184,31 @@ fn hs_07_retransmitted_client_syn_gets_the_syn_ack_again_at_once() {
     assert_eq!(s.ep.half_open_count(), 0);
 }
 
+/// LQ-07: a burst of duplicate SYNs to a half-open entry gets at most one SYN-ACK per
+/// `invalid_ack_interval` (500 ms; Linux answers them through `tcp_oow_rate_limited` with
+/// the request's `last_oow_ack_time`), so a peer cannot turn one entry into a reflector.
+#[test]
+fn lq_07_syn_ack_for_duplicate_syns_is_rate_limited() {
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let c = client(40000);
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    s.advance(ms(100));
+    // The first duplicate is answered at once (HS-07) ...
+    s.syn(c, Seg::syn(C_ISN)).assert_seq_ack(isn, C_ISN + 1);
+    // ... the next 20 within 500 ms of it are not.
+    for _ in 0..20 {
+        s.advance(ms(10));
+        s.deliver(c, Seg::syn(C_ISN));
+        s.expect_none();
+    }
+    assert_eq!(s.ep.stats().syn_acks_sent, 2);
+    assert_eq!(s.ep.stats().dup_syns_rate_limited, 20);
+    // 500 ms after the last answered duplicate, one more is answered.
+    s.advance(ms(300));
+    s.syn(c, Seg::syn(C_ISN)).assert_seq_ack(isn, C_ISN + 1);
+    assert_eq!(s.ep.half_open_count(), 1);
+}
+
 #[test]
 fn hs_07_rtt_sample_only_from_a_syn_ack_sent_once() {
     // Sent once, ACKed 30 ms later: SRTT 30 ms (RFC 6298 §2.2).

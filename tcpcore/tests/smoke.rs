@@ -34,6 +34,11 @@ impl Host {
                     c.handle_path_mtu(now, p.mtu, p.seq)
                 }
             }
+            Some(DatagramEvent::IcmpError(h, e)) => {
+                if let Some(c) = self.conns.get_mut(&h) {
+                    c.handle_icmp_error(now, e)
+                }
+            }
             None => {}
         }
     }

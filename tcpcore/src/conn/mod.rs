@@ -13,6 +13,7 @@
 //!   `poll_transmit` has something to send.
 
 mod autotune;
+mod icmp_error;
 mod info;
 mod input;
 mod open;
@@ -200,6 +201,8 @@ pub struct Connection {
     pub(crate) pending_rst: Option<PendingRst>,
     pub(crate) events: u8,
     pub(crate) error: Option<ConnectionError>,
+    /// The last soft ICMP error, reported if the connection times out (IC-08).
+    pub(crate) soft_error: Option<icmp_error::SoftError>,
     /// When the oldest unacknowledged data was sent with no progress since (RFC 5482).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) info: info::Counters,
@@ -264,6 +267,7 @@ impl Connection {
             pending_rst: None,
             events: 0,
             error: None,
+            soft_error: None,
             stalled_since: None,
             info: info::Counters::default(),
             span: tracing::debug_span!("tcp", local = %p.local, remote = %p.remote),
@@ -558,6 +562,11 @@ impl Connection {
         }
         self.set_state(State::Closed);
         self.timers.stop_all();
+        // IC-08: a timeout reports the soft ICMP error that explains it (Linux sk_err_soft).
+        let error = match error {
+            Some(ConnectionError::TimedOut) => self.timeout_cause().or(error),
+            e => e,
+        };
         self.error = self.error.or(error);
         self.events |= ev::CLOSED | ev::READABLE | ev::WRITABLE;
         tracing::debug!(error = ?self.error, "closed");

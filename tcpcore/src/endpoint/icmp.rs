@@ -1,19 +1,21 @@
 //! ICMP at the endpoint: answering echo requests to our own addresses (RFC 792, RFC 4443
-//! §4.2, RFC 1122 §3.2.2.6) and routing "fragmentation needed" (RFC 1191) and "packet too
-//! big" (RFC 8201) messages to the connection whose segment they quote.
+//! §4.2, RFC 1122 §3.2.2.6) and routing "fragmentation needed" (RFC 1191), "packet too
+//! big" (RFC 8201) and the other errors a connection acts on (destination unreachable, time
+//! exceeded, parameter problem; RFC 1122 §4.2.3.9, RFC 5461) to the connection whose
+//! segment they quote.
 //!
 //! Echo data is copied at `handle` time into one of a few preallocated buffers and written
 //! into the reply at `poll_transmit` time, so answering a ping never allocates. Error messages
 //! are checked here as far as the endpoint can (a connection of ours, a plausible MTU); the
 //! sequence-number check of RFC 5927 §4.1 needs the connection's send window and is done by
-//! [`crate::Connection::handle_path_mtu`].
+//! [`crate::Connection::handle_path_mtu`] and [`crate::Connection::handle_icmp_error`].
 
 use std::net::IpAddr;
 
 use super::{ConnectionHandle, DatagramEvent, Endpoint, FourTuple, Reply};
 use crate::wire::icmp::{self, Echo, IcmpError, IcmpMessage, IcmpRepr, QuotedTcp};
 use crate::wire::{ipv4, ipv6, SeqNum};
-use crate::Instant;
+use crate::{ConnectionError, Instant};
 
 /// Most echo data we answer: a 1500-byte Ethernet MTU less the IPv4 and ICMP headers. Larger
 /// requests are dropped and counted (`icmp_echo_dropped`), as is data that would make the
@@ -42,6 +44,56 @@ pub struct PathMtu {
     pub mtu: u16,
     /// The sequence number of the quoted segment.
     pub seq: SeqNum,
+}
+
+/// An ICMP error other than "too big" about one connection's segment: the payload of
+/// [`DatagramEvent::IcmpError`]. The owner passes it on with
+/// [`crate::Connection::handle_icmp_error`], which checks that `seq` is in flight
+/// (RFC 5927 §4.1), aborts a connection still opening on a hard error, and otherwise keeps
+/// the error as the cause to report if the connection later times out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpUnreachable {
+    /// The error as Linux reports it (`icmp_err_convert`, `icmpv6_err_convert`).
+    pub error: ConnectionError,
+    /// A hard error (RFC 1122 §4.2.3.9: protocol or port unreachable; RFC 5461 §4 adds
+    /// administratively prohibited; Linux's `fatal` flag): it aborts a connection in
+    /// SYN-SENT. Soft errors (network or host unreachable) never abort.
+    pub hard: bool,
+    /// The sequence number of the quoted segment.
+    pub seq: SeqNum,
+}
+
+/// What an ICMP error of type `ty` and code `code` means for TCP, as Linux maps it: the
+/// error and whether it is hard. `None` for "too big", handled as a path MTU report.
+fn classify(v4: bool, ty: u8, code: u8) -> Option<(ConnectionError, bool)> {
+    use ConnectionError::{HostUnreachable as Host, NetworkUnreachable as Net};
+    use ConnectionError::{Prohibited, ProtocolError, Refused};
+    let hit = if v4 {
+        match (ty, code) {
+            // Linux `icmp_err_convert`, in code order (RFC 792, RFC 1122 §3.2.2.1, RFC 1812).
+            (icmp::V4_DEST_UNREACHABLE, 0 | 11) => (Net, false),
+            (icmp::V4_DEST_UNREACHABLE, 1 | 5 | 12) => (Host, false),
+            (icmp::V4_DEST_UNREACHABLE, 2) => (ProtocolError, true),
+            (icmp::V4_DEST_UNREACHABLE, 3) => (Refused, true),
+            (icmp::V4_DEST_UNREACHABLE, icmp::V4_CODE_FRAG_NEEDED) => return None,
+            (icmp::V4_DEST_UNREACHABLE, 6 | 9) => (Net, true),
+            (icmp::V4_DEST_UNREACHABLE, 7 | 8 | 10 | 13..=15) => (Host, true),
+            (icmp::V4_DEST_UNREACHABLE, _) => (Host, false),
+            (icmp::V4_TIME_EXCEEDED, _) => (Host, false),
+            _ => (ProtocolError, true),
+        }
+    } else {
+        match (ty, code) {
+            // Linux `icmpv6_err_convert` (RFC 4443 §3.1 codes).
+            (icmp::V6_DEST_UNREACHABLE, 0) => (Net, false),
+            (icmp::V6_DEST_UNREACHABLE, 2 | 3) => (Host, false),
+            (icmp::V6_DEST_UNREACHABLE, 4) => (Refused, true),
+            (icmp::V6_DEST_UNREACHABLE, 1 | 5 | 6) => (Prohibited, true),
+            (icmp::V6_TIME_EXCEEDED, _) => (Host, false),
+            _ => (ProtocolError, true),
+        }
+    };
+    Some(hit)
 }
 
 /// Preallocated buffers for echo data waiting to be sent back.
@@ -156,7 +208,42 @@ impl Endpoint {
                 self.on_too_big(&msg, u32::from(next_hop_mtu), quote, MIN_MTU_V4)
             }
             IcmpRepr::PacketTooBig { mtu, quote } => self.on_too_big(&msg, mtu, quote, MIN_MTU_V6),
+            IcmpRepr::Error { ty, code, quote, .. } => self.on_icmp_error(&msg, ty, code, quote),
         }
+    }
+
+    /// The connection that sent `quote`, if the message is addressed to the quote's source
+    /// (us); counted as unknown otherwise.
+    fn quoted_connection(
+        &mut self,
+        msg: &IcmpMessage<'_>,
+        quote: &QuotedTcp<'_>,
+    ) -> Option<ConnectionHandle> {
+        let tuple = FourTuple { local: quote.src(), remote: quote.dst() };
+        let handle =
+            if msg.dst == tuple.local.ip() { self.table.get(tuple).copied() } else { None };
+        if handle.is_none() {
+            self.stats.icmp_unknown_connection += 1;
+        }
+        handle
+    }
+
+    /// RFC 1122 §4.2.3.9: pass destination unreachable, time exceeded and parameter problem
+    /// to the connection whose segment they quote, classified as Linux does.
+    fn on_icmp_error<'a>(
+        &mut self,
+        msg: &IcmpMessage<'_>,
+        ty: u8,
+        code: u8,
+        quote: QuotedTcp<'_>,
+    ) -> Option<DatagramEvent<'a>> {
+        let Some((error, hard)) = classify(msg.src.is_ipv4(), ty, code) else {
+            self.stats.icmp_ignored += 1;
+            return None;
+        };
+        let handle = self.quoted_connection(msg, &quote)?;
+        self.stats.icmp_errors_applied += 1;
+        Some(DatagramEvent::IcmpError(handle, IcmpUnreachable { error, hard, seq: quote.seq() }))
     }
 
     /// RFC 792 / RFC 4443 §4.2: the reply goes from the address the request was sent to,
@@ -204,13 +291,7 @@ impl Endpoint {
         quote: QuotedTcp<'_>,
         min_mtu: u16,
     ) -> Option<DatagramEvent<'a>> {
-        let tuple = FourTuple { local: quote.src(), remote: quote.dst() };
-        let handle: Option<ConnectionHandle> =
-            if msg.dst == tuple.local.ip() { self.table.get(tuple).copied() } else { None };
-        let Some(handle) = handle else {
-            self.stats.icmp_unknown_connection += 1;
-            return None;
-        };
+        let handle = self.quoted_connection(msg, &quote)?;
         let mtu = match u16::try_from(mtu) {
             Ok(m) if m >= min_mtu && m < self.cfg.conn.mtu => m,
             _ => {

@@ -21,7 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 pub use demux::FourTuple;
-pub use icmp::{PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
+pub use icmp::{IcmpUnreachable, PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
 
@@ -33,7 +33,7 @@ use crate::wire::{self, Segment, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestam
 use crate::{EndpointError, Instant, Transmit};
 use demux::Demux;
 use listener::Listener;
-use ports::PortAllocator;
+use ports::{HeldPorts, PortAllocator};
 use syn_cookie::CookieJar;
 use syn_queue::SynQueue;
 use time_wait::TimeWaitTable;
@@ -57,6 +57,12 @@ pub enum DatagramEvent<'a> {
     /// connection's [`Connection::handle_path_mtu`]`(now, p.mtu, p.seq)`, which checks that
     /// the quoted segment is in flight (RFC 5927 §4.1) before shrinking its segments.
     PathMtu(ConnectionHandle, PathMtu),
+    /// Another ICMP or ICMPv6 error quoting a segment of this connection (destination
+    /// unreachable, time exceeded, parameter problem): pass it to the connection's
+    /// [`Connection::handle_icmp_error`], which checks the quoted segment is in flight
+    /// (RFC 5927 §4.1), aborts a connection in SYN-SENT on a hard error (RFC 1122
+    /// §4.2.3.9) and otherwise remembers the error as the cause of a later timeout.
+    IcmpError(ConnectionHandle, IcmpUnreachable),
 }
 
 /// A packet the endpoint itself will send.
@@ -77,6 +83,8 @@ struct Slot {
     tuple: FourTuple,
     /// The listener whose accept queue still holds this connection.
     queued_at: Option<u32>,
+    /// Opened by a listener: it holds its local port as a bind would (PT-01).
+    passive: bool,
 }
 
 /// The demultiplexer and connection factory of one TCP/IP stack.
@@ -93,6 +101,8 @@ pub struct Endpoint {
     cookies: CookieJar,
     time_wait: TimeWaitTable,
     ports: PortAllocator,
+    /// Local addresses of live connections (PT-01).
+    held: HeldPorts,
     out: VecDeque<Reply>,
     /// Echo data of the queued echo replies.
     echo_pool: icmp::EchoPool,
@@ -121,6 +131,7 @@ impl Endpoint {
             cookies: CookieJar::new(c1, c2),
             time_wait: TimeWaitTable::new(tw_key, cfg.max_time_wait),
             ports: PortAllocator::new(port_key, cfg.ephemeral_start, cfg.ephemeral_end),
+            held: HeldPorts::default(),
             out: VecDeque::with_capacity(OUT_QUEUE),
             echo_pool: icmp::EchoPool::new(),
             local_addrs: Vec::new(),
@@ -245,14 +256,12 @@ impl Endpoint {
         if bad {
             return Err(EndpointError::InvalidAddress);
         }
-        let (table, tw) = (&self.table, &self.time_wait);
-        let port = self
+        let (i, port) = self
             .ports
-            .allocate(local_ip, remote, |p| {
-                let t = FourTuple { local: SocketAddr::new(local_ip, p), remote };
-                !table.contains(t) && tw.get(t).is_none()
-            })
+            .walk(local_ip, remote)
+            .find(|&(_, p)| self.port_free_for_connect(SocketAddr::new(local_ip, p), remote))
             .ok_or(EndpointError::AddrNotAvailable)?;
+        self.ports.took(i);
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
@@ -269,7 +278,9 @@ impl Endpoint {
     }
 
     fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
-        let slot = Some(Slot { tuple, queued_at });
+        let passive = queued_at.is_some();
+        self.held.hold(tuple.local, passive);
+        let slot = Some(Slot { tuple, queued_at, passive });
         let idx = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i] = slot;
@@ -289,6 +300,7 @@ impl Endpoint {
     pub fn connection_closed(&mut self, handle: ConnectionHandle, conn: &Connection) {
         let Some(slot) = self.slots.get_mut(handle.0).and_then(Option::take) else { return };
         self.table.remove(slot.tuple);
+        self.held.release(slot.tuple.local, slot.passive);
         self.free_slots.push(handle.0);
         if let Some(li) = slot.queued_at {
             if let Some(Some(l)) = self.listeners.get_mut(li as usize) {
@@ -306,8 +318,9 @@ impl Endpoint {
     /// Route one IP packet. Segments for no connection are answered here (see
     /// [`Endpoint::poll_transmit`]); malformed ones are dropped and counted. ICMP and ICMPv6
     /// packets are handled too: echo requests to an address given to
-    /// [`Endpoint::add_local_addr`] are answered, and "fragmentation needed" / "packet too
-    /// big" messages for a connection become [`DatagramEvent::PathMtu`].
+    /// [`Endpoint::add_local_addr`] are answered, "fragmentation needed" / "packet too
+    /// big" messages for a connection become [`DatagramEvent::PathMtu`], and the other
+    /// errors quoting its segments [`DatagramEvent::IcmpError`].
     pub fn handle<'a>(&mut self, now: Instant, packet: &'a [u8]) -> Option<DatagramEvent<'a>> {
         self.stats.packets_in += 1;
         // Receive checksum offload: the device vouches for the TCP checksum.

@@ -57,9 +57,17 @@ impl Endpoint {
         let syn = SynInfo::from_segment(seg);
         if let Some(e) = self.syn_queue.get(tuple).copied() {
             if e.syn.seq == syn.seq {
-                // HS-07: the peer retransmitted its SYN: our SYN-ACK was lost. Send it again.
+                // HS-07: the peer retransmitted its SYN: our SYN-ACK was lost. Send it again,
+                // at most once per `invalid_ack_interval` (LQ-07; Linux `tcp_check_req`
+                // answers through `tcp_oow_rate_limited`), so a burst of duplicates cannot
+                // make one entry a reflector.
+                let interval = self.cfg.conn.invalid_ack_interval;
+                if e.last_dup_answer.is_some_and(|t| now - t < interval) {
+                    self.stats.dup_syns_rate_limited += 1;
+                    return;
+                }
                 self.send_syn_ack(now, &e, false);
-                self.syn_queue.mark_resent(tuple);
+                self.syn_queue.mark_resent(tuple, now);
             } else {
                 self.stats.listener_drops += 1;
             }
@@ -99,6 +107,7 @@ impl Endpoint {
             deadline: now + self.cfg.conn.initial_rto,
             retries: 0,
             resent: false,
+            last_dup_answer: None,
         };
         self.send_syn_ack(now, &entry, false);
         self.syn_queue.insert(entry);

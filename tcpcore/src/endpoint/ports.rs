@@ -1,8 +1,16 @@
-//! Ephemeral port selection (RFC 6056 §3.3.3, "Simple Hash-Based Port Selection").
+//! Ephemeral port selection (RFC 6056 §3.3.3, "Simple Hash-Based Port Selection") and the
+//! bind conflicts it respects (PT-01): an active open never takes a port that a listener or
+//! a connection accepted on a port holds on its address (Linux `__inet_hash_connect` skips
+//! ports whose bind bucket came from a bind), so a stack never connects to itself; active
+//! opens share ports only by 4-tuple, as Linux's do. A listener on port 0 takes a port no
+//! listener and no live connection uses (Linux `inet_csk_find_open_port`).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
+use super::{Endpoint, FourTuple, ListenOptions};
 use crate::rng::SipKey;
+use crate::EndpointError;
 
 /// Chooses local ports for active opens: a keyed-hash offset per destination plus a
 /// counter, so ports are unpredictable to off-path attackers yet spread across the range.
@@ -20,22 +28,141 @@ impl PortAllocator {
         PortAllocator { key, start, count: u32::from(end - start) + 1, next: 0 }
     }
 
-    /// The first port in the walk for `local_ip → remote` for which `free` says yes.
-    pub(crate) fn allocate(
-        &mut self,
-        local_ip: IpAddr,
-        remote: SocketAddr,
-        mut free: impl FnMut(u16) -> bool,
-    ) -> Option<u16> {
+    /// The ports to try for `local_ip → remote`, in order, each with its index in the walk.
+    /// The walk borrows nothing, so the caller can test each port against its own tables;
+    /// it then reports the one it took with [`PortAllocator::took`].
+    pub(crate) fn walk(&self, local_ip: IpAddr, remote: SocketAddr) -> Walk {
         let offset = super::isn::hash_tuple(&self.key, SocketAddr::new(local_ip, 0), remote) as u32;
-        for i in 0..self.count {
-            let step = offset.wrapping_add(self.next).wrapping_add(i) % self.count;
-            let port = self.start + step as u16;
-            if free(port) {
-                self.next = self.next.wrapping_add(i + 1);
-                return Some(port);
-            }
+        Walk { start: self.start, count: self.count, base: offset.wrapping_add(self.next), i: 0 }
+    }
+
+    /// The caller took the port at index `i` of its walk: the next walk starts after it.
+    pub(crate) fn took(&mut self, i: u32) {
+        self.next = self.next.wrapping_add(i + 1);
+    }
+}
+
+/// The candidate ports of one [`PortAllocator::walk`]: each port of the range once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Walk {
+    start: u16,
+    count: u32,
+    base: u32,
+    i: u32,
+}
+
+impl Iterator for Walk {
+    type Item = (u32, u16);
+
+    fn next(&mut self) -> Option<(u32, u16)> {
+        if self.i >= self.count {
+            return None;
         }
-        None
+        let i = self.i;
+        self.i += 1;
+        // `count` ≤ 65536 and the step is below it, so the port fits in `start..=end`.
+        let step = self.base.wrapping_add(i) % self.count;
+        Some((i, self.start + step as u16))
+    }
+}
+
+/// Whether binding `a` conflicts with something bound to `b`: the same port and family, and
+/// the same IP or either of them the wildcard.
+pub(crate) fn conflicts(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// Live connections per local (port, IP), split by how they were opened.
+#[derive(Debug, Default)]
+pub(crate) struct HeldPorts {
+    by_port: BTreeMap<(u16, IpAddr), Held>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Held {
+    active: u32,
+    passive: u32,
+}
+
+impl HeldPorts {
+    /// A connection now uses `local`; `passive` when a listener accepted it.
+    pub(crate) fn hold(&mut self, local: SocketAddr, passive: bool) {
+        let h = self.by_port.entry((local.port(), local.ip())).or_default();
+        if passive {
+            h.passive += 1;
+        } else {
+            h.active += 1;
+        }
+    }
+
+    /// A connection that [`HeldPorts::hold`] counted is gone.
+    pub(crate) fn release(&mut self, local: SocketAddr, passive: bool) {
+        let key = (local.port(), local.ip());
+        let Some(h) = self.by_port.get_mut(&key) else { return };
+        if passive {
+            h.passive = h.passive.saturating_sub(1);
+        } else {
+            h.active = h.active.saturating_sub(1);
+        }
+        if h.active == 0 && h.passive == 0 {
+            self.by_port.remove(&key);
+        }
+    }
+
+    /// Connections on `local`'s port whose address conflicts with `local`'s, and which
+    /// `counts` says hold it.
+    fn any(&self, local: SocketAddr, counts: impl Fn(&Held) -> bool) -> bool {
+        let port = local.port();
+        let lo = (port, IpAddr::from([0u8; 4]));
+        let hi = (port, IpAddr::from([0xffu8; 16]));
+        self.by_port
+            .range(lo..=hi)
+            .any(|(&(p, ip), h)| counts(h) && conflicts(local, SocketAddr::new(ip, p)))
+    }
+}
+
+impl Endpoint {
+    /// Whether an active open from `local` to `remote` may use `local`'s port (PT-01):
+    /// not the remote itself, no listener or accepted connection on it, and a 4-tuple
+    /// neither live nor in TIME-WAIT.
+    pub(super) fn port_free_for_connect(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        let t = FourTuple { local, remote };
+        local != remote
+            && !self.listeners.iter().flatten().any(|l| conflicts(local, l.addr))
+            && !self.held.any(local, |h| h.passive > 0)
+            && !self.table.contains(t)
+            && self.time_wait.get(t).is_none()
+    }
+
+    /// Listen on a free port of `ip` (an unspecified IP listens on every address of its
+    /// family), as `bind` to port 0 then `listen` do: a port of the ephemeral range that no
+    /// listener and no live connection uses on a conflicting address. Returns the address.
+    ///
+    /// # Errors
+    /// [`EndpointError::InvalidAddress`] for a multicast IP;
+    /// [`EndpointError::AddrNotAvailable`] when every port of the range is taken.
+    pub fn listen_ephemeral(
+        &mut self,
+        ip: IpAddr,
+        opts: ListenOptions,
+    ) -> Result<SocketAddr, EndpointError> {
+        if ip.is_multicast() {
+            return Err(EndpointError::InvalidAddress);
+        }
+        let (i, port) = self
+            .ports
+            .walk(ip, SocketAddr::new(ip, 0))
+            .find(|&(_, p)| {
+                let local = SocketAddr::new(ip, p);
+                !self.listeners.iter().flatten().any(|l| conflicts(local, l.addr))
+                    && !self.held.any(local, |h| h.active + h.passive > 0)
+            })
+            .ok_or(EndpointError::AddrNotAvailable)?;
+        self.ports.took(i);
+        let addr = SocketAddr::new(ip, port);
+        self.listen_with(addr, opts)?;
+        Ok(addr)
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct HalfOpen {
     /// The SYN-ACK also went out for a retransmitted SYN, outside the retry budget: the
     /// completing ACK gives no RTT sample (Karn, RFC 6298 §3).
     pub(crate) resent: bool,
+    /// When a duplicate SYN was last answered: the next is answered only an
+    /// `invalid_ack_interval` later (Linux `last_oow_ack_time`).
+    pub(crate) last_dup_answer: Option<Instant>,
 }
 
 /// Half-open entries by 4-tuple, with their retransmission deadlines.
@@ -62,10 +65,11 @@ impl SynQueue {
         }
     }
 
-    /// Record that `t`'s SYN-ACK was sent again for a retransmitted SYN.
-    pub(crate) fn mark_resent(&mut self, t: FourTuple) {
+    /// Record that `t`'s SYN-ACK was sent again at `now` for a retransmitted SYN.
+    pub(crate) fn mark_resent(&mut self, t: FourTuple, now: Instant) {
         if let Some(mut e) = self.entries.get(t).copied() {
             e.resent = true;
+            e.last_dup_answer = Some(now);
             self.entries.insert(t, e);
         }
     }

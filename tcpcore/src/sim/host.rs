@@ -310,6 +310,11 @@ impl<A: App> Node for Host<A> {
                     slot.conn.handle_path_mtu(now, p.mtu, p.seq);
                 }
             }
+            Some(DatagramEvent::IcmpError(h, e)) => {
+                if let Some(slot) = self.conns.get_mut(&h) {
+                    slot.conn.handle_icmp_error(now, e);
+                }
+            }
             Some(DatagramEvent::NewConnection(h, conn)) => {
                 let (Some(accept), Some(addr)) = (self.accept.as_mut(), self.listen_addr) else {
                     self.endpoint.connection_closed(h, &conn);

@@ -11,11 +11,14 @@
 //! |   Echo data, or the quoted packet of an error message ...     |
 //! ```
 //!
-//! Three kinds of message, each in both families:
+//! These kinds of message:
 //! - echo request and reply (RFC 792 types 8/0; RFC 4443 §4.1–4.2 types 128/129);
 //! - "fragmentation needed and DF set": ICMPv4 destination unreachable, code 4, with the
 //!   next-hop MTU of RFC 1191 §4;
-//! - ICMPv6 packet too big (RFC 4443 §3.2).
+//! - ICMPv6 packet too big (RFC 4443 §3.2);
+//! - the other errors a TCP connection acts on (RFC 1122 §4.2.3.9, RFC 5461): destination
+//!   unreachable, time exceeded and parameter problem in both families, as
+//!   [`IcmpRepr::Error`] with their own type and code.
 //!
 //! The error messages quote the packet that caused them: RFC 792 guarantees "the internet
 //! header plus the first 64 bits of the original datagram's data", which for TCP is the
@@ -48,6 +51,16 @@ pub const V4_DEST_UNREACHABLE: u8 = 3;
 pub const V4_CODE_FRAG_NEEDED: u8 = 4;
 /// ICMPv4 type: echo request (RFC 792).
 pub const V4_ECHO_REQUEST: u8 = 8;
+/// ICMPv4 type: time exceeded (RFC 792).
+pub const V4_TIME_EXCEEDED: u8 = 11;
+/// ICMPv4 type: parameter problem (RFC 792).
+pub const V4_PARAMETER_PROBLEM: u8 = 12;
+/// ICMPv6 type: destination unreachable (RFC 4443 §3.1).
+pub const V6_DEST_UNREACHABLE: u8 = 1;
+/// ICMPv6 type: time exceeded (RFC 4443 §3.3).
+pub const V6_TIME_EXCEEDED: u8 = 3;
+/// ICMPv6 type: parameter problem (RFC 4443 §3.4).
+pub const V6_PARAMETER_PROBLEM: u8 = 4;
 /// ICMPv6 type: packet too big (RFC 4443 §3.2).
 pub const V6_PACKET_TOO_BIG: u8 = 2;
 /// ICMPv6 type: echo request (RFC 4443 §4.1).
@@ -210,6 +223,19 @@ pub enum IcmpRepr<'a> {
         /// The packet that was too big.
         quote: QuotedTcp<'a>,
     },
+    /// Another error quoting one of our segments: destination unreachable (ICMPv4 type 3
+    /// but code 4, ICMPv6 type 1), time exceeded (ICMPv4 11, ICMPv6 3) or parameter problem
+    /// (ICMPv4 12, ICMPv6 4), any code.
+    Error {
+        /// The message type, in its family's numbering.
+        ty: u8,
+        /// The code.
+        code: u8,
+        /// The 4-byte rest of the header (unused, or the parameter-problem pointer).
+        rest: [u8; 4],
+        /// The packet the error is about.
+        quote: QuotedTcp<'a>,
+    },
 }
 
 impl IcmpRepr<'_> {
@@ -218,9 +244,9 @@ impl IcmpRepr<'_> {
         HEADER_LEN
             + match self {
                 IcmpRepr::EchoRequest(e) | IcmpRepr::EchoReply(e) => e.data.len(),
-                IcmpRepr::FragNeeded { quote, .. } | IcmpRepr::PacketTooBig { quote, .. } => {
-                    quote.bytes.len()
-                }
+                IcmpRepr::FragNeeded { quote, .. }
+                | IcmpRepr::PacketTooBig { quote, .. }
+                | IcmpRepr::Error { quote, .. } => quote.bytes.len(),
             }
     }
 
@@ -290,6 +316,9 @@ fn parse_v4(packet: &[u8]) -> Result<IcmpMessage<'_>, IcmpError> {
             let quote = quote(rest, true)?;
             IcmpRepr::FragNeeded { next_hop_mtu: u16::from_be_bytes([header[6], header[7]]), quote }
         }
+        (ty @ (V4_DEST_UNREACHABLE | V4_TIME_EXCEEDED | V4_PARAMETER_PROBLEM), code) => {
+            error(header, quote(rest, true)?, ty, code)
+        }
         _ => return Err(IcmpError::Unsupported),
     };
     Ok(IcmpMessage { src: IpAddr::V4(src), dst: IpAddr::V4(ip.dst()), repr })
@@ -319,6 +348,9 @@ fn parse_v6(packet: &[u8]) -> Result<IcmpMessage<'_>, IcmpError> {
             let quote = quote(rest, false)?;
             let mtu = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
             IcmpRepr::PacketTooBig { mtu, quote }
+        }
+        (ty @ (V6_DEST_UNREACHABLE | V6_TIME_EXCEEDED | V6_PARAMETER_PROBLEM), code) => {
+            error(header, quote(rest, false)?, ty, code)
         }
         _ => return Err(IcmpError::Unsupported),
     };
@@ -360,6 +392,11 @@ fn echo<'a>(header: &[u8], data: &'a [u8]) -> Echo<'a> {
     }
 }
 
+/// An [`IcmpRepr::Error`] from its 8-byte `header`.
+fn error<'a>(header: &[u8], quote: QuotedTcp<'a>, ty: u8, code: u8) -> IcmpRepr<'a> {
+    IcmpRepr::Error { ty, code, rest: [header[4], header[5], header[6], header[7]], quote }
+}
+
 /// The quote of an error message, which must be of the message's own family.
 fn quote(rest: &[u8], ipv4: bool) -> Result<QuotedTcp<'_>, IcmpError> {
     let q = QuotedTcp::new_checked(rest)?;
@@ -375,7 +412,8 @@ fn quote(rest: &[u8], ipv4: bool) -> Result<QuotedTcp<'_>, IcmpError> {
 /// # Errors
 /// [`EmitError::MixedFamilies`] when `src` and `dst` differ in family, or when `repr` belongs
 /// to the other family ([`IcmpRepr::FragNeeded`] is ICMPv4 only, [`IcmpRepr::PacketTooBig`]
-/// ICMPv6 only, and a quote must be of the packet's family); [`EmitError::BufferTooSmall`]
+/// ICMPv6 only, and a quote must be of the packet's family; the type of an
+/// [`IcmpRepr::Error`] is written as given); [`EmitError::BufferTooSmall`]
 /// when `buf` cannot hold the packet or the IP length field cannot express it.
 pub fn emit(
     buf: &mut [u8],
@@ -401,6 +439,9 @@ pub fn emit(
         }
         IcmpRepr::PacketTooBig { mtu, quote } if !v4 && !quote.is_ipv4() => {
             (V6_PACKET_TOO_BIG, 0, mtu.to_be_bytes(), quote.bytes)
+        }
+        IcmpRepr::Error { ty, code, rest, quote } if v4 == quote.is_ipv4() => {
+            (ty, code, rest, quote.bytes)
         }
         _ => return Err(EmitError::MixedFamilies),
     };

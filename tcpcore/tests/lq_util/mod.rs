@@ -77,7 +77,9 @@ impl Srv {
                 assert!(self.conns.insert(h, *c).is_none(), "handle {h:?} reused while live");
                 Some(h)
             }
-            Some(DatagramEvent::PathMtu(..)) => panic!("no ICMP in these tests"),
+            Some(DatagramEvent::PathMtu(..) | DatagramEvent::IcmpError(..)) => {
+                panic!("no ICMP in these tests")
+            }
             None => None,
         }
     }

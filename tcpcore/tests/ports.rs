@@ -1,0 +1,113 @@
+//! Ephemeral ports (RFC 6056 §3.3) and the bind conflicts they respect (PT-01): an active
+//! open never takes a port a listener, or a connection accepted on a port, holds on its
+//! address, so a stack never connects to itself by accident; a listener on port 0 never
+//! takes a port a live connection uses.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+
+use common::Seg;
+use tcpcore::{DatagramEvent, Endpoint, EndpointConfig, EndpointError, Instant};
+
+const IP: &str = "10.0.0.1";
+
+fn ip() -> IpAddr {
+    IP.parse().unwrap()
+}
+
+fn sa(port: u16) -> SocketAddr {
+    SocketAddr::new(ip(), port)
+}
+
+/// An endpoint whose ephemeral range is `start..=end`.
+fn endpoint(seed: u64, start: u16, end: u16) -> Endpoint {
+    Endpoint::new(EndpointConfig {
+        seed,
+        ephemeral_start: start,
+        ephemeral_end: end,
+        ..EndpointConfig::default()
+    })
+}
+
+/// Every port `connect` to `remote` hands out until the range is used up.
+#[track_caller]
+fn connect_until_exhausted(ep: &mut Endpoint, remote: SocketAddr) -> Vec<u16> {
+    let mut ports = Vec::new();
+    loop {
+        match ep.connect(Instant::ZERO, ip(), remote) {
+            Ok((_, conn)) => ports.push(conn.local_addr().port()),
+            Err(e) => {
+                assert_eq!(e, EndpointError::AddrNotAvailable);
+                return ports;
+            }
+        }
+    }
+}
+
+/// PT-01: with a listener on an ephemeral port, connects to that very listener never pick
+/// its port (which would connect the stack to itself), whatever the seed.
+#[test]
+fn pt_01_connect_to_own_listener_never_picks_the_listener_port() {
+    for seed in 0..64 {
+        let mut ep = endpoint(seed, 32768, 32771);
+        ep.listen(sa(32768)).unwrap();
+        let ports = connect_until_exhausted(&mut ep, sa(32768));
+        assert_eq!(ports.len(), 3, "seed {seed}: {ports:?}");
+        assert!(!ports.contains(&32768), "seed {seed}: took the listener's port: {ports:?}");
+    }
+}
+
+/// PT-01: a wildcard listener holds its port on every address of its family; a listener
+/// on another address does not.
+#[test]
+fn pt_01_wildcard_listener_port_is_never_ephemeral() {
+    for seed in 0..16 {
+        let mut ep = endpoint(seed, 40000, 40003);
+        ep.listen("0.0.0.0:40001".parse().unwrap()).unwrap();
+        ep.listen("10.9.9.9:40002".parse().unwrap()).unwrap();
+        let ports = connect_until_exhausted(&mut ep, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(ports.len(), 3, "seed {seed}: {ports:?}");
+        assert!(!ports.contains(&40001), "seed {seed}: {ports:?}");
+    }
+}
+
+/// PT-01: a connection accepted on a port keeps holding it after its listener closes (as
+/// Linux's accepted sockets keep the listener's bind bucket); once it is gone, the port is
+/// free again.
+#[test]
+fn pt_01_accepted_connection_holds_its_port_after_unlisten() {
+    let mut ep = endpoint(3, 50000, 50001);
+    ep.listen(sa(50000)).unwrap();
+    let client: SocketAddr = "10.0.0.2:40000".parse().unwrap();
+    let syn = Seg::syn(1000).packet(client, sa(50000));
+    assert!(ep.handle(Instant::ZERO, &syn).is_none());
+    let mut buf = vec![0u8; 2048];
+    let t = ep.poll_transmit(Instant::ZERO, &mut buf).expect("a SYN-ACK");
+    let sa_seg = tcpcore::wire::parse(&buf[..t.len]).unwrap();
+    let ack = Seg::ack(1001, sa_seg.tcp.seq.0.wrapping_add(1)).packet(client, sa(50000));
+    let Some(DatagramEvent::NewConnection(h, conn)) = ep.handle(Instant::ZERO, &ack) else {
+        panic!("the handshake completes");
+    };
+    let _ = ep.unlisten(sa(50000));
+    assert_eq!(connect_until_exhausted(&mut ep, "10.0.0.3:80".parse().unwrap()), [50001]);
+    ep.connection_closed(h, &conn);
+    assert_eq!(connect_until_exhausted(&mut ep, "10.0.0.4:80".parse().unwrap()), [50000, 50001]);
+}
+
+/// PT-01: a listener on port 0 takes a port that no live connection uses on its address
+/// (or, for a wildcard listener, on any address of its family) and no listener holds.
+#[test]
+fn pt_01_listen_on_port_zero_skips_ports_of_live_connections() {
+    for seed in 0..16 {
+        let mut ep = endpoint(seed, 45000, 45001);
+        let (_, conn) = ep.connect(Instant::ZERO, ip(), "10.0.0.2:80".parse().unwrap()).unwrap();
+        let used = conn.local_addr().port();
+        let a = ep.listen_ephemeral(ip(), Default::default()).unwrap();
+        assert_eq!(a.ip(), ip());
+        assert_ne!(a.port(), used, "seed {seed}: the connection's port");
+        let none = Err(EndpointError::AddrNotAvailable);
+        assert_eq!(ep.listen_ephemeral(ip(), Default::default()), none, "seed {seed}");
+        assert_eq!(ep.listen_ephemeral("0.0.0.0".parse().unwrap(), Default::default()), none);
+    }
+}
