@@ -64,6 +64,9 @@ pub(crate) const EPOLLET: u32 = 1 << 31;
 pub(crate) const EPOLLONESHOT: u32 = 1 << 30;
 pub(crate) const ENOENT: Errno = 2;
 pub(crate) const EEXIST: Errno = 17;
+pub(crate) const EACCES: Errno = 13;
+pub(crate) const ENETUNREACH: Errno = 101;
+pub(crate) const EHOSTUNREACH: Errno = 113;
 
 /// The errno Linux reports for a connection that failed.
 pub(crate) fn of_conn_error(e: tcpcore::ConnectionError) -> Errno {
@@ -72,5 +75,10 @@ pub(crate) fn of_conn_error(e: tcpcore::ConnectionError) -> Errno {
         tcpcore::ConnectionError::Reset => ECONNRESET,
         tcpcore::ConnectionError::TimedOut => ETIMEDOUT,
         tcpcore::ConnectionError::Aborted => ECONNABORTED,
+        tcpcore::ConnectionError::NetworkUnreachable => ENETUNREACH,
+        tcpcore::ConnectionError::HostUnreachable => EHOSTUNREACH,
+        tcpcore::ConnectionError::Prohibited => EACCES,
+        // Linux `icmp_err_convert`: protocol unreachable (the usual case) is ENOPROTOOPT.
+        tcpcore::ConnectionError::ProtocolError => ENOPROTOOPT,
     }
 }

@@ -143,6 +143,30 @@ pub(crate) fn msghdr<'a>(msg: *const MsgHdr) -> Option<&'a mut MsgHdr> {
     (!msg.is_null()).then(|| unsafe { &mut *(msg as *mut MsgHdr) })
 }
 
+/// Write one control message (`struct cmsghdr` and an `int`) into a `msg_control` buffer of
+/// `room` bytes; returns the bytes used (`CMSG_SPACE(sizeof(int))`), 0 if it does not fit.
+pub(crate) fn put_cmsg(
+    control: *mut c_void,
+    room: usize,
+    level: c_int,
+    ty: c_int,
+    v: c_int,
+) -> usize {
+    let hdr = std::mem::size_of::<usize>() + 8;
+    let space = (hdr + 4).next_multiple_of(std::mem::size_of::<usize>());
+    if control.is_null() || room < space {
+        return 0;
+    }
+    let out = bytes_mut(control, space);
+    out.fill(0);
+    out[..std::mem::size_of::<usize>()].copy_from_slice(&(hdr + 4).to_ne_bytes());
+    let l = std::mem::size_of::<usize>();
+    out[l..l + 4].copy_from_slice(&level.to_ne_bytes());
+    out[l + 4..l + 8].copy_from_slice(&ty.to_ne_bytes());
+    out[hdr..hdr + 4].copy_from_slice(&v.to_ne_bytes());
+    space
+}
+
 /// The flags string of `--so_flags`.
 pub(crate) fn flags_str(flags: *const c_char) -> String {
     if flags.is_null() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::errno::*;
 use crate::ffi::{self, ret, ret0, shared, EpollEvent, IoVec, MsgHdr, PollFd, TimeVal};
-use crate::sockets::{Host, Kind};
+use crate::sockets::{EpollItem, Host, Kind};
 use crate::sockopt;
 
 /// Run `f` on the shared state, then wake blocked calls.
@@ -119,9 +119,16 @@ pub(crate) extern "C" fn recvmsg(
     flags: c_int,
 ) -> isize {
     let Some(m) = ffi::msghdr(msg) else { return ret::<isize>(Err(EFAULT)) };
+    let room = m.controllen;
     m.controllen = 0;
     m.flags = 0;
-    do_read(ud, fd, ffi::iovecs(m.iov, m.iovlen), flags)
+    let n = do_read(ud, fd, ffi::iovecs(m.iov, m.iovlen), flags);
+    if n >= 0 {
+        if let Some(inq) = locked(ud, |h| sockopt::inq_hint(h, fd)) {
+            m.controllen = ffi::put_cmsg(m.control, room, SOL_TCP, TCP_CM_INQ, inq);
+        }
+    }
+    n
 }
 
 /// A write: all of `data` for a blocking socket (waiting for room), as much as fits for a
@@ -221,6 +228,9 @@ pub(crate) extern "C" fn ioctl(ud: *mut c_void, fd: c_int, req: u64, arg: *mut c
 }
 
 const ENOTTY: Errno = 25;
+const SOL_TCP: c_int = 6;
+/// Linux `TCP_CM_INQ` (= `TCP_INQ`): the control message `recvmsg` adds with `TCP_INQ` on.
+const TCP_CM_INQ: c_int = sockopt::TCP_INQ;
 
 pub(crate) extern "C" fn close(ud: *mut c_void, fd: c_int) -> c_int {
     ret0(locked(ud, |h| h.close(fd)))
@@ -358,11 +368,12 @@ pub(crate) extern "C" fn epoll_ctl(
             return Err(EBADF);
         }
         let Kind::Epoll(list) = &mut h.sock(epfd)?.kind else { return Err(EINVAL) };
-        let pos = list.iter().position(|(f, _, _)| *f == fd);
+        let pos = list.iter().position(|i| i.fd == fd);
+        let item = |(events, data)| EpollItem { fd, events, data, reported: None };
         match (op, pos, ev) {
-            (EPOLL_CTL_ADD, None, Some((e, d))) => list.push((fd, e, d)),
+            (EPOLL_CTL_ADD, None, Some(e)) => list.push(item(e)),
             (EPOLL_CTL_ADD, Some(_), _) => return Err(EEXIST),
-            (EPOLL_CTL_MOD, Some(i), Some((e, d))) => list[i] = (fd, e, d),
+            (EPOLL_CTL_MOD, Some(i), Some(e)) => list[i] = item(e),
             (EPOLL_CTL_DEL, Some(i), _) => drop(list.remove(i)),
             (EPOLL_CTL_MOD | EPOLL_CTL_DEL, None, _) => return Err(ENOENT),
             _ => return Err(EINVAL),
@@ -372,8 +383,9 @@ pub(crate) extern "C" fn epoll_ctl(
     ret(r) as c_int
 }
 
-/// `epoll_wait`, level-triggered (`EPOLLET` and `EPOLLONESHOT` are not modelled: each call
-/// reports what is ready now).
+/// `epoll_wait`: level-triggered, or with `EPOLLET` edge-triggered (a descriptor reported
+/// once is reported again only after a wakeup, `Host::wakeup_signature`); `EPOLLONESHOT` is
+/// not modelled.
 pub(crate) extern "C" fn epoll_wait(
     ud: *mut c_void,
     epfd: c_int,
@@ -385,18 +397,24 @@ pub(crate) extern "C" fn epoll_wait(
     let r = with(ud, |s| {
         let d = deadline(&s.lock(), timeout);
         s.block(false, d, |h| {
-            let list = match h.socks.get(&epfd).map(|s| &s.kind) {
+            let mut list = match h.socks.get(&epfd).map(|s| &s.kind) {
                 Some(Kind::Epoll(l)) => l.clone(),
                 _ => return Poll::Ready(Err(EBADF)),
             };
             let mut n = 0;
-            for (fd, want, data) in list {
-                let mask = want & !(EPOLLET | EPOLLONESHOT);
-                let ev = (h.poll_events(fd) as u16 as u32) & (mask | 0x18);
-                if ev != 0 && n < out.len() {
-                    out[n] = EpollEvent { events: ev, data };
+            for item in &mut list {
+                let mask = item.events & !(EPOLLET | EPOLLONESHOT);
+                let ev = (h.poll_events(item.fd) as u16 as u32) & (mask | 0x18);
+                let sig = h.wakeup_signature(item.fd);
+                let edge_seen = item.events & EPOLLET != 0 && item.reported == Some(sig);
+                if ev != 0 && n < out.len() && !edge_seen {
+                    out[n] = EpollEvent { events: ev, data: item.data };
+                    item.reported = Some(sig);
                     n += 1;
                 }
+            }
+            if let Some(Kind::Epoll(l)) = h.socks.get_mut(&epfd).map(|s| &mut s.kind) {
+                *l = list;
             }
             if n > 0 {
                 Poll::Ready(Ok(n as c_int))

@@ -7,7 +7,8 @@
 //!
 //! `--so_flags` takes comma-separated `key=value` pairs: `local_ip=A` (IPv4) and
 //! `local_ip6=A`: the local address of active opens, which must match packetdrill's
-//! `--local_ip` (the runner passes the same address to both).
+//! `--local_ip` (the runner passes the same address to both); `sysctl.NAME=V`: a sysctl the
+//! script sets, mapped onto the endpoint configuration (`stack::apply_sysctl`).
 
 mod errno;
 mod ffi;
@@ -64,8 +65,15 @@ pub struct PacketdrillInterface {
 /// packetdrill's entry point: fill `ifc` with a fresh stack.
 #[no_mangle]
 pub extern "C" fn packetdrill_interface_init(flags: *const c_char, ifc: *mut PacketdrillInterface) {
-    let mut host = sockets::Host::new();
-    for kv in ffi::flags_str(flags).split([',', ' ']) {
+    let flags = ffi::flags_str(flags);
+    let mut cfg = stack::config();
+    for kv in flags.split([',', ' ']) {
+        if let Some((name, v)) = kv.strip_prefix("sysctl.").and_then(|s| s.split_once('=')) {
+            stack::apply_sysctl(&mut cfg, name, v);
+        }
+    }
+    let mut host = sockets::Host::new(cfg);
+    for kv in flags.split([',', ' ']) {
         match kv.split_once('=') {
             Some(("local_ip", v)) => host.local4 = v.parse().unwrap_or(host.local4),
             Some(("local_ip6", v)) => host.local6 = v.parse().unwrap_or(host.local6),

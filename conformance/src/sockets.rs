@@ -24,8 +24,22 @@ pub(crate) enum Kind {
     /// still refers to it: kept here for its error and end of stream, so that the endpoint
     /// answers later segments for its 4-tuple with RST, as Linux does for an unhashed socket.
     Dead(Box<tcpcore::Connection>),
-    /// An epoll instance: (fd, events, data) of its interest list.
-    Epoll(Vec<(i32, u32, u64)>),
+    /// An epoll instance: its interest list.
+    Epoll(Vec<EpollItem>),
+}
+
+/// One entry of an epoll interest list.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EpollItem {
+    /// The watched descriptor.
+    pub(crate) fd: i32,
+    /// The events asked for, flags (`EPOLLET`, `EPOLLONESHOT`) included.
+    pub(crate) events: u32,
+    /// The caller's cookie.
+    pub(crate) data: u64,
+    /// For `EPOLLET`: the socket's wakeup signature when it was last reported (`None`: not
+    /// reported since it was added or modified).
+    pub(crate) reported: Option<u64>,
 }
 
 /// One file descriptor.
@@ -62,10 +76,10 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    /// A host with no descriptors.
-    pub(crate) fn new() -> Self {
+    /// A host with no descriptors, its stack configured by `cfg`.
+    pub(crate) fn new(cfg: tcpcore::EndpointConfig) -> Self {
         Host {
-            stack: Stack::new(),
+            stack: Stack::new(cfg),
             socks: BTreeMap::new(),
             local4: IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)),
             local6: IpAddr::V6(Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 1)),
@@ -242,10 +256,10 @@ impl Host {
     }
 
     /// `read(2)`/`recv(2)` into `bufs` (scatter), with `MSG_PEEK` support.
+    /// After `shutdown(SHUT_RD)` queued data is still read, as Linux does (`tcp_recvmsg`
+    /// returns what the queue holds and 0, not a wait, once it is empty).
     pub(crate) fn read(&mut self, fd: i32, bufs: &mut [&mut [u8]], peek: bool) -> Poll<Res<usize>> {
-        if self.socks.get(&fd).is_some_and(|s| s.rd_shut) {
-            return Poll::Ready(Ok(0));
-        }
+        let rd_shut = self.socks.get(&fd).is_some_and(|s| s.rd_shut);
         let c = match self.conn(fd) {
             Ok(c) => c,
             Err(e) => return Poll::Ready(Err(e)),
@@ -257,6 +271,9 @@ impl Host {
         }
         if c.error().is_some() {
             return Poll::Ready(self.take_error(fd).map_or(Ok(0), Err));
+        }
+        if rd_shut {
+            return Poll::Ready(Ok(0));
         }
         probe_read(c)
     }
@@ -329,7 +346,7 @@ impl Host {
         }
         for s in self.socks.values_mut() {
             if let Kind::Epoll(list) = &mut s.kind {
-                list.retain(|(f, _, _)| *f != fd);
+                list.retain(|i| i.fd != fd);
             }
         }
         self.stack.drive();
@@ -337,6 +354,26 @@ impl Host {
     }
 
     /// The `poll(2)` events ready on `fd` (`POLLNVAL` for an unknown descriptor).
+    /// What changes when Linux would wake the socket's waiters (data or a FIN arrived, an
+    /// ACK freed send-buffer space, the state changed, a connection queued on a listener): an
+    /// edge-triggered epoll reports a descriptor again only after this changes.
+    pub(crate) fn wakeup_signature(&mut self, fd: i32) -> u64 {
+        let listener = match self.socks.get(&fd).map(|s| &s.kind) {
+            Some(Kind::Listening(addr)) => Some(*addr),
+            _ => None,
+        };
+        if let Some(addr) = listener {
+            return self.stack.ep.accept_queue_len(addr) as u64;
+        }
+        match self.conn(fd) {
+            Ok(c) => {
+                let i = c.info();
+                (i.bytes_received << 8) ^ (i.bytes_acked << 36) ^ c.state() as u64
+            }
+            Err(_) => u64::MAX,
+        }
+    }
+
     pub(crate) fn poll_events(&mut self, fd: i32) -> i16 {
         let Some(s) = self.socks.get(&fd) else { return POLLNVAL };
         let rd_shut = s.rd_shut;

@@ -27,6 +27,8 @@ const TCP_INFO: i32 = 11;
 const TCP_CONGESTION: i32 = 13;
 const TCP_USER_TIMEOUT: i32 = 18;
 const TCP_CC_INFO: i32 = 26;
+/// Linux `TCP_INQ`: `recvmsg` reports the bytes left to read in a `TCP_CM_INQ` message.
+pub(crate) const TCP_INQ: i32 = 36;
 
 /// Options set on a socket. Those tcpcore has per-connection setters for are applied when
 /// the connection exists ([`apply`]); buffer sizes and keepalive timings are endpoint-wide
@@ -47,6 +49,8 @@ pub(crate) struct Opts {
     pub(crate) keepcnt: Option<i32>,
     /// `TCP_LINGER2` in seconds (FIN-WAIT-2 timeout of an orphan).
     pub(crate) linger2: Option<i32>,
+    /// `TCP_INQ`: `recvmsg` appends a `TCP_CM_INQ` control message.
+    pub(crate) inq: bool,
 }
 
 /// Push the socket's options into its connection.
@@ -89,6 +93,7 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
         (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = Some(positive(int(val)?)?),
         (SOL_TCP, TCP_KEEPCNT) => o.keepcnt = Some(positive(int(val)?)?),
         (SOL_TCP, TCP_LINGER2) => o.linger2 = Some(int(val)?),
+        (SOL_TCP, TCP_INQ) => o.inq = int(val)? != 0,
         (SOL_TCP, TCP_USER_TIMEOUT) => {
             o.user_timeout_ms = u32::try_from(int(val)?).map_err(|_| EINVAL)?
         }
@@ -143,6 +148,7 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
             }
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt.unwrap_or(cfg.keepalive_probes.into()),
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
+            (SOL_TCP, TCP_INQ) => o.inq.into(),
             (SOL_TCP, TCP_LINGER2) => o.linger2.unwrap_or(cfg.fin_wait2_timeout.as_secs() as i32),
             (SOL_TCP, TCP_CONGESTION) => return copy_out(out, b"cubic\0\0\0\0\0\0\0\0\0\0\0"),
             (SOL_TCP, TCP_CC_INFO) => return copy_out(out, &[0u8; 16]),
@@ -155,6 +161,26 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
         }
     };
     copy_out(out, &v.to_ne_bytes())
+}
+
+/// The value of a `TCP_CM_INQ` control message, as Linux's `tcp_inq_hint`: the bytes left
+/// to read, or 1 when none are left and the peer has closed (so the reader knows to read
+/// once more for the end of stream).
+pub(crate) fn inq_hint(host: &mut Host, fd: i32) -> Option<i32> {
+    if !host.socks.get(&fd)?.opts.inq {
+        return None;
+    }
+    let c = host.conn(fd).ok()?;
+    let left = c.seq_vars().recv_buffered as i32;
+    let eof = matches!(
+        c.state(),
+        tcpcore::State::CloseWait
+            | tcpcore::State::LastAck
+            | tcpcore::State::Closing
+            | tcpcore::State::TimeWait
+            | tcpcore::State::Closed
+    );
+    Some(if left == 0 && eof { 1 } else { left })
 }
 
 fn linger_bytes(l: Option<i32>) -> [u8; 8] {

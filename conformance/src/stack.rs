@@ -61,11 +61,24 @@ pub(crate) fn config() -> EndpointConfig {
     cfg
 }
 
+/// Map a sysctl a script sets (`net.ipv4.NAME`) onto the configuration; others are ignored.
+pub(crate) fn apply_sysctl(cfg: &mut EndpointConfig, name: &str, value: &str) {
+    let on = value != "0";
+    let c = &mut cfg.conn;
+    match name {
+        "tcp_timestamps" => c.timestamps = on,
+        "tcp_sack" => c.sack = on,
+        "tcp_window_scaling" => c.window_scaling = on,
+        "tcp_slow_start_after_idle" => c.slow_start_after_idle = on,
+        _ => {}
+    }
+}
+
 impl Stack {
     /// A fresh stack at virtual time zero.
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(cfg: EndpointConfig) -> Self {
         Stack {
-            ep: Endpoint::new(config()),
+            ep: Endpoint::new(cfg),
             now: Instant::ZERO,
             conns: BTreeMap::new(),
             out: VecDeque::new(),
@@ -89,6 +102,11 @@ impl Stack {
             Some(DatagramEvent::PathMtu(h, p)) => {
                 if let Some(e) = self.conns.get_mut(&h) {
                     e.conn.handle_path_mtu(now, p.mtu, p.seq);
+                }
+            }
+            Some(DatagramEvent::IcmpError(h, e)) => {
+                if let Some(c) = self.conns.get_mut(&h) {
+                    c.conn.handle_icmp_error(now, e);
                 }
             }
             None => {}

@@ -82,6 +82,10 @@ pub struct ConnConfig {
     pub congestion: CongestionAlgorithm,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd: u32,
+    /// Restart from the restart window after an idle period longer than the RTO (RFC 5681
+    /// §4.1 "SHOULD"; Linux `tcp_slow_start_after_idle`, 1 by default). Off, cwnd survives
+    /// idleness, as Linux with the sysctl at 0.
+    pub slow_start_after_idle: bool,
     /// What the network device does for the stack (set by the I/O layer from the device's
     /// capabilities, as tcp-tokio's driver does); nothing by default.
     pub offload: Offload,
@@ -144,6 +148,7 @@ impl Default for ConnConfig {
             invalid_ack_interval: Duration::from_millis(500),
             congestion: CongestionAlgorithm::Cubic,
             initial_cwnd: 10,
+            slow_start_after_idle: true,
             offload: Offload::default(),
         }
     }

@@ -57,20 +57,12 @@ fn close_wait(cfg: ConnConfig) -> Sc {
     sc.advance(ms(10));
     sc.deliver(Seg::ack(PEER_ISS + 1, ISS + 1).fin());
     assert_eq!(sc.conn.state(), State::CloseWait);
-    // As Linux (CLOSE-WAIT enters pingpong mode), the ACK of the FIN is delayed, so that an
-    // application closing at end of stream answers with one FIN-ACK.
-    sc.expect_none();
-    assert_eq!(sc.conn.poll_timeout(), Some(at_ms(60)), "the delayed-ACK timer");
+    // No data came before the FIN: as Linux (its ACK timeout is still 0), ACKed at once.
+    let ack = sc.expect_one();
+    ack.assert_flags(TcpFlags::ACK).assert_seq_ack(ISS + 1, PEER_ISS + 2);
+    assert_eq!(ack.at, at_ms(20));
     assert_eq!(sc.events(), vec![Event::Readable, Event::PeerFinished]);
     sc
-}
-
-/// In CLOSE-WAIT from [`close_wait`], let the delayed ACK of the FIN go out (at 60 ms).
-fn ack_the_fin(sc: &mut Sc) {
-    let out = sc.advance(ms(40));
-    assert_eq!(out.len(), 1, "{out:#?}");
-    out[0].assert_flags(TcpFlags::ACK).assert_seq_ack(ISS + 1, PEER_ISS + 2);
-    assert_eq!(out[0].at, at_ms(60));
 }
 
 // ---- CL-01 -------------------------------------------------------------------------------
@@ -177,12 +169,40 @@ fn cl_02_closing_at_eof_answers_data_and_fin_with_one_fin_ack() {
 }
 
 #[test]
+fn cl_02_fin_after_a_full_segment_is_acked_at_once_like_linux() {
+    // Linux `__tcp_ack_snd_check`: more than a full segment unacknowledged (a full segment
+    // and the FIN) is ACKed at once, pingpong mode or not (ioctl/ioctl-siocinq-fin.pkt).
+    let mut sc = Sc::established(Sc::plain());
+    sc.advance(ms(10));
+    sc.deliver(Seg::ack(P, D).data(&[7; MSS as usize]));
+    sc.expect_one().assert_seq_ack(D, P + MSS);
+    sc.advance(ms(90));
+    sc.deliver(Seg::ack(P + MSS, D).data(&[8; MSS as usize]).fin());
+    assert_eq!(sc.conn.state(), State::CloseWait);
+    let ack = sc.expect_one();
+    ack.assert_flags(TcpFlags::ACK).assert_seq_ack(D, P + 2 * MSS + 1);
+    assert_eq!(ack.at, at_ms(110));
+}
+
+#[test]
+fn cl_02_fin_before_any_data_is_acked_at_once_like_linux() {
+    // Linux's ACK timeout (`ato`) is 0 until data arrives, so even in pingpong mode the
+    // ACK of a bare FIN leaves at once (close/close-remote-fin-then-close.pkt).
+    let mut sc = Sc::established(Sc::plain());
+    sc.advance(ms(10));
+    sc.deliver(Seg::ack(P, D).fin());
+    sc.expect_one().assert_flags(TcpFlags::ACK).assert_seq_ack(D, P + 1);
+    sc.conn.close();
+    sc.expect_one().assert_flags(FIN_ACK).assert_seq_ack(D, P + 1);
+}
+
+#[test]
 fn cl_02_passive_close_eof_half_close_and_last_ack() {
     let mut sc = close_wait(Sc::plain());
     let mut b = [0u8; 16];
     assert_eq!(sc.conn.read(&mut b), Ok(0), "EOF");
     assert_eq!(sc.conn.read(&mut b), Ok(0), "EOF again");
-    assert_eq!(sc.conn.poll_timeout(), Some(at_ms(60)), "only the delayed ACK of the FIN");
+    assert_eq!(sc.conn.poll_timeout(), None, "the FIN was ACKed at once");
     // Half-close: the CLOSE-WAIT side keeps writing.
     sc.advance(ms(10));
     assert_eq!(sc.conn.write(b"still here"), Ok(10));
@@ -539,7 +559,6 @@ fn cl_10_abort_in_fin_wait_2_skips_time_wait() {
 #[test]
 fn cl_11_close_wait_not_closed_by_the_app_stays() {
     let mut sc = close_wait(Sc::plain());
-    ack_the_fin(&mut sc);
     assert_eq!(sc.conn.poll_timeout(), None, "nothing is timed in an idle CLOSE-WAIT");
     assert!(sc.advance(secs(24 * 3600)).is_empty());
     assert_eq!(sc.conn.state(), State::CloseWait);
@@ -555,7 +574,6 @@ fn cl_11_close_wait_not_closed_by_the_app_stays() {
 fn cl_11_close_wait_with_keepalive_survives_while_the_peer_answers() {
     let cfg = ConnConfig { keepalive: true, ..Sc::plain() };
     let mut sc = close_wait(cfg);
-    ack_the_fin(&mut sc);
     for _ in 0..5 {
         let out = sc.advance(secs(7200));
         assert_eq!(out.len(), 1, "{out:#?}");

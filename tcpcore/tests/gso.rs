@@ -51,11 +51,35 @@ fn gso_short_tail_and_single_segments_go_as_plain_packets() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].0.gso_size, Some(MSS as u16));
     assert_data(&out[0].1, D, 3 * MSS as usize);
-    // The 100-byte tail is a segment of its own, with PSH, not part of the super-segment.
+    // The 100-byte tail is a segment of its own, not part of the super-segment.
     assert_eq!(out[1].0.gso_size, None);
     assert_data(&out[1].1, D + 3 * MSS, 100);
     assert!(out[1].1.has(TcpFlags::PSH));
-    assert!(!out[0].1.has(TcpFlags::PSH));
+    assert!(out[0].1.has(TcpFlags::PSH), "a fresh burst is pushed too (Linux)");
+}
+
+#[test]
+fn psh_on_each_fresh_super_segment_like_linux() {
+    // Linux pushes each TSO burst of new data (slow_start/slow-start-ack-per-1pkt.pkt:
+    // `P. 1:10001(10000)`, then `P. 10001:12001(2000)` per ACK), though the buffer holds
+    // more; a single segment in the middle of the buffer (limited transmit) and
+    // retransmissions are not pushed. RFC 9293 §3.9.1 leaves PSH to the sender.
+    let mut sc = Sc::established(gso(Sc::plain()));
+    sc.conn.write(&bytes(0, 100_000)).unwrap();
+    let out = transmits(&mut sc);
+    assert_eq!(out.len(), 1);
+    assert_data(&out[0].1, D, 10 * MSS as usize);
+    assert!(out[0].1.has(TcpFlags::PSH));
+    // The ACK of the first segment: slow start sends more; a burst of more than one
+    // segment is pushed, a lone segment is not.
+    sc.advance(ms(10));
+    sc.deliver(Seg::ack(P, D + MSS));
+    let out = transmits(&mut sc);
+    assert!(out.iter().all(|(_, o)| o.has(TcpFlags::PSH) == (o.len() > MSS as usize)));
+    // The retransmission after the RTO: one segment, no PSH.
+    let out = sc.advance(secs(1));
+    assert_data(&out[0], D + MSS, MSS as usize);
+    assert!(!out[0].has(TcpFlags::PSH));
 }
 
 #[test]

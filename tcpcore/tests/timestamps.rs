@@ -356,3 +356,42 @@ fn ts_01_segment_dropped_for_its_sequence_number_never_updates_ts_recent() {
     sc.expect_one().assert_seq_ack(D, P + 102);
     assert_eq!(sc.conn.info().paws_rejected, 0);
 }
+
+// ---- TS-02: RSTs carry the timestamp option (RFC 7323 §3.2) -----------------------------------
+
+/// TS-02: an abortive close of a connection that negotiated timestamps sends a RST with the
+/// option (TSval from our clock, TSecr = TS.Recent), as Linux does.
+#[test]
+fn ts_02_rst_of_a_timestamp_connection_carries_the_option() {
+    let mut sc = with_ts_recent_200();
+    sc.advance(ms(7));
+    sc.conn.abort();
+    let rst = sc.expect_one();
+    rst.assert_flags(TcpFlags::RST | TcpFlags::ACK).assert_seq_ack(D, P + 100);
+    assert_eq!(rst.tcp.options.timestamps, ts(17, 200));
+    assert_eq!(rst.tcp.options.sack_count, 0);
+}
+
+/// TS-02: so does the RST that answers new data for a closed (orphaned) socket.
+#[test]
+fn ts_02_rst_for_data_after_close_carries_the_option() {
+    let mut sc = with_ts_recent_200();
+    sc.conn.close();
+    let fin = sc.expect_one();
+    fin.assert_flags(TcpFlags::FIN | TcpFlags::ACK);
+    sc.advance(ms(3));
+    sc.deliver(Seg::ack(P + 100, D + 1).ts(210, 10).data(b"late"));
+    let rst = sc.expect_one();
+    assert!(rst.has(TcpFlags::RST), "{:?}", rst.tcp);
+    assert_eq!(rst.tcp.options.timestamps, ts(13, 210));
+}
+
+/// TS-02: without negotiated timestamps a RST carries no option.
+#[test]
+fn ts_02_rst_without_timestamps_has_no_option() {
+    let mut sc = Sc::established(Sc::plain());
+    sc.conn.abort();
+    let rst = sc.expect_one();
+    assert!(rst.has(TcpFlags::RST));
+    assert_eq!(rst.tcp.options.timestamps, None);
+}

@@ -76,12 +76,47 @@ pub(crate) fn all(
     r
 }
 
+/// The sysctls the shim maps onto the stack's configuration.
+const SYSCTLS: [&str; 4] =
+    ["tcp_timestamps", "tcp_sack", "tcp_window_scaling", "tcp_slow_start_after_idle"];
+
+/// The script's sysctl settings the shim understands, as `,sysctl.NAME=VALUE` pairs for
+/// `--so_flags`, in the order a shell would apply them: the shell blocks of the script and
+/// the `defaults.sh` they run (packetdrill skips shell commands in `--so_filename` mode).
+fn sysctl_flags(script: &Path) -> String {
+    let dir = script.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(script).unwrap_or_default();
+    let mut out = String::new();
+    for (i, block) in text.split('`').enumerate() {
+        if i % 2 == 0 {
+            continue; // outside backquotes: not a shell command
+        }
+        for word in block.split_whitespace() {
+            let setting = if word.ends_with("defaults.sh") {
+                std::fs::read_to_string(dir.join(word)).unwrap_or_default()
+            } else {
+                word.to_string()
+            };
+            for w in setting.split_whitespace() {
+                let w = w.trim_matches('"');
+                let w = w.rsplit(['.', '/']).next().unwrap_or(w);
+                if let Some((name, value)) = w.split_once('=') {
+                    if SYSCTLS.contains(&name) {
+                        out.push_str(&format!(",sysctl.{name}={value}"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Run one script in its directory (scripts include `../common/defaults.sh` and the like),
 /// with the flags Google's `run_all.py` gives every IPv4 run plus the suite's `extra`.
 fn one(packetdrill: &Path, so: &Path, script: &Path, extra: &[&str]) -> Outcome {
     let mut cmd = Command::new(packetdrill);
     cmd.arg(format!("--so_filename={}", so.display()))
-        .arg(format!("--so_flags=local_ip={LOCAL_IP}"))
+        .arg(format!("--so_flags=local_ip={LOCAL_IP}{}", sysctl_flags(script)))
         .args(["--send_omit_free", "--ip_version=ipv4"])
         .arg(format!("--local_ip={LOCAL_IP}"))
         .args(["--gateway_ip=192.168.0.1", "--netmask_ip=255.255.0.0", "--remote_ip=192.0.2.1"])

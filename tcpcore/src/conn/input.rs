@@ -349,6 +349,9 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
+        // The peer answered: zero-window probes so far were not in vain (Linux tcp_ack
+        // clears `icsk_probes_out`).
+        self.persist_probes = 0;
         let wnd = u32::from(t.window) << self.snd_wscale;
         let new_ack = t.ack > self.snd_una;
         let acked = if new_ack { t.ack.since(self.snd_una) } else { 0 };
@@ -430,7 +433,10 @@ impl Connection {
             let srtt = self.rtt.srtt();
             let (snd_una, snd_max) = (self.snd_una, self.snd_max);
             let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
-            self.cc.on_ack(&info);
+            // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited` (RX-11).
+            if self.is_cwnd_limited() {
+                self.cc.on_ack(&info);
+            }
             self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
         }
         self.recovery.dupacks = 0;
@@ -651,7 +657,7 @@ impl Connection {
         self.fin_received = true;
         self.rcv_nxt += 1;
         self.events |= ev::PEER_FIN | ev::READABLE;
-        if self.closes_on_fin() {
+        if self.closes_on_fin() && self.delays_fin_ack() {
             // Linux (`tcp_fin`: CLOSE-WAIT enters pingpong mode): the ACK of a FIN that
             // reaches us first is delayed (RFC 9293 §3.8.6.3 allows it), so an application
             // that closes at end of stream sends one FIN-ACK instead of an ACK and a FIN.
@@ -666,6 +672,15 @@ impl Connection {
             State::FinWait2 => self.enter_time_wait(now),
             _ => {}
         }
+    }
+
+    /// Whether the ACK of a FIN that moves us to CLOSE-WAIT waits for the delayed-ACK timer,
+    /// as Linux's `__tcp_ack_snd_check` / `tcp_send_delayed_ack` decide in pingpong mode: not
+    /// when no data ever arrived (Linux's ACK timeout `ato` is still 0, so the ACK leaves at
+    /// once) nor when more than a full segment, the FIN included, is unacknowledged
+    /// (`unacked_bytes + 1 > rcv_mss`).
+    fn delays_fin_ack(&self) -> bool {
+        self.ack.last_data.is_some() && self.ack.unacked_bytes < self.rcv_mss
     }
 
     /// The peer's FIN would move us to CLOSE-WAIT (the peer closes first).

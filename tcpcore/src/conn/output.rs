@@ -47,6 +47,7 @@ impl Connection {
             }
             _ => {}
         }
+        self.restart_after_idle(now);
         // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
         // (When it returns None it has changed nothing `next_data_segment` depends on.)
         let new_data = self.next_data_segment(self.gso_payload(buf.len()));
@@ -200,20 +201,27 @@ impl Connection {
     fn send_data(&mut self, now: Instant, buf: &mut [u8], seg: DataSeg) -> Option<Transmit> {
         let offset = seg.seq.since(self.data_start()) as usize;
         let mut flags = TcpFlags::ACK;
-        if seg.len > 0 && seg.seq + seg.len == self.data_start() + self.send_buf.len() as u32 {
+        let mss = self.data_mss();
+        // RFC 9293 §3.9.1: PSH is the sender's call beyond the segment that empties the
+        // buffer (RFC 1122 §4.2.2.2). Like Linux, a super-segment of new data carries it too
+        // (Linux pushes each TSO burst of fresh data; a single-segment send such as limited
+        // transmit, or a retransmission, does not), so a GRO receiver delivers per burst.
+        let ends_buffer = seg.seq + seg.len == self.data_start() + self.send_buf.len() as u32;
+        let fresh_burst = seg.len > mss && seg.seq >= self.snd_max;
+        if seg.len > 0 && (ends_buffer || fresh_burst) {
             flags = flags | TcpFlags::PSH;
         }
         if seg.fin {
             flags = flags | TcpFlags::FIN;
         }
-        let mss = self.data_mss();
         let gso = (seg.len > mss).then_some(mss as u16);
         let t = self.emit_data(now, buf, (seg.seq, flags), offset, seg.len as usize, gso)?;
         if gso.is_some() {
             self.info.segs_out += u64::from(seg.len.div_ceil(mss) - 1);
         }
         let end = seg.seq + seg.len + u32::from(seg.fin);
-        self.on_data_sent(now, seg.seq, end, seg.seq < self.snd_max);
+        let new_data = seg.seq >= self.snd_max;
+        self.on_data_sent(now, seg.seq, end, !new_data);
         if seg.seq < self.snd_max {
             self.info.retransmits += 1;
             self.info.bytes_retransmitted += u64::from(seg.len);
@@ -230,6 +238,9 @@ impl Connection {
             self.snd_sml = self.snd_sml.max(seg.seq + seg.len);
         }
         self.snd_max = self.snd_max.max(end);
+        if new_data {
+            self.note_cwnd_usage(now);
+        }
         self.info.bytes_sent += u64::from(seg.len);
         self.stalled_since.get_or_insert(now);
         self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());
@@ -305,6 +316,15 @@ impl Connection {
         o
     }
 
+    /// A RST carries the timestamp option when timestamps were negotiated (RFC 7323 §3.2:
+    /// once negotiated, every segment but a RST "MUST" carry it and a RST "SHOULD"; Linux
+    /// sends it), so a PAWS-checking peer does not drop it; no SACK blocks.
+    fn rst_options(&self, now: Instant) -> TcpOptions {
+        let tsval = open::ts_clock(now, self.ts_offset);
+        let timestamps = self.ts_recent.map(|tsecr| Timestamps { tsval, tsecr });
+        TcpOptions { timestamps, ..TcpOptions::default() }
+    }
+
     fn emit_data(
         &mut self,
         now: Instant,
@@ -363,7 +383,7 @@ impl Connection {
             flags,
             window: if rst { 0 } else { self.advertise(syn) },
             urgent: 0,
-            options: if rst { TcpOptions::default() } else { self.options(now, syn) },
+            options: if rst { self.rst_options(now) } else { self.options(now, syn) },
         }
     }
 
