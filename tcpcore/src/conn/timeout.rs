@@ -66,6 +66,15 @@ impl Connection {
         if !self.sack_on_rto() {
             self.snd_nxt = self.snd_una;
         }
+        // A window that shrank below the head segment (to zero, or by a reordered stale ACK)
+        // must not silence the retransmission: the persist timer does not run while data is
+        // in flight, so nothing would ever be sent and the connection would time out with the
+        // peer alive. Resend the head regardless, as a zero-window probe (RFC 9293 §3.8.6.1;
+        // Linux `tcp_retransmit_timer` retransmits the head even beyond the window).
+        let head = self.snd_max.since(self.snd_una).min(self.data_mss());
+        if self.snd_wnd < head {
+            self.recovery.retransmit_head = true;
+        }
     }
 
     /// The persist timer fired: probe the zero window, or push a segment SWS held back.
