@@ -64,3 +64,25 @@ fn rx_06_zero_window_over_lost_data_recovers_when_the_peer_answers() {
     assert_eq!(sc.conn.state(), State::Established);
     assert_eq!(sc.conn.error(), None);
 }
+
+/// RX-07 / RX-06: sender SWS avoidance never holds back a retransmission. The peer offers
+/// 1000 bytes, less than half its largest window (65,535), so the persist timer sends them
+/// (RFC 9293 §3.8.6.2.1); they are lost. The RTO must resend them: before the fix, go-back-N
+/// met the same small window, SWS avoidance held the segment for a persist timer that does
+/// not run while data is in flight, and the connection timed out silently (the `sim` target
+/// found it with a 440-byte window and a 536-byte MSS).
+#[test]
+fn rx_07_rto_resends_a_small_window_limited_segment() {
+    let mut sc = Sc::established(Sc::plain());
+    sc.deliver(Seg::ack(P, D).window(1000));
+    sc.conn.write(&bytes(0, 4000)).unwrap();
+    sc.expect_none();
+    let out = sc.next_timer();
+    assert_eq!(out.len(), 1, "the persist timer sends what fits: {out:#?}");
+    assert_data(&out[0], D, 1000);
+    // Lost. The RTO resends it.
+    let out = sc.next_timer();
+    assert_eq!(out.len(), 1, "one retransmission at the RTO: {out:#?}");
+    assert_data(&out[0], D, 1000);
+    assert_eq!(sc.conn.info().timeouts, 1);
+}
