@@ -313,3 +313,85 @@ fn rx_05_each_connection_gets_its_own_random_tsval_offset() {
     assert_ne!(tsvals[0], tsvals[2], "{tsvals:?}");
     assert_ne!(tsvals[1], tsvals[2], "{tsvals:?}");
 }
+
+// ---- TS-01: TS.Recent only from acceptable segments (RFC 7323 §4.3, §5.3) ---------------------
+
+/// TS-01: a FIN in the window, at RCV.NXT, whose ACK field acknowledges data we never sent
+/// is dropped (RFC 5961 §5.2, answered by a challenge ACK), and so never updates TS.Recent:
+/// otherwise its TSval, however far ahead, would make PAWS drop every later valid segment.
+#[test]
+fn ts_01_segment_dropped_for_its_ack_never_updates_ts_recent() {
+    let mut sc = with_ts_recent_200();
+    sc.advance(ms(5));
+    sc.deliver(Seg::ack(P + 100, D + 5000).fin().ts(1_000_000, 10));
+    let ack = sc.expect_one();
+    ack.assert_flags(TcpFlags::ACK).assert_seq_ack(D, P + 100);
+    assert_eq!(ack.tcp.options.timestamps, ts(15, 200), "TS.Recent unchanged");
+    assert_eq!(sc.conn.state(), State::Established, "the FIN was not taken");
+    // A valid segment with the peer's real clock is accepted, not dropped by PAWS.
+    sc.deliver(Seg::ack(P + 100, D).ts(201, 10).data(b"fresh"));
+    let ack = sc.expect_one();
+    ack.assert_seq_ack(D, P + 105);
+    assert_eq!(ack.tcp.options.timestamps, ts(15, 201));
+    assert_eq!(sc.read_all(), b"fresh");
+    assert_eq!(sc.conn.info().paws_rejected, 0);
+}
+
+/// TS-01: a segment dropped for its sequence number (beyond the window) or for an ACK older
+/// than SND.UNA - MAX.SND.WND never updates TS.Recent either.
+#[test]
+fn ts_01_segment_dropped_for_its_sequence_number_never_updates_ts_recent() {
+    let mut sc = with_ts_recent_200();
+    sc.advance(ms(5));
+    sc.deliver(Seg::ack(P + 100 + 200_000, D).ts(1_000_000, 10).data(b"far"));
+    let ack = sc.expect_one();
+    ack.assert_seq_ack(D, P + 100);
+    assert_eq!(ack.tcp.options.timestamps, ts(15, 200));
+    sc.advance(ms(5));
+    sc.deliver(Seg::ack(P + 100, D.wrapping_sub(1 << 20)).ts(2_000_000, 10).data(b"old"));
+    let ack = sc.expect_one();
+    ack.assert_seq_ack(D, P + 100);
+    assert_eq!(ack.tcp.options.timestamps, ts(20, 200));
+    sc.deliver(Seg::ack(P + 100, D).ts(202, 10).data(b"ok"));
+    sc.expect_one().assert_seq_ack(D, P + 102);
+    assert_eq!(sc.conn.info().paws_rejected, 0);
+}
+
+// ---- TS-02: RSTs carry the timestamp option (RFC 7323 §3.2) -----------------------------------
+
+/// TS-02: an abortive close of a connection that negotiated timestamps sends a RST with the
+/// option (TSval from our clock, TSecr = TS.Recent), as Linux does.
+#[test]
+fn ts_02_rst_of_a_timestamp_connection_carries_the_option() {
+    let mut sc = with_ts_recent_200();
+    sc.advance(ms(7));
+    sc.conn.abort();
+    let rst = sc.expect_one();
+    rst.assert_flags(TcpFlags::RST | TcpFlags::ACK).assert_seq_ack(D, P + 100);
+    assert_eq!(rst.tcp.options.timestamps, ts(17, 200));
+    assert_eq!(rst.tcp.options.sack_count, 0);
+}
+
+/// TS-02: so does the RST that answers new data for a closed (orphaned) socket.
+#[test]
+fn ts_02_rst_for_data_after_close_carries_the_option() {
+    let mut sc = with_ts_recent_200();
+    sc.conn.close();
+    let fin = sc.expect_one();
+    fin.assert_flags(TcpFlags::FIN | TcpFlags::ACK);
+    sc.advance(ms(3));
+    sc.deliver(Seg::ack(P + 100, D + 1).ts(210, 10).data(b"late"));
+    let rst = sc.expect_one();
+    assert!(rst.has(TcpFlags::RST), "{:?}", rst.tcp);
+    assert_eq!(rst.tcp.options.timestamps, ts(13, 210));
+}
+
+/// TS-02: without negotiated timestamps a RST carries no option.
+#[test]
+fn ts_02_rst_without_timestamps_has_no_option() {
+    let mut sc = Sc::established(Sc::plain());
+    sc.conn.abort();
+    let rst = sc.expect_one();
+    assert!(rst.has(TcpFlags::RST));
+    assert_eq!(rst.tcp.options.timestamps, None);
+}

@@ -163,6 +163,9 @@ pub struct SeqVars {
     pub send_capacity: usize,
     /// Receive buffer size now (auto-tuning grows it up to `max_recv_buffer`).
     pub recv_capacity: usize,
+    /// The most bytes the receive buffer may hold: its capacity plus the slack that lets a
+    /// window edge announced beyond it by scale round-off be honoured (RFC 7323 §2.4).
+    pub recv_limit: usize,
 }
 
 impl Connection {
@@ -182,6 +185,7 @@ impl Connection {
             recv_buffered: self.recv_buf.unread(),
             send_capacity: self.send_buf.capacity(),
             recv_capacity: self.recv_buf.capacity(),
+            recv_limit: self.recv_buf.limit(),
         }
     }
 

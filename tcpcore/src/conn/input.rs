@@ -39,8 +39,11 @@ impl Connection {
     /// Record what a SYN (or SYN-ACK) tells us: the peer's ISN and negotiated options.
     pub(crate) fn take_syn(&mut self, syn: &SynInfo, now: Instant) {
         self.irs = syn.seq;
+        // An active opener's SYN already offered a window (relative to the then unknown
+        // RCV.NXT, 0 here); the peer holds us to it, so its edge is kept (RFC 9293 §3.8.6).
+        let offered = self.rcv_adv.since(self.rcv_nxt);
         self.rcv_nxt = syn.seq + 1;
-        self.rcv_adv = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt + offered;
         self.last_ack_sent = self.rcv_nxt;
         self.peer_syn = *syn;
         self.negotiate(syn);
@@ -73,6 +76,7 @@ impl Connection {
         self.ts_recent = o.tsval.filter(|_| self.cfg.timestamps);
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         self.init_sack();
+        self.recv_buf.set_min_slack(1 << self.rcv_wscale);
         let mss = self.effective_mss();
         self.cc = super::new_controller(&self.cfg, mss);
     }
@@ -151,9 +155,12 @@ impl Connection {
             return self.on_syn(now, seg);
         }
         if !self.acceptable(seg) {
+            if self.ack_allowance(seg) && !self.on_ack(now, seg) {
+                return;
+            }
             return self.on_unacceptable(now, seg);
         }
-        self.on_acceptable(now, seg);
+        self.on_acceptable(now);
         if !t.flags.ack() {
             // Fifth step: "if the ACK bit is off, drop the segment and return".
             self.info.drops += 1;
@@ -162,6 +169,9 @@ impl Connection {
         if !self.on_ack(now, seg) {
             return;
         }
+        // RFC 7323 §4.3 (TS-01): only now is the segment acceptable, its ACK included: one
+        // dropped for acknowledging unsent data (or too old) never updates TS.Recent.
+        self.update_ts_recent(now, seg);
         // Sixth step, URG: urgent data is delivered inline (RFC 6093); the pointer is ignored.
         self.on_text(now, seg);
         self.on_fin(now, seg);
@@ -184,9 +194,34 @@ impl Connection {
         }
     }
 
+    /// RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable, but
+    /// special allowance should be made to accept valid ACKs, URGs, and RSTs." RSTs are
+    /// judged before this test and urgent data is inline (RFC 6093); this is the ACK part,
+    /// for a segment refused only for its text: it reaches RCV.NXT or beyond, within what
+    /// our buffer could ever have offered. Its data is dropped and answered with an ACK, but
+    /// its ACK field counts (after RFC 5961's acceptability check, in `on_ack`): a peer that
+    /// sent into a window that then closed would otherwise see its ACKs of our data ignored,
+    /// and our retransmissions each wait an RTO (the echo collapse of issue 11).
+    fn ack_allowance(&self, seg: &Segment<'_>) -> bool {
+        let t = &seg.tcp;
+        let end = t.seq + t.seq_len(seg.payload.len());
+        let reach = (self.recv_buf.limit() as u32).saturating_add(1 << self.rcv_wscale);
+        t.flags.ack()
+            && self.state.is_synchronized()
+            && end >= self.rcv_nxt
+            && t.seq < self.rcv_nxt + reach
+    }
+
     /// The receive window we last offered.
     pub(crate) fn rcv_wnd(&self) -> u32 {
         self.rcv_adv.since(self.rcv_nxt)
+    }
+
+    /// End of the sequence space we can store: the free buffer, or the window we announced
+    /// where scale round-off put its edge beyond the buffer (`RecvBuf::limit`).
+    fn rcv_room_end(&self) -> SeqNum {
+        let stored = self.recv_buf.limit().saturating_sub(self.recv_buf.unread()) as u32;
+        self.rcv_nxt + (self.recv_buf.free() as u32).max(self.rcv_wnd().min(stored))
     }
 
     /// An unacceptable segment is answered with an ACK and dropped (RFC 9293 §3.10.7.4).
@@ -215,13 +250,12 @@ impl Connection {
         self.ack.now = true;
     }
 
-    /// Bookkeeping for every acceptable segment: keepalive and TS.Recent.
-    fn on_acceptable(&mut self, now: Instant, seg: &Segment<'_>) {
+    /// Bookkeeping for every segment that passed the sequence test: keepalive.
+    fn on_acceptable(&mut self, now: Instant) {
         self.keepalive_sent = 0;
         if self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
         }
-        self.update_ts_recent(now, seg);
     }
 
     /// Second step: RST (RFC 5961 §3.2, SEC-01).
@@ -543,8 +577,13 @@ impl Connection {
             data = &data[self.rcv_nxt.since(seq) as usize..];
             seq = self.rcv_nxt;
         }
-        let room = (self.rcv_nxt + self.recv_buf.free() as u32).since(seq) as usize;
-        data = &data[..data.len().min(room)];
+        let room = self.rcv_room_end().since(seq) as usize;
+        if data.len() > room {
+            // No buffer for the rest (only a peer sending beyond our window gets here).
+            self.info.drops += 1;
+            self.ack.now = true;
+            data = &data[..room];
+        }
         self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32).min(u32::from(self.our_mss()));
         let had_holes = self.recv_buf.has_ooo();
         match self.recv_buf.store(self.rcv_nxt, seq, data) {
@@ -595,7 +634,7 @@ impl Connection {
             return;
         }
         let fin_seq = seg.tcp.seq + seg.payload.len() as u32;
-        if fin_seq > self.rcv_nxt + self.recv_buf.free() as u32 {
+        if fin_seq > self.rcv_room_end() {
             return; // beyond our window: trimmed away
         }
         if self.peer_fin.is_none() && fin_seq >= self.rcv_nxt {

@@ -263,25 +263,29 @@ impl Connection {
     }
 
     /// The window field to put in a segment, moving RCV.ADV (never to the left).
+    ///
+    /// RFC 9293 §3.8.6 (SHLD-14): the right edge never moves left, even when the buffer
+    /// fills: what is left of the last offer stays offered (Linux `tcp_select_window` keeps
+    /// `cur_win`). RFC 7323 §2.4: with scaling, the window is rounded *up* to the scale unit,
+    /// never down (rounding down retracts the edge), and RCV.ADV records the edge as announced,
+    /// so the acceptability test takes what the peer was offered. The ring holds that
+    /// round-off beyond its capacity (`RecvBuf::limit`).
     fn advertise(&mut self, syn: bool) -> u16 {
         let edge_max = self.rcv_nxt + self.offerable_window();
+        // RFC 7323 §2.2: the window of a SYN is never scaled.
+        let shift = if syn { 0 } else { self.rcv_wscale };
         let mut edge = self.rcv_adv.max(self.rcv_nxt);
         if edge_max.since(edge) >= self.sws_threshold() {
-            edge = edge_max;
+            // A new offer from free space is whole scale units, within the buffer (Linux
+            // `__tcp_select_window` rounds it down), but never left of the last edge.
+            let fresh = edge_max.since(self.rcv_nxt) >> shift << shift;
+            edge = edge.max(self.rcv_nxt + fresh);
         }
         let wnd = edge.since(self.rcv_nxt);
-        if syn {
-            // RFC 7323 §2.2: the window of a SYN is never scaled.
-            let field = wnd.min(65_535);
-            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + field);
-            return field as u16;
-        }
-        let shift = self.rcv_wscale;
-        // Round up so the advertised edge never moves left (RFC 7323 §2.4).
-        let field = (wnd.div_ceil(1 << shift)).min(65_535);
-        let scaled_edge =
-            self.rcv_nxt + (field << shift).min(edge_max.since(self.rcv_nxt).max(wnd));
-        self.rcv_adv = self.rcv_adv.max(scaled_edge);
+        // `wnd` never exceeds the field at this scale (see `offerable_window`; RCV.ADV was
+        // announced through the same field), so the cap never pulls the edge left.
+        let field = wnd.div_ceil(1 << shift).min(65_535);
+        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + (field << shift));
         field as u16
     }
 
@@ -299,6 +303,15 @@ impl Connection {
         let max_blocks = if o.timestamps.is_some() { 3 } else { 4 };
         self.sack_blocks(&mut o, max_blocks);
         o
+    }
+
+    /// A RST carries the timestamp option when timestamps were negotiated (RFC 7323 §3.2:
+    /// once negotiated, every segment but a RST "MUST" carry it and a RST "SHOULD"; Linux
+    /// sends it), so a PAWS-checking peer does not drop it; no SACK blocks.
+    fn rst_options(&self, now: Instant) -> TcpOptions {
+        let tsval = open::ts_clock(now, self.ts_offset);
+        let timestamps = self.ts_recent.map(|tsecr| Timestamps { tsval, tsecr });
+        TcpOptions { timestamps, ..TcpOptions::default() }
     }
 
     fn emit_data(
@@ -359,7 +372,7 @@ impl Connection {
             flags,
             window: if rst { 0 } else { self.advertise(syn) },
             urgent: 0,
-            options: if rst { TcpOptions::default() } else { self.options(now, syn) },
+            options: if rst { self.rst_options(now) } else { self.options(now, syn) },
         }
     }
 

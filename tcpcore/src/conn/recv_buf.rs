@@ -12,6 +12,8 @@ pub(crate) struct RecvBuf {
     buf: Box<[u8]>,
     /// Logical capacity: what windows and limits use.
     cap: usize,
+    /// Bytes the ring may hold beyond `cap` at least (see [`RecvBuf::limit`]).
+    min_slack: usize,
     /// Index of the first unread byte.
     head: usize,
     /// In-order bytes not yet read by the application.
@@ -39,6 +41,7 @@ impl RecvBuf {
         RecvBuf {
             buf: Box::default(),
             cap: capacity.max(1),
+            min_slack: 0,
             head: 0,
             unread: 0,
             ooo: Vec::with_capacity(max_ranges),
@@ -68,7 +71,21 @@ impl RecvBuf {
 
     /// Space from RCV.NXT to the end of the buffer: the largest window we can offer.
     pub(crate) fn free(&self) -> usize {
-        self.cap - self.unread
+        self.cap.saturating_sub(self.unread)
+    }
+
+    /// Let the ring hold at least `slack` bytes beyond its capacity (one window-scale unit).
+    pub(crate) fn set_min_slack(&mut self, slack: usize) {
+        self.min_slack = slack;
+    }
+
+    /// The most bytes the ring holds: its capacity plus an eighth (at least the minimum
+    /// slack). Rounding a scaled window up (RFC 7323 §2.4) can announce a right edge a little
+    /// beyond the buffer, and since the edge never moves left (RFC 9293 §3.8.6), bytes the
+    /// peer sends up to it are taken rather than dropped, as Linux's soft receive-memory
+    /// accounting takes them beyond `sk_rcvbuf`. Windows are never offered from this slack.
+    pub(crate) fn limit(&self) -> usize {
+        self.cap + (self.cap / 8).max(self.min_slack)
     }
 
     pub(crate) fn has_ooo(&self) -> bool {
@@ -81,7 +98,7 @@ impl RecvBuf {
     }
 
     /// Store `data` starting at `seq`, which the caller has trimmed into
-    /// `[rcv_nxt, rcv_nxt + free())`.
+    /// `[rcv_nxt, rcv_nxt + limit() - unread())`.
     pub(crate) fn store(&mut self, rcv_nxt: SeqNum, seq: SeqNum, data: &[u8]) -> Stored {
         if data.is_empty() {
             return Stored::Advanced(0);
@@ -127,11 +144,12 @@ impl RecvBuf {
     }
 
     fn write_at(&mut self, offset: usize, data: &[u8]) {
-        let n = data.len().min(self.cap.saturating_sub(offset));
+        let limit = self.limit();
+        let n = data.len().min(limit.saturating_sub(offset));
         if n == 0 {
             return;
         }
-        super::ring::reserve(&mut self.buf, &mut self.head, offset + n, self.cap);
+        super::ring::reserve(&mut self.buf, &mut self.head, offset + n, limit);
         let cap = self.buf.len();
         let start = (self.head + offset) % cap;
         let first = n.min(cap - start);

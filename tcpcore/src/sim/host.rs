@@ -221,8 +221,9 @@ impl<A: App> Host<A> {
     ///   and the window shrinks, E stays put and everything sent stays below it. The SYN is
     ///   sent before any window is known, hence the + 1;
     /// - RCV.NXT never moves left once the peer's ISN is known;
-    /// - the send and receive buffers hold no more than their configured capacities, and
-    ///   the window we advertised (RCV.ADV - RCV.NXT) fits the free receive space.
+    /// - the send buffer holds no more than its capacity, the receive buffer no more than its
+    ///   limit (capacity plus the slack for scale round-off, RFC 7323 §2.4), and the window
+    ///   we advertised (RCV.ADV - RCV.NXT) fits the space left below that limit.
     pub fn check_invariants(&mut self, now: Instant) {
         for slot in self.conns.values_mut() {
             check_conn(now, &slot.conn, &mut slot.watch);
@@ -294,9 +295,9 @@ fn check_conn(now: Instant, conn: &Connection, w: &mut Watch) {
         w.rcv_nxt = Some(v.rcv_nxt);
     }
     assert!(v.send_buffered <= v.send_capacity, "send buffer over capacity: {}", who());
-    assert!(v.recv_buffered <= v.recv_capacity, "receive buffer over capacity: {}", who());
+    assert!(v.recv_buffered <= v.recv_limit, "receive buffer over its limit: {}", who());
     if conn.state().can_receive() && v.rcv_adv > v.rcv_nxt {
-        let free = (v.recv_capacity - v.recv_buffered) as u32;
+        let free = (v.recv_limit - v.recv_buffered) as u32;
         assert!(
             v.rcv_adv.since(v.rcv_nxt) <= free,
             "advertised more than the free space {free}: {}",
