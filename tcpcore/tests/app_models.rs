@@ -33,7 +33,7 @@ fn run_ok(p: Params) -> Outcome {
 /// fixes (7.1 s here, bound 908 s; no seed of a 300-seed echo sweep over buffers, scale
 /// shifts 0-14, MTU and RTT at 5 % loss came within 6 % of its bound): our sender's SWS
 /// avoidance keeps it out of the sliver the round-off leaves, where Linux sends. The retraction
-/// itself is caught by `fl_04_echo_under_loss_never_sends_beyond_recorded_edge`.
+/// itself is caught by `fl_01_echo_under_loss_at_scale_14_offered_window_fits_the_buffer`.
 #[test]
 fn fl_04_echo_backpressure_both_ways_under_5pct_loss_within_bound() {
     let p = Params {
@@ -49,17 +49,24 @@ fn fl_04_echo_backpressure_both_ways_under_5pct_loss_within_bound() {
 /// FL-01 under a real application: an echo (backpressure both ways) at 5 % loss with window
 /// scale 14 (a 1 GiB autotuning limit) and 16 KiB initial buffers, so the echo's window often
 /// closes to less than one scale unit. The sender's window edge must never pass the
-/// receiver's RCV.ADV: the receiver must record the edge it announced, round-off included,
-/// or it drops segments (and their ACKs) sent inside the window it offered.
+/// receiver's RCV.ADV (`sweep_util::cross_check`: the receiver records the edge it announced,
+/// round-off included), and the window offered must fit what the receiver can store
+/// (`Host::check_invariants`).
+///
+/// Before FL-01 (6131164): at 37.5 ms the server's send window edge was 1,448 bytes beyond
+/// the client's RCV.ADV (announced, not recorded). After it (272dcdd): the edge check holds,
+/// but at 0.71 s the server offers 131,072 bytes with 16,764 unread against a 147,456-byte
+/// limit: each time RCV.NXT advances while the buffer is full, the retained edge is rounded
+/// up to a whole unit again (16 KiB at scale 14), so the edge creeps right, up to 63,540
+/// bytes beyond what the receiver can store in this run.
 #[test]
-#[ignore = "needs FL-01/FL-02 fix (branch conndefects)"]
-fn fl_04_echo_under_loss_never_sends_beyond_recorded_edge() {
+#[ignore = "FL-01 round-up creeps past the receive limit at scale 14 (conndefects to fix)"]
+fn fl_01_echo_under_loss_at_scale_14_offered_window_fits_the_buffer() {
     let p = Params {
         rtt: Duration::from_millis(10),
         buffer: 16 * 1024,
         max_recv_buffer: 1 << 30,
         apps: Apps::Echo,
-        exact_edge: true,
         ..lossy(0.05, Params::clean(12, 2 * MIB))
     };
     run_ok(p);
@@ -121,13 +128,13 @@ fn fl_03_stalled_reader_persist_backs_off_window_reopens_byte_exact() {
 /// FL-03, from sweep seed 1513: MTU 2420, a fixed 256 KiB buffer, a 31 Mbit/s bottleneck,
 /// the reader stalls after 462,034 bytes for 206 s.
 ///
-/// Fails on 6131164: the sender put 6 bytes into the last sliver of the window before it
-/// closed; the receiver, its buffer full, drops them; their retransmission timer backs off to
-/// 120 s. When the reader resumes, the window update arrives, but cwnd (one segment after the
-/// timeouts) minus the 6 bytes in flight is less than a segment, so sender SWS avoidance
-/// holds everything until the backed-off RTO: done 119 s after the reader resumed.
+/// Failed on 6131164 (before FL-01): the sender put 6 bytes into the last sliver of the window
+/// before it closed; the receiver, its buffer full, dropped them; their retransmission timer
+/// backed off to 120 s. When the reader resumed, the window update arrived, but cwnd (one
+/// segment after the timeouts) minus the 6 bytes in flight was less than a segment, so sender
+/// SWS avoidance held everything until the backed-off RTO: done 119 s after the reader
+/// resumed. With FL-01 the receiver keeps those bytes: done 90 ms after.
 #[test]
-#[ignore = "needs FL-01/FL-02 fix (branch conndefects)"]
 fn fl_03_stalled_reader_seed_1513_window_reopens() {
     let apps = Apps::Stall { after: 462_034, pause: Duration::from_secs(206) };
     let p = Params {
