@@ -162,6 +162,26 @@ fn fl_03_stalled_reader_under_loss_persist_backs_off_window_reopens_byte_exact()
     stalled_reader(lossy(0.02, p));
 }
 
+/// FL-04: an echo whose client stops reading for 30 s after 200 KB of its 1 MiB echo, under
+/// 2 % loss: the echo's send buffer fills, it stops reading, its window closes too
+/// (backpressure both ways); when the client resumes, both windows reopen and the echo
+/// completes byte-exact within its bound.
+#[test]
+fn fl_04_echo_with_stalling_client_under_loss_both_windows_reopen() {
+    let apps = Apps::EchoStall { after: 200_000, pause: Duration::from_secs(30) };
+    let p = Params {
+        rtt: Duration::from_millis(20),
+        buffer: 64 * 1024,
+        max_recv_buffer: 64 * 1024,
+        apps,
+        ..Params::clean(32, MIB)
+    };
+    let o = run_ok(lossy(0.02, p));
+    let took = o.done.saturating_duration_since(Instant::ZERO);
+    assert!(took > Duration::from_secs(30), "done in {took:?}: the client never stalled");
+    eprintln!("echo with a 30 s client stall at 2 % loss: done in {took:?}");
+}
+
 /// FL-04: bulk in both directions at once, 1 MiB each way, under 3 % bursty loss with
 /// reordering and duplication, within its bound.
 #[test]

@@ -26,6 +26,9 @@ pub enum Apps {
     /// The client sends `bytes` and reads; the server echoes, reading only while it can
     /// write (`Model::Echo`): backpressure both ways.
     Echo,
+    /// As `Echo`, but the client stops reading for `pause` after reading `after` bytes: the
+    /// echo's send buffer fills, it stops reading, and both windows close.
+    EchoStall { after: u64, pause: Duration },
     /// The server sends `bytes`; the client reads `bytes` every `every`.
     SlowReader { bytes: u64, every: Duration },
     /// The server sends `bytes`; the client reads `after` bytes, stops for `pause`, resumes.
@@ -45,12 +48,17 @@ pub const HALF_CLOSE_REQUEST: u64 = 1000;
 
 impl Apps {
     /// One of the models, drawn from `seed` (its own stream, so the faults a seed draws do
-    /// not depend on it): bulk in a quarter of the seeds, each other model in an eighth.
+    /// not depend on it): bulk in a quarter of the seeds, echo (half of them with a stalling
+    /// client) in an eighth, each other model in an eighth.
     pub fn from_seed(seed: u64) -> Self {
         let mut r = Rng::new(seed ^ 0xa995_a995_a995_a995);
         match r.below(8) {
             0 | 1 => Apps::Bulk,
-            2 => Apps::Echo,
+            2 if r.chance(0.5) => Apps::Echo,
+            2 => Apps::EchoStall {
+                after: 16 * 1024 + r.below(512 * 1024),
+                pause: Duration::from_secs(5 + r.below(55)),
+            },
             3 => Apps::SlowReader {
                 bytes: 4096 + r.below(60 * 1024),
                 every: Duration::from_millis(10 + r.below(190)),
@@ -70,6 +78,9 @@ impl Apps {
         match self {
             Apps::Bulk => ((Model::Bulk, bytes), (Model::Bulk, bytes)),
             Apps::Echo => ((Model::Bulk, bytes), (Model::Echo, bytes)),
+            Apps::EchoStall { after, pause } => {
+                ((Model::Stall { after, pause }, bytes), (Model::Echo, bytes))
+            }
             Apps::SlowReader { bytes: per, every } => {
                 ((Model::SlowReader { bytes: per, every }, 0), (Model::Bulk, bytes))
             }
@@ -223,7 +234,7 @@ impl Params {
             p.queue_bytes = bdp.max(64 * 1024);
         }
         p.apps = Apps::from_seed(seed);
-        if matches!(p.apps, Apps::SlowReader { .. } | Apps::Stall { .. }) {
+        if matches!(p.apps, Apps::SlowReader { .. } | Apps::Stall { .. } | Apps::EchoStall { .. }) {
             // A fixed receive buffer (as with SO_RCVBUF), so the reader's window closes.
             p.max_recv_buffer = p.buffer;
         }
@@ -264,7 +275,7 @@ impl Params {
     ///
     /// - bulk, half-close, close with unread data: the transfer of `bytes` each way;
     /// - echo: twice that (every byte crosses the path twice, and the echo's window closes
-    ///   whenever the client's does);
+    ///   whenever the client's does); with a stalling client, plus the stall as below;
     /// - slow reader: plus the reading time, one period per batch;
     /// - stall: plus the pause, and when packets can be lost two maximal (120 s) persist
     ///   intervals for a lost window update; without loss the reopened window must be
@@ -282,8 +293,10 @@ impl Params {
                 self.transfer_secs(n) + batches * every.as_secs_f64()
             }
             Apps::Stall { pause, .. } => {
-                let lost_update = if self.bad_rate() > 0.0 { 240.0 } else { 0.0 };
-                self.transfer_secs(n) + pause.as_secs_f64() + lost_update
+                self.transfer_secs(n) + pause.as_secs_f64() + self.lost_update()
+            }
+            Apps::EchoStall { pause, .. } => {
+                2.0 * self.transfer_secs(n) + pause.as_secs_f64() + self.lost_update()
             }
             Apps::ReqResp { rounds } => {
                 let per_round = 1 + 3072u64.div_ceil(self.payload());
@@ -292,6 +305,16 @@ impl Params {
             }
         };
         Duration::from_secs_f64(secs)
+    }
+
+    /// Allowance for a lost window update after a stall: two maximal (120 s) persist
+    /// intervals when packets can be lost, none otherwise.
+    fn lost_update(&self) -> f64 {
+        if self.bad_rate() > 0.0 {
+            240.0
+        } else {
+            0.0
+        }
     }
 
     /// Seconds a transfer of `n` segments each way may take:
@@ -402,7 +425,8 @@ impl Run {
         server.set_checks(checks);
         let ((cmodel, cbytes), (smodel, sbytes)) = p.apps.models(p.bytes, p.seed);
         // The echo sends back the client's own stream.
-        let sseed = if p.apps == Apps::Echo { cseed } else { sseed };
+        let echo = matches!(p.apps, Apps::Echo | Apps::EchoStall { .. });
+        let sseed = if echo { cseed } else { sseed };
         server
             .listen(SocketAddr::new(p.server_ip(), PORT), move |_: &Connection| {
                 ModelApp::new(smodel, sbytes, sseed, cseed)
