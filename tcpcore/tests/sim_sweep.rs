@@ -53,7 +53,8 @@ fn sweep(seeds: std::ops::Range<u64>, checks: impl Fn(u64) -> bool + Sync) -> Ve
     results
 }
 
-/// Print the seeds that came closest to their time bound and the totals.
+/// Print the seeds that came closest to their time bound, the seeds per application model
+/// and the totals.
 fn report(results: &[Result1]) {
     let mut ok: Vec<(f64, &Params, &Outcome)> = results
         .iter()
@@ -72,6 +73,13 @@ fn report(results: &[Result1]) {
             p.time_bound()
         );
     }
+    let mut models = std::collections::BTreeMap::<String, usize>::new();
+    for (_, p, _) in &ok {
+        let name = format!("{:?}", p.apps);
+        *models.entry(name.split([' ', '{']).next().unwrap_or_default().to_owned()).or_default() +=
+            1;
+    }
+    eprintln!("seeds passed per application model: {models:?}");
     let packets: u64 = ok.iter().map(|o| o.2.delivered).sum();
     let virt: f64 = ok.iter().map(|o| o.2.done.as_micros() as f64 / 1e6).sum();
     eprintln!(
