@@ -300,6 +300,15 @@ impl Controller for Cubic {
         self.after_rto = true;
         self.set_cwnd(f64::from(mss), mss);
     }
+
+    fn on_idle_restart(&mut self, _now: Instant, cwnd: u32, ssthresh: u32, mss: u32) {
+        // Slow start back to ssthresh, then a new congestion-avoidance epoch (its K from
+        // the W_max kept): the cubic curve's clock did not run while nothing was sent
+        // (Linux `bictcp_cwnd_event` moves the epoch on CA_EVENT_TX_START).
+        self.ssthresh = ssthresh;
+        self.t_epoch = None;
+        self.set_cwnd(f64::from(cwnd), mss);
+    }
 }
 
 #[cfg(test)]

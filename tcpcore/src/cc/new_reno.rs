@@ -65,6 +65,12 @@ impl Controller for NewReno {
         self.cwnd = mss;
         self.acked_in_ca = 0;
     }
+
+    fn on_idle_restart(&mut self, _now: Instant, cwnd: u32, ssthresh: u32, mss: u32) {
+        self.ssthresh = ssthresh;
+        self.cwnd = cwnd.max(mss);
+        self.acked_in_ca = 0;
+    }
 }
 
 #[cfg(test)]

@@ -349,6 +349,9 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
+        // The peer answered: zero-window probes so far were not in vain (Linux tcp_ack
+        // clears `icsk_probes_out`).
+        self.persist_probes = 0;
         let wnd = u32::from(t.window) << self.snd_wscale;
         let new_ack = t.ack > self.snd_una;
         let acked = if new_ack { t.ack.since(self.snd_una) } else { 0 };
@@ -430,7 +433,10 @@ impl Connection {
             let srtt = self.rtt.srtt();
             let (snd_una, snd_max) = (self.snd_una, self.snd_max);
             let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
-            self.cc.on_ack(&info);
+            // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited` (RX-11).
+            if self.is_cwnd_limited() {
+                self.cc.on_ack(&info);
+            }
             self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
         }
         self.recovery.dupacks = 0;

@@ -13,6 +13,7 @@
 //!   `poll_transmit` has something to send.
 
 mod autotune;
+mod cwv;
 mod info;
 mod input;
 mod open;
@@ -182,6 +183,8 @@ pub struct Connection {
     /// The segment being timed for an RTT sample: its end sequence number and send time.
     pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
     pub(crate) cc: Box<dyn Controller>,
+    /// Congestion window validation: idle restart and cwnd-limited tracking.
+    pub(crate) cwv: cwv::CwndUsage,
     pub(crate) recovery: Recovery,
     /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
     pub(crate) sack_tx: recovery::SackTx,
@@ -195,6 +198,12 @@ pub struct Connection {
     pub(crate) retries: u8,
     pub(crate) keepalive_sent: u8,
     pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent since the peer last acknowledged anything (Linux
+    /// `icsk_probes_out`).
+    pub(crate) persist_probes: u8,
+    /// When the first zero-window probe of the current stall went out (Linux
+    /// `icsk_probes_tstamp`), for the user timeout.
+    pub(crate) persist_since: Option<Instant>,
     /// A zero-window or keepalive probe (`<SEQ=SND.UNA-1>`) is due.
     pub(crate) probe_due: bool,
     pub(crate) pending_rst: Option<PendingRst>,
@@ -251,6 +260,7 @@ impl Connection {
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
             cc,
+            cwv: cwv::CwndUsage::default(),
             recovery: Recovery::default(),
             sack_tx: recovery::SackTx::default(),
             sack_rx: sack::SackRx::default(),
@@ -260,6 +270,8 @@ impl Connection {
             retries: 0,
             keepalive_sent: 0,
             persist_backoff: 0,
+            persist_probes: 0,
+            persist_since: None,
             probe_due: false,
             pending_rst: None,
             events: 0,

@@ -47,6 +47,7 @@ impl Connection {
             }
             _ => {}
         }
+        self.restart_after_idle(now);
         // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
         // (When it returns None it has changed nothing `next_data_segment` depends on.)
         let new_data = self.next_data_segment(self.gso_payload(buf.len()));
@@ -213,7 +214,8 @@ impl Connection {
             self.info.segs_out += u64::from(seg.len.div_ceil(mss) - 1);
         }
         let end = seg.seq + seg.len + u32::from(seg.fin);
-        self.on_data_sent(now, seg.seq, end, seg.seq < self.snd_max);
+        let new_data = seg.seq >= self.snd_max;
+        self.on_data_sent(now, seg.seq, end, !new_data);
         if seg.seq < self.snd_max {
             self.info.retransmits += 1;
             self.info.bytes_retransmitted += u64::from(seg.len);
@@ -230,6 +232,9 @@ impl Connection {
             self.snd_sml = self.snd_sml.max(seg.seq + seg.len);
         }
         self.snd_max = self.snd_max.max(end);
+        if new_data {
+            self.note_cwnd_usage(now);
+        }
         self.info.bytes_sent += u64::from(seg.len);
         self.stalled_since.get_or_insert(now);
         self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());

@@ -6,6 +6,9 @@ use super::timers::Timer;
 use super::{Connection, Recovery, State};
 use crate::{ConnectionError, Instant};
 
+/// Retries for an orphaned connection (Linux `tcp_orphan_retries` = 0, which means 8).
+const ORPHAN_RETRIES: u8 = 8;
+
 impl Connection {
     /// The earliest deadline at which [`Connection::handle_timeout`] must run.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -20,7 +23,7 @@ impl Connection {
             match timer {
                 Timer::Retransmit => self.on_rto(now),
                 Timer::DelayedAck => self.ack.now = true,
-                Timer::Persist => self.on_persist(),
+                Timer::Persist => self.on_persist(now),
                 Timer::Keepalive => self.on_keepalive(now),
                 Timer::TimeWait | Timer::FinWait2 => self.enter_closed(None),
                 Timer::UserTimeout => self.enter_closed(Some(ConnectionError::TimedOut)),
@@ -69,10 +72,33 @@ impl Connection {
     }
 
     /// The persist timer fired: probe the zero window, or push a segment SWS held back.
-    fn on_persist(&mut self) {
+    ///
+    /// Like Linux `tcp_probe_timer`, probing gives up (RX-06, KA-02): after `data_retries`
+    /// probes the peer never answered (any ACK resets the count, so a peer that answers
+    /// keeps the connection open, RFC 1122 §4.2.2.17), after fewer for an orphan, and once
+    /// the user timeout (RFC 5482) has passed since the first probe of a stall no ACK ended.
+    fn on_persist(&mut self, now: Instant) {
         self.persist_backoff = self.persist_backoff.saturating_add(1);
-        if !self.has_sendable_data() {
-            self.probe_due = true;
+        if self.has_sendable_data() {
+            return; // a segment SWS held back goes now; the RTO watches it
+        }
+        let since = *self.persist_since.get_or_insert(now);
+        let user_timeout = self.cfg.user_timeout.is_some_and(|uto| now - since >= uto);
+        if user_timeout || self.persist_probes >= self.probe_limit() {
+            self.enter_closed(Some(ConnectionError::TimedOut));
+            return;
+        }
+        self.persist_probes += 1;
+        self.probe_due = true;
+    }
+
+    /// Unanswered zero-window probes before giving up: `data_retries` (tcp_retries2), and
+    /// for an orphan at most [`ORPHAN_RETRIES`].
+    fn probe_limit(&self) -> u8 {
+        if self.orphaned {
+            self.cfg.data_retries.min(ORPHAN_RETRIES)
+        } else {
+            self.cfg.data_retries
         }
     }
 
@@ -123,6 +149,8 @@ impl Connection {
             self.timers.stop(Timer::Persist);
             if !blocked {
                 self.persist_backoff = 0;
+                self.persist_probes = 0;
+                self.persist_since = None;
             }
         }
         if self.cfg.keepalive && self.state.is_synchronized() {
