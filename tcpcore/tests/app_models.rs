@@ -256,3 +256,20 @@ fn cl_10_close_with_unread_data_resets_the_peer_under_loss() {
         run_ok(lossy(0.05, p));
     }
 }
+
+/// The application models keep a run deterministic (their wake-ups are virtual time too):
+/// the same seed gives the same trace, bit for bit.
+#[test]
+fn app_models_same_seed_same_trace() {
+    let models = [
+        Apps::EchoStall { after: 100_000, pause: Duration::from_secs(5) },
+        Apps::SlowReader { bytes: 16 * 1024, every: Duration::from_millis(20) },
+        Apps::ReqResp { rounds: 50 },
+    ];
+    for apps in models {
+        let p = Params { rtt: Duration::from_millis(20), apps, ..Params::clean(91, MIB / 4) };
+        let p = lossy(0.02, Params { max_recv_buffer: p.buffer, ..p });
+        let (a, b) = (run_ok(p), run_ok(p));
+        assert_eq!((a.trace_hash, a.done, a.steps), (b.trace_hash, b.done, b.steps), "{apps:?}");
+    }
+}
