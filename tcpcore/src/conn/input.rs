@@ -266,6 +266,11 @@ impl Connection {
                 // RFC 9293 §3.10.7.4: a passive SYN-RECEIVED returns to LISTEN (HS-05).
                 State::SynReceived if self.passive => None,
                 State::SynReceived => Some(ConnectionError::Refused),
+                // CL-12: with our data still unacknowledged the peer did not take it all: a
+                // reset, not a clean close (Linux `tcp_reset`: ECONNRESET).
+                State::Closing | State::LastAck if self.send_buf.len() > 0 => {
+                    Some(ConnectionError::Reset)
+                }
                 State::Closing | State::LastAck | State::TimeWait => None,
                 _ => Some(ConnectionError::Reset),
             };
