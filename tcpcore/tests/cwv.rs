@@ -36,17 +36,26 @@ fn ack_each_until_idle(sc: &mut Sc, first: Vec<u32>) -> usize {
     sent
 }
 
+/// Established, then 30 segments sent and acknowledged one by one: slow start grew cwnd
+/// to at least 30 segments, and nothing is outstanding.
+#[track_caller]
+fn after_slow_start(algo: CongestionAlgorithm) -> Sc {
+    let mut sc = Sc::established(cfg(algo));
+    sc.conn.write(&bytes(0, 30 * MSS as usize)).unwrap();
+    let first = ends(&sc.output());
+    assert_eq!(ack_each_until_idle(&mut sc, first), 30);
+    let grown = sc.conn.info().cwnd;
+    assert!(grown >= 30 * MSS, "{algo:?}: slow start grew cwnd to {grown}");
+    sc
+}
+
 /// RX-10: after an idle period longer than the RTO, the next burst is the restart window
 /// min(IW, cwnd) = 10 segments, not the window grown before the pause.
 #[test]
 fn rx_10_restart_window_after_idle_longer_than_rto() {
     for algo in ALGORITHMS {
-        let mut sc = Sc::established(cfg(algo));
-        sc.conn.write(&bytes(0, 30 * MSS as usize)).unwrap();
-        let first = ends(&sc.output());
-        assert_eq!(ack_each_until_idle(&mut sc, first), 30);
+        let mut sc = after_slow_start(algo);
         let grown = sc.conn.info().cwnd;
-        assert!(grown >= 30 * MSS, "{algo:?}: slow start grew cwnd to {grown}");
         // Idle for 10 s (the RTO is about 200 ms), then a large write.
         sc.advance(secs(10));
         sc.conn.write(&bytes(0, 30 * MSS as usize)).unwrap();
@@ -80,10 +89,7 @@ fn rx_10_no_restart_after_idle_with_slow_start_after_idle_off_like_linux() {
 #[test]
 fn rx_10_no_restart_after_a_pause_shorter_than_rto() {
     for algo in ALGORITHMS {
-        let mut sc = Sc::established(cfg(algo));
-        sc.conn.write(&bytes(0, 30 * MSS as usize)).unwrap();
-        let first = ends(&sc.output());
-        ack_each_until_idle(&mut sc, first);
+        let mut sc = after_slow_start(algo);
         let grown = sc.conn.info().cwnd;
         sc.advance(ms(50));
         assert!(sc.conn.info().rto > ms(50));

@@ -11,7 +11,7 @@ use crate::Instant;
 /// `is_cwnd_limited`, `cwnd_usage_seq`), and when it last sent data (`lsndtime`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CwndUsage {
-    /// When data (new or retransmitted) was last sent.
+    /// When new data was last sent (or the sender last restarted after idle).
     last_send: Option<Instant>,
     /// Most bytes in flight after a send in the current window.
     max_flight: u32,

@@ -582,6 +582,13 @@ impl Connection {
             return;
         }
         self.note_ooo_arrival(seq, end);
+        if self.peer_fin.is_some_and(|fin| end > fin) {
+            // RX-09: data past a remembered out-of-order FIN makes that FIN stale (Linux drops
+            // an out-of-order segment that later data covers, its FIN flag with it); the real
+            // FIN, if this segment carries it, is remembered in `on_fin`.
+            tracing::debug!(fin = ?self.peer_fin, end = end.0, "stale out-of-order FIN dropped");
+            self.peer_fin = None;
+        }
         if seq < self.rcv_nxt {
             // RFC 2883 §4: the part below RCV.NXT is a duplicate.
             self.note_duplicate(seq, self.rcv_nxt);
@@ -648,7 +655,9 @@ impl Connection {
         if fin_seq > self.rcv_room_end() {
             return; // beyond our window: trimmed away
         }
-        if self.peer_fin.is_none() && fin_seq >= self.rcv_nxt {
+        if !self.fin_received && fin_seq >= self.rcv_nxt {
+            // The latest FIN stands: one beyond a remembered FIN means data runs past that
+            // one (stale); one before it ends the stream where it is reached first.
             self.peer_fin = Some(fin_seq);
         }
         self.try_consume_fin(now);
