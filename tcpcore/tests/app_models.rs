@@ -58,9 +58,9 @@ fn fl_04_echo_backpressure_both_ways_under_5pct_loss_within_bound() {
 /// but at 0.71 s the server offers 131,072 bytes with 16,764 unread against a 147,456-byte
 /// limit: each time RCV.NXT advances while the buffer is full, the retained edge is rounded
 /// up to a whole unit again (16 KiB at scale 14), so the edge creeps right, up to 63,540
-/// bytes beyond what the receiver can store in this run.
+/// bytes beyond what the receiver can store in this run. Now the round-up stops at what the
+/// ring can store (`advertise`).
 #[test]
-#[ignore = "FL-01 round-up creeps past the receive limit at scale 14 (conndefects to fix)"]
 fn fl_01_echo_under_loss_at_scale_14_offered_window_fits_the_buffer() {
     let p = Params {
         rtt: Duration::from_millis(10),
