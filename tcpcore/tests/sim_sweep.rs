@@ -1,9 +1,12 @@
 //! The simulator sweep: seeded connection pairs across the fault matrix (loss uniform and
 //! bursty, reordering, duplication, corruption, MTU, RTT, bottleneck rate, buffer sizes,
-//! timestamps and window scaling on or off), each moving
-//! 1 MiB in each direction at once. Every stream must arrive byte-exact, nothing may panic,
-//! every transfer must end within its time bound (`Params::time_bound`), and both
-//! connections must then close cleanly and drain.
+//! timestamps and window scaling on or off), each running a pair of applications drawn from
+//! the seed (`sweep_util::Apps`): 1 MiB in each direction at once, an echo with backpressure
+//! both ways, a slow reader, a reader that stalls for minutes, request/response with Nagle and
+//! delayed ACK, half-close then a one-way transfer, a close with unread data. Every stream
+//! must arrive byte-exact, nothing may panic, every run must end within its time bound
+//! (`Params::time_bound`), and both connections must then close (cleanly, or by the expected
+//! reset) and drain.
 //!
 //! `TCPCORE_SWEEP_SEEDS` sets the number of seeds (default 2000); `TCPCORE_SWEEP_FIRST` the
 //! first seed (default 0), to rerun one failing seed. A failing seed prints its parameters and
@@ -50,7 +53,8 @@ fn sweep(seeds: std::ops::Range<u64>, checks: impl Fn(u64) -> bool + Sync) -> Ve
     results
 }
 
-/// Print the seeds that came closest to their time bound and the totals.
+/// Print the seeds that came closest to their time bound, the seeds per application model
+/// and the totals.
 fn report(results: &[Result1]) {
     let mut ok: Vec<(f64, &Params, &Outcome)> = results
         .iter()
@@ -69,6 +73,13 @@ fn report(results: &[Result1]) {
             p.time_bound()
         );
     }
+    let mut models = std::collections::BTreeMap::<String, usize>::new();
+    for (_, p, _) in &ok {
+        let name = format!("{:?}", p.apps);
+        *models.entry(name.split([' ', '{']).next().unwrap_or_default().to_owned()).or_default() +=
+            1;
+    }
+    eprintln!("seeds passed per application model: {models:?}");
     let packets: u64 = ok.iter().map(|o| o.2.delivered).sum();
     let virt: f64 = ok.iter().map(|o| o.2.done.as_micros() as f64 / 1e6).sum();
     eprintln!(
@@ -152,7 +163,7 @@ fn sim_determinism_same_seed_same_trace() {
 /// end it; with timestamps the echo gives the sample (the same seed passes with them on).
 #[test]
 fn sim_sweep_seed_2031_without_timestamps_finishes_in_time() {
-    let p = Params::from_seed(2031, MIB);
+    let p = Params { apps: sweep_util::Apps::Bulk, ..Params::from_seed(2031, MIB) };
     assert!(!p.timestamps);
     if let Err(e) = run_seed(p, true) {
         panic!("{e}");

@@ -306,7 +306,16 @@ impl Connection {
         let wnd = edge.since(self.rcv_nxt);
         // `wnd` never exceeds the field at this scale (see `offerable_window`; RCV.ADV was
         // announced through the same field), so the cap never pulls the edge left.
-        let field = wnd.div_ceil(1 << shift).min(65_535);
+        let mut field = wnd.div_ceil(1 << shift).min(65_535);
+        // A kept edge is rounded up again each time RCV.NXT moves by less than a unit, so
+        // while the buffer stays full it would creep right by up to a unit per ACK. Past
+        // what the ring can store, announce the whole units below instead: the field then
+        // shows less than a unit under the kept edge, the shrink RFC 7323 §2.4 allows for
+        // scaled windows, and RCV.ADV still takes every byte up to the edge once offered.
+        let storable = self.recv_buf.limit().saturating_sub(self.recv_buf.unread()) as u32;
+        if field << shift > storable {
+            field = wnd >> shift;
+        }
         self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + (field << shift));
         field as u16
     }

@@ -65,9 +65,19 @@ impl Connection {
         let mss = self.effective_mss();
         self.cc.on_rto(now, flight, mss);
         self.recovery = Recovery { recover: self.snd_max, ..Recovery::default() };
+        // RFC 6298 §5.4: the earliest unacknowledged segment goes now, whatever the peer's
+        // window (it may have shrunk to zero, or a reordered stale ACK closed it) and sender
+        // SWS avoidance (RFC 9293 §3.8.6.2.1, which would hold a small window-limited resend
+        // for the persist timer, not running while data is in flight) say: else nothing is
+        // ever sent and the connection times out with the peer alive. It doubles as a
+        // zero-window probe; Linux `tcp_retransmit_timer` also resends the head regardless.
+        let head = flight.min(self.data_mss());
         // With SACK the scoreboard resends what is lost, in order (recovery.rs).
         if !self.sack_on_rto() {
             self.snd_nxt = self.snd_una;
+            self.recovery.retransmit_head = true;
+        } else if self.snd_wnd < head {
+            self.recovery.retransmit_head = true;
         }
     }
 

@@ -4,8 +4,9 @@
 //! [`Host`] implements [`Node`]: packets go to the endpoint and on to their connection; output
 //! is the endpoint's resets first, then the connections' segments round-robin (one segment
 //! per connection per turn, so a bulk sender cannot starve the others); the deadline is the
-//! earliest connection timer. After every step the applications run and drained connections
-//! are dropped (their applications move to [`Host::finished`]).
+//! earliest connection timer or application deadline ([`App::poll_timeout`]). After every
+//! step the applications run and drained connections are dropped (their applications move to
+//! [`Host::finished`]).
 //!
 //! Nothing here allocates in steady state: connections live in a `BTreeMap` (deterministic
 //! order, no allocation for lookups) and applications reuse their own buffers.
@@ -29,6 +30,13 @@ pub trait App {
 
     /// Read, write, shut down: whatever the application does at `now`.
     fn poll(&mut self, now: Instant, conn: &mut Connection);
+
+    /// When the application next wants [`App::poll`] called although nothing happened on its
+    /// connection (a reader that reads on a schedule). After a poll at or past it, it must
+    /// move on or be `None`, or the simulator livelocks.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// What [`Host`] remembers per connection for the invariant checks.
@@ -232,8 +240,10 @@ impl<A: App> Host<A> {
             slot.app.poll(now, &mut slot.conn);
         }
         self.drained.clear();
-        self.drained
-            .extend(self.conns.iter().filter(|(_, s)| s.conn.is_drained()).map(|(h, _)| *h));
+        // A drained connection may still hold bytes a slow application has not read yet
+        // (TIME-WAIT after both FINs): it stays until they are read, as a socket would.
+        let gone = |s: &Slot<A>| s.conn.is_drained() && s.conn.readable_bytes() == 0;
+        self.drained.extend(self.conns.iter().filter(|(_, s)| gone(s)).map(|(h, _)| *h));
         for i in 0..self.drained.len() {
             let h = self.drained[i];
             let Some(Slot { conn, app, .. }) = self.conns.remove(&h) else { continue };
@@ -358,8 +368,11 @@ impl<A: App> Node for Host<A> {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        let conns = self.conns.values().filter_map(|s| s.conn.poll_timeout());
-        conns.chain(self.endpoint.poll_timeout()).min()
+        // A drained connection kept for its unread bytes has no timer left to honour.
+        let live = self.conns.values().filter(|s| !s.conn.is_drained());
+        let conns = live.filter_map(|s| s.conn.poll_timeout());
+        let apps = self.conns.values().filter_map(|s| s.app.poll_timeout());
+        conns.chain(apps).chain(self.endpoint.poll_timeout()).min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -378,229 +391,5 @@ impl<A: App> Node for Host<A> {
             self.check_invariants(now);
         }
         self.run_apps(now);
-    }
-}
-
-/// Bytes of the deterministic stream `seed` starting at stream offset `offset`: word `i` of
-/// the stream is SplitMix64 of `seed + i`, little-endian.
-pub fn pattern_fill(seed: u64, offset: u64, out: &mut [u8]) {
-    let mut pos = offset;
-    let mut i = 0;
-    while i < out.len() {
-        let word = splitmix(seed.wrapping_add(pos / 8)).to_le_bytes();
-        let skip = (pos % 8) as usize;
-        let n = (8 - skip).min(out.len() - i);
-        out[i..i + n].copy_from_slice(&word[skip..skip + n]);
-        i += n;
-        pos += n as u64;
-    }
-}
-
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A running hash of a byte stream that does not depend on how the stream was split.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamHash {
-    h: u64,
-    carry: [u8; 8],
-    carried: usize,
-    len: u64,
-}
-
-impl Default for StreamHash {
-    fn default() -> Self {
-        StreamHash { h: 0xcbf2_9ce4_8422_2325, carry: [0; 8], carried: 0, len: 0 }
-    }
-}
-
-impl StreamHash {
-    /// Mix in the next bytes of the stream.
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.len += data.len() as u64;
-        if self.carried > 0 {
-            let n = (8 - self.carried).min(data.len());
-            self.carry[self.carried..self.carried + n].copy_from_slice(&data[..n]);
-            self.carried += n;
-            data = &data[n..];
-            if self.carried < 8 {
-                return;
-            }
-            self.word(u64::from_le_bytes(self.carry));
-            self.carried = 0;
-        }
-        let mut words = data.chunks_exact(8);
-        for w in &mut words {
-            self.word(u64::from_le_bytes(w.try_into().unwrap_or_default()));
-        }
-        let rest = words.remainder();
-        self.carry[..rest.len()].copy_from_slice(rest);
-        self.carried = rest.len();
-    }
-
-    fn word(&mut self, w: u64) {
-        let h = (self.h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.h = h ^ (h >> 29);
-    }
-
-    /// The hash of the stream so far (its length included).
-    pub fn value(&self) -> u64 {
-        let mut tail = [0u8; 8];
-        tail[..self.carried].copy_from_slice(&self.carry[..self.carried]);
-        let mut h = *self;
-        h.word(u64::from_le_bytes(tail));
-        h.word(self.len);
-        h.h
-    }
-
-    /// Bytes hashed so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Nothing hashed yet.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-/// Scratch size for [`BulkApp`] writes and checks.
-const CHUNK: usize = 64 * 1024;
-
-/// Sends `to_send` bytes of the stream `send_seed` (see [`pattern_fill`]), then shuts down
-/// writing; reads everything, checking it against the stream `recv_seed` and hashing it.
-#[derive(Debug)]
-pub struct BulkApp {
-    /// Bytes to send.
-    pub to_send: u64,
-    /// Bytes written into the connection so far.
-    pub written: u64,
-    /// Seed of the stream we send.
-    pub send_seed: u64,
-    /// Hash of what we wrote.
-    pub sent_hash: StreamHash,
-    /// Seed of the stream we expect.
-    pub recv_seed: u64,
-    /// Hash of what we read.
-    pub recv_hash: StreamHash,
-    /// Stream offset of the first byte that differed from the expected stream.
-    pub first_mismatch: Option<u64>,
-    /// The peer's FIN was read (end of stream).
-    pub eof: bool,
-    /// When everything was sent and acknowledged (FIN included) and the peer's stream ended.
-    pub done_at: Option<Instant>,
-    /// The connection failed with this error.
-    pub error: Option<crate::ConnectionError>,
-    /// The connection was established at this time.
-    pub connected_at: Option<Instant>,
-    out: Box<[u8]>,
-    expect: Box<[u8]>,
-}
-
-impl BulkApp {
-    /// An application sending `to_send` bytes of stream `send_seed` and expecting stream
-    /// `recv_seed`.
-    pub fn new(to_send: u64, send_seed: u64, recv_seed: u64) -> Self {
-        BulkApp {
-            to_send,
-            written: 0,
-            send_seed,
-            sent_hash: StreamHash::default(),
-            recv_seed,
-            recv_hash: StreamHash::default(),
-            first_mismatch: None,
-            eof: false,
-            done_at: None,
-            error: None,
-            connected_at: None,
-            out: vec![0; CHUNK].into_boxed_slice(),
-            expect: vec![0; CHUNK].into_boxed_slice(),
-        }
-    }
-
-    /// Everything sent and acknowledged, and the peer's whole stream read.
-    pub fn is_done(&self) -> bool {
-        self.done_at.is_some()
-    }
-
-    fn check(&mut self, data: &[u8]) {
-        let mut off = 0;
-        while off < data.len() {
-            let n = (data.len() - off).min(self.expect.len());
-            let at = self.recv_hash.len();
-            pattern_fill(self.recv_seed, at, &mut self.expect[..n]);
-            let got = &data[off..off + n];
-            if self.first_mismatch.is_none() && got != &self.expect[..n] {
-                let i = got.iter().zip(self.expect.iter()).position(|(a, b)| a != b);
-                self.first_mismatch = Some(at + i.unwrap_or(0) as u64);
-            }
-            self.recv_hash.update(got);
-            off += n;
-        }
-    }
-
-    fn write(&mut self, conn: &mut Connection) {
-        while self.written < self.to_send && conn.writable_bytes() > 0 {
-            let n = (self.to_send - self.written).min(CHUNK as u64) as usize;
-            let n = n.min(conn.writable_bytes());
-            pattern_fill(self.send_seed, self.written, &mut self.out[..n]);
-            match conn.write(&self.out[..n]) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => {
-                    self.sent_hash.update(&self.out[..k]);
-                    self.written += k as u64;
-                }
-            }
-        }
-        if self.written == self.to_send {
-            conn.shutdown_write();
-        }
-    }
-
-    fn read(&mut self, conn: &mut Connection) {
-        // One call sees every unread byte (as up to two slices) and consumes them all.
-        conn.read_with(|bufs| {
-            bufs.iter()
-                .map(|b| {
-                    self.check(b);
-                    b.len()
-                })
-                .sum()
-        });
-        let mut one = [0u8; 1];
-        match conn.read(&mut one) {
-            Ok(0) => self.eof = true,
-            Ok(_) => self.check(&one),
-            Err(crate::ReadError::Failed(e)) => self.error = Some(e),
-            Err(_) => {}
-        }
-    }
-}
-
-impl App for BulkApp {
-    fn on_event(&mut self, now: Instant, conn: &mut Connection, event: Event) {
-        match event {
-            Event::Connected => self.connected_at = Some(now),
-            Event::Closed(e) => self.error = self.error.or(e),
-            _ => {}
-        }
-        let _ = conn;
-    }
-
-    fn poll(&mut self, now: Instant, conn: &mut Connection) {
-        if conn.error().is_some() {
-            self.error = self.error.or(conn.error());
-            return;
-        }
-        self.write(conn);
-        self.read(conn);
-        let fin_acked = matches!(conn.state(), State::TimeWait | State::Closed);
-        if self.done_at.is_none() && self.eof && self.written == self.to_send && fin_acked {
-            self.done_at = Some(now);
-        }
     }
 }

@@ -57,16 +57,20 @@
 //! assert_eq!(net.now(), Instant::from_millis(1));
 //! ```
 
+mod apps;
 mod host;
 mod link;
 mod network;
 mod packet;
 mod pcap;
+mod stream;
 
-pub use host::{pattern_fill, Acceptor, App, BulkApp, Finished, Host, StreamHash};
+pub use apps::{response_len, BulkApp, Model, ModelApp};
+pub use host::{Acceptor, App, Finished, Host};
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use network::{NetStats, Network};
 pub use pcap::{LINKTYPE_RAW, PCAP_MAGIC};
+pub use stream::{pattern_fill, StreamHash};
 
 use crate::Instant;
 
