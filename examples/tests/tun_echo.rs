@@ -20,27 +20,6 @@ use tcp_tun::Tun;
 const MIB: usize = 1 << 20;
 const PORT: u16 = 8080;
 
-/// 5 % random loss on the TUN, each way (iptables `statistic`: this kernel has no netem).
-fn five_percent_loss() {
-    for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
-        common::run(&[
-            "iptables",
-            "-A",
-            chain,
-            dir,
-            TUN_NAME,
-            "-m",
-            "statistic",
-            "--mode",
-            "random",
-            "--probability",
-            "0.05",
-            "-j",
-            "DROP",
-        ]);
-    }
-}
-
 /// Whether curl is there; prints why the test skips when it is not.
 fn curl_or_skip(test: &str) -> bool {
     let ok = Command::new("curl").arg("--version").output().is_ok_and(|o| o.status.success());
@@ -150,7 +129,7 @@ fn fl_04_curl_echo_10mib_at_5_percent_loss_each_way() {
     if !common::root_or_skip(name) || !curl_or_skip(name) {
         return;
     }
-    let echo = with_http_server(five_percent_loss, move || {
+    let echo = with_http_server(common::five_percent_loss, move || {
         curl_download(name, Duration::from_secs(300));
         curl_echo(name, Duration::from_secs(300))
     });

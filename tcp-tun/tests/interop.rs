@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    kernel_side, kernel_to_stack, mbps, stack_to_kernel, with_stack, KERNEL_IP, STACK_IP, TUN_NAME,
+    kernel_side, kernel_to_stack, mbps, stack_to_kernel, with_stack, KERNEL_IP, STACK_IP,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -55,37 +55,17 @@ fn bulk_100mib_each_way_offload_on() {
     }
 }
 
-fn five_percent_loss() {
-    for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
-        common::run(&[
-            "iptables",
-            "-A",
-            chain,
-            dir,
-            TUN_NAME,
-            "-m",
-            "statistic",
-            "--mode",
-            "random",
-            "--probability",
-            "0.05",
-            "-j",
-            "DROP",
-        ]);
-    }
-}
-
 #[test]
 fn five_percent_loss_each_way_20mib() {
     if common::root_or_skip("five_percent_loss_each_way_20mib") {
-        bulk("5% loss, offload off", false, five_percent_loss, 20 * MIB);
+        bulk("5% loss, offload off", false, common::five_percent_loss, 20 * MIB);
     }
 }
 
 #[test]
 fn five_percent_loss_each_way_20mib_offload_on() {
     if common::root_or_skip("five_percent_loss_each_way_20mib_offload_on") {
-        bulk("5% loss, offload on", true, five_percent_loss, 20 * MIB);
+        bulk("5% loss, offload on", true, common::five_percent_loss, 20 * MIB);
     }
 }
 

@@ -61,6 +61,27 @@ pub fn run(args: &[&str]) {
     );
 }
 
+/// 5 % random loss on the TUN, each way (iptables `statistic`: this kernel has no netem).
+pub fn five_percent_loss() {
+    for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
+        run(&[
+            "iptables",
+            "-A",
+            chain,
+            dir,
+            TUN_NAME,
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            "0.05",
+            "-j",
+            "DROP",
+        ]);
+    }
+}
+
 /// In a new namespace: a TUN (kernel side 10.77.0.1/24, the stack at 10.77.0.2), a
 /// current-thread runtime, and `f` given the stack. `setup` runs after the TUN is up, before
 /// the stack starts (for iptables rules).
