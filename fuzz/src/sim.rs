@@ -253,9 +253,11 @@ impl App for ScriptApp {
             return;
         }
         if self.finishing.get() {
-            self.read_all = true;
             self.shutdown = true;
         }
+        // An application that is done writing drains its input to the end of stream (the
+        // host drops a connection once it is closed, unread data or not).
+        self.read_all |= self.shutdown;
         self.write(conn);
         self.read(conn);
         if self.close {
