@@ -13,9 +13,10 @@ use tcpcore::{
     ListenOptions, ReadError, State, SynCookies,
 };
 
-use crate::invariants::{check_conn, Watch};
+use crate::invariants::check_conn;
 use crate::peer::{self, Peer, SegSpec, OURS, PEER};
 use crate::{stream_fill, stream_mismatch};
+use tcpcore::sim::ConnWatch;
 
 /// How the run is set up.
 #[derive(Arbitrary, Clone, Debug)]
@@ -110,7 +111,7 @@ pub struct Harness {
     now: Instant,
     ep: Endpoint,
     cfg: ConnConfig,
-    conns: BTreeMap<ConnectionHandle, (Connection, Watch)>,
+    conns: BTreeMap<ConnectionHandle, (Connection, ConnWatch)>,
     listen: Option<SocketAddr>,
     /// The connection of the peer's 4-tuple, if live.
     main: Option<ConnectionHandle>,
@@ -162,7 +163,7 @@ impl Harness {
             let remote = SocketAddr::new(theirs, PORT);
             let (h, conn) = ep.connect(now, ours, remote).expect("connect");
             let local = conn.local_addr();
-            conns.insert(h, (conn, Watch::default()));
+            conns.insert(h, (conn, ConnWatch::default()));
             (local, remote, None, Some(h))
         };
         let peer = Peer::new(peer_addr, local, SeqNum(s.isn));
@@ -236,6 +237,11 @@ impl Harness {
                     c.handle_path_mtu(now, p.mtu, p.seq);
                 }
             }
+            Some(DatagramEvent::IcmpError(h, e)) => {
+                if let Some((c, _)) = self.conns.get_mut(&h) {
+                    c.handle_icmp_error(now, e);
+                }
+            }
             Some(DatagramEvent::NewConnection(h, conn)) => {
                 let listen = self.listen.expect("only a listener makes connections");
                 assert_eq!(self.ep.accept(listen), Some(h), "the new connection is queued");
@@ -243,7 +249,7 @@ impl Harness {
                     self.main = Some(h);
                     self.app = App::default();
                 }
-                self.conns.insert(h, (*conn, Watch::default()));
+                self.conns.insert(h, (*conn, ConnWatch::default()));
             }
         }
     }

@@ -15,11 +15,10 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Bound;
 
-use super::Node;
+use super::{check_connection, ConnWatch, Node};
 use crate::config::EndpointConfig;
 use crate::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, ListenOptions};
-use crate::wire::SeqNum;
-use crate::{Connection, EndpointError, Event, Instant, State};
+use crate::{Connection, EndpointError, Event, Instant};
 
 /// The application side of one connection, run by its [`Host`] after every simulator step.
 pub trait App {
@@ -39,23 +38,12 @@ pub trait App {
     }
 }
 
-/// What [`Host`] remembers per connection for the invariant checks.
-#[derive(Clone, Copy, Debug, Default)]
-struct Watch {
-    /// RCV.NXT after the previous step, once the peer's ISN is known.
-    rcv_nxt: Option<SeqNum>,
-    /// SND.UNA and SND.MAX after the previous step.
-    snd: Option<(SeqNum, SeqNum)>,
-    /// The right edge of the send window (SND.UNA + SND.WND) furthest to the right so far.
-    edge: Option<SeqNum>,
-}
-
 /// A live connection with its application.
 #[derive(Debug)]
 struct Slot<A> {
     conn: Connection,
     app: A,
-    watch: Watch,
+    watch: ConnWatch,
 }
 
 /// A connection that drained and was dropped, with its application's final state.
@@ -164,7 +152,7 @@ impl<A: App> Host<A> {
         app: A,
     ) -> Result<ConnectionHandle, EndpointError> {
         let (h, conn) = self.endpoint.connect(now, local_ip, remote)?;
-        self.conns.insert(h, Slot { conn, app, watch: Watch::default() });
+        self.conns.insert(h, Slot { conn, app, watch: ConnWatch::default() });
         Ok(h)
     }
 
@@ -210,23 +198,11 @@ impl<A: App> Host<A> {
         self.conns.values().map(|s| &s.app).chain(self.finished.iter().map(|f| &f.app))
     }
 
-    /// Check every live connection's invariants, panicking with the connection's variables
-    /// if one fails, and remember what the next check compares against:
-    ///
-    /// - SND.UNA ≤ SND.NXT ≤ SND.MAX, and neither SND.UNA nor SND.MAX ever moves left;
-    /// - SND.MAX ≤ E (+ 1 while our SYN is unacknowledged), where E is the furthest right
-    ///   edge SND.UNA + SND.WND this connection has held after any step. We send only within
-    ///   the window offered when sending (data and FIN alike), and a well-behaved receiver
-    ///   never moves its right edge left (RFC 9293 §3.8.6.2.2), so as data is acknowledged
-    ///   and the window shrinks, E stays put and everything sent stays below it. The SYN is
-    ///   sent before any window is known, hence the + 1;
-    /// - RCV.NXT never moves left once the peer's ISN is known;
-    /// - the send buffer holds no more than its capacity, the receive buffer no more than its
-    ///   limit (capacity plus the slack for scale round-off, RFC 7323 §2.4), and the window
-    ///   we advertised (RCV.ADV - RCV.NXT) fits the space left below that limit.
+    /// Check every live connection's invariants with [`check_connection`], panicking with
+    /// the connection's variables if one fails.
     pub fn check_invariants(&mut self, now: Instant) {
         for slot in self.conns.values_mut() {
-            check_conn(now, &slot.conn, &mut slot.watch);
+            check_connection(now, &slot.conn, &mut slot.watch);
         }
     }
 
@@ -261,51 +237,6 @@ impl<A: App> Host<A> {
     }
 }
 
-/// The invariants of [`Host::check_invariants`] for one connection.
-#[track_caller]
-fn check_conn(now: Instant, conn: &Connection, w: &mut Watch) {
-    let v = conn.seq_vars();
-    let who = || {
-        format!(
-            "{} -> {} at {now} in {:?}: {v:?}",
-            conn.local_addr(),
-            conn.remote_addr(),
-            conn.state()
-        )
-    };
-    assert!(
-        v.snd_una <= v.snd_nxt && v.snd_nxt <= v.snd_max,
-        "SND.UNA <= SND.NXT <= SND.MAX violated: {}",
-        who()
-    );
-    if let Some((una, max)) = w.snd {
-        assert!(v.snd_una >= una, "SND.UNA moved left from {una:?}: {}", who());
-        assert!(v.snd_max >= max, "SND.MAX moved left from {max:?}: {}", who());
-    }
-    w.snd = Some((v.snd_una, v.snd_max));
-    let edge = v.snd_una + v.snd_wnd;
-    let e = w.edge.map_or(edge, |e| e.max(edge));
-    w.edge = Some(e);
-    let syn_unacked = u32::from(v.snd_una == v.iss);
-    assert!(v.snd_max <= e + syn_unacked, "sent beyond the offered window (edge {e:?}): {}", who());
-    if !matches!(conn.state(), State::SynSent | State::Listen) {
-        if let Some(prev) = w.rcv_nxt {
-            assert!(v.rcv_nxt >= prev, "RCV.NXT moved left from {prev:?}: {}", who());
-        }
-        w.rcv_nxt = Some(v.rcv_nxt);
-    }
-    assert!(v.send_buffered <= v.send_capacity, "send buffer over capacity: {}", who());
-    assert!(v.recv_buffered <= v.recv_limit, "receive buffer over its limit: {}", who());
-    if conn.state().can_receive() && v.rcv_adv > v.rcv_nxt {
-        let free = (v.recv_limit - v.recv_buffered) as u32;
-        assert!(
-            v.rcv_adv.since(v.rcv_nxt) <= free,
-            "advertised more than the free space {free}: {}",
-            who()
-        );
-    }
-}
-
 impl<A: App> Node for Host<A> {
     fn handle(&mut self, now: Instant, packet: &[u8]) {
         match self.endpoint.handle(now, packet) {
@@ -334,7 +265,7 @@ impl<A: App> Node for Host<A> {
                 let accepted = self.endpoint.accept(addr);
                 debug_assert_eq!(accepted, Some(h));
                 let app = accept(&conn);
-                self.conns.insert(h, Slot { conn: *conn, app, watch: Watch::default() });
+                self.conns.insert(h, Slot { conn: *conn, app, watch: ConnWatch::default() });
             }
         }
     }

@@ -59,6 +59,7 @@
 
 mod apps;
 mod host;
+mod invariants;
 mod link;
 mod network;
 mod packet;
@@ -67,6 +68,7 @@ mod stream;
 
 pub use apps::{response_len, BulkApp, Model, ModelApp};
 pub use host::{Acceptor, App, Finished, Host};
+pub use invariants::{check_connection, ConnWatch};
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use network::{NetStats, Network};
 pub use pcap::{LINKTYPE_RAW, PCAP_MAGIC};
