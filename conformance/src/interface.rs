@@ -375,11 +375,7 @@ pub(crate) extern "C" fn netdev_receive(
 }
 
 pub(crate) extern "C" fn usleep(ud: *mut c_void, usec: u32) -> c_int {
-    shared(ud).let_blocked_finish();
-    locked(ud, |h| {
-        let t = h.stack.now + Duration::from_micros(usec.into());
-        h.stack.advance_to(t);
-    });
+    shared(ud).sleep(Duration::from_micros(usec.into()));
     0
 }
 
@@ -390,11 +386,7 @@ pub(crate) extern "C" fn gettimeofday(
     tv: *mut TimeVal,
     _tz: *mut c_void,
 ) -> c_int {
-    let us = locked(ud, |h| {
-        let t = h.stack.now + Duration::from_micros(1);
-        h.stack.advance_to(t);
-        h.stack.wall_usecs()
-    });
+    let us = shared(ud).advance(Duration::from_micros(1));
     ffi::write_out(tv, TimeVal { sec: (us / 1_000_000) as i64, usec: (us % 1_000_000) as i64 });
     0
 }

@@ -5,14 +5,19 @@ mod common;
 
 use common::*;
 use tcpcore::wire::{SackBlock, SeqNum, TcpFlags, TcpOptions};
-use tcpcore::{ConnConfig, Instant};
+use tcpcore::{ConnConfig, Instant, Offload};
 
 const D: u32 = PEER_ISS + 1;
 const S: u32 = ISS + 1;
 
 /// An established SACK client (no timestamps, MSS 1460) whose SRTT is 10 ms (the SYN).
 fn established() -> Sc {
-    let mut sc = Sc::client(ConnConfig { sack: true, ..Sc::plain() });
+    established_with(Offload::default())
+}
+
+/// Likewise, with the given offloads.
+fn established_with(offload: Offload) -> Sc {
+    let mut sc = Sc::client(ConnConfig { sack: true, offload, ..Sc::plain() });
     sc.advance(ms(10));
     let o = TcpOptions { mss: Some(1460), sack_permitted: true, ..TcpOptions::default() };
     sc.deliver(Seg::syn_ack(PEER_ISS, ISS + 1).opts(o));
@@ -48,6 +53,27 @@ fn rx_04_tlp_probes_the_tail_two_srtt_and_2_ms_after_the_last_send() {
     assert_eq!((i.tlp_probes, i.timeouts), (1, 0));
     // One probe per tail: the RTO (re-armed by the probe, RFC 8985 §7.3) comes next.
     assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_millis(232)));
+}
+
+/// RFC 8985 §7.2: the probe timer starts when new data is sent, also when the whole flight
+/// leaves as one GSO super-segment, and restarts on an ACK that cumulatively acknowledges
+/// new data, not on an ACK whose SACK block delivers nothing (here the last byte of the
+/// tail, part of a segment): the probe leaves 2 SRTT + 2 ms after the last send (packetdrill
+/// `fr-4pkt-fack-last-byte.pkt`).
+#[test]
+fn rx_04_tlp_timer_keeps_running_through_an_ack_that_delivers_nothing() {
+    for gso_max_size in [0, 65_535] {
+        let mut sc = established_with(Offload { gso_max_size, ..Offload::default() });
+        sc.conn.write(&[5u8; 3 * 1460]).unwrap();
+        assert_eq!(sc.output().len(), if gso_max_size > 0 { 1 } else { 3 });
+        sc.advance(ms(15));
+        sc.deliver(Seg::ack(D, S).opts(sack(S + 3 * 1460 - 1, S + 3 * 1460)));
+        sc.expect_none();
+        let probe = sc.advance(ms(100));
+        assert_eq!(probe.len(), 1, "GSO {gso_max_size}: {probe:#?}");
+        assert_eq!(probe[0].at, Instant::from_millis(32), "GSO {gso_max_size}");
+        probe[0].assert_seq_ack(S + 2920, D);
+    }
 }
 
 #[test]

@@ -196,6 +196,28 @@ fn rx_02_three_dup_acks_fast_retransmit_snd_una() {
     assert_eq!((info.ssthresh, info.cwnd), (5 * MSS, 5 * MSS));
 }
 
+/// RFC 3042 limited transmit, then reordering rather than loss: the cumulative ACK of the
+/// three segments the two duplicate ACKs stood for grows cwnd by the one segment not yet
+/// counted as delivered (Linux `tcp_remove_reno_sacks`: each duplicate ACK already counted a
+/// delivered segment), so two segments go out, not three (packetdrill
+/// `limited-transmit-no-sack.pkt`).
+#[test]
+fn rx_02_ack_after_limited_transmit_credits_cwnd_once_per_segment() {
+    let (mut sc, _) = ten_in_flight();
+    sc.advance(ms(10));
+    for i in 0..2 {
+        sc.deliver(Seg::ack(P, D));
+        assert_data(&sc.expect_one(), D + (10 + i) * MSS, MSS as usize);
+    }
+    sc.advance(ms(1));
+    sc.deliver(Seg::ack(P, D + 3 * MSS));
+    assert_eq!(sc.conn.info().cwnd, 11 * MSS, "slow start credits one newly delivered segment");
+    let out = sc.output();
+    assert_eq!(out.len(), 2, "9 segments in flight, cwnd 11: {out:#?}");
+    assert_data(&out[0], D + 12 * MSS, MSS as usize);
+    assert_data(&out[1], D + 13 * MSS, MSS as usize);
+}
+
 #[test]
 fn rx_02_newreno_partial_ack_then_full_ack() {
     let (mut sc, _) = ten_in_flight();

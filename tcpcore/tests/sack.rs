@@ -240,3 +240,27 @@ fn rx_04_hostile_sack_pattern_keeps_scoreboard_bounded() {
     assert!(i.sack_max_work_per_ack <= 4 * (SCOREBOARD_CAPACITY as u32 + 9));
     assert_eq!(sc.conn.send_queued(), written - (una - S) as usize, "nothing freed early");
 }
+
+/// RFC 3042 limited transmit with SACK, then reordering rather than loss: the cumulative ACK
+/// covering two segments SACKed earlier grows cwnd by the one segment newly delivered, as
+/// Linux counts each segment delivered once (`tcp_sacktag_write_queue` at the SACK, only the
+/// rest at the cumulative ACK), so two segments go out, not three (packetdrill
+/// `limited-transmit-sack.pkt`).
+#[test]
+fn rx_04_ack_of_sacked_segments_credits_cwnd_once_per_segment() {
+    let mut sc = established(1460);
+    sc.conn.write(&vec![7u8; 1460 * 20]).unwrap();
+    assert_eq!(sc.output().len(), 10, "initial window");
+    sc.advance(ms(10));
+    for i in 0..2u32 {
+        sc.deliver(Seg::ack(D, S).opts(sack(&[(S + 1460, S + 1460 * (2 + i))])));
+        let o = sc.expect_one();
+        assert_eq!((o.seq(), o.len()), (S + 1460 * (10 + i), 1460), "limited transmit");
+    }
+    sc.advance(ms(1));
+    sc.deliver(Seg::ack(D, S + 3 * 1460));
+    assert_eq!(sc.conn.info().cwnd, 11 * 1460, "slow start credits one newly delivered segment");
+    let out = sc.output();
+    assert_eq!(out.len(), 2, "9 segments in flight, cwnd 11: {out:#?}");
+    assert_eq!(out[0].seq(), S + 12 * 1460);
+}

@@ -408,6 +408,7 @@ impl Connection {
     fn on_new_ack(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
         let flight = self.snd_max.since(self.snd_una);
         let acked = ack.since(self.snd_una);
+        let delivered_before = self.delivered_before(ack, acked);
         self.recovery.last_advance = acked;
         let data_start = self.data_start();
         let data_end = data_start + self.send_buf.len() as u32;
@@ -439,6 +440,7 @@ impl Connection {
         } else {
             let srtt = self.rtt.srtt();
             let (snd_una, snd_max) = (self.snd_una, self.snd_max);
+            let acked = acked.saturating_sub(delivered_before);
             let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
             // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited` (RX-11).
             if self.is_cwnd_limited() {
@@ -458,6 +460,21 @@ impl Connection {
             self.expand_send_buffer();
             self.events |= ev::WRITABLE;
         }
+    }
+
+    /// Of the `acked` bytes up to `ack`, those already counted as delivered (RX-02, RX-04):
+    /// SACKed earlier or, without SACK, one segment per duplicate ACK (RFC 3042 limited
+    /// transmit; Linux `tcp_remove_reno_sacks` counts at least one segment newly delivered).
+    /// Linux grows cwnd by the segments each ACK newly delivers (`tcp_cong_control`'s
+    /// `acked_sacked`), and an ACK that only SACKs does not grow it, so these bytes are never
+    /// credited: crediting them at the cumulative ACK sends a burst Linux does not send.
+    fn delivered_before(&self, ack: SeqNum, acked: u32) -> u32 {
+        if self.sack_active() {
+            return self.sack_tx.sb.as_ref().map_or(0, |sb| sb.sacked_below(ack));
+        }
+        let mss = self.effective_mss();
+        let dup = self.recovery.dupacks.saturating_mul(mss);
+        dup.min(acked.saturating_sub(mss))
     }
 
     /// The RTT sample of an ACK of new data, fed to the estimator. Without timestamps: the

@@ -232,7 +232,6 @@ impl Connection {
         }
         let end = seg.seq + seg.len + u32::from(seg.fin);
         let new_data = seg.seq >= self.snd_max;
-        self.on_data_sent(now, seg.seq, end, !new_data);
         if seg.seq < self.snd_max {
             self.info.retransmits += 1;
             self.info.bytes_retransmitted += u64::from(seg.len);
@@ -249,6 +248,8 @@ impl Connection {
             self.snd_sml = self.snd_sml.max(seg.seq + seg.len);
         }
         self.snd_max = self.snd_max.max(end);
+        // After SND.MAX moved: the loss probe timer is armed only with data outstanding.
+        self.on_data_sent(now, seg.seq, end, !new_data);
         if new_data {
             self.note_cwnd_usage(now);
         }

@@ -231,12 +231,12 @@ impl Connection {
             self.sack_tx.sndcnt = self.sack_tx.sndcnt.saturating_sub(len.max(1));
         }
         if !retx {
-            self.arm_tlp(now);
+            self.arm_tlp(now, true);
         }
     }
 
-    /// RFC 8985 §7.2: arm (or re-arm) the probe timeout.
-    fn arm_tlp(&mut self, now: Instant) {
+    /// RFC 8985 §7.2: arm the probe timeout, restarting a running one if `restart`.
+    fn arm_tlp(&mut self, now: Instant, restart: bool) {
         let outstanding = self.snd_max.since(self.snd_una);
         if outstanding == 0
             || self.recovery.active
@@ -245,6 +245,9 @@ impl Connection {
             || !self.state.is_synchronized()
         {
             self.timers.stop(Timer::LossProbe);
+            return;
+        }
+        if !restart && self.timers.get(Timer::LossProbe).is_some() {
             return;
         }
         let pto = match self.rtt.srtt() {
@@ -353,7 +356,8 @@ impl Connection {
         if self.recovery.active {
             self.prr_update(delivered);
         }
-        self.arm_tlp(now);
+        // RFC 8985 §7.2: only an ACK that cumulatively acknowledges new data restarts it.
+        self.arm_tlp(now, acked > 0);
     }
 
     /// RFC 8985 §6.2 step 4: the reordering window.

@@ -293,6 +293,16 @@ impl Scoreboard {
         self.set_flags(at, flags);
     }
 
+    /// Bytes below `una` already SACKed: delivered before the cumulative ACK reached them.
+    pub(crate) fn sacked_below(&self, una: SeqNum) -> u32 {
+        (0..self.len)
+            .map(|i| self.get(i))
+            .take_while(|e| e.start < una)
+            .filter(|e| e.sacked())
+            .map(|e| e.end.min(una).since(e.start))
+            .sum()
+    }
+
     /// The cumulative ACK reached `una`: drop what it covers. Returns the delivery record
     /// of the entries it newly delivered (not those already SACKed).
     pub(crate) fn cum_ack(&mut self, una: SeqNum, d: &mut Delivered) {
