@@ -136,10 +136,17 @@ fn fl_04_curl_echo_10mib_at_5_percent_loss_each_way() {
     assert!(echo < Duration::from_secs(120), "10 MiB echo at 5 % loss took {echo:.1?}");
 }
 
+/// The middle of `times`.
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
 /// FL-04 without loss: the echo (10 MiB each way at once) runs at least half as fast as the
-/// one-way download of 10 MiB, best of five of each. Without offloads both are bound by the
+/// one-way download of 10 MiB, comparing the medians of five runs of each. Without offloads both are bound by the
 /// CPU on a 2-vCPU machine and the echo has twice the packets to move, so the ratio sits near
-/// 0.6 on an idle VM: a round that a busy host pushed below the line is measured once more.
+/// 0.6 on an idle VM (0.4-0.67 per round): a round below the line is measured again, up to
+/// three rounds.
 #[test]
 fn fl_04_curl_echo_10mib_without_loss_at_least_half_the_download_rate() {
     let name = "fl_04_curl_echo_10mib_without_loss_at_least_half_the_download_rate";
@@ -151,15 +158,20 @@ fn fl_04_curl_echo_10mib_without_loss_at_least_half_the_download_rate() {
         move || {
             let max = Duration::from_secs(60);
             let round = || {
-                let download = (0..5).map(|_| curl_download(name, max)).min().unwrap();
-                let echo = (0..5).map(|_| curl_echo(name, max)).min().unwrap();
+                let download = median((0..5).map(|_| curl_download(name, max)).collect());
+                let echo = median((0..5).map(|_| curl_echo(name, max)).collect());
                 (echo, download)
             };
-            let first = round();
-            if first.0 <= first.1 * 2 {
-                return vec![first];
+            // Up to three rounds, stopping at the first that meets the line.
+            let mut rounds = Vec::new();
+            while rounds.len() < 3 {
+                let (echo, download) = round();
+                rounds.push((echo, download));
+                if echo <= download * 2 {
+                    break;
+                }
             }
-            vec![first, round()]
+            rounds
         },
     );
     let (echo, download) = *rounds.last().unwrap();
