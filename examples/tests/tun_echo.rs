@@ -143,10 +143,10 @@ fn median(mut times: Vec<Duration>) -> Duration {
 }
 
 /// FL-04 without loss: the echo (10 MiB each way at once) runs at least half as fast as the
-/// one-way download of 10 MiB, comparing the medians of five runs of each. Without offloads both are bound by the
-/// CPU on a 2-vCPU machine and the echo has twice the packets to move, so the ratio sits near
-/// 0.6 on an idle VM (0.4-0.67 per round): a round below the line is measured again, up to
-/// three rounds.
+/// one-way download of 10 MiB, comparing the medians of five runs of each. Without offloads
+/// both are bound by the CPU on a 2-vCPU machine and the echo has twice the packets to move,
+/// so the ratio sits near 0.6 on an idle VM (0.4-0.67 per round): a round below the line is
+/// measured again, up to three rounds.
 #[test]
 fn fl_04_curl_echo_10mib_without_loss_at_least_half_the_download_rate() {
     let name = "fl_04_curl_echo_10mib_without_loss_at_least_half_the_download_rate";
