@@ -1,7 +1,7 @@
 //! A sans-IO TCP/IP engine: IP packets and the current time go in; IP packets, the next timer
 //! deadline and application events come out. No sockets, clocks, OS randomness, threads,
 //! async or `unsafe`: the caller owns all I/O, so the same engine runs under tokio, over a TUN
-//! device, inside the deterministic simulator ([`sim`], feature `sim`) or a fuzzer.
+//! device, inside the deterministic simulator (module `sim`, feature `sim`) or a fuzzer.
 //!
 //! # The pieces
 //! - [`Endpoint`]: routes each incoming IP packet to its connection (keyed hash of the
