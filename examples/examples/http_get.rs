@@ -2,7 +2,8 @@
 //! stdout; exits 0 on a 2xx status. Needs root (or CAP_NET_ADMIN) to create the interface.
 //!
 //! ```text
-//! sudo cargo run --release --example http_get -- [--tun NAME] [--kernel-ip CIDR] [--ip ADDR] URL
+//! cargo build --release --example http_get
+//! sudo ./target/release/examples/http_get [--tun NAME] [--kernel-ip CIDR] [--ip ADDR] URL
 //! ```
 //!
 //! Defaults: `tcptun0`, kernel side `10.77.0.1/24`, stack `10.77.0.2`. The URL is

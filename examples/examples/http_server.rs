@@ -2,7 +2,8 @@
 //! interface. Needs root (or CAP_NET_ADMIN) to create the interface.
 //!
 //! ```text
-//! sudo cargo run --release --example http_server -- [--tun NAME] [--kernel-ip CIDR] [--ip ADDR]
+//! cargo build --release --example http_server
+//! sudo ./target/release/examples/http_server [--tun NAME] [--kernel-ip CIDR] [--ip ADDR]
 //!     [--port N] [--mtu N] [--offload] [--syn-cookies never|when-full|always] [--backlog N]
 //! curl http://10.77.0.2:8080/
 //! ```

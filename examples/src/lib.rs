@@ -16,6 +16,11 @@
 
 pub mod cli;
 
+/// The README's code blocks, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::io;
