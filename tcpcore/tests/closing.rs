@@ -544,6 +544,26 @@ fn cl_10_close_with_unread_data_sends_rst() {
     assert!(sc.conn.is_drained());
 }
 
+/// CL-10: new data for a socket the application closed (FIN-WAIT-1, its FIN not yet
+/// acknowledged) kills the connection and is answered as Linux answers it
+/// (TCPAbortOnData): `<SEQ=SEG.ACK><CTL=RST>`, no ACK bit, as for a segment to no
+/// connection (RFC 9293 §3.10.7.1), not a RST at SND.NXT.
+#[test]
+fn cl_10_data_after_close_is_answered_with_rst_at_seg_ack() {
+    let mut sc = Sc::established(Sc::plain());
+    sc.conn.close();
+    sc.expect_one().assert_flags(FIN_ACK).assert_seq_ack(ISS + 1, PEER_ISS + 1);
+    assert_eq!(sc.conn.state(), State::FinWait1);
+    sc.advance(ms(3));
+    sc.deliver(Seg::ack(PEER_ISS + 1, ISS + 1).data(b"late"));
+    let rst = sc.expect_one();
+    rst.assert_flags(TcpFlags::RST).assert_seq_ack(ISS + 1, 0);
+    assert_eq!(sc.conn.state(), State::Closed);
+    assert_eq!(sc.conn.poll_timeout(), None, "no FIN retransmission, no TIME-WAIT");
+    let ev = sc.events();
+    assert_eq!(ev.last(), Some(&Event::Closed(Some(ConnectionError::Aborted))), "{ev:?}");
+}
+
 #[test]
 fn cl_10_abort_in_fin_wait_2_skips_time_wait() {
     let mut sc = fin_wait_2();

@@ -86,6 +86,27 @@ fn rx_04_tlp_with_one_segment_in_flight_waits_for_a_delayed_ack() {
     assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_millis(210)));
 }
 
+/// RFC 8985 §7.2 caps the probe timeout at the RTO; as in Linux (one timer for both), the
+/// probe then fires in the RTO's place and the RTO restarts from it without backing off
+/// (packetdrill `user_timeout.pkt`: FIN probed at +300 ms, RTO +300 ms, then +600 ms).
+#[test]
+fn rx_04_probe_due_with_the_rto_fires_in_its_place_like_linux() {
+    let mut sc = established();
+    sc.conn.write(&[5u8; 100]).unwrap();
+    sc.expect_one();
+    let probe = sc.advance(ms(200));
+    assert_eq!(probe.len(), 1, "{probe:#?}");
+    assert_eq!(probe[0].at, Instant::from_millis(210));
+    probe[0].assert_seq_ack(S, D);
+    let i = sc.conn.info();
+    assert_eq!((i.tlp_probes, i.timeouts), (1, 0), "a probe, not a timeout");
+    assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_millis(410)), "RTO from the probe");
+    let rto = sc.advance(ms(200));
+    assert_eq!(rto.len(), 1, "{rto:#?}");
+    assert_eq!(sc.conn.info().timeouts, 1);
+    assert_eq!(sc.conn.poll_timeout(), Some(Instant::from_millis(810)), "then backoff");
+}
+
 #[test]
 fn rx_04_rack_marks_lost_after_the_reordering_window() {
     let mut sc = established();

@@ -596,8 +596,11 @@ impl Connection {
             return;
         }
         if self.orphaned && self.fin_queued {
-            // Linux: new data for a socket the application closed is answered with RST.
-            self.abort();
+            // RFC 1122 §4.2.2.13: new data for a socket the application closed is answered
+            // with RST. As Linux (TCPAbortOnData), the connection is gone and the segment is
+            // answered as one for no connection: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.1).
+            self.pending_rst = Some(PendingRst { seq: seg.tcp.ack, ack: None });
+            self.enter_closed(Some(ConnectionError::Aborted));
             return;
         }
         self.note_ooo_arrival(seq, end);

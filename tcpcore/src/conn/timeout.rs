@@ -18,6 +18,7 @@ impl Connection {
     /// Run every timer due at `now`. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         let _span = self.span.clone().entered();
+        self.probe_before_rto(now);
         while let Some(timer) = self.timers.take_expired(now) {
             tracing::trace!(?timer, "timer");
             match timer {
@@ -32,6 +33,20 @@ impl Connection {
             }
         }
         self.update_timers(now);
+    }
+
+    /// RFC 8985 §7.2 caps the probe timeout at the RTO; as in Linux, where both share one
+    /// timer, a probe due no later than the RTO fires in its place, and the RTO restarts
+    /// from the probe (§7.3) instead of firing at the same instant and backing off.
+    fn probe_before_rto(&mut self, now: Instant) {
+        let (Some(probe), Some(rto)) =
+            (self.timers.get(Timer::LossProbe), self.timers.get(Timer::Retransmit))
+        else {
+            return;
+        };
+        if probe <= now && probe <= rto {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
     }
 
     /// RFC 6298 §5.4–5.7: retransmit the earliest unacknowledged segment, back off, and
