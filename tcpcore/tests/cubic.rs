@@ -139,6 +139,25 @@ fn rx_03_cubic_fast_retransmit_on_a_connection_reduces_to_0_7_flight() {
     assert_eq!((info.ssthresh, info.cwnd, info.fast_retransmits), (reduced, reduced, 1));
 }
 
+/// RFC 9406 §4.3 recommends a per-ACK limit of L = 8 segments for an unpaced sender; Linux's
+/// slow start has none, so a stretch ACK of the whole initial window of 10 doubles it (Google's
+/// packetdrill `cubic-hystart-delay-*` scripts expect cwnd 20 here).
+#[test]
+fn rx_03_hystart_slow_start_counts_a_stretch_ack_whole_like_linux() {
+    let mut cc = Cubic::new(10, SMSS);
+    cc.on_ack(&AckInfo {
+        now: Instant::from_millis(200),
+        acked: 10 * SMSS,
+        mss: SMSS,
+        rtt_sample: Some(ms(200)),
+        srtt: Some(ms(200)),
+        snd_una: SeqNum(10 * SMSS),
+        snd_max: SeqNum(10 * SMSS),
+    });
+    assert_eq!(cc.slow_start_phase(), SlowStartPhase::SlowStart);
+    assert_eq!(cc.window(), 20 * SMSS);
+}
+
 #[test]
 fn rx_03_cubic_slow_start_back_to_ssthresh_stops_at_it() {
     // A loss at 20 segments: ssthresh = 14. Recovery ends with 12 segments in flight, so

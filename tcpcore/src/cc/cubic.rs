@@ -23,8 +23,6 @@ const MIN_RTT_DIVISOR: u32 = 8;
 const N_RTT_SAMPLE: u32 = 8;
 const CSS_GROWTH_DIVISOR: f64 = 4.0;
 const CSS_ROUNDS: u32 = 5;
-/// RFC 9406 §4.3: `L`, the per-ACK slow-start increase limit in segments when not paced.
-const HYSTART_L: u32 = 8;
 /// RFC 3465 §2.2: `L` for the standard slow start that follows the first (RFC 9406 §4.2).
 const ABC_L: u32 = 2;
 
@@ -165,8 +163,10 @@ impl Cubic {
             hs.rtt_sample_count = 0;
             hs.window_end = Some(a.snd_max);
         }
-        // cwnd = cwnd + min(N, L * SMSS), divided by CSS_GROWTH_DIVISOR in CSS.
-        let growth = f64::from(a.acked.min(HYSTART_L.saturating_mul(a.mss)));
+        // cwnd = cwnd + min(N, L * SMSS), divided by CSS_GROWTH_DIVISOR in CSS. RFC 9406 §4.3
+        // recommends L = 8 for a sender that does not pace; as Linux (`tcp_slow_start`, which
+        // has no such limit) L is infinite, so a stretch ACK (GRO, ACK decimation) counts whole.
+        let growth = f64::from(a.acked);
         let growth = match hs.phase {
             SlowStartPhase::Css => growth / CSS_GROWTH_DIVISOR,
             _ => growth,
