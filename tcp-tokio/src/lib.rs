@@ -73,14 +73,20 @@ mod cell;
 mod device;
 mod driver;
 pub mod error;
+mod lifecycle;
 mod memlink;
 pub mod net;
+mod observe;
 mod stack;
 
 pub use device::{Capabilities, Device, TxMeta};
+pub use lifecycle::DefaultGuard;
 pub use memlink::{LinkStats, MemLink, MemLinkBuilder};
+pub use observe::{ConnectionEntry, StackStats};
 pub use stack::{Stack, StackBuilder};
-pub use tcpcore::{EndpointConfig, EndpointStats, ListenOptions, SynCookies, TcpInfo};
+pub use tcpcore::{
+    EndpointConfig, EndpointStats, ListenOptions, State, StateCounts, SynCookies, TcpInfo,
+};
 
 /// Lock a mutex, ignoring poisoning: every critical section leaves its state consistent
 /// (no user code runs under these locks).
