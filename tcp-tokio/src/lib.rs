@@ -17,6 +17,12 @@
 //! - [`net`]: [`TcpStream`](net::TcpStream) (tokio's `AsyncRead`/`AsyncWrite`, and the
 //!   futures-io traits with feature `futures-io`), [`TcpListener`](net::TcpListener),
 //!   [`TcpSocket`](net::TcpSocket) and the split halves in [`net::tcp`].
+//! - Lifecycle: [`Stack::shutdown`] stops a stack (graceful close until a deadline, then
+//!   RST); the process default ([`Stack::set_default`]) can be cleared or scoped.
+//! - Observability: [`Stack::connections`] (the `ss -ti` view), [`Stack::state_counts`]
+//!   (the `netstat` view), [`Stack::totals`] (every packet in and out, retransmissions,
+//!   drops) and a `tcp_stack` tracing span per stack. With
+//!   feature `serde`, the stats, `TcpInfo` and the listing implement `serde::Serialize`.
 //!
 //! # Design
 //! One driver task owns the device and is the only one to feed the engine packets and

@@ -11,6 +11,7 @@ use crate::stack::Stack;
 
 /// One connection of a [`Stack`], as [`Stack::connections`] lists it (a line of `ss -ti`).
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct ConnectionEntry {
     /// The stack's end.
@@ -44,6 +45,7 @@ impl ConnectionEntry {
 /// Stack-wide counters: every IP packet the driver moved, and what was lost where, next to
 /// the endpoint's counters ([`Stack::totals`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct StackStats {
     /// IP packets received: from the device (a receive-offload super-segment counts once)
