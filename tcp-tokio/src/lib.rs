@@ -21,7 +21,8 @@
 //!   RST); the process default ([`Stack::set_default`]) can be cleared or scoped.
 //! - Observability: [`Stack::connections`] (the `ss -ti` view), [`Stack::state_counts`]
 //!   (the `netstat` view), [`Stack::totals`] (every packet in and out, retransmissions,
-//!   drops) and a `tcp_stack` tracing span per stack. With
+//!   drops), a `tcp_stack` tracing span per stack, and a pcap tap for Wireshark
+//!   ([`PcapTap`]). With
 //!   feature `serde`, the stats, `TcpInfo` and the listing implement `serde::Serialize`.
 //!
 //! # Design
@@ -83,12 +84,14 @@ mod lifecycle;
 mod memlink;
 pub mod net;
 mod observe;
+mod pcap;
 mod stack;
 
 pub use device::{Capabilities, Device, TxMeta};
 pub use lifecycle::DefaultGuard;
 pub use memlink::{LinkStats, MemLink, MemLinkBuilder};
 pub use observe::{ConnectionEntry, StackStats};
+pub use pcap::PcapTap;
 pub use stack::{Stack, StackBuilder};
 pub use tcpcore::{
     EndpointConfig, EndpointStats, ListenOptions, State, StateCounts, SynCookies, TcpInfo,

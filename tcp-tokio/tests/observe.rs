@@ -1,7 +1,9 @@
 //! What a stack shows of itself: the connection listing, per-state counts, stack totals and
 //! the pcap tap.
 
-use tcp_tokio::{MemLink, Stack, State};
+use std::sync::{Arc, Mutex};
+
+use tcp_tokio::{MemLink, PcapTap, Stack, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn pair(link: (MemLink, MemLink)) -> (Stack, Stack) {
@@ -124,4 +126,64 @@ async fn totals_count_retransmissions_of_gone_connections() {
     }
     assert_eq!(server.connection_count(), 0);
     assert!(server.totals().retransmits >= live);
+}
+
+/// A `Write` into a buffer the test keeps a handle to.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The pcap tap writes a file Wireshark reads: the pcap magic and `LINKTYPE_RAW`, then one
+/// well-formed record per packet the stack received or sent (as many as its totals count),
+/// each an IPv4 packet between the two stacks.
+#[tokio::test(start_paused = true)]
+async fn the_pcap_tap_records_one_record_per_packet() {
+    let (a, b) = MemLink::builder().offload(false).pair();
+    let capture = SharedBuf::default();
+    let tap = PcapTap::new(b, capture.clone()).unwrap();
+    let build = |ip: &str| Stack::builder().address(ip.parse().unwrap()).seed(1);
+    let server = build("10.0.0.1").build(a).unwrap();
+    let client = build("10.0.0.2").build(tap).unwrap();
+    let listener = server.bind("10.0.0.1:80").await.unwrap();
+    let mut c = client.connect("10.0.0.1:80").await.unwrap();
+    let (mut s, _) = listener.accept().await.unwrap();
+    s.write_all(&[9; 10_000]).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got.len(), 10_000);
+
+    let totals = client.totals();
+    let file = capture.0.lock().unwrap().clone();
+    let u32_at = |i: usize| u32::from_le_bytes(file[i..i + 4].try_into().unwrap());
+    assert_eq!(u32_at(0), tcpcore::pcap::PCAP_MAGIC);
+    assert_eq!(u32_at(20), tcpcore::pcap::LINKTYPE_RAW);
+    let (mut at, mut records, mut bytes) = (24, 0, 0);
+    while at < file.len() {
+        let (incl, orig) = (u32_at(at + 8) as usize, u32_at(at + 12) as usize);
+        assert_eq!(incl, orig);
+        let packet = &file[at + 16..at + 16 + incl];
+        assert_eq!(packet[0] >> 4, 4, "record {records} is not IPv4");
+        assert!(
+            packet[12..20] == [10, 0, 0, 1, 10, 0, 0, 2]
+                || packet[12..20] == [10, 0, 0, 2, 10, 0, 0, 1]
+        );
+        at += 16 + incl;
+        records += 1;
+        bytes += incl as u64;
+    }
+    assert_eq!(at, file.len(), "a truncated record");
+    assert_eq!(records, totals.packets_in + totals.packets_out);
+    assert_eq!(bytes, totals.bytes_in + totals.bytes_out);
+    assert!(records > 10);
 }
