@@ -227,3 +227,27 @@ async fn the_default_stack_is_replaceable_clearable_and_scoped() {
     let e = tcp_tokio::net::TcpListener::bind("10.0.0.2:80").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
+
+/// While a shutdown waits for connections to close, the stack's listeners are gone: a new
+/// SYN gets RST as at a port with no listener (HS-01), so `connect` is refused.
+#[tokio::test(start_paused = true)]
+async fn hs_01_shutdown_refuses_new_syns_with_rst_during_its_grace_period() {
+    let (a, b) = MemLink::pair();
+    let (server, _end) = probed("10.0.0.1", a, 1);
+    let (client, _client_end) = probed("10.0.0.2", b, 2);
+    let listener = server.bind("10.0.0.1:80").await.unwrap();
+    let _c = client.connect("10.0.0.1:80").await.unwrap();
+    let (_s, _) = listener.accept().await.unwrap();
+    let stopping = server.clone();
+    let shutdown = tokio::spawn(async move { stopping.shutdown(Duration::from_secs(30)).await });
+    while !server.is_shut_down() {
+        tokio::task::yield_now().await;
+    }
+    let started = Instant::now();
+    let e = client.connect("10.0.0.1:80").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    assert!(started.elapsed() < Duration::from_secs(1), "refused at once, not timed out");
+    assert!(!shutdown.is_finished(), "the open connection holds the shutdown");
+    assert_eq!(shutdown.await.unwrap(), 1, "the client never closed: reset at the deadline");
+    assert_eq!(server.totals().endpoint.resets_sent, 1, "one RST for the refused SYN");
+}
