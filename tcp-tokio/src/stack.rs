@@ -386,7 +386,8 @@ impl Stack {
     }
 
     /// The endpoint's counters (segments in and out, drops by reason, resets, listen
-    /// overflows, SYN cookies, opens).
+    /// overflows, SYN cookies, opens). Its `packets_out` are the endpoint's own replies;
+    /// [`Stack::totals`] counts every packet.
     pub fn stats(&self) -> EndpointStats {
         *lock(&self.shared.ep).ep.stats()
     }
