@@ -111,25 +111,55 @@ async fn run() -> Result<(), Failure> {
         rate(n, started.elapsed())
     );
 
-    // The server's counters.
-    let (resp, ms) = timed(request(&mut send, Method::GET, "/stats", empty())).await?;
-    let json = expect(resp, StatusCode::OK)?.into_body().collect().await?.to_bytes();
-    let json = std::str::from_utf8(&json)?;
-    println!("GET /stats                -> 200 OK in {ms:.2} ms:");
-    for line in json.lines().filter(|l| {
-        ["connections", "packets_in", "packets_out", "passive_opens", "total_drops"]
-            .iter()
-            .any(|k| l.trim_start().starts_with(&format!("\"{k}\"")))
-    }) {
-        println!("    {}", line.trim().trim_end_matches(','));
+    // The server's counters: every segment in and out, and the endpoint's own.
+    let stats = get_json(&mut send, "/stats").await?;
+    println!("GET /stats                -> 200 OK:");
+    for key in ["connections", "packets_in", "packets_out", "bytes_out", "retransmits"] {
+        println!("    {key}: {}", stats[key]);
     }
-    if !json.contains("\"passive_opens\": 1,") {
-        return Err(format!("GET /stats: expected one passive open in\n{json}").into());
+    println!("    endpoint.passive_opens: {}", stats["endpoint"]["passive_opens"]);
+    if stats["endpoint"]["passive_opens"] != 1 {
+        return Err(format!("GET /stats: expected one passive open in\n{stats:#}").into());
     }
-    if !json.contains("\"total_drops\": 0,") {
-        return Err(format!("GET /stats: the server dropped packets\n{json}").into());
+    let drops = ["drops_not_local", "drops_connection", "drops_endpoint", "drops_send_error"];
+    if drops.iter().any(|k| stats[k] != 0) {
+        return Err(format!("GET /stats: the server dropped packets\n{stats:#}").into());
     }
+    // Every segment counts: at least one per MSS of what the server sent.
+    let least = (DOWNLOAD + ECHO) / 1460;
+    if stats["packets_out"].as_u64().is_none_or(|n| n < least) {
+        return Err(format!("GET /stats: fewer than {least} packets out\n{stats:#}").into());
+    }
+
+    // The netstat and ss -ti views.
+    let conns = get_json(&mut send, "/connections").await?;
+    let listing = conns["connections"].as_array().map_or(&[][..], Vec::as_slice);
+    println!("GET /connections          -> 200 OK: {} connection(s)", listing.len());
+    for c in listing {
+        let info = &c["info"];
+        println!(
+            "    {} -> {} {} cwnd {} srtt {} µs",
+            c["local"], c["remote"], c["state"], info["cwnd"], info["srtt_us"]
+        );
+    }
+    if conns["counts"]["ESTABLISHED"] != 1 {
+        return Err(format!("GET /connections: expected one ESTABLISHED in\n{conns:#}").into());
+    }
+
+    // Stop the server: FIN to the client, which closes in turn.
+    let aborted = server.shutdown(Duration::from_secs(1)).await;
+    println!("server shut down, {aborted} connection(s) aborted");
     Ok(())
+}
+
+/// GET `path` and parse the JSON body.
+async fn get_json(
+    send: &mut SendRequest<ReqBody>,
+    path: &str,
+) -> Result<serde_json::Value, Failure> {
+    let resp = request(send, Method::GET, path, empty()).await?;
+    let body = expect(resp, StatusCode::OK)?.into_body().collect().await?.to_bytes();
+    Ok(serde_json::from_slice(&body)?)
 }
 
 fn empty() -> ReqBody {

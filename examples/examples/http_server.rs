@@ -10,8 +10,9 @@
 //!
 //! Defaults: `tcptun0`, kernel side `10.77.0.1/24`, stack `10.77.0.2`, port 8080, MTU 1500.
 //! Routes: `/` (a greeting), `/bytes/N` (N bytes, byte i = i mod 251), `POST /echo` (the
-//! request body back), `/stats` (the stack's counters as JSON): the routes of `http_demo`,
-//! from the `examples` library. Serves until killed.
+//! request body back), `/stats` (the stack's counters as JSON), `/connections` (connections
+//! per state and each one's `TcpInfo`): the routes of `http_demo`, from the `examples`
+//! library. Serves until killed.
 
 #[cfg(target_os = "linux")]
 mod app {
@@ -117,7 +118,7 @@ mod app {
             prefix,
             if a.offload { "on" } else { "off" }
         );
-        // The same routes as http_demo: /, /bytes/N, POST /echo, /stats.
+        // The same routes as http_demo: /, /bytes/N, POST /echo, /stats, /connections.
         examples::serve(stack, listener).await
     }
 }

@@ -1,5 +1,6 @@
 //! Shared pieces of the HTTP examples: the router a hyper server runs over the stack, a
-//! streamed pattern body, a byte checker for it and the stack's stats as JSON.
+//! streamed pattern body, a byte checker for it, and the stack's stats and connections as
+//! JSON.
 //!
 //! `http_demo` (two stacks over [`MemLink`](tcp_tokio::MemLink)) and the TUN `http_server`
 //! serve the same routes with [`serve`]:
@@ -9,7 +10,8 @@
 //! | `GET /` | a short HTML page listing the routes |
 //! | `GET /bytes/N` | exactly `N` bytes, byte `i` being `i % 251`, streamed in 64 KiB chunks |
 //! | `POST /echo` | the request body, streamed back as it arrives |
-//! | `GET /stats` | the serving stack's [`EndpointStats`] as JSON |
+//! | `GET /stats` | the serving stack's totals and endpoint counters as JSON ([`stats_json`]) |
+//! | `GET /connections` | connections per state and each connection's `TcpInfo` as JSON ([`connections_json`]) |
 //!
 //! The server code is what one writes for `tokio::net`: only the `use` lines name
 //! `tcp_tokio` instead.
@@ -22,7 +24,6 @@ pub mod cli;
 pub struct ReadmeDoctests;
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -34,8 +35,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tcp_tokio::net::{TcpListener, TcpStream};
-use tcp_tokio::{EndpointStats, Stack};
-use tcpcore::wire::ParseError;
+use tcp_tokio::Stack;
 
 /// The body type of every response.
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -174,6 +174,7 @@ pub const INDEX: &str = "<!doctype html>
 <li><a href=\"/bytes/1024\">GET /bytes/N</a>: N bytes, byte i = i mod 251</li>
 <li>POST /echo: the request body back</li>
 <li><a href=\"/stats\">GET /stats</a>: the stack's counters as JSON</li>
+<li><a href=\"/connections\">GET /connections</a>: connections per state, and each one's TCP_INFO</li>
 </ul>
 ";
 
@@ -185,9 +186,9 @@ pub async fn route(stack: &Stack, req: Request<Incoming>) -> Result<Response<Bod
     let path = req.uri().path();
     let resp = match (req.method(), path) {
         (&Method::GET, "/") => with_type(full(INDEX), "text/html; charset=utf-8"),
-        (&Method::GET, "/stats") => {
-            let json = stats_json(&stack.stats(), stack.connection_count());
-            with_type(full(json), "application/json")
+        (&Method::GET, "/stats") => with_type(full(stats_json(stack)), "application/json"),
+        (&Method::GET, "/connections") => {
+            with_type(full(connections_json(stack)), "application/json")
         }
         (&Method::GET, p) if p.starts_with("/bytes/") => match p["/bytes/".len()..].parse() {
             Ok(n) => with_type(
@@ -204,7 +205,9 @@ pub async fn route(stack: &Stack, req: Request<Incoming>) -> Result<Response<Bod
             }
             resp
         }
-        (_, "/" | "/stats" | "/echo") => status(StatusCode::METHOD_NOT_ALLOWED, "wrong method\n"),
+        (_, "/" | "/stats" | "/connections" | "/echo") => {
+            status(StatusCode::METHOD_NOT_ALLOWED, "wrong method\n")
+        }
         (_, p) if p.starts_with("/bytes/") => {
             status(StatusCode::METHOD_NOT_ALLOWED, "wrong method\n")
         }
@@ -309,56 +312,31 @@ pub async fn serve(stack: Stack, listener: TcpListener) -> io::Result<()> {
     }
 }
 
-/// The endpoint counters as a JSON object (hand-written: one flat object of numbers, the
-/// parse-error drops as a nested object by reason), plus `connections`, the connections the
-/// stack still drives.
-pub fn stats_json(s: &EndpointStats, connections: usize) -> String {
-    let mut out = String::from("{\n");
-    let mut field = |name: &str, v: u64| {
-        let _ = writeln!(out, "  \"{name}\": {v},");
-    };
-    macro_rules! fields {
-        ($($f:ident),* $(,)?) => { $( field(stringify!($f), s.$f); )* };
-    }
-    field("connections", connections as u64);
-    fields!(
-        packets_in,
-        packets_out,
-        no_connection,
-        listener_drops,
-        resets_sent,
-        replies_rate_limited,
-        active_opens,
-        passive_opens,
-        syns_received,
-        syn_acks_sent,
-        syn_ack_retransmits,
-        syn_queue_drops,
-        syn_queue_expired,
-        syn_queue_reset,
-        listen_overflows,
-        cookies_sent,
-        cookies_accepted,
-        cookies_rejected,
-        time_wait_entered,
-        time_wait_overflows,
-        time_wait_recycled,
-        time_wait_acks,
-        icmp_echo_replies,
-        icmp_echo_dropped,
-        icmp_errors_applied,
-        icmp_unknown_connection,
-        icmp_bad_mtu,
-        icmp_malformed,
-        icmp_ignored,
-    );
-    field("total_drops", s.total_drops());
-    out.push_str("  \"parse_errors\": {");
-    for (i, e) in ParseError::ALL.into_iter().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(out, "{sep}\"{e:?}\": {}", s.parse_error(e));
-    }
-    out.push_str("}\n}\n");
+/// `GET /stats`: the stack's totals ([`Stack::totals`]: every packet and byte in and out,
+/// retransmissions, drops by where they happened, the endpoint's counters under
+/// `"endpoint"`), plus `connections`, the connections the stack still drives, as a JSON
+/// object.
+pub fn stats_json(stack: &Stack) -> String {
+    let mut v = serde_json::to_value(stack.totals()).expect("counters serialize");
+    v["connections"] = stack.connection_count().into();
+    pretty(&v)
+}
+
+/// `GET /connections`: the `netstat` and `ss -ti` views as one JSON object: `"counts"`, the
+/// connections per state ([`Stack::state_counts`], SYN-RECEIVED and TIME-WAIT included),
+/// and `"connections"`, one object per connection ([`Stack::connections`]: addresses,
+/// state, queues and `TcpInfo`).
+pub fn connections_json(stack: &Stack) -> String {
+    let listing = serde_json::json!({
+        "counts": stack.state_counts(),
+        "connections": stack.connections(),
+    });
+    pretty(&listing)
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut out = serde_json::to_string_pretty(v).expect("a JSON value serializes");
+    out.push('\n');
     out
 }
 
@@ -392,14 +370,5 @@ mod tests {
         let mut check = PatternCheck::new();
         check.check(&[0, 1, 2]).unwrap();
         assert_eq!(check.check(&[3, 9]), Err(Mismatch { offset: 4, expected: 4, got: 9 }));
-    }
-
-    #[test]
-    fn stats_json_is_one_object() {
-        let json = stats_json(&EndpointStats::default(), 3);
-        assert!(json.starts_with("{\n  \"connections\": 3,\n  \"packets_in\": 0,"));
-        assert!(json.contains("\"parse_errors\": {\"Truncated\": 0, "));
-        assert!(json.trim_end().ends_with("}\n}") || json.ends_with("}\n}\n"));
-        assert_eq!(json.matches('{').count(), json.matches('}').count());
     }
 }

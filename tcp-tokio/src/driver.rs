@@ -27,12 +27,14 @@ use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use tcpcore::{DatagramEvent, Instant, Transmit};
+use tcpcore::{DatagramEvent, Instant, State, Transmit};
 use tokio::time::Sleep;
 
 use crate::cell::{Cell, Inner};
 use crate::device::{Device, TxMeta};
+use crate::lifecycle::Life;
 use crate::lock;
+use crate::observe::{wire_segments, Counts};
 use crate::stack::{EpState, Shared};
 
 /// Most packets received per driver poll.
@@ -101,6 +103,12 @@ pub(crate) struct Driver {
     /// Packets to our own addresses, delivered without the device (loopback).
     loopback: VecDeque<Vec<u8>>,
     loopback_pool: Vec<Vec<u8>>,
+    /// Packet and byte counts, published to `Shared::totals` after each pass.
+    counts: Counts,
+    /// [`Stack::shutdown`](crate::Stack::shutdown)'s deadline, once asked for.
+    shutdown_at: Option<Instant>,
+    /// The connections left at that deadline were aborted.
+    aborted: bool,
 }
 
 impl Driver {
@@ -131,6 +139,9 @@ impl Driver {
             drained: Vec::new(),
             loopback: VecDeque::new(),
             loopback_pool: Vec::new(),
+            counts: Counts::default(),
+            shutdown_at: None,
+            aborted: false,
         }
     }
 
@@ -142,6 +153,7 @@ impl Driver {
             while budget > 0 {
                 let Some(p) = self.loopback.pop_front() else { break };
                 budget -= 1;
+                self.counts.received(p.len());
                 route(&mut st, now, &p, &mut self.work, &mut self.wakers);
                 self.loopback_pool.push(p);
             }
@@ -157,6 +169,7 @@ impl Driver {
                 Poll::Ready(Ok(n)) => n.min(want),
                 Poll::Ready(Err(e)) => {
                     tracing::warn!(error = %e, "device receive failed");
+                    self.counts.recv_errors += 1;
                     return false;
                 }
                 Poll::Pending => return false,
@@ -169,11 +182,13 @@ impl Driver {
             let mut st = lock(&self.shared.ep);
             for i in 0..n {
                 let packet = &self.rx_bufs[i][..self.rx_lens[i]];
+                self.counts.received(packet.len());
                 if dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip)) {
                     route(&mut st, now, packet, &mut self.work, &mut self.wakers);
                 } else {
                     // Not for us: a host does not answer for other addresses.
                     tracing::trace!("dropped a packet for another address");
+                    self.counts.not_local += 1;
                 }
             }
         }
@@ -224,6 +239,38 @@ impl Driver {
         false
     }
 
+    /// Step 4b, after [`Stack::shutdown`](crate::Stack::shutdown): note its deadline, and
+    /// once it has passed abort every connection still open (RFC 9293 §3.10.5: RST).
+    fn enforce_shutdown(&mut self, now: Instant) {
+        if self.shutdown_at.is_none() {
+            self.shutdown_at = lock(&self.shared.life).deadline;
+        }
+        if self.aborted || self.shutdown_at.is_none_or(|at| now < at) {
+            return;
+        }
+        self.aborted = true;
+        let mut aborted = 0;
+        {
+            let st = lock(&self.shared.ep);
+            for cell in st.conns.iter().flatten() {
+                let mut inner = lock(&cell.inner);
+                let done = matches!(inner.conn.state(), State::Closed | State::TimeWait);
+                if inner.removed || done {
+                    continue;
+                }
+                inner.conn.abort();
+                aborted += 1;
+                if !inner.queued {
+                    inner.queued = true;
+                    drop(inner);
+                    self.work.push_back(cell.clone());
+                }
+            }
+        }
+        tracing::debug!(aborted, "shutdown deadline: aborted the connections left");
+        lock(&self.shared.life).aborted = aborted;
+    }
+
     /// Whether the transmit batch is full (packet budget, or no room for one more packet).
     fn tx_full(&self) -> bool {
         self.tx_pkts.len() >= TX_BUDGET || self.tx_arena.len() - self.tx_used < self.tx_slot
@@ -239,6 +286,8 @@ impl Driver {
     fn commit_tx(&mut self, t: Transmit) {
         let at = self.tx_used;
         let packet = &self.tx_arena[at..at + t.len];
+        let (segments, bytes) = wire_segments(packet, t.gso_size);
+        self.counts.sent(segments, bytes);
         if dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip)) {
             let mut p = self.loopback_pool.pop().unwrap_or_default();
             p.clear();
@@ -247,6 +296,7 @@ impl Driver {
                 // No device completes it on this path.
                 tcpcore::wire::ip::complete_tcp_checksum(&mut p);
             }
+            self.counts.loopback += 1;
             self.loopback.push_back(p);
             return;
         }
@@ -321,6 +371,8 @@ impl Driver {
                 Poll::Ready(Err(e)) => {
                     // Like a UDP send error: the packets are lost; TCP retransmits.
                     tracing::warn!(error = %e, "device send failed");
+                    self.counts.send_errors += 1;
+                    self.counts.send_lost += (end - self.tx_sent) as u64;
                     self.tx_sent = end;
                 }
                 Poll::Pending => return false,
@@ -346,6 +398,7 @@ impl Driver {
                 continue;
             }
             inner.removed = true;
+            self.counts.connection_closed(&inner.conn);
             st.ep.connection_closed(cell.handle, &inner.conn);
             drop(inner);
             st.remove(cell.handle.0);
@@ -374,8 +427,10 @@ impl Driver {
         });
     }
 
+    /// Whether the driver is done: no handle left (or the stack shut down), nothing left to
+    /// send and no connection left.
     fn finished(&self) -> bool {
-        Arc::strong_count(&self.shared) == 1
+        (Arc::strong_count(&self.shared) == 1 || self.shutdown_at.is_some())
             && self.tx_pkts.is_empty()
             && self.loopback.is_empty()
             && self.work.is_empty()
@@ -444,6 +499,13 @@ fn route(
     }
 }
 
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Finished, or dropped with its runtime: either way no more packets move.
+        Life::end(&self.shared);
+    }
+}
+
 impl Future for Driver {
     type Output = ();
 
@@ -459,6 +521,7 @@ impl Future for Driver {
         let writable = this.flush(cx);
         more |= this.receive(cx, now);
         more |= this.run_timers(now);
+        this.enforce_shutdown(now);
         if writable {
             more |= this.transmit(now);
             if !this.flush(cx) {
@@ -470,6 +533,7 @@ impl Future for Driver {
         this.close_drained();
         this.compact_timers();
         this.shared.timer_entries.store(this.timers.len(), AtomicOrdering::Relaxed);
+        this.shared.totals.publish(&this.counts);
         for w in this.wakers.drain(..) {
             w.wake();
         }
@@ -481,7 +545,9 @@ impl Future for Driver {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let next = this.timers.peek().map(|t| t.at).into_iter().chain(this.ep_deadline).min();
+        let shutdown = this.shutdown_at.filter(|_| !this.aborted);
+        let next = this.timers.peek().map(|t| t.at).into_iter().chain(this.ep_deadline);
+        let next = next.chain(shutdown).min();
         if let Some(t) = next {
             if t <= this.shared.now() {
                 cx.waker().wake_by_ref();

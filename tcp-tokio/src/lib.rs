@@ -17,6 +17,13 @@
 //! - [`net`]: [`TcpStream`](net::TcpStream) (tokio's `AsyncRead`/`AsyncWrite`, and the
 //!   futures-io traits with feature `futures-io`), [`TcpListener`](net::TcpListener),
 //!   [`TcpSocket`](net::TcpSocket) and the split halves in [`net::tcp`].
+//! - Lifecycle: [`Stack::shutdown`] stops a stack (graceful close until a deadline, then
+//!   RST); the process default ([`Stack::set_default`]) can be cleared or scoped.
+//! - Observability: [`Stack::connections`] (the `ss -ti` view), [`Stack::state_counts`]
+//!   (the `netstat` view), [`Stack::totals`] (every packet in and out, retransmissions,
+//!   drops), a `tcp_stack` tracing span per stack, and a pcap tap for Wireshark
+//!   ([`PcapTap`]). With
+//!   feature `serde`, the stats, `TcpInfo` and the listing implement `serde::Serialize`.
 //!
 //! # Design
 //! One driver task owns the device and is the only one to feed the engine packets and
@@ -73,14 +80,22 @@ mod cell;
 mod device;
 mod driver;
 pub mod error;
+mod lifecycle;
 mod memlink;
 pub mod net;
+mod observe;
+mod pcap;
 mod stack;
 
 pub use device::{Capabilities, Device, TxMeta};
+pub use lifecycle::DefaultGuard;
 pub use memlink::{LinkStats, MemLink, MemLinkBuilder};
+pub use observe::{ConnectionEntry, StackStats};
+pub use pcap::PcapTap;
 pub use stack::{Stack, StackBuilder};
-pub use tcpcore::{EndpointConfig, EndpointStats, ListenOptions, SynCookies, TcpInfo};
+pub use tcpcore::{
+    EndpointConfig, EndpointStats, ListenOptions, State, StateCounts, SynCookies, TcpInfo,
+};
 
 /// Lock a mutex, ignoring poisoning: every critical section leaves its state consistent
 /// (no user code runs under these locks).

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use tcpcore::{Endpoint, EndpointConfig, EndpointStats, ListenOptions};
@@ -13,8 +13,10 @@ use crate::cell::{self, Cell};
 use crate::device::Device;
 use crate::driver::Driver;
 use crate::error::endpoint_error;
+use crate::lifecycle::{stack_down, Life};
 use crate::lock;
 use crate::net::{to_addrs, StreamInner, TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
+use crate::observe::Totals;
 
 /// A userspace TCP/IP stack running on the current tokio runtime: a cheap, clonable handle.
 ///
@@ -24,8 +26,9 @@ use crate::net::{to_addrs, StreamInner, TcpListener, TcpSocket, TcpStream, ToSoc
 /// ([`Stack::set_default`]) and use [`TcpStream::connect`] and [`TcpListener::bind`] as with
 /// tokio.
 ///
-/// The driver stops once every handle, stream and listener is dropped and every
-/// connection has finished closing.
+/// The driver stops once every handle, stream and listener is dropped (the process default
+/// counts as a handle) and every connection has finished closing, or when
+/// [`Stack::shutdown`] has closed or aborted every connection.
 ///
 /// # Examples
 /// ```
@@ -57,9 +60,6 @@ pub struct Stack {
     pub(crate) shared: Arc<Shared>,
 }
 
-/// The process default stack (see [`Stack::set_default`]).
-static DEFAULT: RwLock<Option<Stack>> = RwLock::new(None);
-
 /// State shared by the handles, the streams and the driver.
 pub(crate) struct Shared {
     /// The endpoint and the connection table. Taken by the driver per batch of packets and by
@@ -73,6 +73,10 @@ pub(crate) struct Shared {
     pub(crate) v6: Option<Ipv6Addr>,
     /// Entries in the driver's timer heap after its last pass.
     pub(crate) timer_entries: AtomicUsize,
+    /// Shutdown request and driver end ([`Stack::shutdown`]).
+    pub(crate) life: Mutex<Life>,
+    /// The driver's counters of every packet in and out.
+    pub(crate) totals: Totals,
 }
 
 /// The endpoint and what is keyed by its handles.
@@ -83,6 +87,8 @@ pub(crate) struct EpState {
     /// Live connections in `conns`.
     pub(crate) live: usize,
     pub(crate) listeners: Vec<ListenerSlot>,
+    /// [`Stack::shutdown`] was called: no new listener, connection or accept.
+    pub(crate) closing: bool,
 }
 
 /// A listener's accept waker.
@@ -206,6 +212,9 @@ impl Shared {
         let now = self.now();
         let cell = {
             let mut st = lock(&self.ep);
+            if st.closing {
+                return Err(stack_down());
+            }
             let (handle, mut conn) = st.ep.connect(now, ip, remote).map_err(endpoint_error)?;
             conn.set_nodelay(nodelay);
             let cell = Arc::new(Cell::new(handle, conn, true));
@@ -229,6 +238,9 @@ impl Shared {
             ));
         }
         let mut st = lock(&self.ep);
+        if st.closing {
+            return Err(stack_down());
+        }
         let addr = if addr.port() == 0 {
             // PT-01: a port of the ephemeral range no listener and no live connection uses.
             st.ep.listen_ephemeral(addr.ip(), opts).map_err(endpoint_error)?
@@ -265,7 +277,8 @@ impl Stack {
     ///
     /// # Errors
     /// `AddrInUse` if something already listens there, `AddrNotAvailable` for an IP that is
-    /// not the stack's, `InvalidInput` for an address string that is not `ip:port`.
+    /// not the stack's, `InvalidInput` for an address string that is not `ip:port`,
+    /// `NetworkDown` after [`Stack::shutdown`].
     ///
     /// # Cancel safety
     /// Binding completes without waiting, so dropping the future is harmless.
@@ -330,7 +343,8 @@ impl Stack {
     /// other hard ICMP errors, as Linux maps them (IC-07); `TimedOut` when SYN
     /// retransmissions run out, or the soft ICMP error (host or network unreachable) that
     /// came meanwhile (IC-08); `NetworkUnreachable` without a local address of the peer's
-    /// family, `AddrNotAvailable` when no ephemeral port is free.
+    /// family, `AddrNotAvailable` when no ephemeral port is free, `NetworkDown` after
+    /// [`Stack::shutdown`].
     ///
     /// # Cancel safety
     /// Dropping the future abandons the attempt: the half-open connection is closed.
@@ -361,27 +375,6 @@ impl Stack {
         TcpSocket::new_on(self.clone(), true)
     }
 
-    /// Make this stack the process default, used by [`TcpListener::bind`],
-    /// [`TcpStream::connect`] and [`TcpSocket::new_v4`]. Replaces any previous default.
-    pub fn set_default(&self) {
-        *DEFAULT.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.clone());
-    }
-
-    /// The process default stack, if one was set.
-    pub fn default_stack() -> Option<Stack> {
-        DEFAULT.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    /// The default stack, or `NotFound` explaining how to set one.
-    pub(crate) fn default_or_err() -> io::Result<Stack> {
-        Stack::default_stack().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                "no default tcp-tokio stack: call Stack::set_default first",
-            )
-        })
-    }
-
     /// The stack's IPv4 address, if it has one.
     pub fn ipv4(&self) -> Option<Ipv4Addr> {
         self.shared.v4
@@ -393,7 +386,8 @@ impl Stack {
     }
 
     /// The endpoint's counters (segments in and out, drops by reason, resets, listen
-    /// overflows, SYN cookies, opens).
+    /// overflows, SYN cookies, opens). Its `packets_out` are the endpoint's own replies;
+    /// [`Stack::totals`] counts every packet.
     pub fn stats(&self) -> EndpointStats {
         *lock(&self.shared.ep).ep.stats()
     }
@@ -492,15 +486,26 @@ impl StackBuilder {
             ep.add_local_addr(ip);
         }
         let shared = Arc::new(Shared {
-            ep: Mutex::new(EpState { ep, conns: Vec::new(), live: 0, listeners: Vec::new() }),
+            ep: Mutex::new(EpState {
+                ep,
+                conns: Vec::new(),
+                live: 0,
+                listeners: Vec::new(),
+                closing: false,
+            }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),
             v4,
             v6,
             timer_entries: AtomicUsize::new(0),
+            life: Mutex::new(Life::default()),
+            totals: Totals::default(),
         });
         let driver = Driver::new(shared.clone(), Box::new(device));
-        runtime.spawn(driver);
+        // One span per stack, named by its addresses, so two stacks' traces can be told
+        // apart.
+        let span = tracing::info_span!("tcp_stack", v4 = ?v4, v6 = ?v6);
+        runtime.spawn(tracing::Instrument::instrument(driver, span));
         Ok(Stack { shared })
     }
 }

@@ -135,6 +135,7 @@ pub mod conn;
 pub mod endpoint;
 mod error;
 mod event;
+pub mod pcap;
 pub mod rng;
 mod stats;
 mod time;

@@ -5,13 +5,16 @@ use crate::{Connection, Endpoint, State};
 
 /// Counters of one [`crate::Endpoint`]. Every dropped packet is counted by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct EndpointStats {
     /// IP packets handed to the endpoint.
     pub packets_in: u64,
     /// Packets the endpoint itself emitted (SYN-ACKs, resets, TIME-WAIT ACKs).
     pub packets_out: u64,
-    /// Packets dropped while parsing, indexed by [`ParseError::index`].
+    /// Packets dropped while parsing, indexed by [`ParseError::index`] (serialized as a map
+    /// by reason).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "parse_errors_by_reason"))]
     pub parse_errors: [u64; ParseError::ALL.len()],
     /// Segments for no connection and no listener (answered with RST unless a RST).
     pub no_connection: u64,
@@ -103,6 +106,15 @@ impl EndpointStats {
     }
 }
 
+/// `parse_errors` as a map from each [`ParseError`] to its count.
+#[cfg(feature = "serde")]
+fn parse_errors_by_reason<S: serde::Serializer>(
+    counts: &[u64; ParseError::ALL.len()],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(ParseError::ALL.iter().zip(counts))
+}
+
 /// Connections per state (like `ss -s`): the owner's connections plus the endpoint's
 /// half-open (SYN-RECEIVED) and TIME-WAIT entries. CL-11: a CLOSE-WAIT the application never
 /// closes stays visible here.
@@ -130,6 +142,14 @@ impl StateCounts {
     /// `(state, count)` for every state with at least one connection.
     pub fn iter(&self) -> impl Iterator<Item = (State, usize)> + '_ {
         State::ALL.into_iter().map(|s| (s, self.get(s))).filter(|(_, n)| *n > 0)
+    }
+}
+
+/// A map from every state (`"ESTABLISHED"`, `"CLOSE_WAIT"`, …) to its count, zeros included.
+#[cfg(feature = "serde")]
+impl serde::Serialize for StateCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(State::ALL.iter().zip(&self.counts))
     }
 }
 

@@ -8,6 +8,7 @@ use core::time::Duration;
 /// The engine only ever compares instants and adds durations to them, so any monotonic clock
 /// works (tokio's, the simulator's virtual clock, a test's hand-written numbers).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Instant(u64);
 
 impl Instant {
@@ -68,5 +69,30 @@ impl Sub<Instant> for Instant {
 impl core::fmt::Display for Instant {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
+/// Durations serialized as whole microseconds (as Linux's `tcpi_rtt`), for the fields of
+/// [`crate::TcpInfo`] renamed with a `_us` suffix.
+#[cfg(feature = "serde")]
+pub(crate) mod serde_micros {
+    use core::time::Duration;
+
+    fn micros(d: &Duration) -> u64 {
+        u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(micros(d))
+    }
+
+    pub(crate) fn option<S: serde::Serializer>(
+        d: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&micros(d)),
+            None => s.serialize_none(),
+        }
     }
 }

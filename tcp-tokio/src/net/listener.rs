@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use super::stream::StreamInner;
 use super::{TcpStream, ToSocketAddrs};
+use crate::lifecycle::stack_down;
 use crate::lock;
 use crate::stack::{register_accept, Shared, Stack};
 
@@ -65,7 +66,7 @@ impl TcpListener {
     /// See [`TcpListener`].
     ///
     /// # Errors
-    /// None today; the `Result` matches tokio.
+    /// `NetworkDown` once the stack is shut down ([`Stack::shutdown`]).
     ///
     /// # Cancel safety
     /// Cancel safe: a connection is taken from the queue only when the future completes, so
@@ -81,6 +82,9 @@ impl TcpListener {
     /// As [`TcpListener::accept`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let mut st = lock(&self.shared.ep);
+        if st.closing {
+            return Poll::Ready(Err(stack_down()));
+        }
         while let Some(h) = st.ep.accept(self.addr) {
             let Some(cell) = st.get(h.0).cloned() else { continue };
             drop(st);

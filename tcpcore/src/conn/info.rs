@@ -38,15 +38,28 @@ pub(crate) struct Counters {
 
 /// A snapshot of one connection's state and counters.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct TcpInfo {
     /// Connection state.
     pub state: State,
     /// Smoothed RTT (RFC 6298), if sampled yet.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "srtt_us", serialize_with = "crate::time::serde_micros::option")
+    )]
     pub srtt: Option<Duration>,
     /// RTT variance.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "rttvar_us", serialize_with = "crate::time::serde_micros::duration")
+    )]
     pub rttvar: Duration,
     /// Current retransmission timeout, including backoff.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "rto_us", serialize_with = "crate::time::serde_micros::duration")
+    )]
     pub rto: Duration,
     /// Congestion window in bytes.
     pub cwnd: u32,
@@ -144,6 +157,7 @@ pub struct TcpInfo {
 /// The sender's loss-recovery state, as Linux's `tcp_ca_state` names it (CWR comes with
 /// ECN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum CaState {
     /// Nothing amiss.

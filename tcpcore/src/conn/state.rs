@@ -2,6 +2,7 @@
 
 /// A TCP connection state (RFC 9293 §3.3.2, figure 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum State {
     /// No connection.
     Closed,

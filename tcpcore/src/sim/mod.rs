@@ -63,15 +63,14 @@ mod invariants;
 mod link;
 mod network;
 mod packet;
-mod pcap;
 mod stream;
 
+pub use crate::pcap::{LINKTYPE_RAW, PCAP_MAGIC};
 pub use apps::{response_len, BulkApp, Model, ModelApp};
 pub use host::{Acceptor, App, Finished, Host};
 pub use invariants::{check_connection, ConnWatch};
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use network::{NetStats, Network};
-pub use pcap::{LINKTYPE_RAW, PCAP_MAGIC};
 pub use stream::{pattern_fill, StreamHash};
 
 use crate::Instant;

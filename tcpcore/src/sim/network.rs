@@ -6,7 +6,8 @@ use std::path::Path;
 
 use super::link::{Link, LinkConfig, LinkStats, Verdict};
 use super::packet::{destination, BufferPool, InFlight, TraceHash, MAX_PACKET};
-use super::{pcap, Node, NodeId, SimError};
+use super::{Node, NodeId, SimError};
+use crate::pcap;
 use crate::rng::Rng;
 use crate::Instant;
 

@@ -21,6 +21,7 @@ pub use tcp::{TcpFlags, TcpRepr};
 
 /// Why an incoming packet could not be parsed. Each variant is a drop counter in the stats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ParseError {
     /// Shorter than the headers it announces.
     Truncated,
