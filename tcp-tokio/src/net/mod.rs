@@ -3,6 +3,7 @@
 
 mod addr;
 mod listener;
+mod ready;
 mod socket;
 mod stream;
 pub mod tcp;
