@@ -171,6 +171,11 @@ impl Waiters {
         }
     }
 
+    /// Whether slot `i` was woken since its future last waited.
+    pub(crate) fn is_woken(&self, i: usize) -> bool {
+        self.slots[i].waker.is_none()
+    }
+
     /// Move the wakers of every slot waiting for one of `dirs` into `out`.
     pub(crate) fn wake(&mut self, dirs: u8, out: &mut Vec<Waker>) {
         for s in self.slots.iter_mut().filter(|s| s.dirs & dirs != 0) {

@@ -4,7 +4,7 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tcpcore::State;
 use tokio::io::{Interest, Ready};
@@ -113,6 +113,22 @@ impl<'a> Waiter<'a> {
             Poll::Pending
         } else {
             Poll::Ready(ready)
+        }
+    }
+}
+
+impl Waiter<'_> {
+    /// Ready once an event in the directions of `interest` has woken this waiter since it
+    /// last waited; otherwise `Pending`, still waiting. A poll of the task for another
+    /// reason (a timer beside it in a `select!`) does not count.
+    fn poll_event(&mut self, cx: &Context<'_>, interest: Interest) -> Poll<()> {
+        let mut inner = self.stream.lock();
+        match self.slot {
+            Some(i) if inner.waiters.is_woken(i) => Poll::Ready(()),
+            _ => {
+                inner.waiters.register(&mut self.slot, directions(interest), cx.waker());
+                Poll::Pending
+            }
         }
     }
 }
@@ -319,15 +335,18 @@ impl TcpStream {
         mut f: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let mut waiter = Waiter::new(&self.inner);
-        poll_fn(|cx| {
-            // Registered before `f` runs, so an event that comes after its `WouldBlock`
-            // wakes this task.
-            if waiter.poll(cx, interest, true).is_pending() {
-                return Poll::Pending;
+        let mut would_block = false;
+        poll_fn(|cx| loop {
+            // After a `WouldBlock`, only an event makes `f` worth calling again (tokio
+            // clears its readiness flag), even if the stream looks ready.
+            if would_block {
+                ready!(waiter.poll_event(cx, interest));
             }
+            // Registered before `f` runs, so an event during or after it counts.
+            ready!(waiter.poll(cx, interest, true));
             match f() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-                r => Poll::Ready(r),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
+                r => return Poll::Ready(r),
             }
         })
         .await
