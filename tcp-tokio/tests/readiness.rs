@@ -143,3 +143,23 @@ async fn cancelled_waiters_do_not_stop_the_others_waking() {
     tokio::io::AsyncWriteExt::write_all(&mut c, b"x").await.unwrap();
     assert_eq!(finished(&mut set).await, 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_waiter_is_lost_across_threads() {
+    let (_s, _c, mut c, s) = connected().await;
+    let s = Arc::new(s);
+    // Each round: waiters on several threads race the driver delivering one byte; a waiter
+    // that registers after the event sees the data, one before it is woken.
+    for round in 0..20u8 {
+        let mut set = JoinSet::new();
+        for _ in 0..WAITERS {
+            let s = s.clone();
+            set.spawn(async move { s.readable().await.unwrap() });
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut c, &[round]).await.unwrap();
+        assert_eq!(finished(&mut set).await, WAITERS, "round {round}");
+        let mut b = [0; 1];
+        assert_eq!(s.try_read(&mut b).unwrap(), 1);
+        assert_eq!(b[0], round);
+    }
+}

@@ -115,9 +115,7 @@ impl<'a> Waiter<'a> {
             Poll::Ready(ready)
         }
     }
-}
 
-impl Waiter<'_> {
     /// Ready once an event in the directions of `interest` has woken this waiter since it
     /// last waited; otherwise `Pending`, still waiting. A poll of the task for another
     /// reason (a timer beside it in a `select!`) does not count.
