@@ -1,5 +1,6 @@
 //! Heap allocations on the I/O path, counted on the one runtime thread: waking readiness
-//! waiters adds none to the driver's path.
+//! waiters adds none to the driver's path, and a non-blocking call that would block
+//! allocates nothing (tokio's `WouldBlock` does not either).
 
 #[path = "../../tcpcore/tests/alloc_util/mod.rs"]
 mod alloc_util;
@@ -88,4 +89,22 @@ async fn waking_a_hundred_waiters_allocates_nothing_more_than_one_waker() {
     }
     println!("allocations per segment: with {WAITERS} waiters {with:?}, without {without:?}");
     assert_eq!(with, without);
+}
+
+#[tokio::test(start_paused = true)]
+async fn would_block_allocates_nothing() {
+    let (_s, _c, c, _server_side) = connected().await;
+    // Fill the client's send buffer (the server does not read, nor write).
+    let chunk = vec![0u8; 64 * 1024];
+    while c.try_write(&chunk).is_ok() {
+        tokio::task::yield_now().await;
+    }
+    let before = alloc_util::allocs();
+    let read = c.try_read(&mut [0; 1]).unwrap_err();
+    let read_vectored = c.try_read_vectored(&mut [io::IoSliceMut::new(&mut [0; 1])]).unwrap_err();
+    let write = c.try_write(b"x").unwrap_err();
+    assert_eq!(alloc_util::allocs() - before, 0);
+    for e in [read, read_vectored, write] {
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
 }
