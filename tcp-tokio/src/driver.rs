@@ -87,6 +87,9 @@ pub(crate) struct Driver {
     ep_deadline: Option<Instant>,
     rx_bufs: Vec<Vec<u8>>,
     rx_lens: Vec<usize>,
+    /// The allocations of the slice lists handed to the device, kept empty between polls.
+    rx_slices: Vec<IoSliceMut<'static>>,
+    tx_slices: Vec<IoSlice<'static>>,
     /// Outgoing packets, written back to back: packet `i` is `tx_arena[tx_pkts[i]]` with
     /// `tx_meta[i]`; those from `tx_sent` on are waiting for the device.
     tx_arena: Vec<u8>,
@@ -128,6 +131,8 @@ impl Driver {
             ep_deadline: None,
             rx_bufs: vec![vec![0; rx_size]; batch],
             rx_lens: vec![0; batch],
+            rx_slices: Vec::with_capacity(batch),
+            tx_slices: Vec::with_capacity(batch),
             tx_arena: vec![0; (TX_BUDGET * mtu).max(TX_SUPER_SEGMENTS * tx_slot)],
             tx_used: 0,
             tx_pkts: Vec::with_capacity(TX_BUDGET),
@@ -163,9 +168,11 @@ impl Driver {
         }
         while budget > 0 {
             let want = budget.min(self.batch);
-            let mut slices: Vec<IoSliceMut<'_>> =
-                self.rx_bufs[..want].iter_mut().map(|b| IoSliceMut::new(b)).collect();
-            let n = match self.device.poll_recv(cx, &mut slices, &mut self.rx_lens[..want]) {
+            let mut slices = recycle(std::mem::take(&mut self.rx_slices));
+            slices.extend(self.rx_bufs[..want].iter_mut().map(|b| IoSliceMut::new(b)));
+            let polled = self.device.poll_recv(cx, &mut slices, &mut self.rx_lens[..want]);
+            self.rx_slices = recycle(slices);
+            let n = match polled {
                 Poll::Ready(Ok(n)) => n.min(want),
                 Poll::Ready(Err(e)) => {
                     tracing::warn!(error = %e, "device receive failed");
@@ -174,7 +181,6 @@ impl Driver {
                 }
                 Poll::Pending => return false,
             };
-            drop(slices);
             if n == 0 {
                 return false;
             }
@@ -362,11 +368,15 @@ impl Driver {
         let count = self.tx_pkts.len();
         while self.tx_sent < count {
             let end = count.min(self.tx_sent + self.batch);
-            let slices: Vec<IoSlice<'_>> = self.tx_pkts[self.tx_sent..end]
-                .iter()
-                .map(|&(at, len)| IoSlice::new(&self.tx_arena[at..at + len]))
-                .collect();
-            match self.device.poll_send(cx, &slices, &self.tx_meta[self.tx_sent..end]) {
+            let mut slices = recycle(std::mem::take(&mut self.tx_slices));
+            slices.extend(
+                self.tx_pkts[self.tx_sent..end]
+                    .iter()
+                    .map(|&(at, len)| IoSlice::new(&self.tx_arena[at..at + len])),
+            );
+            let polled = self.device.poll_send(cx, &slices, &self.tx_meta[self.tx_sent..end]);
+            self.tx_slices = recycle(slices);
+            match polled {
                 Poll::Ready(Ok(n)) => self.tx_sent += n.clamp(1, end - self.tx_sent),
                 Poll::Ready(Err(e)) => {
                     // Like a UDP send error: the packets are lost; TCP retransmits.
@@ -563,4 +573,12 @@ impl Future for Driver {
         }
         Poll::Pending
     }
+}
+
+/// The allocation of `v`, emptied, as a vector of another element type of the same layout
+/// (here: slices of another lifetime). Collecting an empty `IntoIter` in place keeps its
+/// buffer, so the device's slice lists cost no allocation per poll.
+fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
 }

@@ -53,6 +53,8 @@ pub struct MemLink {
     offload: bool,
     rng: u64,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// Each packet's fate in `poll_send` (kept to reuse its allocation).
+    plan: Vec<(usize, u8, Duration)>,
 }
 
 /// Counters of one direction of a [`MemLink`] (what this end sent).
@@ -215,6 +217,7 @@ impl MemLinkBuilder {
             offload,
             rng: splitmix(self.seed ^ salt),
             sleep: None,
+            plan: Vec::new(),
         };
         (end(&ab, &ba, 0x0005_eeda), end(&ba, &ab, 0x0005_eedb))
     }
@@ -347,7 +350,8 @@ impl Device for MemLink {
         let delayed = !f.delay.is_zero() || f.reorder > 0.0;
         let now = if delayed { Some(Instant::now()) } else { None };
         // Decide every fault before taking the lock.
-        let mut plan: Vec<(usize, u8, Duration)> = Vec::with_capacity(packets.len());
+        let mut plan = std::mem::take(&mut self.plan);
+        plan.clear();
         for (i, p) in packets.iter().enumerate() {
             let gso = self.offload && meta.get(i).is_some_and(|m| m.gso_size.is_some());
             if p.len() > if gso { MAX_SUPER_SEGMENT } else { self.mtu } {
@@ -372,7 +376,7 @@ impl Device for MemLink {
             plan.push((i, copies, d));
         }
         let mut q = lock(&tx.inner);
-        for (i, copies, d) in plan {
+        for &(i, copies, d) in &plan {
             for _ in 0..copies {
                 if q.ready.len() + q.delayed.len() >= q.capacity {
                     c.overflowed.fetch_add(1, Ordering::Relaxed);
@@ -393,6 +397,7 @@ impl Device for MemLink {
         }
         let waker = q.waker.take();
         drop(q);
+        self.plan = plan;
         if let Some(w) = waker {
             w.wake();
         }
