@@ -145,6 +145,7 @@ impl Driver {
                 route(&mut st, now, &p, &mut self.work, &mut self.wakers);
                 self.loopback_pool.push(p);
             }
+            crate::intercept::pump(&mut st, &mut self.work, &mut self.wakers);
             if budget == 0 {
                 return true;
             }
@@ -169,13 +170,15 @@ impl Driver {
             let mut st = lock(&self.shared.ep);
             for i in 0..n {
                 let packet = &self.rx_bufs[i][..self.rx_lens[i]];
-                if dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip)) {
+                let ours = dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip));
+                if ours || crate::intercept::takes_all(&st) {
                     route(&mut st, now, packet, &mut self.work, &mut self.wakers);
                 } else {
                     // Not for us: a host does not answer for other addresses.
                     tracing::trace!("dropped a packet for another address");
                 }
             }
+            crate::intercept::pump(&mut st, &mut self.work, &mut self.wakers);
         }
         true
     }

@@ -83,6 +83,8 @@ pub(crate) struct EpState {
     /// Live connections in `conns`.
     pub(crate) live: usize,
     pub(crate) listeners: Vec<ListenerSlot>,
+    /// Any-IP interception (`intercept.rs`).
+    pub(crate) intercept: crate::intercept::State,
 }
 
 /// A listener's accept waker.
@@ -492,7 +494,13 @@ impl StackBuilder {
             ep.add_local_addr(ip);
         }
         let shared = Arc::new(Shared {
-            ep: Mutex::new(EpState { ep, conns: Vec::new(), live: 0, listeners: Vec::new() }),
+            ep: Mutex::new(EpState {
+                ep,
+                conns: Vec::new(),
+                live: 0,
+                listeners: Vec::new(),
+                intercept: Default::default(),
+            }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),
             v4,
