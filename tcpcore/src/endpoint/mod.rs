@@ -565,7 +565,7 @@ impl Endpoint {
     }
 
     /// The earliest deadline of the endpoint's own timers (SYN-ACK retransmissions,
-    /// TIME-WAIT expiry).
+    /// TIME-WAIT expiry, the decision timeout of connection requests).
     pub fn poll_timeout(&self) -> Option<Instant> {
         [self.syn_queue.next_deadline(), self.time_wait.next_deadline(), self.intercept_deadline()]
             .into_iter()
