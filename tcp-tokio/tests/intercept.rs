@@ -128,3 +128,45 @@ async fn ai_01_dropping_the_interceptor_turns_interception_off() {
     assert!(attempt.await.is_err());
     let _again = server.intercept().unwrap();
 }
+
+/// AI-02: a request not decided within the decision timeout expires (a late accept fails
+/// with `TimedOut`); the client's next SYN retransmission is a new request, which completes.
+#[tokio::test(start_paused = true)]
+async fn ai_02_an_undecided_request_expires_and_the_retransmission_asks_again() {
+    let (server, client) = pair();
+    let opts = InterceptOptions { decision_timeout: Duration::from_secs(2), ..Default::default() };
+    let interceptor = server.intercept_with(opts).unwrap();
+    let connecting = tokio::spawn(async move { client.connect("192.0.2.9:993").await });
+    let late = interceptor.next().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(interceptor.pending(), 0, "expired");
+    assert_eq!(late.accept().await.unwrap_err().kind(), ErrorKind::TimedOut);
+    let again = interceptor.next().await;
+    assert_eq!(again.local_addr(), "192.0.2.9:993".parse().unwrap());
+    let s = again.accept().await.unwrap();
+    let c = connecting.await.unwrap().unwrap();
+    assert_eq!(c.local_addr().unwrap(), s.peer_addr().unwrap());
+    let st = server.stats().intercept;
+    assert_eq!((st.requests, st.expired, st.absorbed), (2, 1, 1), "{st:?}");
+}
+
+/// AI-02: while the pending table is full, a SYN gets a cookie (the default policy): the
+/// client connects at once and the request comes out already established.
+#[tokio::test(start_paused = true)]
+async fn ai_02_with_the_table_full_a_cookie_completes_without_a_decision() {
+    let (server, client) = pair();
+    let interceptor =
+        server.intercept_with(InterceptOptions { max_pending: 1, ..Default::default() }).unwrap();
+    let c = client.clone();
+    let first = tokio::spawn(async move { c.connect("192.0.2.1:80").await });
+    let waiting = interceptor.next().await;
+    let second = client.connect("192.0.2.2:80").await.unwrap();
+    let done = interceptor.next().await;
+    assert!(done.syn().is_none(), "a cookie keeps no SYN");
+    assert_eq!(done.local_addr(), "192.0.2.2:80".parse().unwrap());
+    let s = done.accept().await.unwrap();
+    assert_eq!(s.peer_addr().unwrap(), second.local_addr().unwrap());
+    waiting.refuse(Refusal::Reset);
+    let err = first.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+}
