@@ -89,6 +89,8 @@ pub(crate) struct EpState {
     pub(crate) listeners: Vec<ListenerSlot>,
     /// [`Stack::shutdown`] was called: no new listener, connection or accept.
     pub(crate) closing: bool,
+    /// Any-IP interception (`intercept.rs`).
+    pub(crate) intercept: crate::intercept::State,
 }
 
 /// A listener's accept waker.
@@ -492,6 +494,7 @@ impl StackBuilder {
                 live: 0,
                 listeners: Vec::new(),
                 closing: false,
+                intercept: Default::default(),
             }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),

@@ -22,7 +22,9 @@
 //!    [`Connection::handle_path_mtu`]), [`DatagramEvent::IcmpError`] (another ICMP error:
 //!    pass it to that connection's [`Connection::handle_icmp_error`], which may close it,
 //!    then poll its events), or nothing (the packet was dropped and counted, or answered by
-//!    the endpoint, as echo requests are).
+//!    the endpoint, as echo requests are). With interception deciding first
+//!    ([`Endpoint::set_interception`], [`InterceptMode::Decide`]), also take each new
+//!    [`Endpoint::poll_request`] and answer it, now or later, with [`Endpoint::decide`].
 //! 2. When the earliest [`Connection::poll_timeout`] has passed: [`Connection::handle_timeout`]
 //!    (spurious calls are harmless).
 //! 3. After any input or application call: [`Endpoint::poll_transmit`] and each touched
@@ -146,8 +148,9 @@ pub use conn::{
     CaState, ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY,
 };
 pub use endpoint::{
-    ConnectionHandle, DatagramEvent, Endpoint, FourTuple, IcmpUnreachable, ListenOptions, PathMtu,
-    SynCookies, TimeWaitEntry,
+    ConnectionHandle, ConnectionRequest, DatagramEvent, Decision, Endpoint, FourTuple,
+    IcmpUnreachable, InterceptMode, InterceptOptions, InterceptStats, ListenOptions, PathMtu,
+    RequestId, SynCookies, TimeWaitEntry, Unreachable,
 };
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;

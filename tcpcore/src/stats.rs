@@ -82,6 +82,8 @@ pub struct EndpointStats {
     pub icmp_malformed: u64,
     /// Well-formed ICMP messages of a type we do not act on (echo replies included).
     pub icmp_ignored: u64,
+    /// Any-IP interception and its connection requests (AI-01, AI-02).
+    pub intercept: crate::endpoint::InterceptStats,
 }
 
 impl EndpointStats {
@@ -103,6 +105,8 @@ impl EndpointStats {
             + self.icmp_bad_mtu
             + self.icmp_malformed
             + self.icmp_ignored
+            + self.intercept.pending_overflows
+            + self.intercept.expired
     }
 }
 

@@ -1,12 +1,14 @@
 //! The endpoint: demultiplexing, listeners with a SYN queue, an accept queue and SYN cookies,
 //! ISNs, ephemeral ports, compact TIME-WAIT entries, and replies for segments that match no
 //! connection (RFC 9293 §3.10.7.1), echo replies to pings and path MTU reports from ICMP
-//! (`icmp.rs`). Established connections are handed to the caller, who owns
+//! (`icmp.rs`), and any-IP interception with decisions before the handshake
+//! (`intercept.rs`). Established connections are handed to the caller, who owns
 //! and drives each one independently (the quinn-proto split), so an async adapter can lock
 //! connections one at a time.
 
 mod demux;
 mod icmp;
+mod intercept;
 mod isn;
 mod listener;
 mod passive;
@@ -22,6 +24,10 @@ use core::time::Duration;
 
 pub use demux::FourTuple;
 pub use icmp::{IcmpUnreachable, PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
+pub use intercept::{
+    ConnectionRequest, Decision, InterceptMode, InterceptOptions, InterceptStats, RequestId,
+    Unreachable,
+};
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
 
@@ -111,6 +117,8 @@ pub struct Endpoint {
     /// Rate limit of resets and TIME-WAIT ACKs: (window start, replies in it).
     reply_window: (Instant, u32),
     stats: EndpointStats,
+    /// Any-IP interception and the requests waiting for a decision (AI-01, AI-02).
+    intercept: intercept::Intercept,
 }
 
 impl Endpoint {
@@ -120,6 +128,7 @@ impl Endpoint {
         let mut key = || SipKey::random(&mut rng);
         let (isn_key, ts_key, demux_key, port_key) = (key(), key(), key(), key());
         let (syn_key, tw_key, c1, c2) = (key(), key(), key(), key());
+        let intercept_key = key();
         Endpoint {
             isn_key,
             ts_key,
@@ -137,6 +146,7 @@ impl Endpoint {
             local_addrs: Vec::new(),
             reply_window: (Instant::ZERO, 0),
             stats: EndpointStats::default(),
+            intercept: intercept::Intercept::new(intercept_key),
             cfg,
         }
     }
@@ -187,15 +197,25 @@ impl Endpoint {
         if addr.port() == 0 {
             return Err(EndpointError::InvalidAddress);
         }
-        if self.listeners.iter().flatten().any(|l| l.addr == addr) {
+        if self.listeners.iter().flatten().any(|l| l.is(addr)) {
             return Err(EndpointError::AddrInUse);
         }
-        let l = Listener::new(addr, opts, self.cfg.somaxconn);
-        match self.listeners.iter().position(Option::is_none) {
-            Some(i) => self.listeners[i] = Some(l),
-            None => self.listeners.push(Some(l)),
-        }
+        self.add_listener(Listener::new(addr, opts, self.cfg.somaxconn));
         Ok(())
+    }
+
+    /// Put `l` in a free listener slot; returns its index.
+    fn add_listener(&mut self, l: Listener) -> usize {
+        match self.listeners.iter().position(Option::is_none) {
+            Some(i) => {
+                self.listeners[i] = Some(l);
+                i
+            }
+            None => {
+                self.listeners.push(Some(l));
+                self.listeners.len() - 1
+            }
+        }
     }
 
     /// Change the options of the listener on `addr` (as `setsockopt` on a listening socket,
@@ -212,10 +232,9 @@ impl Endpoint {
             .listeners
             .iter_mut()
             .flatten()
-            .find(|l| l.addr == addr)
+            .find(|l| l.is(addr))
             .ok_or(EndpointError::InvalidAddress)?;
-        l.backlog = opts.backlog.min(self.cfg.somaxconn).max(1) as usize;
-        l.opts = opts;
+        l.set_options(opts, self.cfg.somaxconn);
         Ok(())
     }
 
@@ -223,12 +242,19 @@ impl Endpoint {
     /// waiting in its accept queue are returned so the owner can abort them (as closing a
     /// listening socket resets them in Linux).
     pub fn unlisten(&mut self, addr: SocketAddr) -> Vec<ConnectionHandle> {
-        let Some(idx) =
-            self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.addr == addr))
+        let Some(idx) = self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.is(addr)))
         else {
             return Vec::new();
         };
-        let l = self.listeners[idx].take().expect("found above");
+        self.remove_listener(idx)
+    }
+
+    /// Take listener `idx` away: forget its half-open entries, and return the connections
+    /// still in its accept queue.
+    fn remove_listener(&mut self, idx: usize) -> Vec<ConnectionHandle> {
+        let Some(l) = self.listeners.get_mut(idx).and_then(Option::take) else {
+            return Vec::new();
+        };
         let mut scratch = Vec::new();
         self.syn_queue.forget_listener(idx as u32, &mut scratch);
         let queued: Vec<_> = l.accept_queue.into_iter().collect();
@@ -242,7 +268,7 @@ impl Endpoint {
 
     /// Take the oldest established connection from `listener`'s accept queue.
     pub fn accept(&mut self, listener: SocketAddr) -> Option<ConnectionHandle> {
-        let l = self.listeners.iter_mut().flatten().find(|l| l.addr == listener)?;
+        let l = self.listeners.iter_mut().flatten().find(|l| l.is(listener))?;
         let h = l.accept_queue.pop_front()?;
         if let Some(Some(slot)) = self.slots.get_mut(h.0) {
             slot.queued_at = None;
@@ -252,11 +278,7 @@ impl Endpoint {
 
     /// Connections waiting in `listener`'s accept queue.
     pub fn accept_queue_len(&self, listener: SocketAddr) -> usize {
-        self.listeners
-            .iter()
-            .flatten()
-            .find(|l| l.addr == listener)
-            .map_or(0, |l| l.accept_queue.len())
+        self.listeners.iter().flatten().find(|l| l.is(listener)).map_or(0, |l| l.accept_queue.len())
     }
 
     /// Active open from `local_ip` (ephemeral port) to `remote` (RFC 9293 §3.10.1).
@@ -387,7 +409,7 @@ impl Endpoint {
             }
         }
         if let Some(li) = self.listener_for(tuple.local) {
-            return self.on_listener(now, li, tuple, &seg);
+            return self.on_listener(now, li, tuple, &seg, packet);
         }
         self.stats.no_connection += 1;
         self.reset_for(now, &seg);
@@ -396,10 +418,15 @@ impl Endpoint {
 
     fn listener_for(&self, local: SocketAddr) -> Option<u32> {
         // An exact address beats the wildcard.
-        let exact = self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.addr == local));
-        let any =
-            || self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.matches(local)));
-        exact.or_else(any).map(|i| i as u32)
+        let exact = self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.is(local)));
+        let any = || {
+            self.listeners
+                .iter()
+                .position(|l| l.as_ref().is_some_and(|l| l.matches(local)))
+                .filter(|_| self.wildcard_serves(local.ip()))
+        };
+        // AI-01: interception takes what no listener does.
+        exact.or_else(any).or_else(|| self.intercept_listener(local)).map(|i| i as u32)
     }
 
     /// A segment for a TIME-WAIT entry (RFC 9293 §3.10.7.4 in TIME-WAIT; RFC 6191). Returns
@@ -532,18 +559,24 @@ impl Endpoint {
                 return Some(Transmit::plain(len));
             }
         }
-        None
+        let len = self.poll_intercept_transmit(buf)?;
+        self.stats.packets_out += 1;
+        Some(Transmit::plain(len))
     }
 
     /// The earliest deadline of the endpoint's own timers (SYN-ACK retransmissions,
-    /// TIME-WAIT expiry).
+    /// TIME-WAIT expiry, the decision timeout of connection requests).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.syn_queue.next_deadline(), self.time_wait.next_deadline()].into_iter().flatten().min()
+        [self.syn_queue.next_deadline(), self.time_wait.next_deadline(), self.intercept_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Run the endpoint's timers due at `now`. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.time_wait.expire(now);
+        self.expire_requests(now);
         while let Some(entry) = self.syn_queue.pop_due(now) {
             self.on_syn_ack_timeout(now, entry);
         }
