@@ -147,27 +147,65 @@ pub(crate) fn set_up(name: &str) -> io::Result<()> {
 /// inside the `write(2)` call.
 pub(crate) const IFF_NAPI: libc::c_int = 0x0010;
 
+/// The interface index of `name` in the calling thread's network namespace
+/// (`SIOCGIFINDEX`).
+pub(crate) fn ifindex(name: &str) -> io::Result<libc::c_int> {
+    let sock = control_socket()?;
+    let mut req = ifreq(name);
+    ioctl_ifreq(sock.as_raw_fd(), libc::SIOCGIFINDEX, &mut req)?;
+    // SAFETY: SIOCGIFINDEX just wrote the `ifru_ifindex` member of the union.
+    Ok(unsafe { req.ifr_ifru.ifru_ifindex })
+}
+
 /// Turn on threaded NAPI (`/sys/class/net/NAME/threaded` = 1, Linux ≥ 5.12) for the
 /// interface `name` of the calling thread's network namespace.
 ///
-/// The `/sys` of the process may belong to another network namespace (it shows the
-/// interfaces of the namespace that mounted it), so the write goes through a sysfs mounted
-/// for this namespace, in a private mount namespace of a short-lived thread: nothing is
-/// mounted anywhere else, and the mount disappears with the thread. Needs `CAP_SYS_ADMIN`.
+/// A sysfs shows the interfaces of the network namespace that mounted it, and the process's
+/// `/sys` may belong to another namespace than the calling thread's (a thread that moved
+/// with `unshare`/`setns`), where the same name can be another interface. So a short-lived
+/// thread takes a private mount namespace and mounts a sysfs of this network namespace on
+/// its `/sys` (nothing is mounted anywhere else; the mount disappears with the thread):
+/// - the mount succeeds: `/sys` was another namespace's, and the write goes through the new
+///   mount;
+/// - the mount fails with `EBUSY`: Linux refuses to stack a superblock on a mount point
+///   where that same superblock is already on top, and a sysfs superblock is one per network
+///   namespace, so `/sys` already is this namespace's (the root namespace, or under
+///   `ip netns exec`) and the write goes there directly;
+/// - no `CAP_SYS_ADMIN` for the private mount: the write goes to `/sys` directly if the
+///   interface of that name there has this namespace's interface index.
+///
+/// In the two direct cases the interface index under `/sys` must match as well.
 pub(crate) fn set_threaded_napi(name: &str) -> io::Result<()> {
-    let path = format!("/sys/class/net/{name}/threaded");
+    let index = ifindex(name)?;
+    let dir = format!("/sys/class/net/{name}");
     std::thread::Builder::new()
         .name("tcp-tun-sysfs".into())
         .spawn(move || -> io::Result<()> {
+            let direct = || -> io::Result<()> {
+                let seen = std::fs::read_to_string(format!("{dir}/ifindex"))?;
+                if seen.trim().parse::<libc::c_int>().ok() != Some(index) {
+                    return Err(io::Error::other(format!(
+                        "{dir} is another network namespace's interface"
+                    )));
+                }
+                std::fs::write(format!("{dir}/threaded"), "1")
+            };
             // SAFETY: `unshare` takes a flag word only. CLONE_NEWNS (which implies
             // CLONE_FS) gives only this thread a private copy of the mount table; the
             // thread inherited the network namespace of the caller and ends below.
             if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-                return Err(io::Error::last_os_error());
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::EPERM) => direct(),
+                    _ => Err(e),
+                };
             }
             mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE)?;
-            mount(Some(c"sysfs"), c"/sys", Some(c"sysfs"), 0)?;
-            std::fs::write(&path, "1")
+            match mount(Some(c"sysfs"), c"/sys", Some(c"sysfs"), 0) {
+                Ok(()) => std::fs::write(format!("{dir}/threaded"), "1"),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EPERM)) => direct(),
+                Err(e) => Err(e),
+            }
         })?
         .join()
         .map_err(|_| io::Error::other("the sysfs thread panicked"))?

@@ -41,6 +41,7 @@ pub struct Tun {
     name: String,
     mtu: usize,
     offload: bool,
+    threaded_napi: bool,
     stats: Arc<Counters>,
 }
 
@@ -157,9 +158,13 @@ impl TunBuilder {
     /// With offloads the stack writes 64 KiB super-segments and the kernel's work per write
     /// is already small; the thread did not measurably help there, so it is off by default.
     ///
-    /// Turning the thread on needs `CAP_SYS_ADMIN` (it writes `/sys/class/net/NAME/threaded`
-    /// through a sysfs mounted for the interface's network namespace) and Linux ≥ 5.12;
-    /// when that fails, the interface is made again without `IFF_NAPI`, as with `false`.
+    /// Turning the thread on writes `/sys/class/net/NAME/threaded` (Linux ≥ 5.12): through
+    /// the process's `/sys` when that is the sysfs of the interface's network namespace (the
+    /// root namespace, `ip netns exec`), else through a sysfs mounted for that namespace in a
+    /// private mount namespace of a short-lived thread (which needs `CAP_SYS_ADMIN`). When
+    /// neither works the interface is made again without `IFF_NAPI`, as with `false`, and
+    /// the first time in a process this is logged at `info`; [`Tun::threaded_napi`] says
+    /// what was granted.
     pub fn threaded_napi(mut self, on: bool) -> Self {
         self.threaded_napi = Some(on);
         self
@@ -225,19 +230,19 @@ impl TunBuilder {
         if self.threaded_napi.unwrap_or(!self.offload) {
             let napi = self.set_iff(&fd, flags | sys::IFF_NAPI)?;
             match sys::set_threaded_napi(&napi) {
-                Ok(()) => return self.finish(fd, napi),
+                Ok(()) => return self.finish(fd, napi, true),
                 Err(e) => {
                     // Closing the descriptor removes the interface; make it again below.
                     drop(fd);
-                    tracing::warn!(interface = %napi, error = %e, "no threaded NAPI; continuing without");
+                    no_threaded_napi(&napi, &e);
                 }
             }
             let fd = open_device()?;
             let name = self.set_iff(&fd, flags)?;
-            return self.finish(fd, name);
+            return self.finish(fd, name, false);
         }
         let name = self.set_iff(&fd, flags)?;
-        self.finish(fd, name)
+        self.finish(fd, name, false)
     }
 
     /// `TUNSETIFF` with `flags`, with the errors a person understands.
@@ -260,7 +265,7 @@ impl TunBuilder {
     }
 
     /// The steps after `TUNSETIFF`: offloads, MTU, address, link up, and the `AsyncFd`.
-    fn finish(self, fd: OwnedFd, name: String) -> io::Result<Tun> {
+    fn finish(self, fd: OwnedFd, name: String, threaded_napi: bool) -> io::Result<Tun> {
         let step = |what: &str| format!("{what} on {name}");
         if self.offload {
             sys::set_vnet_hdr_size(&fd, HDR_LEN)
@@ -287,7 +292,33 @@ impl TunBuilder {
         // `OwnedFd::as_raw_fd` always returns it.
         let fd = unsafe { AsyncFd::register(fd) }
             .map_err(|e| context(e.into(), "registering the TUN with tokio"))?;
-        Ok(Tun { fd, name, mtu: self.mtu, offload: self.offload, stats: Arc::default() })
+        Ok(Tun {
+            fd,
+            name,
+            mtu: self.mtu,
+            offload: self.offload,
+            threaded_napi,
+            stats: Arc::default(),
+        })
+    }
+}
+
+/// Say once per process, at `info`, that threaded NAPI could not be had and what that costs;
+/// every occurrence at `debug`.
+fn no_threaded_napi(name: &str, e: &io::Error) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let mut first = false;
+    SAID.call_once(|| first = true);
+    if first {
+        tracing::info!(
+            interface = %name,
+            error = %e,
+            "no threaded NAPI (needs Linux >= 5.12 and root, or CAP_SYS_ADMIN and CAP_NET_ADMIN): \
+             the kernel's receive path for every packet the stack sends runs inside the \
+             stack's write(2), which roughly halves throughput from the stack without offloads"
+        );
+    } else {
+        tracing::debug!(interface = %name, error = %e, "no threaded NAPI; continuing without");
     }
 }
 
@@ -366,6 +397,12 @@ impl Tun {
     /// Whether checksum and segmentation offloads are on.
     pub fn offload(&self) -> bool {
         self.offload
+    }
+
+    /// Whether the kernel takes the packets the stack writes in a NAPI thread of the
+    /// interface ([`TunBuilder::threaded_napi`]): asked for and granted.
+    pub fn threaded_napi(&self) -> bool {
+        self.threaded_napi
     }
 
     /// A handle to the device's counters that outlives moving the `Tun` into a stack.
