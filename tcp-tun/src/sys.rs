@@ -3,7 +3,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Open `/dev/net/tun` non-blocking and close-on-exec.
@@ -33,8 +33,9 @@ pub(crate) fn ifreq(name: &str) -> libc::ifreq {
 
 /// `ioctl(fd, request, &mut req)` for the requests that take an `ifreq`.
 fn ioctl_ifreq(fd: RawFd, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
-    // SAFETY: every request passed here (TUNSETIFF, SIOCSIF*, SIOCGIFFLAGS) reads and/or
-    // writes one `struct ifreq`, and `req` is a valid, exclusive one for the whole call.
+    // SAFETY: every request passed here (TUNSETIFF, SIOCSIF*, SIOCGIFFLAGS, SIOCGIFINDEX)
+    // reads and/or writes one `struct ifreq`, and `req` is a valid,
+    // exclusive one for the whole call.
     let r = unsafe { libc::ioctl(fd, request, std::ptr::from_mut(req)) };
     if r < 0 {
         return Err(io::Error::last_os_error());
@@ -120,6 +121,68 @@ pub(crate) fn set_ipv4(name: &str, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
     let mut req = ifreq(name);
     req.ifr_ifru.ifru_netmask = sockaddr_v4(Ipv4Addr::from(mask));
     ioctl_ifreq(sock.as_raw_fd(), libc::SIOCSIFNETMASK, &mut req)
+}
+
+/// Give the interface an IPv6 address with its prefix length, over rtnetlink
+/// (`RTM_NEWADDR`, as `ip -6 addr add ADDR/PREFIX dev NAME nodad` does).
+///
+/// `IFA_F_NODAD` makes the address usable at once. Without it (the `SIOCSIFADDR` ioctl has
+/// no way to pass it) the address starts tentative, and although a TUN is `IFF_NOARP` so
+/// duplicate address detection is skipped, the kernel clears the tentative flag from a
+/// work queue some time after the link comes up: a connection opened in that window finds
+/// no source address (RFC 4862 §5.4: a tentative address is not used).
+pub(crate) fn set_ipv6(name: &str, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
+    let index = u32::try_from(ifindex(name)?).map_err(io::Error::other)?;
+    // SAFETY: `socket` takes no pointers.
+    let fd = unsafe {
+        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `socket` just returned this descriptor and nothing else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+
+    // nlmsghdr (16) + ifaddrmsg (8) + IFA_LOCAL and IFA_ADDRESS rtattrs (4 + 16 each).
+    const LEN: usize = 16 + 8 + 2 * 20;
+    let mut msg = [0u8; LEN];
+    let flags = libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL;
+    msg[0..4].copy_from_slice(&(LEN as u32).to_ne_bytes());
+    msg[4..6].copy_from_slice(&libc::RTM_NEWADDR.to_ne_bytes());
+    msg[6..8].copy_from_slice(&(flags as u16).to_ne_bytes());
+    msg[8..12].copy_from_slice(&1u32.to_ne_bytes()); // sequence number
+    msg[16] = libc::AF_INET6 as u8;
+    msg[17] = prefix;
+    msg[18] = libc::IFA_F_NODAD as u8;
+    msg[19] = libc::RT_SCOPE_UNIVERSE;
+    msg[20..24].copy_from_slice(&index.to_ne_bytes());
+    for (at, kind) in [(24, libc::IFA_LOCAL), (44, libc::IFA_ADDRESS)] {
+        msg[at..at + 2].copy_from_slice(&20u16.to_ne_bytes());
+        msg[at + 2..at + 4].copy_from_slice(&kind.to_ne_bytes());
+        msg[at + 4..at + 20].copy_from_slice(&ip.octets());
+    }
+    // SAFETY: `msg` is valid for reads of its length for the whole call; an unconnected
+    // netlink socket sends to the kernel.
+    let n = unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The answer is an NLMSG_ERROR: its error field (after the 16-byte header) is 0 for the
+    // acknowledgement, or a negative errno.
+    let mut ack = [0u8; 256];
+    // SAFETY: `ack` is valid for writes of its length for the whole call.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), ack.as_mut_ptr().cast(), ack.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let kind = u16::from_ne_bytes([ack[4], ack[5]]);
+    if n < 20 || libc::c_int::from(kind) != libc::NLMSG_ERROR {
+        return Err(io::Error::other("unexpected rtnetlink answer to RTM_NEWADDR"));
+    }
+    match i32::from_ne_bytes([ack[16], ack[17], ack[18], ack[19]]) {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(-e)),
+    }
 }
 
 /// Set the interface MTU (`SIOCSIFMTU`).

@@ -3,7 +3,6 @@
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -127,8 +126,9 @@ impl TunBuilder {
     }
 
     /// The address the kernel's side of the interface gets, with its prefix length; the
-    /// stack takes another address of that subnet. IPv4 is set with ioctls; IPv6 with
-    /// `ip -6 addr add` (iproute2). Without one the interface is up but unnumbered.
+    /// stack takes another address of that subnet. IPv4 is set with ioctls (`SIOCSIFADDR`),
+    /// IPv6 over rtnetlink without duplicate address detection, so it is usable at once (it
+    /// needs an MTU of at least 1280). Without one the interface is up but unnumbered.
     pub fn kernel_address(mut self, ip: IpAddr, prefix: u8) -> Self {
         self.kernel = Some((ip, prefix));
         self
@@ -216,6 +216,13 @@ impl TunBuilder {
                 if v4.is_broadcast() {
                     return Err(invalid(format!("bad address {ip}/{prefix}: broadcast")));
                 }
+            }
+            // RFC 8200 §5: IPv6 needs links of MTU 1280 or more; Linux keeps IPv6 off below.
+            if ip.is_ipv6() && self.mtu < 1280 {
+                return Err(invalid(format!(
+                    "bad address {ip}/{prefix}: IPv6 needs an MTU of at least 1280, not {}",
+                    self.mtu
+                )));
             }
         }
         if tokio::runtime::Handle::try_current().is_err() {
@@ -360,26 +367,17 @@ fn set_address(name: &str, ip: IpAddr, prefix: u8) -> io::Result<()> {
             ),
             _ => context(e, &format!("setting address {ip}/{prefix} on {name}")),
         }),
-        IpAddr::V6(_) => {
-            // No ioctl sets an IPv6 prefix length; iproute2 speaks netlink for us.
-            let out = Command::new("ip")
-                .args(["-6", "addr", "add", &format!("{ip}/{prefix}"), "dev", name, "nodad"])
-                .output()
-                .map_err(|e| {
-                    context(e, "running `ip` (iproute2) to set the interface's IPv6 address")
-                })?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "bad address {ip}/{prefix} for {name}: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                ))
-            }
-        }
+        IpAddr::V6(v6) => sys::set_ipv6(name, v6, prefix).map_err(|e| match e.raw_os_error() {
+            Some(libc::EINVAL | libc::EADDRNOTAVAIL) => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad address {ip}/{prefix} for {name}: {e}"),
+            ),
+            Some(libc::EAFNOSUPPORT) => io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("cannot set {ip}/{prefix} on {name}: IPv6 is not available ({e})"),
+            ),
+            _ => context(e, &format!("setting address {ip}/{prefix} on {name}")),
+        }),
     }
 }
 
