@@ -33,8 +33,8 @@ pub(crate) fn ifreq(name: &str) -> libc::ifreq {
 
 /// `ioctl(fd, request, &mut req)` for the requests that take an `ifreq`.
 fn ioctl_ifreq(fd: RawFd, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
-    // SAFETY: every request passed here (TUNSETIFF, SIOCSIF*, SIOCGIFFLAGS, SIOCGIFINDEX)
-    // reads and/or writes one `struct ifreq`, and `req` is a valid,
+    // SAFETY: every request passed here (TUNSETIFF, TUNGETIFF, SIOCSIF*, SIOCGIFFLAGS,
+    // SIOCGIFMTU, SIOCGIFINDEX) reads and/or writes one `struct ifreq`, and `req` is a valid,
     // exclusive one for the whole call.
     let r = unsafe { libc::ioctl(fd, request, std::ptr::from_mut(req)) };
     if r < 0 {
@@ -73,8 +73,48 @@ pub(crate) fn set_iff(fd: &OwnedFd, name: &str, flags: libc::c_int) -> io::Resul
     let mut req = ifreq(name);
     req.ifr_ifru.ifru_flags = flags as libc::c_short;
     ioctl_ifreq(fd.as_raw_fd(), libc::TUNSETIFF, &mut req)?;
+    Ok(ifr_name(&req))
+}
+
+/// The interface name an `ifreq` carries.
+fn ifr_name(req: &libc::ifreq) -> String {
     let bytes: Vec<u8> = req.ifr_name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The name of the interface `fd` is attached to and its TUN flags (`TUNGETIFF`).
+pub(crate) fn get_iff(fd: &OwnedFd) -> io::Result<(String, libc::c_int)> {
+    let mut req = ifreq("");
+    ioctl_ifreq(fd.as_raw_fd(), libc::TUNGETIFF, &mut req)?;
+    // SAFETY: TUNGETIFF just wrote the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    // The kernel's flags are an unsigned short; keep their bits.
+    Ok((ifr_name(&req), libc::c_int::from(flags as u16)))
+}
+
+/// The virtio-net header size of a TUN descriptor (`TUNGETVNETHDRSZ`).
+pub(crate) fn vnet_hdr_size(fd: &OwnedFd) -> io::Result<usize> {
+    let mut v: libc::c_int = 0;
+    // SAFETY: TUNGETVNETHDRSZ writes one `int` through the pointer, which points at `v`,
+    // alive and exclusively borrowed for the whole call.
+    let r =
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNGETVNETHDRSZ, std::ptr::from_mut(&mut v)) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    usize::try_from(v).map_err(io::Error::other)
+}
+
+/// Put the open file description of `fd` in non-blocking mode (`fcntl(F_SETFL)`).
+pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: F_GETFL and F_SETFL take no pointers; `fd` is open for the calls.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Set the virtio-net header size (`TUNSETVNETHDRSZ`).
@@ -183,6 +223,15 @@ pub(crate) fn set_ipv6(name: &str, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
         0 => Ok(()),
         e => Err(io::Error::from_raw_os_error(-e)),
     }
+}
+
+/// The interface MTU (`SIOCGIFMTU`), by name in the calling thread's network namespace.
+pub(crate) fn mtu(name: &str) -> io::Result<usize> {
+    let sock = control_socket()?;
+    let mut req = ifreq(name);
+    ioctl_ifreq(sock.as_raw_fd(), libc::SIOCGIFMTU, &mut req)?;
+    // SAFETY: SIOCGIFMTU just wrote the `ifru_mtu` member of the union.
+    usize::try_from(unsafe { req.ifr_ifru.ifru_mtu }).map_err(io::Error::other)
 }
 
 /// Set the interface MTU (`SIOCSIFMTU`).

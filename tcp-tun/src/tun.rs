@@ -16,6 +16,10 @@ use crate::vnet::{self, VnetHdr, F_NEEDS_CSUM, HDR_LEN};
 /// Packets moved per `poll_recv`/`poll_send` call at most.
 const BATCH: usize = 64;
 
+/// The offload mask with offloads on: what the kernel may hand us unfinished (partial
+/// checksums, TCP super-segments over IPv4 and IPv6).
+const OFFLOADS: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+
 /// A Linux TUN interface carrying the stack's IP packets to and from the kernel.
 ///
 /// Each packet is one `read(2)` or `write(2)` on the non-blocking descriptor, driven by
@@ -279,8 +283,7 @@ impl TunBuilder {
                 .map_err(|e| context(e, &step("TUNSETVNETHDRSZ")))?;
         }
         // Always explicit: the mask survives on the device.
-        let mask =
-            if self.offload { libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 } else { 0 };
+        let mask = if self.offload { OFFLOADS } else { 0 };
         sys::set_offload(&fd, mask).map_err(|e| context(e, &step("TUNSETOFFLOAD")))?;
         sys::set_mtu(&name, self.mtu).map_err(|e| match e.raw_os_error() {
             Some(libc::EINVAL) => io::Error::new(
@@ -294,19 +297,7 @@ impl TunBuilder {
             set_address(&name, ip, prefix)?;
         }
         sys::set_up(&name).map_err(|e| context(e, &step("bringing the link up")))?;
-        // SAFETY: `fd` is an open descriptor that the `OwnedFd` owns and moves into the
-        // `AsyncFd`, so it stays open and the same for the `AsyncFd`'s whole life, and
-        // `OwnedFd::as_raw_fd` always returns it.
-        let fd = unsafe { AsyncFd::register(fd) }
-            .map_err(|e| context(e.into(), "registering the TUN with tokio"))?;
-        Ok(Tun {
-            fd,
-            name,
-            mtu: self.mtu,
-            offload: self.offload,
-            threaded_napi,
-            stats: Arc::default(),
-        })
+        Tun::register(fd, name, self.mtu, self.offload, threaded_napi)
     }
 }
 
@@ -385,6 +376,100 @@ impl Tun {
     /// A builder with the defaults: `tcptun0`, MTU 1500, no address, offloads off.
     pub fn builder() -> TunBuilder {
         TunBuilder::default()
+    }
+
+    /// Take over a TUN descriptor that is already attached to an interface: one handed over
+    /// by a VPN service (Android's `VpnService.Builder.establish()`), or by a parent process
+    /// that created the interface. Call inside a tokio runtime with I/O enabled, in the
+    /// network namespace the interface lives in.
+    ///
+    /// What the caller must have set up: the interface (`TUNSETIFF` with `IFF_TUN |
+    /// IFF_NO_PI`, and `IFF_VNET_HDR` for offloads), its addresses, routes and MTU, and the
+    /// link up; the stack then takes an address the kernel routes to this interface.
+    /// `IFF_NO_PI` cannot be checked everywhere (Linux 6.18 reports it in `TUNGETIFF`
+    /// whether or not it was set); without it every packet would carry a 4-byte prefix the
+    /// stack does not expect, and nothing would get through.
+    /// `from_fd` changes nothing of that. It learns the interface's name and flags
+    /// (`TUNGETIFF`) and its MTU (`SIOCGIFMTU` by that name), and puts the descriptor in
+    /// non-blocking mode (which the open file description shares with any other holder).
+    ///
+    /// Offloads follow the descriptor: without `IFF_VNET_HDR` each read or write is one
+    /// plain IP packet of at most the MTU, as with [`TunBuilder::offload`]`(false)`. With
+    /// it, every packet carries a 10-byte virtio-net header in the host's byte order (the
+    /// header size is set to 10 if it was another) and the offload mask is set to
+    /// `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6` (the mask cannot be read back, and the stack
+    /// needs to know what the kernel may hand it): the kernel then hands over unfinished
+    /// checksums and TCP super-segments, and the stack sends super-segments, as with
+    /// [`TunBuilder::offload`]`(true)`.
+    ///
+    /// Threaded NAPI is left as the interface has it; [`Tun::threaded_napi`] says `false`
+    /// (not switched on by this crate). Dropping the `Tun` closes the descriptor; whether the
+    /// interface then goes away is up to whoever else holds it (or `TUNSETPERSIST`).
+    ///
+    /// # Errors
+    /// - `InvalidInput` when the descriptor is not a TUN attached to an interface, is a TAP,
+    ///   was opened without `IFF_NO_PI` or with `IFF_NAPI_FRAGS`;
+    /// - `NotFound` when the interface is not visible in the calling thread's network
+    ///   namespace (its MTU cannot be read);
+    /// - `Other` outside a tokio runtime, or any other error of the kernel, with the step
+    ///   that failed.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Tun> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other("Tun::from_fd must be called inside a tokio runtime"));
+        }
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        let (name, flags) = sys::get_iff(&fd).map_err(|e| {
+            invalid(format!("not a TUN descriptor attached to an interface (TUNGETIFF: {e})"))
+        })?;
+        if flags & libc::IFF_TUN == 0 {
+            return Err(invalid(format!("{name} is a TAP (Ethernet frames), not a TUN")));
+        }
+        if flags & libc::IFF_NO_PI == 0 {
+            return Err(invalid(format!(
+                "{name} was opened without IFF_NO_PI (packets would carry a 4-byte prefix)"
+            )));
+        }
+        if flags & libc::IFF_NAPI_FRAGS != 0 {
+            return Err(invalid(format!("{name} was opened with IFF_NAPI_FRAGS")));
+        }
+        let step = |what: &str| format!("{what} on {name}");
+        let offload = flags & libc::IFF_VNET_HDR != 0;
+        if offload {
+            let size = sys::vnet_hdr_size(&fd).map_err(|e| context(e, &step("TUNGETVNETHDRSZ")))?;
+            if size != HDR_LEN {
+                sys::set_vnet_hdr_size(&fd, HDR_LEN)
+                    .map_err(|e| context(e, &step("TUNSETVNETHDRSZ")))?;
+            }
+            sys::set_offload(&fd, OFFLOADS).map_err(|e| context(e, &step("TUNSETOFFLOAD")))?;
+        }
+        let mtu = sys::mtu(&name).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENODEV) => io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "interface {name} is not in this thread's network namespace; call \
+                     Tun::from_fd in the namespace it lives in ({e})"
+                ),
+            ),
+            _ => context(e, &step("reading the MTU")),
+        })?;
+        sys::set_nonblocking(&fd).map_err(|e| context(e, &step("setting O_NONBLOCK")))?;
+        Tun::register(fd, name, mtu, offload, false)
+    }
+
+    /// Hand the descriptor to tokio.
+    fn register(
+        fd: OwnedFd,
+        name: String,
+        mtu: usize,
+        offload: bool,
+        threaded_napi: bool,
+    ) -> io::Result<Tun> {
+        // SAFETY: `fd` is an open descriptor that the `OwnedFd` owns and moves into the
+        // `AsyncFd`, so it stays open and the same for the `AsyncFd`'s whole life, and
+        // `OwnedFd::as_raw_fd` always returns it.
+        let fd = unsafe { AsyncFd::register(fd) }
+            .map_err(|e| context(e.into(), "registering the TUN with tokio"))?;
+        Ok(Tun { fd, name, mtu, offload, threaded_napi, stats: Arc::default() })
     }
 
     /// The interface's name.
