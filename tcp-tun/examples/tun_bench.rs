@@ -5,15 +5,16 @@
 //!
 //! ```text
 //! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N] [--runs N]
-//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off]
-//!     [--kernel-cc NAME] [--rr N] [--here]
+//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu]
+//!     [--napi on|off|softirq] [--kernel-cc NAME] [--rr N] [--here]
 //! ```
 //! Prints a Markdown table (Gbit/s of payload, median and best of `--runs` runs of N MiB,
 //! default 3 of 1024). `--offload`, `--direction` and `--no-veth` narrow what runs (for
 //! profiling one path with `perf record`); `--cpu` prints each thread's CPU time per run and
 //! the stack sender's final window and buffer; `--napi` overrides the TUN builder's default
 //! for threaded NAPI ([`tcp_tun::TunBuilder::threaded_napi`]), for comparison; each row says
-//! whether the TUN got it.
+//! whether the TUN got it. `--napi softirq` (with `--here`) makes the interface with
+//! `IFF_NAPI` and then switches its NAPI back from a thread to softirq mode.
 //!
 //! `--rr N` measures round trips instead of bulk: a kernel client (`TCP_NODELAY`) sends 64
 //! bytes and waits for the stack to echo them back, N times per run (round trips per second,
@@ -72,6 +73,10 @@ mod bench {
 
     /// `--napi on|off`: override the TUN builder's threaded-NAPI default.
     static NAPI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+    /// `--napi softirq` (with `--here`): threaded NAPI asked for, then switched back to
+    /// softirq mode through `/sys`, for an interface with `IFF_NAPI` but no NAPI thread.
+    static SOFTIRQ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
     /// `--kernel-cc`: congestion control of the kernel's sockets.
     static KERNEL_CC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -158,7 +163,12 @@ mod bench {
             tun = tun.threaded_napi(on);
         }
         let tun = tun.build().expect("TUN");
-        let napi = tun.threaded_napi();
+        let mut napi = tun.threaded_napi();
+        if SOFTIRQ.load(std::sync::atomic::Ordering::Relaxed) {
+            std::fs::write("/sys/class/net/bench0/threaded", "0")
+                .expect("--napi softirq needs --here and a /sys of the bench's namespace");
+            napi = false;
+        }
         (Stack::builder().address(STACK.into()).build(tun).unwrap(), napi)
     }
 
@@ -222,7 +232,11 @@ mod bench {
                     }
                     down = start.elapsed();
                     report_cpu("kernel → stack, stack thread", thread_cpu() - cpu, total);
-                    report_cpu("kernel → stack, napi threads", napi_cpu() - napi_t, total);
+                    report_cpu(
+                        "kernel → stack, napi threads",
+                        napi_cpu().saturating_sub(napi_t),
+                        total,
+                    );
                     assert_eq!(got, total);
                     s.shutdown().await.unwrap();
                     drop(s);
@@ -263,7 +277,11 @@ mod bench {
                 }
                 let up = start.elapsed();
                 report_cpu("stack → kernel, stack thread", thread_cpu() - cpu, total);
-                report_cpu("stack → kernel, napi threads", napi_cpu() - napi_t, total);
+                report_cpu(
+                    "stack → kernel, napi threads",
+                    napi_cpu().saturating_sub(napi_t),
+                    total,
+                );
                 assert_eq!(server.join().unwrap().expect("kernel server"), total);
                 (down, up, napi)
             })
@@ -327,7 +345,7 @@ mod bench {
             std::process::exit(1);
         }
         const USAGE: &str = "usage: tun_bench [--mib N] [--runs N] [--offload off|on|both] \
-                             [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off] \
+                             [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off|softirq] \
                              [--kernel-cc NAME] [--rr N] [--here]";
         let (mut mib, mut n_runs, mut veth_on) = (1024u64, 3usize, true);
         let (mut offloads, mut dirs) = (vec![false, true], (true, true));
@@ -359,6 +377,10 @@ mod bench {
                     let on = match args.next().as_deref() {
                         Some("on") => true,
                         Some("off") => false,
+                        Some("softirq") => {
+                            SOFTIRQ.store(true, std::sync::atomic::Ordering::Relaxed);
+                            true
+                        }
                         _ => panic!("{USAGE}"),
                     };
                     NAPI.set(on).expect(USAGE);
