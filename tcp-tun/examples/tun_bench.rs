@@ -5,14 +5,23 @@
 //!
 //! ```text
 //! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N] [--runs N]
-//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off]
-//!     [--kernel-cc NAME]
+//!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu]
+//!     [--napi on|off|softirq] [--kernel-cc NAME] [--rr N] [--here]
 //! ```
 //! Prints a Markdown table (Gbit/s of payload, median and best of `--runs` runs of N MiB,
 //! default 3 of 1024). `--offload`, `--direction` and `--no-veth` narrow what runs (for
 //! profiling one path with `perf record`); `--cpu` prints each thread's CPU time per run and
 //! the stack sender's final window and buffer; `--napi` overrides the TUN builder's default
-//! for threaded NAPI ([`tcp_tun::TunBuilder::threaded_napi`]), for comparison.
+//! for threaded NAPI ([`tcp_tun::TunBuilder::threaded_napi`]), for comparison; each row says
+//! whether the TUN got it. `--napi softirq` (with `--here`) makes the interface with
+//! `IFF_NAPI` and then switches its NAPI back from a thread to softirq mode.
+//!
+//! `--rr N` measures round trips instead of bulk: a kernel client (`TCP_NODELAY`) sends 64
+//! bytes and waits for the stack to echo them back, N times per run (round trips per second,
+//! median and best of `--runs`). `--here` creates the TUN in the bench's own network
+//! namespace instead of a new one per run, as an application does; run it under
+//! `ip netns exec NS` (a namespace with `lo` up) to measure what a user of
+//! `ip netns exec` gets.
 //!
 //! `--kernel-cc` sets the congestion control of every kernel socket in the run (`TCP_CONGESTION`,
 //! default `cubic`, Linux's built-in default), TUN and veth paths alike. It matters for the
@@ -38,8 +47,15 @@ mod bench {
     const STACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
     const CHUNK: usize = 256 * 1024;
 
-    /// Run `f` on a thread moved into a new network namespace with `lo` up.
+    /// `--here`: the TUN lives in the bench's own network namespace.
+    static HERE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Run `f` on a thread moved into a new network namespace with `lo` up (with `--here`,
+    /// on a thread in the bench's namespace).
     fn in_new_netns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+        if HERE.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::thread::spawn(f).join().unwrap();
+        }
         std::thread::spawn(move || {
             // SAFETY: `unshare` takes a flag word only; CLONE_NEWNET moves just this thread.
             let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
@@ -57,6 +73,10 @@ mod bench {
 
     /// `--napi on|off`: override the TUN builder's threaded-NAPI default.
     static NAPI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+    /// `--napi softirq` (with `--here`): threaded NAPI asked for, then switched back to
+    /// softirq mode through `/sys`, for an interface with `IFF_NAPI` but no NAPI thread.
+    static SOFTIRQ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
     /// `--kernel-cc`: congestion control of the kernel's sockets.
     static KERNEL_CC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -132,29 +152,71 @@ mod bench {
         }
     }
 
-    /// (kernel → stack, stack → kernel) times for `total` bytes; a direction not in `dirs`
-    /// (down, up) is skipped and reports zero.
-    fn tun_run(offload: bool, total: u64, dirs: (bool, bool)) -> (Duration, Duration) {
+    /// The bench's TUN (with `--napi`) and a stack on it; whether it got threaded NAPI.
+    fn tun_stack(offload: bool) -> (Stack, bool) {
+        let mut tun = Tun::builder()
+            .name("bench0")
+            .kernel_address(KERNEL.into(), 24)
+            .mtu(1500)
+            .offload(offload);
+        if let Some(&on) = NAPI.get() {
+            tun = tun.threaded_napi(on);
+        }
+        let tun = tun.build().expect("TUN");
+        let mut napi = tun.threaded_napi();
+        if SOFTIRQ.load(std::sync::atomic::Ordering::Relaxed) {
+            std::fs::write("/sys/class/net/bench0/threaded", "0")
+                .expect("--napi softirq needs --here and a /sys of the bench's namespace");
+            napi = false;
+        }
+        (Stack::builder().address(STACK.into()).build(tun).unwrap(), napi)
+    }
+
+    /// `--rr`: the time of `n` 64-byte round trips of a kernel client against an echo on the
+    /// stack, and whether the TUN had threaded NAPI.
+    fn rr_run(offload: bool, n: u64) -> (Duration, bool) {
         in_new_netns(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let mut tun = Tun::builder()
-                    .name("bench0")
-                    .kernel_address(KERNEL.into(), 24)
-                    .mtu(1500)
-                    .offload(offload);
-                if let Some(&on) = NAPI.get() {
-                    tun = tun.threaded_napi(on);
+                let (stack, napi) = tun_stack(offload);
+                let listener = stack.bind(SocketAddr::from((STACK, 5004))).await.unwrap();
+                let client = std::thread::spawn(move || -> io::Result<Duration> {
+                    let mut s = TcpStream::connect((STACK, 5004))?;
+                    s.set_nodelay(true)?;
+                    let mut buf = [7u8; 64];
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        s.write_all(&buf)?;
+                        s.read_exact(&mut buf)?;
+                    }
+                    Ok(start.elapsed())
+                });
+                let (mut s, _) = listener.accept().await.unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut buf = [0u8; 64];
+                // The client's close ends the loop (after its last round trip).
+                while s.read_exact(&mut buf).await.is_ok() {
+                    s.write_all(&buf).await.unwrap();
                 }
-                let tun = tun.build().expect("TUN");
-                let stack = Stack::builder().address(STACK.into()).build(tun).unwrap();
+                (client.join().unwrap().expect("kernel client"), napi)
+            })
+        })
+    }
+
+    /// (kernel → stack, stack → kernel) times for `total` bytes, and whether the TUN had
+    /// threaded NAPI; a direction not in `dirs` (down, up) is skipped and reports zero.
+    fn tun_run(offload: bool, total: u64, dirs: (bool, bool)) -> (Duration, Duration, bool) {
+        in_new_netns(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let (stack, napi) = tun_stack(offload);
 
                 let mut down = Duration::ZERO;
                 if dirs.0 {
                     let listener = stack.bind(SocketAddr::from((STACK, 5001))).await.unwrap();
                     let start = Instant::now();
                     let cpu = thread_cpu();
-                    let napi = napi_cpu();
+                    let napi_t = napi_cpu();
                     let client = std::thread::spawn(move || {
                         kernel_send(TcpStream::connect((STACK, 5001))?, total)
                     });
@@ -170,7 +232,11 @@ mod bench {
                     }
                     down = start.elapsed();
                     report_cpu("kernel → stack, stack thread", thread_cpu() - cpu, total);
-                    report_cpu("kernel → stack, napi threads", napi_cpu() - napi, total);
+                    report_cpu(
+                        "kernel → stack, napi threads",
+                        napi_cpu().saturating_sub(napi_t),
+                        total,
+                    );
                     assert_eq!(got, total);
                     s.shutdown().await.unwrap();
                     drop(s);
@@ -182,13 +248,13 @@ mod bench {
                     client.join().unwrap().expect("kernel client");
                 }
                 if !dirs.1 {
-                    return (down, Duration::ZERO);
+                    return (down, Duration::ZERO, napi);
                 }
 
                 let kl = TcpListener::bind((KERNEL, 5002)).unwrap();
                 let start = Instant::now();
                 let cpu = thread_cpu();
-                let napi = napi_cpu();
+                let napi_t = napi_cpu();
                 let server = std::thread::spawn(move || kernel_recv(kl.accept()?.0));
                 let mut c = stack.connect(SocketAddr::from((KERNEL, 5002))).await.unwrap();
                 let data = vec![7u8; CHUNK];
@@ -211,9 +277,13 @@ mod bench {
                 }
                 let up = start.elapsed();
                 report_cpu("stack → kernel, stack thread", thread_cpu() - cpu, total);
-                report_cpu("stack → kernel, napi threads", napi_cpu() - napi, total);
+                report_cpu(
+                    "stack → kernel, napi threads",
+                    napi_cpu().saturating_sub(napi_t),
+                    total,
+                );
                 assert_eq!(server.join().unwrap().expect("kernel server"), total);
-                (down, up)
+                (down, up, napi)
             })
         })
     }
@@ -275,10 +345,11 @@ mod bench {
             std::process::exit(1);
         }
         const USAGE: &str = "usage: tun_bench [--mib N] [--runs N] [--offload off|on|both] \
-                             [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off] \
-                             [--kernel-cc NAME]";
+                             [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off|softirq] \
+                             [--kernel-cc NAME] [--rr N] [--here]";
         let (mut mib, mut n_runs, mut veth_on) = (1024u64, 3usize, true);
         let (mut offloads, mut dirs) = (vec![false, true], (true, true));
+        let mut rr = None;
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
@@ -306,16 +377,48 @@ mod bench {
                     let on = match args.next().as_deref() {
                         Some("on") => true,
                         Some("off") => false,
+                        Some("softirq") => {
+                            SOFTIRQ.store(true, std::sync::atomic::Ordering::Relaxed);
+                            true
+                        }
                         _ => panic!("{USAGE}"),
                     };
                     NAPI.set(on).expect(USAGE);
                 }
                 "--kernel-cc" => KERNEL_CC.set(args.next().expect(USAGE)).expect(USAGE),
+                "--rr" => rr = Some(args.next().and_then(|v| v.parse().ok()).expect(USAGE)),
+                "--here" => HERE.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--bench" => {}
                 other => panic!("unknown argument {other:?}; {USAGE}"),
             }
         }
         let n_runs = n_runs.max(1);
+        let napi_label = |napi: &[bool]| match (napi.iter().all(|&b| b), napi.iter().any(|&b| b)) {
+            (true, _) => "on",
+            (false, true) => "on in some runs",
+            (false, false) => "off",
+        };
+        if let Some(n) = rr {
+            println!(
+                "| path (MTU 1500, {n} round trips of 64 B, median of {n_runs}) | round trips/s |"
+            );
+            println!("|---|---|");
+            for offload in offloads {
+                let runs: Vec<_> = (0..n_runs).map(|_| rr_run(offload, n)).collect();
+                let napi: Vec<_> = runs.iter().map(|r| r.1).collect();
+                let mut ds: Vec<_> = runs.iter().map(|r| r.0).collect();
+                ds.sort();
+                let rate = |d: Duration| n as f64 / d.as_secs_f64() / 1e3;
+                println!(
+                    "| TUN, offload {}, threaded NAPI {}, kernel client | {:.1} k/s (best {:.1}) |",
+                    if offload { "on" } else { "off" },
+                    napi_label(&napi),
+                    rate(ds[(ds.len() - 1) / 2]),
+                    rate(ds[0]),
+                );
+            }
+            return;
+        }
         let total = mib << 20;
         // Median and best of the runs, in Gbit/s.
         let summary = |mut ds: Vec<Duration>| {
@@ -340,9 +443,11 @@ mod bench {
         println!("|---|---|---|");
         for offload in offloads {
             let runs: Vec<_> = (0..n_runs).map(|_| tun_run(offload, total, dirs)).collect();
+            let napi: Vec<_> = runs.iter().map(|r| r.2).collect();
             println!(
-                "| TUN, offload {} | {} | {} |",
+                "| TUN, offload {}, threaded NAPI {} | {} | {} |",
                 if offload { "on" } else { "off" },
+                napi_label(&napi),
                 cell(dirs.0, runs.iter().map(|r| r.0).collect()),
                 cell(dirs.1, runs.iter().map(|r| r.1).collect()),
             );

@@ -21,6 +21,9 @@
 //! # drop(listener); Ok(()) }
 //! ```
 //!
+//! An interface that someone else opened and configured (a VPN service on Android, a parent
+//! process) is taken over with [`Tun::from_fd`].
+//!
 //! # Offloads
 //! With [`TunBuilder::offload`] the device is opened with `IFF_VNET_HDR` and
 //! `TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)`: the kernel then hands over TCP

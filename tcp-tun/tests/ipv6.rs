@@ -1,7 +1,7 @@
 //! The stack on a real TUN over IPv6 against the kernel's own TCP: bulk data both ways with
 //! offloads on (the stack's TSO6 super-segments, the kernel's GRO'd ones) and off, in a
 //! network namespace of the test's own. Needs root; without it each test prints why it
-//! skipped.
+//! skipped. The kernel side's address is set over rtnetlink (no iproute2).
 
 #![cfg(target_os = "linux")]
 
@@ -58,4 +58,39 @@ fn ipv6_bulk_each_way_offload_off() {
     if common::root_or_skip("ipv6_bulk_each_way_offload_off") {
         both_ways(false);
     }
+}
+
+/// RFC 8200 §5: an IPv6 link has an MTU of at least 1280; a smaller one with an IPv6
+/// address is refused before anything is created.
+#[test]
+fn ipv6_address_needs_mtu_1280() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _enter = rt.enter();
+    let e = Tun::builder()
+        .name(TUN_NAME)
+        .kernel_address(IpAddr::V6(KERNEL_IP6), 64)
+        .mtu(1279)
+        .build()
+        .expect_err("MTU 1279 with IPv6");
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+}
+
+/// The kernel side's address is usable as soon as `build` returns: a kernel socket binds to
+/// it at once (a tentative address, waiting for the kernel to finish duplicate address
+/// detection, gives `EADDRNOTAVAIL`; RFC 4862 §5.4).
+#[test]
+fn ipv6_address_usable_when_build_returns() {
+    if !common::root_or_skip("ipv6_address_usable_when_build_returns") {
+        return;
+    }
+    in_netns(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _enter = rt.enter();
+        let _tun = Tun::builder()
+            .name(TUN_NAME)
+            .kernel_address(IpAddr::V6(KERNEL_IP6), 64)
+            .build()
+            .expect("TUN");
+        std::net::TcpListener::bind((KERNEL_IP6, 0)).expect("bind to the kernel side's address");
+    });
 }
