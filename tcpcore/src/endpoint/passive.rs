@@ -125,7 +125,7 @@ impl Endpoint {
         let repr = syn_ack_repr(&cfg, &p, &e.syn, ts_clock(now, e.ts_offset));
         self.stats.syn_acks_sent += 1;
         self.stats.syn_ack_retransmits += u64::from(retransmit);
-        self.queue(e.tuple.local.ip(), e.tuple.remote.ip(), repr);
+        self.queue_ip(e.tuple.local.ip(), e.tuple.remote.ip(), repr, cfg.ip_fields());
     }
 
     /// RFC 4987 §3.6: answer with a cookie ISN and keep nothing. Without timestamps, window
@@ -145,10 +145,11 @@ impl Endpoint {
             syn.sack_permitted = false;
         }
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
-        let repr: TcpRepr = syn_ack_repr(&self.passive_cfg(li), &p, &syn, tsval);
+        let cfg = self.passive_cfg(li);
+        let repr: TcpRepr = syn_ack_repr(&cfg, &p, &syn, tsval);
         self.stats.cookies_sent += 1;
         self.stats.syn_acks_sent += 1;
-        self.queue(tuple.local.ip(), tuple.remote.ip(), repr);
+        self.queue_ip(tuple.local.ip(), tuple.remote.ip(), repr, cfg.ip_fields());
     }
 
     /// The ACK completing a handshake: from a SYN-queue entry, or carrying a cookie.
@@ -315,11 +316,14 @@ impl Endpoint {
         self.syn_queue.insert(e);
     }
 
-    /// The connection options of passive opens at listener `li`: the endpoint's, with the
-    /// listener's own (`ListenOptions::max_segment`).
-    fn passive_cfg(&self, li: u32) -> crate::config::ConnConfig {
+    /// The connection options of passive opens at listener `li`: the listening socket's
+    /// (or the endpoint's), with its `ListenOptions::max_segment`. The device's offloads are
+    /// always the endpoint's.
+    pub(super) fn passive_cfg(&self, li: u32) -> crate::config::ConnConfig {
         let mut cfg = self.cfg.conn;
         if let Some(Some(l)) = self.listeners.get(li as usize) {
+            cfg = l.conn.unwrap_or(cfg);
+            cfg.offload = self.cfg.conn.offload;
             cfg.max_segment = l.opts.max_segment.or(cfg.max_segment);
         }
         cfg
