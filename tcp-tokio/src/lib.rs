@@ -80,7 +80,12 @@ mod stack;
 pub use device::{Capabilities, Device, TxMeta};
 pub use memlink::{LinkStats, MemLink, MemLinkBuilder};
 pub use stack::{Stack, StackBuilder};
-pub use tcpcore::{EndpointConfig, EndpointStats, ListenOptions, SynCookies, TcpInfo};
+/// The engine's configuration and report types, so configuring a stack needs no direct
+/// `tcpcore` dependency.
+pub use tcpcore::{
+    CongestionAlgorithm, ConnConfig, EndpointConfig, EndpointStats, ListenOptions, Offload,
+    SynCookies, TcpInfo,
+};
 
 /// Lock a mutex, ignoring poisoning: every critical section leaves its state consistent
 /// (no user code runs under these locks).

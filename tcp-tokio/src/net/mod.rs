@@ -3,6 +3,7 @@
 
 mod addr;
 mod listener;
+mod options;
 mod socket;
 mod stream;
 pub mod tcp;
@@ -10,6 +11,7 @@ pub mod tcp;
 pub(crate) use addr::to_addrs;
 pub use addr::ToSocketAddrs;
 pub use listener::TcpListener;
+pub use options::TcpKeepalive;
 pub use socket::TcpSocket;
 pub(crate) use stream::StreamInner;
 pub use stream::TcpStream;
