@@ -69,6 +69,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// With the re-exports below, the engine's configuration types: configuring a stack and its
+// sockets needs no direct `tcpcore` dependency.
+pub use tcpcore::config::CongestionAlgorithm;
+pub use tcpcore::{ConnConfig, Offload};
+
 mod cell;
 mod device;
 mod driver;
@@ -80,12 +85,7 @@ mod stack;
 pub use device::{Capabilities, Device, TxMeta};
 pub use memlink::{LinkStats, MemLink, MemLinkBuilder};
 pub use stack::{Stack, StackBuilder};
-/// The engine's configuration and report types, so configuring a stack needs no direct
-/// `tcpcore` dependency.
-pub use tcpcore::{
-    CongestionAlgorithm, ConnConfig, EndpointConfig, EndpointStats, ListenOptions, Offload,
-    SynCookies, TcpInfo,
-};
+pub use tcpcore::{EndpointConfig, EndpointStats, ListenOptions, SynCookies, TcpInfo};
 
 /// Lock a mutex, ignoring poisoning: every critical section leaves its state consistent
 /// (no user code runs under these locks).

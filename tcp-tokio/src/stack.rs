@@ -265,14 +265,14 @@ impl Shared {
         self.listen_with(addr, opts, None)
     }
 
-    /// Start listening, with the listening socket's options for the connections it accepts
-    /// (the stack's when `None`). A socket listening on the address it reserved
-    /// ([`Shared::reserve`]) passes `conn`, and its reservation becomes the listener.
+    /// Start listening. `socket`: a bound socket listens on the address it reserved
+    /// ([`Shared::reserve`]), which becomes the listener, and its options are those of the
+    /// connections the listener accepts (else the stack's).
     pub(crate) fn listen_with(
         self: &Arc<Self>,
         addr: SocketAddr,
         opts: ListenOptions,
-        conn: Option<(ConnConfig, bool)>,
+        socket: Option<ConnConfig>,
     ) -> io::Result<TcpListener> {
         if !self.is_local(addr.ip()) {
             return Err(io::Error::new(
@@ -281,7 +281,7 @@ impl Shared {
             ));
         }
         let mut st = lock(&self.ep);
-        if conn.is_some_and(|(_, reserved)| reserved) {
+        if socket.is_some() {
             st.ep.unbind(addr);
         }
         let addr = if addr.port() == 0 {
@@ -291,7 +291,7 @@ impl Shared {
             st.ep.listen_with(addr, opts).map_err(endpoint_error)?;
             addr
         };
-        if let Some((cfg, _)) = conn {
+        if let Some(cfg) = socket {
             let set = st.ep.set_listener_conn_config(addr, cfg);
             debug_assert!(set.is_ok(), "it listens there since just now");
         }

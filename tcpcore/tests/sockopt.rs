@@ -3,10 +3,10 @@
 mod common;
 use common::*;
 use std::net::SocketAddr;
+use tcpcore::config::CongestionAlgorithm;
 use tcpcore::wire::{ipv4::Ipv4Packet, ipv6::Ipv6Packet, TcpFlags};
 use tcpcore::{
-    CongestionAlgorithm, ConnConfig, ConnParams, Connection, DatagramEvent, Endpoint,
-    EndpointConfig, Instant,
+    ConnConfig, ConnParams, Connection, DatagramEvent, Endpoint, EndpointConfig, Instant,
 };
 
 /// The TTL and TOS of an IPv4 packet.

@@ -7,7 +7,8 @@
 use std::io;
 use std::time::Duration;
 
-use tcpcore::{CongestionAlgorithm, ConnConfig, Connection};
+use tcpcore::config::CongestionAlgorithm;
+use tcpcore::{ConnConfig, Connection};
 
 use super::{TcpListener, TcpStream};
 use crate::lock;

@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tcpcore::{CongestionAlgorithm, ConnConfig, ListenOptions, SynCookies};
+use tcpcore::config::CongestionAlgorithm;
+use tcpcore::{ConnConfig, ListenOptions, SynCookies};
 
 use super::options::{buffer_value, tos_value, wrong_family, TcpKeepalive};
 use super::{TcpListener, TcpStream};
@@ -458,7 +459,7 @@ impl TcpSocket {
             .take()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bind before listen"))?;
         let listen = ListenOptions { backlog, ..o.listen };
-        self.stack.shared.listen_with(addr, listen, Some((o.conn, true)))
+        self.stack.shared.listen_with(addr, listen, Some(o.conn))
     }
 
     /// Open a connection to `addr` with this socket's options, from the bound address and

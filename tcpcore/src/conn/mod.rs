@@ -500,6 +500,38 @@ impl Connection {
         }
     }
 
+    /// Turn Nagle's algorithm off (`true`) or on (RFC 896).
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+        if nodelay {
+            self.push_corked();
+        }
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+
+    /// Enable or disable keepalive probes (RFC 9293 §3.8.4).
+    pub fn set_keepalive(&mut self, on: bool) {
+        self.cfg.keepalive = on;
+        if !on {
+            self.timers.stop(timers::Timer::Keepalive);
+        }
+    }
+
+    /// Set the user timeout (RFC 5482); `None` disables it.
+    pub fn set_user_timeout(&mut self, timeout: Option<core::time::Duration>) {
+        self.cfg.user_timeout = timeout;
+    }
+
+    /// Set how long an orphaned connection waits in FIN-WAIT-2 for the peer's FIN (Linux
+    /// `TCP_LINGER2`, default `tcp_fin_timeout`); takes effect when FIN-WAIT-2 is entered.
+    pub fn set_fin_wait2_timeout(&mut self, timeout: core::time::Duration) {
+        self.cfg.fin_wait2_timeout = timeout;
+    }
+
     /// Whether [`Connection::poll_transmit`] would emit a segment now (ignoring timers).
     pub fn wants_transmit(&self) -> bool {
         self.pending_rst.is_some()

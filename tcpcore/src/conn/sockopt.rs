@@ -1,5 +1,6 @@
 //! Socket options on a live connection: the `setsockopt` calls Linux accepts after `connect`
-//! or `accept`, each mapped onto a [`ConnConfig`] field (which new connections take from
+//! or `accept` (beside `TCP_NODELAY`, `SO_KEEPALIVE`, `TCP_USER_TIMEOUT` and `TCP_LINGER2`,
+//! whose setters are in `mod.rs`), each mapped onto a [`ConnConfig`] field (which new connections take from
 //! [`crate::EndpointConfig::conn`], [`crate::Endpoint::connect_with`] or a listener's
 //! [`crate::Endpoint::set_listener_conn_config`]).
 //!
@@ -21,27 +22,6 @@ impl Connection {
         &self.cfg
     }
 
-    /// Turn Nagle's algorithm off (`true`) or on (RFC 896).
-    pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.cfg.nodelay = nodelay;
-        if nodelay {
-            self.push_corked();
-        }
-    }
-
-    /// Whether Nagle's algorithm is off.
-    pub fn nodelay(&self) -> bool {
-        self.cfg.nodelay
-    }
-
-    /// Enable or disable keepalive probes (RFC 9293 §3.8.4, `SO_KEEPALIVE`).
-    pub fn set_keepalive(&mut self, on: bool) {
-        self.cfg.keepalive = on;
-        if !on {
-            self.timers.stop(Timer::Keepalive);
-        }
-    }
-
     /// Idle time before the first keepalive probe (`TCP_KEEPIDLE`). Unless probes are
     /// already out, the idle period restarts from this change (Linux measures it from the
     /// last segment received; here a change counts as activity).
@@ -60,17 +40,6 @@ impl Connection {
     /// Unanswered keepalive probes before the connection fails (`TCP_KEEPCNT`).
     pub fn set_keepalive_probes(&mut self, probes: u8) {
         self.cfg.keepalive_probes = probes;
-    }
-
-    /// Set the user timeout (RFC 5482, `TCP_USER_TIMEOUT`); `None` disables it.
-    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
-        self.cfg.user_timeout = timeout;
-    }
-
-    /// Set how long an orphaned connection waits in FIN-WAIT-2 for the peer's FIN (Linux
-    /// `TCP_LINGER2`, default `tcp_fin_timeout`); takes effect when FIN-WAIT-2 is entered.
-    pub fn set_fin_wait2_timeout(&mut self, timeout: Duration) {
-        self.cfg.fin_wait2_timeout = timeout;
     }
 
     /// `SO_SNDBUF`: the send buffer holds at most `bytes` (in flight and unsent together),

@@ -254,11 +254,12 @@ impl Endpoint {
         Ok(())
     }
 
-    /// The connection options of the listener on `addr` (the endpoint's unless
-    /// [`Endpoint::set_listener_conn_config`] set its own); `None` if nothing listens there.
+    /// The options the listener on `addr` gives the connections it accepts: its own
+    /// ([`Endpoint::set_listener_conn_config`]) or the endpoint's; `None` if nothing listens
+    /// there.
     pub fn listener_conn_config(&self, addr: SocketAddr) -> Option<ConnConfig> {
-        let li = self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.addr == addr))?;
-        Some(self.passive_cfg(li as u32))
+        let l = self.listeners.iter().flatten().find(|l| l.addr == addr)?;
+        Some(l.conn.unwrap_or(self.cfg.conn))
     }
 
     /// Stop listening on `addr`. Its half-open entries are forgotten; the connections still

@@ -6,7 +6,7 @@ use super::syn_queue::HalfOpen;
 use super::{ConnectionHandle, DatagramEvent, Endpoint, FourTuple, SynCookies};
 use crate::conn::{syn_ack_repr, ts_clock, ConnParams, Connection, SynInfo};
 use crate::wire::{Segment, SeqNum, TcpRepr};
-use crate::Instant;
+use crate::{ConnConfig, Instant};
 
 impl Endpoint {
     /// RFC 9293 §3.10.7.2, LISTEN (and the SYN-RECEIVED entries the listener holds).
@@ -316,14 +316,13 @@ impl Endpoint {
         self.syn_queue.insert(e);
     }
 
-    /// The connection options of passive opens at listener `li`: the listening socket's
-    /// (or the endpoint's), with its `ListenOptions::max_segment`. The device's offloads are
-    /// always the endpoint's.
-    pub(super) fn passive_cfg(&self, li: u32) -> crate::config::ConnConfig {
+    /// The connection options of passive opens at listener `li`: the endpoint's, with the
+    /// listener's own (`ListenOptions::max_segment`).
+    fn passive_cfg(&self, li: u32) -> crate::config::ConnConfig {
         let mut cfg = self.cfg.conn;
         if let Some(Some(l)) = self.listeners.get(li as usize) {
-            cfg = l.conn.unwrap_or(cfg);
-            cfg.offload = self.cfg.conn.offload;
+            // The listening socket's options, if set; the device's offloads are the endpoint's.
+            cfg = l.conn.map_or(cfg, |c| ConnConfig { offload: cfg.offload, ..c });
             cfg.max_segment = l.opts.max_segment.or(cfg.max_segment);
         }
         cfg
