@@ -17,6 +17,11 @@
 //! - [`net`]: [`TcpStream`](net::TcpStream) (tokio's `AsyncRead`/`AsyncWrite`, and the
 //!   futures-io traits with feature `futures-io`), [`TcpListener`](net::TcpListener),
 //!   [`TcpSocket`](net::TcpSocket) and the split halves in [`net::tcp`].
+//! - Socket options: tokio's, plus those tokio leaves to `socket2` ([`net::TcpKeepalive`],
+//!   user timeout, congestion control, buffer sizes on a live stream). Each is a field of the
+//!   engine's [`ConnConfig`] (re-exported here with [`CongestionAlgorithm`] and the other
+//!   configuration types), set per socket; [`EndpointConfig::conn`] holds the stack's
+//!   defaults.
 //!
 //! # Design
 //! One driver task owns the device and is the only one to feed the engine packets and

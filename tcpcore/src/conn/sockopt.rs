@@ -1,8 +1,8 @@
 //! Socket options on a live connection: the `setsockopt` calls Linux accepts after `connect`
 //! or `accept` (beside `TCP_NODELAY`, `SO_KEEPALIVE`, `TCP_USER_TIMEOUT` and `TCP_LINGER2`,
-//! whose setters are in `mod.rs`), each mapped onto a [`ConnConfig`] field (which new connections take from
-//! [`crate::EndpointConfig::conn`], [`crate::Endpoint::connect_with`] or a listener's
-//! [`crate::Endpoint::set_listener_conn_config`]).
+//! whose setters are in `mod.rs`), each mapped onto a [`ConnConfig`] field. New connections
+//! take those from [`crate::EndpointConfig::conn`], [`crate::Endpoint::connect_with`] or a
+//! listener's [`crate::Endpoint::set_listener_conn_config`].
 //!
 //! Like the other application calls these never take `now` and never emit: a change that
 //! makes something due (a held segment, a pending ACK) shows in
