@@ -246,3 +246,22 @@ async fn connect_from_the_bound_port() {
     let mixed = v6.connect(sa("[fd00::1]:80")).await.unwrap_err();
     assert_eq!(mixed.kind(), ErrorKind::InvalidInput);
 }
+
+/// A listening socket's options are those of every connection it accepts, as Linux copies
+/// them into accepted sockets.
+#[tokio::test(start_paused = true)]
+async fn listening_socket_options_pass_to_accepted_connections() {
+    let (server, client) = stacks();
+    let s = server.socket_v4().unwrap();
+    s.set_keepalive(true).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_recv_buffer_size(16_384).unwrap();
+    s.set_tcp_congestion(CongestionAlgorithm::NewReno).unwrap();
+    s.bind(sa("10.0.0.1:80")).unwrap();
+    let l = s.listen(8).unwrap();
+    let _c = client.connect("10.0.0.1:80").await.unwrap();
+    let (a, _) = l.accept().await.unwrap();
+    assert!(a.keepalive().unwrap() && a.nodelay().unwrap());
+    assert_eq!(a.recv_buffer_size().unwrap(), 16_384);
+    assert_eq!(a.tcp_congestion().unwrap(), CongestionAlgorithm::NewReno);
+}
