@@ -27,6 +27,11 @@
 //!   drops), a `tcp_stack` tracing span per stack, and a pcap tap for Wireshark
 //!   ([`PcapTap`]). With
 //!   feature `serde`, the stats, `TcpInfo` and the listing implement `serde::Serialize`.
+//! - Socket options: tokio's, plus those tokio leaves to `socket2` ([`net::TcpKeepalive`],
+//!   user timeout, congestion control, buffer sizes on a live stream). Each is a field of the
+//!   engine's [`ConnConfig`] (re-exported here with [`CongestionAlgorithm`] and the other
+//!   configuration types), set per socket; [`EndpointConfig::conn`] holds the stack's
+//!   defaults.
 //!
 //! # Design
 //! One driver task owns the device and is the only one to feed the engine packets and
@@ -79,6 +84,11 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+// With the re-exports below, the engine's configuration types: configuring a stack and its
+// sockets needs no direct `tcpcore` dependency.
+pub use tcpcore::config::CongestionAlgorithm;
+pub use tcpcore::{ConnConfig, Offload};
 
 mod cell;
 mod device;

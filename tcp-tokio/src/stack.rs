@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use tcpcore::{Endpoint, EndpointConfig, EndpointStats, ListenOptions};
+use tcpcore::{ConnConfig, Endpoint, EndpointConfig, EndpointStats, ListenOptions};
 
 use crate::cell::{self, Cell};
 use crate::device::Device;
@@ -192,6 +192,11 @@ impl Shared {
         }
     }
 
+    /// The options new connections get: the stack's [`EndpointConfig::conn`].
+    pub(crate) fn conn_config(&self) -> ConnConfig {
+        lock(&self.ep).ep.config().conn
+    }
+
     /// Start an active open; the returned stream is not yet connected.
     pub(crate) fn open(
         self: &Arc<Self>,
@@ -199,7 +204,20 @@ impl Shared {
         remote: SocketAddr,
         nodelay: bool,
     ) -> io::Result<StreamInner> {
-        let ip = match local {
+        let cfg = ConnConfig { nodelay, ..self.conn_config() };
+        self.open_with(local.map(|ip| SocketAddr::new(ip, 0)), remote, cfg)
+    }
+
+    /// Start an active open from `local` with the options `cfg`. A non-zero port is a bound
+    /// socket's reservation ([`Shared::reserve`]), which the connection takes over; port 0
+    /// takes an ephemeral one. The returned stream is not yet connected.
+    pub(crate) fn open_with(
+        self: &Arc<Self>,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+        cfg: ConnConfig,
+    ) -> io::Result<StreamInner> {
+        let ip = match local.map(|l| l.ip()) {
             Some(ip) if !ip.is_unspecified() => {
                 if !self.is_local(ip) {
                     return Err(io::Error::new(
@@ -211,14 +229,19 @@ impl Shared {
             }
             _ => self.local_ip_for(&remote)?,
         };
+        let port = local.map_or(0, |l| l.port());
         let now = self.now();
         let cell = {
             let mut st = lock(&self.ep);
             if st.closing {
                 return Err(stack_down());
             }
-            let (handle, mut conn) = st.ep.connect(now, ip, remote).map_err(endpoint_error)?;
-            conn.set_nodelay(nodelay);
+            if let Some(reserved) = local.filter(|l| l.port() != 0) {
+                st.ep.unbind(reserved);
+            }
+            let from = SocketAddr::new(ip, port);
+            let (handle, conn) =
+                st.ep.connect_from(now, from, remote, cfg).map_err(endpoint_error)?;
             let cell = Arc::new(Cell::new(handle, conn, true));
             st.insert(cell.clone());
             cell
@@ -227,11 +250,44 @@ impl Shared {
         Ok(StreamInner::new(cell, self.clone()))
     }
 
+    /// Reserve `addr` for a bound socket (`bind(2)`; port 0 picks a free one), so that
+    /// conflicts show at `bind`. Returns the address reserved.
+    pub(crate) fn reserve(&self, addr: SocketAddr, reuse_addr: bool) -> io::Result<SocketAddr> {
+        if !self.is_local(addr.ip()) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "not an address of this stack",
+            ));
+        }
+        let mut st = lock(&self.ep);
+        if st.closing {
+            return Err(stack_down());
+        }
+        st.ep.bind(addr, reuse_addr).map_err(endpoint_error)
+    }
+
+    /// End a reservation made by [`Shared::reserve`].
+    pub(crate) fn unreserve(&self, addr: SocketAddr) {
+        lock(&self.ep).ep.unbind(addr);
+    }
+
     /// Start listening.
     pub(crate) fn listen(
         self: &Arc<Self>,
         addr: SocketAddr,
         opts: ListenOptions,
+    ) -> io::Result<TcpListener> {
+        self.listen_with(addr, opts, None)
+    }
+
+    /// Start listening. `socket`: a bound socket listens on the address it reserved
+    /// ([`Shared::reserve`]), which becomes the listener, and its options are those of the
+    /// connections the listener accepts (else the stack's).
+    pub(crate) fn listen_with(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        opts: ListenOptions,
+        socket: Option<ConnConfig>,
     ) -> io::Result<TcpListener> {
         if !self.is_local(addr.ip()) {
             return Err(io::Error::new(
@@ -243,6 +299,9 @@ impl Shared {
         if st.closing {
             return Err(stack_down());
         }
+        if socket.is_some() {
+            st.ep.unbind(addr);
+        }
         let addr = if addr.port() == 0 {
             // PT-01: a port of the ephemeral range no listener and no live connection uses.
             st.ep.listen_ephemeral(addr.ip(), opts).map_err(endpoint_error)?
@@ -250,6 +309,10 @@ impl Shared {
             st.ep.listen_with(addr, opts).map_err(endpoint_error)?;
             addr
         };
+        if let Some(cfg) = socket {
+            let set = st.ep.set_listener_conn_config(addr, cfg);
+            debug_assert!(set.is_ok(), "it listens there since just now");
+        }
         st.listeners.push(ListenerSlot { addr, waker: None });
         drop(st);
         Ok(TcpListener::new(self.clone(), addr))

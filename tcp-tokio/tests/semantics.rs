@@ -179,7 +179,7 @@ async fn connect_to_silent_host_times_out() {
 #[tokio::test(start_paused = true)]
 async fn write_after_peer_reset_is_broken_pipe() {
     let (_s, _c, _l, mut c, s) = connected().await;
-    s.set_linger(Some(Duration::ZERO)).unwrap();
+    s.set_zero_linger().unwrap();
     drop(s); // Abortive close: RST.
     c.readable().await.unwrap();
     assert_eq!(c.read(&mut [0; 8]).await.unwrap_err().kind(), ErrorKind::ConnectionReset);

@@ -90,9 +90,27 @@ pub struct ConnConfig {
     /// §4.1 "SHOULD"; Linux `tcp_slow_start_after_idle`, 1 by default). Off, cwnd survives
     /// idleness, as Linux with the sysctl at 0.
     pub slow_start_after_idle: bool,
+    /// Time to live of the IPv4 packets this connection sends, or hop limit of its IPv6
+    /// packets (`IP_TTL`, `IPV6_UNICAST_HOPS`; RFC 1122 §3.2.1.7 recommends 64, Linux
+    /// `ip_default_ttl`).
+    pub ttl: u8,
+    /// Type of service of the IPv4 packets this connection sends, or traffic class of its
+    /// IPv6 packets (`IP_TOS`, `IPV6_TCLASS`; RFC 2474 §3 DSCP). As Linux does for TCP, the
+    /// two ECN bits (RFC 3168 §5) are not the socket's: they are sent as zero. 0 by default.
+    pub tos: u8,
     /// What the network device does for the stack (set by the I/O layer from the device's
     /// capabilities, as tcp-tokio's driver does); nothing by default.
     pub offload: Offload,
+}
+
+/// The ECN bits of the TOS / traffic-class byte (RFC 3168 §5): not the socket's to set.
+const ECN_MASK: u8 = 0b11;
+
+impl ConnConfig {
+    /// The IP header fields of the packets a connection with this configuration sends.
+    pub(crate) fn ip_fields(&self) -> crate::wire::IpFields {
+        crate::wire::IpFields { ttl: self.ttl, tos: self.tos & !ECN_MASK }
+    }
 }
 
 /// Work the network device takes off the stack, like a NIC's (or a TUN's with
@@ -154,6 +172,8 @@ impl Default for ConnConfig {
             initial_cwnd: 10,
             max_segment: None,
             slow_start_after_idle: true,
+            ttl: crate::wire::ipv4::DEFAULT_TTL,
+            tos: 0,
             offload: Offload::default(),
         }
     }

@@ -111,3 +111,43 @@ fn pt_01_listen_on_port_zero_skips_ports_of_live_connections() {
         assert_eq!(ep.listen_ephemeral("0.0.0.0".parse().unwrap(), Default::default()), none);
     }
 }
+
+/// PT-01: a bound socket's reservation (`bind` before `listen` or `connect`) keeps its port
+/// from every other bind, listener and active open until it is released.
+#[test]
+fn pt_01_bind_reserves_the_port_until_unbind() {
+    let mut ep = endpoint(5, 40000, 40000);
+    let bound = ep.bind(SocketAddr::new(ip(), 0), false).unwrap();
+    assert_eq!(bound, sa(40000), "port 0 takes the one ephemeral port");
+    let remote: SocketAddr = "10.0.0.2:80".parse().unwrap();
+    assert_eq!(
+        ep.connect(Instant::ZERO, ip(), remote).unwrap_err(),
+        EndpointError::AddrNotAvailable
+    );
+    assert_eq!(ep.bind(sa(40000), true), Err(EndpointError::AddrInUse));
+    assert_eq!(ep.bind("0.0.0.0:40000".parse().unwrap(), false), Err(EndpointError::AddrInUse));
+    assert_eq!(ep.listen(sa(40000)), Err(EndpointError::AddrInUse));
+    assert_eq!(ep.bind(SocketAddr::new(ip(), 0), false), Err(EndpointError::AddrNotAvailable));
+    assert!(ep.bind(sa(80), false).is_ok(), "another port is free");
+    assert!(ep.unbind(bound));
+    assert!(!ep.unbind(bound), "released once");
+    ep.listen(sa(40000)).unwrap();
+    assert_eq!(ep.bind(sa(40000), true), Err(EndpointError::AddrInUse), "a listener conflicts");
+}
+
+/// PT-01: a connection from a bound address takes the bound port; without `SO_REUSEADDR`
+/// a bind conflicts with the live connection there, with it only a listener would.
+#[test]
+fn pt_01_connect_from_bound_port_then_reuse_addr() {
+    let mut ep = endpoint(6, 40000, 40010);
+    let bound = ep.bind(SocketAddr::new(ip(), 0), false).unwrap();
+    assert!(ep.unbind(bound));
+    let remote: SocketAddr = "10.0.0.2:80".parse().unwrap();
+    let cfg = ep.config().conn;
+    let (_, conn) = ep.connect_from(Instant::ZERO, bound, remote, cfg).unwrap();
+    assert_eq!(conn.local_addr(), bound);
+    let again = ep.connect_from(Instant::ZERO, bound, remote, cfg).unwrap_err();
+    assert_eq!(again, EndpointError::AddrNotAvailable, "the 4-tuple is live");
+    assert_eq!(ep.bind(bound, false), Err(EndpointError::AddrInUse));
+    assert_eq!(ep.bind(bound, true), Ok(bound));
+}

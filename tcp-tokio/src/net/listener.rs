@@ -36,8 +36,8 @@ use crate::stack::{register_accept, Shared, Stack};
 /// ```
 #[derive(Debug)]
 pub struct TcpListener {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
+    pub(super) shared: Arc<Shared>,
+    pub(super) addr: SocketAddr,
 }
 
 impl TcpListener {

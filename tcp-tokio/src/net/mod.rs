@@ -25,6 +25,7 @@
 
 mod addr;
 mod listener;
+mod options;
 mod ready;
 mod socket;
 mod stream;
@@ -33,6 +34,7 @@ pub mod tcp;
 pub(crate) use addr::to_addrs;
 pub use addr::ToSocketAddrs;
 pub use listener::TcpListener;
+pub use options::TcpKeepalive;
 pub use socket::TcpSocket;
 pub(crate) use stream::StreamInner;
 pub use stream::TcpStream;

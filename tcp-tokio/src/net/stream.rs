@@ -27,7 +27,7 @@ use crate::stack::{Shared, Stack};
 /// - `shutdown` queues a FIN after every byte already written and returns;
 /// - dropping the stream closes it gracefully: queued data is still delivered, then FIN
 ///   (the stack keeps the connection until it has finished). If received data was never
-///   read, dropping sends RST instead, as Linux does; so does `set_linger(Some(ZERO))`.
+///   read, dropping sends RST instead, as Linux does; so does `set_zero_linger()`.
 ///
 /// # Examples
 /// ```
@@ -75,7 +75,7 @@ impl StreamInner {
     }
 
     /// Wait for the handshake of an active open.
-    fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut inner = self.lock();
         if let Some(e) = inner.conn.error() {
             return Poll::Ready(Err(connection_error(e)));
@@ -397,25 +397,6 @@ impl TcpStream {
     /// Never; the `Result` matches tokio.
     pub fn nodelay(&self) -> io::Result<bool> {
         Ok(self.inner.lock().conn.nodelay())
-    }
-
-    /// `SO_LINGER`. `Some(Duration::ZERO)` makes dropping the stream abort the connection
-    /// with RST; other values are recorded and, as dropping never blocks, behave like
-    /// `None` (graceful close in the background).
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.lock().linger = dur;
-        Ok(())
-    }
-
-    /// The value set by [`TcpStream::set_linger`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn linger(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.lock().linger)
     }
 
     /// A snapshot of the connection's state and counters (`TCP_INFO`).

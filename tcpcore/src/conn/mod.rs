@@ -29,6 +29,7 @@ mod rtt;
 mod sack;
 mod scoreboard;
 mod send_buf;
+mod sockopt;
 mod state;
 mod timeout;
 mod timers;

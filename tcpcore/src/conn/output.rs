@@ -374,7 +374,7 @@ impl Connection {
         let partial = self.cfg.offload.tx_checksum;
         let csum = if partial { TcpChecksum::Partial } else { TcpChecksum::Full };
         let (src, dst) = (self.local.ip(), self.remote.ip());
-        let len = wire::emit_with(buf, src, dst, repr, payload, csum).ok()?;
+        let len = wire::emit_ip(buf, src, dst, repr, payload, csum, self.cfg.ip_fields()).ok()?;
         Some(Transmit { len, gso_size, csum_partial: partial })
     }
 

@@ -35,18 +35,26 @@ impl SendBuf {
         self.full = false;
     }
 
+    /// Set the logical capacity (`SO_SNDBUF`), even below the bytes queued: nothing is
+    /// dropped, there is just no room until enough is acknowledged.
+    pub(crate) fn set_capacity(&mut self, cap: usize) {
+        self.cap = cap.max(1);
+        self.full = false;
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     pub(crate) fn free(&self) -> usize {
-        self.cap - self.len
+        self.cap.saturating_sub(self.len)
     }
 
     /// Append as much of `data` as fits; returns the bytes taken.
     pub(crate) fn push(&mut self, data: &[u8]) -> usize {
-        let n = data.len().min(self.free());
-        self.full |= n == self.free();
+        let free = self.free();
+        let n = data.len().min(free);
+        self.full |= n == free;
         if n == 0 {
             return 0;
         }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::ConnectionHandle;
-use crate::Instant;
+use crate::{ConnConfig, Instant};
 
 /// When a listener answers SYNs with cookies instead of SYN-queue entries (RFC 4987 §3.6).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,6 +60,9 @@ impl Default for ListenOptions {
 pub(crate) struct Listener {
     pub(crate) addr: SocketAddr,
     pub(crate) opts: ListenOptions,
+    /// The options of the connections it accepts, as set on the listening socket
+    /// ([`crate::Endpoint::set_listener_conn_config`]); `None`: the endpoint's.
+    pub(crate) conn: Option<ConnConfig>,
     /// Half-open entries this listener owns in the SYN queue.
     pub(crate) half_open: u32,
     /// Established, not yet accepted.
@@ -80,6 +83,7 @@ impl Listener {
         Listener {
             addr,
             opts,
+            conn: None,
             half_open: 0,
             accept_queue: VecDeque::with_capacity(backlog.min(4096)),
             backlog,

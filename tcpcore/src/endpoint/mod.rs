@@ -35,7 +35,7 @@ use crate::config::{ConnConfig, EndpointConfig};
 use crate::conn::{ConnParams, Connection};
 use crate::rng::{Rng, SipKey};
 use crate::stats::EndpointStats;
-use crate::wire::{self, Segment, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::{self, Segment, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::{EndpointError, Instant, Transmit};
 use demux::Demux;
 use listener::Listener;
@@ -71,11 +71,23 @@ pub enum DatagramEvent<'a> {
     IcmpError(ConnectionHandle, IcmpUnreachable),
 }
 
+/// The peer of an active open: a unicast address and port of `local_ip`'s family.
+fn check_remote(local_ip: IpAddr, remote: SocketAddr) -> Result<(), EndpointError> {
+    let bad = remote.port() == 0
+        || remote.ip().is_unspecified()
+        || remote.ip().is_multicast()
+        || local_ip.is_ipv4() != remote.is_ipv4();
+    if bad {
+        return Err(EndpointError::InvalidAddress);
+    }
+    Ok(())
+}
+
 /// A packet the endpoint itself will send.
 #[derive(Clone, Copy, Debug)]
 enum Reply {
     /// A reset, SYN-ACK or TIME-WAIT ACK.
-    Tcp { src: IpAddr, dst: IpAddr, repr: TcpRepr },
+    Tcp { src: IpAddr, dst: IpAddr, repr: TcpRepr, ip: wire::IpFields },
     /// An echo reply whose data waits in buffer `slot` of the echo pool.
     Echo { src: IpAddr, dst: IpAddr, ident: u16, seq_no: u16, slot: u8, len: u16 },
 }
@@ -187,8 +199,9 @@ impl Endpoint {
     /// Accept SYNs to `addr` (an unspecified IP listens on every address of that family).
     ///
     /// # Errors
-    /// [`EndpointError::AddrInUse`] if the address already listens;
-    /// [`EndpointError::InvalidAddress`] for port 0.
+    /// [`EndpointError::AddrInUse`] if the address already listens or a bound socket
+    /// reserved a conflicting one ([`Endpoint::bind`]; a socket listening on its own
+    /// reservation ends it first); [`EndpointError::InvalidAddress`] for port 0.
     pub fn listen_with(
         &mut self,
         addr: SocketAddr,
@@ -197,7 +210,7 @@ impl Endpoint {
         if addr.port() == 0 {
             return Err(EndpointError::InvalidAddress);
         }
-        if self.listeners.iter().flatten().any(|l| l.is(addr)) {
+        if self.listeners.iter().flatten().any(|l| l.is(addr)) || self.reserved(addr) {
             return Err(EndpointError::AddrInUse);
         }
         self.add_listener(Listener::new(addr, opts, self.cfg.somaxconn));
@@ -236,6 +249,36 @@ impl Endpoint {
             .ok_or(EndpointError::InvalidAddress)?;
         l.set_options(opts, self.cfg.somaxconn);
         Ok(())
+    }
+
+    /// The options of the connections the listener on `addr` accepts, as set on a listening
+    /// socket (`setsockopt` before or after `listen`; Linux copies them into each accepted
+    /// socket): from now on, SYN-ACKs and new connections use `cfg` (its `offload` excepted,
+    /// which stays the endpoint's) instead of [`EndpointConfig::conn`].
+    ///
+    /// # Errors
+    /// [`EndpointError::InvalidAddress`] if nothing listens on `addr`.
+    pub fn set_listener_conn_config(
+        &mut self,
+        addr: SocketAddr,
+        cfg: ConnConfig,
+    ) -> Result<(), EndpointError> {
+        let l = self
+            .listeners
+            .iter_mut()
+            .flatten()
+            .find(|l| l.addr == addr)
+            .ok_or(EndpointError::InvalidAddress)?;
+        l.conn = Some(cfg);
+        Ok(())
+    }
+
+    /// The options the listener on `addr` gives the connections it accepts: its own
+    /// ([`Endpoint::set_listener_conn_config`]) or the endpoint's; `None` if nothing listens
+    /// there.
+    pub fn listener_conn_config(&self, addr: SocketAddr) -> Option<ConnConfig> {
+        let l = self.listeners.iter().flatten().find(|l| l.addr == addr)?;
+        Some(l.conn.unwrap_or(self.cfg.conn))
     }
 
     /// Stop listening on `addr`. Its half-open entries are forgotten; the connections still
@@ -307,13 +350,7 @@ impl Endpoint {
         remote: SocketAddr,
         cfg: ConnConfig,
     ) -> Result<(ConnectionHandle, Connection), EndpointError> {
-        let bad = remote.port() == 0
-            || remote.ip().is_unspecified()
-            || remote.ip().is_multicast()
-            || local_ip.is_ipv4() != remote.is_ipv4();
-        if bad {
-            return Err(EndpointError::InvalidAddress);
-        }
+        check_remote(local_ip, remote)?;
         let (i, port) = self
             .ports
             .walk(local_ip, remote)
@@ -321,6 +358,33 @@ impl Endpoint {
             .ok_or(EndpointError::AddrNotAvailable)?;
         self.ports.took(i);
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
+        let handle = self.insert(tuple, None);
+        self.stats.active_opens += 1;
+        Ok((handle, Connection::connect(cfg, self.params(now, tuple))))
+    }
+
+    /// Active open from `local`, an address a socket bound ([`Endpoint::bind`], whose
+    /// reservation the caller ends first): the connection takes that port (port 0: an
+    /// ephemeral one, as [`Endpoint::connect_with`]).
+    ///
+    /// # Errors
+    /// As [`Endpoint::connect`]; [`EndpointError::AddrNotAvailable`] when the 4-tuple is
+    /// live or in TIME-WAIT (Linux `EADDRNOTAVAIL`), or a listener holds the port.
+    pub fn connect_from(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        cfg: ConnConfig,
+    ) -> Result<(ConnectionHandle, Connection), EndpointError> {
+        if local.port() == 0 {
+            return self.connect_with(now, local.ip(), remote, cfg);
+        }
+        check_remote(local.ip(), remote)?;
+        if local.ip().is_unspecified() || !self.port_free_for_connect(local, remote) {
+            return Err(EndpointError::AddrNotAvailable);
+        }
+        let tuple = FourTuple { local, remote };
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
         Ok((handle, Connection::connect(cfg, self.params(now, tuple))))
@@ -508,7 +572,12 @@ impl Endpoint {
     }
 
     fn queue(&mut self, src: IpAddr, dst: IpAddr, repr: TcpRepr) {
-        self.push_reply(Reply::Tcp { src, dst, repr });
+        self.queue_ip(src, dst, repr, wire::IpFields::default());
+    }
+
+    /// [`Endpoint::queue`] with a socket's IP header fields (a listener's SYN-ACK).
+    fn queue_ip(&mut self, src: IpAddr, dst: IpAddr, repr: TcpRepr, ip: wire::IpFields) {
+        self.push_reply(Reply::Tcp { src, dst, repr, ip });
     }
 
     /// Queue `reply` unless the queue is full (counted); true when queued.
@@ -549,7 +618,9 @@ impl Endpoint {
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(reply) = self.out.pop_front() {
             let len = match reply {
-                Reply::Tcp { src, dst, repr } => wire::emit(buf, src, dst, &repr, [&[], &[]]).ok(),
+                Reply::Tcp { src, dst, repr, ip } => {
+                    wire::emit_ip(buf, src, dst, &repr, [&[], &[]], TcpChecksum::Full, ip).ok()
+                }
                 Reply::Echo { src, dst, ident, seq_no, slot, len } => {
                     self.emit_echo_reply(buf, (src, dst), (ident, seq_no), (slot, len))
                 }

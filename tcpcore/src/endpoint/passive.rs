@@ -6,7 +6,7 @@ use super::syn_queue::HalfOpen;
 use super::{ConnectionHandle, DatagramEvent, Endpoint, FourTuple, SynCookies};
 use crate::conn::{syn_ack_repr, ts_clock, ConnParams, Connection, SynInfo};
 use crate::wire::{Segment, SeqNum, TcpRepr};
-use crate::Instant;
+use crate::{ConnConfig, Instant};
 
 impl Endpoint {
     /// RFC 9293 §3.10.7.2, LISTEN (and the SYN-RECEIVED entries the listener holds).
@@ -144,7 +144,7 @@ impl Endpoint {
         let repr = syn_ack_repr(&cfg, &p, &e.syn, ts_clock(now, e.ts_offset));
         self.stats.syn_acks_sent += 1;
         self.stats.syn_ack_retransmits += u64::from(retransmit);
-        self.queue(e.tuple.local.ip(), e.tuple.remote.ip(), repr);
+        self.queue_ip(e.tuple.local.ip(), e.tuple.remote.ip(), repr, cfg.ip_fields());
     }
 
     /// RFC 4987 §3.6: answer with a cookie ISN and keep nothing. Without timestamps, window
@@ -170,10 +170,11 @@ impl Endpoint {
             syn.sack_permitted = false;
         }
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
-        let repr: TcpRepr = syn_ack_repr(&self.passive_cfg(li), &p, &syn, tsval);
+        let cfg = self.passive_cfg(li);
+        let repr: TcpRepr = syn_ack_repr(&cfg, &p, &syn, tsval);
         self.stats.cookies_sent += 1;
         self.stats.syn_acks_sent += 1;
-        self.queue(tuple.local.ip(), tuple.remote.ip(), repr);
+        self.queue_ip(tuple.local.ip(), tuple.remote.ip(), repr, cfg.ip_fields());
     }
 
     /// The ACK completing a handshake: from a SYN-queue entry, or carrying a cookie.
@@ -345,6 +346,8 @@ impl Endpoint {
     fn passive_cfg(&self, li: u32) -> crate::config::ConnConfig {
         let mut cfg = self.cfg.conn;
         if let Some(Some(l)) = self.listeners.get(li as usize) {
+            // The listening socket's options, if set; the device's offloads are the endpoint's.
+            cfg = l.conn.map_or(cfg, |c| ConnConfig { offload: cfg.offload, ..c });
             cfg.max_segment = l.opts.max_segment.or(cfg.max_segment);
         }
         cfg

@@ -3,7 +3,9 @@
 //! a connection accepted on a port holds on its address (Linux `__inet_hash_connect` skips
 //! ports whose bind bucket came from a bind), so a stack never connects to itself; active
 //! opens share ports only by 4-tuple, as Linux's do. A listener on port 0 takes a port no
-//! listener and no live connection uses (Linux `inet_csk_find_open_port`).
+//! listener and no live connection uses (Linux `inet_csk_find_open_port`). A socket that has
+//! bound an address but neither listens nor connects yet holds it as a reservation
+//! ([`Endpoint::bind`]), which every other bind, listen and port choice respects.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -74,7 +76,8 @@ pub(crate) fn conflicts(a: SocketAddr, b: SocketAddr) -> bool {
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
-/// Live connections per local (port, IP), split by how they were opened.
+/// Live connections per local (port, IP), split by how they were opened, and the
+/// reservations of bound sockets.
 #[derive(Debug, Default)]
 pub(crate) struct HeldPorts {
     by_port: BTreeMap<(u16, IpAddr), Held>,
@@ -84,6 +87,18 @@ pub(crate) struct HeldPorts {
 struct Held {
     active: u32,
     passive: u32,
+    /// Sockets bound here that neither listen nor connect yet ([`Endpoint::bind`]).
+    bound: u32,
+}
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.active == 0 && self.passive == 0 && self.bound == 0
+    }
+
+    fn connections(&self) -> u32 {
+        self.active + self.passive
+    }
 }
 
 impl HeldPorts {
@@ -106,9 +121,25 @@ impl HeldPorts {
         } else {
             h.active = h.active.saturating_sub(1);
         }
-        if h.active == 0 && h.passive == 0 {
+        if h.is_empty() {
             self.by_port.remove(&key);
         }
+    }
+
+    /// A socket reserved `local` ([`Endpoint::bind`]).
+    fn reserve(&mut self, local: SocketAddr) {
+        self.by_port.entry((local.port(), local.ip())).or_default().bound += 1;
+    }
+
+    /// A reservation of `local` ended; false if there was none.
+    fn unreserve(&mut self, local: SocketAddr) -> bool {
+        let key = (local.port(), local.ip());
+        let Some(h) = self.by_port.get_mut(&key).filter(|h| h.bound > 0) else { return false };
+        h.bound -= 1;
+        if h.is_empty() {
+            self.by_port.remove(&key);
+        }
+        true
     }
 
     /// Connections on `local`'s port whose address conflicts with `local`'s, and which
@@ -131,7 +162,7 @@ impl Endpoint {
         let t = FourTuple { local, remote };
         local != remote
             && !self.listeners.iter().flatten().any(|l| conflicts(local, l.addr))
-            && !self.held.any(local, |h| h.passive > 0)
+            && !self.held.any(local, |h| h.passive > 0 || h.bound > 0)
             && !self.table.contains(t)
             && self.time_wait.get(t).is_none()
     }
@@ -148,6 +179,14 @@ impl Endpoint {
         ip: IpAddr,
         opts: ListenOptions,
     ) -> Result<SocketAddr, EndpointError> {
+        let addr = self.free_port(ip)?;
+        self.listen_with(addr, opts)?;
+        Ok(addr)
+    }
+
+    /// A port of the ephemeral range on `ip` that no listener, no live connection and no
+    /// reservation uses on a conflicting address.
+    fn free_port(&mut self, ip: IpAddr) -> Result<SocketAddr, EndpointError> {
         if ip.is_multicast() {
             return Err(EndpointError::InvalidAddress);
         }
@@ -157,12 +196,54 @@ impl Endpoint {
             .find(|&(_, p)| {
                 let local = SocketAddr::new(ip, p);
                 !self.listeners.iter().flatten().any(|l| conflicts(local, l.addr))
-                    && !self.held.any(local, |h| h.active + h.passive > 0)
+                    && !self.held.any(local, |h| !h.is_empty())
             })
             .ok_or(EndpointError::AddrNotAvailable)?;
         self.ports.took(i);
-        let addr = SocketAddr::new(ip, port);
-        self.listen_with(addr, opts)?;
+        Ok(SocketAddr::new(ip, port))
+    }
+
+    /// Reserve `addr` for a socket that binds it before it listens or connects (`bind(2)`):
+    /// port 0 takes a free port of the ephemeral range, as [`Endpoint::listen_ephemeral`]
+    /// chooses one. While reserved, no other bind or listen gets a conflicting address and no
+    /// active open takes the port. The owner ends the reservation with [`Endpoint::unbind`]
+    /// when it closes, or just before it listens ([`Endpoint::listen_with`]) or connects
+    /// ([`Endpoint::connect_from`]) on it. `reuse_addr` (`SO_REUSEADDR`) lets the address be
+    /// one that live connections use, as long as no listener or reservation does (Linux
+    /// `inet_csk_bind_conflict`); TIME-WAIT entries never conflict. Returns the address.
+    ///
+    /// # Errors
+    /// [`EndpointError::AddrInUse`] on a conflict; [`EndpointError::InvalidAddress`] for a
+    /// multicast IP; [`EndpointError::AddrNotAvailable`] when port 0 finds no free port.
+    pub fn bind(
+        &mut self,
+        addr: SocketAddr,
+        reuse_addr: bool,
+    ) -> Result<SocketAddr, EndpointError> {
+        if addr.ip().is_multicast() {
+            return Err(EndpointError::InvalidAddress);
+        }
+        let addr = if addr.port() == 0 {
+            self.free_port(addr.ip())?
+        } else {
+            let taken = self.listeners.iter().flatten().any(|l| conflicts(addr, l.addr))
+                || self.held.any(addr, |h| h.bound > 0 || (!reuse_addr && h.connections() > 0));
+            if taken {
+                return Err(EndpointError::AddrInUse);
+            }
+            addr
+        };
+        self.held.reserve(addr);
         Ok(addr)
+    }
+
+    /// End a reservation made by [`Endpoint::bind`]; false if `addr` had none.
+    pub fn unbind(&mut self, addr: SocketAddr) -> bool {
+        self.held.unreserve(addr)
+    }
+
+    /// Whether a socket's reservation ([`Endpoint::bind`]) conflicts with `addr`.
+    pub(super) fn reserved(&self, addr: SocketAddr) -> bool {
+        self.held.any(addr, |h| h.bound > 0)
     }
 }

@@ -154,6 +154,40 @@ pub fn emit_with(
     payload: [&[u8]; 2],
     csum: TcpChecksum,
 ) -> Result<usize, EmitError> {
+    emit_ip(buf, src, dst, tcp, payload, csum, IpFields::default())
+}
+
+/// The IP header fields a socket chooses (`IP_TTL`/`IPV6_UNICAST_HOPS`,
+/// `IP_TOS`/`IPV6_TCLASS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpFields {
+    /// IPv4 time to live, or IPv6 hop limit.
+    pub ttl: u8,
+    /// IPv4 type of service, or IPv6 traffic class (DSCP and ECN bits).
+    pub tos: u8,
+}
+
+impl Default for IpFields {
+    /// TTL / hop limit 64 (RFC 1122 §3.2.1.7), TOS 0.
+    fn default() -> Self {
+        IpFields { ttl: ipv4::DEFAULT_TTL, tos: 0 }
+    }
+}
+
+/// [`emit_with`] with the given IP header fields.
+///
+/// # Errors
+///
+/// As [`emit`].
+pub fn emit_ip(
+    buf: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    tcp: &TcpRepr,
+    payload: [&[u8]; 2],
+    csum: TcpChecksum,
+    ip: IpFields,
+) -> Result<usize, EmitError> {
     let [p0, p1] = payload;
     let tcp_len = tcp.header_len() + p0.len() + p1.len();
     let ip_len = match (src, dst) {
@@ -169,13 +203,13 @@ pub fn emit_with(
             let total = u16::try_from(total).map_err(|_| EmitError::BufferTooSmall)?;
             let h = <&mut [u8; ipv4::HEADER_LEN]>::try_from(ip_hdr)
                 .map_err(|_| EmitError::BufferTooSmall)?;
-            ipv4::emit_header(h, s, d, total);
+            ipv4::emit_header_with(h, s, d, total, ip.ttl, ip.tos);
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             let plen = u16::try_from(tcp_len).map_err(|_| EmitError::BufferTooSmall)?;
             let h = <&mut [u8; ipv6::HEADER_LEN]>::try_from(ip_hdr)
                 .map_err(|_| EmitError::BufferTooSmall)?;
-            ipv6::emit_header(h, s, d, plen);
+            ipv6::emit_header_with(h, s, d, plen, ip.ttl, ip.tos);
         }
         _ => return Err(EmitError::MixedFamilies),
     }

@@ -25,6 +25,7 @@ pub const PROTO_TCP: u8 = 6;
 
 mod field {
     pub(super) const VER_IHL: usize = 0;
+    pub(super) const TOS: usize = 1;
     pub(super) const TOTAL_LEN: usize = 2;
     pub(super) const IDENT: usize = 4;
     pub(super) const FLAGS_FRAG: usize = 6;
@@ -120,6 +121,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.u16_at(field::FLAGS_FRAG) & 0x1fff
     }
 
+    /// The type-of-service byte (DSCP and ECN, RFC 2474 §3, RFC 3168 §5).
+    pub fn tos(&self) -> u8 {
+        self.b()[field::TOS]
+    }
+
     /// Time to live.
     pub fn ttl(&self) -> u8 {
         self.b()[field::TTL]
@@ -170,12 +176,25 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 /// length, identification 0 with DF set (RFC 6864 §4.1 allows any ID, including 0, on atomic
 /// datagrams), TTL [`DEFAULT_TTL`], protocol [`PROTO_TCP`] and the header checksum.
 pub fn emit_header(buf: &mut [u8; HEADER_LEN], src: Ipv4Addr, dst: Ipv4Addr, total_len: u16) {
+    emit_header_with(buf, src, dst, total_len, DEFAULT_TTL, 0);
+}
+
+/// [`emit_header`] with the given time to live and type-of-service byte (RFC 791 §3.1; the
+/// DSCP and ECN fields of RFC 2474 §3 and RFC 3168 §5).
+pub fn emit_header_with(
+    buf: &mut [u8; HEADER_LEN],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    total_len: u16,
+    ttl: u8,
+    tos: u8,
+) {
     buf[field::VER_IHL] = 0x45;
-    buf[1] = 0;
+    buf[field::TOS] = tos;
     buf[field::TOTAL_LEN..field::TOTAL_LEN + 2].copy_from_slice(&total_len.to_be_bytes());
     buf[field::IDENT..field::IDENT + 2].copy_from_slice(&[0, 0]);
     buf[field::FLAGS_FRAG..field::FLAGS_FRAG + 2].copy_from_slice(&0x4000u16.to_be_bytes());
-    buf[field::TTL] = DEFAULT_TTL;
+    buf[field::TTL] = ttl;
     buf[field::PROTOCOL] = PROTO_TCP;
     buf[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&[0, 0]);
     buf[field::SRC..field::SRC + 4].copy_from_slice(&src.octets());

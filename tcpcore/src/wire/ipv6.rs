@@ -166,10 +166,22 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 /// Write a 40-byte IPv6 header carrying TCP directly: traffic class and flow label 0, the
 /// given payload length, next header [`NEXT_TCP`], hop limit [`DEFAULT_HOP_LIMIT`].
 pub fn emit_header(buf: &mut [u8; HEADER_LEN], src: Ipv6Addr, dst: Ipv6Addr, payload_len: u16) {
-    buf[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    emit_header_with(buf, src, dst, payload_len, DEFAULT_HOP_LIMIT, 0);
+}
+
+/// [`emit_header`] with the given hop limit and traffic class (RFC 8200 §3 and §7).
+pub fn emit_header_with(
+    buf: &mut [u8; HEADER_LEN],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    payload_len: u16,
+    hop_limit: u8,
+    traffic_class: u8,
+) {
+    buf[..4].copy_from_slice(&[0x60 | (traffic_class >> 4), traffic_class << 4, 0, 0]);
     buf[field::PAYLOAD_LEN..field::PAYLOAD_LEN + 2].copy_from_slice(&payload_len.to_be_bytes());
     buf[field::NEXT_HEADER] = NEXT_TCP;
-    buf[field::HOP_LIMIT] = DEFAULT_HOP_LIMIT;
+    buf[field::HOP_LIMIT] = hop_limit;
     buf[field::SRC..field::SRC + 16].copy_from_slice(&src.octets());
     buf[field::DST..field::DST + 16].copy_from_slice(&dst.octets());
 }

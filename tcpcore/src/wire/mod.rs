@@ -14,7 +14,9 @@ pub mod options;
 pub mod seq;
 pub mod tcp;
 
-pub use ip::{emit, emit_with, parse, parse_with, EmitError, Segment, TcpChecksum};
+pub use ip::{
+    emit, emit_ip, emit_with, parse, parse_with, EmitError, IpFields, Segment, TcpChecksum,
+};
 pub use options::{SackBlock, TcpOptions, Timestamps};
 pub use seq::SeqNum;
 pub use tcp::{TcpFlags, TcpRepr};
