@@ -7,8 +7,9 @@
 //! `cargo bench -p benches --bench vs_smoltcp` (a few minutes). A criterion filter (e.g.
 //! `-- bulk_1500`) also limits the summary. `VS_SMOLTCP_ROUNDS=N` changes the rounds.
 //! For profiling, `VS_SMOLTCP_PROFILE=tcpcore/bulk_1500_csum` runs only that engine and case
-//! for the summary's rounds of work, without criterion (deterministic work, for
-//! `perf stat -e instructions:u` or `perf record`).
+//! for the summary's rounds of work (or `VS_SMOLTCP_UNITS` units: bytes, connections or
+//! round trips), without criterion: deterministic work for `perf record` or for counting
+//! instructions (`valgrind --tool=callgrind` where the CPU has no counters).
 
 use std::time::{Duration, Instant};
 
@@ -46,10 +47,10 @@ fn bench_case<P: Pair>(c: &mut Criterion, case: Case) {
 }
 
 /// Seconds for one round of `case` on a fresh pair (setup not timed).
-fn round<P: Pair>(case: Case) -> f64 {
+fn round<P: Pair>(case: Case, units: u64) -> f64 {
     let mut pair = P::new(case);
     let t = Instant::now();
-    pair.run(case.round_units());
+    pair.run(units);
     t.elapsed().as_secs_f64()
 }
 
@@ -63,16 +64,16 @@ fn summary(cases: &[Case], rounds: usize) {
     println!("{:<32} {:>12} {:>12} {:>8}", "case", "tcpcore", "smoltcp", "ratio");
     for &case in cases {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let units = case.round_units();
         for r in 0..rounds {
             if r % 2 == 0 {
-                ours.push(round::<TcpcorePair>(case));
-                theirs.push(round::<SmoltcpPair>(case));
+                ours.push(round::<TcpcorePair>(case, units));
+                theirs.push(round::<SmoltcpPair>(case, units));
             } else {
-                theirs.push(round::<SmoltcpPair>(case));
-                ours.push(round::<TcpcorePair>(case));
+                theirs.push(round::<SmoltcpPair>(case, units));
+                ours.push(round::<TcpcorePair>(case, units));
             }
         }
-        let units = case.round_units();
         let (a, b) = (case.rate(units, median(ours)), case.rate(units, median(theirs)));
         println!(
             "{:<32} {:>12} {:>12} {:>7.2}x",
@@ -107,16 +108,15 @@ fn main() {
     if let Ok(spec) = std::env::var("VS_SMOLTCP_PROFILE") {
         let (stack, name) = spec.split_once('/').expect("VS_SMOLTCP_PROFILE=STACK/CASE");
         let case = Case::all().into_iter().find(|c| c.name() == name).expect("no such case");
+        let units = std::env::var("VS_SMOLTCP_UNITS").ok().and_then(|u| u.parse().ok());
+        let units = units.unwrap_or(case.round_units());
         let secs: f64 = (0..rounds)
-            .map(|_| {
-                if stack == "smoltcp" {
-                    round::<SmoltcpPair>(case)
-                } else {
-                    round::<TcpcorePair>(case)
-                }
+            .map(|_| match stack {
+                "smoltcp" => round::<SmoltcpPair>(case, units),
+                _ => round::<TcpcorePair>(case, units),
             })
             .sum();
-        let rate = case.rate(case.round_units() * rounds as u64, secs);
+        let rate = case.rate(units * rounds as u64, secs);
         println!("{stack}/{name}: {rate:.2} {}", case.unit());
         return;
     }
