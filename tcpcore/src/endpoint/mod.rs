@@ -538,7 +538,10 @@ impl Endpoint {
     /// The earliest deadline of the endpoint's own timers (SYN-ACK retransmissions,
     /// TIME-WAIT expiry).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.syn_queue.next_deadline(), self.time_wait.next_deadline()].into_iter().flatten().min()
+        match (self.syn_queue.next_deadline(), self.time_wait.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Run the endpoint's timers due at `now`. Spurious calls are harmless.
