@@ -4,6 +4,8 @@
 //!
 //! Run them with `cargo bench -p benches`; the README's Performance section quotes them.
 
+pub mod sans_io;
+
 use std::future::Future;
 use std::io;
 use std::time::{Duration, Instant};

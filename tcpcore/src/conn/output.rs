@@ -255,7 +255,9 @@ impl Connection {
         }
         self.info.bytes_sent += u64::from(seg.len);
         self.stalled_since.get_or_insert(now);
-        self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());
+        if !self.timers.is_armed(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
         Some(t)
     }
 

@@ -255,7 +255,7 @@ impl Connection {
             Some(srtt) => srtt * 2 + PTO_SLACK,
             None => Duration::from_secs(1),
         };
-        let rto_at = self.timers.get(Timer::Retransmit).unwrap_or(now + self.rtt.rto());
+        let rto_at = self.timers.get(Timer::Retransmit).unwrap_or_else(|| now + self.rtt.rto());
         self.timers.set(Timer::LossProbe, (now + pto).min(rto_at));
     }
 

@@ -157,9 +157,13 @@ impl Connection {
             self.timers.set_if_idle(Timer::TimeWait, now + self.cfg.msl * 2);
             return;
         }
+        // Each deadline is computed only when its timer is idle: this runs after every
+        // input and output, and a running timer keeps its deadline.
         let outstanding = self.snd_max != self.snd_una;
         if outstanding {
-            self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());
+            if !self.timers.is_armed(Timer::Retransmit) {
+                self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            }
         } else {
             self.timers.stop(Timer::Retransmit);
             self.timers.stop(Timer::Reorder);
@@ -168,8 +172,10 @@ impl Connection {
         // Persist: nothing in flight, something to send, and the window forbids it.
         let blocked = !outstanding && self.state.is_synchronized() && self.send_pending();
         if blocked && !self.has_sendable_data() {
-            let interval = self.rtt.rto().saturating_mul(1 << self.persist_backoff.min(12));
-            self.timers.set_if_idle(Timer::Persist, now + interval.min(self.cfg.max_rto));
+            if !self.timers.is_armed(Timer::Persist) {
+                let interval = self.rtt.rto().saturating_mul(1 << self.persist_backoff.min(12));
+                self.timers.set(Timer::Persist, now + interval.min(self.cfg.max_rto));
+            }
         } else {
             self.timers.stop(Timer::Persist);
             if !blocked {
@@ -178,8 +184,11 @@ impl Connection {
                 self.persist_since = None;
             }
         }
-        if self.cfg.keepalive && self.state.is_synchronized() {
-            self.timers.set_if_idle(Timer::Keepalive, now + self.cfg.keepalive_idle);
+        if self.cfg.keepalive
+            && self.state.is_synchronized()
+            && !self.timers.is_armed(Timer::Keepalive)
+        {
+            self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
         }
         if self.state == State::FinWait2 && self.orphaned {
             self.timers.set_if_idle(Timer::FinWait2, now + self.cfg.fin_wait2_timeout);

@@ -39,48 +39,67 @@ impl Timer {
     ];
 }
 
-/// Deadlines indexed by [`Timer`].
-#[derive(Clone, Copy, Debug, Default)]
+/// Deadlines indexed by [`Timer`], in microseconds, `u64::MAX` when disarmed (a deadline
+/// that far away never fires either). Plain integers keep [`TimerTable::next`], which the
+/// caller asks after every input and output, to a branch-free minimum.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerTable {
-    slots: [Option<Instant>; 9],
+    slots: [u64; 9],
+}
+
+/// A disarmed slot.
+const IDLE: u64 = u64::MAX;
+
+impl Default for TimerTable {
+    fn default() -> Self {
+        TimerTable { slots: [IDLE; 9] }
+    }
 }
 
 impl TimerTable {
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.slots[timer as usize] = Some(at);
+        self.slots[timer as usize] = at.as_micros();
     }
 
     /// Arm `timer` unless it already runs.
     pub(crate) fn set_if_idle(&mut self, timer: Timer, at: Instant) {
-        self.slots[timer as usize].get_or_insert(at);
+        let slot = &mut self.slots[timer as usize];
+        if *slot == IDLE {
+            *slot = at.as_micros();
+        }
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
-        self.slots[timer as usize] = None;
+        self.slots[timer as usize] = IDLE;
     }
 
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        self.slots[timer as usize]
+        let at = self.slots[timer as usize];
+        (at != IDLE).then_some(Instant::from_micros(at))
     }
 
     pub(crate) fn is_armed(&self, timer: Timer) -> bool {
-        self.slots[timer as usize].is_some()
+        self.slots[timer as usize] != IDLE
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.slots = [None; 9];
+        self.slots = [IDLE; 9];
     }
 
     /// Earliest deadline of all armed timers.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.slots.iter().flatten().min().copied()
+        let at = self.slots.iter().fold(IDLE, |m, &s| m.min(s));
+        (at != IDLE).then_some(Instant::from_micros(at))
     }
 
     /// Disarm and return the first timer due at `now`, if any.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Timer> {
-        let t =
-            Timer::ALL.into_iter().find(|t| self.slots[*t as usize].is_some_and(|d| d <= now))?;
-        self.slots[t as usize] = None;
+        let now = now.as_micros();
+        let t = Timer::ALL.into_iter().find(|t| {
+            let at = self.slots[*t as usize];
+            at != IDLE && at <= now
+        })?;
+        self.slots[t as usize] = IDLE;
         Some(t)
     }
 }

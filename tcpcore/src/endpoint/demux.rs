@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::rng::SipKey;
 
@@ -54,20 +54,71 @@ impl Hasher for PassThrough {
     }
 }
 
-/// 4-tuple → value, hashed with SipHash under a secret key (attackers choose 4-tuples).
+/// The keyed hash of 4-tuples for the tables: a folded multiply (the full 128-bit product of
+/// two 64-bit words, its halves xored, as wyhash and aHash use) of the tuple's words mixed
+/// with 256 secret bits. Attackers choose 4-tuples but never see the hashes, so without the
+/// key they cannot aim at a bucket (hash flooding); ISNs and SYN cookies, whose outputs they
+/// do see, keep SipHash-2-4. A few multiplies instead of SipHash's rounds: this runs for
+/// every packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TupleHasher {
+    k: [u64; 4],
+}
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits.
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl TupleHasher {
+    /// A hasher keyed from `key` (its two words and two more derived from them).
+    pub(crate) fn new(key: SipKey) -> Self {
+        TupleHasher { k: [key.0, key.1, key.hash(b"demux-k2"), key.hash(b"demux-k3")] }
+    }
+
+    /// The hash of `t`.
+    #[inline]
+    pub(crate) fn hash(&self, t: FourTuple) -> u64 {
+        let [k0, k1, k2, k3] = self.k;
+        let ports = u64::from(t.local.port()) << 16 | u64::from(t.remote.port());
+        match (t.local.ip(), t.remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                let addrs = u64::from(u32::from(l)) << 32 | u64::from(u32::from(r));
+                fold_mul(fold_mul(addrs ^ k0, ports ^ k1) ^ k2, k3)
+            }
+            (l, r) => {
+                // Any other pair (IPv6, or mixed families, which no valid packet has): each
+                // address as 128 bits, IPv4 ones tagged so they differ from IPv6 ones.
+                let wide = |a: IpAddr| match a {
+                    IpAddr::V4(a) => u128::from(u32::from(a)) | 1 << 127,
+                    IpAddr::V6(a) => u128::from(a),
+                };
+                let (l, r) = (wide(l), wide(r));
+                let h = fold_mul(l as u64 ^ k0, (l >> 64) as u64 ^ k1);
+                let h = fold_mul(h ^ r as u64 ^ k2, (r >> 64) as u64 ^ k3);
+                fold_mul(h ^ ports ^ k1, k0 ^ k3)
+            }
+        }
+    }
+}
+
+/// 4-tuple → value, hashed with a [`TupleHasher`] under a secret key (attackers choose
+/// 4-tuples).
 #[derive(Debug)]
 pub(crate) struct Demux<V> {
-    key: SipKey,
+    hasher: TupleHasher,
     map: HashMap<Key, V, BuildHasherDefault<PassThrough>>,
 }
 
 impl<V> Demux<V> {
     pub(crate) fn new(key: SipKey) -> Self {
-        Demux { key, map: HashMap::default() }
+        Demux { hasher: TupleHasher::new(key), map: HashMap::default() }
     }
 
     fn key(&self, tuple: FourTuple) -> Key {
-        Key { hash: super::isn::hash_tuple(&self.key, tuple.local, tuple.remote), tuple }
+        Key { hash: self.hasher.hash(tuple), tuple }
     }
 
     pub(crate) fn get(&self, tuple: FourTuple) -> Option<&V> {
@@ -90,5 +141,47 @@ impl<V> Demux<V> {
 
     pub(crate) fn len(&self) -> usize {
         self.map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuple(l: &str, r: &str) -> FourTuple {
+        FourTuple { local: l.parse().unwrap(), remote: r.parse().unwrap() }
+    }
+
+    #[test]
+    fn tuple_hash_depends_on_every_field_and_the_key() {
+        let h = TupleHasher::new(SipKey(1, 2));
+        let base = tuple("10.0.0.1:80", "10.0.0.2:40000");
+        let variants = [
+            tuple("10.0.0.3:80", "10.0.0.2:40000"),
+            tuple("10.0.0.1:81", "10.0.0.2:40000"),
+            tuple("10.0.0.1:80", "10.0.0.4:40000"),
+            tuple("10.0.0.1:80", "10.0.0.2:40001"),
+            tuple("10.0.0.2:40000", "10.0.0.1:80"),
+            tuple("[::ffff:10.0.0.1]:80", "[::ffff:10.0.0.2]:40000"),
+        ];
+        for v in variants {
+            assert_ne!(h.hash(base), h.hash(v), "{v:?}");
+        }
+        assert_ne!(h.hash(base), TupleHasher::new(SipKey(1, 3)).hash(base));
+        let v6 = tuple("[2001:db8::1]:443", "[2001:db8::2]:5000");
+        assert_ne!(h.hash(v6), h.hash(tuple("[2001:db8::1]:443", "[2001:db8::3]:5000")));
+    }
+
+    #[test]
+    fn tuple_hash_spreads_sequential_ports_over_buckets() {
+        // 4096 tuples differing only in the remote port land in 1024 buckets (the low bits
+        // hashbrown uses) with no bucket holding more than a handful.
+        let h = TupleHasher::new(SipKey(0x1234, 0x5678));
+        let mut buckets = [0u32; 1024];
+        for p in 0..4096u16 {
+            let t = tuple("10.0.0.1:80", &format!("10.0.0.2:{}", 1024 + p));
+            buckets[(h.hash(t) & 1023) as usize] += 1;
+        }
+        assert!(buckets.iter().all(|&n| n <= 16), "max {:?}", buckets.iter().max());
     }
 }

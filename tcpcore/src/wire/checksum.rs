@@ -7,8 +7,8 @@
 //! bits and [`finish`] complements the result.
 //!
 //! Accumulators compose: `sum(b, sum(a, acc))` equals `sum(ab, acc)` as long as `a` has an even
-//! length. Data split at an odd offset must be copied together first (what
-//! [`super::emit`] does: it writes the payload into the output buffer and checksums that).
+//! length; [`add_at`] joins a piece that starts at an odd offset. [`copy_and_sum`] sums
+//! while copying, so a payload copied anyway is read once (what [`super::emit`] does).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -25,21 +25,57 @@ fn add_carry(acc: u64, w: u64) -> u64 {
 /// right (RFC 1071 §1: "the octet is padded with zero"). The result is only meaningful after
 /// [`fold`].
 pub fn sum(data: &[u8], acc: u64) -> u64 {
-    // RFC 1071 §2(B), byte-order independence: add native-endian 32-bit words into eight
-    // 64-bit lanes (plain adds: no carry leaves a lane below 2^32 words, and fixed indices
-    // let the compiler vectorise), fold to 16 bits, then swap to network order.
-    let mut lanes = [0u64; 8];
+    // RFC 1071 §2(B), byte-order independence: add native-endian 64-bit words into two
+    // 128-bit accumulators (an add and an add-with-carry each: two independent chains that
+    // stay in registers), fold to 16 bits, then swap to network order.
+    let mut acc2 = [0u128; 2];
     let mut blocks = data.chunks_exact(32);
     for b in &mut blocks {
         if let Ok(b) = <&[u8; 32]>::try_from(b) {
-            for (i, lane) in lanes.iter_mut().enumerate() {
-                let w = [b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]];
-                *lane += u64::from(u32::from_ne_bytes(w));
-            }
+            add_block(&mut acc2, b);
         }
     }
-    let mut ne = lanes.iter().fold(0, |s, &l| add_carry(s, l));
-    let mut words = blocks.remainder().chunks_exact(2);
+    finish_block_sums(&acc2, blocks.remainder(), acc)
+}
+
+/// Copy `src` into `dst` (which must be as long) and return `sum(src, acc)`, reading each
+/// byte once: the payload is checksummed while it is copied into the packet or out of it
+/// (RFC 1071 §2(B), §4: computing the sum during a copy). `dst` is left unchanged if the
+/// lengths differ, and the sum is then of `src` alone.
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8], acc: u64) -> u64 {
+    if dst.len() != src.len() {
+        return sum(src, acc);
+    }
+    let mut acc2 = [0u128; 2];
+    let mut blocks = src.chunks_exact(32);
+    let mut out = dst.chunks_exact_mut(32);
+    for (b, o) in (&mut blocks).zip(&mut out) {
+        if let Ok(b) = <&[u8; 32]>::try_from(b) {
+            o.copy_from_slice(b);
+            add_block(&mut acc2, b);
+        }
+    }
+    let rest = blocks.remainder();
+    out.into_remainder().copy_from_slice(rest);
+    finish_block_sums(&acc2, rest, acc)
+}
+
+/// Add the four native-endian 64-bit words of `b` to the accumulators, alternately. A
+/// 128-bit sum of at most 2^16 words cannot overflow.
+#[inline(always)]
+fn add_block(acc2: &mut [u128; 2], b: &[u8; 32]) {
+    for (i, w) in b.chunks_exact(8).enumerate() {
+        let w = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]];
+        acc2[i % 2] += u128::from(u64::from_ne_bytes(w));
+    }
+}
+
+/// Fold the accumulators and the last `rest` bytes (under 32) into `acc` as [`sum`] does.
+#[inline(always)]
+fn finish_block_sums(acc2: &[u128; 2], rest: &[u8], acc: u64) -> u64 {
+    // 2^64 ≡ 1 (mod 2^64 − 1): the high half of each accumulator adds to its low half.
+    let mut ne = acc2.iter().fold(0, |s, &a| add_carry(add_carry(s, a as u64), (a >> 64) as u64));
+    let mut words = rest.chunks_exact(2);
     for w in &mut words {
         ne = add_carry(ne, u64::from(u16::from_ne_bytes([w[0], w[1]])));
     }
@@ -49,6 +85,14 @@ pub fn sum(data: &[u8], acc: u64) -> u64 {
     }
     let be = if cfg!(target_endian = "little") { fold(ne).swap_bytes() } else { fold(ne) };
     add_carry(acc, u64::from(be))
+}
+
+/// Add `part`, the accumulator of bytes that follow `at` bytes of data, to `acc`: when `at`
+/// is odd, `part`'s words straddle the data's words and its sum is byte-swapped (RFC 1071
+/// §2(B)). This lets a payload split at any offset (a ring's wrap) be summed in pieces.
+pub fn add_at(acc: u64, part: u64, at: usize) -> u64 {
+    let part = if at % 2 == 1 { u64::from(fold(part).swap_bytes()) } else { part };
+    add_carry(acc, part)
 }
 
 /// Fold a 64-bit accumulator to the 16-bit one's complement sum (not yet complemented).
@@ -165,6 +209,25 @@ mod tests {
         let c = checksum(&data[..62]);
         data[62..64].copy_from_slice(&c.to_be_bytes());
         assert!(is_valid(sum(&data, 0)));
+    }
+
+    #[test]
+    fn copy_and_sum_copies_and_sums_at_any_split() {
+        let mut rng = crate::rng::Rng::new(9);
+        let mut src = [0u8; 300];
+        for b in src.iter_mut() {
+            *b = rng.next_u32() as u8;
+        }
+        for _ in 0..500 {
+            let len = rng.below(300) as usize;
+            let split = rng.below(len as u64 + 1) as usize;
+            let mut dst = [0u8; 300];
+            let (d0, d1) = dst[..len].split_at_mut(split);
+            let a = copy_and_sum(d0, &src[..split], 0);
+            let acc = add_at(a, copy_and_sum(d1, &src[split..len], 0), split);
+            assert_eq!(&dst[..len], &src[..len]);
+            assert_eq!(finish(acc), naive(&src[..len]), "len {len} split {split}");
+        }
     }
 
     #[test]

@@ -121,8 +121,8 @@ fn segment(
 /// Emit an IP packet (IPv4 with DF set and TTL 64, or IPv6 with hop limit 64) carrying `tcp`
 /// and the concatenation of `payload` into `buf`, with all checksums. Returns the packet length.
 ///
-/// The payload is copied into `buf` first and the TCP checksum computed over the contiguous
-/// result, so the split point of `payload` may be anywhere (odd offsets included).
+/// The TCP checksum is computed while the payload is copied into `buf`; the split point of
+/// `payload` may be anywhere (odd offsets included).
 ///
 /// # Errors
 ///
@@ -214,15 +214,22 @@ pub fn emit_ip(
         _ => return Err(EmitError::MixedFamilies),
     }
     let hlen = tcp.emit(seg)?;
-    let data = seg.get_mut(hlen..).ok_or(EmitError::BufferTooSmall)?;
+    let (hdr, data) = seg.split_at_mut(hlen.min(tcp_len));
     let (d0, d1) = data.split_at_mut(p0.len().min(data.len()));
-    d0.copy_from_slice(p0);
-    d1.copy_from_slice(p1);
     // `tcp_len <= 65535` was checked above for both families.
     let acc = checksum::pseudo_header(src, dst, ipv4::PROTO_TCP, tcp_len as u32);
     let c = match csum {
-        TcpChecksum::Full => checksum::finish(checksum::sum(seg, acc)),
-        TcpChecksum::Partial => checksum::fold(acc),
+        TcpChecksum::Full => {
+            // The header is a whole number of 32-bit words; the payload is summed while it
+            // is copied, its second piece at whatever offset the first leaves.
+            let acc = checksum::copy_and_sum(d0, p0, checksum::sum(hdr, acc));
+            checksum::finish(checksum::add_at(acc, checksum::copy_and_sum(d1, p1, 0), p0.len()))
+        }
+        TcpChecksum::Partial => {
+            d0.copy_from_slice(p0);
+            d1.copy_from_slice(p1);
+            checksum::fold(acc)
+        }
     };
     if let Some(field) = seg.get_mut(tcp::CHECKSUM_OFFSET..tcp::CHECKSUM_OFFSET + 2) {
         field.copy_from_slice(&c.to_be_bytes());
