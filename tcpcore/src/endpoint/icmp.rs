@@ -220,8 +220,8 @@ impl Endpoint {
         quote: &QuotedTcp<'_>,
     ) -> Option<ConnectionHandle> {
         let tuple = FourTuple { local: quote.src(), remote: quote.dst() };
-        let handle =
-            if msg.dst == tuple.local.ip() { self.table.get(tuple).copied() } else { None };
+        let ours = msg.dst == tuple.local.ip() && quote.protocol() == ipv4::PROTO_TCP;
+        let handle = if ours { self.table.get(tuple).copied() } else { None };
         if handle.is_none() {
             self.stats.icmp_unknown_connection += 1;
         }
