@@ -420,7 +420,14 @@ fn route(
             }
             return;
         }
-        None => return,
+        Some(DatagramEvent::Reassembled(r)) => {
+            // A datagram completed by this fragment: route the whole packet.
+            route(st, now, r.packet(), work, wakers);
+            st.ep.recycle(r);
+            return;
+        }
+        // No UDP sockets are bound through this adapter yet.
+        Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) | None => return,
     };
     let Some(cell) = st.get(h.0) else { return };
     let mut inner = lock(&cell.inner);
