@@ -83,6 +83,8 @@ pub(crate) struct EpState {
     /// Live connections in `conns`.
     pub(crate) live: usize,
     pub(crate) listeners: Vec<ListenerSlot>,
+    /// UDP socket cells by `UdpHandle.0`.
+    pub(crate) udp: Vec<Option<Arc<crate::net::udp::UdpCell>>>,
 }
 
 /// A listener's accept waker.
@@ -96,6 +98,8 @@ pub(crate) struct ListenerSlot {
 #[derive(Debug, Default)]
 pub(crate) struct Notify {
     pub(crate) dirty: Vec<Arc<Cell>>,
+    /// UDP sockets with datagrams to send.
+    pub(crate) udp_dirty: Vec<Arc<crate::net::udp::UdpCell>>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -159,7 +163,7 @@ impl Shared {
         }
     }
 
-    fn local_ip_for(&self, remote: &SocketAddr) -> io::Result<IpAddr> {
+    pub(crate) fn local_ip_for(&self, remote: &SocketAddr) -> io::Result<IpAddr> {
         let ip = match remote {
             SocketAddr::V4(_) => self.v4.map(IpAddr::V4),
             SocketAddr::V6(_) => self.v6.map(IpAddr::V6),
@@ -177,7 +181,7 @@ impl Shared {
         }
     }
 
-    fn is_local(&self, ip: IpAddr) -> bool {
+    pub(crate) fn is_local(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(v4) => self.v4.is_some_and(|a| a == v4 || v4.is_unspecified()),
             IpAddr::V6(v6) => self.v6.is_some_and(|a| a == v6 || v6.is_unspecified()),
@@ -492,7 +496,13 @@ impl StackBuilder {
             ep.add_local_addr(ip);
         }
         let shared = Arc::new(Shared {
-            ep: Mutex::new(EpState { ep, conns: Vec::new(), live: 0, listeners: Vec::new() }),
+            ep: Mutex::new(EpState {
+                ep,
+                conns: Vec::new(),
+                live: 0,
+                listeners: Vec::new(),
+                udp: Vec::new(),
+            }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),
             v4,
