@@ -343,3 +343,55 @@ fn fr_02_outgoing_datagrams_fragmented_to_the_mtu() {
         );
     }
 }
+
+/// Hostile input: random edits of fragments, whole datagrams and their headers (IPv4
+/// header checksum fixed half the time, so the edits reach reassembly and UDP) never panic,
+/// never exceed the reassembly budget, and leave the endpoint working.
+#[test]
+fn fr_01_mutated_packets_never_panic_and_stay_in_budget() {
+    let budget = 64 * 1024;
+    let cfg = EndpointConfig { seed: 2, ipfrag_high_thresh: budget, ..Default::default() };
+    let mut b = Node::with(cfg);
+    let hb = b.bind("0.0.0.0:53");
+    b.bind("[::]:53");
+    let mut a = Node::new(1);
+    let (h4, h6) = (a.bind("10.0.0.1:5000"), a.bind("[2001:db8::1]:5000"));
+    let mut corpus = fragments_of(&mut a, h4, "10.0.0.2:53", 5000, 1);
+    corpus.extend(fragments_of(&mut a, h6, "[2001:db8::2]:53", 5000, 2));
+    corpus.push(udp_packet("10.0.0.1:5000", "10.0.0.2:53", b"whole"));
+    corpus.push(udp_packet("[2001:db8::1]:5000", "[2001:db8::2]:53", b"whole"));
+    let mut rng = Rng::new(99);
+    let mut now = T0;
+    for i in 0..60_000u32 {
+        let mut p = corpus[rng.below(corpus.len() as u64) as usize].clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(p.len().min(64) as u64) as usize;
+            p[at] ^= 1 << rng.below(8);
+        }
+        if rng.chance(0.1) {
+            p.truncate(rng.below(p.len() as u64 + 1) as usize);
+        }
+        if p.len() >= 20 && p[0] >> 4 == 4 && (p[0] & 0x0f) == 5 && rng.chance(0.5) {
+            udp_util::fix_v4_header(&mut p);
+        }
+        b.recv(now, &p);
+        assert!(b.ep.reassembly_usage().1 <= budget);
+        if i % 1000 == 0 {
+            now += Duration::from_secs(5);
+            b.ep.handle_timeout(now);
+            b.output(now);
+        }
+    }
+    let s = *b.ep.stats();
+    assert!(s.frags_in > 10_000 && s.frag_overlaps > 0 && s.frag_malformed > 0, "{s:?}");
+    assert!(s.frag_reassembled > 0 && s.udp_bad_checksum > 0, "{s:?}");
+    b.drain(hb);
+    now += Duration::from_secs(31);
+    b.ep.handle_timeout(now);
+    assert_eq!(b.ep.reassembly_usage(), (0, 0));
+    let frags = fragments_of(&mut a, h4, "10.0.0.2:53", 5000, 3);
+    for f in &frags {
+        b.recv(now, f);
+    }
+    assert_one(&mut b, hb, 5000, 3);
+}

@@ -32,9 +32,10 @@ use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{checksum, icmp};
 use crate::Instant;
 
-/// Memory charged per pending datagram on top of its buffer: the entry, its table slot and
-/// its expiry record (Linux charges each fragment's `truesize`, similar in spirit).
-pub const ENTRY_OVERHEAD: usize = 512;
+/// Memory charged per pending datagram on top of its data buffer: the entry with its
+/// header copy, its list of runs (room for 64), its table slot and expiry record (Linux
+/// charges each fragment's `truesize`, similar in spirit).
+pub const ENTRY_OVERHEAD: usize = 1536;
 /// Longest header kept from the first fragment: an IPv4 header with options (60 bytes), or
 /// the IPv6 header and the extension headers before the Fragment header. Fragments with a
 /// longer unfragmentable part are dropped as malformed.
@@ -114,6 +115,8 @@ pub(super) struct Reassembler {
     expiry: VecDeque<(Instant, usize)>,
     mem: usize,
     pool: Vec<Vec<u8>>,
+    /// Run lists for reuse, each with room for [`MAX_RUNS`].
+    runs_pool: Vec<Vec<(usize, usize)>>,
 }
 
 impl Reassembler {
@@ -122,9 +125,11 @@ impl Reassembler {
             table: Demux::new(key),
             entries: Vec::new(),
             free: Vec::new(),
-            expiry: VecDeque::new(),
+            // Pruned beyond 64 records, so this room suffices until many datagrams are pending.
+            expiry: VecDeque::with_capacity(128),
             mem: 0,
             pool: Vec::new(),
+            runs_pool: Vec::new(),
         }
     }
 
@@ -155,11 +160,17 @@ impl Reassembler {
         }
     }
 
+    /// Take datagram `slot` out of the tables; its run list goes back to the pool.
     fn remove(&mut self, slot: usize) -> Option<Entry> {
-        let e = self.entries.get_mut(slot)?.take()?;
+        let mut e = self.entries.get_mut(slot)?.take()?;
         self.table.remove(e.tuple);
         self.free.push(slot);
         self.mem -= e.charge;
+        let mut runs = std::mem::take(&mut e.runs);
+        runs.clear();
+        if self.runs_pool.len() < POOL {
+            self.runs_pool.push(runs);
+        }
         Some(e)
     }
 
@@ -192,7 +203,7 @@ impl Reassembler {
             head_len: 0,
             next_header: 0,
             data: self.take_buf(),
-            runs: Vec::new(),
+            runs: self.runs_pool.pop().unwrap_or_else(|| Vec::with_capacity(MAX_RUNS)),
             total: None,
             charge: ENTRY_OVERHEAD,
         };
@@ -472,19 +483,15 @@ impl Endpoint {
                 break;
             }
             self.frags.expiry.pop_front();
-            let live = self
-                .frags
-                .entries
-                .get(slot)
-                .and_then(Option::as_ref)
-                .is_some_and(|e| e.deadline == at);
-            if !live {
+            let Some(e) = self.frags.entries.get(slot).and_then(Option::as_ref) else { continue };
+            if e.deadline != at {
                 continue;
             }
+            // The first run's length, if it starts the datagram: the quote's data.
+            let first = e.runs.first().filter(|r| r.0 == 0).map_or(0, |r| r.1);
             let Some(e) = self.frags.remove(slot) else { continue };
             self.stats.frag_timeouts += 1;
             if e.head_len > 0 {
-                let first = e.runs.first().filter(|r| r.0 == 0).map_or(0, |r| r.1);
                 let (ty, code) = if e.tuple.local.is_ipv4() {
                     (icmp::V4_TIME_EXCEEDED, 1)
                 } else {
