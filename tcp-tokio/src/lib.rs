@@ -16,7 +16,9 @@
 //!   in memory, with seeded loss, delay, reordering and duplication for tests.
 //! - [`net`]: [`TcpStream`](net::TcpStream) (tokio's `AsyncRead`/`AsyncWrite`, and the
 //!   futures-io traits with feature `futures-io`), [`TcpListener`](net::TcpListener),
-//!   [`TcpSocket`](net::TcpSocket) and the split halves in [`net::tcp`].
+//!   [`TcpSocket`](net::TcpSocket) and the split halves in [`net::tcp`];
+//!   [`UdpSocket`](net::UdpSocket) (datagrams larger than the MTU leave as IP fragments;
+//!   the stack reassembles incoming ones).
 //!
 //! # Design
 //! One driver task owns the device and is the only one to feed the engine packets and

@@ -59,18 +59,15 @@ fn assert_one(b: &mut Node, h: tcpcore::UdpHandle, n: usize, seed: u8) {
 /// through the normal demux.
 #[test]
 fn fr_01_fragments_reassemble_in_any_order() {
-    for (src, dst, from, to) in [
-        ("10.0.0.1:5000", "10.0.0.2:53", "10.0.0.1:5000", "10.0.0.2:53"),
-        ("[2001:db8::1]:5000", "[2001:db8::2]:53", "[2001:db8::1]:5000", "[2001:db8::2]:53"),
-    ] {
+    for (src, dst) in [("10.0.0.1:5000", "10.0.0.2:53"), ("[2001:db8::1]:5000", "[2001:db8::2]:53")]
+    {
         let mut rng = Rng::new(7);
         for round in 0..20u8 {
             let (mut a, mut b) = (Node::new(1), Node::new(2));
             let ha = a.bind(src);
             let hb = b.bind(dst);
-            let _ = from;
             let n = 2000 + usize::from(round) * 3001;
-            let mut frags = fragments_of(&mut a, ha, to, n, round);
+            let mut frags = fragments_of(&mut a, ha, dst, n, round);
             assert!(frags.len() >= 2);
             match round % 3 {
                 0 => frags.reverse(),

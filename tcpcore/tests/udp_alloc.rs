@@ -8,7 +8,7 @@ mod udp_util;
 use std::time::Duration;
 
 use tcpcore::{Instant, UdpHandle};
-use udp_util::{addr, payload, Node};
+use udp_util::{payload, Node};
 
 /// One round: `count` datagrams of `size` bytes from `a` to `b`, read back, with every
 /// buffer preallocated by the caller.
@@ -44,7 +44,6 @@ fn udp_01_steady_state_allocates_nothing() {
         let (mut a, mut b) = (Node::new(1), Node::new(2));
         let ha = a.bind(src);
         let hb = b.bind(dst);
-        let _ = addr(dst);
         let data = payload(9000, 1);
         let (mut wire, mut rx) = (vec![0u8; 1500], vec![0u8; 9000]);
         let mut now = Instant::ZERO;

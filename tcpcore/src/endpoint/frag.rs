@@ -94,7 +94,7 @@ enum Added {
 
 /// Why a fragment (and for some reasons its whole datagram) was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Drop {
+enum Reject {
     /// Bad lengths: not a multiple of 8 with more to come, beyond 64 KiB, inconsistent with
     /// the last fragment, a too-long header chain, too many runs.
     Malformed,
@@ -188,12 +188,12 @@ impl Reassembler {
         tuple: FourTuple,
         budget: usize,
         timeout: core::time::Duration,
-    ) -> Result<usize, Drop> {
+    ) -> Result<usize, Reject> {
         if let Some(&slot) = self.table.get(tuple) {
             return Ok(slot);
         }
         if self.mem + ENTRY_OVERHEAD > budget {
-            return Err(Drop::Budget);
+            return Err(Reject::Budget);
         }
         let deadline = now + timeout;
         let e = Entry {
@@ -237,16 +237,16 @@ impl Reassembler {
         data: &[u8],
         more: bool,
         budget: usize,
-    ) -> Result<Added, Drop> {
+    ) -> Result<Added, Reject> {
         let mem = self.mem;
-        let Some(Some(e)) = self.entries.get_mut(slot) else { return Err(Drop::Malformed) };
+        let Some(Some(e)) = self.entries.get_mut(slot) else { return Err(Reject::Malformed) };
         let end = offset + data.len();
         for &(s, t) in &e.runs {
             if offset < t && s < end {
                 return if s <= offset && end <= t {
                     Ok(Added::Duplicate)
                 } else {
-                    Err(Drop::Overlap)
+                    Err(Reject::Overlap)
                 };
             }
         }
@@ -254,20 +254,20 @@ impl Reassembler {
         // or a second "last" fragment elsewhere, means the datagram is corrupt.
         let max_end = e.runs.last().map_or(0, |r| r.1);
         match (more, e.total) {
-            (false, Some(t)) if t != end => return Err(Drop::Malformed),
-            (false, None) if max_end > end => return Err(Drop::Malformed),
-            (true, Some(t)) if end > t => return Err(Drop::Malformed),
+            (false, Some(t)) if t != end => return Err(Reject::Malformed),
+            (false, None) if max_end > end => return Err(Reject::Malformed),
+            (true, Some(t)) if end > t => return Err(Reject::Malformed),
             (false, _) => e.total = Some(end),
             (true, _) => {}
         }
         if !data.is_empty() {
             if e.runs.len() >= MAX_RUNS {
-                return Err(Drop::Malformed);
+                return Err(Reject::Malformed);
             }
             if e.data.len() < end {
                 let grow = (end - e.data.len()).saturating_sub(e.data.capacity() - e.data.len());
                 if mem + grow > budget {
-                    return Err(Drop::Budget);
+                    return Err(Reject::Budget);
                 }
                 let before = e.data.capacity();
                 e.data.reserve_exact(end - e.data.len());
@@ -422,18 +422,18 @@ impl Endpoint {
                 self.stats.frag_duplicates += 1;
                 return None;
             }
-            Err(drop) => {
-                match drop {
-                    Drop::Malformed => self.stats.frag_malformed += 1,
-                    Drop::Overlap => self.stats.frag_overlaps += 1,
-                    Drop::Budget => self.stats.frag_budget_drops += 1,
+            Err(reject) => {
+                match reject {
+                    Reject::Malformed => self.stats.frag_malformed += 1,
+                    Reject::Overlap => self.stats.frag_overlaps += 1,
+                    Reject::Budget => self.stats.frag_budget_drops += 1,
                 }
-                if let (Drop::Malformed | Drop::Overlap, Some(&slot)) =
-                    (drop, self.frags.table.get(f.key))
+                if let (Reject::Malformed | Reject::Overlap, Some(&slot)) =
+                    (reject, self.frags.table.get(f.key))
                 {
                     self.frags.discard(slot);
                 }
-                tracing::trace!(?drop, "dropped an IP fragment");
+                tracing::trace!(?reject, "dropped an IP fragment");
                 return None;
             }
         };
