@@ -311,8 +311,8 @@ fn udp_send_errors() {
     assert_eq!(e.kind(), ErrorKind::WouldBlock);
 }
 
-/// Steady state: sending and receiving reuse their buffers (a smoke check through the
-/// stats; the allocation counter tests cover TCP).
+/// Many rounds of datagrams of changing sizes arrive byte-exact (heap use of this path:
+/// `tests/udp_alloc.rs`).
 #[test]
 fn udp_many_datagrams_round_trip() {
     let (mut a, mut b) = (Node::new(1), Node::new(2));

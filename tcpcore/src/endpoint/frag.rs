@@ -66,8 +66,9 @@ impl Reassembled {
 #[derive(Debug)]
 struct Entry {
     tuple: FourTuple,
-    /// When it is given up (first fragment's arrival plus `ipfrag_time`).
-    deadline: Instant,
+    /// Unique per entry: tells its expiry record from those of earlier entries in the
+    /// same slot (which may share its deadline when the clock has not moved).
+    gen: u64,
     /// The first fragment's (offset 0) IP header(s) up to the fragmentable part; `head_len`
     /// is 0 until it arrives.
     head: [u8; MAX_HEAD],
@@ -110,9 +111,10 @@ pub(super) struct Reassembler {
     table: Demux<usize>,
     entries: Vec<Option<Entry>>,
     free: Vec<usize>,
-    /// `(deadline, slot)` in arrival order (deadlines only grow); records of datagrams
-    /// completed or discarded since are skipped, and pruned once they dominate.
-    expiry: VecDeque<(Instant, usize)>,
+    /// `(deadline, slot, gen)` in arrival order (deadlines only grow); records of
+    /// datagrams completed or discarded since are skipped, and pruned once they dominate.
+    expiry: VecDeque<(Instant, usize, u64)>,
+    next_gen: u64,
     mem: usize,
     pool: Vec<Vec<u8>>,
     /// Run lists for reuse, each with room for [`MAX_RUNS`].
@@ -127,6 +129,7 @@ impl Reassembler {
             free: Vec::new(),
             // Pruned beyond 64 records, so this room suffices until many datagrams are pending.
             expiry: VecDeque::with_capacity(128),
+            next_gen: 0,
             mem: 0,
             pool: Vec::new(),
             runs_pool: Vec::new(),
@@ -196,9 +199,11 @@ impl Reassembler {
             return Err(Reject::Budget);
         }
         let deadline = now + timeout;
+        let gen = self.next_gen;
+        self.next_gen += 1;
         let e = Entry {
             tuple,
-            deadline,
+            gen,
             head: [0; MAX_HEAD],
             head_len: 0,
             next_header: 0,
@@ -219,11 +224,11 @@ impl Reassembler {
             }
         };
         self.table.insert(tuple, slot);
-        self.expiry.push_back((deadline, slot));
+        self.expiry.push_back((deadline, slot, gen));
         if self.expiry.len() > 64 && self.expiry.len() > 2 * self.table.len() {
             let entries = &self.entries;
-            self.expiry.retain(|&(at, s)| {
-                entries.get(s).and_then(Option::as_ref).is_some_and(|e| e.deadline == at)
+            self.expiry.retain(|&(_, s, g)| {
+                entries.get(s).and_then(Option::as_ref).is_some_and(|e| e.gen == g)
             });
         }
         Ok(slot)
@@ -478,13 +483,13 @@ impl Endpoint {
     /// for those whose first fragment had arrived (RFC 792, RFC 4443 §3.3; Linux
     /// `ip_expire`, `ip6_frag_expire`: only then, since only it identifies the datagram).
     pub(super) fn expire_fragments(&mut self, now: Instant) {
-        while let Some(&(at, slot)) = self.frags.expiry.front() {
+        while let Some(&(at, slot, gen)) = self.frags.expiry.front() {
             if at > now {
                 break;
             }
             self.frags.expiry.pop_front();
             let Some(e) = self.frags.entries.get(slot).and_then(Option::as_ref) else { continue };
-            if e.deadline != at {
+            if e.gen != gen {
                 continue;
             }
             // The first run's length, if it starts the datagram: the quote's data.
