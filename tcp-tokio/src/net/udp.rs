@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use tcpcore::{UdpDatagram, UdpHandle, UdpIcmpError, UdpSendError};
-use tokio::io::ReadBuf;
+use tokio::io::{Interest, ReadBuf, Ready};
 
 use super::{to_addrs, ToSocketAddrs};
 use crate::cell::register;
@@ -558,6 +558,52 @@ impl UdpSocket {
         }
         register(&mut inner.write_waker, cx.waker());
         Poll::Pending
+    }
+
+    /// Wait until the socket is ready for any of `interest`, and say for which.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let (a, _b) = tcp_tokio::MemLink::pair();
+    /// # let stack = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+    /// use tokio::io::Interest;
+    ///
+    /// let rx = stack.bind_udp("10.0.0.1:9001").await?;
+    /// let ready = rx.ready(Interest::READABLE | Interest::WRITABLE).await?;
+    /// assert!(ready.is_writable() && !ready.is_readable());
+    /// stack.bind_udp("10.0.0.1:0").await?.send_to(b"x", "10.0.0.1:9001").await?;
+    /// assert!(rx.ready(Interest::READABLE).await?.is_readable());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// None today; the `Result` matches tokio.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it consumes nothing.
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        poll_fn(|cx| {
+            let mut inner = lock(&self.cell.inner);
+            let mut ready = Ready::EMPTY;
+            if interest.is_readable() && inner.sock.is_readable() {
+                ready |= Ready::READABLE;
+            }
+            if interest.is_writable() && inner.sock.is_writable(0) {
+                ready |= Ready::WRITABLE;
+            }
+            if !ready.is_empty() {
+                return Poll::Ready(Ok(ready));
+            }
+            if interest.is_readable() {
+                register(&mut inner.read_waker, cx.waker());
+            }
+            if interest.is_writable() {
+                register(&mut inner.write_waker, cx.waker());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// The engine's counters of this socket (datagrams in and out, receive queue drops).
