@@ -21,6 +21,7 @@
 use core::time::Duration;
 
 use super::{open, Connection};
+use crate::cc::Controller;
 use crate::wire::{Segment, SeqNum};
 use crate::Instant;
 

@@ -4,6 +4,7 @@
 //! `tcp_is_cwnd_limited`).
 
 use super::Connection;
+use crate::cc::Controller;
 use crate::wire::SeqNum;
 use crate::Instant;
 

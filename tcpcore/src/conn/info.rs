@@ -3,6 +3,7 @@
 use core::time::Duration;
 
 use super::{Connection, State};
+use crate::cc::Controller;
 use crate::wire::SeqNum;
 use crate::Instant;
 

@@ -5,8 +5,8 @@ use core::time::Duration;
 use super::recv_buf::Stored;
 use super::timers::Timer;
 use super::{ev, ConnParams, Connection, PendingRst, State, SynInfo};
-use crate::cc::AckInfo;
-use crate::config::ConnConfig;
+use crate::cc::{AckInfo, Controller};
+use crate::config::SharedConnConfig;
 use crate::wire::{Segment, SeqNum};
 use crate::{ConnectionError, Instant};
 
@@ -14,14 +14,19 @@ impl Connection {
     /// Passive open: a listener received `syn` (RFC 9293 §3.10.7.2, LISTEN state). The new
     /// connection is in SYN-RECEIVED; its SYN-ACK goes out on the first `poll_transmit`.
     /// Data carried on the SYN is not accepted (no TCP Fast Open); the peer resends it.
-    pub fn accept(cfg: ConnConfig, params: ConnParams, syn: &Segment<'_>, now: Instant) -> Self {
+    pub fn accept(
+        cfg: impl Into<SharedConnConfig>,
+        params: ConnParams,
+        syn: &Segment<'_>,
+        now: Instant,
+    ) -> Self {
         Connection::accept_syn(cfg, params, SynInfo::from_segment(syn), now)
     }
 
     /// Process one segment routed to this connection (RFC 9293 §3.10.7.3 and §3.10.7.4).
     /// Hostile input is dropped (and counted); nothing here can fail or panic.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
-        let _span = self.span.clone().entered();
+        let _span = self.span().entered();
         self.info.segs_in += 1;
         tracing::trace!(
             state = ?self.state,

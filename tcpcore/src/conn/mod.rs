@@ -35,8 +35,8 @@ mod timers;
 
 use std::net::SocketAddr;
 
-use crate::cc::{Controller, Cubic, NewReno};
-use crate::config::{CongestionAlgorithm, ConnConfig};
+use crate::cc::{AnyController, Cubic, NewReno};
+use crate::config::{CongestionAlgorithm, ConnConfig, SharedConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
 
@@ -124,7 +124,7 @@ pub(crate) struct PendingRst {
 /// One TCP connection. See the module documentation for the call order.
 #[derive(Debug)]
 pub struct Connection {
-    pub(crate) cfg: ConnConfig,
+    pub(crate) cfg: SharedConnConfig,
     pub(crate) local: SocketAddr,
     pub(crate) remote: SocketAddr,
     pub(crate) state: State,
@@ -184,7 +184,7 @@ pub struct Connection {
     pub(crate) rtt: RttEstimator,
     /// The segment being timed for an RTT sample: its end sequence number and send time.
     pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
-    pub(crate) cc: Box<dyn Controller>,
+    pub(crate) cc: AnyController,
     /// Congestion window validation: idle restart and cwnd-limited tracking.
     pub(crate) cwv: cwv::CwndUsage,
     pub(crate) cork: cork::Cork,
@@ -217,13 +217,10 @@ pub struct Connection {
     /// When the oldest unacknowledged data was sent with no progress since (RFC 5482).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) info: info::Counters,
-    /// `tcp{local, remote}`: entered by every input and output call, so each event the
-    /// connection logs carries its addresses (a disabled span costs nothing).
-    pub(crate) span: tracing::Span,
 }
 
 impl Connection {
-    fn new(cfg: ConnConfig, p: ConnParams, state: State, passive: bool) -> Self {
+    fn new(cfg: SharedConnConfig, p: ConnParams, state: State, passive: bool) -> Self {
         let default_mss = default_mss(&p.remote);
         let cc = new_controller(&cfg, default_mss);
         Connection {
@@ -285,18 +282,24 @@ impl Connection {
             soft_error: None,
             stalled_since: None,
             info: info::Counters::default(),
-            span: tracing::debug_span!("tcp", local = %p.local, remote = %p.remote),
             cfg,
         }
     }
 
     /// Active open (RFC 9293 §3.10.1): a connection in SYN-SENT whose SYN goes out on the
     /// first [`Connection::poll_transmit`].
-    pub fn connect(cfg: ConnConfig, params: ConnParams) -> Self {
-        let mut c = Connection::new(cfg, params, State::SynSent, false);
+    pub fn connect(cfg: impl Into<SharedConnConfig>, params: ConnParams) -> Self {
+        let mut c = Connection::new(cfg.into(), params, State::SynSent, false);
         c.rcv_wscale = open::our_wscale(&c.cfg);
-        c.span.in_scope(|| tracing::debug!("active open"));
+        c.span().in_scope(|| tracing::debug!("active open"));
         c
+    }
+
+    /// `tcp{local, remote}`: entered by every input and output call, so each event the
+    /// connection logs carries its addresses. Made on demand rather than kept: a disabled
+    /// span costs a level check, and a kept one 40 bytes in every connection.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::debug_span!("tcp", local = %self.local, remote = %self.remote)
     }
 
     // ---- getters -------------------------------------------------------------------------
@@ -501,7 +504,9 @@ impl Connection {
 
     /// Turn Nagle's algorithm off (`true`) or on (RFC 896).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.cfg.nodelay = nodelay;
+        if self.cfg.nodelay != nodelay {
+            self.cfg.nodelay = nodelay; // copies the shared settings once
+        }
         if nodelay {
             self.push_corked();
         }
@@ -514,7 +519,9 @@ impl Connection {
 
     /// Enable or disable keepalive probes (RFC 9293 §3.8.4).
     pub fn set_keepalive(&mut self, on: bool) {
-        self.cfg.keepalive = on;
+        if self.cfg.keepalive != on {
+            self.cfg.keepalive = on; // copies the shared settings once
+        }
         if !on {
             self.timers.stop(timers::Timer::Keepalive);
         }
@@ -619,10 +626,10 @@ impl Connection {
 }
 
 /// The configured congestion controller for a connection sending `mss`-byte segments.
-pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32) -> Box<dyn Controller> {
+pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32) -> AnyController {
     match cfg.congestion {
-        CongestionAlgorithm::NewReno => Box::new(NewReno::new(cfg.initial_cwnd, mss)),
-        CongestionAlgorithm::Cubic => Box::new(Cubic::new(cfg.initial_cwnd, mss)),
+        CongestionAlgorithm::NewReno => AnyController::NewReno(NewReno::new(cfg.initial_cwnd, mss)),
+        CongestionAlgorithm::Cubic => AnyController::Cubic(Cubic::new(cfg.initial_cwnd, mss)),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::timers::Timer;
 use super::{open, Connection, State};
+use crate::cc::Controller;
 use crate::wire::{
     self, ipv4, ipv6, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps,
 };
@@ -25,7 +26,7 @@ impl Connection {
     /// in super-segments of up to that size (or `buf.len()`, if smaller) for the device to
     /// cut up; [`Transmit::gso_size`] is then the size of each segment's payload.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let _span = self.span.clone().entered();
+        let _span = self.span().entered();
         let t = self.next_segment(now, buf);
         self.update_timers(now);
         t

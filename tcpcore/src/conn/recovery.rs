@@ -34,6 +34,7 @@ use core::time::Duration;
 use super::scoreboard::{Delivered, Scoreboard};
 use super::timers::Timer;
 use super::{Connection, State};
+use crate::cc::Controller;
 use crate::wire::{Segment, SeqNum};
 use crate::Instant;
 

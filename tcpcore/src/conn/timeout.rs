@@ -4,6 +4,7 @@
 
 use super::timers::Timer;
 use super::{Connection, Recovery, State};
+use crate::cc::Controller;
 use crate::{ConnectionError, Instant};
 
 /// Retries for an orphaned connection (Linux `tcp_orphan_retries` = 0, which means 8).
@@ -17,7 +18,7 @@ impl Connection {
 
     /// Run every timer due at `now`. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _span = self.span.clone().entered();
+        let _span = self.span().entered();
         while let Some(timer) = self.timers.take_expired(now) {
             tracing::trace!(?timer, "timer");
             match timer {

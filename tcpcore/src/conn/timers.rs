@@ -39,48 +39,68 @@ impl Timer {
     ];
 }
 
-/// Deadlines indexed by [`Timer`].
-#[derive(Clone, Copy, Debug, Default)]
+/// Deadlines indexed by [`Timer`], in microseconds since the epoch; [`UNARMED`] marks a
+/// stopped timer. Not `Option<Instant>`: that doubles the table's size in every connection.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerTable {
-    slots: [Option<Instant>; 9],
+    slots: [u64; 9],
+}
+
+/// The value of a stopped timer's slot. A deadline this far away (an instant that
+/// saturated) is stored one microsecond earlier: it never fires either way.
+const UNARMED: u64 = u64::MAX;
+
+impl Default for TimerTable {
+    fn default() -> Self {
+        TimerTable { slots: [UNARMED; 9] }
+    }
+}
+
+fn armed(slot: u64) -> Option<Instant> {
+    (slot != UNARMED).then_some(Instant::from_micros(slot))
 }
 
 impl TimerTable {
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.slots[timer as usize] = Some(at);
+        self.slots[timer as usize] = at.as_micros().min(UNARMED - 1);
     }
 
     /// Arm `timer` unless it already runs.
     pub(crate) fn set_if_idle(&mut self, timer: Timer, at: Instant) {
-        self.slots[timer as usize].get_or_insert(at);
+        if !self.is_armed(timer) {
+            self.set(timer, at);
+        }
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
-        self.slots[timer as usize] = None;
+        self.slots[timer as usize] = UNARMED;
     }
 
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        self.slots[timer as usize]
+        armed(self.slots[timer as usize])
     }
 
     pub(crate) fn is_armed(&self, timer: Timer) -> bool {
-        self.slots[timer as usize].is_some()
+        self.slots[timer as usize] != UNARMED
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.slots = [None; 9];
+        self.slots = [UNARMED; 9];
     }
 
     /// Earliest deadline of all armed timers.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.slots.iter().flatten().min().copied()
+        armed(self.slots.iter().copied().min().unwrap_or(UNARMED))
     }
 
     /// Disarm and return the first timer due at `now`, if any.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Timer> {
-        let t =
-            Timer::ALL.into_iter().find(|t| self.slots[*t as usize].is_some_and(|d| d <= now))?;
-        self.slots[t as usize] = None;
+        let now = now.as_micros();
+        let t = Timer::ALL.into_iter().find(|t| {
+            let slot = self.slots[*t as usize];
+            slot != UNARMED && slot <= now
+        })?;
+        self.slots[t as usize] = UNARMED;
         Some(t)
     }
 }

@@ -25,7 +25,7 @@ pub use icmp::{IcmpUnreachable, PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
 
-use crate::config::{ConnConfig, EndpointConfig};
+use crate::config::{ConnConfig, EndpointConfig, SharedConnConfig};
 use crate::conn::{ConnParams, Connection};
 use crate::rng::{Rng, SipKey};
 use crate::stats::EndpointStats;
@@ -91,6 +91,8 @@ struct Slot {
 #[derive(Debug)]
 pub struct Endpoint {
     cfg: EndpointConfig,
+    /// `cfg.conn`, shared by the connections opened with it.
+    conn_cfg: SharedConnConfig,
     isn_key: SipKey,
     ts_key: SipKey,
     table: Demux<ConnectionHandle>,
@@ -137,6 +139,7 @@ impl Endpoint {
             local_addrs: Vec::new(),
             reply_window: (Instant::ZERO, 0),
             stats: EndpointStats::default(),
+            conn_cfg: cfg.conn.into(),
             cfg,
         }
     }
@@ -301,6 +304,7 @@ impl Endpoint {
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
+        let cfg = self.conn_cfg.share_or_new(&cfg);
         Ok((handle, Connection::connect(cfg, self.params(now, tuple))))
     }
 

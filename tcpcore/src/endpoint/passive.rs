@@ -317,12 +317,12 @@ impl Endpoint {
 
     /// The connection options of passive opens at listener `li`: the endpoint's, with the
     /// listener's own (`ListenOptions::max_segment`).
-    fn passive_cfg(&self, li: u32) -> crate::config::ConnConfig {
+    fn passive_cfg(&self, li: u32) -> crate::config::SharedConnConfig {
         let mut cfg = self.cfg.conn;
         if let Some(Some(l)) = self.listeners.get(li as usize) {
             cfg.max_segment = l.opts.max_segment.or(cfg.max_segment);
         }
-        cfg
+        self.conn_cfg.share_or_new(&cfg)
     }
 
     /// The listener's `defer_accept` (0 when it is gone).
