@@ -22,6 +22,13 @@ pub(crate) struct CwndUsage {
     window_end: SeqNum,
 }
 
+impl CwndUsage {
+    /// When new data was last sent.
+    pub(crate) fn last_send(&self) -> Option<Instant> {
+        self.last_send
+    }
+}
+
 impl Connection {
     /// RFC 5681 §4.1: before sending into an empty pipe after an idle period longer than the
     /// RTO, cwnd restarts from the restart window RW = min(IW, cwnd). As Linux

@@ -24,6 +24,7 @@ mod paws;
 mod pmtu;
 mod recovery;
 mod recv_buf;
+mod release;
 mod ring;
 mod rtt;
 mod sack;
@@ -547,6 +548,7 @@ impl Connection {
             || self.sack_wants_transmit()
             || self.has_sendable_data()
             || self.window_update_due()
+            || self.release_unarmed()
             || (self.orphaned
                 && self.state == State::FinWait2
                 && !self.timers.is_armed(timers::Timer::FinWait2))

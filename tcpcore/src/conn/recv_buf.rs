@@ -99,6 +99,24 @@ impl RecvBuf {
         &self.ooo
     }
 
+    /// Bytes of storage allocated (the ring and the out-of-order range list).
+    pub(crate) fn allocated(&self) -> usize {
+        self.buf.len() + self.ooo.capacity() * core::mem::size_of::<(SeqNum, SeqNum)>()
+    }
+
+    /// Free the ring and the range list if they hold nothing (both are allocated again on
+    /// demand); returns the bytes freed.
+    pub(crate) fn release_if_empty(&mut self) -> usize {
+        if self.unread > 0 || !self.ooo.is_empty() {
+            return 0;
+        }
+        let freed = self.allocated();
+        self.head = 0;
+        self.buf = Box::default();
+        self.ooo = Vec::new();
+        freed
+    }
+
     /// Store `data` starting at `seq`, which the caller has trimmed into
     /// `[rcv_nxt, rcv_nxt + limit() - unread())`.
     pub(crate) fn store(&mut self, rcv_nxt: SeqNum, seq: SeqNum, data: &[u8]) -> Stored {

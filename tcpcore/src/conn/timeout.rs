@@ -30,6 +30,7 @@ impl Connection {
                 Timer::UserTimeout => self.enter_closed(Some(ConnectionError::TimedOut)),
                 Timer::Reorder => self.on_reorder_timeout(now),
                 Timer::LossProbe => self.on_loss_probe(),
+                Timer::Release => self.on_release_timer(now),
             }
         }
         self.update_timers(now);
@@ -170,6 +171,7 @@ impl Connection {
         if self.state == State::FinWait2 && self.orphaned {
             self.timers.set_if_idle(Timer::FinWait2, now + self.cfg.fin_wait2_timeout);
         }
+        self.arm_release(now);
         match (self.cfg.user_timeout, self.stalled_since) {
             (Some(uto), Some(since)) if outstanding => {
                 self.timers.set(Timer::UserTimeout, since + uto)

@@ -23,10 +23,12 @@ pub(crate) enum Timer {
     Reorder,
     /// Tail loss probe timeout (RFC 8985 §7.2).
     LossProbe,
+    /// Give idle buffers back (`release.rs`).
+    Release,
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 9] = [
+    pub(crate) const ALL: [Timer; N] = [
         Timer::Retransmit,
         Timer::DelayedAck,
         Timer::Persist,
@@ -36,14 +38,18 @@ impl Timer {
         Timer::UserTimeout,
         Timer::Reorder,
         Timer::LossProbe,
+        Timer::Release,
     ];
 }
+
+/// How many kinds of timer there are.
+const N: usize = 10;
 
 /// Deadlines indexed by [`Timer`], in microseconds since the epoch; [`UNARMED`] marks a
 /// stopped timer. Not `Option<Instant>`: that doubles the table's size in every connection.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerTable {
-    slots: [u64; 9],
+    slots: [u64; N],
 }
 
 /// The value of a stopped timer's slot. A deadline this far away (an instant that
@@ -52,7 +58,7 @@ const UNARMED: u64 = u64::MAX;
 
 impl Default for TimerTable {
     fn default() -> Self {
-        TimerTable { slots: [UNARMED; 9] }
+        TimerTable { slots: [UNARMED; N] }
     }
 }
 
@@ -85,7 +91,7 @@ impl TimerTable {
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.slots = [UNARMED; 9];
+        self.slots = [UNARMED; N];
     }
 
     /// Earliest deadline of all armed timers.
