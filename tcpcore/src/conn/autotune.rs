@@ -28,7 +28,9 @@ use crate::Instant;
 /// Initial `space`: the initial window of a sender, in our segments (Linux `TCP_INIT_CWND`).
 const INIT_SEGMENTS: u64 = 10;
 
-/// Auto-tuning state (Linux `rcv_rtt_est` and `rcvq_space`).
+/// Auto-tuning state (Linux `rcv_rtt_est` and `rcvq_space`). Held in a `Lazy`: allocated
+/// by the first data, freed when the connection goes idle (the measurement then starts
+/// afresh; the capacity it reached stays).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RcvSpace {
     /// The receiver's RTT estimate.
@@ -43,6 +45,8 @@ pub(crate) struct RcvSpace {
     /// Bytes consumed in the last RTT that grew the buffer (Linux `rcvq_space.space`).
     space: u64,
 }
+
+super::lazy::shared_default!(RcvSpace);
 
 impl Connection {
     /// In-order data arrived: sample the receiver's RTT, then possibly grow the buffer.

@@ -40,7 +40,7 @@ impl Connection {
         let _span = self.span().entered();
         let in_flight = e.seq.in_range(self.snd_una, self.snd_max);
         if !in_flight || self.state == State::Closed {
-            self.info.icmp_ignored += 1;
+            self.info.cold.icmp_ignored += 1;
             tracing::trace!(
                 seq = e.seq.0,
                 una = self.snd_una.0,

@@ -80,7 +80,6 @@ impl Connection {
         }
         self.ts_recent = o.tsval.filter(|_| self.cfg.timestamps);
         self.sack_ok = self.cfg.sack && o.sack_permitted;
-        self.init_sack();
         self.recv_buf.set_min_slack(1 << self.rcv_wscale);
         let mss = self.effective_mss();
         self.cc = super::new_controller(&self.cfg, mss);
@@ -95,7 +94,7 @@ impl Connection {
                 // HS-05: an old duplicate SYN-ACK is answered <SEQ=SEG.ACK><CTL=RST>.
                 self.pending_rst = Some(PendingRst { seq: t.ack, ack: None });
             }
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             return;
         }
         // Second: the RST bit. Acceptable only with an acceptable ACK.
@@ -170,7 +169,7 @@ impl Connection {
         self.on_acceptable(now);
         if !t.flags.ack() {
             // Fifth step: "if the ACK bit is off, drop the segment and return".
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             return;
         }
         if !self.on_ack(now, seg) {
@@ -233,7 +232,7 @@ impl Connection {
 
     /// An unacceptable segment is answered with an ACK and dropped (RFC 9293 §3.10.7.4).
     pub(crate) fn on_unacceptable(&mut self, now: Instant, seg: &Segment<'_>) {
-        self.info.drops += 1;
+        self.info.cold.drops += 1;
         let end = seg.tcp.seq + seg.payload.len() as u32;
         if !seg.payload.is_empty() && end <= self.rcv_nxt && self.rcv_nxt.since(end) < 1 << 30 {
             self.note_duplicate(seg.tcp.seq, end); // RFC 2883 §4: D-SACK
@@ -281,12 +280,12 @@ impl Connection {
                 State::Closing | State::LastAck | State::TimeWait => None,
                 _ => Some(ConnectionError::Reset),
             };
-            self.info.resets_in += 1;
+            self.info.cold.resets_in += 1;
             self.enter_closed(error);
         } else if seq.in_range(self.rcv_nxt, self.rcv_nxt + self.rcv_wnd().max(1)) {
             self.challenge_ack(now);
         } else {
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
         }
     }
 
@@ -326,10 +325,10 @@ impl Connection {
         }
         if self.challenge.sent < self.cfg.challenge_ack_limit {
             self.challenge.sent += 1;
-            self.info.challenge_acks += 1;
+            self.info.cold.challenge_acks += 1;
             self.ack.now = true;
         } else {
-            self.info.challenge_acks_suppressed += 1;
+            self.info.cold.challenge_acks_suppressed += 1;
         }
     }
 
@@ -352,12 +351,12 @@ impl Connection {
         }
         // RFC 5961 §5.2 (SEC-03): acceptable only in [SND.UNA - MAX.SND.WND, SND.NXT].
         if t.ack > self.snd_max {
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             self.challenge_ack(now);
             return false;
         }
         if t.ack < self.snd_una - self.max_snd_wnd.max(1) {
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             self.challenge_ack(now);
             return false;
         }
@@ -548,7 +547,7 @@ impl Connection {
             self.recovery.inflation = 3 * mss;
             self.recovery.retransmit_head = true;
             self.rtt_probe = None;
-            self.info.fast_retransmits += 1;
+            self.info.cold.fast_retransmits += 1;
             tracing::trace!(una = self.snd_una.0, "fast retransmit");
         }
     }
@@ -622,7 +621,7 @@ impl Connection {
         let room = self.rcv_room_end().since(seq) as usize;
         if data.len() > room {
             // No buffer for the rest (only a peer sending beyond our window gets here).
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             self.ack.now = true;
             data = &data[..room];
         }
@@ -643,7 +642,7 @@ impl Connection {
             }
             Stored::OutOfOrder => self.ack.now = true,
             Stored::Dropped => {
-                self.info.ooo_dropped += 1;
+                self.info.cold.ooo_dropped += 1;
                 self.ack.now = true;
             }
         }

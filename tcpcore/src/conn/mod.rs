@@ -18,6 +18,7 @@ mod cwv;
 mod icmp_error;
 mod info;
 mod input;
+mod lazy;
 mod open;
 mod output;
 mod paws;
@@ -170,7 +171,7 @@ pub struct Connection {
     pub(crate) send_buf: SendBuf,
     pub(crate) recv_buf: RecvBuf,
     /// Receive-buffer auto-tuning.
-    pub(crate) rcv_space: autotune::RcvSpace,
+    pub(crate) rcv_space: lazy::Lazy<autotune::RcvSpace>,
     /// Our FIN is queued behind the send buffer (shutdown_write or close).
     pub(crate) fin_queued: bool,
     /// Our FIN is acknowledged: SND.UNA is one past the end of the send buffer.
@@ -191,9 +192,9 @@ pub struct Connection {
     pub(crate) cork: cork::Cork,
     pub(crate) recovery: Recovery,
     /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
-    pub(crate) sack_tx: recovery::SackTx,
+    pub(crate) sack_tx: lazy::Lazy<recovery::SackTx>,
     /// The SACK blocks we report (RFC 2018 §4, RFC 2883).
-    pub(crate) sack_rx: sack::SackRx,
+    pub(crate) sack_rx: lazy::Lazy<sack::SackRx>,
     pub(crate) ack: AckState,
     pub(crate) challenge: ChallengeLimit,
     /// When we last answered an unacceptable segment without data (ACK-loop limit).
@@ -253,7 +254,7 @@ impl Connection {
             peer_syn: SynInfo::default(),
             send_buf: SendBuf::new(cfg.send_buffer),
             recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
-            rcv_space: autotune::RcvSpace::default(),
+            rcv_space: lazy::Lazy::default(),
             fin_queued: false,
             our_fin_acked: false,
             orphaned: false,
@@ -266,8 +267,8 @@ impl Connection {
             cwv: cwv::CwndUsage::default(),
             cork: cork::Cork::default(),
             recovery: Recovery::default(),
-            sack_tx: recovery::SackTx::default(),
-            sack_rx: sack::SackRx::default(),
+            sack_tx: lazy::Lazy::default(),
+            sack_rx: lazy::Lazy::default(),
             ack: AckState { quick: cfg.quick_acks, ..AckState::default() },
             challenge: ChallengeLimit::default(),
             last_invalid_ack: None,

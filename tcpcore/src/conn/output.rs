@@ -38,7 +38,7 @@ impl Connection {
                 Some(a) => (TcpFlags::RST | TcpFlags::ACK, a),
                 None => (TcpFlags::RST, SeqNum(0)),
             };
-            self.info.resets_out += 1;
+            self.info.cold.resets_out += 1;
             return self.emit(now, buf, rst.seq, ack, flags, [&[], &[]]);
         }
         match self.state {
@@ -70,7 +70,7 @@ impl Connection {
             // Zero-window and keepalive probes: <SEQ=SND.UNA-1>, no data, elicits an ACK
             // (RFC 9293 §3.8.4; Linux tcp_xmit_probe_skb).
             self.probe_due = false;
-            self.info.probes_out += 1;
+            self.info.cold.probes_out += 1;
             return self.emit(now, buf, self.snd_una - 1, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
         }
         if self.ack.now || self.window_update_due() {
@@ -93,7 +93,7 @@ impl Connection {
         if self.snd_max == self.iss {
             self.rtt_probe = Some((self.iss + 1, now));
         } else {
-            self.info.retransmits += 1;
+            self.info.cold.retransmits += 1;
         }
         self.snd_nxt = self.iss + 1;
         self.snd_max = self.snd_max.max(self.snd_nxt);
@@ -234,8 +234,8 @@ impl Connection {
         let end = seg.seq + seg.len + u32::from(seg.fin);
         let new_data = seg.seq >= self.snd_max;
         if seg.seq < self.snd_max {
-            self.info.retransmits += 1;
-            self.info.bytes_retransmitted += u64::from(seg.len);
+            self.info.cold.retransmits += 1;
+            self.info.cold.bytes_retransmitted += u64::from(seg.len);
             if self.rtt_probe.is_some_and(|(e, _)| e > seg.seq) {
                 self.rtt_probe = None; // Karn's rule (RFC 6298 §3)
             }

@@ -70,9 +70,27 @@ impl Connection {
         tracing::trace!(freed, "buffers released");
     }
 
-    /// Free every empty buffer now; returns the bytes freed.
+    /// Free every empty buffer now, and the transfer state (RACK, PRR and TLP; receive
+    /// auto-tuning's measurement) once nothing is in flight; returns the bytes freed.
     pub(crate) fn release_buffers(&mut self) -> usize {
-        let sb = self.sack_tx.sb.as_mut().map_or(0, |sb| sb.release_if_empty());
-        sb + self.send_buf.release_if_empty() + self.recv_buf.release_if_empty()
+        let mut freed = self.send_buf.release_if_empty() + self.recv_buf.release_if_empty();
+        if self.snd_una == self.snd_max && !self.recovery.active {
+            if self.sack_tx.is_allocated() {
+                freed += self.sack_tx.sb.as_ref().map_or(0, |sb| sb.allocated());
+                freed += core::mem::size_of::<super::recovery::SackTx>();
+                self.sack_tx.release();
+            }
+        } else if let Some(sb) = self.sack_tx.sb.as_mut() {
+            freed += sb.release_if_empty();
+        }
+        if self.sack_rx.is_allocated() && !self.recv_buf.has_ooo() && self.sack_rx.dsack.is_none() {
+            freed += core::mem::size_of::<super::sack::SackRx>();
+            self.sack_rx.release();
+        }
+        if self.rcv_space.is_allocated() {
+            freed += core::mem::size_of::<super::autotune::RcvSpace>();
+            self.rcv_space.release();
+        }
+        freed
     }
 }

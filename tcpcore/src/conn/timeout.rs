@@ -54,7 +54,7 @@ impl Connection {
             return;
         }
         self.retries += 1;
-        self.info.timeouts += 1;
+        self.info.cold.timeouts += 1;
         self.rtt.back_off();
         self.rtt_probe = None;
         if !self.state.is_synchronized() {
