@@ -219,6 +219,12 @@ pub struct EndpointConfig {
     pub ephemeral_start: u16,
     /// Last port of the ephemeral range (60999).
     pub ephemeral_end: u16,
+    /// Buffer memory (send and receive rings, out-of-order ranges, SACK scoreboards) of
+    /// all connections above which they stop growing their buffers and offer windows of
+    /// at most four segments (Linux `tcp_mem[1]`, the pressure threshold). Linux sizes
+    /// `tcp_mem` from RAM; the default, 2 GiB, is its value on a 24 GiB host and room for
+    /// 4,096 connections with full default buffers.
+    pub mem_pressure: usize,
 }
 
 impl Default for EndpointConfig {
@@ -231,6 +237,7 @@ impl Default for EndpointConfig {
             max_time_wait: 65_536,
             ephemeral_start: 32768,
             ephemeral_end: 60999,
+            mem_pressure: 2 << 30,
         }
     }
 }

@@ -105,7 +105,8 @@ impl Connection {
         }
         let copied = consumed - self.rcv_space.consumed_at_start;
         let space = self.rcv_space.space.max(1);
-        if copied > space {
+        // Under memory pressure the buffer holds its size (`budget.rs`).
+        if copied > space && !self.mem.under_pressure() {
             // Twice a round trip's bytes, so the sender is not window-limited while one RTT
             // of data is being read, plus a cushion of 16 segments; and as the sender's rate
             // still rises (slow start), twice the relative growth on top.
@@ -122,7 +123,9 @@ impl Connection {
     /// than the congestion window, held the sender back (`tcp_should_expand_sndbuf`).
     pub(crate) fn expand_send_buffer(&mut self) {
         let cap = self.send_buf.capacity();
-        if !self.send_buf.was_full() || cap >= self.cfg.max_send_buffer {
+        // Linux `tcp_should_expand_sndbuf`: never under memory pressure (`budget.rs`).
+        if !self.send_buf.was_full() || cap >= self.cfg.max_send_buffer || self.mem.under_pressure()
+        {
             return;
         }
         let cwnd = self.cc.window();

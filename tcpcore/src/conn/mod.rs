@@ -13,6 +13,7 @@
 //!   `poll_transmit` has something to send.
 
 mod autotune;
+mod budget;
 mod cork;
 mod cwv;
 mod icmp_error;
@@ -42,6 +43,7 @@ use crate::config::{CongestionAlgorithm, ConnConfig, SharedConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
 
+pub(crate) use budget::MemBudget;
 pub use info::{CaState, SeqVars, TcpInfo, SCOREBOARD_CAPACITY};
 pub use open::SynInfo;
 pub(crate) use open::{syn_ack_repr, ts_clock};
@@ -219,6 +221,8 @@ pub struct Connection {
     /// When the oldest unacknowledged data was sent with no progress since (RFC 5482).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) info: info::Counters,
+    /// This connection's share of its endpoint's memory budget.
+    pub(crate) mem: budget::Charge,
 }
 
 impl Connection {
@@ -284,6 +288,7 @@ impl Connection {
             soft_error: None,
             stalled_since: None,
             info: info::Counters::default(),
+            mem: budget::Charge::default(),
             cfg,
         }
     }

@@ -276,9 +276,15 @@ impl Connection {
     }
 
     /// The largest window we could offer now: buffer space, limited by what the 16-bit
-    /// field can carry at our scale (RFC 7323 §2.3).
+    /// field can carry at our scale (RFC 7323 §2.3), and to four segments while the
+    /// endpoint is under memory pressure (Linux `__tcp_select_window` clamps
+    /// `rcv_ssthresh` to `4 * advmss`; `budget.rs`). The edge already offered stays.
     fn offerable_window(&self) -> u32 {
-        (self.recv_buf.free() as u32).min(65_535 << self.rcv_wscale)
+        let wnd = (self.recv_buf.free() as u32).min(65_535 << self.rcv_wscale);
+        if self.mem.under_pressure() {
+            return wnd.min(4 * self.rcv_mss);
+        }
+        wnd
     }
 
     /// min(RCV.BUFF / 2, MSS) of RFC 9293 §3.8.6.2.2.

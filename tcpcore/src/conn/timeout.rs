@@ -136,6 +136,7 @@ impl Connection {
     /// Arm or stop the timers whose need follows from the state (run after every input and
     /// output, so app calls that cannot take `now` still get their timers).
     pub(crate) fn update_timers(&mut self, now: Instant) {
+        self.sync_budget();
         if self.state == State::Closed {
             self.timers.stop_all();
             return;

@@ -26,7 +26,7 @@ pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
 
 use crate::config::{ConnConfig, EndpointConfig, SharedConnConfig};
-use crate::conn::{ConnParams, Connection};
+use crate::conn::{ConnParams, Connection, MemBudget};
 use crate::rng::{Rng, SipKey};
 use crate::stats::EndpointStats;
 use crate::wire::{self, Segment, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
@@ -93,6 +93,8 @@ pub struct Endpoint {
     cfg: EndpointConfig,
     /// `cfg.conn`, shared by the connections opened with it.
     conn_cfg: SharedConnConfig,
+    /// The buffer memory of every connection opened here (`cfg.mem_pressure`).
+    budget: MemBudget,
     isn_key: SipKey,
     ts_key: SipKey,
     table: Demux<ConnectionHandle>,
@@ -140,6 +142,7 @@ impl Endpoint {
             reply_window: (Instant::ZERO, 0),
             stats: EndpointStats::default(),
             conn_cfg: cfg.conn.into(),
+            budget: MemBudget::new(cfg.mem_pressure),
             cfg,
         }
     }
@@ -157,6 +160,18 @@ impl Endpoint {
     /// Connections handed out and not yet closed.
     pub fn connection_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// Buffer memory held by the connections this endpoint opened (as Linux reports
+    /// `tcp_mem` usage in `/proc/net/sockstat`), in bytes.
+    pub fn buffer_memory(&self) -> usize {
+        self.budget.allocated()
+    }
+
+    /// The connections' buffer memory is above [`EndpointConfig::mem_pressure`]: they hold
+    /// their buffer sizes and offer small windows.
+    pub fn under_memory_pressure(&self) -> bool {
+        self.budget.under_pressure()
     }
 
     /// Half-open entries in all SYN queues.
@@ -305,7 +320,9 @@ impl Endpoint {
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
         let cfg = self.conn_cfg.share_or_new(&cfg);
-        Ok((handle, Connection::connect(cfg, self.params(now, tuple))))
+        let mut conn = Connection::connect(cfg, self.params(now, tuple));
+        conn.attach_budget(self.budget.clone());
+        Ok((handle, conn))
     }
 
     fn params(&self, now: Instant, t: FourTuple) -> ConnParams {

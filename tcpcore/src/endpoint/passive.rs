@@ -239,6 +239,7 @@ impl Endpoint {
             ts_offset: e.ts_offset,
         };
         let mut conn = Connection::accept_syn(self.passive_cfg(li), p, e.syn, e.first_sent);
+        conn.attach_budget(self.budget.clone());
         conn.syn_ack_sent(e.first_sent, e.retries > 0 || e.resent);
         // RFC 6298 §5.7: if the SYN-ACK timed out, data starts with the 3 s fallback RTO,
         // which the connection applies when the completing ACK acknowledges its SYN.
@@ -270,6 +271,7 @@ impl Endpoint {
         let iss: SeqNum = seg.tcp.ack - 1;
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
         let mut conn = Connection::accept_syn(self.passive_cfg(li), p, syn, now);
+        conn.attach_budget(self.budget.clone());
         conn.syn_ack_sent(now, true);
         Some(self.established(now, li, tuple, conn, seg))
     }
