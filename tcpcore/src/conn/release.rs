@@ -1,6 +1,7 @@
 //! Giving buffers back. The send and receive rings, the out-of-order range list and the SACK
 //! scoreboard are allocated on demand (`ring.rs`); once they are empty and the connection
-//! has been quiet for an RTO, their storage is freed, so a connection that moved a burst and
+//! has been quiet for an RTO, their storage is freed, with the state of the transfer that
+//! used them (`lazy.rs`), so a connection that moved a burst and
 //! went idle costs what an idle one does. Linux gets the same effect by freeing each skb as
 //! it is acknowledged or read; a ring freed the moment it empties would instead be
 //! reallocated by the next request of a request/response exchange, so the release waits
