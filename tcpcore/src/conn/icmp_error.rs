@@ -56,14 +56,15 @@ impl Connection {
             return;
         }
         tracing::debug!(error = ?e.error, "soft ICMP error remembered");
-        self.soft_error =
+        self.rare.soft_error =
             Some(SoftError { error: e.error, snd_una: self.snd_una, rcv_nxt: self.rcv_nxt });
     }
 
     /// The error to report instead of `TimedOut`: the last soft ICMP error, if nothing
     /// worked since it came (IC-08).
     pub(crate) fn timeout_cause(&self) -> Option<ConnectionError> {
-        self.soft_error
+        self.rare
+            .soft_error
             .filter(|s| s.snd_una == self.snd_una && s.rcv_nxt == self.rcv_nxt)
             .map(|s| s.error)
     }

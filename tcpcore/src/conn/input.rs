@@ -248,10 +248,10 @@ impl Connection {
         // injection) would ACK each other forever; like Linux (tcp_oow_rate_limited), answer
         // segments that occupy no sequence space at most once per interval.
         if seg.tcp.seq_len(seg.payload.len()) == 0 {
-            if self.last_invalid_ack.is_some_and(|t| now - t < self.cfg.invalid_ack_interval) {
+            if self.rare.last_invalid_ack.is_some_and(|t| now - t < self.cfg.invalid_ack_interval) {
                 return;
             }
-            self.last_invalid_ack = Some(now);
+            self.rare.last_invalid_ack = Some(now);
         }
         self.ack.now = true;
     }
@@ -319,12 +319,12 @@ impl Connection {
 
     /// Send a challenge ACK unless this connection's per-second budget is spent (RFC 5961 §7).
     pub(crate) fn challenge_ack(&mut self, now: Instant) {
-        if now - self.challenge.window_start >= Duration::from_secs(1) {
-            self.challenge.window_start = now;
-            self.challenge.sent = 0;
+        if now - self.rare.challenge.window_start >= Duration::from_secs(1) {
+            self.rare.challenge.window_start = now;
+            self.rare.challenge.sent = 0;
         }
-        if self.challenge.sent < self.cfg.challenge_ack_limit {
-            self.challenge.sent += 1;
+        if self.rare.challenge.sent < self.cfg.challenge_ack_limit {
+            self.rare.challenge.sent += 1;
             self.info.cold.challenge_acks += 1;
             self.ack.now = true;
         } else {

@@ -109,6 +109,19 @@ pub(crate) struct ChallengeLimit {
     pub(crate) sent: u32,
 }
 
+/// State only hostile or broken peers and ICMP errors touch; held in a `Lazy`, allocated
+/// the first time one of them writes it and kept for the connection's life.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rare {
+    pub(crate) challenge: ChallengeLimit,
+    /// When we last answered an unacceptable segment without data (ACK-loop limit).
+    pub(crate) last_invalid_ack: Option<Instant>,
+    /// The last soft ICMP error, reported if the connection times out (IC-08).
+    pub(crate) soft_error: Option<icmp_error::SoftError>,
+}
+
+lazy::shared_default!(Rare);
+
 /// Pending application events, as bits.
 pub(crate) mod ev {
     pub(crate) const CONNECTED: u8 = 1;
@@ -198,9 +211,8 @@ pub struct Connection {
     /// The SACK blocks we report (RFC 2018 §4, RFC 2883).
     pub(crate) sack_rx: lazy::Lazy<sack::SackRx>,
     pub(crate) ack: AckState,
-    pub(crate) challenge: ChallengeLimit,
-    /// When we last answered an unacceptable segment without data (ACK-loop limit).
-    pub(crate) last_invalid_ack: Option<Instant>,
+    /// Challenge-ACK limit, ACK-loop limit, soft ICMP error.
+    pub(crate) rare: lazy::Lazy<Rare>,
     /// Consecutive retransmission timeouts without progress.
     pub(crate) retries: u8,
     pub(crate) keepalive_sent: u8,
@@ -216,8 +228,6 @@ pub struct Connection {
     pub(crate) pending_rst: Option<PendingRst>,
     pub(crate) events: u8,
     pub(crate) error: Option<ConnectionError>,
-    /// The last soft ICMP error, reported if the connection times out (IC-08).
-    pub(crate) soft_error: Option<icmp_error::SoftError>,
     /// When the oldest unacknowledged data was sent with no progress since (RFC 5482).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) info: info::Counters,
@@ -274,8 +284,7 @@ impl Connection {
             sack_tx: lazy::Lazy::default(),
             sack_rx: lazy::Lazy::default(),
             ack: AckState { quick: cfg.quick_acks, ..AckState::default() },
-            challenge: ChallengeLimit::default(),
-            last_invalid_ack: None,
+            rare: lazy::Lazy::default(),
             retries: 0,
             keepalive_sent: 0,
             persist_backoff: 0,
@@ -285,7 +294,6 @@ impl Connection {
             pending_rst: None,
             events: 0,
             error: None,
-            soft_error: None,
             stalled_since: None,
             info: info::Counters::default(),
             mem: budget::Charge::default(),
