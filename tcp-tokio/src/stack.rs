@@ -89,6 +89,8 @@ pub(crate) struct EpState {
     pub(crate) listeners: Vec<ListenerSlot>,
     /// [`Stack::shutdown`] was called: no new listener, connection or accept.
     pub(crate) closing: bool,
+    /// UDP socket cells by `UdpHandle.0`.
+    pub(crate) udp: Vec<Option<Arc<crate::net::udp::UdpCell>>>,
 }
 
 /// A listener's accept waker.
@@ -102,6 +104,8 @@ pub(crate) struct ListenerSlot {
 #[derive(Debug, Default)]
 pub(crate) struct Notify {
     pub(crate) dirty: Vec<Arc<Cell>>,
+    /// UDP sockets with datagrams to send.
+    pub(crate) udp_dirty: Vec<Arc<crate::net::udp::UdpCell>>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -165,7 +169,7 @@ impl Shared {
         }
     }
 
-    fn local_ip_for(&self, remote: &SocketAddr) -> io::Result<IpAddr> {
+    pub(crate) fn local_ip_for(&self, remote: &SocketAddr) -> io::Result<IpAddr> {
         let ip = match remote {
             SocketAddr::V4(_) => self.v4.map(IpAddr::V4),
             SocketAddr::V6(_) => self.v6.map(IpAddr::V6),
@@ -183,7 +187,7 @@ impl Shared {
         }
     }
 
-    fn is_local(&self, ip: IpAddr) -> bool {
+    pub(crate) fn is_local(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(v4) => self.v4.is_some_and(|a| a == v4 || v4.is_unspecified()),
             IpAddr::V6(v6) => self.v6.is_some_and(|a| a == v6 || v6.is_unspecified()),
@@ -492,6 +496,7 @@ impl StackBuilder {
                 live: 0,
                 listeners: Vec::new(),
                 closing: false,
+                udp: Vec::new(),
             }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),

@@ -6,7 +6,9 @@
 //! connections one at a time.
 
 mod demux;
+mod frag;
 mod icmp;
+mod icmp_out;
 mod isn;
 mod listener;
 mod passive;
@@ -14,6 +16,8 @@ mod ports;
 mod syn_cookie;
 mod syn_queue;
 mod time_wait;
+mod udp;
+mod udp_socket;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -21,9 +25,14 @@ use std::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 pub use demux::FourTuple;
+pub use frag::{Reassembled, ENTRY_OVERHEAD};
 pub use icmp::{IcmpUnreachable, PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
+pub use udp::UdpHandle;
+pub use udp_socket::{
+    UdpIcmpError, UdpRecv, UdpSendError, UdpSocket, UdpSocketStats, DATAGRAM_OVERHEAD,
+};
 
 use crate::config::{ConnConfig, EndpointConfig};
 use crate::conn::{ConnParams, Connection};
@@ -63,6 +72,16 @@ pub enum DatagramEvent<'a> {
     /// (RFC 5927 §4.1), aborts a connection in SYN-SENT on a hard error (RFC 1122
     /// §4.2.3.9) and otherwise remembers the error as the cause of a later timeout.
     IcmpError(ConnectionHandle, IcmpUnreachable),
+    /// A UDP datagram for the socket `UdpHandle`: pass it to that socket's
+    /// [`UdpSocket::handle_datagram`], which queues it or drops it when its queue is full.
+    Udp(UdpHandle, wire::udp::UdpDatagram<'a>),
+    /// An ICMP error quoting a datagram the socket `UdpHandle` sent: pass it to that
+    /// socket's [`UdpSocket::handle_icmp_error`].
+    UdpError(UdpHandle, UdpIcmpError),
+    /// The packet was the missing fragment of a datagram (or an IPv6 atomic fragment): pass
+    /// the whole packet, [`Reassembled::packet`], to [`Endpoint::handle`] like any other,
+    /// then give it back with [`Endpoint::recycle`].
+    Reassembled(Reassembled),
 }
 
 /// A packet the endpoint itself will send.
@@ -72,6 +91,8 @@ enum Reply {
     Tcp { src: IpAddr, dst: IpAddr, repr: TcpRepr },
     /// An echo reply whose data waits in buffer `slot` of the echo pool.
     Echo { src: IpAddr, dst: IpAddr, ident: u16, seq_no: u16, slot: u8, len: u16 },
+    /// An ICMP error whose quote waits in buffer `slot` of the error pool.
+    IcmpError { src: IpAddr, dst: IpAddr, ty: u8, code: u8, slot: u8, len: u16 },
 }
 
 /// Most packets the endpoint queues for sending; beyond it replies are dropped and counted.
@@ -110,6 +131,14 @@ pub struct Endpoint {
     local_addrs: Vec<IpAddr>,
     /// Rate limit of resets and TIME-WAIT ACKs: (window start, replies in it).
     reply_window: (Instant, u32),
+    /// UDP sockets.
+    udp: udp::UdpTable,
+    /// IP reassembly queues.
+    frags: frag::Reassembler,
+    /// Quotes of the queued ICMP errors.
+    err_pool: icmp::EchoPool,
+    /// Rate limit of the ICMP errors we send.
+    icmp_limit: icmp_out::IcmpLimiter,
     stats: EndpointStats,
 }
 
@@ -120,6 +149,9 @@ impl Endpoint {
         let mut key = || SipKey::random(&mut rng);
         let (isn_key, ts_key, demux_key, port_key) = (key(), key(), key(), key());
         let (syn_key, tw_key, c1, c2) = (key(), key(), key(), key());
+        // Drawn after the TCP keys, so those stay what they were for a given seed.
+        let udp_keys = [key(), key(), key()];
+        let (frag_key, icmp_key) = (key(), key());
         Endpoint {
             isn_key,
             ts_key,
@@ -136,6 +168,10 @@ impl Endpoint {
             echo_pool: icmp::EchoPool::new(),
             local_addrs: Vec::new(),
             reply_window: (Instant::ZERO, 0),
+            udp: udp::UdpTable::new(udp_keys, (cfg.ephemeral_start, cfg.ephemeral_end)),
+            frags: frag::Reassembler::new(frag_key),
+            err_pool: icmp::EchoPool::with_slots(icmp_out::ERROR_SLOTS),
+            icmp_limit: icmp_out::IcmpLimiter::new(icmp_key),
             stats: EndpointStats::default(),
             cfg,
         }
@@ -356,7 +392,11 @@ impl Endpoint {
     /// packets are handled too: echo requests to an address given to
     /// [`Endpoint::add_local_addr`] are answered, "fragmentation needed" / "packet too
     /// big" messages for a connection become [`DatagramEvent::PathMtu`], and the other
-    /// errors quoting its segments [`DatagramEvent::IcmpError`].
+    /// errors quoting its segments [`DatagramEvent::IcmpError`]. UDP datagrams go to their
+    /// socket ([`DatagramEvent::Udp`], or port unreachable when none is bound), ICMP errors
+    /// about them likewise ([`DatagramEvent::UdpError`]). IP fragments are reassembled first
+    /// (`frag.rs`): the fragment that completes a datagram returns it as
+    /// [`DatagramEvent::Reassembled`], to be passed here again like any packet.
     pub fn handle<'a>(&mut self, now: Instant, packet: &'a [u8]) -> Option<DatagramEvent<'a>> {
         self.stats.packets_in += 1;
         // Receive checksum offload: the device vouches for the TCP checksum.
@@ -368,6 +408,7 @@ impl Endpoint {
         let seg = match wire::parse_with(packet, csum) {
             Ok(seg) => seg,
             Err(wire::ParseError::NotTcp) => return self.on_not_tcp(now, packet),
+            Err(wire::ParseError::Fragment) => return self.on_fragment(now, packet),
             Err(e) => {
                 self.stats.parse_errors[e.index()] += 1;
                 tracing::trace!(reason = %e, "dropped malformed packet");
@@ -526,6 +567,9 @@ impl Endpoint {
                 Reply::Echo { src, dst, ident, seq_no, slot, len } => {
                     self.emit_echo_reply(buf, (src, dst), (ident, seq_no), (slot, len))
                 }
+                Reply::IcmpError { src, dst, ty, code, slot, len } => {
+                    self.emit_icmp_error(buf, (src, dst), (ty, code), (slot, len))
+                }
             };
             if let Some(len) = len {
                 self.stats.packets_out += 1;
@@ -536,14 +580,20 @@ impl Endpoint {
     }
 
     /// The earliest deadline of the endpoint's own timers (SYN-ACK retransmissions,
-    /// TIME-WAIT expiry).
+    /// TIME-WAIT expiry, fragment reassembly timeouts).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.syn_queue.next_deadline(), self.time_wait.next_deadline()].into_iter().flatten().min()
+        let timers = [
+            self.syn_queue.next_deadline(),
+            self.time_wait.next_deadline(),
+            self.frags.next_deadline(),
+        ];
+        timers.into_iter().flatten().min()
     }
 
     /// Run the endpoint's timers due at `now`. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.time_wait.expire(now);
+        self.expire_fragments(now);
         while let Some(entry) = self.syn_queue.pop_due(now) {
             self.on_syn_ack_timeout(now, entry);
         }

@@ -256,6 +256,12 @@ impl<A: App> Node for Host<A> {
                     slot.conn.handle_icmp_error(now, e);
                 }
             }
+            Some(DatagramEvent::Reassembled(r)) => {
+                self.handle(now, r.packet());
+                self.endpoint.recycle(r);
+            }
+            // Simulated hosts run TCP applications only.
+            Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) => {}
             Some(DatagramEvent::NewConnection(h, conn)) => {
                 let (Some(accept), Some(addr)) = (self.accept.as_mut(), self.listen_addr) else {
                     self.endpoint.connection_closed(h, &conn);
