@@ -34,8 +34,8 @@ use crate::cell::{Cell, Inner};
 use crate::device::{Device, TxMeta};
 use crate::lifecycle::Life;
 use crate::lock;
-use crate::observe::{wire_segments, Counts};
 use crate::net::udp::{self as udp, UdpCell};
+use crate::observe::{wire_segments, Counts};
 use crate::stack::{EpState, Shared};
 
 /// Most packets received per driver poll.
@@ -161,6 +161,7 @@ impl Driver {
                 route(&mut st, now, &p, &mut self.work, &mut self.wakers);
                 self.loopback_pool.push(p);
             }
+            crate::intercept::pump(&mut st, &mut self.work, &mut self.wakers);
             if budget == 0 {
                 return true;
             }
@@ -187,7 +188,8 @@ impl Driver {
             for i in 0..n {
                 let packet = &self.rx_bufs[i][..self.rx_lens[i]];
                 self.counts.received(packet.len());
-                if dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip)) {
+                let ours = dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip));
+                if ours || crate::intercept::takes_all(&st) {
                     route(&mut st, now, packet, &mut self.work, &mut self.wakers);
                 } else {
                     // Not for us: a host does not answer for other addresses.
@@ -195,6 +197,7 @@ impl Driver {
                     self.counts.not_local += 1;
                 }
             }
+            crate::intercept::pump(&mut st, &mut self.work, &mut self.wakers);
         }
         true
     }

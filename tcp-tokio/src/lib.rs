@@ -14,6 +14,9 @@
 //!   tests that must be reproducible fix it with [`StackBuilder::seed`].
 //! - [`Device`]: batched receive and send of whole IP packets. [`MemLink`] joins two stacks
 //!   in memory, with seeded loss, delay, reordering and duplication for tests.
+//! - [`Stack::intercept`] and [`Stack::intercept_all`]: terminate TCP to any address (a
+//!   VPN client or a tun2socks proxy behind a TUN), deciding on each connection before its
+//!   handshake or accepting them all.
 //! - [`net`]: [`TcpStream`](net::TcpStream) (tokio's `AsyncRead`/`AsyncWrite`, and the
 //!   futures-io traits with feature `futures-io`), [`TcpListener`](net::TcpListener),
 //!   [`TcpSocket`](net::TcpSocket) and the split halves in [`net::tcp`].
@@ -80,6 +83,7 @@ mod cell;
 mod device;
 mod driver;
 pub mod error;
+mod intercept;
 mod lifecycle;
 mod memlink;
 pub mod net;
@@ -88,13 +92,15 @@ mod pcap;
 mod stack;
 
 pub use device::{Capabilities, Device, TxMeta};
+pub use intercept::{InterceptListener, InterceptRequest, Interceptor, Refusal};
 pub use lifecycle::DefaultGuard;
 pub use memlink::{LinkStats, MemLink, MemLinkBuilder};
 pub use observe::{ConnectionEntry, StackStats};
 pub use pcap::PcapTap;
 pub use stack::{Stack, StackBuilder};
 pub use tcpcore::{
-    EndpointConfig, EndpointStats, ListenOptions, State, StateCounts, SynCookies, TcpInfo,
+    EndpointConfig, EndpointStats, InterceptOptions, ListenOptions, State, StateCounts, SynCookies,
+    TcpInfo,
 };
 
 /// Lock a mutex, ignoring poisoning: every critical section leaves its state consistent

@@ -91,6 +91,8 @@ pub(crate) struct EpState {
     pub(crate) closing: bool,
     /// UDP socket cells by `UdpHandle.0`.
     pub(crate) udp: Vec<Option<Arc<crate::net::udp::UdpCell>>>,
+    /// Any-IP interception (`intercept.rs`).
+    pub(crate) intercept: crate::intercept::State,
 }
 
 /// A listener's accept waker.
@@ -497,6 +499,7 @@ impl StackBuilder {
                 listeners: Vec::new(),
                 closing: false,
                 udp: Vec::new(),
+                intercept: Default::default(),
             }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),

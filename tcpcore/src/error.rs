@@ -103,6 +103,9 @@ pub enum EndpointError {
     AddrNotAvailable,
     /// The address is unusable (port 0 for a peer, multicast, mixed families).
     InvalidAddress,
+    /// The connection request is no longer waiting for a decision: it was decided already,
+    /// it expired, or interception was turned off (`ENOENT`).
+    RequestGone,
 }
 
 impl core::fmt::Display for EndpointError {
@@ -111,6 +114,7 @@ impl core::fmt::Display for EndpointError {
             EndpointError::AddrInUse => "address in use",
             EndpointError::AddrNotAvailable => "address not available",
             EndpointError::InvalidAddress => "invalid address",
+            EndpointError::RequestGone => "connection request no longer pending",
         })
     }
 }
@@ -177,6 +181,7 @@ impl From<EndpointError> for std::io::Error {
             EndpointError::AddrInUse => K::AddrInUse,
             EndpointError::AddrNotAvailable => K::AddrNotAvailable,
             EndpointError::InvalidAddress => K::InvalidInput,
+            EndpointError::RequestGone => K::NotFound,
         };
         std::io::Error::new(kind, e)
     }

@@ -26,7 +26,9 @@
 //!    [`Endpoint::udp_bind`]), [`DatagramEvent::Reassembled`] (a datagram reassembled from
 //!    fragments: handle it like a received packet, then [`Endpoint::recycle`] it), or
 //!    nothing (the packet was dropped and counted, or answered by the endpoint, as echo
-//!    requests are).
+//!    requests are). With interception deciding first ([`Endpoint::set_interception`],
+//!    [`InterceptMode::Decide`]), also take each new [`Endpoint::poll_request`] and answer
+//!    it, now or later, with [`Endpoint::decide`].
 //! 2. When the earliest [`Connection::poll_timeout`] has passed: [`Connection::handle_timeout`]
 //!    (spurious calls are harmless).
 //! 3. After any input or application call: [`Endpoint::poll_transmit`] and each touched
@@ -157,9 +159,10 @@ pub use conn::{
     CaState, ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY,
 };
 pub use endpoint::{
-    ConnectionHandle, DatagramEvent, Endpoint, FourTuple, IcmpUnreachable, ListenOptions, PathMtu,
-    Reassembled, SynCookies, TimeWaitEntry, UdpHandle, UdpIcmpError, UdpRecv, UdpSendError,
-    UdpSocket, UdpSocketStats,
+    ConnectionHandle, ConnectionRequest, DatagramEvent, Decision, Endpoint, FourTuple,
+    IcmpUnreachable, InterceptMode, InterceptOptions, InterceptStats, ListenOptions, PathMtu,
+    Reassembled, RequestId, SynCookies, TimeWaitEntry, UdpHandle, UdpIcmpError, UdpRecv,
+    UdpSendError, UdpSocket, UdpSocketStats, Unreachable,
 };
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;

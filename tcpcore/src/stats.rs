@@ -116,6 +116,8 @@ pub struct EndpointStats {
     pub frag_budget_drops: u64,
     /// Datagrams given up after `ipfrag_time` (`ReasmTimeout`).
     pub frag_timeouts: u64,
+    /// Any-IP interception and its connection requests (AI-01, AI-02).
+    pub intercept: crate::endpoint::InterceptStats,
 }
 
 impl EndpointStats {
@@ -145,6 +147,8 @@ impl EndpointStats {
             + self.frag_overlaps
             + self.frag_malformed
             + self.frag_budget_drops
+            + self.intercept.pending_overflows
+            + self.intercept.expired
     }
 }
 

@@ -69,11 +69,14 @@ pub(crate) struct Listener {
     /// Last time the SYN queue overflowed into cookies (cookies are only checked for a while
     /// after, as Linux `tcp_synq_no_recent_overflow`).
     pub(crate) last_overflow: Option<Instant>,
+    /// The implicit listener of interception (`intercept.rs`): it has no address of its own,
+    /// matches nothing by address, and is found only through the interception policy.
+    pub(crate) intercept: bool,
 }
 
 impl Listener {
     pub(crate) fn new(addr: SocketAddr, opts: ListenOptions, somaxconn: u32) -> Self {
-        let backlog = opts.backlog.min(somaxconn).max(1) as usize;
+        let backlog = Self::capacity(opts, somaxconn);
         Listener {
             addr,
             opts,
@@ -81,12 +84,30 @@ impl Listener {
             accept_queue: VecDeque::with_capacity(backlog.min(4096)),
             backlog,
             last_overflow: None,
+            intercept: false,
         }
+    }
+
+    /// Effective accept-queue capacity: min(backlog, somaxconn), at least 1.
+    fn capacity(opts: ListenOptions, somaxconn: u32) -> usize {
+        opts.backlog.min(somaxconn).max(1) as usize
+    }
+
+    /// New options, applying to SYNs from now on.
+    pub(crate) fn set_options(&mut self, opts: ListenOptions, somaxconn: u32) {
+        self.backlog = Self::capacity(opts, somaxconn);
+        self.opts = opts;
+    }
+
+    /// Whether this is the (non-interception) listener bound to exactly `addr`.
+    pub(crate) fn is(&self, addr: SocketAddr) -> bool {
+        !self.intercept && self.addr == addr
     }
 
     /// Whether this listener takes segments for `local`.
     pub(crate) fn matches(&self, local: SocketAddr) -> bool {
-        self.addr.port() == local.port()
+        !self.intercept
+            && self.addr.port() == local.port()
             && (self.addr.ip() == local.ip()
                 || (self.addr.ip().is_unspecified() && self.addr.is_ipv4() == local.is_ipv4()))
     }

@@ -1,7 +1,8 @@
 //! The endpoint: demultiplexing, listeners with a SYN queue, an accept queue and SYN cookies,
 //! ISNs, ephemeral ports, compact TIME-WAIT entries, and replies for segments that match no
 //! connection (RFC 9293 §3.10.7.1), echo replies to pings and path MTU reports from ICMP
-//! (`icmp.rs`). Established connections are handed to the caller, who owns
+//! (`icmp.rs`), and any-IP interception with decisions before the handshake
+//! (`intercept.rs`). Established connections are handed to the caller, who owns
 //! and drives each one independently (the quinn-proto split), so an async adapter can lock
 //! connections one at a time.
 
@@ -9,6 +10,7 @@ mod demux;
 mod frag;
 mod icmp;
 mod icmp_out;
+mod intercept;
 mod isn;
 mod listener;
 mod passive;
@@ -27,6 +29,10 @@ use core::time::Duration;
 pub use demux::FourTuple;
 pub use frag::{Reassembled, ENTRY_OVERHEAD};
 pub use icmp::{IcmpUnreachable, PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
+pub use intercept::{
+    ConnectionRequest, Decision, InterceptMode, InterceptOptions, InterceptStats, RequestId,
+    Unreachable,
+};
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
 pub use udp::UdpHandle;
@@ -140,6 +146,8 @@ pub struct Endpoint {
     /// Rate limit of the ICMP errors we send.
     icmp_limit: icmp_out::IcmpLimiter,
     stats: EndpointStats,
+    /// Any-IP interception and the requests waiting for a decision (AI-01, AI-02).
+    intercept: intercept::Intercept,
 }
 
 impl Endpoint {
@@ -152,6 +160,7 @@ impl Endpoint {
         // Drawn after the TCP keys, so those stay what they were for a given seed.
         let udp_keys = [key(), key(), key()];
         let (frag_key, icmp_key) = (key(), key());
+        let intercept_key = key();
         Endpoint {
             isn_key,
             ts_key,
@@ -173,6 +182,7 @@ impl Endpoint {
             err_pool: icmp::EchoPool::with_slots(icmp_out::ERROR_SLOTS),
             icmp_limit: icmp_out::IcmpLimiter::new(icmp_key),
             stats: EndpointStats::default(),
+            intercept: intercept::Intercept::new(intercept_key),
             cfg,
         }
     }
@@ -223,15 +233,25 @@ impl Endpoint {
         if addr.port() == 0 {
             return Err(EndpointError::InvalidAddress);
         }
-        if self.listeners.iter().flatten().any(|l| l.addr == addr) {
+        if self.listeners.iter().flatten().any(|l| l.is(addr)) {
             return Err(EndpointError::AddrInUse);
         }
-        let l = Listener::new(addr, opts, self.cfg.somaxconn);
-        match self.listeners.iter().position(Option::is_none) {
-            Some(i) => self.listeners[i] = Some(l),
-            None => self.listeners.push(Some(l)),
-        }
+        self.add_listener(Listener::new(addr, opts, self.cfg.somaxconn));
         Ok(())
+    }
+
+    /// Put `l` in a free listener slot; returns its index.
+    fn add_listener(&mut self, l: Listener) -> usize {
+        match self.listeners.iter().position(Option::is_none) {
+            Some(i) => {
+                self.listeners[i] = Some(l);
+                i
+            }
+            None => {
+                self.listeners.push(Some(l));
+                self.listeners.len() - 1
+            }
+        }
     }
 
     /// Change the options of the listener on `addr` (as `setsockopt` on a listening socket,
@@ -248,10 +268,9 @@ impl Endpoint {
             .listeners
             .iter_mut()
             .flatten()
-            .find(|l| l.addr == addr)
+            .find(|l| l.is(addr))
             .ok_or(EndpointError::InvalidAddress)?;
-        l.backlog = opts.backlog.min(self.cfg.somaxconn).max(1) as usize;
-        l.opts = opts;
+        l.set_options(opts, self.cfg.somaxconn);
         Ok(())
     }
 
@@ -259,12 +278,19 @@ impl Endpoint {
     /// waiting in its accept queue are returned so the owner can abort them (as closing a
     /// listening socket resets them in Linux).
     pub fn unlisten(&mut self, addr: SocketAddr) -> Vec<ConnectionHandle> {
-        let Some(idx) =
-            self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.addr == addr))
+        let Some(idx) = self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.is(addr)))
         else {
             return Vec::new();
         };
-        let l = self.listeners[idx].take().expect("found above");
+        self.remove_listener(idx)
+    }
+
+    /// Take listener `idx` away: forget its half-open entries, and return the connections
+    /// still in its accept queue.
+    fn remove_listener(&mut self, idx: usize) -> Vec<ConnectionHandle> {
+        let Some(l) = self.listeners.get_mut(idx).and_then(Option::take) else {
+            return Vec::new();
+        };
         let mut scratch = Vec::new();
         self.syn_queue.forget_listener(idx as u32, &mut scratch);
         let queued: Vec<_> = l.accept_queue.into_iter().collect();
@@ -278,7 +304,7 @@ impl Endpoint {
 
     /// Take the oldest established connection from `listener`'s accept queue.
     pub fn accept(&mut self, listener: SocketAddr) -> Option<ConnectionHandle> {
-        let l = self.listeners.iter_mut().flatten().find(|l| l.addr == listener)?;
+        let l = self.listeners.iter_mut().flatten().find(|l| l.is(listener))?;
         let h = l.accept_queue.pop_front()?;
         if let Some(Some(slot)) = self.slots.get_mut(h.0) {
             slot.queued_at = None;
@@ -288,11 +314,7 @@ impl Endpoint {
 
     /// Connections waiting in `listener`'s accept queue.
     pub fn accept_queue_len(&self, listener: SocketAddr) -> usize {
-        self.listeners
-            .iter()
-            .flatten()
-            .find(|l| l.addr == listener)
-            .map_or(0, |l| l.accept_queue.len())
+        self.listeners.iter().flatten().find(|l| l.is(listener)).map_or(0, |l| l.accept_queue.len())
     }
 
     /// Active open from `local_ip` (ephemeral port) to `remote` (RFC 9293 §3.10.1).
@@ -428,7 +450,7 @@ impl Endpoint {
             }
         }
         if let Some(li) = self.listener_for(tuple.local) {
-            return self.on_listener(now, li, tuple, &seg);
+            return self.on_listener(now, li, tuple, &seg, packet);
         }
         self.stats.no_connection += 1;
         self.reset_for(now, &seg);
@@ -437,10 +459,15 @@ impl Endpoint {
 
     fn listener_for(&self, local: SocketAddr) -> Option<u32> {
         // An exact address beats the wildcard.
-        let exact = self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.addr == local));
-        let any =
-            || self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.matches(local)));
-        exact.or_else(any).map(|i| i as u32)
+        let exact = self.listeners.iter().position(|l| l.as_ref().is_some_and(|l| l.is(local)));
+        let any = || {
+            self.listeners
+                .iter()
+                .position(|l| l.as_ref().is_some_and(|l| l.matches(local)))
+                .filter(|_| self.wildcard_serves(local.ip()))
+        };
+        // AI-01: interception takes what no listener does.
+        exact.or_else(any).or_else(|| self.intercept_listener(local)).map(|i| i as u32)
     }
 
     /// A segment for a TIME-WAIT entry (RFC 9293 §3.10.7.4 in TIME-WAIT; RFC 6191). Returns
@@ -576,16 +603,20 @@ impl Endpoint {
                 return Some(Transmit::plain(len));
             }
         }
-        None
+        let len = self.poll_intercept_transmit(buf)?;
+        self.stats.packets_out += 1;
+        Some(Transmit::plain(len))
     }
 
     /// The earliest deadline of the endpoint's own timers (SYN-ACK retransmissions,
-    /// TIME-WAIT expiry, fragment reassembly timeouts).
+    /// TIME-WAIT expiry, fragment reassembly timeouts, the decision timeout of connection
+    /// requests).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timers = [
             self.syn_queue.next_deadline(),
             self.time_wait.next_deadline(),
             self.frags.next_deadline(),
+            self.intercept_deadline(),
         ];
         timers.into_iter().flatten().min()
     }
@@ -594,6 +625,7 @@ impl Endpoint {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.time_wait.expire(now);
         self.expire_fragments(now);
+        self.expire_requests(now);
         while let Some(entry) = self.syn_queue.pop_due(now) {
             self.on_syn_ack_timeout(now, entry);
         }

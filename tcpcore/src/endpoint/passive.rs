@@ -16,6 +16,7 @@ impl Endpoint {
         li: u32,
         tuple: FourTuple,
         seg: &Segment<'a>,
+        packet: &[u8],
     ) -> Option<DatagramEvent<'a>> {
         let f = seg.tcp.flags;
         if f.rst() {
@@ -23,7 +24,7 @@ impl Endpoint {
             return None;
         }
         if f.syn() && !f.ack() {
-            self.on_syn(now, li, tuple, seg);
+            self.on_syn(now, li, tuple, seg, packet);
             return None;
         }
         if f.ack() && !f.syn() {
@@ -51,8 +52,16 @@ impl Endpoint {
         }
     }
 
-    /// A SYN at a listener: a SYN-queue entry, a cookie, or a drop (LQ-01, LQ-02, LQ-03).
-    fn on_syn(&mut self, now: Instant, li: u32, tuple: FourTuple, seg: &Segment<'_>) {
+    /// A SYN at a listener: a SYN-queue entry, a cookie, or a drop (LQ-01, LQ-02, LQ-03); at
+    /// an intercepting endpoint that decides first, a request for the application (AI-02).
+    fn on_syn(
+        &mut self,
+        now: Instant,
+        li: u32,
+        tuple: FourTuple,
+        seg: &Segment<'_>,
+        packet: &[u8],
+    ) {
         self.stats.syns_received += 1;
         let syn = SynInfo::from_segment(seg);
         if let Some(e) = self.syn_queue.get(tuple).copied() {
@@ -73,6 +82,16 @@ impl Endpoint {
             }
             return;
         }
+        if self.intercept_decides(li) {
+            self.hold_syn(now, li, tuple, syn, packet);
+            return;
+        }
+        self.answer_syn(now, li, tuple, syn);
+    }
+
+    /// Answer a new SYN at listener `li`: a SYN-queue entry and a SYN-ACK, a cookie, or a
+    /// drop when the queues are full.
+    pub(super) fn answer_syn(&mut self, now: Instant, li: u32, tuple: FourTuple, syn: SynInfo) {
         let Some(Some(l)) = self.listeners.get_mut(li as usize) else { return };
         if l.accept_queue_full() {
             // Linux drops SYNs while the accept queue is full (ListenOverflows).
@@ -130,7 +149,13 @@ impl Endpoint {
 
     /// RFC 4987 §3.6: answer with a cookie ISN and keep nothing. Without timestamps, window
     /// scaling and SACK cannot be remembered, so the SYN-ACK does not offer them (as Linux).
-    fn send_cookie(&mut self, now: Instant, li: u32, tuple: FourTuple, mut syn: SynInfo) {
+    pub(super) fn send_cookie(
+        &mut self,
+        now: Instant,
+        li: u32,
+        tuple: FourTuple,
+        mut syn: SynInfo,
+    ) {
         let iss = self.cookies.encode(tuple, syn.seq, syn.mss, now);
         let ts_offset = self.params(now, tuple).ts_offset;
         let mut tsval = ts_clock(now, ts_offset);
