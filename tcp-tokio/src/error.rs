@@ -2,7 +2,8 @@
 //!
 //! The mapping itself is tcpcore's `From<…> for io::Error`; these named functions keep the
 //! call sites readable. Each `io::Error` carries the engine's error as its inner error, so
-//! callers can [`downcast`](std::io::Error::downcast) it back.
+//! callers can [`downcast`](std::io::Error::downcast) it back, except `WouldBlock`: a bare
+//! kind, which allocates nothing, as tokio's own (a `try_read` loop meets it often).
 
 use std::io;
 
@@ -15,13 +16,19 @@ pub fn connection_error(e: ConnectionError) -> io::Error {
 
 /// A read error: `WouldBlock`, `NotConnected`, or the connection's failure.
 pub fn read_error(e: ReadError) -> io::Error {
-    e.into()
+    match e {
+        ReadError::WouldBlock => io::ErrorKind::WouldBlock.into(),
+        e => e.into(),
+    }
 }
 
 /// A write error. A write after a reset, or after `shutdown`, is `BrokenPipe` (`EPIPE`),
 /// as on Linux; after a timeout it is `TimedOut`.
 pub fn write_error(e: WriteError) -> io::Error {
-    e.into()
+    match e {
+        WriteError::Blocked => io::ErrorKind::WouldBlock.into(),
+        e => e.into(),
+    }
 }
 
 /// An error opening a connection or a listener: `AddrInUse`, `AddrNotAvailable`, or
@@ -47,6 +54,8 @@ mod tests {
         assert_eq!(write_error(WriteError::Failed(ConnectionError::Reset)).kind(), K::BrokenPipe);
         assert_eq!(write_error(WriteError::Closed).kind(), K::BrokenPipe);
         assert_eq!(read_error(ReadError::NotConnected).kind(), K::NotConnected);
+        assert_eq!(read_error(ReadError::WouldBlock).kind(), K::WouldBlock);
+        assert_eq!(write_error(WriteError::Blocked).kind(), K::WouldBlock);
         assert_eq!(endpoint_error(EndpointError::AddrInUse).kind(), K::AddrInUse);
         assert_eq!(endpoint_error(EndpointError::AddrNotAvailable).kind(), K::AddrNotAvailable);
         let e = connection_error(ConnectionError::Reset);

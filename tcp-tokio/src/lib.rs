@@ -31,8 +31,9 @@
 //! # Design
 //! One driver task owns the device and is the only one to feed the engine packets and
 //! timeouts. Each connection is its own cell (the `tcpcore::Connection`, a read waker and a
-//! write waker behind one mutex), locked briefly by its stream and by the driver, never
-//! across an await or device I/O; wakers fire after unlocking. The endpoint (demultiplexing,
+//! write waker for the `poll_*` methods, and a list of the tasks awaiting readiness, behind
+//! one mutex), locked briefly by its stream and by the driver, never across an await or
+//! device I/O; wakers fire after unlocking. The endpoint (demultiplexing,
 //! listeners, ports) has its own lock, taken by the driver once per batch of packets and by
 //! connect/accept/bind, never by reads and writes. A write that makes a transmit due queues
 //! its cell for the driver and wakes it. The driver bounds each pass (256 packets in, 256

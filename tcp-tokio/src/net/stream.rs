@@ -1,13 +1,14 @@
 //! [`TcpStream`] and the per-connection I/O every stream type shares ([`StreamInner`]).
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BufMut;
 use tcpcore::{ReadError, State, TcpInfo, WriteError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -44,7 +45,7 @@ use crate::stack::{Shared, Stack};
 /// ```
 #[derive(Debug)]
 pub struct TcpStream {
-    pub(crate) inner: Arc<StreamInner>,
+    pub(crate) inner: StreamInner,
 }
 
 /// A reference to a connection held by a stream or its halves. Dropping the last one closes
@@ -101,23 +102,14 @@ impl StreamInner {
             return Poll::Ready(Ok(()));
         }
         let mut inner = self.lock();
-        let n = inner.conn.read_with(|slices| {
-            let mut n = 0;
-            for s in slices {
-                let k = s.len().min(buf.remaining());
-                buf.put_slice(&s[..k]);
-                n += k;
+        match read_locked(&mut inner, |slices| copy_out(slices, put_read_buf(buf))) {
+            Ok(n) => {
+                if n > 0 {
+                    // Reading may open the window enough for an update.
+                    self.finish(inner, false);
+                }
+                Poll::Ready(Ok(()))
             }
-            n
-        });
-        if n > 0 {
-            // Reading may open the window enough for an update.
-            self.finish(inner, false);
-            return Poll::Ready(Ok(()));
-        }
-        // Nothing buffered: a 1-byte read cannot consume anything and reports why.
-        match inner.conn.read(&mut [0u8; 1]) {
-            Ok(_) => Poll::Ready(Ok(())),
             Err(ReadError::WouldBlock) => {
                 register(&mut inner.read_waker, cx.waker());
                 Poll::Pending
@@ -136,19 +128,13 @@ impl StreamInner {
         }
         let mut inner = self.lock();
         let mut copied = 0;
-        inner.conn.read_with(|slices| {
-            for s in slices {
-                let k = s.len().min(buf.remaining());
-                buf.put_slice(&s[..k]);
-                copied += k;
-            }
+        // Consumes nothing: the copy reports 0 taken.
+        let r = read_locked(&mut inner, |slices| {
+            copied = copy_out(slices, put_read_buf(buf));
             0
         });
-        if copied > 0 {
-            return Poll::Ready(Ok(copied));
-        }
-        match inner.conn.read(&mut [0u8; 1]) {
-            Ok(_) => Poll::Ready(Ok(0)),
+        match r {
+            Ok(_) => Poll::Ready(Ok(copied)),
             Err(ReadError::WouldBlock) => {
                 register(&mut inner.read_waker, cx.waker());
                 Poll::Pending
@@ -157,34 +143,18 @@ impl StreamInner {
         }
     }
 
-    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut inner = self.lock();
-        if inner.conn.readable_bytes() > 0 {
-            return Poll::Ready(Ok(()));
-        }
-        match inner.conn.read(&mut [0u8; 1]) {
-            Err(ReadError::WouldBlock) => {
-                register(&mut inner.read_waker, cx.waker());
-                Poll::Pending
-            }
-            _ => Poll::Ready(Ok(())),
-        }
-    }
-
-    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut inner = self.lock();
-        let c = &inner.conn;
-        let open = c.state().can_send() || matches!(c.state(), State::SynSent | State::SynReceived);
-        if c.error().is_some() || !open || c.writable_bytes() > 0 {
-            return Poll::Ready(Ok(()));
-        }
-        register(&mut inner.write_waker, cx.waker());
-        Poll::Pending
-    }
-
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut inner = self.lock();
         let r = inner.conn.read(buf);
+        self.finish(inner, false);
+        r.map_err(read_error)
+    }
+
+    /// A non-blocking read that copies with `put` (given a buffered slice, it takes what fits
+    /// and returns how much).
+    pub(crate) fn try_read_with(&self, put: impl FnMut(&[u8]) -> usize) -> io::Result<usize> {
+        let mut inner = self.lock();
+        let r = read_locked(&mut inner, |slices| copy_out(slices, put));
         self.finish(inner, false);
         r.map_err(read_error)
     }
@@ -241,6 +211,73 @@ impl StreamInner {
     }
 }
 
+/// Take buffered bytes with `copy` (given the unread bytes as two slices, it returns how many
+/// it took). With nothing buffered, why: end of stream (`Ok(0)`), `WouldBlock`, or the
+/// connection's failure. `Ok(0)` also when bytes are buffered but `copy` took none (no room).
+fn read_locked(
+    inner: &mut Inner,
+    copy: impl FnOnce([&[u8]; 2]) -> usize,
+) -> Result<usize, ReadError> {
+    let n = inner.conn.read_with(copy);
+    if n > 0 || inner.conn.readable_bytes() > 0 {
+        return Ok(n);
+    }
+    // Nothing buffered: a 1-byte read cannot consume anything and reports why.
+    inner.conn.read(&mut [0u8; 1])
+}
+
+/// Feed `slices` to `put` in order until it takes less than it is given; returns the total.
+fn copy_out(slices: [&[u8]; 2], mut put: impl FnMut(&[u8]) -> usize) -> usize {
+    let mut total = 0;
+    for s in slices {
+        let n = put(s);
+        total += n;
+        if n < s.len() {
+            break;
+        }
+    }
+    total
+}
+
+/// A `put` for [`copy_out`] filling a `ReadBuf`.
+fn put_read_buf<'b, 'c>(buf: &'b mut ReadBuf<'c>) -> impl FnMut(&[u8]) -> usize + use<'b, 'c> {
+    move |s| {
+        let n = s.len().min(buf.remaining());
+        buf.put_slice(&s[..n]);
+        n
+    }
+}
+
+/// A `put` for [`copy_out`] filling `bufs` one after the other.
+fn put_slices<'b, 'c>(bufs: &'b mut [IoSliceMut<'c>]) -> impl FnMut(&[u8]) -> usize + use<'b, 'c> {
+    let (mut i, mut at) = (0, 0);
+    move |mut s| {
+        let mut n = 0;
+        while !s.is_empty() && i < bufs.len() {
+            let dst = &mut bufs[i][at..];
+            let k = dst.len().min(s.len());
+            dst[..k].copy_from_slice(&s[..k]);
+            (n, at, s) = (n + k, at + k, &s[k..]);
+            if at == bufs[i].len() {
+                (i, at) = (i + 1, 0);
+            }
+        }
+        n
+    }
+}
+
+/// A `put` for [`copy_out`] filling the room `buf` has now (its first contiguous chunk, as
+/// a socket read into it would), without growing it further.
+fn put_buf_mut<'b, B: BufMut>(buf: &'b mut B) -> impl FnMut(&[u8]) -> usize + 'b {
+    let mut room = buf.chunk_mut().len();
+    move |s| {
+        let n = s.len().min(room);
+        buf.put_slice(&s[..n]);
+        room -= n;
+        n
+    }
+}
+
 /// Queue as much of `bufs` as fits; `Blocked` only when nothing did.
 fn write_all_slices(inner: &mut Inner, bufs: &[IoSlice<'_>]) -> Result<usize, WriteError> {
     let mut total = 0;
@@ -276,7 +313,7 @@ impl Drop for StreamInner {
 
 impl TcpStream {
     pub(crate) fn from_inner(inner: StreamInner) -> Self {
-        TcpStream { inner: Arc::new(inner) }
+        TcpStream { inner }
     }
 
     /// Active open on `shared`, waiting for the handshake.
@@ -426,85 +463,48 @@ impl TcpStream {
         self.inner.poll_peek(cx, buf)
     }
 
-    /// Wait until a read would not block (data, end of stream or an error).
-    ///
-    /// # Examples
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
-    /// # let (a, b) = tcp_tokio::MemLink::pair();
-    /// # let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
-    /// # let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
-    /// # let l = server.bind("10.0.0.1:80").await?;
-    /// # let c = client.connect("10.0.0.1:80").await?;
-    /// # c.try_write(b"x")?;
-    /// # let (stream, _) = l.accept().await?;
-    /// let mut buf = [0; 64];
-    /// loop {
-    ///     stream.readable().await?;
-    ///     match stream.try_read(&mut buf) {
-    ///         Ok(n) => { assert!(n > 0); break }
-    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-    ///         Err(e) => return Err(e),
-    ///     }
-    /// }
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// Never reports the connection's error itself: the next read does.
-    ///
-    /// # Cancel safety
-    /// Cancel safe.
-    pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.inner.poll_read_ready(cx)).await
-    }
-
-    /// Wait until a write would not block (send-buffer space, or an error to report).
-    ///
-    /// # Examples
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
-    /// # let (a, b) = tcp_tokio::MemLink::pair();
-    /// # let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
-    /// # let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
-    /// # let _l = server.bind("10.0.0.1:80").await?;
-    /// let stream = client.connect("10.0.0.1:80").await?;
-    /// stream.writable().await?;
-    /// assert_eq!(stream.try_write(b"hello")?, 5);
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// Never reports the connection's error itself: the next write does.
-    ///
-    /// # Cancel safety
-    /// Cancel safe.
-    pub async fn writable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.inner.poll_write_ready(cx)).await
-    }
-
-    /// [`TcpStream::readable`] as a poll function.
-    ///
-    /// # Errors
-    /// As [`TcpStream::readable`].
-    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_read_ready(cx)
-    }
-
-    /// [`TcpStream::writable`] as a poll function.
-    ///
-    /// # Errors
-    /// As [`TcpStream::writable`].
-    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_write_ready(cx)
-    }
-
     /// Read what is buffered without waiting. `Ok(0)` is end of stream.
     ///
     /// # Errors
     /// `WouldBlock` when nothing is buffered; the connection's error after a failure.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.try_read(buf)
+    }
+
+    /// Read what is buffered into several buffers, filling each before the next, without
+    /// waiting. `Ok(0)` is end of stream (or buffers with no room).
+    ///
+    /// # Errors
+    /// As [`TcpStream::try_read`].
+    pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.inner.try_read_with(put_slices(bufs))
+    }
+
+    /// Read what is buffered into the room `buf` has now, advancing it, without waiting.
+    /// As a socket read, it fills the buffer's current chunk (for a full `Vec`, the 64 bytes
+    /// `BufMut::chunk_mut` reserves) and does not grow it further. `Ok(0)` is end of stream.
+    ///
+    /// # Errors
+    /// As [`TcpStream::try_read`].
+    pub fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        self.inner.try_read_with(put_buf_mut(buf))
+    }
+
+    /// The connection's failure (`SO_ERROR`), reported once: the first call after a reset,
+    /// a timeout or a hard ICMP error returns it, later calls `None`, as reading `SO_ERROR`
+    /// clears it. Reads and writes go on reporting the failure.
+    ///
+    /// # Errors
+    /// Never; the `Result` matches tokio.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let mut inner = self.inner.lock();
+        match inner.conn.error() {
+            Some(e) if !inner.error_taken => {
+                inner.error_taken = true;
+                Ok(Some(connection_error(e)))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Queue bytes without waiting; returns how many fit.
@@ -526,13 +526,20 @@ impl TcpStream {
     /// Borrowed read and write halves, usable from one task concurrently (e.g. with
     /// `tokio::join!`); free, as reads and writes take `&self` inside.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf::new(&self.inner), WriteHalf::new(&self.inner))
+        (ReadHalf::new(self), WriteHalf::new(self))
     }
 
     /// Owned halves that can move to different tasks. Dropping the write half shuts down
     /// writing (FIN); [`OwnedReadHalf::reunite`] puts them back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        (OwnedReadHalf::new(self.inner.clone()), OwnedWriteHalf::new(self.inner))
+        let stream = Arc::new(self);
+        (OwnedReadHalf::new(stream.clone()), OwnedWriteHalf::new(stream))
+    }
+}
+
+impl AsRef<TcpStream> for TcpStream {
+    fn as_ref(&self) -> &TcpStream {
+        self
     }
 }
 

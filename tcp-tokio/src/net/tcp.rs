@@ -1,37 +1,39 @@
-//! The halves of a [`TcpStream`], as in `tokio::net::tcp`.
+//! The halves of a [`TcpStream`], as in `tokio::net::tcp`: each holds the stream itself
+//! (borrowed, or shared through an `Arc`), so all four are `AsRef<TcpStream>`.
 
 use std::error::Error;
 use std::fmt;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::BufMut;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
 
 use super::stream::StreamInner;
 use super::TcpStream;
 
 /// The read half of [`TcpStream::split`]: borrowed, free to create.
 #[derive(Debug)]
-pub struct ReadHalf<'a>(&'a StreamInner);
+pub struct ReadHalf<'a>(&'a TcpStream);
 
 /// The write half of [`TcpStream::split`]. `shutdown` sends FIN; dropping it does nothing.
 #[derive(Debug)]
-pub struct WriteHalf<'a>(&'a StreamInner);
+pub struct WriteHalf<'a>(&'a TcpStream);
 
 /// The owned read half of [`TcpStream::into_split`].
 #[derive(Debug)]
 pub struct OwnedReadHalf {
-    inner: Arc<StreamInner>,
+    inner: Arc<TcpStream>,
 }
 
 /// The owned write half of [`TcpStream::into_split`]. Dropping it shuts down writing (FIN
 /// after the queued bytes), as tokio's does.
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
-    inner: Arc<StreamInner>,
+    inner: Arc<TcpStream>,
     shutdown_on_drop: bool,
 }
 
@@ -48,78 +50,20 @@ impl fmt::Display for ReuniteError {
 impl Error for ReuniteError {}
 
 impl<'a> ReadHalf<'a> {
-    pub(crate) fn new(inner: &'a Arc<StreamInner>) -> Self {
-        ReadHalf(inner)
-    }
-
-    pub(crate) fn stream_inner(&self) -> &StreamInner {
-        self.0
-    }
-
-    /// Our address. See [`TcpStream::local_addr`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.0.local_addr())
-    }
-
-    /// The peer's address. See [`TcpStream::peer_addr`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.0.peer_addr())
-    }
-
-    /// Read without consuming. See [`TcpStream::peek`].
-    ///
-    /// # Examples
-    /// See [`TcpStream::peek`].
-    ///
-    /// # Errors
-    /// As [`TcpStream::peek`].
-    ///
-    /// # Cancel safety
-    /// Cancel safe: nothing is consumed.
-    pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        std::future::poll_fn(|cx| self.0.poll_peek(cx, &mut ReadBuf::new(buf))).await
+    pub(crate) fn new(stream: &'a TcpStream) -> Self {
+        ReadHalf(stream)
     }
 }
 
 impl<'a> WriteHalf<'a> {
-    pub(crate) fn new(inner: &'a Arc<StreamInner>) -> Self {
-        WriteHalf(inner)
-    }
-
-    pub(crate) fn stream_inner(&self) -> &StreamInner {
-        self.0
-    }
-
-    /// Our address. See [`TcpStream::local_addr`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.0.local_addr())
-    }
-
-    /// The peer's address. See [`TcpStream::peer_addr`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.0.peer_addr())
+    pub(crate) fn new(stream: &'a TcpStream) -> Self {
+        WriteHalf(stream)
     }
 }
 
 impl OwnedReadHalf {
-    pub(crate) fn new(inner: Arc<StreamInner>) -> Self {
+    pub(crate) fn new(inner: Arc<TcpStream>) -> Self {
         OwnedReadHalf { inner }
-    }
-
-    pub(crate) fn stream_inner(&self) -> &StreamInner {
-        &self.inner
     }
 
     /// Put the two halves of one stream back together.
@@ -130,71 +74,15 @@ impl OwnedReadHalf {
         reunite(self, other)
     }
 
-    /// Our address. See [`TcpStream::local_addr`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.inner.local_addr())
-    }
-
-    /// The peer's address. See [`TcpStream::peer_addr`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.inner.peer_addr())
-    }
-
-    /// Read without consuming. See [`TcpStream::peek`].
-    ///
-    /// # Examples
-    /// See [`TcpStream::peek`].
-    ///
-    /// # Errors
-    /// As [`TcpStream::peek`].
-    ///
-    /// # Cancel safety
-    /// Cancel safe: nothing is consumed.
-    pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        std::future::poll_fn(|cx| self.inner.poll_peek(cx, &mut ReadBuf::new(buf))).await
-    }
-
-    /// Wait until a read would not block. See [`TcpStream::readable`].
-    ///
-    /// # Examples
-    /// See [`TcpStream::readable`].
-    ///
-    /// # Errors
-    /// As [`TcpStream::readable`].
-    ///
-    /// # Cancel safety
-    /// Cancel safe.
-    pub async fn readable(&self) -> io::Result<()> {
-        std::future::poll_fn(|cx| self.inner.poll_read_ready(cx)).await
-    }
-
     /// A snapshot of the connection's state and counters. See [`TcpStream::info`].
     pub fn info(&self) -> tcpcore::TcpInfo {
-        self.inner.lock().conn.info()
-    }
-
-    /// Read without waiting. See [`TcpStream::try_read`].
-    ///
-    /// # Errors
-    /// As [`TcpStream::try_read`].
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.try_read(buf)
+        self.inner.info()
     }
 }
 
 impl OwnedWriteHalf {
-    pub(crate) fn new(inner: Arc<StreamInner>) -> Self {
+    pub(crate) fn new(inner: Arc<TcpStream>) -> Self {
         OwnedWriteHalf { inner, shutdown_on_drop: true }
-    }
-
-    pub(crate) fn stream_inner(&self) -> &StreamInner {
-        &self.inner
     }
 
     /// Put the two halves of one stream back together.
@@ -210,54 +98,16 @@ impl OwnedWriteHalf {
         self.shutdown_on_drop = false;
     }
 
-    /// Our address. See [`TcpStream::local_addr`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.inner.local_addr())
-    }
-
-    /// The peer's address. See [`TcpStream::peer_addr`].
-    ///
-    /// # Errors
-    /// Never; the `Result` matches tokio.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.inner.peer_addr())
-    }
-
-    /// Wait until a write would not block. See [`TcpStream::writable`].
-    ///
-    /// # Examples
-    /// See [`TcpStream::writable`].
-    ///
-    /// # Errors
-    /// As [`TcpStream::writable`].
-    ///
-    /// # Cancel safety
-    /// Cancel safe.
-    pub async fn writable(&self) -> io::Result<()> {
-        std::future::poll_fn(|cx| self.inner.poll_write_ready(cx)).await
-    }
-
     /// A snapshot of the connection's state and counters. See [`TcpStream::info`].
     pub fn info(&self) -> tcpcore::TcpInfo {
-        self.inner.lock().conn.info()
-    }
-
-    /// Write without waiting. See [`TcpStream::try_write`].
-    ///
-    /// # Errors
-    /// As [`TcpStream::try_write`].
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.try_write(&[IoSlice::new(buf)])
+        self.inner.info()
     }
 }
 
 impl Drop for OwnedWriteHalf {
     fn drop(&mut self) {
         if self.shutdown_on_drop {
-            let _ = self.inner.shutdown();
+            let _ = self.inner.inner.shutdown();
         }
     }
 }
@@ -267,34 +117,280 @@ fn reunite(read: OwnedReadHalf, mut write: OwnedWriteHalf) -> Result<TcpStream, 
         return Err(ReuniteError(read, write));
     }
     write.shutdown_on_drop = false;
-    let inner = write.inner.clone();
-    drop((read, write));
-    Ok(TcpStream { inner })
+    drop(write);
+    // The two halves hold the only references, and the write half is gone.
+    Ok(Arc::into_inner(read.inner).expect("a stream's owned halves are its only owners"))
 }
 
-macro_rules! async_read {
-    ($($t:ty, $get:ident;)*) => {$(
+impl AsRef<TcpStream> for ReadHalf<'_> {
+    fn as_ref(&self) -> &TcpStream {
+        self.0
+    }
+}
+
+impl AsRef<TcpStream> for WriteHalf<'_> {
+    fn as_ref(&self) -> &TcpStream {
+        self.0
+    }
+}
+
+impl AsRef<TcpStream> for OwnedReadHalf {
+    fn as_ref(&self) -> &TcpStream {
+        &self.inner
+    }
+}
+
+impl AsRef<TcpStream> for OwnedWriteHalf {
+    fn as_ref(&self) -> &TcpStream {
+        &self.inner
+    }
+}
+
+/// The doc-test preamble: two stacks, a listener and a connected `stream` holding "hi" from
+/// the peer.
+macro_rules! doc_setup {
+    () => {
+        r#"# #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+# let (a, b) = tcp_tokio::MemLink::pair();
+# let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+# let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+# let l = server.bind("10.0.0.1:80").await?;
+# let c = client.connect("10.0.0.1:80").await?;
+# c.try_write(b"hi")?;
+# #[allow(unused_mut)]
+# let (mut stream, _) = l.accept().await?;"#
+    };
+}
+
+/// What the read halves share with each other (and with [`TcpStream`]).
+macro_rules! read_half_methods {
+    ($($t:ty, $split:literal;)*) => {$(
+        impl $t {
+            /// Wait for data and copy it into `buf` without consuming it. See
+            /// [`TcpStream::poll_peek`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::peek`].
+            pub fn poll_peek(
+                &mut self,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<usize>> {
+                self.as_ref().poll_peek(cx, buf)
+            }
+
+            /// Read without consuming: the next read returns the same bytes. See
+            /// [`TcpStream::peek`].
+            ///
+            /// # Examples
+            /// ```
+            #[doc = doc_setup!()]
+            #[doc = concat!("let (mut r, _w) = stream.", $split, "();")]
+            /// let mut buf = [0; 2];
+            /// let n = r.peek(&mut buf).await?;
+            /// assert_eq!(&buf[..n], &b"hi"[..n]);
+            /// # Ok(()) }
+            /// ```
+            ///
+            /// # Errors
+            /// As [`TcpStream::peek`].
+            ///
+            /// # Cancel safety
+            /// Cancel safe: nothing is consumed.
+            pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let stream = self.as_ref();
+                std::future::poll_fn(|cx| stream.poll_peek(cx, &mut ReadBuf::new(buf))).await
+            }
+
+            /// Wait until the stream is ready for any of `interest`. See
+            /// [`TcpStream::ready`]; a read half can wait for writability too.
+            ///
+            /// # Examples
+            /// ```
+            #[doc = doc_setup!()]
+            #[doc = concat!("let (r, _w) = stream.", $split, "();")]
+            /// let ready = r.ready(tokio::io::Interest::READABLE).await?;
+            /// assert!(ready.is_readable());
+            /// # Ok(()) }
+            /// ```
+            ///
+            /// # Errors
+            /// As [`TcpStream::ready`].
+            ///
+            /// # Cancel safety
+            /// Cancel safe.
+            pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+                self.as_ref().ready(interest).await
+            }
+
+            /// Wait until a read would not block. See [`TcpStream::readable`].
+            ///
+            /// # Examples
+            /// ```
+            #[doc = doc_setup!()]
+            #[doc = concat!("let (r, _w) = stream.", $split, "();")]
+            /// r.readable().await?;
+            /// assert_eq!(r.try_read(&mut [0; 8])?, 2);
+            /// # Ok(()) }
+            /// ```
+            ///
+            /// # Errors
+            /// As [`TcpStream::readable`].
+            ///
+            /// # Cancel safety
+            /// Cancel safe.
+            pub async fn readable(&self) -> io::Result<()> {
+                self.as_ref().readable().await
+            }
+
+            /// Read without waiting. See [`TcpStream::try_read`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::try_read`].
+            pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                self.as_ref().try_read(buf)
+            }
+
+            /// Read into several buffers without waiting. See
+            /// [`TcpStream::try_read_vectored`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::try_read`].
+            pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                self.as_ref().try_read_vectored(bufs)
+            }
+
+            /// Read into a `BufMut` without waiting. See [`TcpStream::try_read_buf`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::try_read`].
+            pub fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+                self.as_ref().try_read_buf(buf)
+            }
+
+            /// The peer's address. See [`TcpStream::peer_addr`].
+            ///
+            /// # Errors
+            /// Never; the `Result` matches tokio.
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                self.as_ref().peer_addr()
+            }
+
+            /// Our address. See [`TcpStream::local_addr`].
+            ///
+            /// # Errors
+            /// Never; the `Result` matches tokio.
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.as_ref().local_addr()
+            }
+
+            pub(crate) fn stream_inner(&self) -> &StreamInner {
+                &self.as_ref().inner
+            }
+        }
+
         impl AsyncRead for $t {
             fn poll_read(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &mut ReadBuf<'_>,
             ) -> Poll<io::Result<()>> {
-                self.$get().poll_read(cx, buf)
+                self.stream_inner().poll_read(cx, buf)
             }
         }
     )*};
 }
 
-macro_rules! async_write {
-    ($($t:ty, $get:ident;)*) => {$(
+/// What the write halves share with each other (and with [`TcpStream`]).
+macro_rules! write_half_methods {
+    ($($t:ty, $split:literal;)*) => {$(
+        impl $t {
+            /// Wait until the stream is ready for any of `interest`. See
+            /// [`TcpStream::ready`]; a write half can wait for readability too.
+            ///
+            /// # Examples
+            /// ```
+            #[doc = doc_setup!()]
+            #[doc = concat!("let (_r, w) = stream.", $split, "();")]
+            /// let ready = w.ready(tokio::io::Interest::WRITABLE).await?;
+            /// assert!(ready.is_writable());
+            /// # Ok(()) }
+            /// ```
+            ///
+            /// # Errors
+            /// As [`TcpStream::ready`].
+            ///
+            /// # Cancel safety
+            /// Cancel safe.
+            pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+                self.as_ref().ready(interest).await
+            }
+
+            /// Wait until a write would not block. See [`TcpStream::writable`].
+            ///
+            /// # Examples
+            /// ```
+            #[doc = doc_setup!()]
+            #[doc = concat!("let (_r, w) = stream.", $split, "();")]
+            /// w.writable().await?;
+            /// assert_eq!(w.try_write(b"hello")?, 5);
+            /// # Ok(()) }
+            /// ```
+            ///
+            /// # Errors
+            /// As [`TcpStream::writable`].
+            ///
+            /// # Cancel safety
+            /// Cancel safe.
+            pub async fn writable(&self) -> io::Result<()> {
+                self.as_ref().writable().await
+            }
+
+            /// Write without waiting. See [`TcpStream::try_write`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::try_write`].
+            pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                self.as_ref().try_write(buf)
+            }
+
+            /// Write from several buffers without waiting. See
+            /// [`TcpStream::try_write_vectored`].
+            ///
+            /// # Errors
+            /// As [`TcpStream::try_write`].
+            pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                self.as_ref().try_write_vectored(bufs)
+            }
+
+            /// The peer's address. See [`TcpStream::peer_addr`].
+            ///
+            /// # Errors
+            /// Never; the `Result` matches tokio.
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                self.as_ref().peer_addr()
+            }
+
+            /// Our address. See [`TcpStream::local_addr`].
+            ///
+            /// # Errors
+            /// Never; the `Result` matches tokio.
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.as_ref().local_addr()
+            }
+
+            pub(crate) fn stream_inner(&self) -> &StreamInner {
+                &self.as_ref().inner
+            }
+        }
+
         impl AsyncWrite for $t {
             fn poll_write(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                self.$get().poll_write(cx, &[IoSlice::new(buf)])
+                self.stream_inner().poll_write(cx, &[IoSlice::new(buf)])
             }
 
             fn poll_write_vectored(
@@ -302,7 +398,7 @@ macro_rules! async_write {
                 cx: &mut Context<'_>,
                 bufs: &[IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
-                self.$get().poll_write(cx, bufs)
+                self.stream_inner().poll_write(cx, bufs)
             }
 
             fn is_write_vectored(&self) -> bool {
@@ -314,18 +410,18 @@ macro_rules! async_write {
             }
 
             fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.$get().shutdown())
+                Poll::Ready(self.stream_inner().shutdown())
             }
         }
     )*};
 }
 
-async_read! {
-    ReadHalf<'_>, stream_inner;
-    OwnedReadHalf, stream_inner;
+read_half_methods! {
+    ReadHalf<'_>, "split";
+    OwnedReadHalf, "into_split";
 }
 
-async_write! {
-    WriteHalf<'_>, stream_inner;
-    OwnedWriteHalf, stream_inner;
+write_half_methods! {
+    WriteHalf<'_>, "split";
+    OwnedWriteHalf, "into_split";
 }
