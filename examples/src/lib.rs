@@ -17,6 +17,11 @@
 //! `tcp_tokio` instead.
 
 pub mod cli;
+#[cfg(target_os = "linux")]
+pub mod forward;
+pub mod log;
+#[cfg(target_os = "linux")]
+pub mod netns;
 
 /// The README's code blocks, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
