@@ -111,7 +111,7 @@ mod app {
             .offload(a.offload)
             .build()?;
         let name = tun.name().to_owned();
-        let stack = Stack::builder().address(ip).build(tun)?;
+        let stack = Stack::builder().address(ip).config(Forwarder::stack_config()).build(tun)?;
         let fwd = Forwarder::new(stack, a.cfg);
         let mut usr1 = signal(SignalKind::user_defined1())?;
         let stats = fwd.clone();

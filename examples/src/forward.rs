@@ -1,6 +1,7 @@
 //! The transparent forwarder of `tun_forward`: every TCP connection a stack intercepts is
 //! connected to the same destination with a kernel socket before its handshake completes,
 //! then spliced; refused with a RST or an ICMP unreachable when the kernel's connect fails.
+//! UDP flows are forwarded likewise (`forward_udp.rs`).
 //!
 //! The decision comes first (issue 13, AI-02): the client's SYN is answered only once the
 //! upstream connect succeeded, so a closed port upstream shows up at the client as a RST
@@ -9,6 +10,7 @@
 //! `SO_MARK`, so a policy rule (`ip rule add fwmark N lookup T`) can route the forwarder's
 //! own traffic around the TUN that the namespace's default route points at.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -18,7 +20,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tcp_tokio::{InterceptOptions, InterceptRequest, ListenOptions, Refusal, Stack};
+use tcp_tokio::{InterceptOptions, InterceptRequest, Interceptor, ListenOptions, Refusal, Stack};
+use tcpcore::EndpointConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpSocket;
 
@@ -143,20 +146,13 @@ impl Forwarder {
         out
     }
 
-    /// Forward TCP and UDP until the future is dropped.
-    ///
-    /// # Errors
-    /// As [`Forwarder::run_tcp`].
-    pub async fn run(self) -> io::Result<()> {
-        self.run_tcp().await
-    }
-
-    /// Intercept every TCP connection request on the stack and forward each on a task of
-    /// its own, until the future is dropped (which turns interception off).
+    /// Turn interception on (TCP in decide-first mode, and UDP) and return the future that
+    /// forwards every flow until it is dropped (which turns interception off). Datagrams and
+    /// SYNs that arrive between the two are queued, not lost.
     ///
     /// # Errors
     /// `AddrInUse` if the stack already intercepts.
-    pub async fn run_tcp(self) -> io::Result<()> {
+    pub fn start(self) -> io::Result<impl Future<Output = io::Result<()>> + Send + 'static> {
         // Room for bursts of new flows: a thousand clients dialling at once must not find
         // the pending table (default 1024) or the accept queue full.
         let opts = InterceptOptions {
@@ -164,7 +160,30 @@ impl Forwarder {
             listen: ListenOptions { backlog: 4096, ..ListenOptions::default() },
             ..InterceptOptions::default()
         };
-        let interceptor = self.stack.intercept_with(opts)?;
+        let tcp = self.stack.intercept_with(opts)?;
+        let udp = self.stack.intercept_udp()?;
+        Ok(async move {
+            let udp = self.clone().serve_udp(udp);
+            tokio::try_join!(self.serve_tcp(tcp), udp).map(|_| ())
+        })
+    }
+
+    /// [`Forwarder::start`], then serve.
+    ///
+    /// # Errors
+    /// As [`Forwarder::start`].
+    pub async fn run(self) -> io::Result<()> {
+        self.start()?.await
+    }
+
+    /// The engine configuration a forwarder's stack wants: Linux's defaults, with UDP
+    /// socket buffers of 4 MiB, as the one interception socket carries every UDP flow.
+    pub fn stack_config() -> EndpointConfig {
+        EndpointConfig { udp_rcvbuf: 4 << 20, udp_sndbuf: 4 << 20, ..EndpointConfig::default() }
+    }
+
+    /// Forward each TCP connection request `interceptor` yields on a task of its own.
+    async fn serve_tcp(self, interceptor: Interceptor) -> io::Result<()> {
         loop {
             let req = interceptor.next().await;
             tokio::spawn(self.clone().forward_tcp(req));

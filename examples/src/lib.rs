@@ -19,6 +19,8 @@
 pub mod cli;
 #[cfg(target_os = "linux")]
 pub mod forward;
+#[cfg(target_os = "linux")]
+mod forward_udp;
 pub mod log;
 #[cfg(target_os = "linux")]
 pub mod netns;
