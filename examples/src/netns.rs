@@ -4,11 +4,16 @@
 //! disappears with the last of them.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+
+use tcp_tokio::Stack;
+use tcp_tun::Tun;
+
+use crate::forward::{ForwardConfig, Forwarder};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -123,6 +128,12 @@ pub fn run(args: &[&str]) -> io::Result<()> {
     )))
 }
 
+/// The forwarder's TUN.
+pub const TUN: &str = "fwdtun0";
+/// The kernel's side of the TUN.
+pub const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The forwarder's stack's own address.
+pub const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 /// The uplink's address on the forwarder's side of the veth.
 pub const UPLINK_IP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
 /// The server namespace's address.
@@ -134,8 +145,8 @@ pub const TABLE: u32 = 100;
 
 /// The usual tun2socks layout, minus the TUN: a `client` namespace (the applications and the
 /// forwarder) and a `server` namespace at [`SERVER_IP`], joined by a veth whose route lives
-/// only in table [`TABLE`], which a rule selects for packets marked [`MARK`]. Once the
-/// forwarder's TUN exists, [`ForwardNet::route_via_tun`] sends everything else into it.
+/// only in table [`TABLE`], which a rule selects for packets marked [`MARK`]. The
+/// forwarder's TUN, made by [`ForwardNet::with_forwarder`], takes everything else.
 #[derive(Debug)]
 pub struct ForwardNet {
     /// Where the applications and the forwarder run.
@@ -175,11 +186,48 @@ impl ForwardNet {
         Ok(ForwardNet { client, server })
     }
 
-    /// The client namespace's default route: into the TUN `tun`.
+    /// In the client namespace: the TUN [`TUN`] (MTU 1500, `offload` as given) with the
+    /// default route into it, `setup` (for iptables rules), a stack at [`STACK_IP`] on a
+    /// multi-thread runtime, and a [`Forwarder`] on it marking its sockets [`MARK`]; then
+    /// `f` on a thread of that namespace. The forwarder stops when `f` returns.
     ///
     /// # Errors
-    /// `ip` failed.
-    pub fn route_via_tun(&self, tun: &str) -> io::Result<()> {
-        self.client.sh(&["ip", "route", "add", "default", "dev", tun])
+    /// The TUN, the route or the stack could not be made.
+    pub fn with_forwarder<R: Send + 'static>(
+        &self,
+        offload: bool,
+        setup: fn(),
+        f: impl FnOnce(Forwarder) -> R + Send + 'static,
+    ) -> io::Result<R> {
+        self.client.run(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let tun = Tun::builder()
+                    .name(TUN)
+                    .kernel_address(IpAddr::V4(KERNEL_IP), 24)
+                    .mtu(1500)
+                    .offload(offload)
+                    .build()?;
+                run(&["ip", "route", "add", "default", "dev", TUN])?;
+                setup();
+                let stack = Stack::builder()
+                    .address(IpAddr::V4(STACK_IP))
+                    .config(Forwarder::stack_config())
+                    .build(tun)?;
+                let cfg = ForwardConfig { fwmark: Some(MARK), ..ForwardConfig::default() };
+                let fwd = Forwarder::new(stack, cfg);
+                let task = tokio::spawn(fwd.clone().start()?);
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let h = std::thread::spawn(move || {
+                    let _ = tx.send(f(fwd));
+                });
+                let r = match rx.await {
+                    Ok(r) => r,
+                    Err(_) => resume_unwind(h.join().unwrap_err()),
+                };
+                task.abort();
+                Ok(r)
+            })
+        })
     }
 }

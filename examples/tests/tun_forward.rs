@@ -11,20 +11,17 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use examples::forward::{ForwardConfig, Forwarder};
-use examples::netns::{ForwardNet, Killed, Netns, MARK, SERVER_IP};
-use tcp_tokio::Stack;
-use tcp_tun::Tun;
+use examples::forward::Forwarder;
+use examples::netns::{ForwardNet, Killed, Netns, SERVER_IP, TUN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1 << 20;
-const TUN: &str = "fwdtun0";
 /// The kernel HTTP server (python's http.server) serving the download file.
 const HTTP_PORT: u16 = 8000;
 /// The upload sink: answers a POST with the SHA-256 of its body.
@@ -169,37 +166,14 @@ fn echo_server(ns: &Netns) -> tokio::sync::oneshot::Sender<()> {
     stop
 }
 
-/// The forwarder on a TUN in `net`'s client namespace (the default route into it, `setup`
-/// run after that, for iptables), and `f` on a thread of that namespace.
+/// The forwarder on a TUN in `net`'s client namespace (offloads off; `setup` run once the
+/// default route points into the TUN, for iptables), and `f` on a thread of that namespace.
 fn with_forwarder<R: Send + 'static>(
     net: &ForwardNet,
     setup: fn(),
     f: impl FnOnce(Forwarder) -> R + Send + 'static,
 ) -> R {
-    net.client.run(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let tun = Tun::builder()
-                .name(TUN)
-                .kernel_address(IpAddr::V4(common::KERNEL_IP), 24)
-                .mtu(1500)
-                .build()
-                .expect("TUN");
-            examples::netns::run(&["ip", "route", "add", "default", "dev", TUN]).unwrap();
-            setup();
-            let stack = Stack::builder()
-                .address(IpAddr::V4(common::STACK_IP))
-                .config(Forwarder::stack_config())
-                .build(tun)
-                .unwrap();
-            let cfg = ForwardConfig { fwmark: Some(MARK), ..ForwardConfig::default() };
-            let fwd = Forwarder::new(stack, cfg);
-            let task = tokio::spawn(fwd.clone().start().expect("interception"));
-            let r = common::kernel_side(move || f(fwd)).await;
-            task.abort();
-            r
-        })
-    })
+    net.with_forwarder(false, setup, f).expect("the forwarder")
 }
 
 /// Run curl with `args` and a bound on its run time.
