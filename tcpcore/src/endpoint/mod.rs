@@ -19,6 +19,7 @@ mod syn_cookie;
 mod syn_queue;
 mod time_wait;
 mod udp;
+mod udp_intercept;
 mod udp_socket;
 
 use std::collections::VecDeque;
