@@ -109,7 +109,14 @@ impl Stack {
                     c.conn.handle_icmp_error(now, e);
                 }
             }
-            None => {}
+            Some(DatagramEvent::Reassembled(r)) => {
+                // A datagram this fragment completed: route it (that call drives the stack).
+                self.receive(r.packet());
+                self.ep.recycle(r);
+                return;
+            }
+            // packetdrill scripts here speak TCP only: no UDP sockets are bound.
+            Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) | None => {}
         }
         self.drive();
     }

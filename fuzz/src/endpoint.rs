@@ -242,6 +242,13 @@ impl Harness {
                     c.handle_icmp_error(now, e);
                 }
             }
+            Some(DatagramEvent::Reassembled(r)) => {
+                // Reassembly output goes through the same entry point as any packet.
+                self.deliver(r.packet());
+                self.ep.recycle(r);
+            }
+            // The fuzzed endpoint binds no UDP sockets.
+            Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) => {}
             Some(DatagramEvent::NewConnection(h, conn)) => {
                 let listen = self.listen.expect("only a listener makes connections");
                 assert_eq!(self.ep.accept(listen), Some(h), "the new connection is queued");

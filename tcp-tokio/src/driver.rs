@@ -34,6 +34,7 @@ use crate::cell::{Cell, Inner};
 use crate::device::{Device, TxMeta};
 use crate::lifecycle::Life;
 use crate::lock;
+use crate::net::udp::{self as udp, UdpCell};
 use crate::observe::{wire_segments, Counts};
 use crate::stack::{EpState, Shared};
 
@@ -112,6 +113,8 @@ pub(crate) struct Driver {
     shutdown_at: Option<Instant>,
     /// The connections left at that deadline were aborted.
     aborted: bool,
+    /// UDP sockets with datagrams to send.
+    udp_work: VecDeque<Arc<UdpCell>>,
 }
 
 impl Driver {
@@ -147,6 +150,7 @@ impl Driver {
             counts: Counts::default(),
             shutdown_at: None,
             aborted: false,
+            udp_work: VecDeque::new(),
         }
     }
 
@@ -353,6 +357,28 @@ impl Driver {
         false
     }
 
+    /// Step 5b: drain the UDP sockets' send queues into the transmit batch, waking their
+    /// writers. Returns whether the transmit budget ran out with work left.
+    fn transmit_udp(&mut self, now: Instant) -> bool {
+        while let Some(cell) = self.udp_work.pop_front() {
+            let mut inner = lock(&cell.inner);
+            while !self.tx_full() {
+                match inner.sock.poll_transmit(now, self.tx_room()) {
+                    Some(t) => self.commit_tx(t),
+                    None => break,
+                }
+            }
+            self.wakers.extend(inner.write_waker.take());
+            if inner.sock.wants_transmit() {
+                drop(inner);
+                self.udp_work.push_front(cell);
+                return true;
+            }
+            inner.queued = false;
+        }
+        false
+    }
+
     /// Put the cell's next deadline in the heap unless its live entry comes earlier or at
     /// the same time (it then fires early, harmlessly, and the work pass re-arms). A new
     /// entry makes the old one stale.
@@ -447,6 +473,7 @@ impl Driver {
             && self.tx_pkts.is_empty()
             && self.loopback.is_empty()
             && self.work.is_empty()
+            && self.udp_work.is_empty()
             && lock(&self.shared.ep).live == 0
     }
 }
@@ -488,6 +515,14 @@ fn route(
             }
             return;
         }
+        Some(DatagramEvent::Reassembled(r)) => {
+            // A datagram completed by this fragment: route the whole packet.
+            route(st, now, r.packet(), work, wakers);
+            st.ep.recycle(r);
+            return;
+        }
+        Some(DatagramEvent::Udp(h, d)) => return udp::deliver(st, h, &d, wakers),
+        Some(DatagramEvent::UdpError(h, e)) => return udp::deliver_error(st, h, e, wakers),
         None => return,
     };
     let Some(cell) = st.get(h.0) else { return };
@@ -528,6 +563,7 @@ impl Future for Driver {
             let mut n = lock(&this.shared.notify);
             crate::cell::register(&mut n.waker, cx.waker());
             this.work.extend(n.dirty.drain(..));
+            this.udp_work.extend(n.udp_dirty.drain(..));
         }
         let now = this.shared.now();
         let mut more = false;
@@ -537,6 +573,7 @@ impl Future for Driver {
         this.enforce_shutdown(now);
         if writable {
             more |= this.transmit(now);
+            more |= this.transmit_udp(now);
             if !this.flush(cx) {
                 // The device wakes us when it has room; until then produce nothing more.
                 more = false;

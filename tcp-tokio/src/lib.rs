@@ -19,7 +19,9 @@
 //!   handshake or accepting them all.
 //! - [`net`]: [`TcpStream`](net::TcpStream) (tokio's `AsyncRead`/`AsyncWrite`, and the
 //!   futures-io traits with feature `futures-io`), [`TcpListener`](net::TcpListener),
-//!   [`TcpSocket`](net::TcpSocket) and the split halves in [`net::tcp`].
+//!   [`TcpSocket`](net::TcpSocket) and the split halves in [`net::tcp`];
+//!   [`UdpSocket`](net::UdpSocket) (datagrams larger than the MTU leave as IP fragments;
+//!   the stack reassembles incoming ones).
 //! - Lifecycle: [`Stack::shutdown`] stops a stack (graceful close until a deadline, then
 //!   RST); the process default ([`Stack::set_default`]) can be cleared or scoped.
 //! - Observability: [`Stack::connections`] (the `ss -ti` view), [`Stack::state_counts`]

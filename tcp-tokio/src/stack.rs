@@ -91,6 +91,8 @@ pub(crate) struct EpState {
     pub(crate) closing: bool,
     /// Any-IP interception (`intercept.rs`).
     pub(crate) intercept: crate::intercept::State,
+    /// UDP socket cells by `UdpHandle.0`.
+    pub(crate) udp: Vec<Option<Arc<crate::net::udp::UdpCell>>>,
 }
 
 /// A listener's accept waker.
@@ -104,6 +106,8 @@ pub(crate) struct ListenerSlot {
 #[derive(Debug, Default)]
 pub(crate) struct Notify {
     pub(crate) dirty: Vec<Arc<Cell>>,
+    /// UDP sockets with datagrams to send.
+    pub(crate) udp_dirty: Vec<Arc<crate::net::udp::UdpCell>>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -167,7 +171,7 @@ impl Shared {
         }
     }
 
-    fn local_ip_for(&self, remote: &SocketAddr) -> io::Result<IpAddr> {
+    pub(crate) fn local_ip_for(&self, remote: &SocketAddr) -> io::Result<IpAddr> {
         let ip = match remote {
             SocketAddr::V4(_) => self.v4.map(IpAddr::V4),
             SocketAddr::V6(_) => self.v6.map(IpAddr::V6),
@@ -185,7 +189,7 @@ impl Shared {
         }
     }
 
-    fn is_local(&self, ip: IpAddr) -> bool {
+    pub(crate) fn is_local(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(v4) => self.v4.is_some_and(|a| a == v4 || v4.is_unspecified()),
             IpAddr::V6(v6) => self.v6.is_some_and(|a| a == v6 || v6.is_unspecified()),
@@ -558,6 +562,7 @@ impl StackBuilder {
                 listeners: Vec::new(),
                 closing: false,
                 intercept: Default::default(),
+                udp: Vec::new(),
             }),
             notify: Mutex::new(Notify::default()),
             epoch: tokio::time::Instant::now(),

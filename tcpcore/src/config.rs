@@ -199,6 +199,24 @@ pub struct EndpointConfig {
     pub ephemeral_start: u16,
     /// Last port of the ephemeral range (60999).
     pub ephemeral_end: u16,
+    /// Receive queue limit of new UDP sockets in bytes (`net.core.rmem_default`, 212992);
+    /// each datagram counts its data plus [`crate::endpoint::DATAGRAM_OVERHEAD`].
+    pub udp_rcvbuf: usize,
+    /// Send queue limit of new UDP sockets in bytes (`net.core.wmem_default`, 212992).
+    pub udp_sndbuf: usize,
+    /// Per destination, one ICMP error per this interval with a burst of 6
+    /// (`net.ipv4.icmp_ratelimit`, 1000 ms; `net.ipv6.icmp.ratelimit` likewise).
+    pub icmp_ratelimit: Duration,
+    /// ICMP errors per second over all destinations (`net.ipv4.icmp_msgs_per_sec`, 1000).
+    pub icmp_msgs_per_sec: u32,
+    /// Burst of that global limit (`net.ipv4.icmp_msgs_burst`, 50).
+    pub icmp_msgs_burst: u32,
+    /// Memory IP reassembly may hold, in bytes (`net.ipv4.ipfrag_high_thresh`, 4 MiB):
+    /// fragments beyond it are dropped and counted.
+    pub ipfrag_high_thresh: usize,
+    /// How long an incomplete datagram waits for its fragments (`net.ipv4.ipfrag_time`,
+    /// 30 s; RFC 8200 §4.5 says 60 s, Linux uses 30 for IPv6 too).
+    pub ipfrag_time: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -211,6 +229,13 @@ impl Default for EndpointConfig {
             max_time_wait: 65_536,
             ephemeral_start: 32768,
             ephemeral_end: 60999,
+            udp_rcvbuf: 212_992,
+            udp_sndbuf: 212_992,
+            icmp_ratelimit: Duration::from_secs(1),
+            icmp_msgs_per_sec: 1000,
+            icmp_msgs_burst: 50,
+            ipfrag_high_thresh: 4 * 1024 * 1024,
+            ipfrag_time: Duration::from_secs(30),
         }
     }
 }

@@ -21,10 +21,14 @@
 //!    [`DatagramEvent::PathMtu`] (an ICMP error: pass it to that connection's
 //!    [`Connection::handle_path_mtu`]), [`DatagramEvent::IcmpError`] (another ICMP error:
 //!    pass it to that connection's [`Connection::handle_icmp_error`], which may close it,
-//!    then poll its events), or nothing (the packet was dropped and counted, or answered by
-//!    the endpoint, as echo requests are). With interception deciding first
-//!    ([`Endpoint::set_interception`], [`InterceptMode::Decide`]), also take each new
-//!    [`Endpoint::poll_request`] and answer it, now or later, with [`Endpoint::decide`].
+//!    then poll its events), [`DatagramEvent::Udp`] / [`DatagramEvent::UdpError`] (a UDP
+//!    datagram or ICMP error for a [`UdpSocket`] of the caller's, see
+//!    [`Endpoint::udp_bind`]), [`DatagramEvent::Reassembled`] (a datagram reassembled from
+//!    fragments: handle it like a received packet, then [`Endpoint::recycle`] it), or
+//!    nothing (the packet was dropped and counted, or answered by the endpoint, as echo
+//!    requests are). With interception deciding first ([`Endpoint::set_interception`],
+//!    [`InterceptMode::Decide`]), also take each new [`Endpoint::poll_request`] and answer
+//!    it, now or later, with [`Endpoint::decide`].
 //! 2. When the earliest [`Connection::poll_timeout`] has passed: [`Connection::handle_timeout`]
 //!    (spurious calls are harmless).
 //! 3. After any input or application call: [`Endpoint::poll_transmit`] and each touched
@@ -65,6 +69,13 @@
 //!             Some(DatagramEvent::IcmpError(h, e)) => {
 //!                 if let Some(c) = self.conns.get_mut(&h) { c.handle_icmp_error(now, e) }
 //!             }
+//!             // A datagram completed by this fragment: route the whole packet.
+//!             Some(DatagramEvent::Reassembled(r)) => {
+//!                 self.receive(now, r.packet());
+//!                 self.ep.recycle(r);
+//!             }
+//!             // No UDP sockets here (see `Endpoint::udp_bind`).
+//!             Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) => {}
 //!             None => {}
 //!         }
 //!     }
@@ -150,12 +161,14 @@ pub use conn::{
 pub use endpoint::{
     ConnectionHandle, ConnectionRequest, DatagramEvent, Decision, Endpoint, FourTuple,
     IcmpUnreachable, InterceptMode, InterceptOptions, InterceptStats, ListenOptions, PathMtu,
-    RequestId, SynCookies, TimeWaitEntry, Unreachable,
+    Reassembled, RequestId, SynCookies, TimeWaitEntry, UdpHandle, UdpIcmpError, UdpRecv,
+    UdpSendError, UdpSocket, UdpSocketStats, Unreachable,
 };
 pub use error::{ConnectionError, EndpointError, ReadError, WriteError};
 pub use event::Event;
 pub use stats::{EndpointStats, StateCounts};
 pub use time::Instant;
+pub use wire::udp::UdpDatagram;
 
 /// One IP packet written by `poll_transmit` into the caller's buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

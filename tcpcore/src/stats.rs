@@ -84,6 +84,40 @@ pub struct EndpointStats {
     pub icmp_ignored: u64,
     /// Any-IP interception and its connection requests (AI-01, AI-02).
     pub intercept: crate::endpoint::InterceptStats,
+    /// ICMP errors queued by the endpoint: port unreachable, reassembly time exceeded.
+    pub icmp_errors_sent: u64,
+    /// ICMP errors not sent: over the rate limit (`icmp_ratelimit`, `icmp_msgs_per_sec`)
+    /// or no free quote buffer.
+    pub icmp_errors_rate_limited: u64,
+    /// Well-formed UDP datagrams received (Linux `InDatagrams` plus `NoPorts`).
+    pub udp_datagrams_in: u64,
+    /// UDP datagrams to a port no socket is bound to (Linux `NoPorts`), answered with
+    /// port unreachable unless rate-limited.
+    pub udp_no_port: u64,
+    /// UDP datagrams shorter than their header or with a bad length field (`InErrors`).
+    pub udp_malformed: u64,
+    /// UDP datagrams with a wrong checksum (`InCsumErrors`).
+    pub udp_bad_checksum: u64,
+    /// IPv6 UDP datagrams with a zero checksum (RFC 8200 §8.1; UDP-03).
+    pub udp_zero_checksum_v6: u64,
+    /// IP fragments received (Linux `ReasmReqds`).
+    pub frags_in: u64,
+    /// Datagrams reassembled, IPv6 atomic fragments included (`ReasmOKs`).
+    pub frag_reassembled: u64,
+    /// IPv6 atomic fragments handled as whole datagrams (RFC 6946).
+    pub frag_atomic: u64,
+    /// Fragments exactly duplicating data already received (dropped alone).
+    pub frag_duplicates: u64,
+    /// Fragments overlapping others: their whole datagram was discarded (RFC 5722,
+    /// `ReasmOverlaps`).
+    pub frag_overlaps: u64,
+    /// Fragments with bad lengths or inconsistent with the others (their datagram is
+    /// discarded), or unparsable.
+    pub frag_malformed: u64,
+    /// Fragments dropped because reassembly memory reached `ipfrag_high_thresh`.
+    pub frag_budget_drops: u64,
+    /// Datagrams given up after `ipfrag_time` (`ReasmTimeout`).
+    pub frag_timeouts: u64,
 }
 
 impl EndpointStats {
@@ -107,6 +141,14 @@ impl EndpointStats {
             + self.icmp_ignored
             + self.intercept.pending_overflows
             + self.intercept.expired
+            + self.udp_no_port
+            + self.udp_malformed
+            + self.udp_bad_checksum
+            + self.udp_zero_checksum_v6
+            + self.frag_duplicates
+            + self.frag_overlaps
+            + self.frag_malformed
+            + self.frag_budget_drops
     }
 }
 

@@ -379,7 +379,17 @@ impl Host {
                     self.ep.connection_closed(h, &c); // a stray handshake for another tuple: refuse
                 }
             }
-            Some(DatagramEvent::PathMtu(..) | DatagramEvent::IcmpError(..)) | None => {}
+            Some(DatagramEvent::Reassembled(r)) => {
+                self.recv(now, r.packet());
+                self.ep.recycle(r);
+            }
+            Some(
+                DatagramEvent::PathMtu(..)
+                | DatagramEvent::IcmpError(..)
+                | DatagramEvent::Udp(..)
+                | DatagramEvent::UdpError(..),
+            )
+            | None => {}
         }
     }
 

@@ -193,14 +193,15 @@ fn sec_04_icmp_rejections_one_per_reason() {
     // Port unreachable and time exceeded quoting TCP are errors a connection acts on (IC-07).
     assert_eq!(parse(&hand_icmp(a, b, 3, 3, [0; 4], &tcp[..28])), Ok(()));
     assert_eq!(parse(&hand_icmp(a, b, 11, 0, [0; 4], &tcp[..28])), Ok(()));
-    assert_eq!(parse(&hand_icmp(a, b, 3, 3, [0; 4], &udp_quote(&tcp))), Err(IcmpError::BadQuote));
+    // UDP-02: quotes of UDP datagrams are parsed too, for the socket that sent them.
+    assert_eq!(parse(&hand_icmp(a, b, 3, 3, [0; 4], &udp_quote(&tcp))), Ok(()));
     assert_eq!(parse(&hand_icmp(a, b, 8, 0, [0; 4], &[])), Ok(()));
 
-    // Quotes: not TCP, a later fragment, the wrong family, too short, not IP at all.
+    // Quotes: neither TCP nor UDP, a later fragment, the wrong family, too short, not IP.
     let quote = |q: &[u8]| parse(&hand_icmp(a, b, 3, 4, [0, 0, 3, 232], q));
-    let mut udp = tcp[..28].to_vec();
-    udp[9] = 17;
-    assert_eq!(quote(&udp), Err(IcmpError::BadQuote));
+    let mut icmp_quote = tcp[..28].to_vec();
+    icmp_quote[9] = 1;
+    assert_eq!(quote(&icmp_quote), Err(IcmpError::BadQuote));
     let mut frag = tcp[..28].to_vec();
     frag[7] = 1;
     assert_eq!(quote(&frag), Err(IcmpError::BadQuote));

@@ -39,7 +39,11 @@ impl Host {
                     c.handle_icmp_error(now, e)
                 }
             }
-            None => {}
+            Some(DatagramEvent::Reassembled(r)) => {
+                self.recv(now, r.packet());
+                self.ep.recycle(r);
+            }
+            Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) | None => {}
         }
     }
     fn send(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {

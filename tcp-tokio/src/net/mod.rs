@@ -1,4 +1,4 @@
-//! TCP networking types with tokio's names and paths: swap `tokio::net` for
+//! TCP and UDP networking types with tokio's names and paths: swap `tokio::net` for
 //! `tcp_tokio::net` and the code runs on the userspace stack.
 //!
 //! Signatures are tokio 1.54's (the `parity_io` test compiles one list of call sites
@@ -30,6 +30,7 @@ mod ready;
 mod socket;
 mod stream;
 pub mod tcp;
+pub(crate) mod udp;
 
 pub(crate) use addr::to_addrs;
 pub use addr::ToSocketAddrs;
@@ -38,3 +39,4 @@ pub use options::TcpKeepalive;
 pub use socket::TcpSocket;
 pub(crate) use stream::StreamInner;
 pub use stream::TcpStream;
+pub use udp::UdpSocket;

@@ -107,15 +107,37 @@ pub(super) struct EchoPool {
 
 impl EchoPool {
     pub(super) fn new() -> Self {
+        Self::with_slots(ECHO_SLOTS as u8)
+    }
+
+    /// A pool of `n` buffers (also used for the quotes of the ICMP errors we send).
+    pub(super) fn with_slots(n: u8) -> Self {
         EchoPool {
-            bufs: vec![[0u8; MAX_ECHO_DATA]; ECHO_SLOTS].into_boxed_slice(),
-            free: (0..ECHO_SLOTS as u8).rev().collect(),
+            bufs: vec![[0u8; MAX_ECHO_DATA]; usize::from(n)].into_boxed_slice(),
+            free: (0..n).rev().collect(),
         }
     }
 
     /// Every buffer holds a queued reply.
-    fn is_full(&self) -> bool {
+    pub(super) fn is_full(&self) -> bool {
         self.free.is_empty()
+    }
+
+    /// Copy the concatenation of `parts`, cut at `max` bytes (at most [`MAX_ECHO_DATA`]),
+    /// into a free buffer.
+    pub(super) fn store_parts(&mut self, parts: [&[u8]; 2], max: usize) -> Option<u8> {
+        let slot = self.free.pop()?;
+        let Some(buf) = self.bufs.get_mut(usize::from(slot)) else {
+            self.free.push(slot);
+            return None;
+        };
+        let mut at = 0;
+        for p in parts {
+            let n = p.len().min(max.min(MAX_ECHO_DATA) - at);
+            buf[at..at + n].copy_from_slice(&p[..n]);
+            at += n;
+        }
+        Some(slot)
     }
 
     /// Copy `data` (at most [`MAX_ECHO_DATA`] bytes) into a free buffer.
@@ -140,7 +162,7 @@ impl EchoPool {
 
     /// Return `slot` to the pool once its reply is written (or dropped).
     pub(super) fn release(&mut self, slot: u8) {
-        if usize::from(slot) < ECHO_SLOTS && !self.free.contains(&slot) {
+        if usize::from(slot) < self.bufs.len() && !self.free.contains(&slot) {
             self.free.push(slot);
         }
     }
@@ -171,8 +193,8 @@ impl Endpoint {
         &self.local_addrs
     }
 
-    /// A packet that is not TCP: act on it if it is an ICMP message we understand, else count
-    /// it as [`crate::wire::ParseError::NotTcp`].
+    /// A packet that is not TCP: act on it if it is an ICMP message we understand, else pass
+    /// it on to UDP.
     pub(super) fn on_not_tcp<'a>(
         &mut self,
         now: Instant,
@@ -180,10 +202,7 @@ impl Endpoint {
     ) -> Option<DatagramEvent<'a>> {
         let msg = match icmp::parse(packet) {
             Ok(msg) => msg,
-            Err(IcmpError::NotIcmp) => {
-                self.stats.parse_errors[crate::wire::ParseError::NotTcp.index()] += 1;
-                return None;
-            }
+            Err(IcmpError::NotIcmp) => return self.on_udp(now, packet),
             Err(IcmpError::Unsupported) => {
                 self.stats.icmp_ignored += 1;
                 return None;
@@ -220,8 +239,8 @@ impl Endpoint {
         quote: &QuotedTcp<'_>,
     ) -> Option<ConnectionHandle> {
         let tuple = FourTuple { local: quote.src(), remote: quote.dst() };
-        let handle =
-            if msg.dst == tuple.local.ip() { self.table.get(tuple).copied() } else { None };
+        let ours = msg.dst == tuple.local.ip() && quote.protocol() == ipv4::PROTO_TCP;
+        let handle = if ours { self.table.get(tuple).copied() } else { None };
         if handle.is_none() {
             self.stats.icmp_unknown_connection += 1;
         }
@@ -241,6 +260,9 @@ impl Endpoint {
             self.stats.icmp_ignored += 1;
             return None;
         };
+        if quote.protocol() == crate::wire::udp::PROTO_UDP {
+            return self.on_udp_icmp_error(msg, &quote, error, hard);
+        }
         let handle = self.quoted_connection(msg, &quote)?;
         self.stats.icmp_errors_applied += 1;
         Some(DatagramEvent::IcmpError(handle, IcmpUnreachable { error, hard, seq: quote.seq() }))
@@ -291,6 +313,11 @@ impl Endpoint {
         quote: QuotedTcp<'_>,
         min_mtu: u16,
     ) -> Option<DatagramEvent<'a>> {
+        if quote.protocol() == crate::wire::udp::PROTO_UDP {
+            // UDP does no path MTU discovery here: it sends without DF.
+            self.stats.icmp_ignored += 1;
+            return None;
+        }
         let handle = self.quoted_connection(msg, &quote)?;
         let mtu = match u16::try_from(mtu) {
             Ok(m) if m >= min_mtu && m < self.cfg.conn.mtu => m,

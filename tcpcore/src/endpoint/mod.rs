@@ -7,7 +7,9 @@
 //! connections one at a time.
 
 mod demux;
+mod frag;
 mod icmp;
+mod icmp_out;
 mod intercept;
 mod isn;
 mod listener;
@@ -16,6 +18,8 @@ mod ports;
 mod syn_cookie;
 mod syn_queue;
 mod time_wait;
+mod udp;
+mod udp_socket;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 pub use demux::FourTuple;
+pub use frag::{Reassembled, ENTRY_OVERHEAD};
 pub use icmp::{IcmpUnreachable, PathMtu, MAX_ECHO_DATA, MIN_MTU_V4, MIN_MTU_V6};
 pub use intercept::{
     ConnectionRequest, Decision, InterceptMode, InterceptOptions, InterceptStats, RequestId,
@@ -30,6 +35,10 @@ pub use intercept::{
 };
 pub use listener::{ListenOptions, SynCookies};
 pub use time_wait::TimeWaitEntry;
+pub use udp::UdpHandle;
+pub use udp_socket::{
+    UdpIcmpError, UdpRecv, UdpSendError, UdpSocket, UdpSocketStats, DATAGRAM_OVERHEAD,
+};
 
 use crate::config::{ConnConfig, EndpointConfig};
 use crate::conn::{ConnParams, Connection};
@@ -69,6 +78,16 @@ pub enum DatagramEvent<'a> {
     /// (RFC 5927 §4.1), aborts a connection in SYN-SENT on a hard error (RFC 1122
     /// §4.2.3.9) and otherwise remembers the error as the cause of a later timeout.
     IcmpError(ConnectionHandle, IcmpUnreachable),
+    /// A UDP datagram for the socket `UdpHandle`: pass it to that socket's
+    /// [`UdpSocket::handle_datagram`], which queues it or drops it when its queue is full.
+    Udp(UdpHandle, wire::udp::UdpDatagram<'a>),
+    /// An ICMP error quoting a datagram the socket `UdpHandle` sent: pass it to that
+    /// socket's [`UdpSocket::handle_icmp_error`].
+    UdpError(UdpHandle, UdpIcmpError),
+    /// The packet was the missing fragment of a datagram (or an IPv6 atomic fragment): pass
+    /// the whole packet, [`Reassembled::packet`], to [`Endpoint::handle`] like any other,
+    /// then give it back with [`Endpoint::recycle`].
+    Reassembled(Reassembled),
 }
 
 /// The peer of an active open: a unicast address and port of `local_ip`'s family.
@@ -90,6 +109,8 @@ enum Reply {
     Tcp { src: IpAddr, dst: IpAddr, repr: TcpRepr, ip: wire::IpFields },
     /// An echo reply whose data waits in buffer `slot` of the echo pool.
     Echo { src: IpAddr, dst: IpAddr, ident: u16, seq_no: u16, slot: u8, len: u16 },
+    /// An ICMP error whose quote waits in buffer `slot` of the error pool.
+    IcmpError { src: IpAddr, dst: IpAddr, ty: u8, code: u8, slot: u8, len: u16 },
 }
 
 /// Most packets the endpoint queues for sending; beyond it replies are dropped and counted.
@@ -128,6 +149,14 @@ pub struct Endpoint {
     local_addrs: Vec<IpAddr>,
     /// Rate limit of resets and TIME-WAIT ACKs: (window start, replies in it).
     reply_window: (Instant, u32),
+    /// UDP sockets.
+    udp: udp::UdpTable,
+    /// IP reassembly queues.
+    frags: frag::Reassembler,
+    /// Quotes of the queued ICMP errors.
+    err_pool: icmp::EchoPool,
+    /// Rate limit of the ICMP errors we send.
+    icmp_limit: icmp_out::IcmpLimiter,
     stats: EndpointStats,
     /// Any-IP interception and the requests waiting for a decision (AI-01, AI-02).
     intercept: intercept::Intercept,
@@ -140,6 +169,9 @@ impl Endpoint {
         let mut key = || SipKey::random(&mut rng);
         let (isn_key, ts_key, demux_key, port_key) = (key(), key(), key(), key());
         let (syn_key, tw_key, c1, c2) = (key(), key(), key(), key());
+        // Drawn after the TCP keys, so those stay what they were for a given seed.
+        let udp_keys = [key(), key(), key()];
+        let (frag_key, icmp_key) = (key(), key());
         let intercept_key = key();
         Endpoint {
             isn_key,
@@ -157,6 +189,10 @@ impl Endpoint {
             echo_pool: icmp::EchoPool::new(),
             local_addrs: Vec::new(),
             reply_window: (Instant::ZERO, 0),
+            udp: udp::UdpTable::new(udp_keys, (cfg.ephemeral_start, cfg.ephemeral_end)),
+            frags: frag::Reassembler::new(frag_key),
+            err_pool: icmp::EchoPool::with_slots(icmp_out::ERROR_SLOTS),
+            icmp_limit: icmp_out::IcmpLimiter::new(icmp_key),
             stats: EndpointStats::default(),
             intercept: intercept::Intercept::new(intercept_key),
             cfg,
@@ -442,7 +478,11 @@ impl Endpoint {
     /// packets are handled too: echo requests to an address given to
     /// [`Endpoint::add_local_addr`] are answered, "fragmentation needed" / "packet too
     /// big" messages for a connection become [`DatagramEvent::PathMtu`], and the other
-    /// errors quoting its segments [`DatagramEvent::IcmpError`].
+    /// errors quoting its segments [`DatagramEvent::IcmpError`]. UDP datagrams go to their
+    /// socket ([`DatagramEvent::Udp`], or port unreachable when none is bound), ICMP errors
+    /// about them likewise ([`DatagramEvent::UdpError`]). IP fragments are reassembled first
+    /// (`frag.rs`): the fragment that completes a datagram returns it as
+    /// [`DatagramEvent::Reassembled`], to be passed here again like any packet.
     pub fn handle<'a>(&mut self, now: Instant, packet: &'a [u8]) -> Option<DatagramEvent<'a>> {
         self.stats.packets_in += 1;
         // Receive checksum offload: the device vouches for the TCP checksum.
@@ -454,6 +494,7 @@ impl Endpoint {
         let seg = match wire::parse_with(packet, csum) {
             Ok(seg) => seg,
             Err(wire::ParseError::NotTcp) => return self.on_not_tcp(now, packet),
+            Err(wire::ParseError::Fragment) => return self.on_fragment(now, packet),
             Err(e) => {
                 self.stats.parse_errors[e.index()] += 1;
                 tracing::trace!(reason = %e, "dropped malformed packet");
@@ -624,6 +665,9 @@ impl Endpoint {
                 Reply::Echo { src, dst, ident, seq_no, slot, len } => {
                     self.emit_echo_reply(buf, (src, dst), (ident, seq_no), (slot, len))
                 }
+                Reply::IcmpError { src, dst, ty, code, slot, len } => {
+                    self.emit_icmp_error(buf, (src, dst), (ty, code), (slot, len))
+                }
             };
             if let Some(len) = len {
                 self.stats.packets_out += 1;
@@ -636,18 +680,23 @@ impl Endpoint {
     }
 
     /// The earliest deadline of the endpoint's own timers (SYN-ACK retransmissions,
-    /// TIME-WAIT expiry, the decision timeout of connection requests).
+    /// TIME-WAIT expiry, fragment reassembly timeouts, the decision timeout of connection
+    /// requests).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.syn_queue.next_deadline(), self.time_wait.next_deadline(), self.intercept_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        let timers = [
+            self.syn_queue.next_deadline(),
+            self.time_wait.next_deadline(),
+            self.frags.next_deadline(),
+            self.intercept_deadline(),
+        ];
+        timers.into_iter().flatten().min()
     }
 
     /// Run the endpoint's timers due at `now`. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.time_wait.expire(now);
         self.expire_requests(now);
+        self.expire_fragments(now);
         while let Some(entry) = self.syn_queue.pop_due(now) {
             self.on_syn_ack_timeout(now, entry);
         }

@@ -306,6 +306,12 @@ impl<A: App> Node for Host<A> {
                     slot.conn.handle_icmp_error(now, e);
                 }
             }
+            Some(DatagramEvent::Reassembled(r)) => {
+                self.handle(now, r.packet());
+                self.endpoint.recycle(r);
+            }
+            // Simulated hosts run TCP applications only.
+            Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) => {}
             Some(DatagramEvent::NewConnection(h, conn)) => {
                 // The application accepts at once: take it off its listener's accept queue
                 // (the only connection there), the regular listener's or interception's.

@@ -108,8 +108,8 @@ pub struct Echo<'a> {
     pub data: &'a [u8],
 }
 
-/// The beginning of a TCP segment we sent, quoted by an ICMP error: its IP header (options
-/// included) and at least the first 8 bytes of its TCP header.
+/// The beginning of a TCP segment (or UDP datagram) we sent, quoted by an ICMP error: its IP
+/// header (options included) and at least the first 8 bytes of its TCP (or UDP) header.
 ///
 /// The only constructor, [`QuotedTcp::new_checked`], validates the header so no accessor
 /// can panic. The quote's source is *our* address (we sent the packet).
@@ -122,8 +122,8 @@ pub struct QuotedTcp<'a> {
 }
 
 impl<'a> QuotedTcp<'a> {
-    /// Check that `bytes` starts with an IPv4 or IPv6 header carrying TCP and holds the first
-    /// 8 bytes of the TCP header; anything after them is kept and ignored. The quoted IP
+    /// Check that `bytes` starts with an IPv4 or IPv6 header carrying TCP or UDP and holds
+    /// the first 8 bytes of its header; anything after them is kept and ignored. The quoted IP
     /// length fields are not checked (the quote is truncated by design), nor is the quoted
     /// IPv4 header checksum. IPv6 extension headers are not followed: we never send them.
     ///
@@ -137,14 +137,14 @@ impl<'a> QuotedTcp<'a> {
                 let ihl = usize::from(first & 0x0f) * 4;
                 let hdr = bytes.get(..ipv4::HEADER_LEN).ok_or(IcmpError::Truncated)?;
                 let frag_offset = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x1fff;
-                if ihl < ipv4::HEADER_LEN || hdr[9] != ipv4::PROTO_TCP || frag_offset != 0 {
+                if ihl < ipv4::HEADER_LEN || !quotable(hdr[9]) || frag_offset != 0 {
                     return Err(IcmpError::BadQuote);
                 }
                 ihl
             }
             6 => {
                 let hdr = bytes.get(..ipv6::HEADER_LEN).ok_or(IcmpError::Truncated)?;
-                if hdr[6] != ipv6::NEXT_TCP {
+                if !quotable(hdr[6]) {
                     return Err(IcmpError::BadQuote);
                 }
                 ipv6::HEADER_LEN
@@ -155,6 +155,11 @@ impl<'a> QuotedTcp<'a> {
             return Err(IcmpError::Truncated);
         }
         Ok(QuotedTcp { bytes, ip_len })
+    }
+
+    /// The quoted packet's protocol: TCP (6) or UDP (17).
+    pub fn protocol(&self) -> u8 {
+        self.bytes[if self.is_ipv4() { 9 } else { 6 }]
     }
 
     /// The whole quote, as carried by the message.
@@ -195,10 +200,17 @@ impl<'a> QuotedTcp<'a> {
         SocketAddr::new(ip, self.tcp_u16(2))
     }
 
-    /// The quoted segment's sequence number (RFC 5927 §4.1 checks it against the window).
+    /// The quoted segment's sequence number (RFC 5927 §4.1 checks it against the window);
+    /// for a UDP quote, the length and checksum fields.
     pub fn seq(&self) -> SeqNum {
         SeqNum(u32::from(self.tcp_u16(4)) << 16 | u32::from(self.tcp_u16(6)))
     }
+}
+
+/// The protocols whose quotes we route: TCP, and UDP (RFC 1122 §4.1.3.3: "UDP MUST pass to
+/// the application layer all ICMP error messages that it receives from the IP layer").
+fn quotable(proto: u8) -> bool {
+    proto == ipv4::PROTO_TCP || proto == super::udp::PROTO_UDP
 }
 
 /// An ICMP or ICMPv6 message we understand. The family comes from the enclosing packet.
@@ -445,6 +457,32 @@ pub fn emit(
         }
         _ => return Err(EmitError::MixedFamilies),
     };
+    emit_message(buf, (src, dst), (ty, code, rest_of_header), body)
+}
+
+/// Emit an ICMP or ICMPv6 error of type `ty` and code `code` quoting `quote` as given (any
+/// protocol: the endpoint quotes what it received, as Linux's `icmp_send`), with every
+/// checksum. Returns the packet length.
+///
+/// # Errors
+/// As [`emit`].
+pub fn emit_error(
+    buf: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    (ty, code): (u8, u8),
+    quote: &[u8],
+) -> Result<usize, EmitError> {
+    emit_message(buf, (src, dst), (ty, code, [0; 4]), quote)
+}
+
+/// Write the IP header, the ICMP header and `body`, with the checksum.
+fn emit_message(
+    buf: &mut [u8],
+    (src, dst): (IpAddr, IpAddr),
+    (ty, code, rest_of_header): (u8, u8, [u8; 4]),
+    body: &[u8],
+) -> Result<usize, EmitError> {
     let msg_len = HEADER_LEN + body.len();
     let ip_len = ip_header(buf, src, dst, msg_len)?;
     let msg = buf.get_mut(ip_len..ip_len + msg_len).ok_or(EmitError::BufferTooSmall)?;

@@ -163,6 +163,30 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 }
 
+impl<T: AsRef<[u8]>> Ipv6Packet<T> {
+    /// The first header after the Hop-by-Hop, Routing and Destination Options headers
+    /// (RFC 8200 §4.1), as `(next header value, offset in the buffer)`: the upper-layer
+    /// protocol, or a Fragment header ([`NEXT_FRAGMENT`]) for the reassembly to take apart.
+    /// An extension header that runs past the payload is [`ParseError::Truncated`].
+    pub fn upper_layer(&self) -> Result<(u8, usize), ParseError> {
+        let payload = self.payload();
+        let mut next = self.next_header();
+        let mut at = 0;
+        // Every extension header is at least 8 bytes long, so this terminates.
+        while let NEXT_HOP_BY_HOP | NEXT_ROUTING | NEXT_DST_OPTS = next {
+            let (Some(&nh), Some(&ext_len)) = (payload.get(at), payload.get(at + 1)) else {
+                return Err(ParseError::Truncated);
+            };
+            at += (usize::from(ext_len) + 1) * 8;
+            if at > payload.len() {
+                return Err(ParseError::Truncated);
+            }
+            next = nh;
+        }
+        Ok((next, HEADER_LEN + at))
+    }
+}
+
 /// Write a 40-byte IPv6 header carrying TCP directly: traffic class and flow label 0, the
 /// given payload length, next header [`NEXT_TCP`], hop limit [`DEFAULT_HOP_LIMIT`].
 pub fn emit_header(buf: &mut [u8; HEADER_LEN], src: Ipv6Addr, dst: Ipv6Addr, payload_len: u16) {

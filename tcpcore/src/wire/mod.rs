@@ -1,4 +1,4 @@
-//! Wire formats: IPv4, IPv6, TCP and its options, Internet checksums, sequence numbers.
+//! Wire formats: IPv4, IPv6 and fragments, TCP and its options, UDP, Internet checksums, sequence numbers.
 //!
 //! Two layers, as in smoltcp: zero-copy `*Packet<T: AsRef<[u8]>>` views whose checked
 //! constructor validates lengths so that no accessor can panic afterwards, and plain `Repr`
@@ -6,6 +6,7 @@
 //! [`ParseError`] whose variant names the drop reason counted in the stats.
 
 pub mod checksum;
+pub mod frag;
 pub mod icmp;
 pub mod ip;
 pub mod ipv4;
@@ -13,6 +14,7 @@ pub mod ipv6;
 pub mod options;
 pub mod seq;
 pub mod tcp;
+pub mod udp;
 
 pub use ip::{
     emit, emit_ip, emit_with, parse, parse_with, EmitError, IpFields, Segment, TcpChecksum,
@@ -35,7 +37,8 @@ pub enum ParseError {
     BadIpLength,
     /// IPv4 header checksum wrong.
     BadIpChecksum,
-    /// An IP fragment (we set DF and never reassemble, RFC 9293 §3.7.1 / HS-11).
+    /// An IP fragment: parsing takes whole packets only; the endpoint reassembles fragments
+    /// first (TCP itself sets DF and never needs it, RFC 9293 §3.7.1 / HS-11).
     Fragment,
     /// Not a TCP packet (other protocol, or an IPv6 header chain we do not follow).
     NotTcp,

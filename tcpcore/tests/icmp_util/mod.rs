@@ -157,7 +157,11 @@ impl Host {
                     c.handle_icmp_error(now, e)
                 }
             }
-            None => {}
+            Some(DatagramEvent::Reassembled(r)) => {
+                self.recv(now, r.packet());
+                self.ep.recycle(r);
+            }
+            Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) | None => {}
         }
     }
 

@@ -80,7 +80,14 @@ impl Net {
                 assert!(self.sconns.insert(h, *c).is_none(), "handle {h:?} reused");
                 self.accepted.push(h);
             }
-            Some(DatagramEvent::PathMtu(..) | DatagramEvent::IcmpError(..)) | None => {}
+            Some(
+                DatagramEvent::PathMtu(..)
+                | DatagramEvent::IcmpError(..)
+                | DatagramEvent::Udp(..)
+                | DatagramEvent::UdpError(..)
+                | DatagramEvent::Reassembled(..),
+            )
+            | None => {}
         }
     }
 

@@ -77,8 +77,14 @@ impl Srv {
                 assert!(self.conns.insert(h, *c).is_none(), "handle {h:?} reused while live");
                 Some(h)
             }
-            Some(DatagramEvent::PathMtu(..) | DatagramEvent::IcmpError(..)) => {
-                panic!("no ICMP in these tests")
+            Some(
+                DatagramEvent::PathMtu(..)
+                | DatagramEvent::IcmpError(..)
+                | DatagramEvent::Udp(..)
+                | DatagramEvent::UdpError(..)
+                | DatagramEvent::Reassembled(..),
+            ) => {
+                panic!("no ICMP, UDP or fragments in these tests")
             }
             None => None,
         }
