@@ -9,8 +9,12 @@
 //! nobody else does ([`Network::set_default_route`]). Its answers to spoofed sources have
 //! nowhere to go and are dropped as "no route".
 //!
-//! `TCPCORE_AI_FLOOD_SYNS` sets the number of spoofed SYNs per run (default 1,000,000; they are
-//! sent at 100,000 per second of virtual time, so the count sets the flood's length).
+//! The same with a flood of IP fragments that never complete (FR-01): the forwarder's
+//! reassembly stays within its budget and its heap with it, and TCP goes on unharmed.
+//!
+//! `TCPCORE_AI_FLOOD_SYNS` and `TCPCORE_AI_FLOOD_FRAGS` set the number of spoofed SYNs or
+//! fragments per run (default 1,000,000 each; they are sent at 100,000 per second of virtual
+//! time, so the count sets the flood's length).
 
 mod alloc_util;
 
@@ -33,9 +37,10 @@ use tcpcore::{
 const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 const FORWARDER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
-/// Spoofed SYNs per run, unless `TCPCORE_AI_FLOOD_SYNS` says otherwise.
-const SYNS: u64 = 1_000_000;
-/// Spoofed SYNs per millisecond of virtual time (100,000 per second).
+/// Spoofed packets per run, unless `TCPCORE_AI_FLOOD_SYNS` or `TCPCORE_AI_FLOOD_FRAGS` says
+/// otherwise.
+const FLOOD_PACKETS: u64 = 1_000_000;
+/// Spoofed packets per millisecond of virtual time (100,000 per second).
 const PER_MS: u64 = 100;
 /// Legitimate clients, each sending `REQUEST` bytes and reading them back.
 const LEGIT: u32 = 1000;
@@ -48,8 +53,14 @@ const BACKLOG: u32 = 1024;
 /// full, 0.4 MiB without.
 const HEAP_BOUND: i64 = 2 << 20;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+/// How many packets a flood of `kind` sends (at least 10 ms worth).
+fn flood_size(kind: Flood) -> u64 {
+    let var = match kind {
+        Flood::Syn => "TCPCORE_AI_FLOOD_SYNS",
+        Flood::Fragment => "TCPCORE_AI_FLOOD_FRAGS",
+    };
+    let n = std::env::var(var).ok().and_then(|v| v.parse().ok());
+    n.unwrap_or(FLOOD_PACKETS).max(10 * PER_MS)
 }
 
 /// A random unicast IPv4 address outside 0/8, 10/8 (the simulated hosts) and 127/8.
@@ -66,9 +77,24 @@ fn random_dest(rng: &mut Rng) -> SocketAddr {
     SocketAddr::new(random_ip(rng), 1 + rng.below(65_535) as u16)
 }
 
-/// Sends `left` SYNs from random addresses and ports to random addresses and ports,
-/// `PER_MS` every millisecond.
+/// What the attacker sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flood {
+    /// SYNs from random addresses and ports to random addresses and ports.
+    Syn,
+    /// IPv4 fragments that never complete, from and to random addresses with a random
+    /// identification: each opens a reassembly (FR-01).
+    Fragment,
+}
+
+/// Data in each flood fragment, and the furthest (in 8-byte units) it starts in its
+/// datagram: each pending datagram holds a buffer of up to 8 KiB.
+const FRAG_DATA: usize = 256;
+const FRAG_MAX_OFFSET8: u64 = 1000;
+
+/// Sends `left` packets of its `kind`, `PER_MS` every millisecond.
 struct Attacker {
+    kind: Flood,
     rng: Rng,
     left: u64,
     next: Instant,
@@ -78,6 +104,37 @@ struct Attacker {
 }
 
 impl Attacker {
+    fn packet(&mut self, buf: &mut [u8]) -> usize {
+        match self.kind {
+            Flood::Syn => self.syn(buf),
+            Flood::Fragment => self.fragment(buf),
+        }
+    }
+
+    /// A middle fragment of a UDP datagram: more fragments follow, and the first and last
+    /// never come (RFC 791 §3.1 header, checksum included, so it reaches reassembly).
+    fn fragment(&mut self, buf: &mut [u8]) -> usize {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) =
+            (random_ip(&mut self.rng), random_ip(&mut self.rng))
+        else {
+            unreachable!("random_ip makes IPv4 addresses")
+        };
+        let len = 20 + FRAG_DATA;
+        let offset8 = 1 + self.rng.below(FRAG_MAX_OFFSET8) as u16;
+        buf[..len].fill(0xa5);
+        buf[..20].fill(0);
+        buf[0] = 0x45;
+        buf[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        buf[4..6].copy_from_slice(&(self.rng.next_u32() as u16).to_be_bytes());
+        buf[6..8].copy_from_slice(&(0x2000 | offset8).to_be_bytes());
+        (buf[8], buf[9]) = (64, 17);
+        buf[12..16].copy_from_slice(&src.octets());
+        buf[16..20].copy_from_slice(&dst.octets());
+        let c = wire::checksum::checksum(&buf[..20]);
+        buf[10..12].copy_from_slice(&c.to_be_bytes());
+        len
+    }
+
     /// A spoofed SYN as Linux clients send it (MSS, SACK, timestamps, window scale).
     fn syn(&mut self, buf: &mut [u8]) -> usize {
         let (src, dst) = (random_ip(&mut self.rng), random_dest(&mut self.rng));
@@ -120,6 +177,8 @@ struct Side {
     peak_heap: i64,
     max_half_open: usize,
     max_pending: usize,
+    /// The most memory reassembly held (charged bytes).
+    max_reassembly: usize,
 }
 
 impl Side {
@@ -132,6 +191,7 @@ impl Side {
             peak_heap: heap,
             max_half_open: 0,
             max_pending: 0,
+            max_reassembly: 0,
         }
     }
 
@@ -159,7 +219,7 @@ impl Node for Side {
         if let Some(a) = self.attacker.as_mut().filter(|a| a.due > 0) {
             a.due -= 1;
             a.sent += 1;
-            return Some(a.syn(buf));
+            return Some(a.packet(buf));
         }
         self.metered(|h| h.poll_transmit(now, buf))
     }
@@ -196,6 +256,7 @@ impl Node for Side {
         let ep = self.host.host().endpoint();
         self.max_half_open = self.max_half_open.max(ep.half_open_count());
         self.max_pending = self.max_pending.max(ep.pending_requests());
+        self.max_reassembly = self.max_reassembly.max(ep.reassembly_usage().1);
     }
 }
 
@@ -213,7 +274,9 @@ fn link() -> LinkConfig {
 /// What one flood run measured.
 #[derive(Debug)]
 struct Report {
-    syns: u64,
+    kind: Flood,
+    /// Spoofed packets sent.
+    sent: u64,
     flood_len: Duration,
     completed: u32,
     completed_in_flood: u32,
@@ -223,6 +286,7 @@ struct Report {
     end_heap: i64,
     max_half_open: usize,
     max_pending: usize,
+    max_reassembly: usize,
     stats: EndpointStats,
     wall: Duration,
 }
@@ -253,13 +317,14 @@ fn forwarder(mode: InterceptMode, dests: &[SocketAddr]) -> Host<EchoApp> {
 
 /// Run the client node and the forwarder (intercepting in `mode`, reaching `reachable`)
 /// joined by [`link`], the forwarder the default route, until every client is done (or
-/// gave up), the attacker sent its `syns` SYNs and the forwarder has forgotten everything.
+/// gave up), the attacker sent its flood (`attack`: what, how many packets) and the
+/// forwarder has forgotten everything.
 /// One client dials each of `dests`, the first at `first`, then one every `gap`.
 fn run(
     mode: InterceptMode,
     reachable: &[SocketAddr],
     dests: Vec<SocketAddr>,
-    syns: u64,
+    attack: (Flood, u64),
     first: Instant,
     gap: Duration,
 ) -> (Network<Side>, NodeId, NodeId) {
@@ -269,8 +334,9 @@ fn run(
     let client_host =
         Host::new(EndpointConfig { seed: 1, conn: conn_config(), ..EndpointConfig::default() });
     let mut client = Side::new(Lazy::new(client_host), 0);
-    client.attacker =
-        Some(Attacker { rng: Rng::new(0xf100d), left: syns, next: Instant::ZERO, due: 0, sent: 0 });
+    let (kind, left) = attack;
+    let rng = Rng::new(0xf100d);
+    client.attacker = Some(Attacker { kind, rng, left, next: Instant::ZERO, due: 0, sent: 0 });
     client.legit = Some(Legit { dests, started: 0, next: first, gap });
 
     let mut net = Network::new(5);
@@ -288,25 +354,26 @@ fn run(
             && ep.connection_count() == 0
             && ep.half_open_count() == 0
             && ep.pending_requests() == 0
+            && ep.reassembly_usage().0 == 0
     };
     net.drive_bounded(100_000_000, done).expect("the run ends");
     (net, c, s)
 }
 
-/// The flood: `TCPCORE_AI_FLOOD_SYNS` spoofed SYNs at the forwarder intercepting in `mode`,
-/// and `LEGIT` clients to random destinations during it. Checks that the forwarder's
-/// connections were exactly the clients' ones, on their dialled addresses.
-fn flood(mode: InterceptMode) -> Report {
+/// The flood: [`flood_size`] spoofed packets of `kind` at the forwarder intercepting in
+/// `mode`, and `LEGIT` clients to random destinations during it. Checks that the
+/// forwarder's connections were exactly the clients' ones, on their dialled addresses.
+fn flood(mode: InterceptMode, kind: Flood) -> Report {
     let started = WallClock::now();
-    let syns = env_u64("TCPCORE_AI_FLOOD_SYNS", SYNS).max(10 * PER_MS);
-    let flood_len = Duration::from_millis(syns.div_ceil(PER_MS));
+    let size = flood_size(kind);
+    let flood_len = Duration::from_millis(size.div_ceil(PER_MS));
     let mut rng = Rng::new(0xa1f100d);
     let dests: Vec<SocketAddr> = (0..LEGIT).map(|_| random_dest(&mut rng)).collect();
 
     // The legitimate clients start during the flood's second tenth to its sixth.
     let (first, gap) = (Instant::ZERO + flood_len / 10, flood_len / 2 / LEGIT);
     let reachable = dests.clone();
-    let (net, c, s) = run(mode, &reachable, dests, syns, first, gap);
+    let (net, c, s) = run(mode, &reachable, dests, (kind, size), first, gap);
     let flood_end = Instant::ZERO + flood_len;
     let apps: Vec<&EchoApp> = net.node(c).host().apps().collect();
     assert_eq!(apps.len(), LEGIT as usize, "every legitimate client ran");
@@ -317,7 +384,8 @@ fn flood(mode: InterceptMode) -> Report {
     dialled.sort();
     assert_eq!(locals, dialled, "only the clients got connections, on their dialled addresses");
     let report = Report {
-        syns: net.node(c).attacker.as_ref().map_or(0, |a| a.sent),
+        kind,
+        sent: net.node(c).attacker.as_ref().map_or(0, |a| a.sent),
         flood_len,
         completed: apps.iter().filter(|a| a.ok()).count() as u32,
         completed_in_flood: apps.iter().filter(|a| a.ok() && a.replied_at < Some(flood_end)).count()
@@ -332,16 +400,18 @@ fn flood(mode: InterceptMode) -> Report {
         end_heap: forwarder.heap,
         max_half_open: forwarder.max_half_open,
         max_pending: forwarder.max_pending,
+        max_reassembly: forwarder.max_reassembly,
         stats: *forwarder.host().endpoint().stats(),
         wall: started.elapsed(),
     };
     println!(
-        "AI flood ({mode:?}): {} spoofed SYNs to random addresses and ports over {flood_len:?}; \
+        "AI flood ({mode:?}): {} spoofed {kind:?} packets to random addresses over {flood_len:?}; \
          {}/{LEGIT} legitimate clients to random destinations completed their handshake and \
          echo ({} during the flood, {} failed), slowest handshake {:?}. Forwarder heap: peak \
-         {} B, at the end {} B; most half-open {}, most pending {}. syns {} syn_acks {} \
-         cookies sent {} accepted {}; {:?}. Wall time {:.2?}.",
-        report.syns,
+         {} B, at the end {} B; most half-open {}, most pending {}, most reassembly memory \
+         {} B. syns {} syn_acks {} cookies sent {} accepted {}, fragments {} dropped over \
+         budget {}; {:?}. Wall time {:.2?}.",
+        report.sent,
         report.completed,
         report.completed_in_flood,
         report.failed,
@@ -350,10 +420,13 @@ fn flood(mode: InterceptMode) -> Report {
         report.end_heap,
         report.max_half_open,
         report.max_pending,
+        report.max_reassembly,
         report.stats.syns_received,
         report.stats.syn_acks_sent,
         report.stats.cookies_sent,
         report.stats.cookies_accepted,
+        report.stats.frags_in,
+        report.stats.frag_budget_drops,
         report.stats.intercept,
         report.wall,
     );
@@ -361,14 +434,14 @@ fn flood(mode: InterceptMode) -> Report {
 }
 
 #[track_caller]
-fn assert_flood_holds(r: &Report) {
-    let syns = env_u64("TCPCORE_AI_FLOOD_SYNS", SYNS).max(10 * PER_MS);
-    assert!(r.syns >= syns, "only {} spoofed SYNs were sent", r.syns);
-    assert!(
-        r.stats.syns_received >= syns,
-        "the forwarder saw {} SYNs of {syns}",
-        r.stats.syns_received
-    );
+fn assert_flood_holds(r: &Report, heap_bound: i64) {
+    let size = flood_size(r.kind);
+    assert!(r.sent >= size, "only {} spoofed packets were sent", r.sent);
+    let seen = match r.kind {
+        Flood::Syn => r.stats.syns_received,
+        Flood::Fragment => r.stats.frags_in,
+    };
+    assert!(seen >= size, "the forwarder saw {seen} flood packets of {size}");
     // Without cookies (or decisions) they would complete only after the flood, on a SYN
     // retransmission: count those that got their echo while it lasted.
     assert!(
@@ -380,8 +453,8 @@ fn assert_flood_holds(r: &Report) {
     assert!(r.max_half_open <= BACKLOG as usize, "SYN queue bounded: {}", r.max_half_open);
     assert!(r.max_pending <= BACKLOG as usize, "pending table bounded: {}", r.max_pending);
     assert!(
-        r.peak_heap <= HEAP_BOUND,
-        "the forwarder's heap peaked at {} B (bound {HEAP_BOUND} B)",
+        r.peak_heap <= heap_bound,
+        "the forwarder's heap peaked at {} B (bound {heap_bound} B)",
         r.peak_heap
     );
 }
@@ -391,10 +464,10 @@ fn assert_flood_holds(r: &Report) {
 /// cookie, so the legitimate clients complete through cookies.
 #[test]
 fn ai_01_spoofed_syn_flood_at_an_any_ip_host_in_the_simulator_cookies_let_clients_in() {
-    let r = flood(InterceptMode::Accept);
-    assert_flood_holds(&r);
+    let r = flood(InterceptMode::Accept, Flood::Syn);
+    assert_flood_holds(&r, HEAP_BOUND);
     assert_eq!(r.max_half_open, BACKLOG as usize, "spoofed SYNs fill the SYN queue");
-    assert!(r.stats.cookies_sent >= r.syns - u64::from(BACKLOG), "{:?}", r.stats.cookies_sent);
+    assert!(r.stats.cookies_sent >= r.sent - u64::from(BACKLOG), "{:?}", r.stats.cookies_sent);
     if r.flood_len < Duration::from_secs(63) {
         // The spoofed entries hold the SYN queue for 63 s (the SYN-ACK retries), longer
         // than the flood: every legitimate client comes in through a cookie.
@@ -408,11 +481,11 @@ fn ai_01_spoofed_syn_flood_at_an_any_ip_host_in_the_simulator_cookies_let_client
 /// table and the SYN queue never fill and no cookie is needed.
 #[test]
 fn ai_02_spoofed_syn_flood_at_an_any_ip_host_in_the_simulator_prompt_decisions() {
-    let r = flood(InterceptMode::Decide);
-    assert_flood_holds(&r);
+    let r = flood(InterceptMode::Decide, Flood::Syn);
+    assert_flood_holds(&r, HEAP_BOUND);
     let st = r.stats.intercept;
     assert_eq!(st.completed, u64::from(LEGIT), "{st:?}");
-    assert_eq!(st.reset, r.syns, "every spoofed SYN refused: {st:?}");
+    assert_eq!(st.reset, r.sent, "every spoofed SYN refused: {st:?}");
     assert_eq!(st.requests, st.completed + st.reset, "{st:?}");
     assert_eq!((st.pending_overflows, st.overflow_cookies, st.expired), (0, 0, 0), "{st:?}");
     assert_eq!(r.stats.cookies_sent, 0);
@@ -430,7 +503,8 @@ fn far(i: u8, port: u16) -> SocketAddr {
 fn ai_01_a_host_behind_the_default_route_terminates_connections_to_any_address() {
     let dests = vec![far(1, 443), far(2, 22), far(1, 80)];
     let ms = Duration::from_millis(1);
-    let (net, c, s) = run(InterceptMode::Accept, &[], dests.clone(), 0, Instant::ZERO, ms);
+    let no_flood = (Flood::Syn, 0);
+    let (net, c, s) = run(InterceptMode::Accept, &[], dests.clone(), no_flood, Instant::ZERO, ms);
     assert!(net.node(c).host().apps().all(EchoApp::ok), "every client got its echo");
     let finished = net.node(s).host().finished();
     let mut locals: Vec<_> = finished.iter().map(|f| f.local).collect();
@@ -448,7 +522,9 @@ fn ai_01_a_host_behind_the_default_route_terminates_connections_to_any_address()
 fn ai_02_a_host_completes_only_the_destinations_its_decider_accepts() {
     let dests = vec![far(1, 443), far(2, 22), far(3, 80)];
     let ms = Duration::from_millis(1);
-    let (net, c, s) = run(InterceptMode::Decide, &dests[..2], dests.clone(), 0, Instant::ZERO, ms);
+    let (reachable, no_flood) = (&dests[..2], (Flood::Syn, 0));
+    let (net, c, s) =
+        run(InterceptMode::Decide, reachable, dests.clone(), no_flood, Instant::ZERO, ms);
     for app in net.node(c).host().apps() {
         if app.seed < 2 {
             assert!(app.ok(), "client {} to a reachable destination: {app:?}", app.seed);
@@ -459,4 +535,20 @@ fn ai_02_a_host_completes_only_the_destinations_its_decider_accepts() {
     }
     let st = net.node(s).host().endpoint().stats();
     assert_eq!((st.intercept.completed, st.intercept.reset, st.syn_acks_sent), (2, 1, 2));
+}
+
+/// FR-01 and AI-01 under a fragment flood: 1,000,000 fragments that never complete, from and
+/// to random addresses, at the intercepting forwarder while the clients connect through it.
+/// Reassembly fills its budget (Linux's 4 MiB `ipfrag_high_thresh`) and drops the rest; the
+/// forwarder's heap stays within the budget plus its fixed tables, and TCP, which needs no
+/// reassembly, is unharmed.
+#[test]
+fn fr_01_fragment_flood_at_an_any_ip_host_in_the_simulator_stays_in_budget() {
+    let r = flood(InterceptMode::Accept, Flood::Fragment);
+    let budget = EndpointConfig::default().ipfrag_high_thresh;
+    assert_flood_holds(&r, HEAP_BOUND + budget as i64);
+    assert!(r.max_reassembly <= budget, "reassembly held {} B", r.max_reassembly);
+    assert!(r.max_reassembly > budget / 2, "the budget was used: {} B", r.max_reassembly);
+    assert!(r.stats.frag_budget_drops > r.sent / 2, "the flood hit the budget: {:?}", r.stats);
+    assert_eq!(r.stats.frag_reassembled, 0, "no flood datagram completes");
 }
