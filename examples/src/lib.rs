@@ -17,6 +17,13 @@
 //! `tcp_tokio` instead.
 
 pub mod cli;
+#[cfg(target_os = "linux")]
+pub mod forward;
+#[cfg(target_os = "linux")]
+mod forward_udp;
+pub mod log;
+#[cfg(target_os = "linux")]
+pub mod netns;
 
 /// The README's code blocks, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

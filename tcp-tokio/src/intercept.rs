@@ -71,9 +71,10 @@ struct Waiter {
     waker: Option<Waker>,
 }
 
-/// Whether the driver must hand every packet to the endpoint, whatever its destination.
+/// Whether the driver must hand every packet to the endpoint, whatever its destination: TCP
+/// or UDP interception is on.
 pub(crate) fn takes_all(st: &EpState) -> bool {
-    st.intercept.mode != InterceptMode::Off
+    st.intercept.mode != InterceptMode::Off || st.ep.udp_intercepting()
 }
 
 /// Driver side, after a batch of packets: wake the task waiting for new requests, and give

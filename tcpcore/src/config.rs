@@ -1,6 +1,8 @@
 //! Configuration. Every default mirrors Linux; each field names the RFC or sysctl it follows.
 
+use core::ops::{Deref, DerefMut};
 use core::time::Duration;
+use std::sync::Arc;
 
 /// Which congestion controller new connections use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -12,8 +14,9 @@ pub enum CongestionAlgorithm {
     Cubic,
 }
 
-/// Per-connection settings. Cheap to copy; each connection keeps its own.
-#[derive(Clone, Copy, Debug)]
+/// Per-connection settings. Cheap to copy; connections with the same settings share one
+/// copy ([`SharedConnConfig`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConnConfig {
     /// Interface MTU; our advertised MSS is derived from it (RFC 9293 §3.7.1).
     pub mtu: u16,
@@ -179,6 +182,43 @@ impl Default for ConnConfig {
     }
 }
 
+/// A connection's settings, shared by every connection opened with the same ones (the
+/// endpoint's defaults, usually) and copied on write: a socket option set on one
+/// connection gives it its own copy. A connection then holds a pointer, not 250 bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SharedConnConfig(Arc<ConnConfig>);
+
+impl SharedConnConfig {
+    /// These settings if they equal `cfg` (one more connection shares them), else a new copy.
+    pub fn share_or_new(&self, cfg: &ConnConfig) -> SharedConnConfig {
+        if *self.0 == *cfg {
+            self.clone()
+        } else {
+            SharedConnConfig::from(*cfg)
+        }
+    }
+}
+
+impl From<ConnConfig> for SharedConnConfig {
+    fn from(cfg: ConnConfig) -> Self {
+        SharedConnConfig(Arc::new(cfg))
+    }
+}
+
+impl Deref for SharedConnConfig {
+    type Target = ConnConfig;
+    fn deref(&self) -> &ConnConfig {
+        &self.0
+    }
+}
+
+impl DerefMut for SharedConnConfig {
+    /// Copy on write: the first change gives this connection its own settings.
+    fn deref_mut(&mut self) -> &mut ConnConfig {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
 /// Endpoint-wide settings.
 #[derive(Clone, Copy, Debug)]
 pub struct EndpointConfig {
@@ -217,6 +257,12 @@ pub struct EndpointConfig {
     /// How long an incomplete datagram waits for its fragments (`net.ipv4.ipfrag_time`,
     /// 30 s; RFC 8200 §4.5 says 60 s, Linux uses 30 for IPv6 too).
     pub ipfrag_time: Duration,
+    /// Buffer memory (send and receive rings, out-of-order ranges, SACK scoreboards) of
+    /// all connections above which they stop growing their buffers and offer windows of
+    /// at most four segments (Linux `tcp_mem[1]`, the pressure threshold). Linux sizes
+    /// `tcp_mem` from RAM; the default, 2 GiB, is its value on a 24 GiB host and room for
+    /// 4,096 connections with full default buffers.
+    pub mem_pressure: usize,
 }
 
 impl Default for EndpointConfig {
@@ -236,6 +282,7 @@ impl Default for EndpointConfig {
             icmp_msgs_burst: 50,
             ipfrag_high_thresh: 4 * 1024 * 1024,
             ipfrag_time: Duration::from_secs(30),
+            mem_pressure: 2 << 30,
         }
     }
 }

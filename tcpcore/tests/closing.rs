@@ -412,6 +412,9 @@ fn cl_07_fin_wait_2_after_shutdown_write_alone_never_times_out() {
     sc.deliver(Seg::ack(PEER_ISS + 1, ISS + 2).data(b"late"));
     assert_eq!(sc.read_all(), b"late");
     sc.output();
+    // The emptied receive buffer is given back after a quiet RTO (MEM-02).
+    assert!(sc.next_timer().is_empty());
+    assert_eq!(sc.conn.buffer_bytes(), 0);
     // Closing now orphans it: the 60 s timer starts when the owner next polls.
     let t0 = sc.now;
     sc.conn.close();

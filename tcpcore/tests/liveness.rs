@@ -86,6 +86,9 @@ fn ka_01_data_from_peer_restarts_idle_time() {
     sc.advance(ms(30));
     sc.deliver(Seg::ack(P + 5, D + 2));
     let heard = T0 + 1_000_030;
+    // The buffers are given back after a quiet RTO (MEM-02); the probe comes next.
+    assert!(sc.next_timer().is_empty());
+    assert_eq!(sc.conn.buffer_bytes(), 0);
     assert_probe(&sc.next_timer(), D + 2, P + 5, at(heard + 7_200_000));
 }
 

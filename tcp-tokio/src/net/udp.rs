@@ -20,6 +20,8 @@ use crate::error::{endpoint_error, read_error};
 use crate::lock;
 use crate::stack::{EpState, Shared, Stack};
 
+mod intercept;
+
 /// One UDP socket and the state its users and the driver share.
 #[derive(Debug)]
 pub(crate) struct UdpCell {
@@ -137,6 +139,11 @@ impl UdpSocket {
         }
         let mut st = lock(&shared.ep);
         let sock = st.ep.udp_bind(addr).map_err(endpoint_error)?;
+        Ok(Self::register(shared, &mut st, sock))
+    }
+
+    /// Give the engine's socket `sock` a cell the driver routes to.
+    fn register(shared: &Arc<Shared>, st: &mut EpState, sock: tcpcore::UdpSocket) -> UdpSocket {
         let handle = sock.handle();
         let inner = UdpInner { sock, read_waker: None, write_waker: None, queued: false };
         let cell = Arc::new(UdpCell { handle, inner: Mutex::new(inner) });
@@ -144,7 +151,7 @@ impl UdpSocket {
             st.udp.resize(handle.0 + 1, None);
         }
         st.udp[handle.0] = Some(cell.clone());
-        Ok(UdpSocket { cell, shared: shared.clone() })
+        UdpSocket { cell, shared: shared.clone() }
     }
 
     /// Bind a socket to `addr` on the process default stack ([`Stack::set_default`]), as
@@ -238,6 +245,18 @@ impl UdpSocket {
             },
             Some(dst) => inner.sock.send_to(dst, buf),
         };
+        self.finish_send(inner, cx, result, buf.len())
+    }
+
+    /// After queueing (or failing to queue) a datagram of `len` bytes: hand the cell to the
+    /// driver, or register `cx` for room in the send queue.
+    fn finish_send(
+        &self,
+        mut inner: std::sync::MutexGuard<'_, UdpInner>,
+        cx: Option<&mut Context<'_>>,
+        result: Result<(), UdpSendError>,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
         match result {
             Ok(()) => {
                 let schedule = !inner.queued;
@@ -253,7 +272,7 @@ impl UdpSocket {
                         w.wake();
                     }
                 }
-                Poll::Ready(Ok(buf.len()))
+                Poll::Ready(Ok(len))
             }
             Err(UdpSendError::Blocked) => match cx {
                 Some(cx) => {

@@ -38,20 +38,38 @@ pub enum SlowStartPhase {
     Done,
 }
 
+/// An RTT in whole microseconds, or none: 4 bytes where an `Option<Duration>` takes 16
+/// (the controller is in every connection). RTT samples are differences of instants,
+/// whole microseconds already; one beyond 71 minutes saturates.
+#[derive(Clone, Copy, Debug)]
+struct OptRtt(u32);
+
+impl OptRtt {
+    const NONE: OptRtt = OptRtt(u32::MAX);
+
+    fn new(d: Duration) -> OptRtt {
+        OptRtt(u32::try_from(d.as_micros()).unwrap_or(u32::MAX - 1).min(u32::MAX - 1))
+    }
+
+    fn get(self) -> Option<Duration> {
+        (self.0 != u32::MAX).then(|| Duration::from_micros(u64::from(self.0)))
+    }
+}
+
 /// HyStart++ round state (RFC 9406 §4.3).
 #[derive(Clone, Copy, Debug)]
 struct HyStart {
     phase: SlowStartPhase,
     /// `windowEnd`: the round ends when SND.UNA passes it. `None` before the first ACK.
     window_end: Option<SeqNum>,
-    /// `lastRoundMinRTT`; `None` is infinity.
-    last_round_min_rtt: Option<Duration>,
-    /// `currentRoundMinRTT`; `None` is infinity.
-    current_round_min_rtt: Option<Duration>,
+    /// `lastRoundMinRTT`; none is infinity.
+    last_round_min_rtt: OptRtt,
+    /// `currentRoundMinRTT`; none is infinity.
+    current_round_min_rtt: OptRtt,
     /// `rttSampleCount` of the current round.
     rtt_sample_count: u32,
-    /// `cssBaselineMinRtt`; `None` is infinity.
-    css_baseline_min_rtt: Option<Duration>,
+    /// `cssBaselineMinRtt`; none is infinity.
+    css_baseline_min_rtt: OptRtt,
     /// Round boundaries passed while in CSS.
     css_rounds: u32,
 }
@@ -94,10 +112,10 @@ impl Cubic {
             hystart: HyStart {
                 phase: SlowStartPhase::SlowStart,
                 window_end: None,
-                last_round_min_rtt: None,
-                current_round_min_rtt: None,
+                last_round_min_rtt: OptRtt::NONE,
+                current_round_min_rtt: OptRtt::NONE,
                 rtt_sample_count: 0,
-                css_baseline_min_rtt: None,
+                css_baseline_min_rtt: OptRtt::NONE,
                 css_rounds: 0,
             },
         }
@@ -159,7 +177,7 @@ impl Cubic {
                 }
             }
             hs.last_round_min_rtt = hs.current_round_min_rtt;
-            hs.current_round_min_rtt = None;
+            hs.current_round_min_rtt = OptRtt::NONE;
             hs.rtt_sample_count = 0;
             hs.window_end = Some(a.snd_max);
         }
@@ -172,26 +190,27 @@ impl Cubic {
             _ => growth,
         };
         if let Some(rtt) = a.rtt_sample {
-            hs.current_round_min_rtt = Some(hs.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
+            hs.current_round_min_rtt =
+                OptRtt::new(hs.current_round_min_rtt.get().map_or(rtt, |m| m.min(rtt)));
             hs.rtt_sample_count += 1;
         }
         if hs.rtt_sample_count >= N_RTT_SAMPLE {
-            match (hs.phase, hs.current_round_min_rtt, hs.last_round_min_rtt) {
+            match (hs.phase, hs.current_round_min_rtt.get(), hs.last_round_min_rtt.get()) {
                 (SlowStartPhase::SlowStart, Some(cur), Some(last)) => {
                     // RttThresh = max(MIN_RTT_THRESH, min(lastRoundMinRTT / MIN_RTT_DIVISOR,
                     // MAX_RTT_THRESH)); a delay increase of RttThresh exits to CSS.
                     let thresh = (last / MIN_RTT_DIVISOR).min(MAX_RTT_THRESH).max(MIN_RTT_THRESH);
                     if cur >= last + thresh {
-                        hs.css_baseline_min_rtt = Some(cur);
+                        hs.css_baseline_min_rtt = OptRtt::new(cur);
                         hs.css_rounds = 0;
                         hs.phase = SlowStartPhase::Css;
                     }
                 }
                 (SlowStartPhase::Css, Some(cur), _)
-                    if hs.css_baseline_min_rtt.is_some_and(|base| cur < base) =>
+                    if hs.css_baseline_min_rtt.get().is_some_and(|base| cur < base) =>
                 {
                     // The exit was spurious: resume slow start, HyStart++ included.
-                    hs.css_baseline_min_rtt = None;
+                    hs.css_baseline_min_rtt = OptRtt::NONE;
                     hs.phase = SlowStartPhase::SlowStart;
                 }
                 _ => {}

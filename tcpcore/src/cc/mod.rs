@@ -51,3 +51,45 @@ pub trait Controller: Send + Sync + core::fmt::Debug {
     /// computed the restart `cwnd` and `ssthresh` (Linux `tcp_cwnd_restart`).
     fn on_idle_restart(&mut self, now: Instant, cwnd: u32, ssthresh: u32, mss: u32);
 }
+
+/// The configured controller, held inline by the connection: choosing it at run time costs
+/// no allocation per connection (a `Box<dyn Controller>` did, in every handshake).
+#[derive(Clone, Debug)]
+pub(crate) enum AnyController {
+    NewReno(NewReno),
+    Cubic(Cubic),
+}
+
+/// Forward a [`Controller`] method to the variant.
+macro_rules! forward {
+    ($self:ident, $c:ident => $call:expr) => {
+        match $self {
+            AnyController::NewReno($c) => $call,
+            AnyController::Cubic($c) => $call,
+        }
+    };
+}
+
+impl Controller for AnyController {
+    fn window(&self) -> u32 {
+        forward!(self, c => c.window())
+    }
+    fn ssthresh(&self) -> u32 {
+        forward!(self, c => c.ssthresh())
+    }
+    fn on_ack(&mut self, ack: &AckInfo) {
+        forward!(self, c => c.on_ack(ack))
+    }
+    fn on_loss(&mut self, now: Instant, in_flight: u32, mss: u32) {
+        forward!(self, c => c.on_loss(now, in_flight, mss))
+    }
+    fn on_recovery_end(&mut self, now: Instant, in_flight: u32, mss: u32) {
+        forward!(self, c => c.on_recovery_end(now, in_flight, mss))
+    }
+    fn on_rto(&mut self, now: Instant, in_flight: u32, mss: u32) {
+        forward!(self, c => c.on_rto(now, in_flight, mss))
+    }
+    fn on_idle_restart(&mut self, now: Instant, cwnd: u32, ssthresh: u32, mss: u32) {
+        forward!(self, c => c.on_idle_restart(now, cwnd, ssthresh, mss))
+    }
+}

@@ -21,13 +21,16 @@
 use core::time::Duration;
 
 use super::{open, Connection};
+use crate::cc::Controller;
 use crate::wire::{Segment, SeqNum};
 use crate::Instant;
 
 /// Initial `space`: the initial window of a sender, in our segments (Linux `TCP_INIT_CWND`).
 const INIT_SEGMENTS: u64 = 10;
 
-/// Auto-tuning state (Linux `rcv_rtt_est` and `rcvq_space`).
+/// Auto-tuning state (Linux `rcv_rtt_est` and `rcvq_space`). Held in a `Lazy`: allocated
+/// by the first data, freed when the connection goes idle (the measurement then starts
+/// afresh; the capacity it reached stays).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RcvSpace {
     /// The receiver's RTT estimate.
@@ -42,6 +45,8 @@ pub(crate) struct RcvSpace {
     /// Bytes consumed in the last RTT that grew the buffer (Linux `rcvq_space.space`).
     space: u64,
 }
+
+super::lazy::shared_default!(RcvSpace);
 
 impl Connection {
     /// In-order data arrived: sample the receiver's RTT, then possibly grow the buffer.
@@ -100,7 +105,8 @@ impl Connection {
         }
         let copied = consumed - self.rcv_space.consumed_at_start;
         let space = self.rcv_space.space.max(1);
-        if copied > space {
+        // Under memory pressure the buffer holds its size (`budget.rs`).
+        if copied > space && !self.mem.under_pressure() {
             // Twice a round trip's bytes, so the sender is not window-limited while one RTT
             // of data is being read, plus a cushion of 16 segments; and as the sender's rate
             // still rises (slow start), twice the relative growth on top.
@@ -117,7 +123,9 @@ impl Connection {
     /// than the congestion window, held the sender back (`tcp_should_expand_sndbuf`).
     pub(crate) fn expand_send_buffer(&mut self) {
         let cap = self.send_buf.capacity();
-        if !self.send_buf.was_full() || cap >= self.cfg.max_send_buffer {
+        // Linux `tcp_should_expand_sndbuf`: never under memory pressure (`budget.rs`).
+        if !self.send_buf.was_full() || cap >= self.cfg.max_send_buffer || self.mem.under_pressure()
+        {
             return;
         }
         let cwnd = self.cc.window();

@@ -4,6 +4,7 @@
 //! `tcp_is_cwnd_limited`).
 
 use super::Connection;
+use crate::cc::Controller;
 use crate::wire::SeqNum;
 use crate::Instant;
 
@@ -19,6 +20,13 @@ pub(crate) struct CwndUsage {
     limited: bool,
     /// The current window ends when SND.UNA reaches this.
     window_end: SeqNum,
+}
+
+impl CwndUsage {
+    /// When new data was last sent.
+    pub(crate) fn last_send(&self) -> Option<Instant> {
+        self.last_send
+    }
 }
 
 impl Connection {

@@ -37,10 +37,10 @@ impl Connection {
     /// other error is remembered and becomes the connection's error if it later times out
     /// (IC-08). Call [`Connection::poll_event`] afterwards.
     pub fn handle_icmp_error(&mut self, now: Instant, e: IcmpUnreachable) {
-        let _span = self.span.clone().entered();
+        let _span = self.span().entered();
         let in_flight = e.seq.in_range(self.snd_una, self.snd_max);
         if !in_flight || self.state == State::Closed {
-            self.info.icmp_ignored += 1;
+            self.info.cold.icmp_ignored += 1;
             tracing::trace!(
                 seq = e.seq.0,
                 una = self.snd_una.0,
@@ -56,14 +56,15 @@ impl Connection {
             return;
         }
         tracing::debug!(error = ?e.error, "soft ICMP error remembered");
-        self.soft_error =
+        self.rare.soft_error =
             Some(SoftError { error: e.error, snd_una: self.snd_una, rcv_nxt: self.rcv_nxt });
     }
 
     /// The error to report instead of `TimedOut`: the last soft ICMP error, if nothing
     /// worked since it came (IC-08).
     pub(crate) fn timeout_cause(&self) -> Option<ConnectionError> {
-        self.soft_error
+        self.rare
+            .soft_error
             .filter(|s| s.snd_una == self.snd_una && s.rcv_nxt == self.rcv_nxt)
             .map(|s| s.error)
     }

@@ -3,18 +3,26 @@
 use core::time::Duration;
 
 use super::{Connection, State};
+use crate::cc::Controller;
 use crate::wire::SeqNum;
 use crate::Instant;
 
-/// Raw counters kept by a connection.
-#[derive(Clone, Copy, Debug, Default)]
+/// Raw counters kept by a connection: those every segment moves inline, the others
+/// (losses, probes, hostile input) allocated the first time one counts.
+#[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) segs_in: u64,
     pub(crate) segs_out: u64,
     pub(crate) bytes_sent: u64,
-    pub(crate) bytes_retransmitted: u64,
     pub(crate) bytes_acked: u64,
     pub(crate) bytes_received: u64,
+    pub(crate) cold: super::lazy::Lazy<ColdCounters>,
+}
+
+/// Counters of rarer events.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ColdCounters {
+    pub(crate) bytes_retransmitted: u64,
     pub(crate) retransmits: u64,
     pub(crate) fast_retransmits: u64,
     pub(crate) timeouts: u64,
@@ -35,6 +43,8 @@ pub(crate) struct Counters {
     pub(crate) sack_blocks_ignored: u64,
     pub(crate) paws_rejected: u64,
 }
+
+super::lazy::shared_default!(ColdCounters);
 
 /// A snapshot of one connection's state and counters.
 #[derive(Clone, Copy, Debug)]
@@ -249,31 +259,31 @@ impl Connection {
             segs_in: c.segs_in,
             segs_out: c.segs_out,
             bytes_sent: c.bytes_sent,
-            bytes_retransmitted: c.bytes_retransmitted,
+            bytes_retransmitted: c.cold.bytes_retransmitted,
             bytes_acked: c.bytes_acked,
             bytes_received: c.bytes_received,
-            retransmits: c.retransmits,
-            fast_retransmits: c.fast_retransmits,
-            timeouts: c.timeouts,
-            drops: c.drops,
-            ooo_dropped: c.ooo_dropped,
-            challenge_acks: c.challenge_acks,
-            challenge_acks_suppressed: c.challenge_acks_suppressed,
-            probes_out: c.probes_out,
-            resets_in: c.resets_in,
-            resets_out: c.resets_out,
+            retransmits: c.cold.retransmits,
+            fast_retransmits: c.cold.fast_retransmits,
+            timeouts: c.cold.timeouts,
+            drops: c.cold.drops,
+            ooo_dropped: c.cold.ooo_dropped,
+            challenge_acks: c.cold.challenge_acks,
+            challenge_acks_suppressed: c.cold.challenge_acks_suppressed,
+            probes_out: c.cold.probes_out,
+            resets_in: c.cold.resets_in,
+            resets_out: c.cold.resets_out,
             ooo_ranges: self.recv_buf.ooo_ranges().len(),
-            pmtu_reductions: c.pmtu_reductions,
-            icmp_ignored: c.icmp_ignored,
-            rto_retransmits: c.rto_retransmits,
-            fast_retransmits_segs: c.fast_retransmits_segs,
-            tlp_probes: c.tlp_probes,
-            rack_marked_lost: c.rack_marked_lost,
-            dsacks_in: c.dsacks_in,
-            sack_blocks_ignored: c.sack_blocks_ignored,
+            pmtu_reductions: c.cold.pmtu_reductions,
+            icmp_ignored: c.cold.icmp_ignored,
+            rto_retransmits: c.cold.rto_retransmits,
+            fast_retransmits_segs: c.cold.fast_retransmits_segs,
+            tlp_probes: c.cold.tlp_probes,
+            rack_marked_lost: c.cold.rack_marked_lost,
+            dsacks_in: c.cold.dsacks_in,
+            sack_blocks_ignored: c.cold.sack_blocks_ignored,
             scoreboard_entries: self.scoreboard_stats().0,
             sack_max_work_per_ack: self.scoreboard_stats().1,
-            paws_rejected: c.paws_rejected,
+            paws_rejected: c.cold.paws_rejected,
             rcv_buf: self.recv_buf.capacity(),
             snd_buf: self.send_buf.capacity(),
             last_data_recv: self.ack.last_data,

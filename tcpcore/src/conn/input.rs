@@ -5,8 +5,8 @@ use core::time::Duration;
 use super::recv_buf::Stored;
 use super::timers::Timer;
 use super::{ev, ConnParams, Connection, PendingRst, State, SynInfo};
-use crate::cc::AckInfo;
-use crate::config::ConnConfig;
+use crate::cc::{AckInfo, Controller};
+use crate::config::SharedConnConfig;
 use crate::wire::{Segment, SeqNum};
 use crate::{ConnectionError, Instant};
 
@@ -14,14 +14,19 @@ impl Connection {
     /// Passive open: a listener received `syn` (RFC 9293 §3.10.7.2, LISTEN state). The new
     /// connection is in SYN-RECEIVED; its SYN-ACK goes out on the first `poll_transmit`.
     /// Data carried on the SYN is not accepted (no TCP Fast Open); the peer resends it.
-    pub fn accept(cfg: ConnConfig, params: ConnParams, syn: &Segment<'_>, now: Instant) -> Self {
+    pub fn accept(
+        cfg: impl Into<SharedConnConfig>,
+        params: ConnParams,
+        syn: &Segment<'_>,
+        now: Instant,
+    ) -> Self {
         Connection::accept_syn(cfg, params, SynInfo::from_segment(syn), now)
     }
 
     /// Process one segment routed to this connection (RFC 9293 §3.10.7.3 and §3.10.7.4).
     /// Hostile input is dropped (and counted); nothing here can fail or panic.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
-        let _span = self.span.clone().entered();
+        let _span = self.span().entered();
         self.info.segs_in += 1;
         tracing::trace!(
             state = ?self.state,
@@ -75,7 +80,6 @@ impl Connection {
         }
         self.ts_recent = o.tsval.filter(|_| self.cfg.timestamps);
         self.sack_ok = self.cfg.sack && o.sack_permitted;
-        self.init_sack();
         self.recv_buf.set_min_slack(1 << self.rcv_wscale);
         let mss = self.effective_mss();
         self.cc = super::new_controller(&self.cfg, mss);
@@ -90,7 +94,7 @@ impl Connection {
                 // HS-05: an old duplicate SYN-ACK is answered <SEQ=SEG.ACK><CTL=RST>.
                 self.pending_rst = Some(PendingRst { seq: t.ack, ack: None });
             }
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             return;
         }
         // Second: the RST bit. Acceptable only with an acceptable ACK.
@@ -165,7 +169,7 @@ impl Connection {
         self.on_acceptable(now);
         if !t.flags.ack() {
             // Fifth step: "if the ACK bit is off, drop the segment and return".
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             return;
         }
         if !self.on_ack(now, seg) {
@@ -228,7 +232,7 @@ impl Connection {
 
     /// An unacceptable segment is answered with an ACK and dropped (RFC 9293 §3.10.7.4).
     pub(crate) fn on_unacceptable(&mut self, now: Instant, seg: &Segment<'_>) {
-        self.info.drops += 1;
+        self.info.cold.drops += 1;
         let end = seg.tcp.seq + seg.payload.len() as u32;
         if !seg.payload.is_empty() && end <= self.rcv_nxt && self.rcv_nxt.since(end) < 1 << 30 {
             self.note_duplicate(seg.tcp.seq, end); // RFC 2883 §4: D-SACK
@@ -244,10 +248,10 @@ impl Connection {
         // injection) would ACK each other forever; like Linux (tcp_oow_rate_limited), answer
         // segments that occupy no sequence space at most once per interval.
         if seg.tcp.seq_len(seg.payload.len()) == 0 {
-            if self.last_invalid_ack.is_some_and(|t| now - t < self.cfg.invalid_ack_interval) {
+            if self.rare.last_invalid_ack.is_some_and(|t| now - t < self.cfg.invalid_ack_interval) {
                 return;
             }
-            self.last_invalid_ack = Some(now);
+            self.rare.last_invalid_ack = Some(now);
         }
         self.ack.now = true;
     }
@@ -276,12 +280,12 @@ impl Connection {
                 State::Closing | State::LastAck | State::TimeWait => None,
                 _ => Some(ConnectionError::Reset),
             };
-            self.info.resets_in += 1;
+            self.info.cold.resets_in += 1;
             self.enter_closed(error);
         } else if seq.in_range(self.rcv_nxt, self.rcv_nxt + self.rcv_wnd().max(1)) {
             self.challenge_ack(now);
         } else {
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
         }
     }
 
@@ -315,16 +319,16 @@ impl Connection {
 
     /// Send a challenge ACK unless this connection's per-second budget is spent (RFC 5961 §7).
     pub(crate) fn challenge_ack(&mut self, now: Instant) {
-        if now - self.challenge.window_start >= Duration::from_secs(1) {
-            self.challenge.window_start = now;
-            self.challenge.sent = 0;
+        if now - self.rare.challenge.window_start >= Duration::from_secs(1) {
+            self.rare.challenge.window_start = now;
+            self.rare.challenge.sent = 0;
         }
-        if self.challenge.sent < self.cfg.challenge_ack_limit {
-            self.challenge.sent += 1;
-            self.info.challenge_acks += 1;
+        if self.rare.challenge.sent < self.cfg.challenge_ack_limit {
+            self.rare.challenge.sent += 1;
+            self.info.cold.challenge_acks += 1;
             self.ack.now = true;
         } else {
-            self.info.challenge_acks_suppressed += 1;
+            self.info.cold.challenge_acks_suppressed += 1;
         }
     }
 
@@ -347,12 +351,12 @@ impl Connection {
         }
         // RFC 5961 §5.2 (SEC-03): acceptable only in [SND.UNA - MAX.SND.WND, SND.NXT].
         if t.ack > self.snd_max {
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             self.challenge_ack(now);
             return false;
         }
         if t.ack < self.snd_una - self.max_snd_wnd.max(1) {
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             self.challenge_ack(now);
             return false;
         }
@@ -543,7 +547,7 @@ impl Connection {
             self.recovery.inflation = 3 * mss;
             self.recovery.retransmit_head = true;
             self.rtt_probe = None;
-            self.info.fast_retransmits += 1;
+            self.info.cold.fast_retransmits += 1;
             tracing::trace!(una = self.snd_una.0, "fast retransmit");
         }
     }
@@ -620,7 +624,7 @@ impl Connection {
         let room = self.rcv_room_end().since(seq) as usize;
         if data.len() > room {
             // No buffer for the rest (only a peer sending beyond our window gets here).
-            self.info.drops += 1;
+            self.info.cold.drops += 1;
             self.ack.now = true;
             data = &data[..room];
         }
@@ -641,7 +645,7 @@ impl Connection {
             }
             Stored::OutOfOrder => self.ack.now = true,
             Stored::Dropped => {
-                self.info.ooo_dropped += 1;
+                self.info.cold.ooo_dropped += 1;
                 self.ack.now = true;
             }
         }

@@ -13,17 +13,20 @@
 //!   `poll_transmit` has something to send.
 
 mod autotune;
+mod budget;
 mod cork;
 mod cwv;
 mod icmp_error;
 mod info;
 mod input;
+mod lazy;
 mod open;
 mod output;
 mod paws;
 mod pmtu;
 mod recovery;
 mod recv_buf;
+mod release;
 mod ring;
 mod rtt;
 mod sack;
@@ -36,11 +39,12 @@ mod timers;
 
 use std::net::SocketAddr;
 
-use crate::cc::{Controller, Cubic, NewReno};
-use crate::config::{CongestionAlgorithm, ConnConfig};
+use crate::cc::{AnyController, Cubic, NewReno};
+use crate::config::{CongestionAlgorithm, ConnConfig, SharedConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
 
+pub(crate) use budget::MemBudget;
 pub use info::{CaState, SeqVars, TcpInfo, SCOREBOARD_CAPACITY};
 pub use open::SynInfo;
 pub(crate) use open::{syn_ack_repr, ts_clock};
@@ -106,6 +110,19 @@ pub(crate) struct ChallengeLimit {
     pub(crate) sent: u32,
 }
 
+/// State only hostile or broken peers and ICMP errors touch; held in a `Lazy`, allocated
+/// the first time one of them writes it and kept for the connection's life.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rare {
+    pub(crate) challenge: ChallengeLimit,
+    /// When we last answered an unacceptable segment without data (ACK-loop limit).
+    pub(crate) last_invalid_ack: Option<Instant>,
+    /// The last soft ICMP error, reported if the connection times out (IC-08).
+    pub(crate) soft_error: Option<icmp_error::SoftError>,
+}
+
+lazy::shared_default!(Rare);
+
 /// Pending application events, as bits.
 pub(crate) mod ev {
     pub(crate) const CONNECTED: u8 = 1;
@@ -125,7 +142,7 @@ pub(crate) struct PendingRst {
 /// One TCP connection. See the module documentation for the call order.
 #[derive(Debug)]
 pub struct Connection {
-    pub(crate) cfg: ConnConfig,
+    pub(crate) cfg: SharedConnConfig,
     pub(crate) local: SocketAddr,
     pub(crate) remote: SocketAddr,
     pub(crate) state: State,
@@ -170,7 +187,7 @@ pub struct Connection {
     pub(crate) send_buf: SendBuf,
     pub(crate) recv_buf: RecvBuf,
     /// Receive-buffer auto-tuning.
-    pub(crate) rcv_space: autotune::RcvSpace,
+    pub(crate) rcv_space: lazy::Lazy<autotune::RcvSpace>,
     /// Our FIN is queued behind the send buffer (shutdown_write or close).
     pub(crate) fin_queued: bool,
     /// Our FIN is acknowledged: SND.UNA is one past the end of the send buffer.
@@ -185,19 +202,18 @@ pub struct Connection {
     pub(crate) rtt: RttEstimator,
     /// The segment being timed for an RTT sample: its end sequence number and send time.
     pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
-    pub(crate) cc: Box<dyn Controller>,
+    pub(crate) cc: AnyController,
     /// Congestion window validation: idle restart and cwnd-limited tracking.
     pub(crate) cwv: cwv::CwndUsage,
     pub(crate) cork: cork::Cork,
     pub(crate) recovery: Recovery,
     /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
-    pub(crate) sack_tx: recovery::SackTx,
+    pub(crate) sack_tx: lazy::Lazy<recovery::SackTx>,
     /// The SACK blocks we report (RFC 2018 §4, RFC 2883).
-    pub(crate) sack_rx: sack::SackRx,
+    pub(crate) sack_rx: lazy::Lazy<sack::SackRx>,
     pub(crate) ack: AckState,
-    pub(crate) challenge: ChallengeLimit,
-    /// When we last answered an unacceptable segment without data (ACK-loop limit).
-    pub(crate) last_invalid_ack: Option<Instant>,
+    /// Challenge-ACK limit, ACK-loop limit, soft ICMP error.
+    pub(crate) rare: lazy::Lazy<Rare>,
     /// Consecutive retransmission timeouts without progress.
     pub(crate) retries: u8,
     pub(crate) keepalive_sent: u8,
@@ -213,18 +229,15 @@ pub struct Connection {
     pub(crate) pending_rst: Option<PendingRst>,
     pub(crate) events: u8,
     pub(crate) error: Option<ConnectionError>,
-    /// The last soft ICMP error, reported if the connection times out (IC-08).
-    pub(crate) soft_error: Option<icmp_error::SoftError>,
     /// When the oldest unacknowledged data was sent with no progress since (RFC 5482).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) info: info::Counters,
-    /// `tcp{local, remote}`: entered by every input and output call, so each event the
-    /// connection logs carries its addresses (a disabled span costs nothing).
-    pub(crate) span: tracing::Span,
+    /// This connection's share of its endpoint's memory budget.
+    pub(crate) mem: budget::Charge,
 }
 
 impl Connection {
-    fn new(cfg: ConnConfig, p: ConnParams, state: State, passive: bool) -> Self {
+    fn new(cfg: SharedConnConfig, p: ConnParams, state: State, passive: bool) -> Self {
         let default_mss = default_mss(&p.remote);
         let cc = new_controller(&cfg, default_mss);
         Connection {
@@ -256,7 +269,7 @@ impl Connection {
             peer_syn: SynInfo::default(),
             send_buf: SendBuf::new(cfg.send_buffer),
             recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
-            rcv_space: autotune::RcvSpace::default(),
+            rcv_space: lazy::Lazy::default(),
             fin_queued: false,
             our_fin_acked: false,
             orphaned: false,
@@ -269,11 +282,10 @@ impl Connection {
             cwv: cwv::CwndUsage::default(),
             cork: cork::Cork::default(),
             recovery: Recovery::default(),
-            sack_tx: recovery::SackTx::default(),
-            sack_rx: sack::SackRx::default(),
+            sack_tx: lazy::Lazy::default(),
+            sack_rx: lazy::Lazy::default(),
             ack: AckState { quick: cfg.quick_acks, ..AckState::default() },
-            challenge: ChallengeLimit::default(),
-            last_invalid_ack: None,
+            rare: lazy::Lazy::default(),
             retries: 0,
             keepalive_sent: 0,
             persist_backoff: 0,
@@ -283,21 +295,27 @@ impl Connection {
             pending_rst: None,
             events: 0,
             error: None,
-            soft_error: None,
             stalled_since: None,
             info: info::Counters::default(),
-            span: tracing::debug_span!("tcp", local = %p.local, remote = %p.remote),
+            mem: budget::Charge::default(),
             cfg,
         }
     }
 
     /// Active open (RFC 9293 §3.10.1): a connection in SYN-SENT whose SYN goes out on the
     /// first [`Connection::poll_transmit`].
-    pub fn connect(cfg: ConnConfig, params: ConnParams) -> Self {
-        let mut c = Connection::new(cfg, params, State::SynSent, false);
+    pub fn connect(cfg: impl Into<SharedConnConfig>, params: ConnParams) -> Self {
+        let mut c = Connection::new(cfg.into(), params, State::SynSent, false);
         c.rcv_wscale = open::our_wscale(&c.cfg);
-        c.span.in_scope(|| tracing::debug!("active open"));
+        c.span().in_scope(|| tracing::debug!("active open"));
         c
+    }
+
+    /// `tcp{local, remote}`: entered by every input and output call, so each event the
+    /// connection logs carries its addresses. Made on demand rather than kept: a disabled
+    /// span costs a level check, and a kept one 40 bytes in every connection.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::debug_span!("tcp", local = %self.local, remote = %self.remote)
     }
 
     // ---- getters -------------------------------------------------------------------------
@@ -502,7 +520,9 @@ impl Connection {
 
     /// Turn Nagle's algorithm off (`true`) or on (RFC 896).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.cfg.nodelay = nodelay;
+        if self.cfg.nodelay != nodelay {
+            self.cfg.nodelay = nodelay; // copies the shared settings once
+        }
         if nodelay {
             self.push_corked();
         }
@@ -515,7 +535,9 @@ impl Connection {
 
     /// Enable or disable keepalive probes (RFC 9293 §3.8.4).
     pub fn set_keepalive(&mut self, on: bool) {
-        self.cfg.keepalive = on;
+        if self.cfg.keepalive != on {
+            self.cfg.keepalive = on; // copies the shared settings once
+        }
         if !on {
             self.timers.stop(timers::Timer::Keepalive);
         }
@@ -541,6 +563,7 @@ impl Connection {
             || self.sack_wants_transmit()
             || self.has_sendable_data()
             || self.window_update_due()
+            || self.release_unarmed()
             || (self.orphaned
                 && self.state == State::FinWait2
                 && !self.timers.is_armed(timers::Timer::FinWait2))
@@ -620,10 +643,10 @@ impl Connection {
 }
 
 /// The configured congestion controller for a connection sending `mss`-byte segments.
-pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32) -> Box<dyn Controller> {
+pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32) -> AnyController {
     match cfg.congestion {
-        CongestionAlgorithm::NewReno => Box::new(NewReno::new(cfg.initial_cwnd, mss)),
-        CongestionAlgorithm::Cubic => Box::new(Cubic::new(cfg.initial_cwnd, mss)),
+        CongestionAlgorithm::NewReno => AnyController::NewReno(NewReno::new(cfg.initial_cwnd, mss)),
+        CongestionAlgorithm::Cubic => AnyController::Cubic(Cubic::new(cfg.initial_cwnd, mss)),
     }
 }
 

@@ -3,7 +3,7 @@
 //! the options and SYN-ACK we answer with (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
 
 use super::{ConnParams, Connection, State};
-use crate::config::ConnConfig;
+use crate::config::{ConnConfig, SharedConnConfig};
 use crate::wire::{Segment, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::Instant;
 
@@ -119,10 +119,15 @@ impl Connection {
     /// Passive open from what a SYN offered (RFC 9293 §3.10.7.2): a connection in
     /// SYN-RECEIVED whose SYN-ACK goes out on the first `poll_transmit`, unless the endpoint
     /// already sent it (see [`Connection::syn_ack_sent`]).
-    pub fn accept_syn(cfg: ConnConfig, params: ConnParams, syn: SynInfo, now: Instant) -> Self {
-        let mut c = Connection::new(cfg, params, State::SynReceived, true);
+    pub fn accept_syn(
+        cfg: impl Into<SharedConnConfig>,
+        params: ConnParams,
+        syn: SynInfo,
+        now: Instant,
+    ) -> Self {
+        let mut c = Connection::new(cfg.into(), params, State::SynReceived, true);
         c.take_syn(&syn, now);
-        c.span.in_scope(|| tracing::debug!("passive open"));
+        c.span().in_scope(|| tracing::debug!("passive open"));
         c
     }
 

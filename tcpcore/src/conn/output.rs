@@ -3,6 +3,7 @@
 
 use super::timers::Timer;
 use super::{open, Connection, State};
+use crate::cc::Controller;
 use crate::wire::{
     self, ipv4, ipv6, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps,
 };
@@ -25,7 +26,7 @@ impl Connection {
     /// in super-segments of up to that size (or `buf.len()`, if smaller) for the device to
     /// cut up; [`Transmit::gso_size`] is then the size of each segment's payload.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let _span = self.span.clone().entered();
+        let _span = self.span().entered();
         let t = self.next_segment(now, buf);
         self.update_timers(now);
         t
@@ -37,7 +38,7 @@ impl Connection {
                 Some(a) => (TcpFlags::RST | TcpFlags::ACK, a),
                 None => (TcpFlags::RST, SeqNum(0)),
             };
-            self.info.resets_out += 1;
+            self.info.cold.resets_out += 1;
             return self.emit(now, buf, rst.seq, ack, flags, [&[], &[]]);
         }
         match self.state {
@@ -69,7 +70,7 @@ impl Connection {
             // Zero-window and keepalive probes: <SEQ=SND.UNA-1>, no data, elicits an ACK
             // (RFC 9293 §3.8.4; Linux tcp_xmit_probe_skb).
             self.probe_due = false;
-            self.info.probes_out += 1;
+            self.info.cold.probes_out += 1;
             return self.emit(now, buf, self.snd_una - 1, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
         }
         if self.ack.now || self.window_update_due() {
@@ -92,7 +93,7 @@ impl Connection {
         if self.snd_max == self.iss {
             self.rtt_probe = Some((self.iss + 1, now));
         } else {
-            self.info.retransmits += 1;
+            self.info.cold.retransmits += 1;
         }
         self.snd_nxt = self.iss + 1;
         self.snd_max = self.snd_max.max(self.snd_nxt);
@@ -233,8 +234,8 @@ impl Connection {
         let end = seg.seq + seg.len + u32::from(seg.fin);
         let new_data = seg.seq >= self.snd_max;
         if seg.seq < self.snd_max {
-            self.info.retransmits += 1;
-            self.info.bytes_retransmitted += u64::from(seg.len);
+            self.info.cold.retransmits += 1;
+            self.info.cold.bytes_retransmitted += u64::from(seg.len);
             if self.rtt_probe.is_some_and(|(e, _)| e > seg.seq) {
                 self.rtt_probe = None; // Karn's rule (RFC 6298 §3)
             }
@@ -277,9 +278,15 @@ impl Connection {
     }
 
     /// The largest window we could offer now: buffer space, limited by what the 16-bit
-    /// field can carry at our scale (RFC 7323 §2.3).
+    /// field can carry at our scale (RFC 7323 §2.3), and to four segments while the
+    /// endpoint is under memory pressure (Linux `__tcp_select_window` clamps
+    /// `rcv_ssthresh` to `4 * advmss`; `budget.rs`). The edge already offered stays.
     fn offerable_window(&self) -> u32 {
-        (self.recv_buf.free() as u32).min(65_535 << self.rcv_wscale)
+        let wnd = (self.recv_buf.free() as u32).min(65_535 << self.rcv_wscale);
+        if self.mem.under_pressure() {
+            return wnd.min(4 * self.rcv_mss);
+        }
+        wnd
     }
 
     /// min(RCV.BUFF / 2, MSS) of RFC 9293 §3.8.6.2.2.

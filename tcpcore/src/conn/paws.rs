@@ -52,7 +52,7 @@ impl Connection {
     /// R1: "Send an acknowledgment in reply ... and drop the segment", counted. ACKs for
     /// segments without data share the out-of-window limit (Linux `tcp_oow_rate_limited`).
     pub(crate) fn on_paws_reject(&mut self, now: Instant, seg: &Segment<'_>) {
-        self.info.paws_rejected += 1;
+        self.info.cold.paws_rejected += 1;
         tracing::trace!(seq = seg.tcp.seq.0, "PAWS drop");
         self.on_unacceptable(now, seg);
     }

@@ -37,9 +37,9 @@ impl Connection {
     /// `tcp_simple_retransmit`). Only segments sent after this call are smaller; call
     /// [`Connection::poll_transmit`] afterwards.
     pub fn handle_path_mtu(&mut self, now: Instant, mtu: u16, quoted_seq: SeqNum) {
-        let _span = self.span.clone().entered();
+        let _span = self.span().entered();
         if !self.state.is_synchronized() || !quoted_seq.in_range(self.snd_una, self.snd_max) {
-            self.info.icmp_ignored += 1;
+            self.info.cold.icmp_ignored += 1;
             tracing::trace!(
                 seq = quoted_seq.0,
                 una = self.snd_una.0,
@@ -55,12 +55,12 @@ impl Connection {
         let headers = (ip_header + tcp::HEADER_LEN) as u32;
         let mss = u32::from(mtu.max(floor)).saturating_sub(headers);
         if mss >= self.snd_mss {
-            self.info.icmp_ignored += 1;
+            self.info.cold.icmp_ignored += 1;
             return;
         }
         tracing::debug!(mtu, old = self.snd_mss, new = mss, "path MTU lowered");
         self.snd_mss = mss;
-        self.info.pmtu_reductions += 1;
+        self.info.cold.pmtu_reductions += 1;
         // RFC 1191 §6.5: the quoted segment (and any other too-large one in flight) was
         // dropped by the router; send everything unacknowledged again at the new size.
         if self.snd_nxt > self.snd_una {

@@ -34,6 +34,7 @@ use core::time::Duration;
 use super::scoreboard::{Delivered, Scoreboard};
 use super::timers::Timer;
 use super::{Connection, State};
+use crate::cc::Controller;
 use crate::wire::{Segment, SeqNum};
 use crate::Instant;
 
@@ -46,10 +47,11 @@ const WC_DEL_ACK: Duration = Duration::from_millis(200);
 /// TUN bench saw 50-170 spurious probes per GiB, each answered by a DSACK).
 const PTO_SLACK: Duration = Duration::from_millis(2);
 
-/// Sender state of SACK recovery, RACK, TLP and PRR.
-#[derive(Debug, Default)]
+/// Sender state of SACK recovery, RACK, TLP and PRR. Held in a `Lazy`: allocated when a
+/// transfer first changes it, freed when the connection goes idle (`release.rs`).
+#[derive(Debug)]
 pub(crate) struct SackTx {
-    /// Allocated when SACK is negotiated.
+    /// Always present (its ring grows on demand); used when SACK is negotiated.
     pub(crate) sb: Option<Scoreboard>,
     // RACK (RFC 8985 §6.1).
     rack_xmit: Option<Instant>,
@@ -74,6 +76,31 @@ pub(crate) struct SackTx {
     /// A SACK recovery episode was entered and its end not yet handled.
     episode_open: bool,
 }
+
+impl Default for SackTx {
+    fn default() -> Self {
+        SackTx {
+            sb: Some(Scoreboard::new()),
+            rack_xmit: None,
+            rack_end: SeqNum::default(),
+            rack_rtt: Duration::ZERO,
+            min_rtt: None,
+            reordering_seen: false,
+            reo_wnd_mult: 0,
+            prr_delivered: 0,
+            prr_out: 0,
+            recover_fs: 0,
+            sndcnt: 0,
+            tlp_due: false,
+            tlp_end: None,
+            fin_alone: false,
+            after_rto: false,
+            episode_open: false,
+        }
+    }
+}
+
+super::lazy::shared_default!(SackTx);
 
 /// Lower bound of RACK's wait (RTT + reordering window): one clock tick (RFC 6298 §2's G).
 const RACK_MIN_WAIT: Duration = Duration::from_millis(1);
@@ -154,7 +181,7 @@ impl Connection {
                 return None;
             }
             // RFC 8985 §7.3: new data if the windows allow, else the last segment again.
-            self.info.tlp_probes += 1;
+            self.info.cold.tlp_probes += 1;
             self.sack_tx.tlp_end = Some(self.snd_max);
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
             if let Some((seq, len, fin)) = new_data.or_else(|| self.tlp_new_data()) {
@@ -198,9 +225,9 @@ impl Connection {
     pub(crate) fn on_data_sent(&mut self, now: Instant, seq: SeqNum, end: SeqNum, retx: bool) {
         if retx {
             if self.sack_tx.after_rto {
-                self.info.rto_retransmits += 1;
+                self.info.cold.rto_retransmits += 1;
             } else {
-                self.info.fast_retransmits_segs += 1;
+                self.info.cold.fast_retransmits_segs += 1;
             }
         }
         if !self.sack_active() {
@@ -286,8 +313,12 @@ impl Connection {
         if self.sack_tx.tlp_end.is_some_and(|e| una >= e) || self.recovery.active {
             self.sack_tx.tlp_end = None;
         }
+        if !self.sack_tx.is_allocated() && seg.tcp.options.sacks().is_empty() {
+            return; // nothing sent since the state was last freed, nothing reported
+        }
         let mut d = Delivered::default();
-        let sb = self.sack_tx.sb.as_mut().expect("sack_active");
+        let tx = &mut *self.sack_tx;
+        let sb = tx.sb.as_mut().expect("sack_active");
         sb.cum_ack(una, &mut d);
         let blocks = seg.tcp.options.sacks();
         let mut work = 0u32;
@@ -298,20 +329,20 @@ impl Connection {
                 && (b.right <= seg.tcp.ack
                     || blocks.get(1).is_some_and(|c| c.left <= b.left && b.right <= c.right));
             if dsack && b.left < b.right {
-                self.info.dsacks_in += 1;
+                self.info.cold.dsacks_in += 1;
                 // RFC 8985 §6.2 step 4: a D-SACK means reordering (or a spurious
                 // retransmission): widen the reordering window.
-                self.sack_tx.reordering_seen = true;
-                self.sack_tx.reo_wnd_mult = (self.sack_tx.reo_wnd_mult + 1).min(8);
+                tx.reordering_seen = true;
+                tx.reo_wnd_mult = (tx.reo_wnd_mult + 1).min(8);
                 continue;
             }
             // Bogus blocks are ignored: reversed, empty, beyond SND.MAX, or below SND.UNA.
             if b.left >= b.right || b.right > max || b.right <= una {
-                self.info.sack_blocks_ignored += 1;
+                self.info.cold.sack_blocks_ignored += 1;
                 continue;
             }
             if b.right.since(b.left.max(una)) > max.since(una) {
-                self.info.sack_blocks_ignored += 1;
+                self.info.cold.sack_blocks_ignored += 1;
                 continue;
             }
             work += sb.sack(b.left.max(una), b.right, &mut d);
@@ -384,7 +415,7 @@ impl Connection {
         let Some(sb) = self.sack_tx.sb.as_mut() else { return };
         let (marked, timeout) = sb.rack_detect(now, rack_xmit, end, wait);
         let lost = sb.lost_bytes;
-        self.info.rack_marked_lost += u64::from(marked);
+        self.info.cold.rack_marked_lost += u64::from(marked);
         match timeout {
             Some(t) => self.timers.set(Timer::Reorder, now + t),
             None => self.timers.stop(Timer::Reorder),
@@ -431,7 +462,7 @@ impl Connection {
         self.sack_tx.recover_fs = flight.max(1);
         self.sack_tx.tlp_end = None;
         self.timers.stop(Timer::LossProbe);
-        self.info.fast_retransmits += 1;
+        self.info.cold.fast_retransmits += 1;
         self.prr_update(0);
         tracing::trace!(una = self.snd_una.0, "SACK recovery");
     }
@@ -487,13 +518,6 @@ impl Connection {
     /// the SACK blocks we are reporting (Linux `tcp_current_mss`).
     pub(crate) fn data_mss(&self) -> u32 {
         self.effective_mss().saturating_sub(self.sack_option_len()).max(1)
-    }
-
-    /// Allocate the scoreboard once SACK is negotiated (RFC 2018 §2).
-    pub(crate) fn init_sack(&mut self) {
-        if self.sack_ok && self.sack_tx.sb.is_none() {
-            self.sack_tx.sb = Some(Scoreboard::new());
-        }
     }
 
     /// Scoreboard entries, their most per-ACK work, for `TcpInfo`.

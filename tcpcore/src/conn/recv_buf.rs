@@ -19,6 +19,8 @@ pub(crate) struct RecvBuf {
     /// In-order bytes not yet read by the application.
     unread: usize,
     /// Out-of-order ranges `[start, end)` beyond RCV.NXT, sorted and disjoint, not adjacent.
+    /// Allocated (to `max_ranges` at once) by the first out-of-order segment, so that a
+    /// connection without reordering or loss never pays for it.
     ooo: Vec<(SeqNum, SeqNum)>,
     max_ranges: usize,
     /// Bytes the application has consumed over the connection's life (Linux `copied_seq`).
@@ -44,7 +46,7 @@ impl RecvBuf {
             min_slack: 0,
             head: 0,
             unread: 0,
-            ooo: Vec::with_capacity(max_ranges),
+            ooo: Vec::new(),
             max_ranges,
             consumed: 0,
         }
@@ -97,6 +99,24 @@ impl RecvBuf {
         &self.ooo
     }
 
+    /// Bytes of storage allocated (the ring and the out-of-order range list).
+    pub(crate) fn allocated(&self) -> usize {
+        self.buf.len() + self.ooo.capacity() * core::mem::size_of::<(SeqNum, SeqNum)>()
+    }
+
+    /// Free the ring and the range list if they hold nothing (both are allocated again on
+    /// demand); returns the bytes freed.
+    pub(crate) fn release_if_empty(&mut self) -> usize {
+        if self.unread > 0 || !self.ooo.is_empty() {
+            return 0;
+        }
+        let freed = self.allocated();
+        self.head = 0;
+        self.buf = Box::default();
+        self.ooo = Vec::new();
+        freed
+    }
+
     /// Store `data` starting at `seq`, which the caller has trimmed into
     /// `[rcv_nxt, rcv_nxt + limit() - unread())`.
     pub(crate) fn store(&mut self, rcv_nxt: SeqNum, seq: SeqNum, data: &[u8]) -> Stored {
@@ -132,6 +152,9 @@ impl RecvBuf {
         if last == 0 {
             if self.ooo.len() >= self.max_ranges {
                 return false;
+            }
+            if self.ooo.capacity() == 0 {
+                self.ooo.reserve_exact(self.max_ranges);
             }
             self.ooo.insert(first, (start, end));
             return true;

@@ -3,16 +3,39 @@
 use core::time::Duration;
 
 /// SRTT, RTTVAR and RTO per RFC 6298 §2, with exponential backoff (§5.5) and clamps.
+/// Durations are kept as nanoseconds in `u64`s ([`Nanos`]): the same arithmetic as
+/// `Duration`'s, in half the bytes (this is in every connection).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RttEstimator {
-    srtt: Option<Duration>,
-    rttvar: Duration,
+    /// [`Nanos::NONE`] before the first sample.
+    srtt: Nanos,
+    rttvar: Nanos,
     /// RTO before backoff.
-    base_rto: Duration,
+    base_rto: Nanos,
+    min_rto: Nanos,
+    max_rto: Nanos,
     /// Number of consecutive backoffs applied (RFC 6298 §5.5).
     backoff: u32,
-    min_rto: Duration,
-    max_rto: Duration,
+}
+
+/// A duration in nanoseconds (saturating at about 584 years).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Nanos(u64);
+
+impl Nanos {
+    const NONE: Nanos = Nanos(u64::MAX);
+
+    fn from(d: Duration) -> Nanos {
+        Nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1).min(u64::MAX - 1))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+
+    fn opt(self) -> Option<Duration> {
+        (self != Nanos::NONE).then(|| self.get())
+    }
 }
 
 /// Clock granularity G of RFC 6298 §2 (we measure in microseconds; Linux uses 1 jiffy).
@@ -21,12 +44,12 @@ const GRANULARITY: Duration = Duration::from_millis(1);
 impl RttEstimator {
     pub(crate) fn new(initial: Duration, min_rto: Duration, max_rto: Duration) -> Self {
         RttEstimator {
-            srtt: None,
-            rttvar: Duration::ZERO,
-            base_rto: initial,
+            srtt: Nanos::NONE,
+            rttvar: Nanos(0),
+            base_rto: Nanos::from(initial),
             backoff: 0,
-            min_rto,
-            max_rto,
+            min_rto: Nanos::from(min_rto),
+            max_rto: Nanos::from(max_rto),
         }
     }
 
@@ -46,20 +69,18 @@ impl RttEstimator {
     /// ```
     pub(crate) fn sample_weighted(&mut self, rtt: Duration, expected: u32) {
         let n = expected.max(1);
-        match self.srtt {
-            None => {
-                self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
-            }
+        let (srtt, rttvar) = match self.srtt.opt() {
+            None => (rtt, rtt / 2),
             Some(srtt) => {
                 // With n = 1: RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'
                 let diff = srtt.abs_diff(rtt);
-                self.rttvar = (self.rttvar * (4 * n - 1) + diff) / (4 * n);
-                self.srtt = Some((srtt * (8 * n - 1) + rtt) / (8 * n));
+                let rttvar = (self.rttvar.get() * (4 * n - 1) + diff) / (4 * n);
+                (((srtt * (8 * n - 1) + rtt) / (8 * n)), rttvar)
             }
-        }
-        let srtt = self.srtt.unwrap_or(rtt);
-        self.base_rto = srtt + GRANULARITY.max(self.rttvar * 4);
+        };
+        self.srtt = Nanos::from(srtt);
+        self.rttvar = Nanos::from(rttvar);
+        self.base_rto = Nanos::from(srtt + GRANULARITY.max(rttvar * 4));
         // A new sample ends any backoff (RFC 6298 §5.7 keeps it until then).
         self.backoff = 0;
     }
@@ -67,32 +88,33 @@ impl RttEstimator {
     /// The current RTO, backed off and clamped (RFC 6298 §2.4, §2.5, §5.5).
     pub(crate) fn rto(&self) -> Duration {
         // §2.4 rounds the computed RTO up to the minimum; §5.5 doubles that RTO.
-        let base = self.base_rto.clamp(self.min_rto, self.max_rto);
-        base.saturating_mul(1u32 << self.backoff.min(16)).min(self.max_rto)
+        let max = self.max_rto.get();
+        let base = self.base_rto.get().clamp(self.min_rto.get(), max);
+        base.saturating_mul(1u32 << self.backoff.min(16)).min(max)
     }
 
     /// RFC 6298 §5.7: the SYN (or SYN-ACK) timed out and gave no sample, so data
     /// transmission starts with an RTO of 3 s (Linux `TCP_TIMEOUT_FALLBACK`).
     pub(crate) fn fallback_after_syn_timeout(&mut self) {
-        if self.srtt.is_none() {
-            self.base_rto = self.base_rto.max(Duration::from_secs(3));
+        if self.srtt == Nanos::NONE {
+            self.base_rto = Nanos::from(self.base_rto.get().max(Duration::from_secs(3)));
             self.backoff = 0;
         }
     }
 
     /// Double the RTO after a timeout (RFC 6298 §5.5).
     pub(crate) fn back_off(&mut self) {
-        if self.rto() < self.max_rto {
+        if self.rto() < self.max_rto.get() {
             self.backoff += 1;
         }
     }
 
     pub(crate) fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        self.srtt.opt()
     }
 
     pub(crate) fn rttvar(&self) -> Duration {
-        self.rttvar
+        self.rttvar.get()
     }
 }
 

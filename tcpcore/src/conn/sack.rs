@@ -10,7 +10,8 @@
 use super::Connection;
 use crate::wire::{SackBlock, SeqNum, TcpOptions};
 
-/// Receiver-side SACK state.
+/// Receiver-side SACK state. Held in a `Lazy`: allocated by the first out-of-order or
+/// duplicate segment, freed when the connection goes idle.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SackRx {
     /// A sequence number inside each of the most recently received out-of-order segments,
@@ -20,6 +21,8 @@ pub(crate) struct SackRx {
     /// A duplicate to report as D-SACK on the next ACK.
     pub(crate) dsack: Option<(SeqNum, SeqNum)>,
 }
+
+super::lazy::shared_default!(SackRx);
 
 impl SackRx {
     /// An out-of-order segment starting at `seq` was stored (RFC 2018 §4: its block goes

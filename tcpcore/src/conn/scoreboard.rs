@@ -144,6 +144,23 @@ impl Scoreboard {
         self.len
     }
 
+    /// Bytes of storage allocated.
+    pub(crate) fn allocated(&self) -> usize {
+        self.ring.len() * core::mem::size_of::<Entry>()
+    }
+
+    /// Free the ring if it holds no entry (it grows again on demand); returns the bytes
+    /// freed.
+    pub(crate) fn release_if_empty(&mut self) -> usize {
+        if self.len > 0 {
+            return 0;
+        }
+        let freed = self.allocated();
+        self.head = 0;
+        self.ring = Box::default();
+        freed
+    }
+
     /// Slot of entry `i` (< `len`, so the ring is allocated; its length is a power of two).
     fn idx(&self, i: usize) -> usize {
         (self.head + i) & (self.ring.len() - 1)

@@ -81,6 +81,21 @@ impl SendBuf {
         }
     }
 
+    /// Bytes of storage allocated.
+    pub(crate) fn allocated(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Free the storage if the buffer is empty (it is allocated again on demand); returns
+    /// the bytes freed.
+    pub(crate) fn release_if_empty(&mut self) -> usize {
+        if self.len > 0 {
+            return 0;
+        }
+        self.head = 0;
+        core::mem::take(&mut self.buf).len()
+    }
+
     /// The bytes at `offset..offset + len` from the front, as up to two slices.
     pub(crate) fn slices(&self, offset: usize, len: usize) -> [&[u8]; 2] {
         let len = len.min(self.len.saturating_sub(offset));

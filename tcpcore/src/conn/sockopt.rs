@@ -13,6 +13,7 @@ use core::time::Duration;
 
 use super::timers::Timer;
 use super::{new_controller, Connection};
+use crate::cc::Controller;
 use crate::config::{CongestionAlgorithm, ConnConfig};
 use crate::Instant;
 

@@ -4,6 +4,7 @@
 
 use super::timers::Timer;
 use super::{Connection, Recovery, State};
+use crate::cc::Controller;
 use crate::{ConnectionError, Instant};
 
 /// Retries for an orphaned connection (Linux `tcp_orphan_retries` = 0, which means 8).
@@ -17,7 +18,7 @@ impl Connection {
 
     /// Run every timer due at `now`. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _span = self.span.clone().entered();
+        let _span = self.span().entered();
         self.probe_before_rto(now);
         while let Some(timer) = self.timers.take_expired(now) {
             tracing::trace!(?timer, "timer");
@@ -30,6 +31,7 @@ impl Connection {
                 Timer::UserTimeout => self.enter_closed(Some(ConnectionError::TimedOut)),
                 Timer::Reorder => self.on_reorder_timeout(now),
                 Timer::LossProbe => self.on_loss_probe(),
+                Timer::Release => self.on_release_timer(now),
             }
         }
         self.update_timers(now);
@@ -67,7 +69,7 @@ impl Connection {
             return;
         }
         self.retries += 1;
-        self.info.timeouts += 1;
+        self.info.cold.timeouts += 1;
         self.rtt.back_off();
         self.rtt_probe = None;
         if !self.state.is_synchronized() {
@@ -149,6 +151,7 @@ impl Connection {
     /// Arm or stop the timers whose need follows from the state (run after every input and
     /// output, so app calls that cannot take `now` still get their timers).
     pub(crate) fn update_timers(&mut self, now: Instant) {
+        self.sync_budget();
         if self.state == State::Closed {
             self.timers.stop_all();
             return;
@@ -193,6 +196,7 @@ impl Connection {
         if self.state == State::FinWait2 && self.orphaned {
             self.timers.set_if_idle(Timer::FinWait2, now + self.cfg.fin_wait2_timeout);
         }
+        self.arm_release(now);
         match (self.cfg.user_timeout, self.stalled_since) {
             (Some(uto), Some(since)) if outstanding => {
                 self.timers.set(Timer::UserTimeout, since + uto)

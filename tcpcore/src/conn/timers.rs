@@ -23,10 +23,12 @@ pub(crate) enum Timer {
     Reorder,
     /// Tail loss probe timeout (RFC 8985 §7.2).
     LossProbe,
+    /// Give idle buffers back (`release.rs`).
+    Release,
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 9] = [
+    pub(crate) const ALL: [Timer; N] = [
         Timer::Retransmit,
         Timer::DelayedAck,
         Timer::Persist,
@@ -36,70 +38,75 @@ impl Timer {
         Timer::UserTimeout,
         Timer::Reorder,
         Timer::LossProbe,
+        Timer::Release,
     ];
 }
 
-/// Deadlines indexed by [`Timer`], in microseconds, `u64::MAX` when disarmed (a deadline
-/// that far away never fires either). Plain integers keep [`TimerTable::next`], which the
-/// caller asks after every input and output, to a branch-free minimum.
+/// How many kinds of timer there are.
+const N: usize = 10;
+
+/// Deadlines indexed by [`Timer`], in microseconds since the epoch; [`UNARMED`] marks a
+/// stopped timer. Not `Option<Instant>`: that doubles the table's size in every connection.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerTable {
-    slots: [u64; 9],
+    slots: [u64; N],
 }
 
-/// A disarmed slot.
-const IDLE: u64 = u64::MAX;
+/// The value of a stopped timer's slot. A deadline this far away (an instant that
+/// saturated) is stored one microsecond earlier: it never fires either way.
+const UNARMED: u64 = u64::MAX;
 
 impl Default for TimerTable {
     fn default() -> Self {
-        TimerTable { slots: [IDLE; 9] }
+        TimerTable { slots: [UNARMED; N] }
     }
+}
+
+fn armed(slot: u64) -> Option<Instant> {
+    (slot != UNARMED).then_some(Instant::from_micros(slot))
 }
 
 impl TimerTable {
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.slots[timer as usize] = at.as_micros();
+        self.slots[timer as usize] = at.as_micros().min(UNARMED - 1);
     }
 
     /// Arm `timer` unless it already runs.
     pub(crate) fn set_if_idle(&mut self, timer: Timer, at: Instant) {
-        let slot = &mut self.slots[timer as usize];
-        if *slot == IDLE {
-            *slot = at.as_micros();
+        if !self.is_armed(timer) {
+            self.set(timer, at);
         }
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
-        self.slots[timer as usize] = IDLE;
+        self.slots[timer as usize] = UNARMED;
     }
 
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        let at = self.slots[timer as usize];
-        (at != IDLE).then_some(Instant::from_micros(at))
+        armed(self.slots[timer as usize])
     }
 
     pub(crate) fn is_armed(&self, timer: Timer) -> bool {
-        self.slots[timer as usize] != IDLE
+        self.slots[timer as usize] != UNARMED
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.slots = [IDLE; 9];
+        self.slots = [UNARMED; N];
     }
 
     /// Earliest deadline of all armed timers.
     pub(crate) fn next(&self) -> Option<Instant> {
-        let at = self.slots.iter().fold(IDLE, |m, &s| m.min(s));
-        (at != IDLE).then_some(Instant::from_micros(at))
+        armed(self.slots.iter().copied().min().unwrap_or(UNARMED))
     }
 
     /// Disarm and return the first timer due at `now`, if any.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Timer> {
         let now = now.as_micros();
         let t = Timer::ALL.into_iter().find(|t| {
-            let at = self.slots[*t as usize];
-            at != IDLE && at <= now
+            let slot = self.slots[*t as usize];
+            slot != UNARMED && slot <= now
         })?;
-        self.slots[t as usize] = IDLE;
+        self.slots[t as usize] = UNARMED;
         Some(t)
     }
 }

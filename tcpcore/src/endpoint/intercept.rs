@@ -33,6 +33,15 @@ use crate::wire::icmp::{self, IcmpRepr, QuotedTcp};
 use crate::wire::{SeqNum, TcpFlags, TcpRepr};
 use crate::{EndpointError, Instant};
 
+/// Whether `dst` could be intercepted at all: a unicast address with a port.
+pub(super) fn interceptable(dst: SocketAddr) -> bool {
+    let unicast = match dst.ip() {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    };
+    unicast && dst.port() != 0
+}
+
 /// Bytes of a held SYN kept to quote in an ICMP error: its IP and TCP headers with the
 /// usual options (RFC 792 needs the IP header and 8 bytes; RFC 1812 §4.3.2.3 and RFC 4443
 /// §2.4 (c) ask for as much as fits, which Linux does up to 576 bytes).
@@ -329,11 +338,7 @@ impl Endpoint {
     /// Whether a segment or datagram to `dst` that no listener or socket takes is
     /// intercepted: interception is on and `dst` is a unicast address with a port.
     pub fn intercepts(&self, dst: SocketAddr) -> bool {
-        let unicast = match dst.ip() {
-            IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
-            IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
-        };
-        self.intercept.opts.mode != InterceptMode::Off && unicast && dst.port() != 0
+        self.intercept.opts.mode != InterceptMode::Off && interceptable(dst)
     }
 
     /// Take the oldest connection from the interception accept queue (AI-01).

@@ -19,6 +19,7 @@ mod syn_cookie;
 mod syn_queue;
 mod time_wait;
 mod udp;
+mod udp_intercept;
 mod udp_socket;
 
 use std::collections::VecDeque;
@@ -40,8 +41,8 @@ pub use udp_socket::{
     UdpIcmpError, UdpRecv, UdpSendError, UdpSocket, UdpSocketStats, DATAGRAM_OVERHEAD,
 };
 
-use crate::config::{ConnConfig, EndpointConfig};
-use crate::conn::{ConnParams, Connection};
+use crate::config::{ConnConfig, EndpointConfig, SharedConnConfig};
+use crate::conn::{ConnParams, Connection, MemBudget};
 use crate::rng::{Rng, SipKey};
 use crate::stats::EndpointStats;
 use crate::wire::{self, Segment, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
@@ -116,10 +117,10 @@ enum Reply {
 /// Most packets the endpoint queues for sending; beyond it replies are dropped and counted.
 const OUT_QUEUE: usize = 1024;
 
-/// A connection handle's slot.
+/// A connection handle's slot. Not its 4-tuple: the demultiplexing table has it, and the
+/// connection itself when it is closed (64 bytes per connection less).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    tuple: FourTuple,
     /// The listener whose accept queue still holds this connection.
     queued_at: Option<u32>,
     /// Opened by a listener: it holds its local port as a bind would (PT-01).
@@ -130,6 +131,10 @@ struct Slot {
 #[derive(Debug)]
 pub struct Endpoint {
     cfg: EndpointConfig,
+    /// `cfg.conn`, shared by the connections opened with it.
+    conn_cfg: SharedConnConfig,
+    /// The buffer memory of every connection opened here (`cfg.mem_pressure`).
+    budget: MemBudget,
     isn_key: SipKey,
     ts_key: SipKey,
     table: Demux<ConnectionHandle>,
@@ -195,6 +200,8 @@ impl Endpoint {
             icmp_limit: icmp_out::IcmpLimiter::new(icmp_key),
             stats: EndpointStats::default(),
             intercept: intercept::Intercept::new(intercept_key),
+            conn_cfg: cfg.conn.into(),
+            budget: MemBudget::new(cfg.mem_pressure),
             cfg,
         }
     }
@@ -212,6 +219,18 @@ impl Endpoint {
     /// Connections handed out and not yet closed.
     pub fn connection_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// Buffer memory held by the connections this endpoint opened (as Linux reports
+    /// `tcp_mem` usage in `/proc/net/sockstat`), in bytes.
+    pub fn buffer_memory(&self) -> usize {
+        self.budget.allocated()
+    }
+
+    /// The connections' buffer memory is above [`EndpointConfig::mem_pressure`]: they hold
+    /// their buffer sizes and offer small windows.
+    pub fn under_memory_pressure(&self) -> bool {
+        self.budget.under_pressure()
     }
 
     /// Half-open entries in all SYN queues.
@@ -396,7 +415,10 @@ impl Endpoint {
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
-        Ok((handle, Connection::connect(cfg, self.params(now, tuple))))
+        let cfg = self.conn_cfg.share_or_new(&cfg);
+        let mut conn = Connection::connect(cfg, self.params(now, tuple));
+        conn.attach_budget(self.budget.clone());
+        Ok((handle, conn))
     }
 
     /// Active open from `local`, an address a socket bound ([`Endpoint::bind`], whose
@@ -438,7 +460,7 @@ impl Endpoint {
     fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
         let passive = queued_at.is_some();
         self.held.hold(tuple.local, passive);
-        let slot = Some(Slot { tuple, queued_at, passive });
+        let slot = Some(Slot { queued_at, passive });
         let idx = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i] = slot;
@@ -456,9 +478,13 @@ impl Endpoint {
     /// The owner is dropping a drained connection ([`Connection::is_drained`]): forget its
     /// 4-tuple, and keep a compact entry if it is in TIME-WAIT (CL-09).
     pub fn connection_closed(&mut self, handle: ConnectionHandle, conn: &Connection) {
+        let tuple = FourTuple { local: conn.local_addr(), remote: conn.remote_addr() };
+        if self.table.get(tuple) != Some(&handle) {
+            return; // not this handle's connection: a caller mistake, ignored
+        }
         let Some(slot) = self.slots.get_mut(handle.0).and_then(Option::take) else { return };
-        self.table.remove(slot.tuple);
-        self.held.release(slot.tuple.local, slot.passive);
+        self.table.remove(tuple);
+        self.held.release(tuple.local, slot.passive);
         self.free_slots.push(handle.0);
         if let Some(li) = slot.queued_at {
             if let Some(Some(l)) = self.listeners.get_mut(li as usize) {

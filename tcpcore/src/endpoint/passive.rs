@@ -265,6 +265,7 @@ impl Endpoint {
             ts_offset: e.ts_offset,
         };
         let mut conn = Connection::accept_syn(self.passive_cfg(li), p, e.syn, e.first_sent);
+        conn.attach_budget(self.budget.clone());
         conn.syn_ack_sent(e.first_sent, e.retries > 0 || e.resent);
         // RFC 6298 §5.7: if the SYN-ACK timed out, data starts with the 3 s fallback RTO,
         // which the connection applies when the completing ACK acknowledges its SYN.
@@ -296,6 +297,7 @@ impl Endpoint {
         let iss: SeqNum = seg.tcp.ack - 1;
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
         let mut conn = Connection::accept_syn(self.passive_cfg(li), p, syn, now);
+        conn.attach_budget(self.budget.clone());
         conn.syn_ack_sent(now, true);
         Some(self.established(now, li, tuple, conn, seg))
     }
@@ -343,14 +345,14 @@ impl Endpoint {
 
     /// The connection options of passive opens at listener `li`: the endpoint's, with the
     /// listener's own (`ListenOptions::max_segment`).
-    fn passive_cfg(&self, li: u32) -> crate::config::ConnConfig {
+    fn passive_cfg(&self, li: u32) -> crate::config::SharedConnConfig {
         let mut cfg = self.cfg.conn;
         if let Some(Some(l)) = self.listeners.get(li as usize) {
             // The listening socket's options, if set; the device's offloads are the endpoint's.
             cfg = l.conn.map_or(cfg, |c| ConnConfig { offload: cfg.offload, ..c });
             cfg.max_segment = l.opts.max_segment.or(cfg.max_segment);
         }
-        cfg
+        self.conn_cfg.share_or_new(&cfg)
     }
 
     /// The listener's `defer_accept` (0 when it is gone).

@@ -43,6 +43,8 @@ pub(super) struct UdpTable {
     ports: PortAllocator,
     /// Key of the sockets' first IP identifications.
     ident_key: SipKey,
+    /// The socket taking datagrams no other socket takes (`udp_intercept.rs`).
+    pub(super) intercept: Option<UdpHandle>,
 }
 
 impl UdpTable {
@@ -55,6 +57,7 @@ impl UdpTable {
             free: Vec::new(),
             ports: PortAllocator::new(ports, range.0, range.1),
             ident_key,
+            intercept: None,
         }
     }
 
@@ -84,6 +87,18 @@ impl UdpTable {
             .or_else(|| self.demux.get(Self::key(local, None)))
             .or_else(|| self.demux.get(Self::key(wildcard, None)))
             .copied()
+    }
+
+    /// A handle for a new socket at `local`, not in the demux yet, and its first IP
+    /// identification.
+    pub(super) fn new_slot(&mut self, local: SocketAddr) -> (UdpHandle, u32) {
+        let idx = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        self.slots[idx] = Some((local, None));
+        let ident = super::isn::hash_tuple(&self.ident_key, local, UNCONNECTED) as u32;
+        (UdpHandle(idx), ident)
     }
 
     /// Sockets bound.
@@ -119,16 +134,10 @@ impl Endpoint {
         } else {
             addr
         };
+        let (h, ident) = self.udp.new_slot(local);
         let t = &mut self.udp;
-        let idx = t.free.pop().unwrap_or_else(|| {
-            t.slots.push(None);
-            t.slots.len() - 1
-        });
-        let h = UdpHandle(idx);
-        t.slots[idx] = Some((local, None));
         t.by_local.insert((local.port(), local.ip()), h);
         t.demux.insert(UdpTable::key(local, None), h);
-        let ident = super::isn::hash_tuple(&t.ident_key, local, UNCONNECTED) as u32;
         Ok(UdpSocket::new(h, local, &self.cfg, ident))
     }
 
@@ -181,6 +190,9 @@ impl Endpoint {
         let Some((local, peer)) = t.slots.get_mut(handle.0).and_then(Option::take) else { return };
         t.demux.remove(UdpTable::key(local, peer));
         t.by_local.remove(&(local.port(), local.ip()));
+        if t.intercept == Some(handle) {
+            t.intercept = None;
+        }
         t.free.push(handle.0);
     }
 
@@ -217,7 +229,7 @@ impl Endpoint {
             }
         };
         self.stats.udp_datagrams_in += 1;
-        match self.udp.lookup(d.dst, d.src) {
+        match self.udp.lookup(d.dst, d.src).or_else(|| self.udp_interceptor(d.dst)) {
             Some(h) => Some(DatagramEvent::Udp(h, d)),
             None => {
                 self.stats.udp_no_port += 1;

@@ -152,6 +152,8 @@ pub struct UdpSocket {
     /// destination and protocol while fragments may live; the start is keyed per socket).
     ident: u32,
     stats: UdpSocketStats,
+    /// Made by [`crate::Endpoint::udp_intercept`]: may send from any address and port.
+    intercept: bool,
 }
 
 impl UdpSocket {
@@ -176,6 +178,7 @@ impl UdpSocket {
             mtu: cfg.conn.mtu,
             ident,
             stats: UdpSocketStats::default(),
+            intercept: false,
         }
     }
 
@@ -192,6 +195,10 @@ impl UdpSocket {
     /// The connected peer, if any.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.remote
+    }
+
+    pub(super) fn set_intercept(&mut self) {
+        self.intercept = true;
     }
 
     pub(super) fn set_addrs(&mut self, local: SocketAddr, remote: Option<SocketAddr>) {
@@ -357,6 +364,38 @@ impl UdpSocket {
         if bad {
             return Err(UdpSendError::InvalidAddress);
         }
+        self.queue(SocketAddr::new(src_ip, self.local.port()), dst, data)
+    }
+
+    /// Queue `data` for `dst` from `src`, any address and port: the reply of an intercepted
+    /// flow, sent from the destination its client dialled (AI-01). Only for the socket of
+    /// [`crate::Endpoint::udp_intercept`].
+    ///
+    /// # Errors
+    /// As [`UdpSocket::send_to`]; [`UdpSendError::InvalidAddress`] on another socket, or for
+    /// an unspecified or multicast `src`, port 0, or mixed families.
+    pub fn send_as(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), UdpSendError> {
+        let bad = !self.intercept
+            || dst.port() == 0
+            || dst.ip().is_unspecified()
+            || dst.ip().is_multicast()
+            || src.port() == 0
+            || src.ip().is_unspecified()
+            || src.ip().is_multicast()
+            || src.is_ipv4() != dst.is_ipv4();
+        if bad {
+            return Err(UdpSendError::InvalidAddress);
+        }
+        self.queue(src, dst, data)
+    }
+
+    /// Queue `data` from `src` to `dst` (both checked).
+    fn queue(&mut self, src: SocketAddr, dst: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
         let max = if dst.is_ipv4() { udp::MAX_PAYLOAD_V4 } else { udp::MAX_PAYLOAD_V6 };
         if data.len() > max {
             return Err(UdpSendError::MessageTooLong);
@@ -367,7 +406,6 @@ impl UdpSocket {
         if !self.is_writable(data.len()) {
             return Err(UdpSendError::Blocked);
         }
-        let src = SocketAddr::new(src_ip, self.local.port());
         let mut buf = self.pool.pop().unwrap_or_default();
         buf.clear();
         buf.resize(HEADER_LEN, 0);

@@ -1,0 +1,315 @@
+//! The forwarder's bench (issue 13 item 8), in network namespaces it makes (root):
+//!
+//! - TCP bulk through `tun_forward` (kernel client → TUN → our stack → kernel socket →
+//!   veth → kernel server), TUN offloads off and on, against the kernel forwarding the same
+//!   transfer itself (client namespace → veth → router namespace with `ip_forward` → veth
+//!   → server namespace), in the same run;
+//! - UDP datagrams per second through the forwarder (64-byte datagrams, one flow, sent as
+//!   fast as the client's kernel takes them; what reaches the server is counted);
+//! - the memory of an idle forwarded TCP flow: the process heap (a counting allocator) per
+//!   flow with 1,000 idle flows open, and the kernel's socket object size.
+//!
+//! ```text
+//! cargo build --release --example tun_forward_bench
+//! sudo ./target/release/examples/tun_forward_bench [--mib N] [--secs S] [--flows N]
+//! ```
+//!
+//! Defaults: 200 MiB per TCP run (best of three), 2 s of UDP, 1,000 idle flows.
+
+#[cfg(target_os = "linux")]
+mod app {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpStream};
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use examples::forward::Forwarder;
+    use examples::netns::{ForwardNet, Netns, SERVER_IP};
+
+    /// Counts the heap in use, for the memory per idle flow.
+    struct Counting;
+
+    static HEAP: AtomicI64 = AtomicI64::new(0);
+
+    // SAFETY: every call is forwarded to the system allocator unchanged; the counter only
+    // observes sizes.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            HEAP.fetch_add(l.size() as i64, Relaxed);
+            // SAFETY: the caller's contract for `alloc`, passed on.
+            unsafe { System.alloc(l) }
+        }
+
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            HEAP.fetch_sub(l.size() as i64, Relaxed);
+            // SAFETY: `p` came from `alloc` with layout `l`.
+            unsafe { System.dealloc(p, l) }
+        }
+
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            HEAP.fetch_add(new as i64 - l.size() as i64, Relaxed);
+            // SAFETY: the caller's contract for `realloc`, passed on.
+            unsafe { System.realloc(p, l, new) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    const MIB: u64 = 1 << 20;
+    /// The bulk sink: reads to EOF, answers the byte count.
+    const SINK_PORT: u16 = 9000;
+    /// The UDP counter.
+    const UDP_PORT: u16 = 9001;
+    /// Accepts and holds connections idle, allocating nothing per connection.
+    const HOLD_PORT: u16 = 9002;
+
+    struct Args {
+        mib: u64,
+        secs: u64,
+        flows: usize,
+    }
+
+    fn parse_args() -> Result<Args, String> {
+        let mut a = Args { mib: 200, secs: 2, flows: 1000 };
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            let bad = |e: std::num::ParseIntError| format!("{flag}: {e}");
+            match flag.as_str() {
+                "--mib" => a.mib = v.parse().map_err(bad)?,
+                "--secs" => a.secs = v.parse().map_err(bad)?,
+                "--flows" => a.flows = v.parse().map_err(bad)?,
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(a)
+    }
+
+    pub(crate) fn main() {
+        let a = match parse_args() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("tun_forward_bench: {e}\nusage: tun_forward_bench [--mib N] [--secs S] [--flows N]");
+                std::process::exit(2);
+            }
+        };
+        // SAFETY: `geteuid` takes no arguments and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("tun_forward_bench needs root to make namespaces and a TUN");
+            std::process::exit(1);
+        }
+        let off = forwarded_bulk(false, a.mib);
+        let on = forwarded_bulk(true, a.mib);
+        let kernel = kernel_bulk(a.mib);
+        println!("TCP bulk, {} MiB, best of 3:", a.mib);
+        println!(
+            "  through tun_forward, offload off: {off:7.0} Mbit/s ({:.0} % of the kernel)",
+            off / kernel * 100.0
+        );
+        println!(
+            "  through tun_forward, offload on:  {on:7.0} Mbit/s ({:.0} % of the kernel)",
+            on / kernel * 100.0
+        );
+        println!("  kernel forwarding (ip_forward):   {kernel:7.0} Mbit/s");
+        let (sent, got) = udp_rate(Duration::from_secs(a.secs));
+        println!(
+            "UDP through tun_forward, 64-byte datagrams: {sent:.0}/s sent, {got:.0}/s delivered"
+        );
+        let (heap, kernel_obj) = idle_flow_memory(a.flows);
+        println!(
+            "idle forwarded TCP flow: {heap:.0} bytes of heap (with {} flows open: the stack's \
+             connection, the forwarder's task with copy_bidirectional's two 8 KiB buffers, the \
+             tokio handles of the kernel socket and of the client's), plus the kernel socket \
+             (a {kernel_obj}-byte TCP slab object, queues empty)",
+            a.flows
+        );
+    }
+
+    /// Best of three: `total` bytes from a kernel client (in the calling thread's
+    /// namespace) to the sink, in Mbit/s.
+    fn bulk(total: u64) -> f64 {
+        let once = || {
+            let mut s = TcpStream::connect((SERVER_IP, SINK_PORT)).expect("connect");
+            let buf = vec![0x5au8; 256 << 10];
+            let start = Instant::now();
+            let mut sent = 0;
+            while sent < total {
+                let n = (total - sent).min(buf.len() as u64) as usize;
+                s.write_all(&buf[..n]).expect("write");
+                sent += n as u64;
+            }
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut count = [0u8; 8];
+            s.read_exact(&mut count).expect("the sink's count");
+            assert_eq!(u64::from_be_bytes(count), total, "bytes at the sink");
+            total as f64 * 8.0 / start.elapsed().as_secs_f64() / 1e6
+        };
+        (0..3).map(|_| once()).fold(0.0, f64::max)
+    }
+
+    /// A TCP sink (reads to EOF, answers the count), a TCP holder and a UDP counter in
+    /// `ns`, on threads of that namespace for the rest of the run.
+    fn servers(ns: &Netns) -> Arc<AtomicU64> {
+        let datagrams = Arc::new(AtomicU64::new(0));
+        let count = datagrams.clone();
+        ns.run(move || {
+            let tcp = std::net::TcpListener::bind((SERVER_IP, SINK_PORT)).unwrap();
+            let udp = std::net::UdpSocket::bind((SERVER_IP, UDP_PORT)).unwrap();
+            let hold = std::net::TcpListener::bind((SERVER_IP, HOLD_PORT)).unwrap();
+            std::thread::spawn(move || {
+                let held: Vec<_> = hold.incoming().collect();
+                drop(held);
+            });
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                while udp.recv(&mut buf).is_ok() {
+                    count.fetch_add(1, Relaxed);
+                }
+            });
+            std::thread::spawn(move || {
+                for s in tcp.incoming() {
+                    let Ok(mut s) = s else { continue };
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 256 << 10];
+                        let mut n = 0u64;
+                        while let Ok(k) = s.read(&mut buf) {
+                            if k == 0 {
+                                break;
+                            }
+                            n += k as u64;
+                        }
+                        let _ = s.write_all(&n.to_be_bytes());
+                    });
+                }
+            });
+        });
+        datagrams
+    }
+
+    /// [`bulk`] through the forwarder.
+    fn forwarded_bulk(offload: bool, mib: u64) -> f64 {
+        let net = ForwardNet::new().expect("namespaces");
+        servers(&net.server);
+        net.with_forwarder(offload, || {}, move |_| bulk(mib * MIB)).expect("forwarder")
+    }
+
+    /// The same transfer forwarded by the kernel: client → router (ip_forward) → server.
+    fn kernel_bulk(mib: u64) -> f64 {
+        let (client, router, server) =
+            (Netns::new().unwrap(), Netns::new().unwrap(), Netns::new().unwrap());
+        let sh = |ns: &Netns, cmd: &str| ns.sh(&cmd.split(' ').collect::<Vec<_>>()).unwrap();
+        sh(&router, "ip link add k0 type veth peer name k1");
+        sh(&router, &format!("ip link set k1 netns {}", client.tid()));
+        sh(&router, "ip link add s0 type veth peer name s1");
+        sh(&router, &format!("ip link set s1 netns {}", server.tid()));
+        sh(&router, "ip addr add 10.79.0.1/24 dev k0");
+        sh(&router, "ip addr add 10.78.0.1/24 dev s0");
+        sh(&router, "ip link set k0 up");
+        sh(&router, "ip link set s0 up");
+        router.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")).unwrap();
+        sh(&client, "ip addr add 10.79.0.2/24 dev k1");
+        sh(&client, "ip link set k1 up");
+        sh(&client, "ip route add default via 10.79.0.1");
+        sh(&server, &format!("ip addr add {SERVER_IP}/24 dev s1"));
+        sh(&server, "ip link set s1 up");
+        sh(&server, "ip route add default via 10.78.0.1");
+        servers(&server);
+        client.run(move || bulk(mib * MIB))
+    }
+
+    /// 64-byte datagrams through the forwarder on one flow (one sender thread, so the
+    /// forwarder keeps a core on 2-core machines) for `secs`: sent and delivered
+    /// per second.
+    fn udp_rate(secs: Duration) -> (f64, f64) {
+        let net = ForwardNet::new().expect("namespaces");
+        let got = servers(&net.server);
+        net.with_forwarder(
+            false,
+            || {},
+            move |_| {
+                let stop = Arc::new(AtomicBool::new(false));
+                let sent = Arc::new(AtomicU64::new(0));
+                let senders: Vec<_> = (0..1)
+                    .map(|_| {
+                        let (stop, sent) = (stop.clone(), sent.clone());
+                        std::thread::spawn(move || {
+                            let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+                            s.connect((SERVER_IP, UDP_PORT)).unwrap();
+                            while !stop.load(Relaxed) {
+                                if s.send(&[7u8; 64]).is_ok() {
+                                    sent.fetch_add(1, Relaxed);
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                let before = got.load(Relaxed);
+                std::thread::sleep(secs);
+                stop.store(true, Relaxed);
+                for s in senders {
+                    s.join().unwrap();
+                }
+                let secs = secs.as_secs_f64();
+                (sent.load(Relaxed) as f64 / secs, (got.load(Relaxed) - before) as f64 / secs)
+            },
+        )
+        .expect("forwarder")
+    }
+
+    /// Heap per idle forwarded flow with `n` open, and the kernel's TCP socket object size.
+    fn idle_flow_memory(n: usize) -> (f64, u64) {
+        let net = ForwardNet::new().expect("namespaces");
+        servers(&net.server);
+        let heap = net
+            .with_forwarder(
+                false,
+                || {},
+                move |fwd: Forwarder| {
+                    let rt =
+                        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async move {
+                        let before = HEAP.load(Relaxed);
+                        let at = SocketAddr::from((SERVER_IP, HOLD_PORT));
+                        let mut conns = Vec::with_capacity(n);
+                        for _ in 0..n {
+                            conns.push(tokio::net::TcpStream::connect(at).await.expect("connect"));
+                        }
+                        let start = Instant::now();
+                        while fwd.stats().tcp_open.load(Relaxed) < n as u64
+                            && start.elapsed() < Duration::from_secs(30)
+                        {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        // Let the handshakes' timers and first ACKs settle.
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        (HEAP.load(Relaxed) - before) as f64 / n as f64
+                    })
+                },
+            )
+            .expect("forwarder");
+        (heap, tcp_slab_object_size())
+    }
+
+    /// The object size of the kernel's `TCP` slab (struct tcp_sock), 0 when unreadable.
+    fn tcp_slab_object_size() -> u64 {
+        let slab = std::fs::read_to_string("/proc/slabinfo").unwrap_or_default();
+        slab.lines()
+            .find(|l| l.starts_with("TCP "))
+            .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn main() {
+    app::main()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("tun_forward_bench needs Linux namespaces and a TUN device");
+    std::process::exit(1);
+}
