@@ -2,6 +2,7 @@
 
 mod sim_util;
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use sim_util::{pair, run_out, v4, v6, Pinger};
@@ -275,4 +276,29 @@ fn a_star_of_nodes_routes_by_address() {
         assert_eq!(net.link_stats(s, hub).delivered, i as u64 + 1);
     }
     assert_eq!(net.node_count(), 6);
+}
+
+/// AI-01 in the simulator: packets to addresses nobody owns follow the default route to
+/// its node (an any-IP interceptor), owned addresses still go to their owner, and the
+/// gateway's own packets to unowned addresses are dropped as no route, not looped back.
+#[test]
+fn ai_01_a_default_route_takes_addresses_nobody_owns() {
+    let mut net = Network::new(3);
+    let far = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+    let a = net.add_node(Pinger::new(far, 3, 64, MS), &[v4(0)]);
+    let gw = net.add_node(Pinger::new(far, 2, 64, MS), &[v4(1)]);
+    let b = net.add_node(Pinger::new(v4(1), 1, 64, MS), &[v4(2)]);
+    net.link(a, gw, LinkConfig::default());
+    net.link(b, gw, LinkConfig::default());
+    net.set_default_route(Some(gw));
+    run_out(&mut net);
+    assert_eq!(net.node(gw).seqs(), vec![0, 0, 1, 2], "b's packet, then a's three");
+    assert_eq!(net.link_stats(a, gw).delivered, 3);
+    assert_eq!(net.stats().dropped_no_route, 2, "the gateway's own, not looped back");
+    assert!(net.node(a).received.is_empty() && net.node(b).received.is_empty());
+
+    net.set_default_route(None);
+    net.node_mut(a).count = 4;
+    run_out(&mut net);
+    assert_eq!(net.stats().dropped_no_route, 3, "no default route: dropped again");
 }

@@ -8,6 +8,12 @@
 //! step the applications run and drained connections are dropped (their applications move to
 //! [`Host::finished`]).
 //!
+//! With [`Host::intercept`] the host also terminates connections to any address and port
+//! (AI-01), and in [`InterceptMode::Decide`] its decision policy answers each connection
+//! request in the step the SYN arrives (AI-02). Pair it with
+//! [`Network::set_default_route`](super::Network::set_default_route) so that packets to
+//! every address reach it.
+//!
 //! Nothing here allocates in steady state: connections live in a `BTreeMap` (deterministic
 //! order, no allocation for lookups) and applications reuse their own buffers.
 
@@ -17,7 +23,10 @@ use std::ops::Bound;
 
 use super::{check_connection, ConnWatch, Node};
 use crate::config::EndpointConfig;
-use crate::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, ListenOptions};
+use crate::endpoint::{
+    ConnectionHandle, ConnectionRequest, DatagramEvent, Decision, Endpoint, InterceptMode,
+    InterceptOptions, ListenOptions,
+};
 use crate::{Connection, EndpointError, Event, Instant};
 
 /// The application side of one connection, run by its [`Host`] after every simulator step.
@@ -66,11 +75,21 @@ pub struct Finished<A> {
 /// Makes the application of a connection accepted by a listener.
 pub type Acceptor<A> = Box<dyn FnMut(&Connection) -> A>;
 
+/// Answers a connection request held for a decision ([`Host::intercept`], AI-02).
+pub type Decider = Box<dyn FnMut(Instant, &ConnectionRequest) -> Decision>;
+
+/// A host's interception: who gets the intercepted connections, and who decides.
+struct Intercepting<A> {
+    accept: Acceptor<A>,
+    decide: Decider,
+}
+
 /// An endpoint plus its connections and their applications, as a simulator [`Node`].
 pub struct Host<A: App> {
     endpoint: Endpoint,
     conns: BTreeMap<ConnectionHandle, Slot<A>>,
     accept: Option<Acceptor<A>>,
+    intercept: Option<Intercepting<A>>,
     /// The address `accept` listens on.
     listen_addr: Option<SocketAddr>,
     /// Scratch list of drained connections (kept to avoid allocating per step).
@@ -99,6 +118,7 @@ impl<A: App> Host<A> {
             endpoint: Endpoint::new(cfg),
             conns: BTreeMap::new(),
             accept: None,
+            intercept: None,
             listen_addr: None,
             drained: Vec::new(),
             finished: Vec::new(),
@@ -138,6 +158,25 @@ impl<A: App> Host<A> {
         self.accept = Some(Box::new(accept));
         self.listen_addr = Some(addr);
         Ok(())
+    }
+
+    /// Intercept connections to every address and port that no listener takes (AI-01): the
+    /// endpoint's interception is set to `opts`, and each intercepted connection gets the
+    /// application `accept` makes. In [`InterceptMode::Decide`], `decide` answers every
+    /// connection request in the step its SYN arrives, as an application that decides at
+    /// once (AI-02); in the other modes it is never called. [`InterceptMode::Off`] turns
+    /// interception off again.
+    pub fn intercept(
+        &mut self,
+        opts: InterceptOptions,
+        accept: impl FnMut(&Connection) -> A + 'static,
+        decide: impl FnMut(Instant, &ConnectionRequest) -> Decision + 'static,
+    ) {
+        // Intercepted connections are accepted as they complete: the queue is empty.
+        let orphans = self.endpoint.set_interception(opts);
+        debug_assert!(orphans.is_empty());
+        self.intercept = (opts.mode != InterceptMode::Off)
+            .then(|| Intercepting { accept: Box::new(accept), decide: Box::new(decide) });
     }
 
     /// Open a connection from `local_ip` to `remote`, driven by `app`.
@@ -235,6 +274,17 @@ impl<A: App> Host<A> {
             });
         }
     }
+
+    /// AI-02: answer every new connection request at once with the host's decider.
+    fn decide_requests(&mut self, now: Instant) {
+        let Some(i) = self.intercept.as_mut() else { return };
+        while let Some(req) = self.endpoint.poll_request() {
+            let decision = (i.decide)(now, &req);
+            // Just handed out, so still waiting: this cannot fail.
+            let decided = self.endpoint.decide(now, req.id, decision);
+            debug_assert!(decided.is_ok());
+        }
+    }
 }
 
 impl<A: App> Node for Host<A> {
@@ -263,17 +313,26 @@ impl<A: App> Node for Host<A> {
             // Simulated hosts run TCP applications only.
             Some(DatagramEvent::Udp(..) | DatagramEvent::UdpError(..)) => {}
             Some(DatagramEvent::NewConnection(h, conn)) => {
-                let (Some(accept), Some(addr)) = (self.accept.as_mut(), self.listen_addr) else {
+                // The application accepts at once: take it off its listener's accept queue
+                // (the only connection there), the regular listener's or interception's.
+                let listener = self.listen_addr.filter(|&a| self.endpoint.accept_queue_len(a) > 0);
+                let (accepted, accept) = match listener {
+                    Some(addr) => (self.endpoint.accept(addr), self.accept.as_mut()),
+                    None => (
+                        self.endpoint.accept_intercepted(),
+                        self.intercept.as_mut().map(|i| &mut i.accept),
+                    ),
+                };
+                debug_assert!(accepted.is_none_or(|a| a == h), "another connection was queued");
+                let Some(accept) = accept.filter(|_| accepted == Some(h)) else {
                     self.endpoint.connection_closed(h, &conn);
                     return;
                 };
-                // The application accepts at once: take it off the listener's accept queue.
-                let accepted = self.endpoint.accept(addr);
-                debug_assert_eq!(accepted, Some(h));
                 let app = accept(&conn);
                 self.conns.insert(h, Slot { conn: *conn, app, watch: ConnWatch::default() });
             }
         }
+        self.decide_requests(now);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {

@@ -67,7 +67,7 @@ mod stream;
 
 pub use crate::pcap::{LINKTYPE_RAW, PCAP_MAGIC};
 pub use apps::{response_len, BulkApp, Model, ModelApp};
-pub use host::{Acceptor, App, Finished, Host};
+pub use host::{Acceptor, App, Decider, Finished, Host};
 pub use invariants::{check_connection, ConnWatch};
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use network::{NetStats, Network};

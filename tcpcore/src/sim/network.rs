@@ -27,8 +27,9 @@ pub struct NetStats {
     /// Packets dropped because their IP header could not be read (empty, an unknown version,
     /// or shorter than the fixed header).
     pub dropped_malformed: u64,
-    /// Packets dropped because no node owns their destination address, or the sender has no
-    /// link to the node that does.
+    /// Packets dropped because no node owns their destination address (and there is no
+    /// [default route](Network::set_default_route) other than the sender), or the sender has
+    /// no link to the node that does.
     pub dropped_no_route: u64,
 }
 
@@ -50,6 +51,8 @@ pub struct Network<N: Node> {
     nodes: Vec<N>,
     /// Address to node index, sorted by address (no duplicates).
     routes: Vec<(IpAddr, usize)>,
+    /// The node that receives packets for addresses no node owns, if any.
+    default_route: Option<usize>,
     /// Every directed link, in creation order.
     links: Vec<Link>,
     /// `link_ids[from][to]` is the index in `links` of the link `from -> to`, if any.
@@ -82,6 +85,7 @@ impl<N: Node> Network<N> {
         Network {
             nodes: Vec::new(),
             routes: Vec::new(),
+            default_route: None,
             links: Vec::new(),
             link_ids: Vec::new(),
             cuts: Vec::new(),
@@ -114,6 +118,22 @@ impl<N: Node> Network<N> {
         self.nodes.push(node);
         self.link_ids.push(Vec::new());
         NodeId(id)
+    }
+
+    /// Send packets whose destination no node owns to `node` (`None`: drop them as no
+    /// route, the default), as a default route pointing at a gateway would: an any-IP
+    /// interceptor, a router, a TUN forwarder. The node's own packets to such addresses are
+    /// still dropped as no route, never looped back to it.
+    ///
+    /// # Panics
+    ///
+    /// If the node is unknown.
+    #[track_caller]
+    pub fn set_default_route(&mut self, node: Option<NodeId>) {
+        if let Some(n) = node {
+            assert!(n.0 < self.nodes.len(), "unknown node {n}");
+        }
+        self.default_route = node.map(|n| n.0);
     }
 
     /// Join `a` and `b` with a link in each direction, both configured as `cfg`.
@@ -385,11 +405,16 @@ impl<N: Node> Network<N> {
             self.stats.dropped_malformed += 1;
             return;
         };
-        let Ok(r) = self.routes.binary_search_by(|r| r.0.cmp(&dst)) else {
-            self.stats.dropped_no_route += 1;
-            return;
+        let to = match self.routes.binary_search_by(|r| r.0.cmp(&dst)) {
+            Ok(r) => self.routes[r].1,
+            Err(_) => match self.default_route.filter(|&d| d != from) {
+                Some(d) => d,
+                None => {
+                    self.stats.dropped_no_route += 1;
+                    return;
+                }
+            },
         };
-        let to = self.routes[r].1;
         let Some(l) = self.link_id(NodeId(from), NodeId(to)) else {
             self.count_unlinked(from, to);
             return;
