@@ -389,6 +389,10 @@ mod bench {
                 "--rr" => rr = Some(args.next().and_then(|v| v.parse().ok()).expect(USAGE)),
                 "--here" => HERE.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--bench" => {}
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    return;
+                }
                 other => panic!("unknown argument {other:?}; {USAGE}"),
             }
         }
