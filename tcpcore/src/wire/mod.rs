@@ -15,7 +15,7 @@ pub mod seq;
 pub mod tcp;
 
 pub use ip::{
-    emit, emit_ip, emit_with, parse, parse_with, EmitError, IpFields, Segment, TcpChecksum,
+    ecn, emit, emit_ip, emit_with, parse, parse_with, EmitError, IpFields, Segment, TcpChecksum,
 };
 pub use options::{SackBlock, TcpOptions, Timestamps};
 pub use seq::SeqNum;
