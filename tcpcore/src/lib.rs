@@ -143,7 +143,7 @@ mod stats;
 mod time;
 pub mod wire;
 
-pub use config::{ConnConfig, EndpointConfig, Offload};
+pub use config::{ConnConfig, EcnMode, EndpointConfig, Offload};
 pub use conn::{
     CaState, ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY,
 };

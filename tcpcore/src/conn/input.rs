@@ -47,6 +47,7 @@ impl Connection {
         self.last_ack_sent = self.rcv_nxt;
         self.peer_syn = *syn;
         self.negotiate(syn);
+        self.ecn_on_syn(syn);
         self.ts_recent_at = now;
         // RFC 7323 §2.2: the window of a SYN is never scaled.
         self.snd_wnd = u32::from(syn.window);
@@ -106,6 +107,7 @@ impl Connection {
         }
         self.take_syn(&SynInfo::from_segment(seg), now);
         if t.flags.ack() {
+            self.ecn_on_syn_ack(seg);
             self.ack_syn(now, t.ack);
             self.snd_wl2 = t.ack;
             self.establish();
@@ -368,6 +370,7 @@ impl Connection {
             self.on_dup_ack(now);
         }
         self.sack_on_ack(now, seg, acked);
+        self.ecn_on_ack(now, seg, acked);
         self.update_send_window(seg, wnd, new_ack);
         self.on_fin_acked(now);
         self.state != State::Closed
@@ -576,6 +579,7 @@ impl Connection {
         if seg.payload.is_empty() || !self.state.can_receive() {
             return;
         }
+        self.ecn_on_data(seg);
         let mut seq = seg.tcp.seq;
         let mut data = seg.payload;
         let end = seq + data.len() as u32;

@@ -15,6 +15,7 @@
 mod autotune;
 mod cork;
 mod cwv;
+mod ecn;
 mod icmp_error;
 mod info;
 mod input;
@@ -195,6 +196,8 @@ pub struct Connection {
     /// The SACK blocks we report (RFC 2018 §4, RFC 2883).
     pub(crate) sack_rx: sack::SackRx,
     pub(crate) ack: AckState,
+    /// ECN (RFC 3168): negotiated, echoing CE, reducing.
+    pub(crate) ecn: ecn::Ecn,
     pub(crate) challenge: ChallengeLimit,
     /// When we last answered an unacceptable segment without data (ACK-loop limit).
     pub(crate) last_invalid_ack: Option<Instant>,
@@ -272,6 +275,7 @@ impl Connection {
             sack_tx: recovery::SackTx::default(),
             sack_rx: sack::SackRx::default(),
             ack: AckState { quick: cfg.quick_acks, ..AckState::default() },
+            ecn: ecn::Ecn::default(),
             challenge: ChallengeLimit::default(),
             last_invalid_ack: None,
             retries: 0,

@@ -1,0 +1,148 @@
+//! Explicit Congestion Notification (RFC 3168), negotiated as Linux does (`tcp_ecn`): the
+//! SYN exchange, ECT(0) on new data, CE echoed with ECE until CWR, and one congestion-window
+//! reduction per window of data on ECE.
+
+use super::{CaState, Connection, State, SynInfo};
+use crate::config::{ConnConfig, EcnMode};
+use crate::wire::{ecn, Segment, SeqNum, TcpFlags};
+use crate::Instant;
+
+/// A connection's ECN state: a few flags and one sequence number.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ecn {
+    /// Negotiated on the SYN exchange (Linux `TCP_ECN_OK`).
+    pub(crate) on: bool,
+    /// Receiver: a CE mark arrived; every ACK carries ECE until a CWR arrives (RFC 3168
+    /// §6.1.3; Linux `TCP_ECN_DEMAND_CWR`).
+    pub(crate) echo: bool,
+    /// Sender: the window was reduced; the next new data segment carries CWR (§6.1.2;
+    /// Linux `TCP_ECN_QUEUE_CWR`).
+    pub(crate) cwr_due: bool,
+    /// Sender: a reduction is in progress until SND.UNA passes `high` (Linux's CWR state).
+    pub(crate) reducing: bool,
+    /// SND.MAX at the last reduction: ECE until something beyond it is acknowledged reduces
+    /// nothing more (§6.1.2: "at most once per window of data").
+    pub(crate) high: SeqNum,
+}
+
+/// The flags of a SYN-ACK answering `syn`: ECE when the SYN asked for ECN and we accept it
+/// (RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE set and CWR clear).
+pub(crate) fn syn_ack_flags(cfg: &ConnConfig, syn: &SynInfo) -> TcpFlags {
+    let flags = TcpFlags::SYN | TcpFlags::ACK;
+    if syn.ecn && cfg.ecn != EcnMode::Off {
+        flags | TcpFlags::ECE
+    } else {
+        flags
+    }
+}
+
+impl Connection {
+    /// Passive open: ECN is on when the peer's SYN asked and we accept (any mode but `Off`).
+    pub(crate) fn ecn_on_syn(&mut self, syn: &SynInfo) {
+        self.ecn.on = self.passive && syn.ecn && self.cfg.ecn != EcnMode::Off;
+    }
+
+    /// Active open: ECN is on when we asked and the SYN-ACK is an ECN-setup SYN-ACK. One
+    /// with both ECE and CWR set is a broken peer reflecting our flags (RFC 3168 §6.1.1):
+    /// no ECN. Linux (`tcp_ecn_rcv_synack`) decides the same, even when only the first SYN
+    /// asked.
+    pub(crate) fn ecn_on_syn_ack(&mut self, seg: &Segment<'_>) {
+        let f = seg.tcp.flags;
+        self.ecn.on = self.cfg.ecn == EcnMode::Request
+            && f.contains(TcpFlags::ECE)
+            && !f.contains(TcpFlags::CWR);
+    }
+
+    /// The ECN flags of our SYN or SYN-ACK: ECE and CWR on the first SYN only when asking
+    /// (RFC 3168 §6.1.1; Linux drops them from retransmitted SYNs, `tcp_ecn_clear_syn`, in
+    /// case a middlebox drops ECN-setup SYNs), ECE on every SYN-ACK accepting ECN.
+    pub(crate) fn ecn_syn_flags(&self, first: bool) -> TcpFlags {
+        match self.state {
+            State::SynSent if first && self.cfg.ecn == EcnMode::Request => {
+                TcpFlags::ECE | TcpFlags::CWR
+            }
+            State::SynReceived if self.ecn.on => TcpFlags::ECE,
+            _ => TcpFlags::default(),
+        }
+    }
+
+    /// Receiver side of a data segment (RFC 3168 §6.1.3): CWR ends the echo, CE (re)starts
+    /// it. A new CE mark is acknowledged at once (Linux `__tcp_ecn_check_ce` enters quick-ack
+    /// mode for two ACKs: the sender may have a very small window).
+    pub(crate) fn ecn_on_data(&mut self, seg: &Segment<'_>) {
+        if !self.ecn.on {
+            return;
+        }
+        if seg.tcp.flags.contains(TcpFlags::CWR) {
+            self.ecn.echo = false;
+        }
+        if seg.ecn == ecn::CE {
+            self.info.ecn_ce_received += 1;
+            if !self.ecn.echo {
+                self.ecn.echo = true;
+                self.ack.quick = self.ack.quick.max(2);
+                self.ack.now = true;
+            }
+        }
+    }
+
+    /// Sender side of an acceptable ACK (RFC 3168 §6.1.2): ECE reduces the congestion
+    /// window as a loss would (the controller's `on_loss`: ssthresh and cwnd), without
+    /// retransmitting, once per window of data and never during loss recovery, which already
+    /// reduced it (Linux `tcp_enter_cwr` only from the Open and Disorder states).
+    /// `acked`: the bytes this ACK newly acknowledged, still in flight when CE was marked.
+    pub(crate) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment<'_>, acked: u32) {
+        if !self.ecn.on {
+            return;
+        }
+        // The CWR state ends when something *above* `high` is acknowledged: the first new
+        // segment, which carried CWR, has reached the receiver (Linux `tcp_fastretrans_alert`);
+        // ACKs up to `high` may still echo the CE that caused this reduction.
+        if self.ecn.reducing && self.snd_una > self.ecn.high {
+            self.ecn.reducing = false;
+        }
+        if !seg.tcp.flags.contains(TcpFlags::ECE) || self.ecn.reducing {
+            return;
+        }
+        if matches!(self.ca_state(), CaState::Recovery | CaState::Loss) {
+            return;
+        }
+        // The reduction is from the window in flight before this ACK, no more than cwnd (as
+        // `enter_sack_recovery`; Linux CUBIC takes β × cwnd).
+        let flight = self.snd_max.since(self.snd_una).saturating_add(acked);
+        let mss = self.effective_mss();
+        self.cc.on_loss(now, flight.min(self.cc.window()), mss);
+        self.ecn.reducing = true;
+        self.ecn.high = self.snd_max;
+        self.ecn.cwr_due = true;
+        self.info.ecn_reductions += 1;
+        tracing::debug!(cwnd = self.cc.window(), "ECN-Echo: congestion window reduced");
+    }
+
+    /// The ECN field and extra flags of a segment about to be sent (RFC 3168 §6.1.2,
+    /// §6.1.4, §6.1.5): ECT(0) and a pending CWR only on new data, never on pure ACKs,
+    /// retransmissions or window probes; ECE on every ACK while echoing CE.
+    pub(crate) fn ecn_mark(&mut self, flags: TcpFlags, new_data: bool) -> (u8, TcpFlags) {
+        if !self.ecn.on || flags.syn() || flags.rst() {
+            return (ecn::NOT_ECT, flags);
+        }
+        let mut flags = flags;
+        if self.ecn.echo && flags.ack() {
+            flags = flags | TcpFlags::ECE;
+        }
+        if !new_data {
+            return (ecn::NOT_ECT, flags);
+        }
+        if self.ecn.cwr_due {
+            self.ecn.cwr_due = false;
+            flags = flags | TcpFlags::CWR;
+        }
+        (ecn::ECT0, flags)
+    }
+
+    /// The CWR state (Linux `TCP_CA_CWR`): an ECN reduction whose window is not yet
+    /// acknowledged.
+    pub(crate) fn ecn_reducing(&self) -> bool {
+        self.ecn.reducing && self.snd_una <= self.ecn.high
+    }
+}
