@@ -163,7 +163,8 @@ fn ecn_01_one_reduction_per_window() {
     sc.deliver(Seg::ack(P, D + MSS).flags(ECE));
     let i = sc.conn.info();
     assert_eq!((i.ecn_reductions, i.ca_state), (1, CaState::Cwr));
-    assert!(i.cwnd < cwnd0 && i.ssthresh < cwnd0, "reduced: {} → {}", cwnd0, i.cwnd);
+    assert!(i.ssthresh < cwnd0, "reduced: ssthresh {} from cwnd {}", i.ssthresh, cwnd0);
+    let ssthresh = i.ssthresh;
     assert_eq!(i.retransmits, 0, "ECN reduces without retransmitting");
     // More ECE within the same window: no further reduction; the first new data segment
     // sent after the reduction, and only it, carries CWR.
@@ -182,10 +183,17 @@ fn ecn_01_one_reduction_per_window() {
     sc.deliver(Seg::ack(P, D + 10 * MSS).flags(ECE));
     assert_eq!(sc.conn.info().ecn_reductions, 1, "ECE up to the window's end");
     assert_eq!(sc.conn.info().ca_state, CaState::Cwr);
-    // Once data beyond it (the CWR segment) is acknowledged, ECE reduces again.
+    // PRR (RFC 6937) took cwnd down to what is in flight plus what it lets out.
+    let i = sc.conn.info();
+    assert!(i.cwnd < cwnd0 && i.cwnd <= i.unacked + MSS, "PRR: cwnd {}", i.cwnd);
+    // Once data beyond it (the CWR segment) is acknowledged, the reduction ends at ssthresh
+    // and ECE reduces again.
     let high = sc.log.iter().map(|o| o.seq() + o.len() as u32).max().unwrap();
     sc.deliver(Seg::ack(P, high));
-    assert_eq!(sc.conn.info().ca_state, CaState::Open);
+    let i = sc.conn.info();
+    assert_eq!(i.ca_state, CaState::Open);
+    // From ssthresh, grown by this ACK in congestion avoidance.
+    assert!(i.cwnd >= ssthresh && i.cwnd < ssthresh + MSS, "{} from {ssthresh}", i.cwnd);
     sc.output();
     sc.deliver(Seg::ack(P, high).flags(ECE));
     assert_eq!(sc.conn.info().ecn_reductions, 2);
@@ -312,7 +320,7 @@ fn ecn_01_random_ce_marks_cost_no_retransmission() {
 
 /// An AQM marking at half a bandwidth-delay product of backlog on a 100 Mbit/s × 20 ms
 /// path with a 1-BDP drop-tail buffer: with ECN the queue is held by marks, without loss,
-/// at the goodput of the drop-tail path; without ECN the same AQM drops.
+/// at the goodput of the drop-tail path; without ECN the path is drop-tail and drops.
 #[test]
 fn ecn_01_aqm_marks_instead_of_dropping() {
     let rtt = Duration::from_millis(20);
@@ -324,5 +332,5 @@ fn ecn_01_aqm_marks_instead_of_dropping() {
     let marked = sim::bulk(true, rtt, aqm, warm_up, end);
     report("100 Mbit/s x 20 ms, 1-BDP buffer, AQM at 0.5 BDP", &plain, &marked);
     let not_ect = sim::bulk(false, rtt, aqm, warm_up, end);
-    assert!(not_ect.dropped > 0 && not_ect.ce_marked == 0, "Not-ECT traffic is dropped");
+    assert!(not_ect.dropped > 0 && not_ect.ce_marked == 0, "Not-ECT traffic is not marked");
 }

@@ -1,6 +1,6 @@
 //! Explicit Congestion Notification (RFC 3168), negotiated as Linux does (`tcp_ecn`): the
 //! SYN exchange, ECT(0) on new data, CE echoed with ECE until CWR, and one congestion-window
-//! reduction per window of data on ECE.
+//! reduction per window of data on ECE, carried out by PRR as in Linux's CWR state.
 
 use super::{CaState, Connection, State, SynInfo};
 use crate::config::{ConnConfig, EcnMode};
@@ -23,6 +23,11 @@ pub(crate) struct Ecn {
     /// SND.MAX at the last reduction: ECE until something beyond it is acknowledged reduces
     /// nothing more (§6.1.2: "at most once per window of data").
     pub(crate) high: SeqNum,
+    /// PRR (RFC 6937) of the reduction: the flight at its start (RecoverFS), bytes
+    /// delivered and sent since.
+    pub(crate) recover_fs: u32,
+    pub(crate) prr_delivered: u32,
+    pub(crate) prr_out: u32,
 }
 
 /// The flags of a SYN-ACK answering `syn`: ECE when the SYN asked for ECN and we accept it
@@ -86,20 +91,22 @@ impl Connection {
         }
     }
 
-    /// Sender side of an acceptable ACK (RFC 3168 §6.1.2): ECE reduces the congestion
-    /// window as a loss would (the controller's `on_loss`: ssthresh and cwnd), without
-    /// retransmitting, once per window of data and never during loss recovery, which already
-    /// reduced it (Linux `tcp_enter_cwr` only from the Open and Disorder states).
-    /// `acked`: the bytes this ACK newly acknowledged, still in flight when CE was marked.
-    pub(crate) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment<'_>, acked: u32) {
+    /// Sender side of an acceptable ACK, before it is applied (RFC 3168 §6.1.2): ECE
+    /// starts a reduction, as a loss would (the controller's `on_loss` sets ssthresh), then
+    /// carried out by PRR (RFC 6937) as Linux's CWR state does, without retransmitting; once
+    /// per window of data, and never during loss recovery, which already reduced (Linux
+    /// `tcp_enter_cwr` only from the Open and Disorder states).
+    pub(crate) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment<'_>) {
         if !self.ecn.on {
             return;
         }
         // The CWR state ends when something *above* `high` is acknowledged: the first new
         // segment, which carried CWR, has reached the receiver (Linux `tcp_fastretrans_alert`);
-        // ACKs up to `high` may still echo the CE that caused this reduction.
-        if self.ecn.reducing && self.snd_una > self.ecn.high {
+        // ACKs up to `high` may still echo the CE that caused this reduction. Then cwnd is
+        // ssthresh (Linux `tcp_end_cwnd_reduction`).
+        if self.ecn.reducing && seg.tcp.ack > self.ecn.high {
             self.ecn.reducing = false;
+            self.cc.set_window(self.cc.ssthresh(), self.effective_mss());
         }
         if !seg.tcp.flags.contains(TcpFlags::ECE) || self.ecn.reducing {
             return;
@@ -107,24 +114,65 @@ impl Connection {
         if matches!(self.ca_state(), CaState::Recovery | CaState::Loss) {
             return;
         }
-        // The reduction is from the window in flight before this ACK, no more than cwnd (as
-        // `enter_sack_recovery`; Linux CUBIC takes β × cwnd).
-        let flight = self.snd_max.since(self.snd_una).saturating_add(acked);
-        let mss = self.effective_mss();
-        self.cc.on_loss(now, flight.min(self.cc.window()), mss);
-        self.ecn.reducing = true;
-        self.ecn.high = self.snd_max;
-        self.ecn.cwr_due = true;
+        // From the window in flight, no more than cwnd (as `enter_sack_recovery`).
+        let cwnd = self.cc.window();
+        let flight = self.snd_max.since(self.snd_una);
+        self.cc.on_loss(now, flight.min(cwnd), self.effective_mss());
+        self.cc.set_window(cwnd, self.effective_mss()); // PRR takes it down from here
+                                                        // RFC 6937's RecoverFS: the window the reduction is proportional to.
+        let recover_fs = flight.min(cwnd);
+        let (on, echo, high) = (self.ecn.on, self.ecn.echo, self.snd_max);
+        self.ecn =
+            Ecn { on, echo, cwr_due: true, reducing: true, high, recover_fs, ..Ecn::default() };
         self.info.ecn_reductions += 1;
-        tracing::debug!(cwnd = self.cc.window(), "ECN-Echo: congestion window reduced");
+        tracing::debug!(ssthresh = self.cc.ssthresh(), "ECN-Echo: congestion window reduction");
+    }
+
+    /// One ACK of `delivered` new bytes in the CWR state: cwnd = pipe + sndcnt (RFC 6937
+    /// §3.1, as Linux's `tcp_cwnd_reduction` without retransmitted data acknowledged:
+    /// proportional above ssthresh, PRR-CRB below it).
+    pub(crate) fn ecn_prr(&mut self, delivered: u32) {
+        let e = &mut self.ecn;
+        e.prr_delivered = e.prr_delivered.saturating_add(delivered);
+        let (prr_delivered, prr_out) = (u64::from(e.prr_delivered), u64::from(e.prr_out));
+        let pipe =
+            if self.sack_active() { self.sack_pipe() } else { self.snd_max.since(self.snd_una) };
+        let ssthresh = self.cc.ssthresh();
+        let mss = self.effective_mss();
+        let sndcnt = if pipe > ssthresh {
+            let prior = u64::from(self.ecn.recover_fs.max(1));
+            (prr_delivered * u64::from(ssthresh)).div_ceil(prior).saturating_sub(prr_out)
+        } else {
+            u64::from((ssthresh - pipe).min(delivered))
+        };
+        let sndcnt = if prr_out == 0 { sndcnt.max(u64::from(mss)) } else { sndcnt };
+        let cwnd = u64::from(pipe) + sndcnt;
+        self.cc.set_window(cwnd.min(u64::from(u32::MAX)) as u32, mss);
+    }
+
+    /// Loss recovery (fast retransmit or RTO) starts: it takes over a CWR-state reduction
+    /// in progress. Returns whether there was one: the window was already reduced for this
+    /// window of data, so recovery does not reduce it again (RFC 3168 §6.1.2; Linux
+    /// `tcp_enter_recovery` keeps a reduction in progress).
+    pub(crate) fn ecn_end_for_recovery(&mut self) -> bool {
+        let reducing = core::mem::take(&mut self.ecn.reducing);
+        if reducing {
+            let cwnd = self.cc.window().min(self.cc.ssthresh());
+            self.cc.set_window(cwnd, self.effective_mss());
+        }
+        reducing
     }
 
     /// The ECN field and extra flags of a segment about to be sent (RFC 3168 §6.1.2,
     /// §6.1.4, §6.1.5): ECT(0) and a pending CWR only on new data, never on pure ACKs,
     /// retransmissions or window probes; ECE on every ACK while echoing CE.
-    pub(crate) fn ecn_mark(&mut self, flags: TcpFlags, new_data: bool) -> (u8, TcpFlags) {
+    /// `len` payload bytes go out (PRR's `prr_out` in the CWR state).
+    pub(crate) fn ecn_mark(&mut self, flags: TcpFlags, new_data: bool, len: u32) -> (u8, TcpFlags) {
         if !self.ecn.on || flags.syn() || flags.rst() {
             return (ecn::NOT_ECT, flags);
+        }
+        if self.ecn.reducing {
+            self.ecn.prr_out = self.ecn.prr_out.saturating_add(len);
         }
         let mut flags = flags;
         if self.ecn.echo && flags.ack() {
@@ -143,6 +191,6 @@ impl Connection {
     /// The CWR state (Linux `TCP_CA_CWR`): an ECN reduction whose window is not yet
     /// acknowledged.
     pub(crate) fn ecn_reducing(&self) -> bool {
-        self.ecn.reducing && self.snd_una <= self.ecn.high
+        self.ecn.reducing
     }
 }

@@ -364,13 +364,13 @@ impl Connection {
         let wnd = u32::from(t.window) << self.snd_wscale;
         let new_ack = t.ack > self.snd_una;
         let acked = if new_ack { t.ack.since(self.snd_una) } else { 0 };
+        self.ecn_on_ack(now, seg);
         if new_ack {
             self.on_new_ack(now, t.ack, t.options.timestamps.map(|ts| ts.tsecr));
         } else if t.ack == self.snd_una && self.is_dup_ack(seg, wnd) {
             self.on_dup_ack(now);
         }
         self.sack_on_ack(now, seg, acked);
-        self.ecn_on_ack(now, seg, acked);
         self.update_send_window(seg, wnd, new_ack);
         self.on_fin_acked(now);
         self.state != State::Closed
@@ -445,8 +445,12 @@ impl Connection {
             let (snd_una, snd_max) = (self.snd_una, self.snd_max);
             let acked = acked.saturating_sub(delivered_before);
             let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
-            // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited` (RX-11).
-            if self.is_cwnd_limited() {
+            if self.ecn.reducing {
+                // RFC 3168 §6.1.2 with PRR, as Linux's CWR state: no growth, a reduction.
+                self.ecn_prr(acked);
+            } else if self.is_cwnd_limited() {
+                // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited`
+                // (RX-11).
                 self.cc.on_ack(&info);
             }
             self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
@@ -540,7 +544,9 @@ impl Connection {
         } else if self.recovery.dupacks == 3 && self.may_fast_retransmit() {
             // RFC 5681 §3.2 step 2: FlightSize without the limited-transmit segments.
             let flight = self.recovery.flight_at_dup;
-            self.cc.on_loss(now, flight, mss);
+            if !self.ecn_end_for_recovery() {
+                self.cc.on_loss(now, flight, mss);
+            }
             self.recovery.active = true;
             self.recovery.recover = self.snd_max;
             self.recovery.inflation = 3 * mss;

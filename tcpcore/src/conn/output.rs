@@ -359,7 +359,7 @@ impl Connection {
         gso_size: Option<u16>,
     ) -> Option<Transmit> {
         // RFC 3168 §6.1.5: ECT only on new data, never on retransmissions.
-        let (ect, flags) = self.ecn_mark(flags, len > 0 && seq >= self.snd_max);
+        let (ect, flags) = self.ecn_mark(flags, len > 0 && seq >= self.snd_max, len as u32);
         let repr = self.header(now, seq, self.rcv_nxt, flags);
         let payload = self.send_buf.slices(offset, len);
         let t = self.emit_repr(buf, &repr, payload, gso_size, ect)?;
@@ -395,7 +395,7 @@ impl Connection {
         payload: [&[u8]; 2],
     ) -> Option<Transmit> {
         // RFC 3168 §6.1.4: pure ACKs, probes, SYNs and RSTs are not ECN-capable.
-        let (_, flags) = self.ecn_mark(flags, false);
+        let (_, flags) = self.ecn_mark(flags, false, 0);
         let repr = self.header(now, seq, ack, flags);
         let t = self.emit_repr(buf, &repr, payload, None, crate::wire::ecn::NOT_ECT)?;
         self.after_emit(&repr);

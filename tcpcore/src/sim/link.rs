@@ -62,9 +62,12 @@ pub struct LinkConfig {
     pub duplicate: f64,
     /// Probability that one uniformly chosen bit of a packet is flipped.
     pub corrupt: f64,
-    /// AQM threshold in bytes of backlog (ignored when `rate_bps` is 0; 0 = no AQM): a packet
-    /// arriving behind at least this much queued data is marked CE if it is ECN-capable, and
-    /// dropped otherwise (RFC 3168 §5: marking instead of dropping), before the drop-tail limit.
+    /// AQM threshold in bytes of backlog (ignored when `rate_bps` is 0; 0 = no AQM): an
+    /// ECN-capable packet arriving behind at least this much queued data is marked CE (RFC
+    /// 3168 §5: a congestion signal without a drop); Not-ECT packets only meet the drop-tail
+    /// limit, as without it. (Dropping every Not-ECT packet over the threshold would drop
+    /// every retransmission, which RFC 3168 §6.1.5 sends Not-ECT, while ECT data keeps the
+    /// queue there.)
     pub ecn_mark_threshold: usize,
     /// Probability that an ECN-capable packet is marked CE regardless of the queue (random
     /// marking, for tests); Not-ECT packets are never affected.
@@ -227,10 +230,7 @@ impl Link {
             self.stats.dropped_mtu += 1;
             return Verdict::Drop;
         }
-        if !self.aqm(now, packet) {
-            self.stats.dropped_queue += 1;
-            return Verdict::Drop;
-        }
+        self.mark(now, packet);
         let Some(on_wire) = self.serialise(now, len) else {
             self.stats.dropped_queue += 1;
             return Verdict::Drop;
@@ -249,19 +249,13 @@ impl Link {
     }
 
     /// The AQM and random marking: CE on an ECN-capable packet when the backlog reaches the
-    /// threshold or the random mark hits; false (drop) for a Not-ECT packet over the
-    /// threshold.
-    fn aqm(&mut self, now: Instant, packet: &mut [u8]) -> bool {
+    /// threshold or the random mark hits.
+    fn mark(&mut self, now: Instant, packet: &mut [u8]) {
         let threshold = self.cfg.ecn_mark_threshold;
         let congested = threshold > 0 && self.cfg.rate_bps > 0 && self.backlog(now) >= threshold;
-        if !congested && !self.rng.chance(self.cfg.ecn_mark) {
-            return true;
-        }
-        if wire::ecn::mark_ce(packet) {
+        if (congested || self.rng.chance(self.cfg.ecn_mark)) && wire::ecn::mark_ce(packet) {
             self.stats.ce_marked += 1;
-            return true;
         }
-        !congested
     }
 
     /// Bytes queued in front of the rate limiter at `now`.
@@ -398,10 +392,10 @@ mod tests {
         assert_eq!(link.stats.ce_marked, 4);
     }
 
-    /// ECN-01 (simulator): over the AQM threshold ECN-capable packets are marked and queued,
-    /// Not-ECT packets dropped; below it neither.
+    /// ECN-01 (simulator): over the AQM threshold ECN-capable packets are marked, Not-ECT
+    /// packets left alone; below it neither.
     #[test]
-    fn ecn_01_aqm_threshold_marks_instead_of_dropping() {
+    fn ecn_01_aqm_threshold_marks_ect_only() {
         let cfg = LinkConfig {
             rate_bps: 8_000_000, // 1 byte/µs
             queue_bytes: 100_000,
@@ -418,11 +412,12 @@ mod tests {
         // Backlog before each: 0, 960, 1920, 2880, 3840, 4800 bytes.
         assert_eq!(marks, [2, 2, 2, 2, 3, 3]);
         let mut p = packet(false, ecn::NOT_ECT);
-        assert!(!delivered(link.transmit(Instant::ZERO, &mut p)), "Not-ECT over the threshold");
-        assert_eq!((link.stats.ce_marked, link.stats.dropped_queue), (2, 1));
-        // Once the queue drains, nothing is marked or dropped.
-        let later = Instant::from_micros(100_000);
-        let mut p = packet(false, ecn::NOT_ECT);
-        assert!(delivered(link.transmit(later, &mut p)));
+        assert!(delivered(link.transmit(Instant::ZERO, &mut p)), "Not-ECT over the threshold");
+        assert_eq!(ecn::field(&p), ecn::NOT_ECT);
+        assert_eq!((link.stats.ce_marked, link.stats.dropped_queue), (2, 0));
+        // Once the queue drains, nothing is marked.
+        let mut p = packet(false, ecn::ECT0);
+        assert!(delivered(link.transmit(Instant::from_micros(100_000), &mut p)));
+        assert_eq!(ecn::field(&p), ecn::ECT0);
     }
 }
