@@ -207,7 +207,10 @@ mod sim {
     use std::time::Duration;
 
     use tcpcore::sim::{BulkApp, Host, LinkConfig, Network, NodeId};
-    use tcpcore::{ConnConfig, Connection, EcnMode, EndpointConfig, Instant, TcpInfo};
+    use tcpcore::{
+        ConnConfig, Connection, EcnMode, EndpointConfig, Instant, ListenOptions, SynCookies,
+        TcpInfo,
+    };
 
     /// What one bulk transfer measured over its last `secs - warm-up` seconds.
     pub(super) struct Run {
@@ -233,20 +236,36 @@ mod sim {
         warm_up: Duration,
         end: Duration,
     ) -> Run {
+        let client = if ecn { EcnMode::Request } else { EcnMode::Accept };
+        let modes = (client, EcnMode::Accept, SynCookies::default());
+        bulk_with(modes, rtt, data, warm_up, end)
+    }
+
+    /// [`bulk`] with the client's and the server's ECN modes and the listener's cookies.
+    pub(super) fn bulk_with(
+        (client_ecn, server_ecn, syn_cookies): (EcnMode, EcnMode, SynCookies),
+        rtt: Duration,
+        data: LinkConfig,
+        warm_up: Duration,
+        end: Duration,
+    ) -> Run {
         let client_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let server_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-        let mode = if ecn { EcnMode::Request } else { EcnMode::Accept };
-        let conn = ConnConfig {
+        let conn = |ecn| ConnConfig {
             send_buffer: 8 << 20,
             recv_buffer: 8 << 20,
-            ecn: mode,
+            ecn,
             ..ConnConfig::default()
         };
-        let ep = |seed: u64| EndpointConfig { seed, conn, ..EndpointConfig::default() };
-        let mut client = Host::new(ep(1));
-        let mut server = Host::new(ep(2));
+        let ep =
+            |seed: u64, ecn| EndpointConfig { seed, conn: conn(ecn), ..EndpointConfig::default() };
+        let mut client = Host::new(ep(1, client_ecn));
+        let mut server = Host::new(ep(2, server_ecn));
+        let opts = ListenOptions { syn_cookies, ..ListenOptions::default() };
         server
-            .listen(SocketAddr::new(server_ip, 80), |_: &Connection| BulkApp::new(0, 2, 1))
+            .listen_with(SocketAddr::new(server_ip, 80), opts, |_: &Connection| {
+                BulkApp::new(0, 2, 1)
+            })
             .expect("listen");
         let remote = SocketAddr::new(server_ip, 80);
         client.connect(Instant::ZERO, client_ip, remote, BulkApp::new(1 << 40, 1, 2)).unwrap();
@@ -333,4 +352,28 @@ fn ecn_01_aqm_marks_instead_of_dropping() {
     report("100 Mbit/s x 20 ms, 1-BDP buffer, AQM at 0.5 BDP", &plain, &marked);
     let not_ect = sim::bulk(false, rtt, aqm, warm_up, end);
     assert!(not_ect.dropped > 0 && not_ect.ce_marked == 0, "Not-ECT traffic is not marked");
+}
+
+/// Negotiation end to end through the endpoint: the SYN queue and SYN cookies (the TSval's
+/// ECN bit, as Linux), for each pair of modes; the CE marks of the link reach the sender
+/// only when negotiated.
+#[test]
+fn ecn_01_negotiated_through_syn_queue_and_cookies() {
+    use tcpcore::SynCookies;
+    let link = LinkConfig { rate_bps: 10_000_000, ecn_mark: 0.01, ..LinkConfig::default() };
+    let (ms_100, s_1) = (Duration::from_millis(100), Duration::from_secs(1));
+    for cookies in [SynCookies::Never, SynCookies::Always] {
+        for (client, server, on) in [
+            (EcnMode::Request, EcnMode::Accept, true),
+            (EcnMode::Request, EcnMode::Request, true),
+            (EcnMode::Request, EcnMode::Off, false),
+            (EcnMode::Accept, EcnMode::Request, false),
+        ] {
+            let r = sim::bulk_with((client, server, cookies), ms(10), link, ms_100, s_1);
+            let what = format!("{client:?} → {server:?}, cookies {cookies:?}");
+            assert_eq!((r.sender.ecn, r.receiver.ecn), (on, on), "{what}");
+            assert_eq!(r.ce_marked > 0, on, "{what}: only ECT packets are marked");
+            assert_eq!(r.sender.ecn_reductions > 0, on, "{what}");
+        }
+    }
 }
