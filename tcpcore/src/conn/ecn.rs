@@ -7,7 +7,7 @@ use crate::config::{ConnConfig, EcnMode};
 use crate::wire::{ecn, Segment, SeqNum, TcpFlags};
 use crate::Instant;
 
-/// A connection's ECN state: a few flags and one sequence number.
+/// A connection's ECN state: four flags, the reduction's end and its PRR counters (20 bytes).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Ecn {
     /// Negotiated on the SYN exchange (Linux `TCP_ECN_OK`).
@@ -114,13 +114,12 @@ impl Connection {
         if matches!(self.ca_state(), CaState::Recovery | CaState::Loss) {
             return;
         }
-        // From the window in flight, no more than cwnd (as `enter_sack_recovery`).
+        // From the window in flight, no more than cwnd (as `enter_sack_recovery`): RFC
+        // 6937's RecoverFS. The controller sets ssthresh; PRR takes cwnd down from here.
         let cwnd = self.cc.window();
-        let flight = self.snd_max.since(self.snd_una);
-        self.cc.on_loss(now, flight.min(cwnd), self.effective_mss());
-        self.cc.set_window(cwnd, self.effective_mss()); // PRR takes it down from here
-                                                        // RFC 6937's RecoverFS: the window the reduction is proportional to.
-        let recover_fs = flight.min(cwnd);
+        let recover_fs = self.snd_max.since(self.snd_una).min(cwnd);
+        self.cc.on_loss(now, recover_fs, self.effective_mss());
+        self.cc.set_window(cwnd, self.effective_mss());
         let (on, echo, high) = (self.ecn.on, self.ecn.echo, self.snd_max);
         self.ecn =
             Ecn { on, echo, cwr_due: true, reducing: true, high, recover_fs, ..Ecn::default() };
@@ -186,11 +185,5 @@ impl Connection {
             flags = flags | TcpFlags::CWR;
         }
         (ecn::ECT0, flags)
-    }
-
-    /// The CWR state (Linux `TCP_CA_CWR`): an ECN reduction whose window is not yet
-    /// acknowledged.
-    pub(crate) fn ecn_reducing(&self) -> bool {
-        self.ecn.reducing
     }
 }

@@ -303,7 +303,7 @@ impl Connection {
             CaState::Loss
         } else if self.recovery.active {
             CaState::Recovery
-        } else if self.ecn_reducing() {
+        } else if self.ecn.reducing {
             CaState::Cwr
         } else if self.recovery.dupacks > 0 || sacked {
             CaState::Disorder
