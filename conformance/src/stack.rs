@@ -70,6 +70,7 @@ pub(crate) fn apply_sysctl(cfg: &mut EndpointConfig, name: &str, value: &str) {
         "tcp_sack" => c.sack = on,
         "tcp_window_scaling" => c.window_scaling = on,
         "tcp_slow_start_after_idle" => c.slow_start_after_idle = on,
+        "tcp_ecn" => c.ecn = tcpcore::EcnMode::from_sysctl(value.parse().unwrap_or(0)),
         _ => {}
     }
 }

@@ -10,6 +10,7 @@ pub(crate) const LEN: usize = 512;
 const TCPI_OPT_TIMESTAMPS: u8 = 1;
 const TCPI_OPT_SACK: u8 = 2;
 const TCPI_OPT_WSCALE: u8 = 4;
+const TCPI_OPT_ECN: u8 = 8;
 /// Linux `TCP_INFINITE_SSTHRESH`.
 const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 
@@ -56,6 +57,7 @@ pub(crate) fn linux_layout(info: Option<TcpInfo>, now: Instant) -> [u8; LEN] {
     w.0[1] = match i.ca_state {
         CaState::Open => 0,
         CaState::Disorder => 1,
+        CaState::Cwr => 2,
         CaState::Recovery => 3,
         CaState::Loss => 4,
         _ => 0,
@@ -69,6 +71,9 @@ pub(crate) fn linux_layout(info: Option<TcpInfo>, now: Instant) -> [u8; LEN] {
     }
     if i.wscale != (0, 0) {
         opts |= TCPI_OPT_WSCALE;
+    }
+    if i.ecn {
+        opts |= TCPI_OPT_ECN;
     }
     w.0[5] = opts;
     // tcpi_snd_wscale:4 (low nibble, the peer's shift), tcpi_rcv_wscale:4 (ours).

@@ -64,6 +64,7 @@ impl Faults {
             reorder_delay: Duration::from_millis(1 + u64::from(self.reorder_ms)),
             duplicate: p(self.duplicate, 51),
             corrupt: p(self.corrupt, 21),
+            ..LinkConfig::default()
         }
     }
 }

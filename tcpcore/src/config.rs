@@ -14,6 +14,29 @@ pub enum CongestionAlgorithm {
     Cubic,
 }
 
+/// Whether a connection uses ECN (RFC 3168), as Linux's `net.ipv4.tcp_ecn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EcnMode {
+    /// Neither ask for ECN nor accept it (`tcp_ecn = 0`).
+    Off,
+    /// Ask for ECN on our SYNs and accept it when asked (`tcp_ecn = 1`).
+    Request,
+    /// Accept ECN when the peer's SYN asks, never ask (`tcp_ecn = 2`, Linux's default).
+    #[default]
+    Accept,
+}
+
+impl EcnMode {
+    /// The mode of a `net.ipv4.tcp_ecn` value (Linux treats every value but 1 and 2 as 0).
+    pub fn from_sysctl(value: u32) -> Self {
+        match value {
+            1 => EcnMode::Request,
+            2 => EcnMode::Accept,
+            _ => EcnMode::Off,
+        }
+    }
+}
+
 /// Per-connection settings. Cheap to copy; connections with the same settings share one
 /// copy ([`SharedConnConfig`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -101,18 +124,19 @@ pub struct ConnConfig {
     /// IPv6 packets (`IP_TOS`, `IPV6_TCLASS`; RFC 2474 §3 DSCP). As Linux does for TCP, the
     /// two ECN bits (RFC 3168 §5) are not the socket's: they are sent as zero. 0 by default.
     pub tos: u8,
+    /// ECN negotiation (RFC 3168 §6.1.1): Linux's default accepts when the peer asks.
+    pub ecn: EcnMode,
     /// What the network device does for the stack (set by the I/O layer from the device's
     /// capabilities, as tcp-tokio's driver does); nothing by default.
     pub offload: Offload,
 }
 
-/// The ECN bits of the TOS / traffic-class byte (RFC 3168 §5): not the socket's to set.
-const ECN_MASK: u8 = 0b11;
-
 impl ConnConfig {
-    /// The IP header fields of the packets a connection with this configuration sends.
-    pub(crate) fn ip_fields(&self) -> crate::wire::IpFields {
-        crate::wire::IpFields { ttl: self.ttl, tos: self.tos & !ECN_MASK }
+    /// The IP header fields of the packets a connection with this configuration sends, with
+    /// `ecn` as the ECN field (RFC 3168 §5: the ECN logic's, never the socket's TOS bits).
+    pub(crate) fn ip_fields(&self, ecn: u8) -> crate::wire::IpFields {
+        let mask = crate::wire::ecn::MASK;
+        crate::wire::IpFields { ttl: self.ttl, tos: (self.tos & !mask) | (ecn & mask) }
     }
 }
 
@@ -177,6 +201,7 @@ impl Default for ConnConfig {
             slow_start_after_idle: true,
             ttl: crate::wire::ipv4::DEFAULT_TTL,
             tos: 0,
+            ecn: EcnMode::Accept,
             offload: Offload::default(),
         }
     }

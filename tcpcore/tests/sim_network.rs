@@ -163,6 +163,7 @@ fn faulty_run(seed: u64) -> (u64, usize) {
         reorder_delay: 3 * MS,
         duplicate: 0.02,
         corrupt: 0.02,
+        ..LinkConfig::default()
     };
     let mut net = Network::new(seed);
     let mut p = Pinger::new(v4(1), 2000, 0, Duration::from_micros(50));

@@ -77,8 +77,8 @@ pub(crate) fn all(
 }
 
 /// The sysctls the shim maps onto the stack's configuration.
-const SYSCTLS: [&str; 4] =
-    ["tcp_timestamps", "tcp_sack", "tcp_window_scaling", "tcp_slow_start_after_idle"];
+const SYSCTLS: [&str; 5] =
+    ["tcp_timestamps", "tcp_sack", "tcp_window_scaling", "tcp_slow_start_after_idle", "tcp_ecn"];
 
 /// The script's sysctl settings the shim understands, as `,sysctl.NAME=VALUE` pairs for
 /// `--so_flags`, in the order a shell would apply them: the shell blocks of the script and

@@ -320,6 +320,10 @@ impl Controller for Cubic {
         self.set_cwnd(f64::from(mss), mss);
     }
 
+    fn set_window(&mut self, cwnd: u32, mss: u32) {
+        self.set_cwnd(f64::from(cwnd), mss);
+    }
+
     fn on_idle_restart(&mut self, _now: Instant, cwnd: u32, ssthresh: u32, mss: u32) {
         // Slow start back to ssthresh, then a new congestion-avoidance epoch (its K from
         // the W_max kept): the cubic curve's clock did not run while nothing was sent

@@ -47,6 +47,9 @@ pub trait Controller: Send + Sync + core::fmt::Debug {
     fn on_recovery_end(&mut self, now: Instant, in_flight: u32, mss: u32);
     /// The retransmission timer expired (RFC 5681 §3.1, equation 4 and the loss window).
     fn on_rto(&mut self, now: Instant, in_flight: u32, mss: u32);
+    /// The connection sets the window during a proportional reduction (RFC 6937 PRR in
+    /// Linux's CWR state after an ECN-Echo, `tcp_cwnd_reduction`), and to ssthresh at its end.
+    fn set_window(&mut self, cwnd: u32, mss: u32);
     /// The sender was idle longer than the RTO and restarts (RFC 5681 §4.1): the connection
     /// computed the restart `cwnd` and `ssthresh` (Linux `tcp_cwnd_restart`).
     fn on_idle_restart(&mut self, now: Instant, cwnd: u32, ssthresh: u32, mss: u32);
@@ -91,5 +94,8 @@ impl Controller for AnyController {
     }
     fn on_idle_restart(&mut self, now: Instant, cwnd: u32, ssthresh: u32, mss: u32) {
         forward!(self, c => c.on_idle_restart(now, cwnd, ssthresh, mss))
+    }
+    fn set_window(&mut self, cwnd: u32, mss: u32) {
+        forward!(self, c => c.set_window(cwnd, mss))
     }
 }

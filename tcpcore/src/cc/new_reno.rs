@@ -66,6 +66,11 @@ impl Controller for NewReno {
         self.acked_in_ca = 0;
     }
 
+    fn set_window(&mut self, cwnd: u32, mss: u32) {
+        self.cwnd = cwnd.max(mss);
+        self.acked_in_ca = 0;
+    }
+
     fn on_idle_restart(&mut self, _now: Instant, cwnd: u32, ssthresh: u32, mss: u32) {
         self.ssthresh = ssthresh;
         self.cwnd = cwnd.max(mss);

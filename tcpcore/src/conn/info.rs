@@ -42,6 +42,8 @@ pub(crate) struct ColdCounters {
     pub(crate) dsacks_in: u64,
     pub(crate) sack_blocks_ignored: u64,
     pub(crate) paws_rejected: u64,
+    pub(crate) ecn_ce_received: u64,
+    pub(crate) ecn_reductions: u64,
 }
 
 super::lazy::shared_default!(ColdCounters);
@@ -162,6 +164,12 @@ pub struct TcpInfo {
     /// Bytes in flight deemed lost and not yet retransmitted (RACK, RFC 8985; Linux
     /// `tcpi_lost`, in segments).
     pub lost: u32,
+    /// ECN negotiated (RFC 3168; Linux `TCPI_OPT_ECN` in `tcpi_options`).
+    pub ecn: bool,
+    /// Data segments received with CE marked (RFC 3168 §6.1.3).
+    pub ecn_ce_received: u64,
+    /// Congestion-window reductions in response to ECN-Echo (RFC 3168 §6.1.2).
+    pub ecn_reductions: u64,
 }
 
 /// The sender's loss-recovery state, as Linux's `tcp_ca_state` names it (CWR comes with
@@ -174,6 +182,8 @@ pub enum CaState {
     Open,
     /// Duplicate ACKs or SACKs seen, not (yet) recovery.
     Disorder,
+    /// Reducing the congestion window after an ECN-Echo (RFC 3168 §6.1.2).
+    Cwr,
     /// Fast recovery (RFC 6675 / RFC 6582).
     Recovery,
     /// After a retransmission timeout, until the data outstanding then is acknowledged.
@@ -290,16 +300,21 @@ impl Connection {
             ca_state: self.ca_state(),
             sacked: self.sack_tx.sb.as_ref().map_or(0, |sb| sb.sacked_bytes),
             lost: self.sack_tx.sb.as_ref().map_or(0, |sb| sb.lost_bytes),
+            ecn: self.ecn.on,
+            ecn_ce_received: c.cold.ecn_ce_received,
+            ecn_reductions: c.cold.ecn_reductions,
         }
     }
 
     /// Linux's `icsk_ca_state` for this sender.
-    fn ca_state(&self) -> CaState {
+    pub(crate) fn ca_state(&self) -> CaState {
         let sacked = self.sack_tx.sb.as_ref().is_some_and(|sb| sb.sacked_bytes > 0);
         if self.sack_tx.after_rto {
             CaState::Loss
         } else if self.recovery.active {
             CaState::Recovery
+        } else if self.ecn.reducing {
+            CaState::Cwr
         } else if self.recovery.dupacks > 0 || sacked {
             CaState::Disorder
         } else {

@@ -52,6 +52,7 @@ impl Connection {
         self.last_ack_sent = self.rcv_nxt;
         self.peer_syn = *syn;
         self.negotiate(syn);
+        self.ecn_on_syn(syn);
         self.ts_recent_at = now;
         // RFC 7323 §2.2: the window of a SYN is never scaled.
         self.snd_wnd = u32::from(syn.window);
@@ -110,6 +111,7 @@ impl Connection {
         }
         self.take_syn(&SynInfo::from_segment(seg), now);
         if t.flags.ack() {
+            self.ecn_on_syn_ack(seg);
             self.ack_syn(now, t.ack);
             self.snd_wl2 = t.ack;
             self.establish();
@@ -366,6 +368,7 @@ impl Connection {
         let wnd = u32::from(t.window) << self.snd_wscale;
         let new_ack = t.ack > self.snd_una;
         let acked = if new_ack { t.ack.since(self.snd_una) } else { 0 };
+        self.ecn_on_ack(now, seg);
         if new_ack {
             self.on_new_ack(now, t.ack, t.options.timestamps.map(|ts| ts.tsecr));
         } else if t.ack == self.snd_una && self.is_dup_ack(seg, wnd) {
@@ -446,8 +449,12 @@ impl Connection {
             let (snd_una, snd_max) = (self.snd_una, self.snd_max);
             let acked = acked.saturating_sub(delivered_before);
             let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
-            // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited` (RX-11).
-            if self.is_cwnd_limited() {
+            if self.ecn.reducing {
+                // RFC 3168 §6.1.2 with PRR, as Linux's CWR state: no growth, a reduction.
+                self.ecn_prr(acked);
+            } else if self.is_cwnd_limited() {
+                // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited`
+                // (RX-11).
                 self.cc.on_ack(&info);
             }
             self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
@@ -541,7 +548,9 @@ impl Connection {
         } else if self.recovery.dupacks == 3 && self.may_fast_retransmit() {
             // RFC 5681 §3.2 step 2: FlightSize without the limited-transmit segments.
             let flight = self.recovery.flight_at_dup;
-            self.cc.on_loss(now, flight, mss);
+            if !self.ecn_end_for_recovery() {
+                self.cc.on_loss(now, flight, mss);
+            }
             self.recovery.active = true;
             self.recovery.recover = self.snd_max;
             self.recovery.inflation = 3 * mss;
@@ -580,6 +589,7 @@ impl Connection {
         if seg.payload.is_empty() || !self.state.can_receive() {
             return;
         }
+        self.ecn_on_data(seg);
         let mut seq = seg.tcp.seq;
         let mut data = seg.payload;
         let end = seq + data.len() as u32;

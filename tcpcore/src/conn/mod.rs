@@ -16,6 +16,7 @@ mod autotune;
 mod budget;
 mod cork;
 mod cwv;
+mod ecn;
 mod icmp_error;
 mod info;
 mod input;
@@ -212,6 +213,8 @@ pub struct Connection {
     /// The SACK blocks we report (RFC 2018 §4, RFC 2883).
     pub(crate) sack_rx: lazy::Lazy<sack::SackRx>,
     pub(crate) ack: AckState,
+    /// ECN (RFC 3168): negotiated, echoing CE, reducing.
+    pub(crate) ecn: ecn::Ecn,
     /// Challenge-ACK limit, ACK-loop limit, soft ICMP error.
     pub(crate) rare: lazy::Lazy<Rare>,
     /// Consecutive retransmission timeouts without progress.
@@ -285,6 +288,7 @@ impl Connection {
             sack_tx: lazy::Lazy::default(),
             sack_rx: lazy::Lazy::default(),
             ack: AckState { quick: cfg.quick_acks, ..AckState::default() },
+            ecn: ecn::Ecn::default(),
             rare: lazy::Lazy::default(),
             retries: 0,
             keepalive_sent: 0,

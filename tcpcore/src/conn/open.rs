@@ -23,6 +23,8 @@ pub struct SynInfo {
     pub sack_permitted: bool,
     /// TSval of the timestamps option.
     pub tsval: Option<u32>,
+    /// An ECN-setup SYN: ECE and CWR both set (RFC 3168 §6.1.1).
+    pub ecn: bool,
 }
 
 impl SynInfo {
@@ -36,6 +38,7 @@ impl SynInfo {
             wscale: o.window_scale,
             sack_permitted: o.sack_permitted,
             tsval: o.timestamps.map(|t| t.tsval),
+            ecn: seg.tcp.flags.contains(TcpFlags::ECE.with(TcpFlags::CWR)),
         }
     }
 }
@@ -108,7 +111,7 @@ pub(crate) fn syn_ack_repr(
         dst_port: params.remote.port(),
         seq: params.iss,
         ack: syn.seq + 1,
-        flags: TcpFlags::SYN | TcpFlags::ACK,
+        flags: super::ecn::syn_ack_flags(cfg, syn),
         window: syn_window(cfg),
         urgent: 0,
         options: syn_options(cfg, params.remote.is_ipv4(), Some(syn), tsval),

@@ -89,6 +89,7 @@ impl Connection {
         } else {
             (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt)
         };
+        let flags = flags | self.ecn_syn_flags(self.snd_max == self.iss);
         let t = self.emit(now, buf, self.iss, ack, flags, [&[], &[]])?;
         if self.snd_max == self.iss {
             self.rtt_probe = Some((self.iss + 1, now));
@@ -364,9 +365,11 @@ impl Connection {
         len: usize,
         gso_size: Option<u16>,
     ) -> Option<Transmit> {
+        // RFC 3168 §6.1.5: ECT only on new data, never on retransmissions.
+        let (ect, flags) = self.ecn_mark(flags, len > 0 && seq >= self.snd_max, len as u32);
         let repr = self.header(now, seq, self.rcv_nxt, flags);
         let payload = self.send_buf.slices(offset, len);
-        let t = self.emit_repr(buf, &repr, payload, gso_size)?;
+        let t = self.emit_repr(buf, &repr, payload, gso_size, ect)?;
         self.after_emit(&repr);
         Some(t)
     }
@@ -379,11 +382,13 @@ impl Connection {
         repr: &TcpRepr,
         payload: [&[u8]; 2],
         gso_size: Option<u16>,
+        ect: u8,
     ) -> Option<Transmit> {
         let partial = self.cfg.offload.tx_checksum;
         let csum = if partial { TcpChecksum::Partial } else { TcpChecksum::Full };
         let (src, dst) = (self.local.ip(), self.remote.ip());
-        let len = wire::emit_ip(buf, src, dst, repr, payload, csum, self.cfg.ip_fields()).ok()?;
+        let len =
+            wire::emit_ip(buf, src, dst, repr, payload, csum, self.cfg.ip_fields(ect)).ok()?;
         Some(Transmit { len, gso_size, csum_partial: partial })
     }
 
@@ -396,8 +401,10 @@ impl Connection {
         flags: TcpFlags,
         payload: [&[u8]; 2],
     ) -> Option<Transmit> {
+        // RFC 3168 §6.1.4: pure ACKs, probes, SYNs and RSTs are not ECN-capable.
+        let (_, flags) = self.ecn_mark(flags, false, 0);
         let repr = self.header(now, seq, ack, flags);
-        let t = self.emit_repr(buf, &repr, payload, None)?;
+        let t = self.emit_repr(buf, &repr, payload, None, crate::wire::ecn::NOT_ECT)?;
         self.after_emit(&repr);
         Some(t)
     }

@@ -452,7 +452,9 @@ impl Connection {
         // NOT count in the FlightSize that sets ssthresh (the NewReno path's
         // `flight_at_dup`); Linux CUBIC likewise takes β × cwnd. The smaller FlightSize
         // of an application-limited sender still applies (RFC 9438 §4.6).
-        self.cc.on_loss(now, flight.min(self.cc.window()), mss);
+        if !self.ecn_end_for_recovery() {
+            self.cc.on_loss(now, flight.min(self.cc.window()), mss);
+        }
         self.recovery.active = true;
         self.sack_tx.episode_open = true;
         self.recovery.recover = self.snd_max;

@@ -81,6 +81,7 @@ impl Connection {
         let flight = self.snd_max.since(self.snd_una);
         let mss = self.effective_mss();
         self.cc.on_rto(now, flight, mss);
+        self.ecn_end_for_recovery();
         self.recovery = Recovery { recover: self.snd_max, ..Recovery::default() };
         // RFC 6298 §5.4: the earliest unacknowledged segment goes now, whatever the peer's
         // window (it may have shrunk to zero, or a reordered stale ACK closed it) and sender

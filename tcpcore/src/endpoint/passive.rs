@@ -144,7 +144,7 @@ impl Endpoint {
         let repr = syn_ack_repr(&cfg, &p, &e.syn, ts_clock(now, e.ts_offset));
         self.stats.syn_acks_sent += 1;
         self.stats.syn_ack_retransmits += u64::from(retransmit);
-        self.queue_ip(e.tuple.local.ip(), e.tuple.remote.ip(), repr, cfg.ip_fields());
+        self.queue_ip(e.tuple.local.ip(), e.tuple.remote.ip(), repr, cfg.ip_fields(0));
     }
 
     /// RFC 4987 §3.6: answer with a cookie ISN and keep nothing. Without timestamps, window
@@ -159,22 +159,26 @@ impl Endpoint {
         let iss = self.cookies.encode(tuple, syn.seq, syn.mss, now);
         let ts_offset = self.params(now, tuple).ts_offset;
         let mut tsval = ts_clock(now, ts_offset);
+        let cfg = self.passive_cfg(li);
+        // ECN survives in the timestamp bits too (Linux `cookie_init_timestamp`'s TS_OPT_ECN).
+        syn.ecn &= cfg.ecn != crate::EcnMode::Off;
         if syn.tsval.is_some() && self.cfg.conn.timestamps {
             tsval = encode_ts(
                 tsval,
                 syn.wscale.filter(|_| self.cfg.conn.window_scaling),
                 syn.sack_permitted,
+                syn.ecn,
             );
         } else {
             syn.wscale = None;
             syn.sack_permitted = false;
+            syn.ecn = false;
         }
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
-        let cfg = self.passive_cfg(li);
         let repr: TcpRepr = syn_ack_repr(&cfg, &p, &syn, tsval);
         self.stats.cookies_sent += 1;
         self.stats.syn_acks_sent += 1;
-        self.queue_ip(tuple.local.ip(), tuple.remote.ip(), repr, cfg.ip_fields());
+        self.queue_ip(tuple.local.ip(), tuple.remote.ip(), repr, cfg.ip_fields(0));
     }
 
     /// The ACK completing a handshake: from a SYN-queue entry, or carrying a cookie.
@@ -292,6 +296,7 @@ impl Endpoint {
             wscale: v.wscale,
             sack_permitted: v.sack_permitted,
             tsval: seg.tcp.options.timestamps.map(|t| t.tsval),
+            ecn: v.ecn,
         };
         let ts_offset = self.params(now, tuple).ts_offset;
         let iss: SeqNum = seg.tcp.ack - 1;

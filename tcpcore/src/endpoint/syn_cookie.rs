@@ -19,10 +19,13 @@ const PERIOD_SECS: u64 = 60;
 /// MSS values a cookie can carry (Linux `msstab`, IPv4 and IPv6).
 const MSS_V4: [u16; 4] = [536, 1300, 1440, 1460];
 const MSS_V6: [u16; 4] = [1220, 1420, 1440, 8940];
-/// TSval low bits used for options: 4 bits of window scale (15 = none) and SACK.
+/// TSval low bits used for options: 4 bits of window scale (15 = none), SACK and ECN (Linux
+/// `TS_OPT_WSCALE_MASK`, `TS_OPT_SACK`, `TS_OPT_ECN`).
 const TS_OPT_BITS: u32 = 6;
 const TS_OPT_MASK: u32 = (1 << TS_OPT_BITS) - 1;
 const WSCALE_NONE: u32 = 0xf;
+const TS_OPT_SACK: u32 = 1 << 4;
+const TS_OPT_ECN: u32 = 1 << 5;
 
 /// What a verified cookie restores. Only [`CookieJar::verify`] can build one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub(crate) struct VerifiedCookie {
     /// Window scale and SACK-permitted, if the handshake carried timestamps.
     pub(crate) wscale: Option<u8>,
     pub(crate) sack_permitted: bool,
+    /// The SYN asked for ECN and the SYN-ACK accepted it (RFC 3168 §6.1.1).
+    pub(crate) ecn: bool,
 }
 
 /// The secrets of the cookie hash.
@@ -102,23 +107,25 @@ impl CookieJar {
         let h2 = hash_tuple_with(&self.key2, t.local, t.remote, issued) as u32;
         let idx = c.wrapping_sub(h2) & COOKIE_MASK;
         let mss = *table(t.remote.is_ipv4()).get(idx as usize)?;
-        let (wscale, sack_permitted) = match tsecr {
+        let (wscale, sack_permitted, ecn) = match tsecr {
             Some(ts) => {
                 let opts = ts & TS_OPT_MASK;
                 let ws = opts & 0xf;
-                ((ws != WSCALE_NONE).then_some(ws.min(14) as u8), opts & 0x10 != 0)
+                let wscale = (ws != WSCALE_NONE).then_some(ws.min(14) as u8);
+                (wscale, opts & TS_OPT_SACK != 0, opts & TS_OPT_ECN != 0)
             }
-            None => (None, false),
+            None => (None, false, false),
         };
-        Some(VerifiedCookie { mss, wscale, sack_permitted })
+        Some(VerifiedCookie { mss, wscale, sack_permitted, ecn })
     }
 }
 
 /// The TSval of a cookie SYN-ACK: our clock `tsval` with its low bits replaced by the options,
 /// never ahead of the clock (Linux `cookie_init_timestamp`).
-pub(crate) fn encode_ts(tsval: u32, wscale: Option<u8>, sack_permitted: bool) -> u32 {
-    let opts =
-        wscale.map_or(WSCALE_NONE, |w| u32::from(w.min(14))) | (u32::from(sack_permitted) << 4);
+pub(crate) fn encode_ts(tsval: u32, wscale: Option<u8>, sack_permitted: bool, ecn: bool) -> u32 {
+    let opts = wscale.map_or(WSCALE_NONE, |w| u32::from(w.min(14)))
+        | if sack_permitted { TS_OPT_SACK } else { 0 }
+        | if ecn { TS_OPT_ECN } else { 0 };
     let ts = (tsval & !TS_OPT_MASK) | opts;
     if ts.wrapping_sub(tsval) as i32 > 0 {
         ts.wrapping_sub(TS_OPT_MASK + 1)
@@ -169,14 +176,29 @@ mod tests {
 
     #[test]
     fn lq_04_timestamp_bits_carry_wscale_and_sack() {
-        let ts = encode_ts(1_000_000, Some(7), true);
+        let ts = encode_ts(1_000_000, Some(7), true, false);
         assert!(ts <= 1_000_000 && 1_000_000 - ts < 64);
         let j = jar();
         let t0 = Instant::from_secs(5);
         let c = j.encode(tuple(), SeqNum(1), Some(1460), t0);
         let v = j.verify(tuple(), SeqNum(2), c + 1, Some(ts), t0).unwrap();
-        assert_eq!((v.mss, v.wscale, v.sack_permitted), (1460, Some(7), true));
-        let v = j.verify(tuple(), SeqNum(2), c + 1, Some(encode_ts(99, None, false)), t0).unwrap();
-        assert_eq!((v.wscale, v.sack_permitted), (None, false));
+        assert_eq!((v.mss, v.wscale, v.sack_permitted, v.ecn), (1460, Some(7), true, false));
+        let ts = encode_ts(99, None, false, false);
+        let v = j.verify(tuple(), SeqNum(2), c + 1, Some(ts), t0).unwrap();
+        assert_eq!((v.wscale, v.sack_permitted, v.ecn), (None, false, false));
+    }
+
+    /// ECN-01: an accepted ECN request survives a cookie handshake in the TSval bits, as in
+    /// Linux (`TS_OPT_ECN`).
+    #[test]
+    fn ecn_01_timestamp_bits_carry_ecn() {
+        let j = jar();
+        let t0 = Instant::from_secs(5);
+        let c = j.encode(tuple(), SeqNum(1), Some(1460), t0);
+        let ts = encode_ts(1_000_000, Some(7), true, true);
+        let v = j.verify(tuple(), SeqNum(2), c + 1, Some(ts), t0).unwrap();
+        assert_eq!((v.wscale, v.sack_permitted, v.ecn), (Some(7), true, true));
+        let v = j.verify(tuple(), SeqNum(2), c + 1, None, t0).unwrap();
+        assert!(!v.ecn, "without timestamps ECN is not remembered");
     }
 }

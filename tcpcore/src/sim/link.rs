@@ -8,6 +8,7 @@
 use core::time::Duration;
 
 use crate::rng::Rng;
+use crate::wire;
 use crate::Instant;
 
 /// How a link loses packets.
@@ -61,6 +62,16 @@ pub struct LinkConfig {
     pub duplicate: f64,
     /// Probability that one uniformly chosen bit of a packet is flipped.
     pub corrupt: f64,
+    /// AQM threshold in bytes of backlog (ignored when `rate_bps` is 0; 0 = no AQM): an
+    /// ECN-capable packet arriving behind at least this much queued data is marked CE (RFC
+    /// 3168 §5: a congestion signal without a drop); Not-ECT packets only meet the drop-tail
+    /// limit, as without it. (Dropping every Not-ECT packet over the threshold would drop
+    /// every retransmission, which RFC 3168 §6.1.5 sends Not-ECT, while ECT data keeps the
+    /// queue there.)
+    pub ecn_mark_threshold: usize,
+    /// Probability that an ECN-capable packet is marked CE regardless of the queue (random
+    /// marking, for tests); Not-ECT packets are never affected.
+    pub ecn_mark: f64,
 }
 
 impl Default for LinkConfig {
@@ -77,6 +88,8 @@ impl Default for LinkConfig {
             reorder_delay: Duration::ZERO,
             duplicate: 0.0,
             corrupt: 0.0,
+            ecn_mark_threshold: 0,
+            ecn_mark: 0.0,
         }
     }
 }
@@ -96,6 +109,7 @@ impl LinkConfig {
             ("reorder", self.reorder),
             ("duplicate", self.duplicate),
             ("corrupt", self.corrupt),
+            ("ecn_mark", self.ecn_mark),
             ("loss (or p_good_to_bad)", loss[0]),
             ("p_bad_to_good", loss[1]),
             ("loss_in_good", loss[2]),
@@ -137,6 +151,8 @@ pub struct LinkStats {
     pub corrupted: u64,
     /// Packets held back so later ones could overtake them.
     pub reordered: u64,
+    /// ECN-capable packets marked Congestion Experienced (RFC 3168 §5).
+    pub ce_marked: u64,
 }
 
 impl LinkStats {
@@ -214,6 +230,7 @@ impl Link {
             self.stats.dropped_mtu += 1;
             return Verdict::Drop;
         }
+        self.mark(now, packet);
         let Some(on_wire) = self.serialise(now, len) else {
             self.stats.dropped_queue += 1;
             return Verdict::Drop;
@@ -229,6 +246,24 @@ impl Link {
             self.stats.duplicated += 1;
         }
         Verdict::Deliver { at, copy_at }
+    }
+
+    /// The AQM and random marking: CE on an ECN-capable packet when the backlog reaches the
+    /// threshold or the random mark hits.
+    fn mark(&mut self, now: Instant, packet: &mut [u8]) {
+        let threshold = self.cfg.ecn_mark_threshold;
+        let congested = threshold > 0 && self.cfg.rate_bps > 0 && self.backlog(now) >= threshold;
+        if (congested || self.rng.chance(self.cfg.ecn_mark)) && wire::ecn::mark_ce(packet) {
+            self.stats.ce_marked += 1;
+        }
+    }
+
+    /// Bytes queued in front of the rate limiter at `now`.
+    fn backlog(&self, now: Instant) -> usize {
+        let now_ns = now.as_micros().saturating_mul(1000);
+        let backlog_ns = u128::from(self.busy_until_ns.saturating_sub(now_ns));
+        let bytes = backlog_ns * u128::from(self.cfg.rate_bps) / 8_000_000_000;
+        usize::try_from(bytes).unwrap_or(usize::MAX)
     }
 
     /// Pass `len` bytes through the rate limiter: the instant the last bit leaves, or `None`
@@ -301,4 +336,88 @@ fn micros(d: Duration) -> u64 {
 /// `us` microseconds as a duration.
 fn micros_dur(us: u64) -> Duration {
     Duration::from_micros(us)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Link, LinkConfig, Verdict};
+    use crate::rng::Rng;
+    use crate::wire::{self, ecn, IpFields, SeqNum, TcpChecksum, TcpFlags, TcpRepr};
+    use crate::Instant;
+
+    /// A 1,000-byte TCP packet with `tos` (IPv4 or IPv6).
+    fn packet(v6: bool, tos: u8) -> Vec<u8> {
+        let (src, dst) = if v6 {
+            ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap())
+        } else {
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap())
+        };
+        let repr = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq: SeqNum(1),
+            ack: SeqNum(1),
+            flags: TcpFlags::ACK,
+            window: 100,
+            urgent: 0,
+            options: Default::default(),
+        };
+        let mut buf = vec![0; 2000];
+        let ip = IpFields { tos, ..IpFields::default() };
+        let n = wire::emit_ip(&mut buf, src, dst, &repr, [&[7; 900], &[]], TcpChecksum::Full, ip)
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    fn delivered(v: Verdict) -> bool {
+        matches!(v, Verdict::Deliver { .. })
+    }
+
+    /// ECN-01 (simulator): random marking sets CE on ECN-capable packets only, keeping the
+    /// packet valid (the IPv4 header checksum is fixed), and never drops.
+    #[test]
+    fn ecn_01_random_marking_only_touches_ect() {
+        let cfg = LinkConfig { ecn_mark: 1.0, ..LinkConfig::default() };
+        let mut link = Link::new(0, 1, cfg, Rng::new(1));
+        for v6 in [false, true] {
+            for (tos, want) in [(0xb8 | ecn::ECT0, ecn::CE), (ecn::ECT1, ecn::CE), (0xb8, 0)] {
+                let mut p = packet(v6, tos);
+                assert!(delivered(link.transmit(Instant::ZERO, &mut p)));
+                let seg = wire::parse(&p).expect("still a valid packet");
+                assert_eq!(seg.ecn, want, "v6 {v6} tos {tos:#x}");
+                assert_eq!(ecn::field(&p), want);
+            }
+        }
+        assert_eq!(link.stats.ce_marked, 4);
+    }
+
+    /// ECN-01 (simulator): over the AQM threshold ECN-capable packets are marked, Not-ECT
+    /// packets left alone; below it neither.
+    #[test]
+    fn ecn_01_aqm_threshold_marks_ect_only() {
+        let cfg = LinkConfig {
+            rate_bps: 8_000_000, // 1 byte/µs
+            queue_bytes: 100_000,
+            ecn_mark_threshold: 3000,
+            ..LinkConfig::default()
+        };
+        let mut link = Link::new(0, 1, cfg, Rng::new(1));
+        let mut marks = vec![];
+        for _ in 0..6 {
+            let mut p = packet(false, ecn::ECT0);
+            assert!(delivered(link.transmit(Instant::ZERO, &mut p)));
+            marks.push(ecn::field(&p));
+        }
+        // Backlog before each: 0, 960, 1920, 2880, 3840, 4800 bytes.
+        assert_eq!(marks, [2, 2, 2, 2, 3, 3]);
+        let mut p = packet(false, ecn::NOT_ECT);
+        assert!(delivered(link.transmit(Instant::ZERO, &mut p)), "Not-ECT over the threshold");
+        assert_eq!(ecn::field(&p), ecn::NOT_ECT);
+        assert_eq!((link.stats.ce_marked, link.stats.dropped_queue), (2, 0));
+        // Once the queue drains, nothing is marked.
+        let mut p = packet(false, ecn::ECT0);
+        assert!(delivered(link.transmit(Instant::from_micros(100_000), &mut p)));
+        assert_eq!(ecn::field(&p), ecn::ECT0);
+    }
 }

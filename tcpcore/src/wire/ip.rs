@@ -18,6 +18,52 @@ pub struct Segment<'a> {
     pub tcp: TcpRepr,
     /// The TCP payload, borrowed from the packet.
     pub payload: &'a [u8],
+    /// The ECN field of the IP header (RFC 3168 §5): one of the [`ecn`] codepoints.
+    pub ecn: u8,
+}
+
+/// The ECN codepoints of the IP header's two low TOS / traffic-class bits (RFC 3168 §5).
+pub mod ecn {
+    /// Not ECN-Capable Transport.
+    pub const NOT_ECT: u8 = 0b00;
+    /// ECN-Capable Transport, ECT(1).
+    pub const ECT1: u8 = 0b01;
+    /// ECN-Capable Transport, ECT(0): what an ECN sender marks its data with.
+    pub const ECT0: u8 = 0b10;
+    /// Congestion Experienced, set by a router instead of dropping.
+    pub const CE: u8 = 0b11;
+    /// The ECN bits of the TOS / traffic-class byte.
+    pub const MASK: u8 = 0b11;
+
+    /// The ECN field of a whole IPv4 or IPv6 packet (`NOT_ECT` for anything shorter than
+    /// the byte that holds it).
+    pub fn field(packet: &[u8]) -> u8 {
+        match (packet.first().map(|b| b >> 4), packet.get(1)) {
+            (Some(4), Some(tos)) => tos & MASK,
+            (Some(6), Some(b)) => (b >> 4) & MASK,
+            _ => NOT_ECT,
+        }
+    }
+
+    /// Mark an ECN-capable packet Congestion Experienced, as a router's AQM does instead of
+    /// dropping it (RFC 3168 §5), fixing the IPv4 header checksum. Returns false, changing
+    /// nothing, for a Not-ECT packet (or one too short to be IP).
+    pub fn mark_ce(packet: &mut [u8]) -> bool {
+        if field(packet) == NOT_ECT {
+            return false;
+        }
+        if packet[0] >> 4 == 6 {
+            packet[1] |= MASK << 4;
+            return true;
+        }
+        let ihl = usize::from(packet[0] & 0xf) * 4;
+        let Some(header) = packet.get_mut(..ihl.max(20)) else { return false };
+        header[1] |= MASK;
+        header[10..12].fill(0);
+        let c = super::super::checksum::checksum(header);
+        header[10..12].copy_from_slice(&c.to_be_bytes());
+        true
+    }
 }
 
 /// Why a segment could not be emitted (a caller mistake, never a network input).
@@ -81,7 +127,8 @@ fn parse_v4(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError>
     if bad(src) || bad(dst) {
         return Err(ParseError::BadAddress);
     }
-    segment(IpAddr::V4(src), IpAddr::V4(dst), v4_payload(packet, &ip), csum)
+    let ecn = ip.tos() & ecn::MASK;
+    segment(IpAddr::V4(src), IpAddr::V4(dst), v4_payload(packet, &ip), csum, ecn)
 }
 
 /// The IPv4 payload with the lifetime of the packet (the view's accessors borrow the view).
@@ -99,7 +146,8 @@ fn parse_v6(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError>
     if bad(src) || bad(dst) {
         return Err(ParseError::BadAddress);
     }
-    segment(IpAddr::V6(src), IpAddr::V6(dst), tcp, csum)
+    let ecn = ip.traffic_class() & ecn::MASK;
+    segment(IpAddr::V6(src), IpAddr::V6(dst), tcp, csum, ecn)
 }
 
 /// Check and parse the TCP segment `bytes` carried between `src` and `dst`.
@@ -108,6 +156,7 @@ fn segment(
     dst: IpAddr,
     bytes: &[u8],
     csum: TcpChecksum,
+    ecn: u8,
 ) -> Result<Segment<'_>, ParseError> {
     let tcp = TcpPacket::new_checked(bytes)?;
     if csum == TcpChecksum::Full && !tcp.verify_checksum(src, dst) {
@@ -115,7 +164,7 @@ fn segment(
     }
     let repr = TcpRepr::parse(&tcp)?;
     let payload = bytes.get(tcp.header_len()..).unwrap_or_default();
-    Ok(Segment { src, dst, tcp: repr, payload })
+    Ok(Segment { src, dst, tcp: repr, payload, ecn })
 }
 
 /// Emit an IP packet (IPv4 with DF set and TTL 64, or IPv6 with hop limit 64) carrying `tcp`

@@ -17,7 +17,7 @@ pub mod tcp;
 pub mod udp;
 
 pub use ip::{
-    emit, emit_ip, emit_with, parse, parse_with, EmitError, IpFields, Segment, TcpChecksum,
+    ecn, emit, emit_ip, emit_with, parse, parse_with, EmitError, IpFields, Segment, TcpChecksum,
 };
 pub use options::{SackBlock, TcpOptions, Timestamps};
 pub use seq::SeqNum;

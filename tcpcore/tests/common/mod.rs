@@ -111,6 +111,10 @@ impl Seg {
     }
     /// The IP packet `from → to`.
     pub fn packet(&self, from: SocketAddr, to: SocketAddr) -> Vec<u8> {
+        self.packet_ecn(from, to, wire::ecn::NOT_ECT)
+    }
+    /// The IP packet `from → to` with `ecn` in the IP header's ECN field (RFC 3168 §5).
+    pub fn packet_ecn(&self, from: SocketAddr, to: SocketAddr, ecn: u8) -> Vec<u8> {
         let repr = TcpRepr {
             src_port: from.port(),
             dst_port: to.port(),
@@ -122,7 +126,10 @@ impl Seg {
             options: self.options,
         };
         let mut buf = vec![0u8; 65_600];
-        let n = wire::emit(&mut buf, from.ip(), to.ip(), &repr, [&self.payload, &[]]).unwrap();
+        let ip = wire::IpFields { tos: ecn, ..wire::IpFields::default() };
+        let csum = wire::TcpChecksum::Full;
+        let n = wire::emit_ip(&mut buf, from.ip(), to.ip(), &repr, [&self.payload, &[]], csum, ip)
+            .unwrap();
         buf.truncate(n);
         buf
     }
@@ -136,12 +143,15 @@ pub struct Out {
     pub payload: Vec<u8>,
     /// The raw IP packet.
     pub packet: Vec<u8>,
+    /// The IP header's ECN field (RFC 3168 §5).
+    pub ecn: u8,
 }
 
 impl Out {
     pub fn parse(at: Instant, packet: &[u8]) -> Out {
         let seg = wire::parse(packet).expect("the stack emitted a malformed packet");
-        Out { at, tcp: seg.tcp, payload: seg.payload.to_vec(), packet: packet.to_vec() }
+        let (tcp, payload, ecn) = (seg.tcp, seg.payload.to_vec(), seg.ecn);
+        Out { at, tcp, payload, packet: packet.to_vec(), ecn }
     }
     pub fn seq(&self) -> u32 {
         self.tcp.seq.0
@@ -196,12 +206,7 @@ impl Sc {
     /// A client in SYN-SENT; its SYN is already taken from the output.
     #[track_caller]
     pub fn client(cfg: ConnConfig) -> Sc {
-        let mut sc = Sc {
-            now: Instant::ZERO,
-            conn: Connection::connect(cfg, Sc::params()),
-            log: vec![],
-            buf: vec![0; 65_600],
-        };
+        let mut sc = Sc::connect(cfg);
         let syn = sc.expect_one();
         syn.assert_flags(TcpFlags::SYN).assert_seq_ack(ISS, 0);
         sc
@@ -211,13 +216,24 @@ impl Sc {
     /// already taken from the output.
     #[track_caller]
     pub fn server(cfg: ConnConfig, syn: Seg) -> Sc {
-        let pkt = syn.packet(PEER, US);
-        let seg = wire::parse(&pkt).unwrap();
-        let conn = Connection::accept(cfg, Sc::params(), &seg, Instant::ZERO);
-        let mut sc = Sc { now: Instant::ZERO, conn, log: vec![], buf: vec![0; 65_600] };
+        let mut sc = Sc::accept(cfg, syn);
         let sa = sc.expect_one();
         sa.assert_flags(TcpFlags::SYN | TcpFlags::ACK).assert_seq_ack(ISS, PEER_ISS + 1);
         sc
+    }
+
+    /// A client in SYN-SENT whose SYN is still to be taken from the output.
+    pub fn connect(cfg: ConnConfig) -> Sc {
+        let conn = Connection::connect(cfg, Sc::params());
+        Sc { now: Instant::ZERO, conn, log: vec![], buf: vec![0; 65_600] }
+    }
+
+    /// A server in SYN-RECEIVED after `syn`, its SYN-ACK still to be taken from the output.
+    pub fn accept(cfg: ConnConfig, syn: Seg) -> Sc {
+        let pkt = syn.packet(PEER, US);
+        let seg = wire::parse(&pkt).unwrap();
+        let conn = Connection::accept(cfg, Sc::params(), &seg, Instant::ZERO);
+        Sc { now: Instant::ZERO, conn, log: vec![], buf: vec![0; 65_600] }
     }
 
     /// A client in ESTABLISHED with the peer at `PEER_ISS + 1`, window 65535, MSS 1460; the
@@ -247,7 +263,12 @@ impl Sc {
 
     /// The peer's segment arrives now.
     pub fn deliver(&mut self, seg: Seg) {
-        let pkt = seg.packet(PEER, US);
+        self.deliver_ecn(seg, wire::ecn::NOT_ECT);
+    }
+
+    /// The peer's segment arrives now with `ecn` in its IP header's ECN field.
+    pub fn deliver_ecn(&mut self, seg: Seg, ecn: u8) {
+        let pkt = seg.packet_ecn(PEER, US, ecn);
         let parsed = wire::parse(&pkt).unwrap();
         self.conn.handle_segment(self.now, &parsed);
     }

@@ -364,6 +364,7 @@ impl Params {
             reorder_delay: self.reorder_delay,
             duplicate: self.duplicate,
             corrupt: self.corrupt,
+            ..LinkConfig::default()
         }
     }
 
