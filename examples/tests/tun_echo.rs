@@ -20,15 +20,6 @@ use tcp_tun::Tun;
 const MIB: usize = 1 << 20;
 const PORT: u16 = 8080;
 
-/// Whether curl is there; prints why the test skips when it is not.
-fn curl_or_skip(test: &str) -> bool {
-    let ok = Command::new("curl").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping {test}: curl is missing (run .ci/install-deps)");
-    }
-    ok
-}
-
 /// A 10 MiB body that is not a repeating pattern of a small period, so a misplaced segment
 /// cannot go unnoticed.
 fn body() -> Vec<u8> {
@@ -126,7 +117,7 @@ fn curl_download(name: &str, max: Duration) -> Duration {
 #[test]
 fn fl_04_curl_echo_10mib_at_5_percent_loss_each_way() {
     let name = "fl_04_curl_echo_10mib_at_5_percent_loss_each_way";
-    if !common::root_or_skip(name) || !curl_or_skip(name) {
+    if !common::tools_or_skip(name, &["curl", "iptables"]) {
         return;
     }
     let echo = with_http_server(common::five_percent_loss, move || {
@@ -150,7 +141,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 #[test]
 fn fl_04_curl_echo_10mib_without_loss_at_least_half_the_download_rate() {
     let name = "fl_04_curl_echo_10mib_without_loss_at_least_half_the_download_rate";
-    if !common::root_or_skip(name) || !curl_or_skip(name) {
+    if !common::tools_or_skip(name, &["curl"]) {
         return;
     }
     let rounds = with_http_server(

@@ -66,24 +66,6 @@ while True:
 /// The tests one at a time: each moves tens of MiB through a TUN on a 2-core machine.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn tools_or_skip(test: &str, tools: &[&str]) -> bool {
-    if !common::root_or_skip(test) {
-        return false;
-    }
-    for tool in tools {
-        let flag = match *tool {
-            "python3" => "-V",
-            "dig" => "-v",
-            _ => "--version",
-        };
-        if !Command::new(tool).arg(flag).output().is_ok_and(|o| o.status.success()) {
-            eprintln!("skipping {test}: {tool} is missing (run .ci/install-deps)");
-            return false;
-        }
-    }
-    true
-}
-
 /// A file of `len` bytes that is not a repeating pattern of a small period.
 fn random_file(name: &str, len: usize) -> std::path::PathBuf {
     let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ len as u64;
@@ -216,7 +198,7 @@ fn download_and_upload(path: &std::path::Path, max: Duration) {
 #[test]
 fn ai_01_curl_download_and_upload_through_the_forwarder_byte_exact() {
     let name = "ai_01_curl_download_and_upload_through_the_forwarder_byte_exact";
-    if !tools_or_skip(name, &["curl", "python3"]) {
+    if !common::tools_or_skip(name, &["curl", "python3"]) {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -245,7 +227,7 @@ fn ai_01_curl_download_and_upload_through_the_forwarder_byte_exact() {
 #[test]
 fn ai_02_refused_upstream_is_connection_refused_at_curl() {
     let name = "ai_02_refused_upstream_is_connection_refused_at_curl";
-    if !tools_or_skip(name, &["curl"]) {
+    if !common::tools_or_skip(name, &["curl"]) {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -330,7 +312,7 @@ fn thousand_echoes(fwd: Forwarder) -> (u64, String) {
 #[test]
 fn ai_01_five_percent_loss_on_the_tun_byte_exact() {
     let name = "ai_01_five_percent_loss_on_the_tun_byte_exact";
-    if !tools_or_skip(name, &["curl", "python3", "iptables"]) {
+    if !common::tools_or_skip(name, &["curl", "python3", "iptables"]) {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -370,7 +352,7 @@ fn five_percent_loss_on_tun() {
 #[test]
 fn ai_01_dig_through_the_forwarder() {
     let name = "ai_01_dig_through_the_forwarder";
-    if !tools_or_skip(name, &["dig", "python3"]) {
+    if !common::tools_or_skip(name, &["dig", "python3"]) {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

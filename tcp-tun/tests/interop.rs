@@ -57,14 +57,14 @@ fn bulk_100mib_each_way_offload_on() {
 
 #[test]
 fn five_percent_loss_each_way_20mib() {
-    if common::root_or_skip("five_percent_loss_each_way_20mib") {
+    if common::tools_or_skip("five_percent_loss_each_way_20mib", &["iptables"]) {
         bulk("5% loss, offload off", false, common::five_percent_loss, 20 * MIB);
     }
 }
 
 #[test]
 fn five_percent_loss_each_way_20mib_offload_on() {
-    if common::root_or_skip("five_percent_loss_each_way_20mib_offload_on") {
+    if common::tools_or_skip("five_percent_loss_each_way_20mib_offload_on", &["iptables"]) {
         bulk("5% loss, offload on", true, common::five_percent_loss, 20 * MIB);
     }
 }
@@ -151,7 +151,7 @@ fn syn_to_a_closed_port_is_refused() {
 
 #[test]
 fn ping_to_the_stack_is_answered() {
-    if !common::root_or_skip("ping_to_the_stack_is_answered") {
+    if !common::tools_or_skip("ping_to_the_stack_is_answered", &["ping"]) {
         return;
     }
     for offload in [false, true] {

@@ -31,6 +31,47 @@ pub fn root_or_skip(test: &str) -> bool {
     root
 }
 
+/// Whether `root_or_skip` holds and every tool in `tools` is on the `PATH`. When some are
+/// missing, the repository's own `.ci/install-deps` runs first (once per test binary, as root
+/// through apt-get); what is still missing afterwards is printed as the reason to skip.
+pub fn tools_or_skip(test: &str, tools: &[&str]) -> bool {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    if !root_or_skip(test) {
+        return false;
+    }
+    let missing = || -> Vec<&str> { tools.iter().copied().filter(|t| !on_path(t)).collect() };
+    if !missing().is_empty() {
+        INSTALL.call_once(|| {
+            // Both users of this module (tcp-tun, examples) sit one level below the root.
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/install-deps");
+            match Command::new("bash").arg(script).output() {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => eprintln!("{script} failed: {}", String::from_utf8_lossy(&out.stderr)),
+                Err(e) => eprintln!("{script}: {e}"),
+            }
+        });
+    }
+    let still = missing();
+    if !still.is_empty() {
+        eprintln!(
+            "skipping {test}: {} missing and .ci/install-deps could not install it",
+            still.join(", ")
+        );
+    }
+    still.is_empty()
+}
+
+/// Whether `tool` is an executable in a directory of `$PATH`.
+fn on_path(tool: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 /// Run `f` on a dedicated thread that first moves into a new network namespace (with `lo`
 /// up). Threads and processes started from that thread, sockets it opens and the TUN it
 /// creates all live in that namespace, which disappears when the last of them is gone.
