@@ -23,6 +23,7 @@ mod input;
 mod lazy;
 mod open;
 mod output;
+mod pacing;
 mod paws;
 mod pmtu;
 mod recovery;
@@ -206,6 +207,8 @@ pub struct Connection {
     pub(crate) cc: AnyController,
     /// Congestion window validation: idle restart and cwnd-limited tracking.
     pub(crate) cwv: cwv::CwndUsage,
+    /// Pacing: the next departure time and what the current release may still send.
+    pub(crate) pace: pacing::Pacer,
     pub(crate) cork: cork::Cork,
     pub(crate) recovery: Recovery,
     /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
@@ -283,6 +286,7 @@ impl Connection {
             rtt_probe: None,
             cc,
             cwv: cwv::CwndUsage::default(),
+            pace: pacing::Pacer::default(),
             cork: cork::Cork::default(),
             recovery: Recovery::default(),
             sack_tx: lazy::Lazy::default(),
