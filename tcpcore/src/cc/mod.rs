@@ -67,6 +67,9 @@ pub trait Controller: Send + Sync + core::fmt::Debug {
 /// no allocation per connection (a `Box<dyn Controller>` did, in every handshake).
 #[derive(Clone, Debug)]
 pub(crate) enum AnyController {
+    /// A controller with a fixed pacing rate, for the pacing tests.
+    #[cfg(test)]
+    Fixed(crate::conn::pacing_tests::FixedRate),
     NewReno(NewReno),
     Cubic(Cubic),
 }
@@ -75,6 +78,8 @@ pub(crate) enum AnyController {
 macro_rules! forward {
     ($self:ident, $c:ident => $call:expr) => {
         match $self {
+            #[cfg(test)]
+            AnyController::Fixed($c) => $call,
             AnyController::NewReno($c) => $call,
             AnyController::Cubic($c) => $call,
         }

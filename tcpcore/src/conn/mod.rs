@@ -24,6 +24,8 @@ mod lazy;
 mod open;
 mod output;
 mod pacing;
+#[cfg(test)]
+pub(crate) mod pacing_tests;
 mod paws;
 mod pmtu;
 mod recovery;
