@@ -24,8 +24,9 @@
 //! - Only data (new and retransmitted) waits; ACKs, probes, SYNs and resets never do
 //!   (Linux's timer holds `tcp_write_xmit` and the retransmit queue, not `tcp_send_ack`).
 //!
-//! The state is one `u64` and one `u32` in the connection; with pacing off it never moves,
-//! and the check on the output path is one comparison.
+//! The state is a `u64` and a `u16` in the connection (`pace_next_ns`, and `pace_left`,
+//! saturating at 65,535: a release of 64 KiB counts 1 byte short); with pacing off it never
+//! moves, and the check on the output path is one comparison.
 //!
 //! [`ConnConfig::pacing`]: crate::ConnConfig::pacing
 //! [`ConnConfig::max_pacing_rate`]: crate::ConnConfig::max_pacing_rate
@@ -47,16 +48,6 @@ const MIN_SEGS: u32 = 2;
 const MAX_QUANTUM: u64 = 64 << 10;
 /// Linux paces from the tenth data segment on.
 const UNPACED_SEGS: u64 = 10;
-
-/// Pacing state of one connection.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Pacer {
-    /// Earliest departure time of the next data, in nanoseconds since the epoch (Linux
-    /// `tcp_wstamp_ns`). Stays 0 while pacing is off.
-    next_ns: u64,
-    /// Bytes the current release may still send before `next_ns` must come.
-    left: u32,
-}
 
 fn nanos(now: Instant) -> u64 {
     now.as_micros().saturating_mul(1000)
@@ -114,17 +105,15 @@ impl Connection {
     /// The rate the next data is paced at: `None` with pacing off, and during the unpaced
     /// start.
     fn paced_rate(&self) -> Option<u64> {
-        if self.info.bytes_sent < UNPACED_SEGS * u64::from(self.data_mss()) {
-            return None;
-        }
-        self.pacing_rate()
+        let rate = self.pacing_rate()?;
+        (self.info.bytes_sent >= UNPACED_SEGS * u64::from(self.data_mss())).then_some(rate)
     }
 
     /// When pacing holds data back at `now`, the time it may go; else `None`.
     fn pacing_hold(&self, now: Instant) -> Option<u64> {
-        let next = self.pace.next_ns;
-        // With pacing off `next_ns` stays 0: one comparison on the output path.
-        if self.pace.left > 0 || next <= nanos(now) {
+        let next = self.pace_next_ns;
+        // With pacing off `pace_next_ns` stays 0: one comparison on the output path.
+        if self.pace_left > 0 || next <= nanos(now) {
             return None;
         }
         // Pacing was switched off since the departure time was set: nothing waits.
@@ -147,14 +136,14 @@ impl Connection {
     pub(crate) fn pace_sent(&mut self, now: Instant, len: u32) {
         let Some(rate) = self.paced_rate().filter(|_| len > 0) else { return };
         let now_ns = nanos(now);
-        if self.pace.next_ns <= now_ns {
+        if self.pace_next_ns <= now_ns {
             // A new release: forgive half a quantum of lateness at most.
             let quantum = self.pacing_quantum(rate);
-            let late = now_ns - self.pace.next_ns;
-            self.pace.next_ns = now_ns - late.min(duration_ns(quantum, rate) / 2);
-            self.pace.left = quantum;
+            let late = now_ns - self.pace_next_ns;
+            self.pace_next_ns = now_ns - late.min(duration_ns(quantum, rate) / 2);
+            self.pace_left = u16::try_from(quantum).unwrap_or(u16::MAX);
         }
-        self.pace.left = self.pace.left.saturating_sub(len);
-        self.pace.next_ns = self.pace.next_ns.saturating_add(duration_ns(len, rate));
+        self.pace_left = self.pace_left.saturating_sub(u16::try_from(len).unwrap_or(u16::MAX));
+        self.pace_next_ns = self.pace_next_ns.saturating_add(duration_ns(len, rate));
     }
 }
