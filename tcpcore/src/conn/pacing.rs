@@ -96,9 +96,12 @@ impl Connection {
     /// The largest super-segment of new data given the device's limit `gso_max` (0: no
     /// GSO): with pacing, one release (TSO autosizing).
     pub(crate) fn paced_gso(&self, gso_max: u32) -> u32 {
+        if gso_max == 0 {
+            return 0;
+        }
         match self.pacing_rate() {
-            Some(rate) if gso_max > 0 => gso_max.min(self.pacing_quantum(rate)),
-            _ => gso_max,
+            Some(rate) => gso_max.min(self.pacing_quantum(rate)),
+            None => gso_max,
         }
     }
 
