@@ -134,6 +134,10 @@ pub struct ConnConfig {
     /// Cap on the pacing rate in bytes per second (Linux `SO_MAX_PACING_RATE`); as in Linux,
     /// a cap turns pacing on. `None` (the default): no cap.
     pub max_pacing_rate: Option<u64>,
+    /// How late the owner may serve a connection's timers (tokio's timer wheel: up to 1 ms);
+    /// pacing forgives a release that much lateness, so a coarse timer does not slow a paced
+    /// sender. Zero by default: timers served on time, as the simulator does.
+    pub timer_granularity: Duration,
     /// What the network device does for the stack (set by the I/O layer from the device's
     /// capabilities, as tcp-tokio's driver does); nothing by default.
     pub offload: Offload,
@@ -212,6 +216,7 @@ impl Default for ConnConfig {
             ecn: EcnMode::Accept,
             pacing: false,
             max_pacing_rate: None,
+            timer_granularity: Duration::ZERO,
             offload: Offload::default(),
         }
     }

@@ -17,8 +17,9 @@
 //!   bytes sent move `next` on by `bytes / rate`. Once the quantum is spent, data waits and
 //!   [`Timer::Pace`] is armed for `next`. A release that starts late (its timer served late)
 //!   is forgiven at most half a quantum of the delay (Linux forgives half of each packet's
-//!   time for "OS jitter"), so a sender that was idle or cwnd-limited builds no credit for a
-//!   burst.
+//!   time for "OS jitter"), or [`ConnConfig::timer_granularity`] if more (tokio's timers are
+//!   up to 1 ms late, Linux's hrtimers microseconds), so a sender that was idle or
+//!   cwnd-limited builds no credit for a larger burst.
 //! - The first ten segments' worth of data are not paced (Linux: `data_segs_out >= 10`):
 //!   the initial window leaves at once.
 //! - Only data (new and retransmitted) waits; ACKs, probes, SYNs and resets never do
@@ -30,6 +31,7 @@
 //!
 //! [`ConnConfig::pacing`]: crate::ConnConfig::pacing
 //! [`ConnConfig::max_pacing_rate`]: crate::ConnConfig::max_pacing_rate
+//! [`ConnConfig::timer_granularity`]: crate::ConnConfig::timer_granularity
 
 use super::timers::Timer;
 use super::Connection;
@@ -140,10 +142,12 @@ impl Connection {
         let Some(rate) = self.paced_rate().filter(|_| len > 0) else { return };
         let now_ns = nanos(now);
         if self.pace_next_ns <= now_ns {
-            // A new release: forgive half a quantum of lateness at most.
+            // A new release: forgive half a quantum of lateness at most, or as much as the
+            // owner's timers may be late.
             let quantum = self.pacing_quantum(rate);
             let late = now_ns - self.pace_next_ns;
-            self.pace_next_ns = now_ns - late.min(duration_ns(quantum, rate) / 2);
+            let slack = u64::try_from(self.cfg.timer_granularity.as_nanos()).unwrap_or(u64::MAX);
+            self.pace_next_ns = now_ns - late.min((duration_ns(quantum, rate) / 2).max(slack));
             self.pace_left = u16::try_from(quantum).unwrap_or(u16::MAX);
         }
         self.pace_left = self.pace_left.saturating_sub(u16::try_from(len).unwrap_or(u16::MAX));
