@@ -13,8 +13,9 @@
 //! - PACE-05: on a fast path without a bottleneck pacing costs a bulk transfer at most a few
 //!   percent of its goodput.
 //!
-//! PACE-03 (a controller's own rate is honoured) is a unit test in `src/conn/pacing.rs`: only
-//! the crate can plug a controller in.
+//! PACE-03 (a controller's own rate is honoured) is a unit test in `src/conn/pacing_tests.rs`:
+//! only the crate can plug a controller in. The sender's invariants are checked after every
+//! step.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -113,6 +114,7 @@ impl Path {
     ) -> Path {
         let ep = |seed, conn| EndpointConfig { seed, conn, ..EndpointConfig::default() };
         let mut client = Host::new(ep(1, conn));
+        client.set_checks(true);
         let server_conn = ConnConfig { offload: conn.offload, ..ConnConfig::default() };
         let server_conn = ConnConfig { recv_buffer: 8 << 20, ..server_conn };
         let mut server = Host::new(ep(2, server_conn));
