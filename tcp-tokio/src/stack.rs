@@ -549,6 +549,8 @@ impl StackBuilder {
         let mtu = u16::try_from(device.mtu()).unwrap_or(u16::MAX);
         config.conn.mtu = config.conn.mtu.min(mtu);
         config.conn.offload = device.capabilities().offload();
+        // tokio's timer wheel fires up to a millisecond late (pacing makes up for it).
+        config.conn.timer_granularity = std::time::Duration::from_millis(1);
         let mut ep = Endpoint::new(config);
         // The endpoint answers pings only for addresses it knows are ours.
         for ip in v4.map(IpAddr::V4).into_iter().chain(v6.map(IpAddr::V6)) {

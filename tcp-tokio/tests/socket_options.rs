@@ -326,3 +326,74 @@ async fn ttl_and_tos_on_the_wire() {
     let reply = tap.log().into_iter().find(|r| !r.out && r.at >= since).unwrap();
     assert_eq!(reply.ttl, 44, "the server's ACK");
 }
+
+/// PACE-03 through the socket API: `SO_MAX_PACING_RATE` set on a live stream paces it (and
+/// turns pacing on): 2 MB at 1 MB/s take about 2 s of the paused clock, the data leaving in
+/// small releases served by the driver's timers, not in window-sized bursts.
+#[tokio::test(start_paused = true)]
+async fn pace_03_max_pacing_rate_on_a_live_stream() {
+    const TOTAL: usize = 2_000_000;
+    let (server, client, tap) = stacks();
+    let listener = server.bind(SERVER).await.unwrap();
+    let (mut c, mut s) = connect(client.socket_v4().unwrap(), &listener).await;
+    c.set_max_pacing_rate(Some(1_000_000)).unwrap();
+    assert_eq!(c.max_pacing_rate().unwrap(), Some(1_000_000));
+    let reader = tokio::spawn(async move {
+        let (mut buf, mut n) = (vec![0; 1 << 16], 0);
+        while n < TOTAL {
+            let k = s.read(&mut buf).await.unwrap();
+            assert!(k > 0, "early end of stream");
+            n += k;
+        }
+    });
+    let start = Instant::now();
+    c.write_all(&vec![7u8; TOTAL]).await.unwrap();
+    reader.await.unwrap();
+    let secs = (Instant::now() - start).as_secs_f64();
+    eprintln!("2 MB in {secs:.3} s at a 1 MB/s cap");
+    assert!((1.9..=2.2).contains(&secs), "{secs:.3} s for 2 MB at 1 MB/s");
+    // No 10 ms without data while the transfer runs: released steadily.
+    let data: Vec<Instant> =
+        tap.log().iter().filter(|r| r.out && r.len > 0 && r.at >= start).map(|r| r.at).collect();
+    let gap = data.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(gap <= Duration::from_millis(10), "a gap of {gap:?}");
+}
+
+/// Goodput in bit/s of 16 MiB over a MemLink with 5 ms of delay each way, in tokio's paused
+/// time, the client paced or not.
+async fn paced_goodput(pacing: bool) -> f64 {
+    const TOTAL: usize = 16 << 20;
+    let (a, b) = MemLink::builder().delay(Duration::from_millis(5)).pair();
+    let server = Stack::builder().address("10.0.0.1".parse().unwrap()).seed(1).build(a).unwrap();
+    let client = Stack::builder().address("10.0.0.2".parse().unwrap()).seed(2).build(b).unwrap();
+    let listener = server.bind(SERVER).await.unwrap();
+    let socket = client.socket_v4().unwrap();
+    socket.set_pacing(pacing).unwrap();
+    let (mut c, mut s) = connect(socket, &listener).await;
+    let reader = tokio::spawn(async move {
+        let (mut buf, mut n) = (vec![0; 1 << 16], 0);
+        while n < TOTAL {
+            let k = s.read(&mut buf).await.unwrap();
+            assert!(k > 0, "early end of stream");
+            n += k;
+        }
+    });
+    let start = Instant::now();
+    c.write_all(&vec![7u8; TOTAL]).await.unwrap();
+    reader.await.unwrap();
+    let goodput = TOTAL as f64 * 8.0 / (Instant::now() - start).as_secs_f64();
+    eprintln!("pacing {pacing}: {:.0} Mbit/s", goodput / 1e6);
+    goodput
+}
+
+/// PACE-05 over tokio's timers, which fire up to 1 ms late: the stack tells the engine so
+/// (`ConnConfig::timer_granularity`), pacing forgives that lateness, and a paced transfer is
+/// not slower than an unpaced one. Measured: 0.85 Gbit/s paced, 0.2 unpaced; over 64 MiB
+/// 1.2 against 0.2, and 0.5 paced when only half a release's lateness was forgiven (Linux's
+/// rule, made for its microsecond timers).
+#[tokio::test(start_paused = true)]
+async fn pace_05_tokio_timers_do_not_slow_a_paced_transfer() {
+    let unpaced = paced_goodput(false).await;
+    let paced = paced_goodput(true).await;
+    assert!(paced >= 0.97 * unpaced, "{paced:.0} bit/s paced, {unpaced:.0} unpaced");
+}

@@ -126,6 +126,18 @@ pub struct ConnConfig {
     pub tos: u8,
     /// ECN negotiation (RFC 3168 §6.1.1): Linux's default accepts when the peer asks.
     pub ecn: EcnMode,
+    /// Pace data segments (Linux's internal TCP pacing, `SK_PACING_NEEDED`, or the `fq`
+    /// qdisc): at most about a millisecond of data leaves at once, spread at 2× cwnd/SRTT in
+    /// slow start and 1.2× in congestion avoidance (`conn/pacing.rs`). Off by default, as
+    /// Linux without `fq`; a controller that sets its own rate (BBR) is paced regardless.
+    pub pacing: bool,
+    /// Cap on the pacing rate in bytes per second (Linux `SO_MAX_PACING_RATE`); as in Linux,
+    /// a cap turns pacing on. `None` (the default): no cap.
+    pub max_pacing_rate: Option<u64>,
+    /// How late the owner may serve a connection's timers (tokio's timer wheel: up to 1 ms);
+    /// pacing forgives a release that much lateness, so a coarse timer does not slow a paced
+    /// sender. Zero by default: timers served on time, as the simulator does.
+    pub timer_granularity: Duration,
     /// What the network device does for the stack (set by the I/O layer from the device's
     /// capabilities, as tcp-tokio's driver does); nothing by default.
     pub offload: Offload,
@@ -202,6 +214,9 @@ impl Default for ConnConfig {
             ttl: crate::wire::ipv4::DEFAULT_TTL,
             tos: 0,
             ecn: EcnMode::Accept,
+            pacing: false,
+            max_pacing_rate: None,
+            timer_granularity: Duration::ZERO,
             offload: Offload::default(),
         }
     }

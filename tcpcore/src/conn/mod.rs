@@ -23,6 +23,9 @@ mod input;
 mod lazy;
 mod open;
 mod output;
+mod pacing;
+#[cfg(test)]
+pub(crate) mod pacing_tests;
 mod paws;
 mod pmtu;
 mod recovery;
@@ -206,6 +209,12 @@ pub struct Connection {
     pub(crate) cc: AnyController,
     /// Congestion window validation: idle restart and cwnd-limited tracking.
     pub(crate) cwv: cwv::CwndUsage,
+    /// Pacing (`pacing.rs`): earliest departure time of the next data, in nanoseconds since
+    /// the epoch (Linux `tcp_wstamp_ns`); 0 while pacing is off.
+    pub(crate) pace_next_ns: u64,
+    /// Pacing: bytes the current release may still send before `pace_next_ns` must come
+    /// (a `u16`: it packs beside the other small fields).
+    pub(crate) pace_left: u16,
     pub(crate) cork: cork::Cork,
     pub(crate) recovery: Recovery,
     /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
@@ -283,6 +292,8 @@ impl Connection {
             rtt_probe: None,
             cc,
             cwv: cwv::CwndUsage::default(),
+            pace_next_ns: 0,
+            pace_left: 0,
             cork: cork::Cork::default(),
             recovery: Recovery::default(),
             sack_tx: lazy::Lazy::default(),
