@@ -12,9 +12,12 @@
 //! ```text
 //! cargo build --release --example tun_forward_bench
 //! sudo ./target/release/examples/tun_forward_bench [--mib N] [--secs S] [--flows N]
+//!     [--runs N] [--only off,on,kernel,udp,mem]
 //! ```
 //!
-//! Defaults: 200 MiB per TCP run (best of three), 2 s of UDP, 1,000 idle flows.
+//! Defaults: 200 MiB per TCP run, three runs of each TCP configuration (taking turns, so
+//! that a shared machine's load falls on all alike; best and median reported, and the CPU
+//! seconds per GiB, which load moves less), 2 s of UDP, 1,000 idle flows; everything.
 
 #[cfg(target_os = "linux")]
 mod app {
@@ -66,22 +69,38 @@ mod app {
     /// Accepts and holds connections idle, allocating nothing per connection.
     const HOLD_PORT: u16 = 9002;
 
+    const USAGE: &str = "usage: tun_forward_bench [--mib N] [--secs S] [--flows N] [--runs N] \
+                         [--only off,on,kernel,udp,mem]";
+
     struct Args {
         mib: u64,
         secs: u64,
         flows: usize,
+        runs: usize,
+        only: Vec<String>,
+    }
+
+    impl Args {
+        fn wants(&self, what: &str) -> bool {
+            self.only.is_empty() || self.only.iter().any(|w| w == what)
+        }
     }
 
     fn parse_args() -> Result<Args, String> {
-        let mut a = Args { mib: 200, secs: 2, flows: 1000 };
+        let mut a = Args { mib: 200, secs: 2, flows: 1000, runs: 3, only: Vec::new() };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
+            if flag == "-h" || flag == "--help" {
+                return Err(String::new());
+            }
             let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let bad = |e: std::num::ParseIntError| format!("{flag}: {e}");
             match flag.as_str() {
                 "--mib" => a.mib = v.parse().map_err(bad)?,
                 "--secs" => a.secs = v.parse().map_err(bad)?,
                 "--flows" => a.flows = v.parse().map_err(bad)?,
+                "--runs" => a.runs = v.parse::<usize>().map_err(bad)?.max(1),
+                "--only" => a.only = v.split(',').map(str::to_owned).collect(),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -92,7 +111,10 @@ mod app {
         let a = match parse_args() {
             Ok(a) => a,
             Err(e) => {
-                eprintln!("tun_forward_bench: {e}\nusage: tun_forward_bench [--mib N] [--secs S] [--flows N]");
+                if !e.is_empty() {
+                    eprintln!("tun_forward_bench: {e}");
+                }
+                eprintln!("{USAGE}");
                 std::process::exit(2);
             }
         };
@@ -101,53 +123,157 @@ mod app {
             eprintln!("tun_forward_bench needs root to make namespaces and a TUN");
             std::process::exit(1);
         }
-        let off = forwarded_bulk(false, a.mib);
-        let on = forwarded_bulk(true, a.mib);
-        let kernel = kernel_bulk(a.mib);
-        println!("TCP bulk, {} MiB, best of 3:", a.mib);
-        println!(
-            "  through tun_forward, offload off: {off:7.0} Mbit/s ({:.0} % of the kernel)",
-            off / kernel * 100.0
-        );
-        println!(
-            "  through tun_forward, offload on:  {on:7.0} Mbit/s ({:.0} % of the kernel)",
-            on / kernel * 100.0
-        );
-        println!("  kernel forwarding (ip_forward):   {kernel:7.0} Mbit/s");
-        let (sent, got) = udp_rate(Duration::from_secs(a.secs));
-        println!(
-            "UDP through tun_forward, 64-byte datagrams: {sent:.0}/s sent, {got:.0}/s delivered"
-        );
+        // The configurations take turns, run after run, so that the load of a shared machine
+        // falls on all of them alike.
+        let configs =
+            [("off", Path::Offload(false)), ("on", Path::Offload(true)), ("kernel", Path::Kernel)];
+        let configs: Vec<_> = configs.into_iter().filter(|(n, _)| a.wants(n)).collect();
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); configs.len()];
+        for _ in 0..a.runs {
+            for (i, (_, path)) in configs.iter().enumerate() {
+                runs[i].push(path.bulk(a.mib));
+            }
+        }
+        if !configs.is_empty() {
+            println!(
+                "TCP bulk, {} MiB, {} runs each, taking turns (Mbit/s best and median; CPU seconds \
+                 per GiB, medians: the forwarder's runtime threads, and the whole process: \
+                 client, forwarder, sink):",
+                a.mib, a.runs
+            );
+        }
+        let kernel = configs.iter().position(|(_, p)| *p == Path::Kernel).map(|i| best(&runs[i]));
+        for ((name, path), runs) in configs.iter().zip(&runs) {
+            let label = match path {
+                Path::Offload(_) => format!("through tun_forward, offload {name}:"),
+                Path::Kernel => "kernel forwarding (ip_forward):".to_owned(),
+            };
+            let share = match (path, kernel) {
+                (Path::Offload(_), Some(k)) => {
+                    format!(" ({:.0} % of the kernel)", best(runs) / k * 100.0)
+                }
+                _ => String::new(),
+            };
+            let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.mbps)).collect();
+            println!(
+                "  {label:34} best {:6.0} median {:6.0}{share}; CPU s/GiB forwarder {:.2} process {:.2}  [{}]",
+                best(runs),
+                median(runs.iter().map(|r| r.mbps)),
+                median(runs.iter().map(|r| r.fwd_cpu)),
+                median(runs.iter().map(|r| r.proc_cpu)),
+                all.join(" ")
+            );
+        }
+        if a.wants("udp") {
+            let (sent, got) = udp_rate(Duration::from_secs(a.secs));
+            println!(
+                "UDP through tun_forward, 64-byte datagrams: {sent:.0}/s sent, {got:.0}/s \
+                 delivered"
+            );
+        }
+        if !a.wants("mem") {
+            return;
+        }
         let (heap, kernel_obj) = idle_flow_memory(a.flows);
         println!(
             "idle forwarded TCP flow: {heap:.0} bytes of heap (with {} flows open: the stack's \
-             connection, the forwarder's task with copy_bidirectional's two 8 KiB buffers, the \
+             connection, the forwarder's task (its splice holds no buffer while idle), the \
              tokio handles of the kernel socket and of the client's), plus the kernel socket \
              (a {kernel_obj}-byte TCP slab object, queues empty)",
             a.flows
         );
     }
 
-    /// Best of three: `total` bytes from a kernel client (in the calling thread's
-    /// namespace) to the sink, in Mbit/s.
-    fn bulk(total: u64) -> f64 {
-        let once = || {
-            let mut s = TcpStream::connect((SERVER_IP, SINK_PORT)).expect("connect");
-            let buf = vec![0x5au8; 256 << 10];
-            let start = Instant::now();
-            let mut sent = 0;
-            while sent < total {
-                let n = (total - sent).min(buf.len() as u64) as usize;
-                s.write_all(&buf[..n]).expect("write");
-                sent += n as u64;
+    /// One way a bulk transfer goes from the client namespace to the server's.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Path {
+        /// Through the forwarder, TUN offloads on or off.
+        Offload(bool),
+        /// Forwarded by the kernel (`ip_forward` in a router namespace).
+        Kernel,
+    }
+
+    impl Path {
+        fn bulk(self, mib: u64) -> Run {
+            match self {
+                Path::Offload(on) => forwarded_bulk(on, mib),
+                Path::Kernel => kernel_bulk(mib),
             }
-            s.shutdown(Shutdown::Write).unwrap();
-            let mut count = [0u8; 8];
-            s.read_exact(&mut count).expect("the sink's count");
-            assert_eq!(u64::from_be_bytes(count), total, "bytes at the sink");
-            total as f64 * 8.0 / start.elapsed().as_secs_f64() / 1e6
-        };
-        (0..3).map(|_| once()).fold(0.0, f64::max)
+        }
+    }
+
+    /// One bulk transfer's rate and CPU cost.
+    #[derive(Clone, Copy, Debug)]
+    struct Run {
+        mbps: f64,
+        /// CPU seconds per GiB of the forwarder's runtime threads (0 for the kernel path).
+        fwd_cpu: f64,
+        /// CPU seconds per GiB of the whole process (client, forwarder, sink threads, and
+        /// the kernel's work done on their behalf in their system calls).
+        proc_cpu: f64,
+    }
+
+    fn best(runs: &[Run]) -> f64 {
+        runs.iter().map(|r| r.mbps).fold(0.0, f64::max)
+    }
+
+    fn median(xs: impl Iterator<Item = f64>) -> f64 {
+        let mut v: Vec<f64> = xs.collect();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+
+    /// CPU time (seconds) the process's tokio worker threads have run so far.
+    fn runtime_threads_cpu() -> f64 {
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+        let mut ns = 0u64;
+        for t in dir.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("tokio-r") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            ns += stat.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        }
+        ns as f64 / 1e9
+    }
+
+    /// CPU time (seconds, user and system) of the whole process so far.
+    fn process_cpu() -> f64 {
+        // SAFETY: `getrusage` writes one `rusage` into the zeroed struct we own.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+
+    /// `total` bytes from a kernel client (in the calling thread's namespace) to the sink.
+    fn bulk(total: u64) -> Run {
+        let mut s = TcpStream::connect((SERVER_IP, SINK_PORT)).expect("connect");
+        let buf = vec![0x5au8; 256 << 10];
+        let (fwd0, proc0) = (runtime_threads_cpu(), process_cpu());
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < total {
+            let n = (total - sent).min(buf.len() as u64) as usize;
+            s.write_all(&buf[..n]).expect("write");
+            sent += n as u64;
+        }
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut count = [0u8; 8];
+        s.read_exact(&mut count).expect("the sink's count");
+        let took = start.elapsed().as_secs_f64();
+        assert_eq!(u64::from_be_bytes(count), total, "bytes at the sink");
+        let gib = total as f64 / (1u64 << 30) as f64;
+        Run {
+            mbps: total as f64 * 8.0 / took / 1e6,
+            fwd_cpu: (runtime_threads_cpu() - fwd0) / gib,
+            proc_cpu: (process_cpu() - proc0) / gib,
+        }
     }
 
     /// A TCP sink (reads to EOF, answers the count), a TCP holder and a UDP counter in
@@ -190,14 +316,29 @@ mod app {
     }
 
     /// [`bulk`] through the forwarder.
-    fn forwarded_bulk(offload: bool, mib: u64) -> f64 {
+    fn forwarded_bulk(offload: bool, mib: u64) -> Run {
         let net = ForwardNet::new().expect("namespaces");
         servers(&net.server);
-        net.with_forwarder(offload, || {}, move |_| bulk(mib * MIB)).expect("forwarder")
+        net.with_forwarder(offload, || {}, move |fwd: Forwarder| {
+            let r = bulk(mib * MIB);
+            if std::env::var_os("BENCH_DEBUG").is_some() {
+                let t = fwd.stack().totals();
+                eprintln!(
+                    "offload {offload}: packets in {} ({} B avg), out {} ({} B avg), retransmits {}",
+                    t.packets_in,
+                    t.bytes_in / t.packets_in.max(1),
+                    t.packets_out,
+                    t.bytes_out / t.packets_out.max(1),
+                    t.retransmits
+                );
+            }
+            r
+        })
+        .expect("forwarder")
     }
 
     /// The same transfer forwarded by the kernel: client → router (ip_forward) → server.
-    fn kernel_bulk(mib: u64) -> f64 {
+    fn kernel_bulk(mib: u64) -> Run {
         let (client, router, server) =
             (Netns::new().unwrap(), Netns::new().unwrap(), Netns::new().unwrap());
         let sh = |ns: &Netns, cmd: &str| ns.sh(&cmd.split(' ').collect::<Vec<_>>()).unwrap();
