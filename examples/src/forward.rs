@@ -76,6 +76,8 @@ pub struct FlowStats {
     pub udp_datagrams_down: AtomicU64,
     /// UDP datagrams dropped (upstream socket failed, or no room to send).
     pub udp_dropped: AtomicU64,
+    /// UDP datagrams the upstream refused (port unreachable), refused to the client.
+    pub udp_refused: AtomicU64,
 }
 
 impl FlowStats {
@@ -97,6 +99,7 @@ impl FlowStats {
                 "datagrams_up": g(&self.udp_datagrams_up),
                 "datagrams_down": g(&self.udp_datagrams_down),
                 "dropped": g(&self.udp_dropped),
+                "refused": g(&self.udp_refused),
             },
         })
     }

@@ -3,7 +3,9 @@
 //! pair is a flow with a kernel UDP socket connected to that destination (marked like the
 //! TCP ones), whose replies go back to the client from the destination's address. A flow
 //! ends after [`ForwardConfig::udp_idle`](crate::forward::ForwardConfig::udp_idle) without
-//! a datagram either way, as a NAT's UDP mapping does.
+//! a datagram either way, as a NAT's UDP mapping does. When the upstream answers with port
+//! unreachable (the kernel socket's `ECONNREFUSED`), the client gets port unreachable from
+//! the address it dialled (AI-03).
 
 use std::collections::HashMap;
 use std::io;
@@ -77,6 +79,8 @@ impl Forwarder {
             Err(e) => e.to_string(),
             Ok(sock) => {
                 let mut buf = vec![0u8; MAX_DATAGRAM];
+                // The last datagram sent up, quoted if the upstream refuses it.
+                let mut last = Bytes::new();
                 loop {
                     let idle = tokio::time::sleep(self.config().udp_idle);
                     tokio::select! {
@@ -87,10 +91,22 @@ impl Forwarder {
                             if sock.send(&d).await.is_err() {
                                 stats.udp_dropped.fetch_add(1, Relaxed);
                             }
+                            last = d;
                         }
                         r = sock.recv(&mut buf) => {
-                            // An ICMP error for an earlier datagram: as a NAT, keep the flow.
-                            let Ok(n) = r else { continue };
+                            let n = match r {
+                                Ok(n) => n,
+                                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                                    // The upstream's port unreachable (AI-03): the client
+                                    // hears it from the address it dialled. As a NAT, the
+                                    // flow stays.
+                                    stats.udp_refused.fetch_add(1, Relaxed);
+                                    let _ = all.send_port_unreachable(&last, dst, client);
+                                    continue;
+                                }
+                                // Another ICMP error for an earlier datagram: keep the flow.
+                                Err(_) => continue,
+                            };
                             down = (down.0 + 1, down.1 + n as u64);
                             stats.udp_datagrams_down.fetch_add(1, Relaxed);
                             if all.send_from_to(&buf[..n], dst, client).await.is_err() {
