@@ -23,6 +23,7 @@ use std::time::Instant;
 use tcp_tokio::net::UdpSocket;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+use tokio::sync::mpsc;
 
 use crate::forward::{set_mark, Forwarder};
 
@@ -57,10 +58,23 @@ impl Forwarder {
         let all = Arc::new(all);
         let mut flows: HashMap<Key, Arc<Flow>> = HashMap::new();
         let mut recent: Option<(Key, Arc<Flow>)> = None;
-        let mut sweep_at = 1024;
+        // Flows whose task ended, to leave the table (which closes their socket).
+        let (ended_tx, mut ended) = mpsc::unbounded_channel::<Key>();
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
-            let (n, client, dst) = all.recv_from_to(&mut buf).await?;
+            let (n, client, dst) = tokio::select! {
+                biased;
+                r = all.recv_from_to(&mut buf) => r?,
+                Some(key) = ended.recv() => {
+                    if flows.get(&key).is_some_and(|f| f.ended.load(Relaxed)) {
+                        flows.remove(&key);
+                    }
+                    if recent.as_ref().is_some_and(|(k, f)| *k == key && f.ended.load(Relaxed)) {
+                        recent = None;
+                    }
+                    continue;
+                }
+            };
             let key = (client, dst);
             let flow = match &recent {
                 Some((k, f)) if *k == key && !f.ended.load(Relaxed) => f.clone(),
@@ -78,7 +92,12 @@ impl Forwarder {
                                     last: Mutex::new(Vec::new()),
                                 });
                                 flows.insert(key, f.clone());
-                                tokio::spawn(self.clone().forward_udp(all.clone(), key, f.clone()));
+                                let task = self.clone().forward_udp(all.clone(), key, f.clone());
+                                let ended_tx = ended_tx.clone();
+                                tokio::spawn(async move {
+                                    task.await;
+                                    let _ = ended_tx.send(key);
+                                });
                                 f
                             }
                             Err(e) => {
@@ -109,11 +128,6 @@ impl Forwarder {
             last.clear();
             last.extend_from_slice(&d[..n.min(QUOTE)]);
             drop(last);
-            // Forget the flows that ended, now and then.
-            if flows.len() >= sweep_at {
-                flows.retain(|_, f| !f.ended.load(Relaxed));
-                sweep_at = (flows.len() * 2).max(1024);
-            }
         }
     }
 
