@@ -18,6 +18,9 @@
 //! Defaults: 200 MiB per TCP run, three runs of each TCP configuration (taking turns, so
 //! that a shared machine's load falls on all alike; best and median reported, and the CPU
 //! seconds per GiB, which load moves less), 2 s of UDP, 1,000 idle flows; everything.
+//! `BENCH_DEBUG=1` adds the stack's packet counts after each forwarded run and the
+//! forwarder's stats after the UDP run; `BENCH_WATCH=1` samples the forwarded connection's
+//! receive queue and window every 20 ms during the TCP runs (on stderr).
 
 #[cfg(target_os = "linux")]
 mod app {
@@ -320,7 +323,27 @@ mod app {
         let net = ForwardNet::new().expect("namespaces");
         servers(&net.server);
         net.with_forwarder(offload, || {}, move |fwd: Forwarder| {
+            let watch = std::env::var_os("BENCH_WATCH").map(|_| {
+                let (fwd, stop) = (fwd.clone(), Arc::new(AtomicBool::new(false)));
+                let s = stop.clone();
+                let h = std::thread::spawn(move || {
+                    while !s.load(Relaxed) {
+                        for c in fwd.stack().connections() {
+                            eprintln!(
+                                "recv_q {:8} rcv_wnd {:8} bytes_in {:11} segs_out {}",
+                                c.recv_queue, c.info.rcv_wnd, c.info.bytes_received, c.info.segs_out
+                            );
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                });
+                (stop, h)
+            });
             let r = bulk(mib * MIB);
+            if let Some((stop, h)) = watch {
+                stop.store(true, Relaxed);
+                h.join().unwrap();
+            }
             if std::env::var_os("BENCH_DEBUG").is_some() {
                 let t = fwd.stack().totals();
                 eprintln!(
