@@ -12,7 +12,7 @@
 //! ```text
 //! cargo build --release --example tun_forward_bench
 //! sudo ./target/release/examples/tun_forward_bench [--mib N] [--secs S] [--flows N]
-//!     [--runs N] [--only off,on,kernel,udp,mem]
+//!     [--runs N] [--only off,on,kernel,up,down,udp,mem]
 //! ```
 //!
 //! Defaults: 200 MiB per TCP run, three runs of each TCP configuration (taking turns, so
@@ -71,9 +71,11 @@ mod app {
     const UDP_PORT: u16 = 9001;
     /// Accepts and holds connections idle, allocating nothing per connection.
     const HOLD_PORT: u16 = 9002;
+    /// The bulk source: reads an 8-byte count, sends that many bytes, closes.
+    const SOURCE_PORT: u16 = 9003;
 
     const USAGE: &str = "usage: tun_forward_bench [--mib N] [--secs S] [--flows N] [--runs N] \
-                         [--only off,on,kernel,udp,mem]";
+                         [--only off,on,kernel,up,down,udp,mem]";
 
     struct Args {
         mib: u64,
@@ -86,6 +88,15 @@ mod app {
     impl Args {
         fn wants(&self, what: &str) -> bool {
             self.only.is_empty() || self.only.iter().any(|w| w == what)
+        }
+
+        /// `what`, of a group of choices: wanted when named, or when none of its group is
+        /// named but another part of the TCP bench is (or nothing is).
+        fn wants_of(&self, group: &[&str], what: &str) -> bool {
+            const TCP: [&str; 5] = ["off", "on", "kernel", "up", "down"];
+            let tcp = self.only.is_empty() || TCP.iter().any(|t| self.wants(t));
+            let named = self.only.iter().any(|w| group.contains(&w.as_str()));
+            tcp && (self.wants(what) || !named)
         }
     }
 
@@ -130,42 +141,13 @@ mod app {
         // falls on all of them alike.
         let configs =
             [("off", Path::Offload(false)), ("on", Path::Offload(true)), ("kernel", Path::Kernel)];
-        let configs: Vec<_> = configs.into_iter().filter(|(n, _)| a.wants(n)).collect();
-        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); configs.len()];
-        for _ in 0..a.runs {
-            for (i, (_, path)) in configs.iter().enumerate() {
-                runs[i].push(path.bulk(a.mib));
+        let group = ["off", "on", "kernel"];
+        let configs: Vec<_> = configs.into_iter().filter(|(n, _)| a.wants_of(&group, n)).collect();
+        let dirs = [false, true].into_iter();
+        for down in dirs.filter(|&d| a.wants_of(&["up", "down"], if d { "down" } else { "up" })) {
+            if !configs.is_empty() {
+                bulk_table(&configs, a.mib, a.runs, down);
             }
-        }
-        if !configs.is_empty() {
-            println!(
-                "TCP bulk, {} MiB, {} runs each, taking turns (Mbit/s best and median; CPU seconds \
-                 per GiB, medians: the forwarder's runtime threads, and the whole process: \
-                 client, forwarder, sink):",
-                a.mib, a.runs
-            );
-        }
-        let kernel = configs.iter().position(|(_, p)| *p == Path::Kernel).map(|i| best(&runs[i]));
-        for ((name, path), runs) in configs.iter().zip(&runs) {
-            let label = match path {
-                Path::Offload(_) => format!("through tun_forward, offload {name}:"),
-                Path::Kernel => "kernel forwarding (ip_forward):".to_owned(),
-            };
-            let share = match (path, kernel) {
-                (Path::Offload(_), Some(k)) => {
-                    format!(" ({:.0} % of the kernel)", best(runs) / k * 100.0)
-                }
-                _ => String::new(),
-            };
-            let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.mbps)).collect();
-            println!(
-                "  {label:34} best {:6.0} median {:6.0}{share}; CPU s/GiB forwarder {:.2} process {:.2}  [{}]",
-                best(runs),
-                median(runs.iter().map(|r| r.mbps)),
-                median(runs.iter().map(|r| r.fwd_cpu)),
-                median(runs.iter().map(|r| r.proc_cpu)),
-                all.join(" ")
-            );
         }
         if a.wants("udp") {
             let (sent, got, us) = udp_rate(Duration::from_secs(a.secs));
@@ -187,6 +169,45 @@ mod app {
         );
     }
 
+    /// Run each configuration `runs` times, taking turns, and print their table.
+    fn bulk_table(configs: &[(&str, Path)], mib: u64, runs: usize, down: bool) {
+        let mut results: Vec<Vec<Run>> = vec![Vec::new(); configs.len()];
+        for _ in 0..runs {
+            for (i, (_, path)) in configs.iter().enumerate() {
+                results[i].push(path.bulk(mib, down));
+            }
+        }
+        println!(
+            "TCP bulk {}, {mib} MiB, {runs} runs each, taking turns (Mbit/s best and median; CPU \
+             seconds per GiB, medians: the forwarder's runtime threads, and the whole process: \
+             client, forwarder, server):",
+            if down { "download (server to client)" } else { "upload (client to server)" },
+        );
+        let kernel =
+            configs.iter().position(|(_, p)| *p == Path::Kernel).map(|i| best(&results[i]));
+        for ((name, path), runs) in configs.iter().zip(&results) {
+            let label = match path {
+                Path::Offload(_) => format!("through tun_forward, offload {name}:"),
+                Path::Kernel => "kernel forwarding (ip_forward):".to_owned(),
+            };
+            let share = match (path, kernel) {
+                (Path::Offload(_), Some(k)) => {
+                    format!(" ({:.0} % of the kernel)", best(runs) / k * 100.0)
+                }
+                _ => String::new(),
+            };
+            let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.mbps)).collect();
+            println!(
+                "  {label:34} best {:6.0} median {:6.0}{share}; CPU s/GiB forwarder {:.2} process {:.2}  [{}]",
+                best(runs),
+                median(runs.iter().map(|r| r.mbps)),
+                median(runs.iter().map(|r| r.fwd_cpu)),
+                median(runs.iter().map(|r| r.proc_cpu)),
+                all.join(" ")
+            );
+        }
+    }
+
     /// One way a bulk transfer goes from the client namespace to the server's.
     #[derive(Clone, Copy, Debug, PartialEq)]
     enum Path {
@@ -197,10 +218,10 @@ mod app {
     }
 
     impl Path {
-        fn bulk(self, mib: u64) -> Run {
+        fn bulk(self, mib: u64, down: bool) -> Run {
             match self {
-                Path::Offload(on) => forwarded_bulk(on, mib),
-                Path::Kernel => kernel_bulk(mib),
+                Path::Offload(on) => forwarded_bulk(on, mib, down),
+                Path::Kernel => kernel_bulk(mib, down),
             }
         }
     }
@@ -254,8 +275,12 @@ mod app {
         tv(ru.ru_utime) + tv(ru.ru_stime)
     }
 
-    /// `total` bytes from a kernel client (in the calling thread's namespace) to the sink.
-    fn bulk(total: u64) -> Run {
+    /// `total` bytes from a kernel client (in the calling thread's namespace) to the sink,
+    /// or with `down` from the source to the client.
+    fn bulk(total: u64, down: bool) -> Run {
+        if down {
+            return download(total);
+        }
         let mut s = TcpStream::connect((SERVER_IP, SINK_PORT)).expect("connect");
         let buf = vec![0x5au8; 256 << 10];
         let (fwd0, proc0) = (runtime_threads_cpu(), process_cpu());
@@ -279,8 +304,33 @@ mod app {
         }
     }
 
-    /// A TCP sink (reads to EOF, answers the count), a TCP holder and a UDP counter in
-    /// `ns`, on threads of that namespace for the rest of the run.
+    /// `total` bytes from the source to a kernel client.
+    fn download(total: u64) -> Run {
+        let mut s = TcpStream::connect((SERVER_IP, SOURCE_PORT)).expect("connect");
+        let mut buf = vec![0u8; 256 << 10];
+        let (fwd0, proc0) = (runtime_threads_cpu(), process_cpu());
+        let start = Instant::now();
+        s.write_all(&total.to_be_bytes()).expect("the count");
+        let mut got = 0u64;
+        loop {
+            match s.read(&mut buf).expect("read") {
+                0 => break,
+                n => got += n as u64,
+            }
+        }
+        let took = start.elapsed().as_secs_f64();
+        assert_eq!(got, total, "bytes from the source");
+        let gib = total as f64 / (1u64 << 30) as f64;
+        Run {
+            mbps: total as f64 * 8.0 / took / 1e6,
+            fwd_cpu: (runtime_threads_cpu() - fwd0) / gib,
+            proc_cpu: (process_cpu() - proc0) / gib,
+        }
+    }
+
+    /// A TCP sink (reads to EOF, answers the count), a TCP source (sends the count it
+    /// reads), a TCP holder and a UDP counter in `ns`, on threads of that namespace for the
+    /// rest of the run.
     fn servers(ns: &Netns) -> Arc<AtomicU64> {
         let datagrams = Arc::new(AtomicU64::new(0));
         let count = datagrams.clone();
@@ -288,6 +338,27 @@ mod app {
             let tcp = std::net::TcpListener::bind((SERVER_IP, SINK_PORT)).unwrap();
             let udp = std::net::UdpSocket::bind((SERVER_IP, UDP_PORT)).unwrap();
             let hold = std::net::TcpListener::bind((SERVER_IP, HOLD_PORT)).unwrap();
+            let source = std::net::TcpListener::bind((SERVER_IP, SOURCE_PORT)).unwrap();
+            std::thread::spawn(move || {
+                for s in source.incoming() {
+                    let Ok(mut s) = s else { continue };
+                    std::thread::spawn(move || {
+                        let mut count = [0u8; 8];
+                        if s.read_exact(&mut count).is_err() {
+                            return;
+                        }
+                        let buf = vec![0xa5u8; 256 << 10];
+                        let mut left = u64::from_be_bytes(count);
+                        while left > 0 {
+                            let n = left.min(buf.len() as u64) as usize;
+                            if s.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                            left -= n as u64;
+                        }
+                    });
+                }
+            });
             std::thread::spawn(move || {
                 let held: Vec<_> = hold.incoming().collect();
                 drop(held);
@@ -319,7 +390,7 @@ mod app {
     }
 
     /// [`bulk`] through the forwarder.
-    fn forwarded_bulk(offload: bool, mib: u64) -> Run {
+    fn forwarded_bulk(offload: bool, mib: u64, down: bool) -> Run {
         let net = ForwardNet::new().expect("namespaces");
         servers(&net.server);
         net.with_forwarder(offload, || {}, move |fwd: Forwarder| {
@@ -339,7 +410,7 @@ mod app {
                 });
                 (stop, h)
             });
-            let r = bulk(mib * MIB);
+            let r = bulk(mib * MIB, down);
             if let Some((stop, h)) = watch {
                 stop.store(true, Relaxed);
                 h.join().unwrap();
@@ -361,7 +432,7 @@ mod app {
     }
 
     /// The same transfer forwarded by the kernel: client → router (ip_forward) → server.
-    fn kernel_bulk(mib: u64) -> Run {
+    fn kernel_bulk(mib: u64, down: bool) -> Run {
         let (client, router, server) =
             (Netns::new().unwrap(), Netns::new().unwrap(), Netns::new().unwrap());
         let sh = |ns: &Netns, cmd: &str| ns.sh(&cmd.split(' ').collect::<Vec<_>>()).unwrap();
@@ -381,7 +452,7 @@ mod app {
         sh(&server, "ip link set s1 up");
         sh(&server, "ip route add default via 10.78.0.1");
         servers(&server);
-        client.run(move || bulk(mib * MIB))
+        client.run(move || bulk(mib * MIB, down))
     }
 
     /// 64-byte datagrams through the forwarder on one flow (one sender thread, so the

@@ -216,7 +216,7 @@ impl Forwarder {
         self.stats.tcp_open.fetch_add(1, Relaxed);
         self.stats.tcp_forwarded.fetch_add(1, Relaxed);
         let (mut ours, mut theirs) = (ours, upstream);
-        let Spliced { from_a: up, from_b: down, result } = splice(&mut ours, &mut theirs).await;
+        let Spliced { up, down, result } = splice(&mut ours, &mut theirs).await;
         self.stats.tcp_open.fetch_sub(1, Relaxed);
         self.stats.tcp_bytes_up.fetch_add(up, Relaxed);
         self.stats.tcp_bytes_down.fetch_add(down, Relaxed);
