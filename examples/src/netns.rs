@@ -219,6 +219,22 @@ impl ForwardNet {
         setup: fn(),
         f: impl FnOnce(Forwarder) -> R + Send + 'static,
     ) -> io::Result<R> {
+        let cfg = ForwardConfig { fwmark: Some(MARK), ..ForwardConfig::default() };
+        self.with_forwarder_config(offload, cfg, setup, f)
+    }
+
+    /// [`ForwardNet::with_forwarder`] with the forwarder's configuration given (its
+    /// `fwmark` should be `Some(MARK)`).
+    ///
+    /// # Errors
+    /// As [`ForwardNet::with_forwarder`].
+    pub fn with_forwarder_config<R: Send + 'static>(
+        &self,
+        offload: bool,
+        cfg: ForwardConfig,
+        setup: fn(),
+        f: impl FnOnce(Forwarder) -> R + Send + 'static,
+    ) -> io::Result<R> {
         self.client.run(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(async move {
@@ -238,7 +254,6 @@ impl ForwardNet {
                     .address(IpAddr::V6(STACK_IP6))
                     .config(Forwarder::stack_config())
                     .build(tun)?;
-                let cfg = ForwardConfig { fwmark: Some(MARK), ..ForwardConfig::default() };
                 let fwd = Forwarder::new(stack, cfg);
                 let task = tokio::spawn(fwd.clone().start()?);
                 let (tx, rx) = tokio::sync::oneshot::channel();

@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use examples::forward::Forwarder;
-use examples::netns::{ForwardNet, Killed, Netns, SERVER_IP, SERVER_IP6, TUN};
+use examples::forward::{ForwardConfig, Forwarder};
+use examples::netns::{ForwardNet, Killed, Netns, MARK, SERVER_IP, SERVER_IP6, TUN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1 << 20;
@@ -593,4 +593,56 @@ fn ai_01_ipv6_tcp_and_udp_through_the_forwarder_byte_exact() {
     let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(v["flows"]["tcp"]["forwarded"], 1, "{stats}");
     assert_eq!(v["flows"]["udp"]["flows"], 1, "{stats}");
+}
+
+/// AI-01 for UDP: a flow through `tun_forward` ends after its idle time without a datagram
+/// either way (its kernel socket closed), and the client's next datagram makes a new flow
+/// that works as the first did.
+#[test]
+fn ai_01_udp_flow_ends_when_idle_and_a_new_one_follows() {
+    let name = "ai_01_udp_flow_ends_when_idle_and_a_new_one_follows";
+    if !common::root_or_skip(name) {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let net = ForwardNet::new().expect("namespaces");
+    let _stop = echo_server(&net.server);
+    let cfg = ForwardConfig {
+        fwmark: Some(MARK),
+        udp_idle: Duration::from_millis(500),
+        ..ForwardConfig::default()
+    };
+    let (ended, stats) = net
+        .with_forwarder_config(
+            false,
+            cfg,
+            || {},
+            |fwd| {
+                let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+                sock.connect((SERVER_IP, ECHO_PORT)).unwrap();
+                sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let echo = |msg: &[u8]| {
+                    sock.send(msg).unwrap();
+                    let mut buf = [0u8; 64];
+                    let n = sock.recv(&mut buf).expect("the echo");
+                    assert_eq!(&buf[..n], msg);
+                };
+                echo(b"first");
+                // The flow ends between one and two idle times after its last datagram.
+                let start = Instant::now();
+                while fwd.stats().udp_open.load(Relaxed) > 0
+                    && start.elapsed() < Duration::from_secs(10)
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let ended = start.elapsed();
+                echo(b"second");
+                (ended, fwd.stats_json())
+            },
+        )
+        .expect("the forwarder");
+    assert!(ended < Duration::from_secs(3), "the idle flow ended after {ended:?}: {stats}");
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(v["flows"]["udp"]["flows"], 2, "{stats}");
+    assert_eq!(v["flows"]["udp"]["open"], 1, "{stats}");
 }
