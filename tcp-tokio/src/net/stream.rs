@@ -486,7 +486,8 @@ impl TcpStream {
     /// for any read. What a forwarder uses to pass the data straight into another socket,
     /// sparing one copy. `f` runs with the connection locked, so the stack's driver waits
     /// for it if a packet of this connection comes meanwhile: keep it to one non-blocking
-    /// system call or a copy. `f` is called only when bytes are buffered, and its result is
+    /// system call or a copy, and do not touch another stream or socket of the same stack
+    /// in it (two tasks doing so crosswise would deadlock). `f` is called only when bytes are buffered, and its result is
     /// returned; with none, the result is `Ok(0)` at end of stream, `Pending` (registering
     /// `cx`) while more may come, or the connection's error.
     ///
