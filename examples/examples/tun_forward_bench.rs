@@ -12,9 +12,15 @@
 //! ```text
 //! cargo build --release --example tun_forward_bench
 //! sudo ./target/release/examples/tun_forward_bench [--mib N] [--secs S] [--flows N]
+//!     [--runs N] [--only off,on,kernel,up,down,udp,mem]
 //! ```
 //!
-//! Defaults: 200 MiB per TCP run (best of three), 2 s of UDP, 1,000 idle flows.
+//! Defaults: 200 MiB per TCP run, three runs of each TCP configuration (taking turns, so
+//! that a shared machine's load falls on all alike; best and median reported, and the CPU
+//! seconds per GiB, which load moves less), 2 s of UDP, 1,000 idle flows; everything.
+//! `BENCH_DEBUG=1` adds the stack's packet counts after each forwarded run and the
+//! forwarder's stats after the UDP run; `BENCH_WATCH=1` samples the forwarded connection's
+//! receive queue and window every 20 ms during the TCP runs (on stderr).
 
 #[cfg(target_os = "linux")]
 mod app {
@@ -65,23 +71,50 @@ mod app {
     const UDP_PORT: u16 = 9001;
     /// Accepts and holds connections idle, allocating nothing per connection.
     const HOLD_PORT: u16 = 9002;
+    /// The bulk source: reads an 8-byte count, sends that many bytes, closes.
+    const SOURCE_PORT: u16 = 9003;
+
+    const USAGE: &str = "usage: tun_forward_bench [--mib N] [--secs S] [--flows N] [--runs N] \
+                         [--only off,on,kernel,up,down,udp,mem]";
 
     struct Args {
         mib: u64,
         secs: u64,
         flows: usize,
+        runs: usize,
+        only: Vec<String>,
+    }
+
+    impl Args {
+        fn wants(&self, what: &str) -> bool {
+            self.only.is_empty() || self.only.iter().any(|w| w == what)
+        }
+
+        /// `what`, of a group of choices: wanted when named, or when none of its group is
+        /// named but another part of the TCP bench is (or nothing is).
+        fn wants_of(&self, group: &[&str], what: &str) -> bool {
+            const TCP: [&str; 5] = ["off", "on", "kernel", "up", "down"];
+            let tcp = self.only.is_empty() || TCP.iter().any(|t| self.wants(t));
+            let named = self.only.iter().any(|w| group.contains(&w.as_str()));
+            tcp && (self.wants(what) || !named)
+        }
     }
 
     fn parse_args() -> Result<Args, String> {
-        let mut a = Args { mib: 200, secs: 2, flows: 1000 };
+        let mut a = Args { mib: 200, secs: 2, flows: 1000, runs: 3, only: Vec::new() };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
+            if flag == "-h" || flag == "--help" {
+                return Err(String::new());
+            }
             let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let bad = |e: std::num::ParseIntError| format!("{flag}: {e}");
             match flag.as_str() {
                 "--mib" => a.mib = v.parse().map_err(bad)?,
                 "--secs" => a.secs = v.parse().map_err(bad)?,
                 "--flows" => a.flows = v.parse().map_err(bad)?,
+                "--runs" => a.runs = v.parse::<usize>().map_err(bad)?.max(1),
+                "--only" => a.only = v.split(',').map(str::to_owned).collect(),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -92,7 +125,10 @@ mod app {
         let a = match parse_args() {
             Ok(a) => a,
             Err(e) => {
-                eprintln!("tun_forward_bench: {e}\nusage: tun_forward_bench [--mib N] [--secs S] [--flows N]");
+                if !e.is_empty() {
+                    eprintln!("tun_forward_bench: {e}");
+                }
+                eprintln!("{USAGE}");
                 std::process::exit(2);
             }
         };
@@ -101,57 +137,200 @@ mod app {
             eprintln!("tun_forward_bench needs root to make namespaces and a TUN");
             std::process::exit(1);
         }
-        let off = forwarded_bulk(false, a.mib);
-        let on = forwarded_bulk(true, a.mib);
-        let kernel = kernel_bulk(a.mib);
-        println!("TCP bulk, {} MiB, best of 3:", a.mib);
-        println!(
-            "  through tun_forward, offload off: {off:7.0} Mbit/s ({:.0} % of the kernel)",
-            off / kernel * 100.0
-        );
-        println!(
-            "  through tun_forward, offload on:  {on:7.0} Mbit/s ({:.0} % of the kernel)",
-            on / kernel * 100.0
-        );
-        println!("  kernel forwarding (ip_forward):   {kernel:7.0} Mbit/s");
-        let (sent, got) = udp_rate(Duration::from_secs(a.secs));
-        println!(
-            "UDP through tun_forward, 64-byte datagrams: {sent:.0}/s sent, {got:.0}/s delivered"
-        );
+        // The configurations take turns, run after run, so that the load of a shared machine
+        // falls on all of them alike.
+        let configs =
+            [("off", Path::Offload(false)), ("on", Path::Offload(true)), ("kernel", Path::Kernel)];
+        let group = ["off", "on", "kernel"];
+        let configs: Vec<_> = configs.into_iter().filter(|(n, _)| a.wants_of(&group, n)).collect();
+        let dirs = [false, true].into_iter();
+        for down in dirs.filter(|&d| a.wants_of(&["up", "down"], if d { "down" } else { "up" })) {
+            if !configs.is_empty() {
+                bulk_table(&configs, a.mib, a.runs, down);
+            }
+        }
+        if a.wants("udp") {
+            let (sent, got, us) = udp_rate(Duration::from_secs(a.secs));
+            println!(
+                "UDP through tun_forward, 64-byte datagrams: {sent:.0}/s sent, {got:.0}/s \
+                 delivered; the forwarder's CPU time per datagram it took: {us:.1} µs"
+            );
+        }
+        if !a.wants("mem") {
+            return;
+        }
         let (heap, kernel_obj) = idle_flow_memory(a.flows);
         println!(
             "idle forwarded TCP flow: {heap:.0} bytes of heap (with {} flows open: the stack's \
-             connection, the forwarder's task with copy_bidirectional's two 8 KiB buffers, the \
+             connection, the forwarder's task (its splice holds no buffer while idle), the \
              tokio handles of the kernel socket and of the client's), plus the kernel socket \
              (a {kernel_obj}-byte TCP slab object, queues empty)",
             a.flows
         );
     }
 
-    /// Best of three: `total` bytes from a kernel client (in the calling thread's
-    /// namespace) to the sink, in Mbit/s.
-    fn bulk(total: u64) -> f64 {
-        let once = || {
-            let mut s = TcpStream::connect((SERVER_IP, SINK_PORT)).expect("connect");
-            let buf = vec![0x5au8; 256 << 10];
-            let start = Instant::now();
-            let mut sent = 0;
-            while sent < total {
-                let n = (total - sent).min(buf.len() as u64) as usize;
-                s.write_all(&buf[..n]).expect("write");
-                sent += n as u64;
+    /// Run each configuration `runs` times, taking turns, and print their table.
+    fn bulk_table(configs: &[(&str, Path)], mib: u64, runs: usize, down: bool) {
+        let mut results: Vec<Vec<Run>> = vec![Vec::new(); configs.len()];
+        for _ in 0..runs {
+            for (i, (_, path)) in configs.iter().enumerate() {
+                results[i].push(path.bulk(mib, down));
             }
-            s.shutdown(Shutdown::Write).unwrap();
-            let mut count = [0u8; 8];
-            s.read_exact(&mut count).expect("the sink's count");
-            assert_eq!(u64::from_be_bytes(count), total, "bytes at the sink");
-            total as f64 * 8.0 / start.elapsed().as_secs_f64() / 1e6
-        };
-        (0..3).map(|_| once()).fold(0.0, f64::max)
+        }
+        println!(
+            "TCP bulk {}, {mib} MiB, {runs} runs each, taking turns (Mbit/s best and median; CPU \
+             seconds per GiB, medians: the forwarder's runtime threads, and the whole process: \
+             client, forwarder, server):",
+            if down { "download (server to client)" } else { "upload (client to server)" },
+        );
+        let kernel =
+            configs.iter().position(|(_, p)| *p == Path::Kernel).map(|i| best(&results[i]));
+        for ((name, path), runs) in configs.iter().zip(&results) {
+            let label = match path {
+                Path::Offload(_) => format!("through tun_forward, offload {name}:"),
+                Path::Kernel => "kernel forwarding (ip_forward):".to_owned(),
+            };
+            let share = match (path, kernel) {
+                (Path::Offload(_), Some(k)) => {
+                    format!(" ({:.0} % of the kernel)", best(runs) / k * 100.0)
+                }
+                _ => String::new(),
+            };
+            let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.mbps)).collect();
+            println!(
+                "  {label:34} best {:6.0} median {:6.0}{share}; CPU s/GiB forwarder {:.2} process {:.2}  [{}]",
+                best(runs),
+                median(runs.iter().map(|r| r.mbps)),
+                median(runs.iter().map(|r| r.fwd_cpu)),
+                median(runs.iter().map(|r| r.proc_cpu)),
+                all.join(" ")
+            );
+        }
     }
 
-    /// A TCP sink (reads to EOF, answers the count), a TCP holder and a UDP counter in
-    /// `ns`, on threads of that namespace for the rest of the run.
+    /// One way a bulk transfer goes from the client namespace to the server's.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Path {
+        /// Through the forwarder, TUN offloads on or off.
+        Offload(bool),
+        /// Forwarded by the kernel (`ip_forward` in a router namespace).
+        Kernel,
+    }
+
+    impl Path {
+        fn bulk(self, mib: u64, down: bool) -> Run {
+            match self {
+                Path::Offload(on) => forwarded_bulk(on, mib, down),
+                Path::Kernel => kernel_bulk(mib, down),
+            }
+        }
+    }
+
+    /// One bulk transfer's rate and CPU cost.
+    #[derive(Clone, Copy, Debug)]
+    struct Run {
+        mbps: f64,
+        /// CPU seconds per GiB of the forwarder's runtime threads (0 for the kernel path).
+        fwd_cpu: f64,
+        /// CPU seconds per GiB of the whole process (client, forwarder, sink threads, and
+        /// the kernel's work done on their behalf in their system calls).
+        proc_cpu: f64,
+    }
+
+    fn best(runs: &[Run]) -> f64 {
+        runs.iter().map(|r| r.mbps).fold(0.0, f64::max)
+    }
+
+    fn median(xs: impl Iterator<Item = f64>) -> f64 {
+        let mut v: Vec<f64> = xs.collect();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+
+    /// CPU time (seconds) the process's tokio worker threads have run so far.
+    fn runtime_threads_cpu() -> f64 {
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+        let mut ns = 0u64;
+        for t in dir.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("tokio-r") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            ns += stat.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        }
+        ns as f64 / 1e9
+    }
+
+    /// CPU time (seconds, user and system) of the whole process so far.
+    fn process_cpu() -> f64 {
+        // SAFETY: `getrusage` writes one `rusage` into the zeroed struct we own.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+
+    /// `total` bytes from a kernel client (in the calling thread's namespace) to the sink,
+    /// or with `down` from the source to the client.
+    fn bulk(total: u64, down: bool) -> Run {
+        if down {
+            return download(total);
+        }
+        let mut s = TcpStream::connect((SERVER_IP, SINK_PORT)).expect("connect");
+        let buf = vec![0x5au8; 256 << 10];
+        let (fwd0, proc0) = (runtime_threads_cpu(), process_cpu());
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < total {
+            let n = (total - sent).min(buf.len() as u64) as usize;
+            s.write_all(&buf[..n]).expect("write");
+            sent += n as u64;
+        }
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut count = [0u8; 8];
+        s.read_exact(&mut count).expect("the sink's count");
+        let took = start.elapsed().as_secs_f64();
+        assert_eq!(u64::from_be_bytes(count), total, "bytes at the sink");
+        let gib = total as f64 / (1u64 << 30) as f64;
+        Run {
+            mbps: total as f64 * 8.0 / took / 1e6,
+            fwd_cpu: (runtime_threads_cpu() - fwd0) / gib,
+            proc_cpu: (process_cpu() - proc0) / gib,
+        }
+    }
+
+    /// `total` bytes from the source to a kernel client.
+    fn download(total: u64) -> Run {
+        let mut s = TcpStream::connect((SERVER_IP, SOURCE_PORT)).expect("connect");
+        let mut buf = vec![0u8; 256 << 10];
+        let (fwd0, proc0) = (runtime_threads_cpu(), process_cpu());
+        let start = Instant::now();
+        s.write_all(&total.to_be_bytes()).expect("the count");
+        let mut got = 0u64;
+        loop {
+            match s.read(&mut buf).expect("read") {
+                0 => break,
+                n => got += n as u64,
+            }
+        }
+        let took = start.elapsed().as_secs_f64();
+        assert_eq!(got, total, "bytes from the source");
+        let gib = total as f64 / (1u64 << 30) as f64;
+        Run {
+            mbps: total as f64 * 8.0 / took / 1e6,
+            fwd_cpu: (runtime_threads_cpu() - fwd0) / gib,
+            proc_cpu: (process_cpu() - proc0) / gib,
+        }
+    }
+
+    /// A TCP sink (reads to EOF, answers the count), a TCP source (sends the count it
+    /// reads), a TCP holder and a UDP counter in `ns`, on threads of that namespace for the
+    /// rest of the run.
     fn servers(ns: &Netns) -> Arc<AtomicU64> {
         let datagrams = Arc::new(AtomicU64::new(0));
         let count = datagrams.clone();
@@ -159,6 +338,27 @@ mod app {
             let tcp = std::net::TcpListener::bind((SERVER_IP, SINK_PORT)).unwrap();
             let udp = std::net::UdpSocket::bind((SERVER_IP, UDP_PORT)).unwrap();
             let hold = std::net::TcpListener::bind((SERVER_IP, HOLD_PORT)).unwrap();
+            let source = std::net::TcpListener::bind((SERVER_IP, SOURCE_PORT)).unwrap();
+            std::thread::spawn(move || {
+                for s in source.incoming() {
+                    let Ok(mut s) = s else { continue };
+                    std::thread::spawn(move || {
+                        let mut count = [0u8; 8];
+                        if s.read_exact(&mut count).is_err() {
+                            return;
+                        }
+                        let buf = vec![0xa5u8; 256 << 10];
+                        let mut left = u64::from_be_bytes(count);
+                        while left > 0 {
+                            let n = left.min(buf.len() as u64) as usize;
+                            if s.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                            left -= n as u64;
+                        }
+                    });
+                }
+            });
             std::thread::spawn(move || {
                 let held: Vec<_> = hold.incoming().collect();
                 drop(held);
@@ -190,14 +390,49 @@ mod app {
     }
 
     /// [`bulk`] through the forwarder.
-    fn forwarded_bulk(offload: bool, mib: u64) -> f64 {
+    fn forwarded_bulk(offload: bool, mib: u64, down: bool) -> Run {
         let net = ForwardNet::new().expect("namespaces");
         servers(&net.server);
-        net.with_forwarder(offload, || {}, move |_| bulk(mib * MIB)).expect("forwarder")
+        net.with_forwarder(offload, || {}, move |fwd: Forwarder| {
+            let watch = std::env::var_os("BENCH_WATCH").map(|_| {
+                let (fwd, stop) = (fwd.clone(), Arc::new(AtomicBool::new(false)));
+                let s = stop.clone();
+                let h = std::thread::spawn(move || {
+                    while !s.load(Relaxed) {
+                        for c in fwd.stack().connections() {
+                            eprintln!(
+                                "recv_q {:8} rcv_wnd {:8} bytes_in {:11} segs_out {}",
+                                c.recv_queue, c.info.rcv_wnd, c.info.bytes_received, c.info.segs_out
+                            );
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                });
+                (stop, h)
+            });
+            let r = bulk(mib * MIB, down);
+            if let Some((stop, h)) = watch {
+                stop.store(true, Relaxed);
+                h.join().unwrap();
+            }
+            if std::env::var_os("BENCH_DEBUG").is_some() {
+                let t = fwd.stack().totals();
+                eprintln!(
+                    "offload {offload}: packets in {} ({} B avg), out {} ({} B avg), retransmits {}",
+                    t.packets_in,
+                    t.bytes_in / t.packets_in.max(1),
+                    t.packets_out,
+                    t.bytes_out / t.packets_out.max(1),
+                    t.retransmits
+                );
+            }
+            r
+        })
+        .expect("forwarder")
     }
 
     /// The same transfer forwarded by the kernel: client → router (ip_forward) → server.
-    fn kernel_bulk(mib: u64) -> f64 {
+    fn kernel_bulk(mib: u64, down: bool) -> Run {
         let (client, router, server) =
             (Netns::new().unwrap(), Netns::new().unwrap(), Netns::new().unwrap());
         let sh = |ns: &Netns, cmd: &str| ns.sh(&cmd.split(' ').collect::<Vec<_>>()).unwrap();
@@ -217,19 +452,19 @@ mod app {
         sh(&server, "ip link set s1 up");
         sh(&server, "ip route add default via 10.78.0.1");
         servers(&server);
-        client.run(move || bulk(mib * MIB))
+        client.run(move || bulk(mib * MIB, down))
     }
 
     /// 64-byte datagrams through the forwarder on one flow (one sender thread, so the
     /// forwarder keeps a core on 2-core machines) for `secs`: sent and delivered
-    /// per second.
-    fn udp_rate(secs: Duration) -> (f64, f64) {
+    /// per second, and the forwarder's CPU time per datagram it took from the TUN (µs).
+    fn udp_rate(secs: Duration) -> (f64, f64, f64) {
         let net = ForwardNet::new().expect("namespaces");
         let got = servers(&net.server);
         net.with_forwarder(
             false,
             || {},
-            move |_| {
+            move |fwd: Forwarder| {
                 let stop = Arc::new(AtomicBool::new(false));
                 let sent = Arc::new(AtomicU64::new(0));
                 let senders: Vec<_> = (0..1)
@@ -247,13 +482,20 @@ mod app {
                     })
                     .collect();
                 let before = got.load(Relaxed);
+                let (cpu0, taken0) =
+                    (runtime_threads_cpu(), fwd.stats().udp_datagrams_up.load(Relaxed));
                 std::thread::sleep(secs);
                 stop.store(true, Relaxed);
                 for s in senders {
                     s.join().unwrap();
                 }
+                let taken = fwd.stats().udp_datagrams_up.load(Relaxed) - taken0;
+                let us = (runtime_threads_cpu() - cpu0) * 1e6 / taken.max(1) as f64;
+                if std::env::var_os("BENCH_DEBUG").is_some() {
+                    eprintln!("{}", fwd.stats_json());
+                }
                 let secs = secs.as_secs_f64();
-                (sent.load(Relaxed) as f64 / secs, (got.load(Relaxed) - before) as f64 / secs)
+                (sent.load(Relaxed) as f64 / secs, (got.load(Relaxed) - before) as f64 / secs, us)
             },
         )
         .expect("forwarder")

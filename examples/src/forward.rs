@@ -14,16 +14,15 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tcp_tokio::{InterceptOptions, InterceptRequest, Interceptor, ListenOptions, Refusal, Stack};
 use tcpcore::EndpointConfig;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpSocket;
+
+use crate::splice::{splice, Spliced};
 
 /// How the forwarder connects upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +76,8 @@ pub struct FlowStats {
     pub udp_datagrams_down: AtomicU64,
     /// UDP datagrams dropped (upstream socket failed, or no room to send).
     pub udp_dropped: AtomicU64,
+    /// UDP datagrams the upstream refused (port unreachable), refused to the client.
+    pub udp_refused: AtomicU64,
 }
 
 impl FlowStats {
@@ -98,6 +99,7 @@ impl FlowStats {
                 "datagrams_up": g(&self.udp_datagrams_up),
                 "datagrams_down": g(&self.udp_datagrams_down),
                 "dropped": g(&self.udp_dropped),
+                "refused": g(&self.udp_refused),
             },
         })
     }
@@ -213,21 +215,19 @@ impl Forwarder {
         };
         self.stats.tcp_open.fetch_add(1, Relaxed);
         self.stats.tcp_forwarded.fetch_add(1, Relaxed);
-        let mut ours = Counted::new(ours);
-        let mut theirs = Counted::new(upstream);
-        let end = tokio::io::copy_bidirectional(&mut ours, &mut theirs).await;
-        let (up, down) = (ours.read, theirs.read);
+        let (mut ours, mut theirs) = (ours, upstream);
+        let Spliced { up, down, result } = splice(&mut ours, &mut theirs).await;
         self.stats.tcp_open.fetch_sub(1, Relaxed);
         self.stats.tcp_bytes_up.fetch_add(up, Relaxed);
         self.stats.tcp_bytes_down.fetch_add(down, Relaxed);
         let took = start.elapsed();
-        match end {
-            Ok(_) => tracing::info!(%client, %dst, up, down, ?took, "tcp flow: closed"),
+        match result {
+            Ok(()) => tracing::info!(%client, %dst, up, down, ?took, "tcp flow: closed"),
             Err(e) => {
                 // Carry the reset through: abort both sides rather than close them.
                 self.stats.tcp_reset.fetch_add(1, Relaxed);
-                let _ = ours.inner.set_zero_linger();
-                let _ = theirs.inner.set_zero_linger();
+                let _ = ours.set_zero_linger();
+                let _ = theirs.set_zero_linger();
                 tracing::info!(%client, %dst, up, down, ?took, error = %e, "tcp flow: reset");
             }
         }
@@ -273,48 +273,5 @@ pub(crate) fn set_mark(sock: &impl AsRawFd, mark: u32) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
-    }
-}
-
-/// A stream that counts the bytes read from it.
-struct Counted<T> {
-    inner: T,
-    read: u64,
-}
-
-impl<T> Counted<T> {
-    fn new(inner: T) -> Self {
-        Counted { inner, read: 0 }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.read += (buf.filled().len() - before) as u64;
-        r
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

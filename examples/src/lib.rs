@@ -24,6 +24,7 @@ mod forward_udp;
 pub mod log;
 #[cfg(target_os = "linux")]
 pub mod netns;
+pub mod splice;
 
 /// The README's code blocks, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -4,7 +4,7 @@
 //! disappears with the last of them.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::process::{Child, Command};
 use std::sync::mpsc;
@@ -138,15 +138,24 @@ pub const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub const UPLINK_IP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
 /// The server namespace's address.
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+/// The kernel's IPv6 address on the TUN (a /64).
+pub const KERNEL_IP6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
+/// The forwarder's stack's own IPv6 address.
+pub const STACK_IP6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
+/// The uplink's IPv6 address on the forwarder's side of the veth (a /64).
+pub const UPLINK_IP6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 1);
+/// The server namespace's IPv6 address.
+pub const SERVER_IP6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 2);
 /// The firewall mark of the forwarder's own sockets.
 pub const MARK: u32 = 1;
 /// The routing table the mark selects.
 pub const TABLE: u32 = 100;
 
 /// The usual tun2socks layout, minus the TUN: a `client` namespace (the applications and the
-/// forwarder) and a `server` namespace at [`SERVER_IP`], joined by a veth whose route lives
-/// only in table [`TABLE`], which a rule selects for packets marked [`MARK`]. The
-/// forwarder's TUN, made by [`ForwardNet::with_forwarder`], takes everything else.
+/// forwarder) and a `server` namespace at [`SERVER_IP`] and [`SERVER_IP6`], joined by a
+/// veth whose routes (IPv4 and IPv6) live only in table [`TABLE`], which a rule of each
+/// family selects for packets marked [`MARK`]. The forwarder's TUN, made by
+/// [`ForwardNet::with_forwarder`], takes everything else.
 #[derive(Debug)]
 pub struct ForwardNet {
     /// Where the applications and the forwarder run.
@@ -173,6 +182,15 @@ impl ForwardNet {
         let src = UPLINK_IP.to_string();
         client.sh(&["ip", "route", "add", net, "dev", "fwd0", "src", &src, "table", &table])?;
         client.sh(&["ip", "rule", "add", "fwmark", &mark, "lookup", &table])?;
+        // The same for IPv6, without duplicate address detection so the addresses work at
+        // once.
+        let (uplink6, srv6) = (format!("{UPLINK_IP6}/64"), format!("{SERVER_IP6}/64"));
+        let dev = ["dev", "fwd0", "nodad", "noprefixroute"];
+        client.sh(&[&["ip", "-6", "addr", "add", &uplink6][..], &dev].concat())?;
+        let (net6, src6) = ("fd78::/64", UPLINK_IP6.to_string());
+        let route = ["ip", "-6", "route", "add", net6, "dev", "fwd0", "src", &src6];
+        client.sh(&[&route[..], &["table", &table]].concat())?;
+        client.sh(&["ip", "-6", "rule", "add", "fwmark", &mark, "lookup", &table])?;
         // Replies from the server arrive on a device the main table does not route back to.
         client.run(|| {
             for dev in ["all", "default", "fwd0"] {
@@ -182,12 +200,14 @@ impl ForwardNet {
             io::Result::Ok(())
         })?;
         server.sh(&["ip", "addr", "add", &srv, "dev", "fwd1"])?;
+        server.sh(&["ip", "-6", "addr", "add", &srv6, "dev", "fwd1", "nodad"])?;
         server.sh(&["ip", "link", "set", "fwd1", "up"])?;
         Ok(ForwardNet { client, server })
     }
 
-    /// In the client namespace: the TUN [`TUN`] (MTU 1500, `offload` as given) with the
-    /// default route into it, `setup` (for iptables rules), a stack at [`STACK_IP`] on a
+    /// In the client namespace: the TUN [`TUN`] (MTU 1500, `offload` as given, IPv4 and IPv6)
+    /// with the default routes of both families into it, `setup` (for iptables rules), a
+    /// stack at [`STACK_IP`] and [`STACK_IP6`] on a
     /// multi-thread runtime, and a [`Forwarder`] on it marking its sockets [`MARK`]; then
     /// `f` on a thread of that namespace. The forwarder stops when `f` returns.
     ///
@@ -196,6 +216,22 @@ impl ForwardNet {
     pub fn with_forwarder<R: Send + 'static>(
         &self,
         offload: bool,
+        setup: fn(),
+        f: impl FnOnce(Forwarder) -> R + Send + 'static,
+    ) -> io::Result<R> {
+        let cfg = ForwardConfig { fwmark: Some(MARK), ..ForwardConfig::default() };
+        self.with_forwarder_config(offload, cfg, setup, f)
+    }
+
+    /// [`ForwardNet::with_forwarder`] with the forwarder's configuration given (its
+    /// `fwmark` should be `Some(MARK)`).
+    ///
+    /// # Errors
+    /// As [`ForwardNet::with_forwarder`].
+    pub fn with_forwarder_config<R: Send + 'static>(
+        &self,
+        offload: bool,
+        cfg: ForwardConfig,
         setup: fn(),
         f: impl FnOnce(Forwarder) -> R + Send + 'static,
     ) -> io::Result<R> {
@@ -209,12 +245,15 @@ impl ForwardNet {
                     .offload(offload)
                     .build()?;
                 run(&["ip", "route", "add", "default", "dev", TUN])?;
+                let kernel6 = format!("{KERNEL_IP6}/64");
+                run(&["ip", "-6", "addr", "add", &kernel6, "dev", TUN, "nodad"])?;
+                run(&["ip", "-6", "route", "add", "default", "dev", TUN])?;
                 setup();
                 let stack = Stack::builder()
                     .address(IpAddr::V4(STACK_IP))
+                    .address(IpAddr::V6(STACK_IP6))
                     .config(Forwarder::stack_config())
                     .build(tun)?;
-                let cfg = ForwardConfig { fwmark: Some(MARK), ..ForwardConfig::default() };
                 let fwd = Forwarder::new(stack, cfg);
                 let task = tokio::spawn(fwd.clone().start()?);
                 let (tx, rx) = tokio::sync::oneshot::channel();

@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use examples::forward::Forwarder;
-use examples::netns::{ForwardNet, Killed, Netns, SERVER_IP, TUN};
+use examples::forward::{ForwardConfig, Forwarder};
+use examples::netns::{ForwardNet, Killed, Netns, MARK, SERVER_IP, SERVER_IP6, TUN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1 << 20;
@@ -109,14 +109,23 @@ fn http_servers(ns: &Netns, dir: &std::path::Path) -> Vec<Killed> {
 
 /// TCP and UDP echo servers on kernel sockets in `ns`, until the returned sender drops.
 fn echo_server(ns: &Netns) -> tokio::sync::oneshot::Sender<()> {
+    echo_server_at(ns, SocketAddr::from((SERVER_IP, ECHO_PORT)))
+}
+
+/// TCP and UDP echo servers on kernel sockets at `at` in `ns`, until the returned sender
+/// drops.
+fn echo_server_at(ns: &Netns, at: SocketAddr) -> tokio::sync::oneshot::Sender<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready) = std::sync::mpsc::channel();
     ns.run(move || {
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let at = SocketAddr::from((SERVER_IP, ECHO_PORT));
-                let sock = tokio::net::TcpSocket::new_v4().unwrap();
+                let sock = if at.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4().unwrap()
+                } else {
+                    tokio::net::TcpSocket::new_v6().unwrap()
+                };
                 sock.bind(at).unwrap();
                 let listener = sock.listen(4096).unwrap();
                 let udp = tokio::net::UdpSocket::bind(at).await.unwrap();
@@ -460,4 +469,162 @@ fn ai_01_thousand_concurrent_udp_flows_through_the_forwarder() {
     );
     let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(v["flows"]["udp"]["flows"], THOUSAND, "{stats}");
+}
+
+/// AI-03 through `tun_forward`: a UDP datagram to a closed port upstream comes back as port
+/// unreachable from the address the client dialled, so the client's connected socket fails
+/// with ECONNREFUSED, as without the forwarder (IPv4 and IPv6).
+#[test]
+fn ai_03_refused_udp_upstream_is_connection_refused_at_the_client() {
+    let name = "ai_03_refused_udp_upstream_is_connection_refused_at_the_client";
+    if !common::root_or_skip(name) {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let net = ForwardNet::new().expect("namespaces");
+    let (errors, stats) = with_forwarder(
+        &net,
+        || {},
+        |fwd| {
+            let closed = [SocketAddr::from((SERVER_IP, 9)), SocketAddr::from((SERVER_IP6, 9))];
+            let errors: Vec<_> = closed
+                .iter()
+                .map(|at| {
+                    let any = if at.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                    let sock = std::net::UdpSocket::bind(any).unwrap();
+                    sock.connect(at).unwrap();
+                    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    sock.send(b"anyone there?").unwrap();
+                    let mut buf = [0u8; 64];
+                    sock.recv(&mut buf).map(|_| ()).unwrap_err().kind()
+                })
+                .collect();
+            (errors, fwd.stats_json())
+        },
+    );
+    let refused = std::io::ErrorKind::ConnectionRefused;
+    assert_eq!(errors, [refused, refused], "{stats}");
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(v["flows"]["udp"]["refused"], 2, "{stats}");
+}
+
+/// AI-01 over IPv6 through `tun_forward`: 8 MiB through a TCP echo at an IPv6 server
+/// address (the client half-closes, the echo comes back whole, byte for byte), then UDP
+/// datagrams of 100 bytes and of 10 KiB (fragmented both ways, RFC 8200 §4.5) echoed
+/// byte-exact.
+#[test]
+fn ai_01_ipv6_tcp_and_udp_through_the_forwarder_byte_exact() {
+    let name = "ai_01_ipv6_tcp_and_udp_through_the_forwarder_byte_exact";
+    if !common::root_or_skip(name) {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let net = ForwardNet::new().expect("namespaces");
+    let at = SocketAddr::from((SERVER_IP6, ECHO_PORT));
+    let _stop = echo_server_at(&net.server, at);
+    let data: Vec<u8> = {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        (0..8 * MIB)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let want = data.clone();
+    let (tcp, udp, stats) = with_forwarder(
+        &net,
+        || {},
+        move |fwd| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let tcp = rt.block_on(async move {
+                let s = tokio::net::TcpStream::connect(at).await.expect("connect over IPv6");
+                let (mut r, mut w) = s.into_split();
+                let writer = tokio::spawn(async move {
+                    w.write_all(&data).await.unwrap();
+                    w.shutdown().await.unwrap();
+                });
+                let mut got = Vec::new();
+                let read = r.read_to_end(&mut got);
+                tokio::time::timeout(Duration::from_secs(60), read).await.expect("echo").unwrap();
+                writer.await.unwrap();
+                got
+            });
+            let sock = std::net::UdpSocket::bind("[::]:0").unwrap();
+            sock.connect(at).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let udp: Vec<bool> = [100usize, 10 * 1024]
+                .iter()
+                .map(|&len| {
+                    let msg: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+                    sock.send(&msg).unwrap();
+                    let mut buf = vec![0u8; 65_536];
+                    let n =
+                        sock.recv(&mut buf).unwrap_or_else(|e| panic!("the {len}-byte echo: {e}"));
+                    buf[..n] == msg[..]
+                })
+                .collect();
+            (tcp, udp, fwd.stats_json())
+        },
+    );
+    assert_eq!(tcp.len(), want.len(), "bytes echoed over IPv6: {stats}");
+    assert!(tcp == want, "the IPv6 echo differs from what was sent");
+    assert_eq!(udp, [true, true], "UDP echoes over IPv6 byte-exact: {stats}");
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(v["flows"]["tcp"]["forwarded"], 1, "{stats}");
+    assert_eq!(v["flows"]["udp"]["flows"], 1, "{stats}");
+}
+
+/// AI-01 for UDP: a flow through `tun_forward` ends after its idle time without a datagram
+/// either way (its kernel socket closed), and the client's next datagram makes a new flow
+/// that works as the first did.
+#[test]
+fn ai_01_udp_flow_ends_when_idle_and_a_new_one_follows() {
+    let name = "ai_01_udp_flow_ends_when_idle_and_a_new_one_follows";
+    if !common::root_or_skip(name) {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let net = ForwardNet::new().expect("namespaces");
+    let _stop = echo_server(&net.server);
+    let cfg = ForwardConfig {
+        fwmark: Some(MARK),
+        udp_idle: Duration::from_millis(500),
+        ..ForwardConfig::default()
+    };
+    let (ended, stats) = net
+        .with_forwarder_config(
+            false,
+            cfg,
+            || {},
+            |fwd| {
+                let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+                sock.connect((SERVER_IP, ECHO_PORT)).unwrap();
+                sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let echo = |msg: &[u8]| {
+                    sock.send(msg).unwrap();
+                    let mut buf = [0u8; 64];
+                    let n = sock.recv(&mut buf).expect("the echo");
+                    assert_eq!(&buf[..n], msg);
+                };
+                echo(b"first");
+                // The flow ends between one and two idle times after its last datagram.
+                let start = Instant::now();
+                while fwd.stats().udp_open.load(Relaxed) > 0
+                    && start.elapsed() < Duration::from_secs(10)
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let ended = start.elapsed();
+                echo(b"second");
+                (ended, fwd.stats_json())
+            },
+        )
+        .expect("the forwarder");
+    assert!(ended < Duration::from_secs(3), "the idle flow ended after {ended:?}: {stats}");
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(v["flows"]["udp"]["flows"], 2, "{stats}");
+    assert_eq!(v["flows"]["udp"]["open"], 1, "{stats}");
 }

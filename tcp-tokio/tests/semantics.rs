@@ -435,3 +435,45 @@ async fn default_stack_static_api() {
     assert_eq!(s.peer_addr().unwrap(), c.local_addr().unwrap());
     assert!(client.connect("10.0.0.1:81").await.is_ok());
 }
+
+/// `poll_read_with` lends the buffered bytes in place: `f` consumes a part (the rest stays
+/// for the next read), an error of `f` consumes nothing and is returned, `f` is not called
+/// at end of stream (`Ok(0)`), and a reset connection reports its error.
+#[tokio::test(start_paused = true)]
+async fn poll_read_with_lends_the_buffer_in_place() {
+    use std::future::poll_fn;
+    let (_s, _c, _l, mut c, s) = connected().await;
+    let data = pattern(100_000, 5);
+    c.write_all(&data).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut got: Vec<u8> = Vec::new();
+    // An error first: nothing consumed.
+    let err = poll_fn(|cx| s.poll_read_with(cx, |_, _| Err(ErrorKind::WouldBlock.into()))).await;
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::WouldBlock);
+    loop {
+        let mut called = false;
+        let n = poll_fn(|cx| {
+            s.poll_read_with(cx, |a, b| {
+                called = true;
+                // At most 1,000 bytes a call, from both slices in order.
+                let take = (a.len() + b.len()).min(1000);
+                got.extend(a.iter().chain(b).take(take));
+                Ok(take)
+            })
+        })
+        .await
+        .unwrap();
+        if n == 0 {
+            assert!(!called, "f is not called at end of stream");
+            break;
+        }
+    }
+    assert!(got == data, "every byte once, in order");
+
+    // A reset connection reports its error rather than end of stream.
+    let (_s, _c, _l, c, s) = connected().await;
+    c.set_zero_linger().unwrap();
+    drop(c);
+    let r = poll_fn(|cx| s.poll_read_with(cx, |_, _| Ok(0))).await;
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::ConnectionReset);
+}

@@ -1,12 +1,13 @@
 //! UDP interception (AI-01): one socket takes the datagrams to every address and port that
 //! no other socket takes, keeps each one's destination, and replies from it; fragmented
 //! datagrams to foreign addresses reassemble first (FR-01) and large replies fragment
-//! (FR-02), as a tun2socks forwarder needs for DNS and the rest of UDP.
+//! (FR-02), as a tun2socks forwarder needs for DNS and the rest of UDP; a flow refused
+//! upstream is refused to its client with port unreachable from the dialled address (AI-03).
 
 mod udp_util;
 
-use tcpcore::{EndpointError, Instant, UdpHandle, UdpSendError};
-use udp_util::{addr, icmp_type, payload, udp_packet, Node};
+use tcpcore::{ConnectionError, EndpointError, Instant, ReadError, UdpHandle, UdpSendError};
+use udp_util::{addr, icmp_type, payload, pump, udp_packet, Node};
 
 const T0: Instant = Instant::ZERO;
 
@@ -106,4 +107,53 @@ fn ai_01_fr_01_fragmented_datagram_to_a_foreign_address() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, addr("203.0.113.9:4000"), "from the dialled address");
     assert!(got[0].0 == reply, "the reassembled reply");
+}
+
+/// AI-03: a forwarder refuses an intercepted flow whose upstream answered with port
+/// unreachable: the ICMP error leaves from the dialled address, quotes the client's
+/// datagram closely enough for the client's stack to find its connected socket, which
+/// reports ConnectionRefused, over IPv4 and IPv6; the endpoint's rate limit applies, and
+/// addresses that could not have been intercepted get nothing.
+#[test]
+fn ai_03_refused_udp_flow_is_port_unreachable_at_the_client() {
+    for (client_ip, dialled) in
+        [("10.0.0.1", "198.51.100.7:53"), ("2001:db8::1", "[2001:db8:1::7]:53")]
+    {
+        let (mut a, mut b) = (Node::new(1), Node::new(2));
+        let local = if client_ip.contains(':') {
+            format!("[{client_ip}]:0")
+        } else {
+            format!("{client_ip}:0")
+        };
+        let hc = a.bind(&local);
+        let mut s = a.socks.remove(&hc).unwrap();
+        a.ep.udp_connect(&mut s, client_ip.parse().unwrap(), addr(dialled)).unwrap();
+        a.socks.insert(hc, s);
+        let all = intercept(&mut b);
+        a.sock(hc).send(b"query").unwrap();
+        pump(T0, &mut a, &mut b);
+        let mut buf = [0u8; 64];
+        let r = b.sock(all).recv_from(&mut buf).unwrap();
+        assert_eq!(r.dst, addr(dialled));
+
+        assert!(b.ep.udp_intercept_unreachable(T0, r.dst, r.src, &buf[..r.len]));
+        let out = b.output(T0);
+        assert_eq!(out.len(), 1);
+        let want = if client_ip.contains(':') { (1, 4) } else { (3, 3) };
+        assert_eq!(icmp_type(&out[0]), Some(want), "port unreachable");
+        a.recv(T0, &out[0]);
+        let err = a.sock(hc).recv_from(&mut buf).unwrap_err();
+        assert_eq!(err, ReadError::Failed(ConnectionError::Refused), "{client_ip}");
+        assert_eq!(a.ep.stats().icmp_errors_applied, 1);
+
+        // Not about an address no interception could have taken, nor across families.
+        assert!(!b.ep.udp_intercept_unreachable(T0, addr("224.0.0.1:53"), r.src, b"x"));
+        let other = if client_ip.contains(':') { "10.0.0.1:5" } else { "[2001:db8::1]:5" };
+        assert!(!b.ep.udp_intercept_unreachable(T0, r.dst, addr(other), b"x"));
+        // The burst of six per destination, as for the endpoint's own errors.
+        let sent =
+            (0..10).filter(|_| b.ep.udp_intercept_unreachable(T0, r.dst, r.src, b"x")).count();
+        assert_eq!(sent, 5, "six in the burst, one already sent");
+        assert_eq!(b.output(T0).len(), 5);
+    }
 }

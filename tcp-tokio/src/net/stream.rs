@@ -143,6 +143,42 @@ impl StreamInner {
         }
     }
 
+    /// Lend the buffered bytes to `f` in place (see [`TcpStream::poll_read_with`]).
+    pub(crate) fn poll_read_with(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&[u8], &[u8]) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let mut inner = self.lock();
+        let mut result = None;
+        if inner.conn.readable_bytes() > 0 {
+            let n = inner.conn.read_with(|[a, b]| {
+                let r = f(a, b);
+                let n = *r.as_ref().unwrap_or(&0);
+                result = Some(r);
+                n
+            });
+            if n > 0 {
+                // Reading may open the window enough for an update.
+                self.finish(inner, false);
+                return Poll::Ready(Ok(n));
+            }
+        }
+        if let Some(r) = result {
+            return Poll::Ready(r.map(|_| 0));
+        }
+        // Nothing buffered, or a failed connection: a 1-byte read consumes nothing and says
+        // which.
+        match inner.conn.read(&mut [0u8; 1]) {
+            Ok(_) => Poll::Ready(Ok(0)),
+            Err(ReadError::WouldBlock) => {
+                register(&mut inner.read_waker, cx.waker());
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(read_error(e))),
+        }
+    }
+
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut inner = self.lock();
         let r = inner.conn.read(buf);
@@ -442,6 +478,53 @@ impl TcpStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<usize>> {
         self.inner.poll_peek(cx, buf)
+    }
+
+    /// Read without copying: `f` gets the bytes buffered now, in place, as two slices (the
+    /// receive buffer is a ring; the second is often empty), and returns how many of them it
+    /// consumed (at most their total length); they leave the buffer and the window opens as
+    /// for any read. What a forwarder uses to pass the data straight into another socket,
+    /// sparing one copy. `f` runs with the connection locked, so the stack's driver waits
+    /// for it if a packet of this connection comes meanwhile: keep it to one non-blocking
+    /// system call or a copy, and do not touch another stream or socket of the same stack
+    /// in it (two tasks doing so crosswise would deadlock). `f` is called only when bytes are buffered, and its result is
+    /// returned; with none, the result is `Ok(0)` at end of stream, `Pending` (registering
+    /// `cx`) while more may come, or the connection's error.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let (a, b) = tcp_tokio::MemLink::pair();
+    /// # let server = tcp_tokio::Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+    /// # let client = tcp_tokio::Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+    /// # let listener = server.bind("10.0.0.1:7").await?;
+    /// use std::future::poll_fn;
+    /// use tokio::io::AsyncWriteExt;
+    ///
+    /// let mut c = client.connect("10.0.0.1:7").await?;
+    /// let (s, _) = listener.accept().await?;
+    /// c.write_all(b"hello").await?;
+    /// let mut out = Vec::new();
+    /// let n = poll_fn(|cx| {
+    ///     s.poll_read_with(cx, |a, b| {
+    ///         out.extend_from_slice(a);
+    ///         out.extend_from_slice(b);
+    ///         Ok(a.len() + b.len())
+    ///     })
+    /// })
+    /// .await?;
+    /// assert_eq!((n, &out[..]), (5, &b"hello"[..]));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// `f`'s error, with nothing consumed; as [`TcpStream::try_read`] otherwise.
+    pub fn poll_read_with(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&[u8], &[u8]) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_read_with(cx, f)
     }
 
     /// Read what is buffered without waiting. `Ok(0)` is end of stream.

@@ -11,7 +11,8 @@ use super::intercept::interceptable;
 use super::udp::UdpHandle;
 use super::udp_socket::UdpSocket;
 use super::Endpoint;
-use crate::EndpointError;
+use crate::wire::{frag, icmp, ipv4, ipv6, udp};
+use crate::{EndpointError, Instant};
 
 impl Endpoint {
     /// Make the interception socket: datagrams of either family to any unicast address and
@@ -43,5 +44,52 @@ impl Endpoint {
     /// The interception socket, for a datagram to `dst` that no other socket takes.
     pub(super) fn udp_interceptor(&self, dst: SocketAddr) -> Option<UdpHandle> {
         self.udp.intercept.filter(|_| interceptable(dst))
+    }
+
+    /// Refuse an intercepted datagram as its destination would have (AI-03): ICMP port
+    /// unreachable (RFC 1122 §4.1.3.1; ICMPv4 3/3, ICMPv6 1/4) from `dialled`'s address to
+    /// `client`, quoting a datagram `client` → `dialled` that carries `payload`. The quote's
+    /// IP and UDP headers are rebuilt from the addresses (the interception socket keeps only
+    /// the data), which is what the client's stack matches to find the socket that sent it
+    /// (RFC 1122 §4.1.3.3: a connected socket then reports the error). A forwarder sends
+    /// this when the upstream answered its copy of the datagram with port unreachable.
+    ///
+    /// The error follows the rules and the rate limit of the endpoint's own (see
+    /// `icmp_out`): it is not sent for a multicast or unspecified `client`, nor when the
+    /// rate limit says no (counted in `icmp_errors_rate_limited`). Returns whether it was
+    /// queued; `poll_transmit` writes it out.
+    pub fn udp_intercept_unreachable(
+        &mut self,
+        now: Instant,
+        dialled: SocketAddr,
+        client: SocketAddr,
+        payload: &[u8],
+    ) -> bool {
+        if !interceptable(dialled) || client.port() == 0 || dialled.is_ipv4() != client.is_ipv4() {
+            return false;
+        }
+        let ip_len = if client.is_ipv4() { ipv4::HEADER_LEN } else { ipv6::HEADER_LEN };
+        let max = if client.is_ipv4() { udp::MAX_PAYLOAD_V4 } else { udp::MAX_PAYLOAD_V6 };
+        let payload = &payload[..payload.len().min(max)];
+        let mut hdr = [0u8; ipv6::HEADER_LEN + udp::HEADER_LEN];
+        let udp_len = udp::HEADER_LEN + payload.len();
+        let ip = (client.ip(), dialled.ip());
+        if frag::emit_ip_header(&mut hdr[..ip_len], ip.0, ip.1, udp::PROTO_UDP, udp_len, 0, None)
+            .is_err()
+        {
+            return false;
+        }
+        let mut udp_hdr = [0u8; udp::HEADER_LEN];
+        udp::emit_header(&mut udp_hdr, client, dialled, payload);
+        hdr[ip_len..ip_len + udp::HEADER_LEN].copy_from_slice(&udp_hdr);
+        let tc = if client.is_ipv4() {
+            (icmp::V4_DEST_UNREACHABLE, 3)
+        } else {
+            (icmp::V6_DEST_UNREACHABLE, 4)
+        };
+        let before = self.stats.icmp_errors_sent;
+        let quote = [&hdr[..ip_len + udp::HEADER_LEN], payload];
+        self.queue_icmp_error(now, dialled.ip(), client.ip(), tc, quote);
+        self.stats.icmp_errors_sent > before
     }
 }

@@ -197,6 +197,11 @@ impl UdpSocket {
         self.remote
     }
 
+    /// Whether this is the interception socket ([`crate::Endpoint::udp_intercept`]).
+    pub fn is_intercept(&self) -> bool {
+        self.intercept
+    }
+
     pub(super) fn set_intercept(&mut self) {
         self.intercept = true;
     }

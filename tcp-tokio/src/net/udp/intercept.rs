@@ -146,4 +146,57 @@ impl UdpSocket {
         let result = inner.sock.send_as(src, dst, buf);
         super::poll_result(self.finish_send(inner, None, result, buf.len()))
     }
+
+    /// Refuse a datagram this interception socket received, as its destination would have:
+    /// ICMP port unreachable from `dialled`'s address to `client`, quoting a datagram
+    /// `client` → `dialled` carrying `data` (AI-03). A connected client socket then fails
+    /// its next receive with `ConnectionRefused`. What a forwarder sends when its upstream
+    /// socket for the flow got `ConnectionRefused` (the upstream's own port unreachable).
+    /// Rate-limited like the stack's own ICMP errors (per client address, a burst of 6 then
+    /// one per second; 1,000 per second overall): returns whether it was sent.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// use tcp_tokio::{MemLink, Stack};
+    ///
+    /// let (a, b) = MemLink::pair();
+    /// let proxy = Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+    /// let client = Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+    /// let all = proxy.intercept_udp()?;
+    ///
+    /// let sock = client.bind_udp("10.0.0.2:0").await?;
+    /// sock.connect("192.0.2.53:53").await?;
+    /// sock.send(b"query").await?;
+    /// let mut buf = [0; 512];
+    /// let (n, from, to) = all.recv_from_to(&mut buf).await?;
+    /// // The upstream refused it: so does the proxy.
+    /// assert!(all.send_port_unreachable(&buf[..n], to, from)?);
+    ///
+    /// let err = sock.recv(&mut buf).await.unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidInput` on a socket other than the interception socket.
+    pub fn send_port_unreachable(
+        &self,
+        data: &[u8],
+        dialled: SocketAddr,
+        client: SocketAddr,
+    ) -> io::Result<bool> {
+        if !lock(&self.cell.inner).sock.is_intercept() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "only the interception socket refuses datagrams for other addresses",
+            ));
+        }
+        let now = self.shared.now();
+        let sent = lock(&self.shared.ep).ep.udp_intercept_unreachable(now, dialled, client, data);
+        if sent {
+            self.shared.wake_driver();
+        }
+        Ok(sent)
+    }
 }
