@@ -211,6 +211,17 @@ impl Host {
 
     /// `connect(2)` first call: start the handshake. Returns the connection to wait for.
     pub(crate) fn connect(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
+        self.connect_fast_open(fd, remote, false)
+    }
+
+    /// `connect(2)`, with Fast Open forced on (`sendto(MSG_FASTOPEN)`) or as the socket's
+    /// `TCP_FASTOPEN_CONNECT` says.
+    pub(crate) fn connect_fast_open(
+        &mut self,
+        fd: i32,
+        remote: SocketAddr,
+        fast_open: bool,
+    ) -> Res<()> {
         let (v6, kind) = {
             let s = self.sock(fd)?;
             (s.v6, &s.kind)
@@ -236,6 +247,7 @@ impl Host {
         let now = self.stack.now;
         let mut cfg = self.stack.ep.config().conn;
         cfg.max_segment = self.sock(fd)?.opts.max_segment();
+        cfg.fast_open_connect = fast_open || self.sock(fd)?.opts.fastopen_connect;
         let (h, conn) =
             self.stack.ep.connect_with(now, local, remote, cfg).map_err(|_| EADDRNOTAVAIL)?;
         self.stack.conns.insert(h, Entry { conn, orphan: false });
@@ -302,9 +314,17 @@ impl Host {
             Err(ENOTCONN) => return Poll::Ready(Err(EPIPE)),
             Err(e) => return Poll::Ready(Err(e)),
         };
-        if matches!(c.state(), State::SynSent | State::SynReceived) {
+        if matches!(c.state(), State::SynSent | State::SynReceived)
+            && !c.writes_before_established()
+        {
             return Poll::Pending;
         }
+        // A deferred Fast Open SYN takes what fits on it; the rest waits (Linux returns
+        // the SYN's share from a non-blocking `sendto(MSG_FASTOPEN)`).
+        let data = match c.fast_open_syn_room() {
+            Some(room) => &data[..data.len().min(room)],
+            None => data,
+        };
         let r = if more { c.write_more(data) } else { c.write(data) };
         match r {
             Ok(n) => {
@@ -505,6 +525,8 @@ fn listen_options(o: &crate::sockopt::Opts, backlog: i32) -> tcpcore::ListenOpti
         backlog: backlog.max(0) as u32 + 1,
         defer_accept: o.defer_accept,
         max_segment: o.max_segment(),
+        fast_open_queue: o.fastopen as u32,
+        fast_open_key: o.fastopen_key,
         ..tcpcore::ListenOptions::default()
     }
 }

@@ -71,8 +71,31 @@ pub(crate) fn apply_sysctl(cfg: &mut EndpointConfig, name: &str, value: &str) {
         "tcp_window_scaling" => c.window_scaling = on,
         "tcp_slow_start_after_idle" => c.slow_start_after_idle = on,
         "tcp_ecn" => c.ecn = tcpcore::EcnMode::from_sysctl(value.parse().unwrap_or(0)),
+        "tcp_fastopen" => {
+            let bits = match value.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).unwrap_or(1),
+                None => value.parse().unwrap_or(1),
+            };
+            cfg.fast_open = cfg.fast_open.with_sysctl(bits);
+        }
+        "tcp_fastopen_key" => cfg.fast_open.key = fast_open_key(value),
         _ => {}
     }
+}
+
+/// Linux's `tcp_fastopen_key` text, four 32-bit hex words (`a0bf63f7-ed803d81-...`), as
+/// the 16 bytes of its key: each word in host (little-endian) order.
+fn fast_open_key(text: &str) -> Option<[u8; 16]> {
+    let mut key = [0; 16];
+    let words: Vec<&str> = text.split('-').collect();
+    if words.len() != 4 {
+        return None;
+    }
+    for (i, w) in words.iter().enumerate() {
+        let v = u32::from_str_radix(w, 16).ok()?;
+        key[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    Some(key)
 }
 
 impl Stack {

@@ -113,6 +113,7 @@ impl Connection {
         if t.flags.ack() {
             self.ecn_on_syn_ack(seg);
             self.ack_syn(now, t.ack);
+            self.fast_open_on_syn_ack(t.ack);
             self.snd_wl2 = t.ack;
             self.establish();
             self.ack.now = true;

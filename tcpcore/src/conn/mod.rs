@@ -17,6 +17,7 @@ mod budget;
 mod cork;
 mod cwv;
 mod ecn;
+mod fastopen;
 mod icmp_error;
 mod info;
 mod input;
@@ -120,6 +121,8 @@ pub(crate) struct Rare {
     pub(crate) last_invalid_ack: Option<Instant>,
     /// The last soft ICMP error, reported if the connection times out (IC-08).
     pub(crate) soft_error: Option<icmp_error::SoftError>,
+    /// TCP Fast Open (RFC 7413): the client's SYN data and cookie, the server's child.
+    pub(crate) fast_open: fastopen::FastOpenConn,
 }
 
 lazy::shared_default!(Rare);
@@ -415,6 +418,7 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        self.release_syn();
         self.cork.more = false;
         match self.send_buf.push(&data[..data.len().min(self.send_room())]) {
             0 => Err(WriteError::Blocked),
@@ -566,6 +570,7 @@ impl Connection {
             || self.recovery.retransmit_head
             || self.sack_wants_transmit()
             || self.has_sendable_data()
+            || (self.state == State::SynSent && self.snd_nxt == self.iss && !self.syn_deferred())
             || self.window_update_due()
             || self.release_unarmed()
             || (self.orphaned
