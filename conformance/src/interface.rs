@@ -188,7 +188,7 @@ fn write_all(ud: *mut c_void, fd: c_int, data: &[u8], flags: c_int) -> isize {
     let mut done = 0;
     loop {
         let more = flags & MSG_MORE != 0;
-        let r = with(ud, |s| s.block(nb, None, |h| h.write(fd, &data[done..], more)));
+        let r = with(ud, |s| s.block(nb, None, |h| h.write(fd, &data[done..], more, nb)));
         match r {
             Some(Ok(n)) => done += n,
             Some(Err(_)) | None if done > 0 => return done as isize,
@@ -271,7 +271,8 @@ fn fast_open_send(
         if !h.stack.ep.config().fast_open.client {
             return Err(EOPNOTSUPP);
         }
-        h.connect_fast_open(fd, addr.ok_or(EINVAL)?, true).map(|()| true)
+        // Linux: no usable address (AF_UNSPEC) is EOPNOTSUPP here.
+        h.connect_fast_open(fd, addr.ok_or(EOPNOTSUPP)?, true).map(|()| true)
     });
     match started {
         Err(e) => return ret::<isize>(Err(e)),

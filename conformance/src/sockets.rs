@@ -308,7 +308,14 @@ impl Host {
 
     /// `write(2)`/`send(2)`: queue as much as fits; pending when nothing fits.
     /// With `more` (`MSG_MORE`) the tail waits for more data (`Connection::write_more`).
-    pub(crate) fn write(&mut self, fd: i32, data: &[u8], more: bool) -> Poll<Res<usize>> {
+    /// A deferred Fast Open SYN takes, from a non-blocking write, only what fits on it.
+    pub(crate) fn write(
+        &mut self,
+        fd: i32,
+        data: &[u8],
+        more: bool,
+        nonblock: bool,
+    ) -> Poll<Res<usize>> {
         let c = match self.conn(fd) {
             Ok(c) => c,
             Err(ENOTCONN) => return Poll::Ready(Err(EPIPE)),
@@ -322,8 +329,8 @@ impl Host {
         // A deferred Fast Open SYN takes what fits on it; the rest waits (Linux returns
         // the SYN's share from a non-blocking `sendto(MSG_FASTOPEN)`).
         let data = match c.fast_open_syn_room() {
-            Some(room) => &data[..data.len().min(room)],
-            None => data,
+            Some(room) if nonblock => &data[..data.len().min(room)],
+            _ => data,
         };
         let r = if more { c.write_more(data) } else { c.write(data) };
         match r {
@@ -507,7 +514,9 @@ fn conn_events(c: &tcpcore::Connection, rd_shut: bool) -> i16 {
     if peer_fin || rd_shut {
         ev |= POLLIN | POLLRDNORM | POLLRDHUP;
     }
-    if matches!(state, State::SynSent | State::SynReceived) {
+    // Linux `tcp_poll`: a deferred Fast Open connect is writable, a Fast Open child
+    // readable and writable, before the handshake completes.
+    if matches!(state, State::SynSent | State::SynReceived) && !c.writes_before_established() {
         return ev;
     }
     if c.readable_bytes() > 0 {

@@ -19,7 +19,8 @@ pub(crate) struct FastOpenConn {
     pub(crate) defer_syn: bool,
     /// Client: most data our first SYN may carry (0: a cookie request carries none).
     pub(crate) syn_space: u32,
-    /// Client: data bytes our first SYN carried.
+    /// Data bytes our first SYN carried (client), or the peer's SYN carried and we
+    /// accepted (server).
     pub(crate) syn_data: u32,
     /// Server: a child made by a Fast Open SYN, which may send data before the handshake
     /// completes (RFC 7413 §4.2.2).
@@ -124,6 +125,9 @@ impl Connection {
             return;
         }
         let end = self.iss + 1 + self.rare.fast_open.syn_data;
+        let acked = ack.since(self.iss + 1).min(self.send_buf.len() as u32);
+        self.send_buf.consume(acked as usize);
+        self.info.bytes_acked += u64::from(acked);
         if ack >= end {
             self.rare.fast_open.syn_data_acked = true;
         } else {
@@ -150,7 +154,17 @@ impl Connection {
             if n > 0 {
                 self.events |= ev::READABLE;
                 self.rare.fast_open.syn_data_acked = true;
+                self.rare.fast_open.syn_data = n;
             }
+        }
+    }
+
+    /// Bytes of the peer's SYN we accepted (a Fast Open child's), 0 for any other.
+    pub(crate) fn fast_open_syn_bytes(&self) -> u64 {
+        if self.rare.is_allocated() && self.rare.fast_open.child {
+            u64::from(self.rare.fast_open.syn_data)
+        } else {
+            0
         }
     }
 

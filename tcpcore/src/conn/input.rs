@@ -345,8 +345,10 @@ impl Connection {
                 return false;
             }
             // HS-04 / HS-08: an acceptable ACK (possibly carrying data) completes the
-            // handshake. The window of this segment is the first scaled one.
-            self.ack_syn(now, t.ack);
+            // handshake. The window of this segment is the first scaled one. What it
+            // acknowledges beyond our SYN (data a Fast Open child sent, RFC 7413 §4.2.2) is
+            // taken as a new ACK below.
+            self.ack_syn(now, self.iss + 1);
             self.snd_wnd = u32::from(t.window) << self.snd_wscale;
             self.snd_wl1 = t.seq;
             self.snd_wl2 = t.ack;
@@ -729,9 +731,11 @@ impl Connection {
     /// as Linux's `__tcp_ack_snd_check` / `tcp_send_delayed_ack` decide in pingpong mode: not
     /// when no data ever arrived (Linux's ACK timeout `ato` is still 0, so the ACK leaves at
     /// once) nor when more than a full segment, the FIN included, is unacknowledged
-    /// (`unacked_bytes + 1 > rcv_mss`).
+    /// (`unacked_bytes + 1 > rcv_mss`). Data a Fast Open SYN carried does not count: Linux
+    /// queues it without the ACK-timeout estimator seeing it.
     fn delays_fin_ack(&self) -> bool {
-        self.info.bytes_received > 0 && self.ack.unacked_bytes < self.rcv_mss
+        self.info.bytes_received > self.fast_open_syn_bytes()
+            && self.ack.unacked_bytes < self.rcv_mss
     }
 
     /// The peer's FIN would move us to CLOSE-WAIT (the peer closes first).
