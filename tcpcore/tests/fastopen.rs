@@ -17,9 +17,7 @@ use common::Seg;
 use lq_util::{client, Srv, C_ISN, SERVER};
 use tcpcore::sim::{App, Host, LinkConfig, Network};
 use tcpcore::wire::{self, FastOpenOption, TcpFlags, TcpOptions};
-use tcpcore::{
-    ConnConfig, Connection, EndpointConfig, Instant, ListenOptions, State, SynCookies,
-};
+use tcpcore::{ConnConfig, Connection, EndpointConfig, Instant, ListenOptions, State, SynCookies};
 
 const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
 const SERVER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2));

@@ -57,7 +57,11 @@ pub fn check_connection(now: Instant, conn: &Connection, w: &mut ConnWatch) {
     w.edge = Some(e);
     let syn_unacked = u32::from(v.snd_una == v.iss);
     let syn_sent = conn.state() == crate::State::SynSent;
-    assert!(syn_sent || v.snd_max <= e + syn_unacked, "sent beyond the offered window (edge {e:?}): {}", who());
+    assert!(
+        syn_sent || v.snd_max <= e + syn_unacked,
+        "sent beyond the offered window (edge {e:?}): {}",
+        who()
+    );
     if !matches!(conn.state(), State::SynSent | State::Listen) {
         if let Some(prev) = w.rcv_nxt {
             assert!(v.rcv_nxt >= prev, "RCV.NXT moved left from {prev:?}: {}", who());
