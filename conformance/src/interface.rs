@@ -277,9 +277,12 @@ fn fast_open_send(
     match started {
         Err(e) => return ret::<isize>(Err(e)),
         Ok(false) => {
+            // A connect that deferred its Fast Open SYN takes the data; one whose SYN is
+            // out is still opening.
             let opening = locked(ud, |h| {
                 h.conn(fd).is_ok_and(|c| {
                     matches!(c.state(), tcpcore::State::SynSent | tcpcore::State::SynReceived)
+                        && c.fast_open_syn_room().is_none()
                 })
             });
             if opening {
