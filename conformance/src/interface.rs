@@ -14,6 +14,10 @@ use crate::zerocopy::MSG_ERRQUEUE;
 
 /// `MSG_MORE`: more data follows (corks this write's tail).
 const MSG_MORE: c_int = 0x8000;
+/// The level of the `setsockopt` on descriptor -1 by which the patched packetdrill shows
+/// the shim a script's shell command (`conformance/packetdrill.patch`).
+const SHELL_COMMAND: c_int = 0x5d11;
+
 /// `MSG_FASTOPEN`: connect with TCP Fast Open and send the data on the SYN.
 const MSG_FASTOPEN: c_int = 0x2000_0000;
 
@@ -397,6 +401,10 @@ pub(crate) extern "C" fn setsockopt(
     len: u32,
 ) -> c_int {
     let v = ffi::bytes(val, len as usize);
+    if fd == -1 && level == SHELL_COMMAND {
+        locked(ud, |h| h.stack.shell_command(&String::from_utf8_lossy(v)));
+        return 0;
+    }
     ret0(locked(ud, |h| sockopt::set(h, fd, level, name, v)))
 }
 

@@ -113,6 +113,11 @@ fn int(val: &[u8]) -> Res<i32> {
 
 /// `setsockopt(2)`.
 pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -> Res<()> {
+    // Linux: TCP_FASTOPEN_CONNECT needs the client side of `tcp_fastopen` on.
+    if (level, name) == (SOL_TCP, TCP_FASTOPEN_CONNECT) && !host.stack.ep.config().fast_open.client
+    {
+        return Err(EOPNOTSUPP);
+    }
     let o = &mut host.sock(fd)?.opts;
     match (level, name) {
         (SOL_SOCKET, SO_REUSEADDR | SO_REUSEPORT) => o.reuseaddr = int(val)? != 0,

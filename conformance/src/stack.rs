@@ -98,7 +98,31 @@ fn fast_open_key(text: &str) -> Option<[u8; 16]> {
     Some(key)
 }
 
+/// The sysctl settings (`NAME=VALUE`, any prefix such as `net.ipv4.` or
+/// `/proc/sys/net/ipv4/` dropped) among the words of a shell command.
+pub(crate) fn sysctl_words(command: &str) -> impl Iterator<Item = (&str, &str)> {
+    command.split_whitespace().filter_map(|w| {
+        let w = w.trim_matches('"');
+        w.rsplit(['.', '/']).next().unwrap_or(w).split_once('=')
+    })
+}
+
 impl Stack {
+    /// A shell command the script runs mid-way (packetdrill shows it to the shim instead of
+    /// the host): its sysctls apply to connections opened from now on, as on Linux, and
+    /// `ip tcp_metrics flush` forgets the cached Fast Open cookies.
+    pub(crate) fn shell_command(&mut self, command: &str) {
+        let mut cfg = *self.ep.config();
+        for (name, value) in sysctl_words(command) {
+            apply_sysctl(&mut cfg, name, value);
+        }
+        self.ep.set_conn_config(cfg.conn);
+        self.ep.set_fast_open_config(cfg.fast_open);
+        if command.contains("tcp_metrics flush") || command.contains("tcp_fastopen_cookies=0") {
+            self.ep.flush_fast_open_cookies();
+        }
+    }
+
     /// A fresh stack at virtual time zero.
     pub(crate) fn new(cfg: EndpointConfig) -> Self {
         Stack {

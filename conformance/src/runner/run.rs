@@ -91,16 +91,22 @@ const SYSCTLS: [&str; 7] = [
 ];
 
 /// The script's sysctl settings the shim understands, as `,sysctl.NAME=VALUE` pairs for
-/// `--so_flags`, in the order a shell would apply them: the shell blocks of the script and
-/// the `defaults.sh` they run (packetdrill skips shell commands in `--so_filename` mode).
+/// `--so_flags`, in the order a shell would apply them: the script's init command (its shell
+/// block before any event) and the `defaults.sh` it runs; the patched packetdrill shows the
+/// shim each later command at its time instead of running it (`Stack::shell_command`).
 fn sysctl_flags(script: &Path) -> String {
     let dir = script.parent().unwrap_or(Path::new("."));
     let text = std::fs::read_to_string(script).unwrap_or_default();
     let mut out = String::new();
-    for (i, block) in text.split('`').enumerate() {
-        if i % 2 == 0 {
-            continue; // outside backquotes: not a shell command
-        }
+    // Only the init command, a shell block before any event: later ones reach the shim at
+    // their time (the patched packetdrill shows it each command).
+    let mut blocks = text.split('`');
+    let before = blocks.next().unwrap_or("");
+    let init = before
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with("//") || l.starts_with("--") || l.starts_with("/*"));
+    for block in blocks.take(usize::from(init)) {
         for word in block.split_whitespace() {
             let setting = if word.ends_with("defaults.sh") {
                 read_defaults(&dir.join(word))

@@ -143,6 +143,12 @@ impl FastOpen {
         self.cache.insert(server, Cached { cookie, mss, stamp: self.stamp });
     }
 
+    /// Forget every entry.
+    fn flush(&mut self) {
+        self.cache.clear();
+        self.order.clear();
+    }
+
     /// Forget `server`'s entry.
     fn forget(&mut self, server: IpAddr) {
         if let Some(e) = self.cache.remove(&server) {
@@ -189,6 +195,20 @@ impl Endpoint {
     /// Forget the client's cached cookie for `server` (Linux `ip tcp_metrics delete`).
     pub fn forget_fast_open_cookie(&mut self, server: IpAddr) {
         self.fast_open.forget(server);
+    }
+
+    /// Forget every cached cookie (Linux `ip tcp_metrics flush`).
+    pub fn flush_fast_open_cookies(&mut self) {
+        self.fast_open.flush();
+    }
+
+    /// Change the Fast Open settings of a live endpoint (Linux's `tcp_fastopen` sysctl
+    /// applies at once); a new `key` replaces both keys.
+    pub fn set_fast_open_config(&mut self, cfg: crate::FastOpenConfig) {
+        if cfg.key.is_some() && cfg.key != self.cfg.fast_open.key {
+            self.fast_open.keys = (key_from_bytes(cfg.key.unwrap_or_default()), None);
+        }
+        self.cfg.fast_open = cfg;
     }
 
     /// The Fast Open queue length of listener `li`: its option, or its backlog when every

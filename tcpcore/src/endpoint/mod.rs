@@ -219,6 +219,13 @@ impl Endpoint {
         }
     }
 
+    /// Change the defaults of connections opened from now on (as Linux's TCP sysctls apply
+    /// to new sockets); live connections keep theirs.
+    pub fn set_conn_config(&mut self, conn: ConnConfig) {
+        self.cfg.conn = conn;
+        self.conn_cfg = conn.into();
+    }
+
     /// The configuration.
     pub fn config(&self) -> &EndpointConfig {
         &self.cfg
