@@ -248,6 +248,7 @@ impl Host {
         let mut cfg = self.stack.ep.config().conn;
         cfg.max_segment = self.sock(fd)?.opts.max_segment();
         cfg.fast_open_connect = fast_open || self.sock(fd)?.opts.fastopen_connect;
+        cfg.syn_retries = self.sock(fd)?.opts.syncnt.unwrap_or(cfg.syn_retries);
         let (h, conn) =
             self.stack.ep.connect_with(now, local, remote, cfg).map_err(|_| EADDRNOTAVAIL)?;
         self.stack.conns.insert(h, Entry { conn, orphan: false });
@@ -522,7 +523,9 @@ fn conn_events(c: &tcpcore::Connection, rd_shut: bool) -> i16 {
     if c.readable_bytes() > 0 {
         ev |= POLLIN | POLLRDNORM;
     }
-    if !shut_wr && state != State::Closed && c.writable_bytes() > 0 {
+    // Linux `tcp_poll`: a reset shuts sending down, which reports POLLOUT (the write fails).
+    let reset = state == State::Closed && c.error().is_some();
+    if reset || (!shut_wr && state != State::Closed && c.writable_bytes() > 0) {
         ev |= POLLOUT | POLLWRNORM;
     }
     ev

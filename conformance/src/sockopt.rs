@@ -28,6 +28,7 @@ const TCP_KEEPIDLE: i32 = 4;
 const TCP_KEEPINTVL: i32 = 5;
 const TCP_KEEPCNT: i32 = 6;
 const TCP_LINGER2: i32 = 8;
+const TCP_SYNCNT: i32 = 7;
 const TCP_DEFER_ACCEPT: i32 = 9;
 const TCP_INFO: i32 = 11;
 const TCP_CONGESTION: i32 = 13;
@@ -68,6 +69,9 @@ pub(crate) struct Opts {
     pub(crate) mark: i32,
     /// `TCP_DEFER_ACCEPT`, as SYN-ACK timeouts (Linux `secs_to_retrans`), given to `listen`.
     pub(crate) defer_accept: u8,
+    /// `TCP_SYNCNT`: SYN retransmissions before `connect` gives up (for connections opened
+    /// after it is set).
+    pub(crate) syncnt: Option<u8>,
     /// `TCP_FASTOPEN`: the listener's Fast Open queue length.
     pub(crate) fastopen: i32,
     /// `TCP_FASTOPEN_CONNECT`: `connect` defers the SYN to the first write.
@@ -159,6 +163,10 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
         (SOL_TCP, TCP_INQ) => o.inq = int(val)? != 0,
         (SOL_TCP, TCP_DEFER_ACCEPT) => o.defer_accept = secs_to_retrans(int(val)?),
         (SOL_TCP, TCP_FASTOPEN) => o.fastopen = int(val)?.max(0),
+        (SOL_TCP, TCP_SYNCNT) => {
+            o.syncnt =
+                Some(u8::try_from(int(val)?).ok().filter(|n| (1..=127).contains(n)).ok_or(EINVAL)?)
+        }
         (SOL_TCP, TCP_FASTOPEN_CONNECT) => o.fastopen_connect = int(val)? != 0,
         (SOL_TCP, TCP_FASTOPEN_KEY) => {
             // Linux: a primary key, or a primary and a backup (16 or 32 bytes).

@@ -102,7 +102,7 @@ fn fast_open_key(text: &str) -> Option<[u8; 16]> {
 /// `/proc/sys/net/ipv4/` dropped) among the words of a shell command.
 pub(crate) fn sysctl_words(command: &str) -> impl Iterator<Item = (&str, &str)> {
     command.split_whitespace().filter_map(|w| {
-        let w = w.trim_matches('"');
+        let w = w.trim_matches(['"', '\\']);
         w.rsplit(['.', '/']).next().unwrap_or(w).split_once('=')
     })
 }

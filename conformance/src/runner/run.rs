@@ -114,7 +114,8 @@ fn sysctl_flags(script: &Path) -> String {
                 word.to_string()
             };
             for w in setting.split_whitespace() {
-                let w = w.trim_matches('"');
+                // Quotes, and the backslash of a continued line.
+                let w = w.trim_matches(['"', '\\']);
                 let w = w.rsplit(['.', '/']).next().unwrap_or(w);
                 if let Some((name, value)) = w.split_once('=') {
                     if SYSCTLS.contains(&name) {

@@ -136,6 +136,22 @@ impl Connection {
         }
     }
 
+    /// Data on the SYN-ACK that established this active open (a Fast Open server may send
+    /// it, RFC 7413 §4.2.2; RFC 9293 §3.10.7.3 queues it for after the handshake): in order
+    /// at RCV.NXT, taken as far as the buffer goes.
+    pub(crate) fn take_syn_ack_data(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if let Stored::Advanced(n) = self.recv_buf.store(self.rcv_nxt, self.rcv_nxt, data) {
+            self.rcv_nxt += n;
+            self.info.bytes_received += u64::from(n);
+            if n > 0 {
+                self.events |= ev::READABLE;
+            }
+        }
+    }
+
     /// Server Fast Open (RFC 7413 §4.2.2): this passive connection was made by a SYN with a
     /// valid cookie; its `data` is accepted now, acknowledged by our SYN-ACK, and the
     /// connection may send before the handshake completes.

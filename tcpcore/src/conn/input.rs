@@ -117,6 +117,7 @@ impl Connection {
             self.snd_wl2 = t.ack;
             self.establish();
             self.ack.now = true;
+            self.take_syn_ack_data(seg.payload);
         } else {
             // HS-09 simultaneous open: resend our SYN as a SYN-ACK.
             self.set_state(State::SynReceived);
