@@ -254,7 +254,24 @@ pub(crate) extern "C" fn sendto(
     if flags & MSG_FASTOPEN != 0 {
         return fast_open_send(ud, fd, ffi::bytes(buf, n), flags, ffi::sockaddr(addr, len).ok());
     }
+    if n == 0 && release_fast_open_syn(ud, fd) {
+        // Linux: an empty send on a deferred Fast Open connect sends the SYN (cookie only).
+        return ret::<isize>(Err(EINPROGRESS));
+    }
     do_write(ud, fd, ffi::bytes(buf, n), flags)
+}
+
+/// Send a deferred Fast Open SYN now; whether there was one.
+fn release_fast_open_syn(ud: *mut c_void, fd: c_int) -> bool {
+    locked(ud, |h| {
+        let Ok(c) = h.conn(fd) else { return false };
+        if c.fast_open_syn_room().is_none() {
+            return false;
+        }
+        c.release_syn();
+        h.stack.drive();
+        true
+    })
 }
 
 /// `sendto`/`sendmsg` with `MSG_FASTOPEN` (RFC 7413 §4.2.1): on an unconnected socket,

@@ -229,7 +229,10 @@ impl Host {
         match kind {
             Kind::Idle => {}
             Kind::Conn(_) | Kind::Dead(_) => {
+                let deferred = self.conn(fd).is_ok_and(|c| c.fast_open_syn_room().is_some());
                 return match self.conn(fd).map(|c| c.state()) {
+                    // A deferred Fast Open connect counts as connected (Linux).
+                    Ok(State::SynSent) if deferred => Err(EISCONN),
                     Ok(State::SynSent | State::SynReceived) => Err(EALREADY),
                     Ok(State::Closed) | Err(_) => Err(ECONNABORTED),
                     Ok(_) => Err(EISCONN),

@@ -66,6 +66,10 @@ enum CookieCheck {
 struct Cached {
     cookie: Option<FastOpenOption>,
     mss: Option<u16>,
+    /// Cookie requests that went unanswered (as Linux's `try_exp`): 1 after a kind-34
+    /// request, when the next asks in the experimental kind; 2 after that one, when kind 34
+    /// is used for good.
+    try_exp: u8,
     /// Insertion order, for eviction.
     stamp: u64,
 }
@@ -112,35 +116,45 @@ impl FastOpen {
         cookie(&key.unwrap_or(self.keys.0), client, server)
     }
 
-    /// The cached cookie and MSS of `server`.
+    /// The cached cookie (or the kind of request to send) and MSS of `server`.
     pub(crate) fn cached(&self, server: IpAddr) -> (Option<FastOpenOption>, Option<u16>) {
-        self.cache.get(&server).map_or((None, None), |c| (c.cookie, c.mss))
+        self.cache.get(&server).map_or((None, None), |c| {
+            let request = (c.try_exp == 1).then(|| FastOpenOption::request(true));
+            (c.cookie.or(request), c.mss)
+        })
     }
 
     /// Remember what `server`'s SYN-ACK said: its cookie (kept if it sent none) and MSS.
+    /// A request in kind `sent_exp` that got no cookie moves `try_exp` on.
     fn learn(
         &mut self,
         server: IpAddr,
         cookie: Option<FastOpenOption>,
         mss: Option<u16>,
+        sent_exp: bool,
         max: usize,
     ) {
         if max == 0 {
             return;
         }
         let cookie = cookie.filter(|c| c.len > 0);
+        let try_exp = if sent_exp { 2 } else { 1 };
         if let Some(e) = self.cache.get_mut(&server) {
+            if cookie.is_none() && e.cookie.is_none() && try_exp > e.try_exp {
+                e.try_exp = try_exp;
+            }
             e.cookie = cookie.or(e.cookie);
             e.mss = mss.or(e.mss);
             return;
         }
+        let try_exp = if cookie.is_none() { try_exp } else { 0 };
         while self.cache.len() >= max {
             let Some((_, oldest)) = self.order.pop_first() else { break };
             self.cache.remove(&oldest);
         }
         self.stamp += 1;
         self.order.insert(self.stamp, server);
-        self.cache.insert(server, Cached { cookie, mss, stamp: self.stamp });
+        self.cache.insert(server, Cached { cookie, mss, try_exp, stamp: self.stamp });
     }
 
     /// Forget every entry.
@@ -326,11 +340,12 @@ impl Endpoint {
     ) {
         let Some(Some(slot)) = self.slots.get_mut(h.0) else { return };
         let f = seg.tcp.flags;
-        if slot.fast_open_client && f.syn() && f.ack() {
-            slot.fast_open_client = false;
+        if slot.fast_open_client != 0 && f.syn() && f.ack() {
+            let sent_exp = slot.fast_open_client == 2;
+            slot.fast_open_client = 0;
             let o = &seg.tcp.options;
             let max = self.cfg.fast_open.cookie_cache;
-            self.fast_open.learn(tuple.remote.ip(), o.fast_open, o.mss, max);
+            self.fast_open.learn(tuple.remote.ip(), o.fast_open, o.mss, sent_exp, max);
             return;
         }
         if slot.fast_open_listener != super::NO_LISTENER && !f.syn() && (f.ack() || f.rst()) {
@@ -357,7 +372,7 @@ impl Endpoint {
         let (cookie, mss) = self.fast_open.cached(conn.remote_addr().ip());
         conn.set_fast_open(cookie, mss, fo.client_no_cookie);
         if let Some(Some(slot)) = self.slots.get_mut(h.0) {
-            slot.fast_open_client = true;
+            slot.fast_open_client = if cookie.is_some_and(|c| c.exp) { 2 } else { 1 };
         }
     }
 }

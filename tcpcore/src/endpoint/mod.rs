@@ -126,8 +126,9 @@ struct Slot {
     queued_at: Option<u32>,
     /// Opened by a listener: it holds its local port as a bind would (PT-01).
     passive: bool,
-    /// An active open that tried Fast Open: its SYN-ACK teaches the cookie cache.
-    fast_open_client: bool,
+    /// An active open that tried Fast Open: its SYN-ACK teaches the cookie cache (0: no,
+    /// 1: its option was kind 34, 2: the experimental kind).
+    fast_open_client: u8,
     /// A Fast Open child still counted in this listener's Fast Open queue
     /// ([`NO_LISTENER`]: none).
     fast_open_listener: u32,
@@ -489,12 +490,8 @@ impl Endpoint {
     fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
         let passive = queued_at.is_some();
         self.held.hold(tuple.local, passive);
-        let slot = Some(Slot {
-            queued_at,
-            passive,
-            fast_open_client: false,
-            fast_open_listener: NO_LISTENER,
-        });
+        let slot =
+            Some(Slot { queued_at, passive, fast_open_client: 0, fast_open_listener: NO_LISTENER });
         let idx = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i] = slot;
