@@ -101,6 +101,9 @@ pub(crate) fn apply(host: &mut Host, fd: i32) {
             c.set_cork(o.cork);
         }
         c.set_keepalive(o.keepalive);
+        if let Some(n) = o.syncnt {
+            c.set_syn_retries(n);
+        }
         let ut = (o.user_timeout_ms > 0).then(|| Duration::from_millis(o.user_timeout_ms.into()));
         c.set_user_timeout(ut);
         if let Some(secs) = o.linger2.filter(|s| *s > 0) {

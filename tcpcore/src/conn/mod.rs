@@ -551,6 +551,14 @@ impl Connection {
         }
     }
 
+    /// SYN retransmissions before an active open gives up (Linux `TCP_SYNCNT`; the
+    /// endpoint's `syn_retries` by default).
+    pub fn set_syn_retries(&mut self, retries: u8) {
+        if self.cfg.syn_retries != retries {
+            self.cfg.syn_retries = retries; // copies the shared settings once
+        }
+    }
+
     /// Set the user timeout (RFC 5482); `None` disables it.
     pub fn set_user_timeout(&mut self, timeout: Option<core::time::Duration>) {
         self.cfg.user_timeout = timeout;

@@ -255,7 +255,10 @@ impl Connection {
         if seg.seq == self.snd_nxt {
             self.snd_nxt = end;
         }
-        if seg.len < self.data_mss() {
+        // Minshall's Nagle remembers small segments of new data only (Linux
+        // `tcp_minshall_update`): a short retransmission, such as a Fast Open SYN's data
+        // resent after the handshake, holds nothing back.
+        if new_data && seg.len < self.data_mss() {
             self.snd_sml = self.snd_sml.max(seg.seq + seg.len);
         }
         self.snd_max = self.snd_max.max(end);
