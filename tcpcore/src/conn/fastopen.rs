@@ -184,6 +184,11 @@ impl Connection {
         }
     }
 
+    /// A connection a Fast Open SYN made (server side).
+    pub(crate) fn is_fast_open_child(&self) -> bool {
+        self.rare.is_allocated() && self.rare.fast_open.child
+    }
+
     /// A Fast Open child whose SYN-ACK is out may send data in SYN-RECEIVED.
     pub(crate) fn fast_open_child_sends(&self) -> bool {
         self.state == State::SynReceived

@@ -273,8 +273,10 @@ impl Connection {
         let seq = seg.tcp.seq;
         if seq == self.rcv_nxt {
             let error = match self.state {
-                // RFC 9293 §3.10.7.4: a passive SYN-RECEIVED returns to LISTEN (HS-05).
-                State::SynReceived if self.passive => None,
+                // RFC 9293 §3.10.7.4: a passive SYN-RECEIVED returns to LISTEN (HS-05); not
+                // a Fast Open child, which the application may already hold (Linux resets
+                // it like any socket).
+                State::SynReceived if self.passive && !self.is_fast_open_child() => None,
                 State::SynReceived => Some(ConnectionError::Refused),
                 // CL-12: with our data still unacknowledged the peer did not take it all: a
                 // reset, not a clean close (Linux `tcp_reset`: ECONNRESET).
