@@ -14,6 +14,12 @@ use crate::zerocopy::MSG_ERRQUEUE;
 
 /// `MSG_MORE`: more data follows (corks this write's tail).
 const MSG_MORE: c_int = 0x8000;
+/// The level of the `setsockopt` on descriptor -1 by which the patched packetdrill shows
+/// the shim a script's shell command (`conformance/packetdrill.patch`).
+const SHELL_COMMAND: c_int = 0x5d11;
+
+/// `MSG_FASTOPEN`: connect with TCP Fast Open and send the data on the SYN.
+const MSG_FASTOPEN: c_int = 0x2000_0000;
 
 /// Run `f` on the shared state, then wake blocked calls.
 fn with<R>(ud: *mut c_void, f: impl FnOnce(&crate::shared::Shared) -> R) -> R {
@@ -69,7 +75,10 @@ pub(crate) extern "C" fn connect(
 ) -> c_int {
     let nb = is_nonblock(ud, fd, 0);
     let r = ffi::sockaddr(addr, len).and_then(|a| locked(ud, |h| h.connect(fd, a)));
+    // TCP_FASTOPEN_CONNECT with a cookie: the SYN waits for the first write.
+    let deferred = || locked(ud, |h| h.conn(fd).is_ok_and(|c| c.fast_open_syn_room().is_some()));
     let r = match r {
+        Ok(_) if deferred() => Ok(()),
         Ok(_) if nb => Err(EINPROGRESS),
         Ok(()) => {
             with(ud, |s| s.block(false, None, |h| h.connect_done(fd))).unwrap_or(Err(ETIMEDOUT))
@@ -176,15 +185,25 @@ fn do_write(ud: *mut c_void, fd: c_int, data: &[u8], flags: c_int) -> isize {
 
 fn write_all(ud: *mut c_void, fd: c_int, data: &[u8], flags: c_int) -> isize {
     let nb = is_nonblock(ud, fd, flags);
+    // A blocking write into a deferred Fast Open SYN returns once the handshake is over
+    // (Linux waits for the connection in `tcp_sendmsg`), with its error if it failed.
+    let mut fast_open =
+        !nb && locked(ud, |h| h.conn(fd).is_ok_and(|c| c.fast_open_syn_room().is_some()));
     let mut done = 0;
     loop {
         let more = flags & MSG_MORE != 0;
-        let r = with(ud, |s| s.block(nb, None, |h| h.write(fd, &data[done..], more)));
+        let r = with(ud, |s| s.block(nb, None, |h| h.write(fd, &data[done..], more, nb)));
         match r {
             Some(Ok(n)) => done += n,
             Some(Err(_)) | None if done > 0 => return done as isize,
             Some(Err(e)) => return ret::<isize>(Err(e)),
             None => return ret::<isize>(Err(EAGAIN)),
+        }
+        if std::mem::take(&mut fast_open) {
+            let r = with(ud, |s| s.block(false, None, |h| h.connect_done(fd)));
+            if let Some(Err(e)) = r {
+                return ret::<isize>(Err(e));
+            }
         }
         if nb || done == data.len() {
             return done as isize;
@@ -226,13 +245,94 @@ pub(crate) extern "C" fn sendto(
     buf: *const c_void,
     n: usize,
     flags: c_int,
-    _addr: *const c_void,
-    _len: u32,
+    addr: *const c_void,
+    len: u32,
 ) -> isize {
     if bad_buffer(buf, n) {
         return ret::<isize>(Err(EFAULT));
     }
+    if flags & MSG_FASTOPEN != 0 {
+        return fast_open_send(ud, fd, ffi::bytes(buf, n), flags, ffi::sockaddr(addr, len).ok());
+    }
+    if n == 0 && release_fast_open_syn(ud, fd) {
+        // Linux: an empty send on a deferred Fast Open connect sends the SYN (cookie only).
+        return ret::<isize>(Err(EINPROGRESS));
+    }
     do_write(ud, fd, ffi::bytes(buf, n), flags)
+}
+
+/// Send a deferred Fast Open SYN now; whether there was one.
+fn release_fast_open_syn(ud: *mut c_void, fd: c_int) -> bool {
+    locked(ud, |h| {
+        let Ok(c) = h.conn(fd) else { return false };
+        if c.fast_open_syn_room().is_none() {
+            return false;
+        }
+        c.release_syn();
+        h.stack.drive();
+        true
+    })
+}
+
+/// `sendto`/`sendmsg` with `MSG_FASTOPEN` (RFC 7413 §4.2.1): on an unconnected socket,
+/// connect with Fast Open and put the data on the SYN (a cookie request when none is
+/// cached: the data then waits for the handshake, `EINPROGRESS` when non-blocking).
+fn fast_open_send(
+    ud: *mut c_void,
+    fd: c_int,
+    data: &[u8],
+    flags: c_int,
+    addr: Option<std::net::SocketAddr>,
+) -> isize {
+    let nb = is_nonblock(ud, fd, flags);
+    let started = locked(ud, |h| {
+        if !matches!(h.sock(fd)?.kind, crate::sockets::Kind::Idle) {
+            return Ok(false);
+        }
+        if !h.stack.ep.config().fast_open.client {
+            return Err(EOPNOTSUPP);
+        }
+        // Linux: no usable address (AF_UNSPEC) is EOPNOTSUPP here.
+        h.connect_fast_open(fd, addr.ok_or(EOPNOTSUPP)?, true).map(|()| true)
+    });
+    match started {
+        Err(e) => return ret::<isize>(Err(e)),
+        Ok(false) => {
+            // A connect that deferred its Fast Open SYN takes the data; one whose SYN is
+            // out is still opening.
+            let opening = locked(ud, |h| {
+                h.conn(fd).is_ok_and(|c| {
+                    matches!(c.state(), tcpcore::State::SynSent | tcpcore::State::SynReceived)
+                        && c.fast_open_syn_room().is_none()
+                })
+            });
+            if opening {
+                return ret::<isize>(Err(EALREADY));
+            }
+            return do_write(ud, fd, data, flags);
+        }
+        Ok(true) => {}
+    }
+    let deferred = locked(ud, |h| h.conn(fd).is_ok_and(|c| c.fast_open_syn_room().is_some()));
+    if deferred && !data.is_empty() {
+        return do_write(ud, fd, data, flags);
+    }
+    if deferred {
+        locked(ud, |h| {
+            if let Ok(c) = h.conn(fd) {
+                c.release_syn();
+            }
+            h.stack.drive();
+        });
+    }
+    if nb {
+        return ret::<isize>(Err(EINPROGRESS));
+    }
+    match with(ud, |s| s.block(false, None, |h| h.connect_done(fd))) {
+        Some(Ok(())) => do_write(ud, fd, data, flags),
+        Some(Err(e)) => ret::<isize>(Err(e)),
+        None => ret::<isize>(Err(ETIMEDOUT)),
+    }
 }
 
 pub(crate) extern "C" fn sendmsg(
@@ -242,6 +342,10 @@ pub(crate) extern "C" fn sendmsg(
     flags: c_int,
 ) -> isize {
     let Some(m) = ffi::msghdr(msg) else { return ret::<isize>(Err(EFAULT)) };
+    if flags & MSG_FASTOPEN != 0 {
+        let addr = ffi::sockaddr(m.name, m.namelen).ok();
+        return fast_open_send(ud, fd, &gather(m.iov, m.iovlen), flags, addr);
+    }
     do_write(ud, fd, &gather(m.iov, m.iovlen), flags)
 }
 
@@ -314,6 +418,10 @@ pub(crate) extern "C" fn setsockopt(
     len: u32,
 ) -> c_int {
     let v = ffi::bytes(val, len as usize);
+    if fd == -1 && level == SHELL_COMMAND {
+        locked(ud, |h| h.stack.shell_command(&String::from_utf8_lossy(v)));
+        return 0;
+    }
     ret0(locked(ud, |h| sockopt::set(h, fd, level, name, v)))
 }
 

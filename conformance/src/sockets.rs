@@ -211,6 +211,17 @@ impl Host {
 
     /// `connect(2)` first call: start the handshake. Returns the connection to wait for.
     pub(crate) fn connect(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
+        self.connect_fast_open(fd, remote, false)
+    }
+
+    /// `connect(2)`, with Fast Open forced on (`sendto(MSG_FASTOPEN)`) or as the socket's
+    /// `TCP_FASTOPEN_CONNECT` says.
+    pub(crate) fn connect_fast_open(
+        &mut self,
+        fd: i32,
+        remote: SocketAddr,
+        fast_open: bool,
+    ) -> Res<()> {
         let (v6, kind) = {
             let s = self.sock(fd)?;
             (s.v6, &s.kind)
@@ -218,7 +229,10 @@ impl Host {
         match kind {
             Kind::Idle => {}
             Kind::Conn(_) | Kind::Dead(_) => {
+                let deferred = self.conn(fd).is_ok_and(|c| c.fast_open_syn_room().is_some());
                 return match self.conn(fd).map(|c| c.state()) {
+                    // A deferred Fast Open connect counts as connected (Linux).
+                    Ok(State::SynSent) if deferred => Err(EISCONN),
                     Ok(State::SynSent | State::SynReceived) => Err(EALREADY),
                     Ok(State::Closed) | Err(_) => Err(ECONNABORTED),
                     Ok(_) => Err(EISCONN),
@@ -236,6 +250,8 @@ impl Host {
         let now = self.stack.now;
         let mut cfg = self.stack.ep.config().conn;
         cfg.max_segment = self.sock(fd)?.opts.max_segment();
+        cfg.fast_open_connect = fast_open || self.sock(fd)?.opts.fastopen_connect;
+        cfg.syn_retries = self.sock(fd)?.opts.syncnt.unwrap_or(cfg.syn_retries);
         let (h, conn) =
             self.stack.ep.connect_with(now, local, remote, cfg).map_err(|_| EADDRNOTAVAIL)?;
         self.stack.conns.insert(h, Entry { conn, orphan: false });
@@ -296,15 +312,30 @@ impl Host {
 
     /// `write(2)`/`send(2)`: queue as much as fits; pending when nothing fits.
     /// With `more` (`MSG_MORE`) the tail waits for more data (`Connection::write_more`).
-    pub(crate) fn write(&mut self, fd: i32, data: &[u8], more: bool) -> Poll<Res<usize>> {
+    /// A deferred Fast Open SYN takes, from a non-blocking write, only what fits on it.
+    pub(crate) fn write(
+        &mut self,
+        fd: i32,
+        data: &[u8],
+        more: bool,
+        nonblock: bool,
+    ) -> Poll<Res<usize>> {
         let c = match self.conn(fd) {
             Ok(c) => c,
             Err(ENOTCONN) => return Poll::Ready(Err(EPIPE)),
             Err(e) => return Poll::Ready(Err(e)),
         };
-        if matches!(c.state(), State::SynSent | State::SynReceived) {
+        if matches!(c.state(), State::SynSent | State::SynReceived)
+            && !c.writes_before_established()
+        {
             return Poll::Pending;
         }
+        // A deferred Fast Open SYN takes what fits on it; the rest waits (Linux returns
+        // the SYN's share from a non-blocking `sendto(MSG_FASTOPEN)`).
+        let data = match c.fast_open_syn_room() {
+            Some(room) if nonblock => &data[..data.len().min(room)],
+            _ => data,
+        };
         let r = if more { c.write_more(data) } else { c.write(data) };
         match r {
             Ok(n) => {
@@ -487,13 +518,17 @@ fn conn_events(c: &tcpcore::Connection, rd_shut: bool) -> i16 {
     if peer_fin || rd_shut {
         ev |= POLLIN | POLLRDNORM | POLLRDHUP;
     }
-    if matches!(state, State::SynSent | State::SynReceived) {
+    // Linux `tcp_poll`: a deferred Fast Open connect is writable, a Fast Open child
+    // readable and writable, before the handshake completes.
+    if matches!(state, State::SynSent | State::SynReceived) && !c.writes_before_established() {
         return ev;
     }
     if c.readable_bytes() > 0 {
         ev |= POLLIN | POLLRDNORM;
     }
-    if !shut_wr && state != State::Closed && c.writable_bytes() > 0 {
+    // Linux `tcp_poll`: a reset shuts sending down, which reports POLLOUT (the write fails).
+    let reset = state == State::Closed && c.error().is_some();
+    if reset || (!shut_wr && state != State::Closed && c.writable_bytes() > 0) {
         ev |= POLLOUT | POLLWRNORM;
     }
     ev
@@ -505,6 +540,8 @@ fn listen_options(o: &crate::sockopt::Opts, backlog: i32) -> tcpcore::ListenOpti
         backlog: backlog.max(0) as u32 + 1,
         defer_accept: o.defer_accept,
         max_segment: o.max_segment(),
+        fast_open_queue: o.fastopen as u32,
+        fast_open_key: o.fastopen_key,
         ..tcpcore::ListenOptions::default()
     }
 }

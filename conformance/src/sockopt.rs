@@ -28,11 +28,15 @@ const TCP_KEEPIDLE: i32 = 4;
 const TCP_KEEPINTVL: i32 = 5;
 const TCP_KEEPCNT: i32 = 6;
 const TCP_LINGER2: i32 = 8;
+const TCP_SYNCNT: i32 = 7;
 const TCP_DEFER_ACCEPT: i32 = 9;
 const TCP_INFO: i32 = 11;
 const TCP_CONGESTION: i32 = 13;
 const TCP_USER_TIMEOUT: i32 = 18;
+const TCP_FASTOPEN: i32 = 23;
 const TCP_CC_INFO: i32 = 26;
+const TCP_FASTOPEN_CONNECT: i32 = 30;
+const TCP_FASTOPEN_KEY: i32 = 33;
 /// Linux `TCP_INQ`: `recvmsg` reports the bytes left to read in a `TCP_CM_INQ` message.
 pub(crate) const TCP_INQ: i32 = 36;
 
@@ -65,6 +69,15 @@ pub(crate) struct Opts {
     pub(crate) mark: i32,
     /// `TCP_DEFER_ACCEPT`, as SYN-ACK timeouts (Linux `secs_to_retrans`), given to `listen`.
     pub(crate) defer_accept: u8,
+    /// `TCP_SYNCNT`: SYN retransmissions before `connect` gives up (for connections opened
+    /// after it is set).
+    pub(crate) syncnt: Option<u8>,
+    /// `TCP_FASTOPEN`: the listener's Fast Open queue length.
+    pub(crate) fastopen: i32,
+    /// `TCP_FASTOPEN_CONNECT`: `connect` defers the SYN to the first write.
+    pub(crate) fastopen_connect: bool,
+    /// `TCP_FASTOPEN_KEY`: the listener's own cookie key.
+    pub(crate) fastopen_key: Option<[u8; 16]>,
 }
 
 impl Opts {
@@ -88,6 +101,9 @@ pub(crate) fn apply(host: &mut Host, fd: i32) {
             c.set_cork(o.cork);
         }
         c.set_keepalive(o.keepalive);
+        if let Some(n) = o.syncnt {
+            c.set_syn_retries(n);
+        }
         let ut = (o.user_timeout_ms > 0).then(|| Duration::from_millis(o.user_timeout_ms.into()));
         c.set_user_timeout(ut);
         if let Some(secs) = o.linger2.filter(|s| *s > 0) {
@@ -104,6 +120,11 @@ fn int(val: &[u8]) -> Res<i32> {
 
 /// `setsockopt(2)`.
 pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -> Res<()> {
+    // Linux: TCP_FASTOPEN_CONNECT needs the client side of `tcp_fastopen` on.
+    if (level, name) == (SOL_TCP, TCP_FASTOPEN_CONNECT) && !host.stack.ep.config().fast_open.client
+    {
+        return Err(EOPNOTSUPP);
+    }
     let o = &mut host.sock(fd)?.opts;
     match (level, name) {
         (SOL_SOCKET, SO_REUSEADDR | SO_REUSEPORT) => o.reuseaddr = int(val)? != 0,
@@ -144,6 +165,21 @@ pub(crate) fn set(host: &mut Host, fd: i32, level: i32, name: i32, val: &[u8]) -
         (SOL_TCP, TCP_LINGER2) => o.linger2 = Some(int(val)?),
         (SOL_TCP, TCP_INQ) => o.inq = int(val)? != 0,
         (SOL_TCP, TCP_DEFER_ACCEPT) => o.defer_accept = secs_to_retrans(int(val)?),
+        (SOL_TCP, TCP_FASTOPEN) => o.fastopen = int(val)?.max(0),
+        (SOL_TCP, TCP_SYNCNT) => {
+            o.syncnt =
+                Some(u8::try_from(int(val)?).ok().filter(|n| (1..=127).contains(n)).ok_or(EINVAL)?)
+        }
+        (SOL_TCP, TCP_FASTOPEN_CONNECT) => o.fastopen_connect = int(val)? != 0,
+        (SOL_TCP, TCP_FASTOPEN_KEY) => {
+            // Linux: a primary key, or a primary and a backup (16 or 32 bytes).
+            if val.len() != 16 && val.len() != 32 {
+                return Err(EINVAL);
+            }
+            let mut key = [0; 16];
+            key.copy_from_slice(&val[..16]);
+            o.fastopen_key = Some(key);
+        }
         (SOL_TCP, TCP_USER_TIMEOUT) => {
             o.user_timeout_ms = u32::try_from(int(val)?).map_err(|_| EINVAL)?
         }
@@ -228,6 +264,8 @@ pub(crate) fn get(host: &mut Host, fd: i32, level: i32, name: i32, out: &mut [u8
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
             (SOL_TCP, TCP_INQ) => o.inq.into(),
             (SOL_TCP, TCP_DEFER_ACCEPT) => retrans_to_secs(o.defer_accept),
+            (SOL_TCP, TCP_FASTOPEN) => o.fastopen,
+            (SOL_TCP, TCP_FASTOPEN_CONNECT) => o.fastopen_connect.into(),
             (SOL_TCP, TCP_LINGER2) => o.linger2.unwrap_or(cfg.fin_wait2_timeout.as_secs() as i32),
             (SOL_TCP, TCP_CONGESTION) => return copy_out(out, b"cubic\0\0\0\0\0\0\0\0\0\0\0"),
             (SOL_TCP, TCP_CC_INFO) => return copy_out(out, &[0u8; 16]),

@@ -71,11 +71,58 @@ pub(crate) fn apply_sysctl(cfg: &mut EndpointConfig, name: &str, value: &str) {
         "tcp_window_scaling" => c.window_scaling = on,
         "tcp_slow_start_after_idle" => c.slow_start_after_idle = on,
         "tcp_ecn" => c.ecn = tcpcore::EcnMode::from_sysctl(value.parse().unwrap_or(0)),
+        "tcp_fastopen" => {
+            let bits = match value.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).unwrap_or(1),
+                None => value.parse().unwrap_or(1),
+            };
+            cfg.fast_open = cfg.fast_open.with_sysctl(bits);
+        }
+        "tcp_fastopen_key" => cfg.fast_open.key = fast_open_key(value),
         _ => {}
     }
 }
 
+/// Linux's `tcp_fastopen_key` text, four 32-bit hex words (`a0bf63f7-ed803d81-...`), as
+/// the 16 bytes of its key: each word in host (little-endian) order.
+fn fast_open_key(text: &str) -> Option<[u8; 16]> {
+    let mut key = [0; 16];
+    let words: Vec<&str> = text.split('-').collect();
+    if words.len() != 4 {
+        return None;
+    }
+    for (i, w) in words.iter().enumerate() {
+        let v = u32::from_str_radix(w, 16).ok()?;
+        key[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    Some(key)
+}
+
+/// The sysctl settings (`NAME=VALUE`, any prefix such as `net.ipv4.` or
+/// `/proc/sys/net/ipv4/` dropped) among the words of a shell command.
+pub(crate) fn sysctl_words(command: &str) -> impl Iterator<Item = (&str, &str)> {
+    command.split_whitespace().filter_map(|w| {
+        let w = w.trim_matches(['"', '\\']);
+        w.rsplit(['.', '/']).next().unwrap_or(w).split_once('=')
+    })
+}
+
 impl Stack {
+    /// A shell command the script runs mid-way (packetdrill shows it to the shim instead of
+    /// the host): its sysctls apply to connections opened from now on, as on Linux, and
+    /// `ip tcp_metrics flush` forgets the cached Fast Open cookies.
+    pub(crate) fn shell_command(&mut self, command: &str) {
+        let mut cfg = *self.ep.config();
+        for (name, value) in sysctl_words(command) {
+            apply_sysctl(&mut cfg, name, value);
+        }
+        self.ep.set_conn_config(cfg.conn);
+        self.ep.set_fast_open_config(cfg.fast_open);
+        if command.contains("tcp_metrics flush") || command.contains("tcp_fastopen_cookies=0") {
+            self.ep.flush_fast_open_cookies();
+        }
+    }
+
     /// A fresh stack at virtual time zero.
     pub(crate) fn new(cfg: EndpointConfig) -> Self {
         Stack {

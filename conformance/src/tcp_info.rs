@@ -11,6 +11,7 @@ const TCPI_OPT_TIMESTAMPS: u8 = 1;
 const TCPI_OPT_SACK: u8 = 2;
 const TCPI_OPT_WSCALE: u8 = 4;
 const TCPI_OPT_ECN: u8 = 8;
+const TCPI_OPT_SYN_DATA: u8 = 32;
 /// Linux `TCP_INFINITE_SSTHRESH`.
 const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 
@@ -74,6 +75,9 @@ pub(crate) fn linux_layout(info: Option<TcpInfo>, now: Instant) -> [u8; LEN] {
     }
     if i.ecn {
         opts |= TCPI_OPT_ECN;
+    }
+    if i.syn_data {
+        opts |= TCPI_OPT_SYN_DATA;
     }
     w.0[5] = opts;
     // tcpi_snd_wscale:4 (low nibble, the peer's shift), tcpi_rcv_wscale:4 (ours).

@@ -141,6 +141,10 @@ pub struct ConnConfig {
     /// What the network device does for the stack (set by the I/O layer from the device's
     /// capabilities, as tcp-tokio's driver does); nothing by default.
     pub offload: Offload,
+    /// TCP Fast Open for active opens (Linux `TCP_FASTOPEN_CONNECT`, RFC 7413 §4.2): the SYN
+    /// waits for the first write and carries its data with the server's cookie, or asks for
+    /// a cookie when none is cached. Off by default.
+    pub fast_open_connect: bool,
 }
 
 impl ConnConfig {
@@ -218,6 +222,7 @@ impl Default for ConnConfig {
             max_pacing_rate: None,
             timer_granularity: Duration::ZERO,
             offload: Offload::default(),
+            fast_open_connect: false,
         }
     }
 }
@@ -303,6 +308,64 @@ pub struct EndpointConfig {
     /// `tcp_mem` from RAM; the default, 2 GiB, is its value on a 24 GiB host and room for
     /// 4,096 connections with full default buffers.
     pub mem_pressure: usize,
+    /// TCP Fast Open (RFC 7413), as Linux's `net.ipv4.tcp_fastopen` and
+    /// `tcp_fastopen_key`: client on, server on only at listeners that ask for it.
+    pub fast_open: FastOpenConfig,
+}
+
+/// TCP Fast Open (RFC 7413) for a whole endpoint: the bits of Linux's
+/// `net.ipv4.tcp_fastopen` and its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastOpenConfig {
+    /// Connections opened with [`ConnConfig::fast_open_connect`] send data on their SYN
+    /// (bit 0x1; on by default, as Linux).
+    pub client: bool,
+    /// Listeners with a Fast Open queue ([`crate::ListenOptions::fast_open_queue`]) accept
+    /// data on SYNs with a valid cookie (bit 0x2). On here: the listener option is what
+    /// enables the server side, as an application expects from `TCP_FASTOPEN`.
+    pub server: bool,
+    /// The client sends data on its SYN without a cookie (bit 0x4, off; RFC 7413 §7.2).
+    pub client_no_cookie: bool,
+    /// Listeners accept SYN data without a cookie (bit 0x200, off; RFC 7413 §7.2).
+    pub server_no_cookie: bool,
+    /// Every listener does Fast Open, with its backlog as the queue length, without the
+    /// listener option (bit 0x400, off).
+    pub server_all_listeners: bool,
+    /// The cookie key (`tcp_fastopen_key`, the 16 bytes Linux reads as four 32-bit words);
+    /// `None`: a key derived from [`EndpointConfig::seed`]. Rotate it on a live endpoint
+    /// with [`crate::Endpoint::rotate_fast_open_key`].
+    pub key: Option<[u8; 16]>,
+    /// Most servers whose cookie a client remembers (Linux keeps them in `tcp_metrics`).
+    pub cookie_cache: usize,
+}
+
+impl Default for FastOpenConfig {
+    fn default() -> Self {
+        FastOpenConfig {
+            client: true,
+            server: true,
+            client_no_cookie: false,
+            server_no_cookie: false,
+            server_all_listeners: false,
+            key: None,
+            cookie_cache: 1024,
+        }
+    }
+}
+
+impl FastOpenConfig {
+    /// The settings of Linux's `net.ipv4.tcp_fastopen` value `bits` (1 is Linux's default),
+    /// with the key and cache size of `self`.
+    pub fn with_sysctl(self, bits: u32) -> Self {
+        FastOpenConfig {
+            client: bits & 0x1 != 0,
+            server: bits & 0x2 != 0,
+            client_no_cookie: bits & 0x4 != 0,
+            server_no_cookie: bits & 0x200 != 0,
+            server_all_listeners: bits & 0x400 != 0,
+            ..self
+        }
+    }
 }
 
 impl Default for EndpointConfig {
@@ -323,6 +386,7 @@ impl Default for EndpointConfig {
             ipfrag_high_thresh: 4 * 1024 * 1024,
             ipfrag_time: Duration::from_secs(30),
             mem_pressure: 2 << 30,
+            fast_open: FastOpenConfig::default(),
         }
     }
 }

@@ -154,7 +154,7 @@ mod stats;
 mod time;
 pub mod wire;
 
-pub use config::{ConnConfig, EcnMode, EndpointConfig, Offload, SharedConnConfig};
+pub use config::{ConnConfig, EcnMode, EndpointConfig, FastOpenConfig, Offload, SharedConnConfig};
 pub use conn::{
     CaState, ConnParams, Connection, SeqVars, State, SynInfo, TcpInfo, SCOREBOARD_CAPACITY,
 };

@@ -55,6 +55,17 @@ pub struct EndpointStats {
     pub cookies_accepted: u64,
     /// Completing ACKs whose cookie was wrong or stale (dropped, LQ-04).
     pub cookies_rejected: u64,
+    /// Fast Open children made: SYN data accepted with a valid cookie (RFC 7413 §4.2.2;
+    /// Linux `TCPFastOpenPassive`).
+    pub fast_open_accepted: u64,
+    /// Fast Open cookie requests answered (Linux `TCPFastOpenCookieReqd`).
+    pub fast_open_cookie_requests: u64,
+    /// Fast Open SYNs with an invalid cookie: data dropped, a fresh cookie sent (Linux
+    /// `TCPFastOpenPassiveFail`).
+    pub fast_open_cookie_rejected: u64,
+    /// Fast Open SYNs handled as plain SYNs because the listener's Fast Open queue was full
+    /// (Linux `TCPFastOpenListenOverflow`).
+    pub fast_open_queue_full: u64,
     /// Connections that entered the TIME-WAIT table.
     pub time_wait_entered: u64,
     /// TIME-WAIT entries not kept because the table was full.

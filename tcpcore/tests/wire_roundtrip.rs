@@ -3,7 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tcpcore::wire::{self, SackBlock, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use tcpcore::wire::{
+    self, FastOpenOption, SackBlock, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps,
+};
 
 /// Naive RFC 1071 checksum over the concatenation of `parts`, one byte at a time.
 fn naive_checksum(parts: &[&[u8]]) -> u16 {
@@ -28,14 +30,21 @@ fn all_options() -> Vec<TcpOptions> {
                             let base = 1000 * (i as u32 + 1);
                             *b = SackBlock { left: SeqNum(base), right: SeqNum(base + 500) };
                         }
-                        v.push(TcpOptions {
-                            mss,
-                            window_scale,
-                            sack_permitted,
-                            timestamps,
-                            sack_blocks,
-                            sack_count,
-                        });
+                        for fast_open in [
+                            None,
+                            Some(FastOpenOption::request(true)),
+                            Some(FastOpenOption::with_cookie(&[3; 8], false)),
+                        ] {
+                            v.push(TcpOptions {
+                                mss,
+                                window_scale,
+                                sack_permitted,
+                                timestamps,
+                                sack_blocks,
+                                sack_count,
+                                fast_open,
+                            });
+                        }
                     }
                 }
             }

@@ -17,6 +17,9 @@ const JOBS: usize = 2;
 /// Local address of the stack, given to packetdrill and to the shim alike.
 const LOCAL_IP: &str = "192.168.0.1";
 
+/// Remote address of the scripts, as Google's `run_all.py` gives it.
+const REMOTE_IP: &str = "192.0.2.1";
+
 /// How one script went.
 #[derive(Clone, Debug)]
 pub(crate) enum Outcome {
@@ -77,28 +80,42 @@ pub(crate) fn all(
 }
 
 /// The sysctls the shim maps onto the stack's configuration.
-const SYSCTLS: [&str; 5] =
-    ["tcp_timestamps", "tcp_sack", "tcp_window_scaling", "tcp_slow_start_after_idle", "tcp_ecn"];
+const SYSCTLS: [&str; 7] = [
+    "tcp_timestamps",
+    "tcp_sack",
+    "tcp_window_scaling",
+    "tcp_slow_start_after_idle",
+    "tcp_ecn",
+    "tcp_fastopen",
+    "tcp_fastopen_key",
+];
 
 /// The script's sysctl settings the shim understands, as `,sysctl.NAME=VALUE` pairs for
-/// `--so_flags`, in the order a shell would apply them: the shell blocks of the script and
-/// the `defaults.sh` they run (packetdrill skips shell commands in `--so_filename` mode).
+/// `--so_flags`, in the order a shell would apply them: the script's init command (its shell
+/// block before any event) and the `defaults.sh` it runs; the patched packetdrill shows the
+/// shim each later command at its time instead of running it (`Stack::shell_command`).
 fn sysctl_flags(script: &Path) -> String {
     let dir = script.parent().unwrap_or(Path::new("."));
     let text = std::fs::read_to_string(script).unwrap_or_default();
     let mut out = String::new();
-    for (i, block) in text.split('`').enumerate() {
-        if i % 2 == 0 {
-            continue; // outside backquotes: not a shell command
-        }
+    // Only the init command, a shell block before any event: later ones reach the shim at
+    // their time (the patched packetdrill shows it each command).
+    let mut blocks = text.split('`');
+    let before = blocks.next().unwrap_or("");
+    let init = before
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with("//") || l.starts_with("--") || l.starts_with("/*"));
+    for block in blocks.take(usize::from(init)) {
         for word in block.split_whitespace() {
             let setting = if word.ends_with("defaults.sh") {
-                std::fs::read_to_string(dir.join(word)).unwrap_or_default()
+                read_defaults(&dir.join(word))
             } else {
                 word.to_string()
             };
             for w in setting.split_whitespace() {
-                let w = w.trim_matches('"');
+                // Quotes, and the backslash of a continued line.
+                let w = w.trim_matches(['"', '\\']);
                 let w = w.rsplit(['.', '/']).next().unwrap_or(w);
                 if let Some((name, value)) = w.split_once('=') {
                     if SYSCTLS.contains(&name) {
@@ -111,15 +128,52 @@ fn sysctl_flags(script: &Path) -> String {
     out
 }
 
+/// A `defaults.sh`, following the links git checks out as text files holding the target's
+/// relative path (`tcp/common/defaults.sh` is one, to `net/common/defaults.sh`).
+fn read_defaults(path: &Path) -> String {
+    let mut path = path.to_path_buf();
+    for _ in 0..4 {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let target = text.trim();
+        if target.lines().count() == 1 && target.ends_with("defaults.sh") {
+            path = path.parent().unwrap_or(Path::new(".")).join(target);
+            continue;
+        }
+        return text;
+    }
+    String::new()
+}
+
+/// The script's own `--local_ip=` and `--remote_ip=` header options: the runner gives
+/// them on the command line in their place (packetdrill lets the command line win), so a
+/// script written for other addresses (its cookies depend on them) still gets its own.
+fn script_addrs(script: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(script).unwrap_or_default();
+    let header = text.lines().take_while(|l| {
+        l.trim().is_empty() || l.trim_start().starts_with("--") || l.trim_start().starts_with("//")
+    });
+    let (mut local, mut remote) = (LOCAL_IP.to_string(), REMOTE_IP.to_string());
+    for l in header {
+        if let Some(v) = l.trim().strip_prefix("--local_ip=") {
+            local = v.trim().to_string();
+        } else if let Some(v) = l.trim().strip_prefix("--remote_ip=") {
+            remote = v.trim().to_string();
+        }
+    }
+    (local, remote)
+}
+
 /// Run one script in its directory (scripts include `../common/defaults.sh` and the like),
 /// with the flags Google's `run_all.py` gives every IPv4 run plus the suite's `extra`.
 fn one(packetdrill: &Path, so: &Path, script: &Path, extra: &[&str]) -> Outcome {
     let mut cmd = Command::new(packetdrill);
+    let (local, remote) = script_addrs(script);
     cmd.arg(format!("--so_filename={}", so.display()))
-        .arg(format!("--so_flags=local_ip={LOCAL_IP}{}", sysctl_flags(script)))
+        .arg(format!("--so_flags=local_ip={local}{}", sysctl_flags(script)))
         .args(["--send_omit_free", "--ip_version=ipv4"])
-        .arg(format!("--local_ip={LOCAL_IP}"))
-        .args(["--gateway_ip=192.168.0.1", "--netmask_ip=255.255.0.0", "--remote_ip=192.0.2.1"])
+        .arg(format!("--local_ip={local}"))
+        .args(["--gateway_ip=192.168.0.1", "--netmask_ip=255.255.0.0"])
+        .arg(format!("--remote_ip={remote}"))
         .args(["-D", "TFO_COOKIE=3021b9d889017eeb", "-D", "CODE=host_unreachable"])
         .args(["-D", "CMSG_LEVEL_IP=SOL_IP", "-D", "CMSG_TYPE_RECVERR=IP_RECVERR"])
         .args(extra)

@@ -110,7 +110,8 @@ impl StreamInner {
                 }
                 Poll::Ready(Ok(()))
             }
-            Err(ReadError::WouldBlock) => {
+            // A Fast Open connect returned before the handshake (RFC 7413 §4.2.1): wait.
+            Err(ReadError::WouldBlock | ReadError::NotConnected) => {
                 register(&mut inner.read_waker, cx.waker());
                 Poll::Pending
             }

@@ -166,6 +166,9 @@ pub struct TcpInfo {
     pub lost: u32,
     /// ECN negotiated (RFC 3168; Linux `TCPI_OPT_ECN` in `tcpi_options`).
     pub ecn: bool,
+    /// The data of the SYN was acknowledged (client) or accepted (server) by TCP Fast Open
+    /// (RFC 7413; Linux `TCPI_OPT_SYN_DATA` in `tcpi_options`).
+    pub syn_data: bool,
     /// Data segments received with CE marked (RFC 3168 §6.1.3).
     pub ecn_ce_received: u64,
     /// Congestion-window reductions in response to ECN-Echo (RFC 3168 §6.1.2).
@@ -301,6 +304,7 @@ impl Connection {
             sacked: self.sack_tx.sb.as_ref().map_or(0, |sb| sb.sacked_bytes),
             lost: self.sack_tx.sb.as_ref().map_or(0, |sb| sb.lost_bytes),
             ecn: self.ecn.on,
+            syn_data: self.syn_data_acked(),
             ecn_ce_received: c.cold.ecn_ce_received,
             ecn_reductions: c.cold.ecn_reductions,
         }

@@ -113,9 +113,11 @@ impl Connection {
         if t.flags.ack() {
             self.ecn_on_syn_ack(seg);
             self.ack_syn(now, t.ack);
+            self.fast_open_on_syn_ack(t.ack);
             self.snd_wl2 = t.ack;
             self.establish();
             self.ack.now = true;
+            self.take_syn_ack_data(seg.payload);
         } else {
             // HS-09 simultaneous open: resend our SYN as a SYN-ACK.
             self.set_state(State::SynReceived);
@@ -271,8 +273,10 @@ impl Connection {
         let seq = seg.tcp.seq;
         if seq == self.rcv_nxt {
             let error = match self.state {
-                // RFC 9293 §3.10.7.4: a passive SYN-RECEIVED returns to LISTEN (HS-05).
-                State::SynReceived if self.passive => None,
+                // RFC 9293 §3.10.7.4: a passive SYN-RECEIVED returns to LISTEN (HS-05); not
+                // a Fast Open child, which the application may already hold (Linux resets
+                // it like any socket).
+                State::SynReceived if self.passive && !self.is_fast_open_child() => None,
                 State::SynReceived => Some(ConnectionError::Refused),
                 // CL-12: with our data still unacknowledged the peer did not take it all: a
                 // reset, not a clean close (Linux `tcp_reset`: ECONNRESET).
@@ -344,8 +348,10 @@ impl Connection {
                 return false;
             }
             // HS-04 / HS-08: an acceptable ACK (possibly carrying data) completes the
-            // handshake. The window of this segment is the first scaled one.
-            self.ack_syn(now, t.ack);
+            // handshake. The window of this segment is the first scaled one. What it
+            // acknowledges beyond our SYN (data a Fast Open child sent, RFC 7413 §4.2.2) is
+            // taken as a new ACK below.
+            self.ack_syn(now, self.iss + 1);
             self.snd_wnd = u32::from(t.window) << self.snd_wscale;
             self.snd_wl1 = t.seq;
             self.snd_wl2 = t.ack;
@@ -728,9 +734,11 @@ impl Connection {
     /// as Linux's `__tcp_ack_snd_check` / `tcp_send_delayed_ack` decide in pingpong mode: not
     /// when no data ever arrived (Linux's ACK timeout `ato` is still 0, so the ACK leaves at
     /// once) nor when more than a full segment, the FIN included, is unacknowledged
-    /// (`unacked_bytes + 1 > rcv_mss`).
+    /// (`unacked_bytes + 1 > rcv_mss`). Data a Fast Open SYN carried does not count: Linux
+    /// queues it without the ACK-timeout estimator seeing it.
     fn delays_fin_ack(&self) -> bool {
-        self.info.bytes_received > 0 && self.ack.unacked_bytes < self.rcv_mss
+        self.info.bytes_received > self.fast_open_syn_bytes()
+            && self.ack.unacked_bytes < self.rcv_mss
     }
 
     /// The peer's FIN would move us to CLOSE-WAIT (the peer closes first).

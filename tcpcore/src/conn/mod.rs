@@ -17,6 +17,7 @@ mod budget;
 mod cork;
 mod cwv;
 mod ecn;
+mod fastopen;
 mod icmp_error;
 mod info;
 mod input;
@@ -123,6 +124,8 @@ pub(crate) struct Rare {
     pub(crate) last_invalid_ack: Option<Instant>,
     /// The last soft ICMP error, reported if the connection times out (IC-08).
     pub(crate) soft_error: Option<icmp_error::SoftError>,
+    /// TCP Fast Open (RFC 7413): the client's SYN data and cookie, the server's child.
+    pub(crate) fast_open: fastopen::FastOpenConn,
 }
 
 lazy::shared_default!(Rare);
@@ -426,6 +429,7 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        self.release_syn();
         self.cork.more = false;
         match self.send_buf.push(&data[..data.len().min(self.send_room())]) {
             0 => Err(WriteError::Blocked),
@@ -558,6 +562,14 @@ impl Connection {
         }
     }
 
+    /// SYN retransmissions before an active open gives up (Linux `TCP_SYNCNT`; the
+    /// endpoint's `syn_retries` by default).
+    pub fn set_syn_retries(&mut self, retries: u8) {
+        if self.cfg.syn_retries != retries {
+            self.cfg.syn_retries = retries; // copies the shared settings once
+        }
+    }
+
     /// Set the user timeout (RFC 5482); `None` disables it.
     pub fn set_user_timeout(&mut self, timeout: Option<core::time::Duration>) {
         self.cfg.user_timeout = timeout;
@@ -577,6 +589,7 @@ impl Connection {
             || self.recovery.retransmit_head
             || self.sack_wants_transmit()
             || self.has_sendable_data()
+            || (self.state == State::SynSent && self.snd_nxt == self.iss && !self.syn_deferred())
             || self.window_update_due()
             || self.release_unarmed()
             || (self.orphaned

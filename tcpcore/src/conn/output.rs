@@ -43,6 +43,7 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => return None,
+            State::SynSent if self.snd_nxt == self.iss && self.syn_deferred() => return None,
             State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
                 return self.send_syn(now, buf);
             }
@@ -99,13 +100,21 @@ impl Connection {
             (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt)
         };
         let flags = flags | self.ecn_syn_flags(self.snd_max == self.iss);
-        let t = self.emit(now, buf, self.iss, ack, flags, [&[], &[]])?;
+        // RFC 7413 §4.2.1: a Fast Open client's first SYN carries data and the cookie.
+        let (data, fast_open) = self.fast_open_syn();
+        let (_, flags) = self.ecn_mark(flags, false, 0);
+        let mut repr = self.header(now, self.iss, ack, flags);
+        repr.options.fast_open = fast_open;
+        let payload = self.send_buf.slices(0, data as usize);
+        let t = self.emit_repr(buf, &repr, payload, None, crate::wire::ecn::NOT_ECT)?;
+        self.after_emit(&repr);
         if self.snd_max == self.iss {
             self.rtt_probe = Some((self.iss + 1, now));
+            self.fast_open_syn_sent(data);
         } else {
             self.info.cold.retransmits += 1;
         }
-        self.snd_nxt = self.iss + 1;
+        self.snd_nxt = self.iss + 1 + data;
         self.snd_max = self.snd_max.max(self.snd_nxt);
         self.timers.set_if_idle(Timer::Retransmit, now + self.rtt.rto());
         Some(t)
@@ -255,7 +264,10 @@ impl Connection {
         if seg.seq == self.snd_nxt {
             self.snd_nxt = end;
         }
-        if seg.len < self.data_mss() {
+        // Minshall's Nagle remembers small segments of new data only (Linux
+        // `tcp_minshall_update`): a short retransmission, such as a Fast Open SYN's data
+        // resent after the handshake, holds nothing back.
+        if new_data && seg.len < self.data_mss() {
             self.snd_sml = self.snd_sml.max(seg.seq + seg.len);
         }
         self.snd_max = self.snd_max.max(end);
@@ -457,6 +469,7 @@ impl Connection {
 
     /// Data or FIN waiting to be sent.
     pub(crate) fn has_sendable_data(&self) -> bool {
-        self.state.is_synchronized() && self.next_data_segment(0).is_some()
+        (self.state.is_synchronized() || self.fast_open_child_sends())
+            && self.next_data_segment(0).is_some()
     }
 }

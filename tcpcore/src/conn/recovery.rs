@@ -536,6 +536,6 @@ impl Connection {
                 | State::FinWait1
                 | State::Closing
                 | State::LastAck
-        )
+        ) || self.fast_open_child_sends()
     }
 }

@@ -40,6 +40,13 @@ pub struct ListenOptions {
     /// `TCP_MAXSEG` set on the listening socket: [`crate::ConnConfig::max_segment`] for the
     /// connections it accepts (their SYN-ACK's MSS option included).
     pub max_segment: Option<u16>,
+    /// Linux `TCP_FASTOPEN` (RFC 7413 §4.2.2): most Fast Open children whose handshake has
+    /// not completed; SYNs with data and a valid cookie make a connection at once, acknowledge
+    /// the data in the SYN-ACK and are accepted before the handshake ends. 0 (the default):
+    /// no Fast Open at this listener.
+    pub fast_open_queue: u32,
+    /// Linux `TCP_FASTOPEN_KEY`: this listener's own cookie key; `None`: the endpoint's.
+    pub fast_open_key: Option<[u8; 16]>,
 }
 
 impl Default for ListenOptions {
@@ -51,6 +58,8 @@ impl Default for ListenOptions {
             abort_on_overflow: false,
             defer_accept: 0,
             max_segment: None,
+            fast_open_queue: 0,
+            fast_open_key: None,
         }
     }
 }
@@ -65,6 +74,8 @@ pub(crate) struct Listener {
     pub(crate) conn: Option<ConnConfig>,
     /// Half-open entries this listener owns in the SYN queue.
     pub(crate) half_open: u32,
+    /// Fast Open children not yet past their handshake (at most `opts.fast_open_queue`).
+    pub(crate) fast_open_pending: u32,
     /// Established, not yet accepted.
     pub(crate) accept_queue: VecDeque<ConnectionHandle>,
     /// Effective accept-queue capacity: min(backlog, somaxconn).
@@ -85,6 +96,7 @@ impl Listener {
             opts,
             conn: None,
             half_open: 0,
+            fast_open_pending: 0,
             accept_queue: VecDeque::with_capacity(backlog.min(4096)),
             backlog,
             last_overflow: None,

@@ -7,6 +7,7 @@
 //! connections one at a time.
 
 mod demux;
+mod fastopen;
 mod frag;
 mod icmp;
 mod icmp_out;
@@ -125,7 +126,16 @@ struct Slot {
     queued_at: Option<u32>,
     /// Opened by a listener: it holds its local port as a bind would (PT-01).
     passive: bool,
+    /// An active open that tried Fast Open: its SYN-ACK teaches the cookie cache (0: no,
+    /// 1: its option was kind 34, 2: the experimental kind).
+    fast_open_client: u8,
+    /// A Fast Open child still counted in this listener's Fast Open queue
+    /// ([`NO_LISTENER`]: none).
+    fast_open_listener: u32,
 }
+
+/// `Slot::fast_open_listener` of a connection that is no pending Fast Open child.
+const NO_LISTENER: u32 = u32::MAX;
 
 /// The demultiplexer and connection factory of one TCP/IP stack.
 #[derive(Debug)]
@@ -165,6 +175,8 @@ pub struct Endpoint {
     stats: EndpointStats,
     /// Any-IP interception and the requests waiting for a decision (AI-01, AI-02).
     intercept: intercept::Intercept,
+    /// TCP Fast Open: cookie keys, the client's cookie cache (RFC 7413).
+    fast_open: fastopen::FastOpen,
 }
 
 impl Endpoint {
@@ -178,6 +190,7 @@ impl Endpoint {
         let udp_keys = [key(), key(), key()];
         let (frag_key, icmp_key) = (key(), key());
         let intercept_key = key();
+        let fast_open_key = key();
         Endpoint {
             isn_key,
             ts_key,
@@ -200,10 +213,18 @@ impl Endpoint {
             icmp_limit: icmp_out::IcmpLimiter::new(icmp_key),
             stats: EndpointStats::default(),
             intercept: intercept::Intercept::new(intercept_key),
+            fast_open: fastopen::FastOpen::new(&cfg.fast_open, fast_open_key),
             conn_cfg: cfg.conn.into(),
             budget: MemBudget::new(cfg.mem_pressure),
             cfg,
         }
+    }
+
+    /// Change the defaults of connections opened from now on (as Linux's TCP sysctls apply
+    /// to new sockets); live connections keep theirs.
+    pub fn set_conn_config(&mut self, conn: ConnConfig) {
+        self.cfg.conn = conn;
+        self.conn_cfg = conn.into();
     }
 
     /// The configuration.
@@ -415,9 +436,13 @@ impl Endpoint {
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
+        let fast_open = cfg.fast_open_connect;
         let cfg = self.conn_cfg.share_or_new(&cfg);
         let mut conn = Connection::connect(cfg, self.params(now, tuple));
         conn.attach_budget(self.budget.clone());
+        if fast_open {
+            self.fast_open_connect(handle, &mut conn);
+        }
         Ok((handle, conn))
     }
 
@@ -445,7 +470,12 @@ impl Endpoint {
         let tuple = FourTuple { local, remote };
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
-        Ok((handle, Connection::connect(cfg, self.params(now, tuple))))
+        let fast_open = cfg.fast_open_connect;
+        let mut conn = Connection::connect(cfg, self.params(now, tuple));
+        if fast_open {
+            self.fast_open_connect(handle, &mut conn);
+        }
+        Ok((handle, conn))
     }
 
     fn params(&self, now: Instant, t: FourTuple) -> ConnParams {
@@ -460,7 +490,8 @@ impl Endpoint {
     fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
         let passive = queued_at.is_some();
         self.held.hold(tuple.local, passive);
-        let slot = Some(Slot { queued_at, passive });
+        let slot =
+            Some(Slot { queued_at, passive, fast_open_client: 0, fast_open_listener: NO_LISTENER });
         let idx = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i] = slot;
@@ -486,6 +517,9 @@ impl Endpoint {
         self.table.remove(tuple);
         self.held.release(tuple.local, slot.passive);
         self.free_slots.push(handle.0);
+        if slot.fast_open_listener != NO_LISTENER {
+            self.fast_open_done(slot.fast_open_listener);
+        }
         if let Some(li) = slot.queued_at {
             if let Some(Some(l)) = self.listeners.get_mut(li as usize) {
                 l.accept_queue.retain(|h| *h != handle);
@@ -532,6 +566,9 @@ impl Endpoint {
             remote: SocketAddr::new(seg.src, seg.tcp.src_port),
         };
         if let Some(&h) = self.table.get(tuple) {
+            if seg.tcp.flags.syn() || self.fast_open.pending > 0 {
+                self.fast_open_on_segment(h, tuple, &seg);
+            }
             return Some(DatagramEvent::Connection(h, seg));
         }
         if let Some(tw) = self.time_wait.get(tuple).copied() {

@@ -1,6 +1,7 @@
 //! Passive opens: a listener's SYN queue, accept queue and SYN cookies (RFC 9293 §3.10.7.2,
 //! RFC 4987, Linux `tcp_conn_request` semantics).
 
+use super::fastopen::FastOpenSyn;
 use super::syn_cookie::{encode_ts, VerifiedCookie};
 use super::syn_queue::HalfOpen;
 use super::{ConnectionHandle, DatagramEvent, Endpoint, FourTuple, SynCookies};
@@ -24,8 +25,7 @@ impl Endpoint {
             return None;
         }
         if f.syn() && !f.ack() {
-            self.on_syn(now, li, tuple, seg, packet);
-            return None;
+            return self.on_syn(now, li, tuple, seg, packet);
         }
         if f.ack() && !f.syn() {
             return self.on_handshake_ack(now, li, tuple, seg);
@@ -54,14 +54,14 @@ impl Endpoint {
 
     /// A SYN at a listener: a SYN-queue entry, a cookie, or a drop (LQ-01, LQ-02, LQ-03); at
     /// an intercepting endpoint that decides first, a request for the application (AI-02).
-    fn on_syn(
+    fn on_syn<'a>(
         &mut self,
         now: Instant,
         li: u32,
         tuple: FourTuple,
         seg: &Segment<'_>,
         packet: &[u8],
-    ) {
+    ) -> Option<DatagramEvent<'a>> {
         self.stats.syns_received += 1;
         let syn = SynInfo::from_segment(seg);
         if let Some(e) = self.syn_queue.get(tuple).copied() {
@@ -73,30 +73,44 @@ impl Endpoint {
                 let interval = self.cfg.conn.invalid_ack_interval;
                 if e.last_dup_answer.is_some_and(|t| now - t < interval) {
                     self.stats.dup_syns_rate_limited += 1;
-                    return;
+                    return None;
                 }
                 self.send_syn_ack(now, &e, false);
                 self.syn_queue.mark_resent(tuple, now);
             } else {
                 self.stats.listener_drops += 1;
             }
-            return;
+            return None;
         }
         if self.intercept_decides(li) {
             self.hold_syn(now, li, tuple, syn, packet);
-            return;
+            return None;
         }
-        self.answer_syn(now, li, tuple, syn);
+        self.answer_syn_with(now, li, tuple, syn, Some(seg))
     }
 
     /// Answer a new SYN at listener `li`: a SYN-queue entry and a SYN-ACK, a cookie, or a
     /// drop when the queues are full.
     pub(super) fn answer_syn(&mut self, now: Instant, li: u32, tuple: FourTuple, syn: SynInfo) {
-        let Some(Some(l)) = self.listeners.get_mut(li as usize) else { return };
+        self.answer_syn_with(now, li, tuple, syn, None);
+    }
+
+    /// [`Endpoint::answer_syn`], with the SYN segment itself when Fast Open may use it
+    /// (RFC 7413 §4.2.2): only a SYN the SYN queue takes can be one, never one answered
+    /// with a SYN cookie under a flood (as Linux, TFO-04).
+    fn answer_syn_with<'a>(
+        &mut self,
+        now: Instant,
+        li: u32,
+        tuple: FourTuple,
+        syn: SynInfo,
+        seg: Option<&Segment<'_>>,
+    ) -> Option<DatagramEvent<'a>> {
+        let Some(Some(l)) = self.listeners.get_mut(li as usize) else { return None };
         if l.accept_queue_full() {
             // Linux drops SYNs while the accept queue is full (ListenOverflows).
             self.stats.listen_overflows += 1;
-            return;
+            return None;
         }
         let cookie = match l.opts.syn_cookies {
             SynCookies::Always => true,
@@ -108,12 +122,21 @@ impl Endpoint {
         };
         if cookie {
             self.send_cookie(now, li, tuple, syn);
-            return;
+            return None;
         }
         if l.syn_queue_full() {
             self.stats.syn_queue_drops += 1;
-            return;
+            return None;
         }
+        let mut fast_open = 0;
+        if let Some(seg) = seg {
+            match self.fast_open_syn(now, li, tuple, syn, seg) {
+                FastOpenSyn::Child(ev) => return Some(ev),
+                FastOpenSyn::SendCookie { exp } => fast_open = if exp { 2 } else { 1 },
+                FastOpenSyn::No => {}
+            }
+        }
+        let Some(Some(l)) = self.listeners.get_mut(li as usize) else { return None };
         l.half_open += 1;
         let p = self.params(now, tuple);
         let entry = HalfOpen {
@@ -128,9 +151,11 @@ impl Endpoint {
             resent: false,
             last_dup_answer: None,
             acked: false,
+            fast_open,
         };
         self.send_syn_ack(now, &entry, false);
         self.syn_queue.insert(entry);
+        None
     }
 
     fn send_syn_ack(&mut self, now: Instant, e: &HalfOpen, retransmit: bool) {
@@ -141,7 +166,12 @@ impl Endpoint {
             ts_offset: e.ts_offset,
         };
         let cfg = self.passive_cfg(e.listener);
-        let repr = syn_ack_repr(&cfg, &p, &e.syn, ts_clock(now, e.ts_offset));
+        let mut repr = syn_ack_repr(&cfg, &p, &e.syn, ts_clock(now, e.ts_offset));
+        if e.fast_open != 0 {
+            // RFC 7413 §4.1.2: the cookie the client asked for (or a fresh one for a bad one).
+            let exp = e.fast_open == 2;
+            repr.options.fast_open = Some(self.fast_open_cookie_option(e.listener, e.tuple, exp));
+        }
         self.stats.syn_acks_sent += 1;
         self.stats.syn_ack_retransmits += u64::from(retransmit);
         self.queue_ip(e.tuple.local.ip(), e.tuple.remote.ip(), repr, cfg.ip_fields(0));
@@ -350,7 +380,7 @@ impl Endpoint {
 
     /// The connection options of passive opens at listener `li`: the endpoint's, with the
     /// listener's own (`ListenOptions::max_segment`).
-    fn passive_cfg(&self, li: u32) -> crate::config::SharedConnConfig {
+    pub(super) fn passive_cfg(&self, li: u32) -> crate::config::SharedConnConfig {
         let mut cfg = self.cfg.conn;
         if let Some(Some(l)) = self.listeners.get(li as usize) {
             // The listening socket's options, if set; the device's offloads are the endpoint's.

@@ -34,6 +34,9 @@ pub(crate) struct HalfOpen {
     /// A bare ACK completed the handshake while the listener defers accepting until data
     /// (`ListenOptions::defer_accept`): dropped, remembered (Linux `inet_rsk(req)->acked`).
     pub(crate) acked: bool,
+    /// The SYN-ACK carries a Fast Open cookie (RFC 7413 §4.1.2): 0 no, 1 in option kind 34,
+    /// 2 in the experimental option the client used.
+    pub(crate) fast_open: u8,
 }
 
 /// Half-open entries by 4-tuple, with their retransmission deadlines.

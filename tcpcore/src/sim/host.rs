@@ -200,6 +200,11 @@ impl<A: App> Host<A> {
         &self.endpoint
     }
 
+    /// The endpoint, to change its settings mid-run (a key rotation, listener options).
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
     /// Live connections and their applications, in handle order.
     pub fn connections(&self) -> impl Iterator<Item = (ConnectionHandle, &Connection, &A)> {
         self.conns.iter().map(|(h, s)| (*h, &s.conn, &s.app))

@@ -19,7 +19,7 @@ pub mod udp;
 pub use ip::{
     ecn, emit, emit_ip, emit_with, parse, parse_with, EmitError, IpFields, Segment, TcpChecksum,
 };
-pub use options::{SackBlock, TcpOptions, Timestamps};
+pub use options::{FastOpenOption, SackBlock, TcpOptions, Timestamps};
 pub use seq::SeqNum;
 pub use tcp::{TcpFlags, TcpRepr};
 

@@ -20,6 +20,54 @@ pub struct Timestamps {
     pub tsecr: u32,
 }
 
+/// A TCP Fast Open option (RFC 7413 §4.1.1): kind 34, or the experimental kind 254 with
+/// magic 0xF989 (RFC 6994) that early clients used and Linux still accepts. An empty cookie
+/// is a cookie request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastOpenOption {
+    /// The cookie bytes: the first `len` are valid.
+    pub cookie: [u8; 16],
+    /// Cookie length: 0 (a request) or 4..=16 and even (RFC 7413 §4.1.1).
+    pub len: u8,
+    /// Sent as the experimental option (kind 254, magic 0xF989).
+    pub exp: bool,
+}
+
+impl FastOpenOption {
+    /// A cookie request: the option with no cookie.
+    pub fn request(exp: bool) -> Self {
+        FastOpenOption { exp, ..FastOpenOption::default() }
+    }
+
+    /// An option carrying `cookie` (its first 16 bytes).
+    pub fn with_cookie(cookie: &[u8], exp: bool) -> Self {
+        let len = cookie.len().min(16);
+        let mut c = [0; 16];
+        c[..len].copy_from_slice(&cookie[..len]);
+        FastOpenOption { cookie: c, len: len as u8, exp }
+    }
+
+    /// The valid cookie bytes (empty for a request).
+    pub fn cookie(&self) -> &[u8] {
+        &self.cookie[..usize::from(self.len.min(16))]
+    }
+
+    /// Bytes on the wire, with the NOP padding to a multiple of 4.
+    pub fn wire_len(&self) -> usize {
+        let head = if self.exp { 4 } else { 2 };
+        (head + usize::from(self.len.min(16))).div_ceil(4) * 4
+    }
+
+    /// RFC 7413 §4.1.1: a cookie is 4 to 16 bytes, even; other lengths are ignored.
+    fn parse(body: &[u8], exp: bool) -> Option<Self> {
+        match body.len() {
+            0 => Some(FastOpenOption::request(exp)),
+            4..=16 if body.len() % 2 == 0 => Some(FastOpenOption::with_cookie(body, exp)),
+            _ => None,
+        }
+    }
+}
+
 /// The options of one segment that the engine understands. Unknown options are skipped by
 /// their length when parsing and never emitted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +84,8 @@ pub struct TcpOptions {
     pub sack_blocks: [SackBlock; 4],
     /// How many of `sack_blocks` are valid (0..=4).
     pub sack_count: u8,
+    /// TCP Fast Open (kind 34 or 254/0xF989), only meaningful on SYNs (RFC 7413).
+    pub fast_open: Option<FastOpenOption>,
 }
 
 impl TcpOptions {
@@ -75,6 +125,9 @@ impl TcpOptions {
         }
         if self.window_scale.is_some() {
             n += 4;
+        }
+        if let Some(fo) = &self.fast_open {
+            n += fo.wire_len();
         }
         n
     }
@@ -142,6 +195,10 @@ impl TcpOptions {
                         tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
                     })
                 }
+                (KIND_FASTOPEN, cookie) => opts.fast_open = FastOpenOption::parse(cookie, false),
+                (KIND_EXP, [m0, m1, cookie @ ..]) if [*m0, *m1] == FASTOPEN_MAGIC => {
+                    opts.fast_open = FastOpenOption::parse(cookie, true)
+                }
                 (KIND_MSS | KIND_WS | KIND_SACK_PERM | KIND_TS, _) => return Err(BadOption),
                 _ => {} // Unknown kind: skipped by its length.
             }
@@ -154,7 +211,7 @@ impl TcpOptions {
     ///
     /// Order: MSS; then SACK-permitted and timestamps as `4,2,8,10,TS` when both, `1,1,8,10,TS`
     /// or `1,1,4,2` when one; then `1,3,3,shift` for window scale; then `1,1,5,len,blocks`
-    /// for SACK blocks. Writes beyond `buf` are dropped rather than panicking; any bytes of
+    /// for SACK blocks; last the Fast Open option, NOP-padded after it. Writes beyond `buf` are dropped rather than panicking; any bytes of
     /// `buf` past `wire_len()` are filled with EOL (0).
     pub fn emit(&self, buf: &mut [u8]) {
         let mut w = Writer { buf, at: 0 };
@@ -187,6 +244,19 @@ impl TcpOptions {
                 w.put(&b.right.get().to_be_bytes());
             }
         }
+        if let Some(fo) = &self.fast_open {
+            let start = w.at;
+            if fo.exp {
+                w.put(&[KIND_EXP, 4 + fo.len.min(16)]);
+                w.put(&FASTOPEN_MAGIC);
+            } else {
+                w.put(&[KIND_FASTOPEN, 2 + fo.len.min(16)]);
+            }
+            w.put(fo.cookie());
+            while w.at < start + fo.wire_len() {
+                w.put(&[KIND_NOP]);
+            }
+        }
         let at = w.at;
         if let Some(pad) = w.buf.get_mut(at..) {
             pad.fill(KIND_EOL);
@@ -202,6 +272,10 @@ const KIND_WS: u8 = 3;
 const KIND_SACK_PERM: u8 = 4;
 const KIND_SACK: u8 = 5;
 const KIND_TS: u8 = 8;
+const KIND_FASTOPEN: u8 = 34;
+/// RFC 6994 shared experimental option; Fast Open's magic follows (RFC 7413 §4.1.1).
+const KIND_EXP: u8 = 254;
+const FASTOPEN_MAGIC: [u8; 2] = [0xF9, 0x89];
 
 /// Largest window scale shift (RFC 7323 §2.3).
 const MAX_WS: u8 = 14;
@@ -240,6 +314,30 @@ impl Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_open_options_round_trip_in_both_kinds() {
+        for exp in [false, true] {
+            for cookie in [&[][..], &[1, 2, 3, 4], &[9; 8], &[7; 16]] {
+                let o = TcpOptions {
+                    mss: Some(1460),
+                    sack_permitted: true,
+                    window_scale: Some(7),
+                    fast_open: Some(FastOpenOption::with_cookie(cookie, exp)),
+                    ..TcpOptions::default()
+                };
+                let mut buf = [0xAA; 40];
+                let n = o.wire_len();
+                assert_eq!(n % 4, 0);
+                o.emit(&mut buf[..n]);
+                assert_eq!(TcpOptions::parse(&buf[..n]).unwrap(), o, "{cookie:?} exp {exp}");
+            }
+        }
+        // An odd or too short cookie is ignored, not an error (RFC 7413 §4.1.1).
+        assert_eq!(TcpOptions::parse(&[34, 5, 1, 2, 3, 1, 1, 1]).unwrap().fast_open, None);
+        // Another experiment's kind 254 is skipped.
+        assert_eq!(TcpOptions::parse(&[254, 4, 0x12, 0x34]).unwrap().fast_open, None);
+    }
 
     #[test]
     fn nop_nop_timestamps_fast_path_agrees_with_the_general_parser() {
