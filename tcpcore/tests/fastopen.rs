@@ -1,11 +1,11 @@
 //! TFO (RFC 7413): TCP Fast Open between two endpoints in the simulator, in virtual time, and
 //! a server endpoint against hand-played clients.
 //! - TFO-01 a repeat connection saves one round trip (time to the first response byte);
-//! - TFO-02 a lost SYN-ACK with Fast Open data recovers, the data arriving once;
-//! - TFO-03 a forged or stale (rotated-out) cookie falls back to the normal handshake and
-//!   the data still arrives; the previous key stays valid after one rotation;
-//! - TFO-04 a Fast Open SYN flood does not bypass the listener's limits (its Fast Open
-//!   queue, the accept queue, SYN cookies).
+//! - TFO-02 the fallbacks: a lost SYN-ACK with Fast Open data recovers, the data arriving
+//!   once; a forged or stale (rotated-out) cookie falls back to the normal handshake and the
+//!   data still arrives (the previous key stays valid after one rotation); a Fast Open SYN
+//!   flood does not bypass the listener's limits (its Fast Open queue, the accept queue,
+//!   SYN cookies).
 
 mod common;
 mod lq_util;
@@ -197,13 +197,13 @@ fn tfo_02_lost_syn_ack_with_fast_open_data_recovers_and_data_arrives_once() {
     // Server's assertion: `got <= REQUEST` held all along (the data arrived once).
 }
 
-/// TFO-03: cookies made with the previous key still work after one rotation; after a
+/// TFO-02: cookies made with the previous key still work after one rotation; after a
 /// second the client's cookie is stale: the SYN's data is dropped, the SYN-ACK hands out a
 /// fresh cookie, the client sends its data again after the handshake, and the exchange
 /// completes (one RTT later).
 #[test]
-fn tfo_03_stale_cookie_falls_back_and_data_still_arrives() {
-    // TFO-03
+fn tfo_02_stale_cookie_falls_back_and_data_still_arrives() {
+    // TFO-02
     let mut sim = Sim::new();
     let start = sim.open();
     sim.finish(start);
@@ -244,12 +244,12 @@ fn fo_server(opts: ListenOptions) -> Srv {
     Srv::new(EndpointConfig { seed: 5, conn, ..EndpointConfig::default() }, opts)
 }
 
-/// TFO-03 against a hand-played client: a forged cookie (right length, wrong bytes) gets
+/// TFO-02 against a hand-played client: a forged cookie (right length, wrong bytes) gets
 /// the real cookie in the SYN-ACK, which acknowledges only the SYN; the data is taken when
 /// the client sends it again after the handshake. The real cookie then makes a child.
 #[test]
-fn tfo_03_forged_cookie_gets_the_real_one_and_the_data_comes_after_the_handshake() {
-    // TFO-03
+fn tfo_02_forged_cookie_gets_the_real_one_and_the_data_comes_after_the_handshake() {
+    // TFO-02
     let mut s = fo_server(ListenOptions { fast_open_queue: 4, ..ListenOptions::default() });
     let c = client(1);
     let real = s.ep.fast_open_cookie(c.ip(), SERVER.ip());
@@ -279,13 +279,13 @@ fn tfo_03_forged_cookie_gets_the_real_one_and_the_data_comes_after_the_handshake
     assert!(s.conns[&h2].info().syn_data);
 }
 
-/// TFO-04: a flood of Fast Open SYNs, all with the valid cookie of one address (the worst
+/// TFO-02: a flood of Fast Open SYNs, all with the valid cookie of one address (the worst
 /// case: an attacker that owns it), never holds more children than the listener's Fast Open
 /// queue: the rest are plain SYNs whose data is dropped. Children count against the accept
 /// queue, and SYNs answered with SYN cookies (a flood) never make one.
 #[test]
-fn tfo_04_syn_flood_does_not_bypass_the_listener_limits() {
-    // TFO-04
+fn tfo_02_syn_flood_does_not_bypass_the_listener_limits() {
+    // TFO-02
     let mut s = fo_server(ListenOptions {
         fast_open_queue: 3,
         syn_backlog: 8,

@@ -97,7 +97,7 @@ impl Endpoint {
 
     /// [`Endpoint::answer_syn`], with the SYN segment itself when Fast Open may use it
     /// (RFC 7413 §4.2.2): only a SYN the SYN queue takes can be one, never one answered
-    /// with a SYN cookie under a flood (as Linux, TFO-04).
+    /// with a SYN cookie under a flood (as Linux, TFO-02).
     fn answer_syn_with<'a>(
         &mut self,
         now: Instant,
