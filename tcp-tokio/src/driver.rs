@@ -52,7 +52,7 @@ const TIMER_BUDGET: usize = 1024;
 /// [`Driver::compact_timers`] once they dominate the heap.
 struct TimerEntry {
     at: Instant,
-    gen: u64,
+    gen: u32,
     cell: Arc<Cell>,
 }
 
@@ -386,7 +386,7 @@ impl Driver {
         if let Some(t) = inner.conn.poll_timeout() {
             if inner.armed.is_none_or(|a| t < a) {
                 inner.armed = Some(t);
-                inner.timer_gen += 1;
+                inner.timer_gen = inner.timer_gen.wrapping_add(1);
                 self.timers.push(TimerEntry { at: t, gen: inner.timer_gen, cell: cell.clone() });
             }
         }
