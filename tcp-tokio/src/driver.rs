@@ -44,6 +44,8 @@ const RX_BUDGET: usize = 256;
 const TX_BUDGET: usize = 256;
 /// Fewest super-segments the transmit arena holds (when the device does GSO).
 const TX_SUPER_SEGMENTS: usize = 16;
+/// Timer-heap entries the driver keeps room for however few are armed.
+const MIN_TIMER_ROOM: usize = 64;
 /// Most timer-heap entries handled per driver poll.
 const TIMER_BUDGET: usize = 1024;
 
@@ -455,6 +457,7 @@ impl Driver {
     /// (plus those of cells a stream held locked), so it never exceeds
     /// `max(64, 2 × live connections)` between passes.
     fn compact_timers(&mut self) {
+        self.shrink_timers();
         if self.timers.len() <= 64 || self.timers.len() <= 2 * self.live {
             return;
         }
@@ -464,6 +467,17 @@ impl Driver {
             Ok(inner) => !inner.removed && inner.timer_gen == e.gen,
             Err(_) => true,
         });
+    }
+
+    /// Give the timer heap's room back once it is three quarters empty, keeping twice what
+    /// it holds: idle connections arm no timer, so after a burst of opens (each arming its
+    /// SYN's retransmission) the heap would otherwise keep 24 bytes or more per connection it
+    /// ever held (issue 12). Amortized O(1): the heap must double again before the next.
+    fn shrink_timers(&mut self) {
+        let cap = self.timers.capacity();
+        if cap > 4 * MIN_TIMER_ROOM && self.timers.len() < cap / 4 {
+            self.timers.shrink_to(MIN_TIMER_ROOM.max(2 * self.timers.len()));
+        }
     }
 
     /// Whether the driver is done: no handle left (or the stack shut down), nothing left to
