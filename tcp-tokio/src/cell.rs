@@ -43,8 +43,12 @@ pub(crate) struct Inner {
     /// The driver told the endpoint the connection is closed; the handle may be reused and
     /// the driver ignores the cell from now on.
     pub(crate) removed: bool,
-    /// `SO_LINGER`: `Some(0)` makes dropping the stream abort (RST).
-    pub(crate) linger: Option<Duration>,
+    /// `SO_LINGER` of zero: dropping the stream aborts (RST). Kept apart from other values
+    /// (see [`Inner::set_linger`]).
+    zero_linger: bool,
+    /// Any other `SO_LINGER` value, recorded only: boxed, as it is rarely set (8 bytes in
+    /// every connection instead of 16).
+    other_linger: Option<Box<Duration>>,
 }
 
 impl std::fmt::Debug for Cell {
@@ -75,7 +79,8 @@ impl Cell {
                 armed: None,
                 timer_gen: 0,
                 removed: false,
-                linger: None,
+                zero_linger: false,
+                other_linger: None,
             }),
         }
     }
@@ -101,6 +106,26 @@ impl Inner {
         if dirs != 0 {
             self.waiters.wake(dirs, out);
         }
+    }
+
+    /// `SO_LINGER` as last set.
+    pub(crate) fn linger(&self) -> Option<Duration> {
+        match (&self.other_linger, self.zero_linger) {
+            (Some(d), _) => Some(**d),
+            (None, true) => Some(Duration::ZERO),
+            (None, false) => None,
+        }
+    }
+
+    /// Set `SO_LINGER`; only zero changes what dropping the stream does.
+    pub(crate) fn set_linger(&mut self, linger: Option<Duration>) {
+        self.zero_linger = linger == Some(Duration::ZERO);
+        self.other_linger = linger.filter(|d| !d.is_zero()).map(Box::new);
+    }
+
+    /// `SO_LINGER` is zero: dropping the stream aborts the connection.
+    pub(crate) fn zero_linger(&self) -> bool {
+        self.zero_linger
     }
 
     /// After an application call: whether the driver must be told about this cell (it has

@@ -497,7 +497,7 @@ impl TcpSocket {
         };
         // Dropping `inner` (on error or cancellation) closes the half-open connection.
         let inner = self.stack.shared.open_with(bound, addr, cfg)?;
-        inner.lock().linger = linger;
+        inner.lock().set_linger(linger);
         poll_fn(|cx| inner.poll_connected(cx)).await?;
         Ok(TcpStream::from_inner(inner))
     }

@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::BufMut;
 use tcpcore::{ReadError, State, TcpInfo, WriteError};
@@ -299,7 +298,7 @@ fn write_all_slices(inner: &mut Inner, bufs: &[IoSlice<'_>]) -> Result<usize, Wr
 impl Drop for StreamInner {
     fn drop(&mut self) {
         let mut inner = self.lock();
-        if inner.linger == Some(Duration::ZERO) {
+        if inner.zero_linger() {
             inner.conn.abort();
         } else {
             // FIN after the queued data, or RST if received data was never read.
