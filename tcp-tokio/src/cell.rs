@@ -163,6 +163,13 @@ pub(crate) const WRITE: u8 = 2;
 #[derive(Default)]
 pub(crate) struct Waiters(Option<Box<Slots>>);
 
+impl std::fmt::Debug for Waiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.0.as_ref().map_or(0, |l| l.slots.len() - l.free.len());
+        f.debug_struct("Waiters").field("waiting", &waiting).finish()
+    }
+}
+
 /// The slots of a [`Waiters`] list, allocated with its first waiter.
 #[derive(Default)]
 struct Slots {

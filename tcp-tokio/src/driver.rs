@@ -370,7 +370,7 @@ impl Driver {
                     None => break,
                 }
             }
-            self.wakers.extend(inner.write_waker.take());
+            inner.wake(crate::cell::WRITE, &mut self.wakers);
             if inner.sock.wants_transmit() {
                 drop(inner);
                 self.udp_work.push_front(cell);
