@@ -190,12 +190,11 @@ impl StreamInner {
         r.map_err(write_error)
     }
 
-    /// Queue FIN after the written bytes (idempotent).
+    /// Queue FIN after the written bytes (idempotent). Never an error, as tokio's: the
+    /// kernel's only error here for a connected socket, `ENOTCONN` once the connection has
+    /// failed or closed, is one tokio reports as success (CL-12).
     pub(crate) fn shutdown(&self) -> io::Result<()> {
         let mut inner = self.lock();
-        if let Some(e) = inner.conn.error() {
-            return Err(io::Error::new(io::ErrorKind::NotConnected, e));
-        }
         inner.conn.shutdown_write();
         self.finish(inner, true);
         Ok(())
