@@ -20,8 +20,8 @@ const IDLE_CONNS: usize = 10_000;
 /// before the compact demultiplexing keys, the 8-byte `Option<Instant>` and the smaller
 /// tokio cell, 2,374 B before issue 12's work) with a small margin, under the issue's
 /// target of 1 KiB. What it is made of: the tokio cell (the connection, 776 B, and about
-/// 100 B of wakers, timer and lock), the endpoint's demultiplexing entry (24 B at its load
-/// factor), and the slots of the endpoint's and the stack's handle tables.
+/// 100 B of wakers, timer and lock), the endpoint's demultiplexing entry (24 B, about 40 at
+/// the table's load factor), and the slots of the endpoint's and the stack's handle tables.
 const IDLE_LIMIT: i64 = 1000;
 /// Connections that each move [`BULK`] bytes each way.
 const BUSY_CONNS: usize = 32;
