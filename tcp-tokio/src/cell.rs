@@ -36,13 +36,19 @@ pub(crate) struct Inner {
     pub(crate) queued: bool,
     /// The deadline of this cell's one live entry in the driver's timer heap.
     pub(crate) armed: Option<tcpcore::Instant>,
-    /// The generation of that entry: entries with another are stale.
-    pub(crate) timer_gen: u64,
+    /// The generation of that entry: entries with another are stale. 32 bits: a stale entry
+    /// would need 2^32 re-arms of its cell before its deadline to be taken for the live one,
+    /// and would then only fire early (harmless, as any early timeout).
+    pub(crate) timer_gen: u32,
     /// The driver told the endpoint the connection is closed; the handle may be reused and
     /// the driver ignores the cell from now on.
     pub(crate) removed: bool,
-    /// `SO_LINGER`: `Some(0)` makes dropping the stream abort (RST).
-    pub(crate) linger: Option<Duration>,
+    /// `SO_LINGER` of zero: dropping the stream aborts (RST). Kept apart from other values
+    /// (see [`Inner::set_linger`]).
+    zero_linger: bool,
+    /// Any other `SO_LINGER` value, recorded only: boxed, as it is rarely set (8 bytes in
+    /// every connection instead of 16).
+    other_linger: Option<Box<Duration>>,
 }
 
 impl std::fmt::Debug for Cell {
@@ -73,7 +79,8 @@ impl Cell {
                 armed: None,
                 timer_gen: 0,
                 removed: false,
-                linger: None,
+                zero_linger: false,
+                other_linger: None,
             }),
         }
     }
@@ -99,6 +106,26 @@ impl Inner {
         if dirs != 0 {
             self.waiters.wake(dirs, out);
         }
+    }
+
+    /// `SO_LINGER` as last set.
+    pub(crate) fn linger(&self) -> Option<Duration> {
+        match (&self.other_linger, self.zero_linger) {
+            (Some(d), _) => Some(**d),
+            (None, true) => Some(Duration::ZERO),
+            (None, false) => None,
+        }
+    }
+
+    /// Set `SO_LINGER`; only zero changes what dropping the stream does.
+    pub(crate) fn set_linger(&mut self, linger: Option<Duration>) {
+        self.zero_linger = linger == Some(Duration::ZERO);
+        self.other_linger = linger.filter(|d| !d.is_zero()).map(Box::new);
+    }
+
+    /// `SO_LINGER` is zero: dropping the stream aborts the connection.
+    pub(crate) fn zero_linger(&self) -> bool {
+        self.zero_linger
     }
 
     /// After an application call: whether the driver must be told about this cell (it has
@@ -129,8 +156,23 @@ pub(crate) const WRITE: u8 = 2;
 /// A slab rather than `tokio::sync::Notify`: the wakers stay under the cell's lock and are
 /// woken by the driver after it unlocks, like the `poll_*` wakers, with no second lock
 /// taken per segment and no change to the driver.
+///
+/// Boxed, allocated when a future first waits and kept (with its capacity) from then on, so
+/// waiting again allocates nothing: a connection used only through `poll_*` and
+/// `AsyncRead`/`AsyncWrite`, or idle from the start, pays one pointer for it.
 #[derive(Default)]
-pub(crate) struct Waiters {
+pub(crate) struct Waiters(Option<Box<Slots>>);
+
+impl std::fmt::Debug for Waiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.0.as_ref().map_or(0, |l| l.slots.len() - l.free.len());
+        f.debug_struct("Waiters").field("waiting", &waiting).finish()
+    }
+}
+
+/// The slots of a [`Waiters`] list, allocated with its first waiter.
+#[derive(Default)]
+struct Slots {
     slots: Vec<Slot>,
     /// Indices of unused slots.
     free: Vec<usize>,
@@ -148,37 +190,40 @@ struct Slot {
 impl Waiters {
     /// Wait for `dirs` with `waker` in the slot `*slot`, taking a slot first if it has none.
     pub(crate) fn register(&mut self, slot: &mut Option<usize>, dirs: u8, waker: &Waker) {
-        let i = *slot.get_or_insert_with(|| match self.free.pop() {
+        let list = self.0.get_or_insert_with(Box::default);
+        let i = *slot.get_or_insert_with(|| match list.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(Slot::default());
-                self.slots.len() - 1
+                list.slots.push(Slot::default());
+                list.slots.len() - 1
             }
         });
-        let s = &mut self.slots[i];
+        let s = &mut list.slots[i];
         s.dirs = dirs;
         register(&mut s.waker, waker);
     }
 
     /// Give slot `i` back (its future is dropped).
     pub(crate) fn release(&mut self, i: usize) {
-        self.slots[i] = Slot::default();
-        self.free.push(i);
-        if self.free.len() == self.slots.len() {
-            // Nobody waits: the event path then has nothing to scan.
-            self.slots.clear();
-            self.free.clear();
+        let Some(list) = self.0.as_mut() else { return };
+        list.slots[i] = Slot::default();
+        list.free.push(i);
+        if list.free.len() == list.slots.len() {
+            // Nobody waits: the event path has nothing to scan.
+            list.slots.clear();
+            list.free.clear();
         }
     }
 
     /// Whether slot `i` was woken since its future last waited.
     pub(crate) fn is_woken(&self, i: usize) -> bool {
-        self.slots[i].waker.is_none()
+        self.0.as_ref().is_none_or(|list| list.slots[i].waker.is_none())
     }
 
     /// Move the wakers of every slot waiting for one of `dirs` into `out`.
     pub(crate) fn wake(&mut self, dirs: u8, out: &mut Vec<Waker>) {
-        for s in self.slots.iter_mut().filter(|s| s.dirs & dirs != 0) {
+        let Some(list) = self.0.as_mut() else { return };
+        for s in list.slots.iter_mut().filter(|s| s.dirs & dirs != 0) {
             out.extend(s.waker.take());
         }
     }
@@ -186,7 +231,13 @@ impl Waiters {
     /// Slots in use (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.0.as_ref().map_or(0, |list| list.slots.len() - list.free.len())
+    }
+
+    /// Slots allocated, used or not (for tests).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.0.as_ref().map_or(0, |list| list.slots.len())
     }
 }
 
@@ -234,10 +285,10 @@ mod tests {
         list.release(b.unwrap());
         let mut d = None;
         list.register(&mut d, WRITE, &ww);
-        assert_eq!((d, list.slots.len()), (b, 3), "a released slot is reused");
+        assert_eq!((d, list.capacity()), (b, 3), "a released slot is reused");
         for i in [a.unwrap(), c.unwrap(), d.unwrap()] {
             list.release(i);
         }
-        assert_eq!((list.len(), list.slots.len()), (0, 0));
+        assert_eq!((list.len(), list.capacity()), (0, 0));
     }
 }

@@ -44,6 +44,8 @@ const RX_BUDGET: usize = 256;
 const TX_BUDGET: usize = 256;
 /// Fewest super-segments the transmit arena holds (when the device does GSO).
 const TX_SUPER_SEGMENTS: usize = 16;
+/// Timer-heap entries the driver keeps room for however few are armed.
+const MIN_TIMER_ROOM: usize = 64;
 /// Most timer-heap entries handled per driver poll.
 const TIMER_BUDGET: usize = 1024;
 
@@ -52,7 +54,7 @@ const TIMER_BUDGET: usize = 1024;
 /// [`Driver::compact_timers`] once they dominate the heap.
 struct TimerEntry {
     at: Instant,
-    gen: u64,
+    gen: u32,
     cell: Arc<Cell>,
 }
 
@@ -368,7 +370,7 @@ impl Driver {
                     None => break,
                 }
             }
-            self.wakers.extend(inner.write_waker.take());
+            inner.wake(crate::cell::WRITE, &mut self.wakers);
             if inner.sock.wants_transmit() {
                 drop(inner);
                 self.udp_work.push_front(cell);
@@ -386,7 +388,7 @@ impl Driver {
         if let Some(t) = inner.conn.poll_timeout() {
             if inner.armed.is_none_or(|a| t < a) {
                 inner.armed = Some(t);
-                inner.timer_gen += 1;
+                inner.timer_gen = inner.timer_gen.wrapping_add(1);
                 self.timers.push(TimerEntry { at: t, gen: inner.timer_gen, cell: cell.clone() });
             }
         }
@@ -455,6 +457,7 @@ impl Driver {
     /// (plus those of cells a stream held locked), so it never exceeds
     /// `max(64, 2 × live connections)` between passes.
     fn compact_timers(&mut self) {
+        self.shrink_timers();
         if self.timers.len() <= 64 || self.timers.len() <= 2 * self.live {
             return;
         }
@@ -464,6 +467,17 @@ impl Driver {
             Ok(inner) => !inner.removed && inner.timer_gen == e.gen,
             Err(_) => true,
         });
+    }
+
+    /// Give the timer heap's room back once it is three quarters empty, keeping twice what
+    /// it holds: idle connections arm no timer, so after a burst of opens (each arming its
+    /// SYN's retransmission) the heap would otherwise keep 24 bytes or more per connection it
+    /// ever held (issue 12). Amortized O(1): the heap must double again before the next.
+    fn shrink_timers(&mut self) {
+        let cap = self.timers.capacity();
+        if cap > 4 * MIN_TIMER_ROOM && self.timers.len() < cap / 4 {
+            self.timers.shrink_to(MIN_TIMER_ROOM.max(2 * self.timers.len()));
+        }
     }
 
     /// Whether the driver is done: no handle left (or the stack shut down), nothing left to

@@ -124,3 +124,33 @@ async fn would_block_allocates_nothing() {
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
 }
+
+/// MEM-01: a `readable().await` then `try_read` loop allocates nothing per segment once warm:
+/// the waiter list a readiness future takes its slot in is kept when the future leaves.
+#[tokio::test(start_paused = true)]
+async fn mem_01_waiting_again_allocates_nothing() {
+    let (_s, _c, c, s) = connected().await;
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut measured = Vec::with_capacity(8);
+    for byte in 0..12u8 {
+        let before = alloc_util::allocs();
+        {
+            let mut readable = std::pin::pin!(s.readable());
+            assert!(readable.as_mut().poll(&mut cx).is_pending());
+            c.try_write(&[byte]).unwrap();
+            let mut spins = 0;
+            while readable.as_mut().poll(&mut cx).is_pending() {
+                spins += 1;
+                assert!(spins < 1_000, "waiter not woken");
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(s.try_read(&mut [0; 1]).unwrap(), 1);
+        if byte >= 4 {
+            measured.push(alloc_util::allocs() - before);
+        }
+    }
+    assert!(measured.iter().all(|&n| n == 0), "allocations per wait: {measured:?}");
+}

@@ -1,13 +1,23 @@
-//! `tcp_tokio::net::UdpSocket` (UDP-01, UDP-02, FR-02 through the tokio API): datagrams
-//! between two stacks, connected sockets and ConnectionRefused, fragmented datagrams, and
-//! the non-blocking variants.
+//! `tcp_tokio::net::UdpSocket` (UDP-01, UDP-02, UDP-04, FR-02 through the tokio API):
+//! datagrams between two stacks, connected sockets and ConnectionRefused, fragmented
+//! datagrams, the non-blocking variants, and many tasks waiting on one socket.
 
+use std::future::Future;
 use std::io::ErrorKind;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use tcp_tokio::net::UdpSocket;
 use tcp_tokio::{MemLink, Stack};
+use tokio::io::Interest;
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+
+/// Longer than a datagram needs to cross a lossless link.
+const BOUND: Duration = Duration::from_secs(5);
 
 fn pair() -> (Stack, Stack) {
     let (a, b) = MemLink::pair();
@@ -122,4 +132,128 @@ async fn udp_try_and_ready_variants() {
     );
     drop(a);
     UdpSocket::bind("10.0.0.1:7000").await.expect("the port is free after drop");
+}
+
+/// Let every spawned task run up to its first `Pending`.
+async fn let_tasks_register() {
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Wait (bounded) for every task of `set`; returns how many finished.
+async fn finished(set: &mut JoinSet<()>) -> usize {
+    let mut n = 0;
+    while let Ok(Some(r)) = timeout(BOUND, set.join_next()).await {
+        r.unwrap();
+        n += 1;
+    }
+    n
+}
+
+/// UDP-04: two tasks receiving on one shared socket both get a datagram: each waiting `recv`
+/// (and `recv_from`) is woken, as tokio wakes every waiter, not only the last to wait.
+#[tokio::test(start_paused = true)]
+async fn udp_04_two_concurrent_receivers_both_receive() {
+    let (server, client) = pair();
+    let rx = Arc::new(server.bind_udp("10.0.0.1:5400").await.unwrap());
+    let tx = client.bind_udp("10.0.0.2:0").await.unwrap();
+    let mut set = JoinSet::new();
+    for from in [false, true] {
+        let rx = rx.clone();
+        set.spawn(async move {
+            let mut buf = [0u8; 16];
+            let n = if from {
+                rx.recv_from(&mut buf).await.unwrap().0
+            } else {
+                rx.recv(&mut buf).await.unwrap()
+            };
+            assert_eq!(n, 1);
+        });
+    }
+    let_tasks_register().await;
+    for i in 0..2u8 {
+        tx.send_to(&[i], "10.0.0.1:5400").await.unwrap();
+    }
+    assert_eq!(finished(&mut set).await, 2, "a receiver was never woken");
+}
+
+/// UDP-04: every task awaiting `readable()` or `ready(READABLE)` on one socket is woken by
+/// one datagram; a cancelled waiter does not keep the others from waking.
+#[tokio::test(start_paused = true)]
+async fn udp_04_one_datagram_wakes_every_readiness_waiter() {
+    let (server, client) = pair();
+    let rx = Arc::new(server.bind_udp("10.0.0.1:5401").await.unwrap());
+    let tx = client.bind_udp("10.0.0.2:0").await.unwrap();
+    let mut set = JoinSet::new();
+    for i in 0..10 {
+        let rx = rx.clone();
+        set.spawn(async move {
+            if i % 2 == 0 {
+                rx.readable().await.unwrap();
+            } else {
+                assert!(rx.ready(Interest::READABLE).await.unwrap().is_readable());
+            }
+        });
+    }
+    // A waiter that gives up before the datagram comes.
+    let gone = {
+        let rx = rx.clone();
+        tokio::spawn(async move { rx.readable().await.unwrap() })
+    };
+    let_tasks_register().await;
+    gone.abort();
+    let_tasks_register().await;
+    tx.send_to(b"x", "10.0.0.1:5401").await.unwrap();
+    assert_eq!(finished(&mut set).await, 10);
+    let mut buf = [0u8; 4];
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), 1, "readiness consumed nothing");
+}
+
+/// UDP-04: futures awaiting `writable()` and blocked `send_to`s on a socket whose send queue
+/// is full are all woken when the driver drains it.
+#[tokio::test(start_paused = true)]
+async fn udp_04_a_drained_send_queue_wakes_every_writer() {
+    let (server, _client) = pair();
+    let sock = server.bind_udp("10.0.0.1:5402").await.unwrap();
+    // Fill the send queue, to the last byte (empty datagrams take the remainder); the
+    // driver does not run before this task yields.
+    let big = vec![0u8; 1400];
+    let mut queued = 0;
+    for d in [&big[..], &[]] {
+        while sock.try_send_to(d, "10.0.0.2:9".parse().unwrap()).is_ok() {
+            queued += 1;
+            assert!(queued < 100_000, "the send queue never filled");
+        }
+    }
+    type Pending<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+    let mut futures: Vec<Pending<'_>> = Vec::new();
+    for i in 0..4 {
+        futures.push(if i % 2 == 0 {
+            Box::pin(async { sock.writable().await.unwrap() })
+        } else {
+            Box::pin(async { sock.send_to(&big, "10.0.0.2:9").await.map(drop).unwrap() })
+        });
+    }
+    // Each future waits with a waker of its own.
+    let counts: Vec<_> = (0..futures.len()).map(|_| Arc::new(Count(AtomicUsize::new(0)))).collect();
+    for (f, count) in futures.iter_mut().zip(&counts) {
+        let waker = Waker::from(count.clone());
+        assert!(f.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+    }
+    let mut spins = 0;
+    while counts.iter().any(|c| c.0.load(Ordering::Relaxed) == 0) {
+        spins += 1;
+        assert!(spins < 1_000, "a writer was never woken");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Counts its wakes.
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }

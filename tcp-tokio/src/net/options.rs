@@ -200,7 +200,7 @@ impl TcpStream {
     /// Never; the `Result` matches tokio.
     #[deprecated = "`SO_LINGER` causes the socket to block the thread on drop"]
     pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.lock().linger = dur;
+        self.inner.lock().set_linger(dur);
         Ok(())
     }
 
@@ -210,7 +210,7 @@ impl TcpStream {
     /// # Errors
     /// Never; the `Result` matches tokio.
     pub fn set_zero_linger(&self) -> io::Result<()> {
-        self.inner.lock().linger = Some(Duration::ZERO);
+        self.inner.lock().set_linger(Some(Duration::ZERO));
         Ok(())
     }
 
@@ -220,7 +220,7 @@ impl TcpStream {
     /// # Errors
     /// Never; the `Result` matches tokio.
     pub fn linger(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.lock().linger)
+        Ok(self.inner.lock().linger())
     }
 
     /// `SO_KEEPALIVE` on the live connection (not in tokio's `TcpStream`; as

@@ -591,7 +591,7 @@ impl TcpSocket {
         let inner = self.stack.shared.open_with(bound, addr, cfg)?;
         let deferred = {
             let mut i = inner.lock();
-            i.linger = linger;
+            i.set_linger(linger);
             i.conn.fast_open_syn_room().is_some()
         };
         if !deferred {

@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::BufMut;
 use tcpcore::{ReadError, State, TcpInfo, WriteError};
@@ -228,12 +227,11 @@ impl StreamInner {
         r.map_err(write_error)
     }
 
-    /// Queue FIN after the written bytes (idempotent).
+    /// Queue FIN after the written bytes (idempotent). Never an error, as tokio's: the
+    /// kernel's only error here for a connected socket, `ENOTCONN` once the connection has
+    /// failed or closed, is one tokio reports as success (CL-12).
     pub(crate) fn shutdown(&self) -> io::Result<()> {
         let mut inner = self.lock();
-        if let Some(e) = inner.conn.error() {
-            return Err(io::Error::new(io::ErrorKind::NotConnected, e));
-        }
         inner.conn.shutdown_write();
         self.finish(inner, true);
         Ok(())
@@ -336,7 +334,7 @@ fn write_all_slices(inner: &mut Inner, bufs: &[IoSlice<'_>]) -> Result<usize, Wr
 impl Drop for StreamInner {
     fn drop(&mut self) {
         let mut inner = self.lock();
-        if inner.linger == Some(Duration::ZERO) {
+        if inner.zero_linger() {
             inner.conn.abort();
         } else {
             // FIN after the queued data, or RST if received data was never read.

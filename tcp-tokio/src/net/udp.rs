@@ -1,7 +1,8 @@
 //! [`UdpSocket`]: tokio's UDP socket API over the stack's [`tcpcore::UdpSocket`].
 //!
-//! Each socket is a cell (the engine's socket, a read waker, a write waker) locked briefly by
-//! the application and by the driver, like a TCP connection's. The driver routes received
+//! Each socket is a cell (the engine's socket, a read waker, a write waker, the list of
+//! waiting futures) locked briefly by the application and by the driver, like a TCP
+//! connection's; how each method waits is in `udp/wait.rs`. The driver routes received
 //! datagrams and ICMP errors into the cell ([`deliver`], [`deliver_error`]) and drains its
 //! send queue; a send that queues a datagram hands the cell to the driver.
 
@@ -15,12 +16,15 @@ use tcpcore::{UdpDatagram, UdpHandle, UdpIcmpError, UdpSendError};
 use tokio::io::{Interest, ReadBuf, Ready};
 
 use super::{to_addrs, ToSocketAddrs};
-use crate::cell::register;
+use crate::cell::{Waiters, READ, WRITE};
 use crate::error::{endpoint_error, read_error};
 use crate::lock;
 use crate::stack::{EpState, Shared, Stack};
 
 mod intercept;
+mod wait;
+
+use wait::{Wait, Waiter};
 
 /// One UDP socket and the state its users and the driver share.
 #[derive(Debug)]
@@ -33,10 +37,12 @@ pub(crate) struct UdpCell {
 #[derive(Debug)]
 pub(crate) struct UdpInner {
     pub(crate) sock: tcpcore::UdpSocket,
-    /// Woken when a datagram or an error arrives.
+    /// Woken when a datagram or an error arrives (the `poll_*` methods' waker).
     read_waker: Option<Waker>,
-    /// Woken when the driver drained the send queue.
-    pub(crate) write_waker: Option<Waker>,
+    /// Woken when the driver drained the send queue (the `poll_*` methods' waker).
+    write_waker: Option<Waker>,
+    /// The async methods' futures waiting on this socket, every one woken by an event.
+    waiters: Waiters,
     /// In the driver's UDP work queue (or on its way): at most once.
     pub(crate) queued: bool,
 }
@@ -51,7 +57,7 @@ pub(crate) fn deliver(
     let Some(cell) = st.udp.get(h.0).and_then(Option::as_ref) else { return };
     let mut inner = lock(&cell.inner);
     if inner.sock.handle_datagram(d) {
-        wakers.extend(inner.read_waker.take());
+        inner.wake(READ, wakers);
     }
 }
 
@@ -66,7 +72,20 @@ pub(crate) fn deliver_error(
     let mut inner = lock(&cell.inner);
     inner.sock.handle_icmp_error(e);
     if inner.sock.is_readable() {
-        wakers.extend(inner.read_waker.take());
+        inner.wake(READ, wakers);
+    }
+}
+
+impl UdpInner {
+    /// Move the wakers waiting for one of `dirs` ([`READ`], [`WRITE`]) into `out`.
+    pub(crate) fn wake(&mut self, dirs: u8, out: &mut Vec<Waker>) {
+        if dirs & READ != 0 {
+            out.extend(self.read_waker.take());
+        }
+        if dirs & WRITE != 0 {
+            out.extend(self.write_waker.take());
+        }
+        self.waiters.wake(dirs, out);
     }
 }
 
@@ -77,7 +96,9 @@ pub(crate) fn deliver_error(
 /// connected socket receives only from its peer, and an ICMP port unreachable for what it
 /// sent fails its next receive or send with `ConnectionRefused`. Datagrams larger than the
 /// MTU leave as IP fragments. `&self` methods, so one socket can be shared (`Arc`) between
-/// a reading and a writing task.
+/// tasks; as with tokio, every task awaiting an async method (`recv`, `send_to`,
+/// `readable`, …) is woken by the event it waits for, while each `poll_*` method keeps one
+/// waker per direction (UDP-04).
 ///
 /// # Examples
 /// ```
@@ -145,7 +166,13 @@ impl UdpSocket {
     /// Give the engine's socket `sock` a cell the driver routes to.
     fn register(shared: &Arc<Shared>, st: &mut EpState, sock: tcpcore::UdpSocket) -> UdpSocket {
         let handle = sock.handle();
-        let inner = UdpInner { sock, read_waker: None, write_waker: None, queued: false };
+        let inner = UdpInner {
+            sock,
+            read_waker: None,
+            write_waker: None,
+            waiters: Waiters::default(),
+            queued: false,
+        };
         let cell = Arc::new(UdpCell { handle, inner: Mutex::new(inner) });
         if st.udp.len() <= handle.0 {
             st.udp.resize(handle.0 + 1, None);
@@ -227,11 +254,11 @@ impl UdpSocket {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "not connected"))
     }
 
-    /// Queue one datagram for `target` (`None`: the connected peer), or register `cx` to be
-    /// woken when the send queue has room.
+    /// Queue one datagram for `target` (`None`: the connected peer), or `wait` for room in
+    /// the send queue.
     fn poll_send_inner(
         &self,
-        cx: Option<&mut Context<'_>>,
+        wait: Wait<'_, '_>,
         buf: &[u8],
         target: Option<SocketAddr>,
     ) -> Poll<io::Result<usize>> {
@@ -245,15 +272,15 @@ impl UdpSocket {
             },
             Some(dst) => inner.sock.send_to(dst, buf),
         };
-        self.finish_send(inner, cx, result, buf.len())
+        self.finish_send(inner, wait, result, buf.len())
     }
 
     /// After queueing (or failing to queue) a datagram of `len` bytes: hand the cell to the
-    /// driver, or register `cx` for room in the send queue.
+    /// driver, or `wait` for room in the send queue.
     fn finish_send(
         &self,
         mut inner: std::sync::MutexGuard<'_, UdpInner>,
-        cx: Option<&mut Context<'_>>,
+        wait: Wait<'_, '_>,
         result: Result<(), UdpSendError>,
         len: usize,
     ) -> Poll<io::Result<usize>> {
@@ -274,21 +301,17 @@ impl UdpSocket {
                 }
                 Poll::Ready(Ok(len))
             }
-            Err(UdpSendError::Blocked) => match cx {
-                Some(cx) => {
-                    register(&mut inner.write_waker, cx.waker());
-                    Poll::Pending
-                }
-                None => Poll::Ready(Err(UdpSendError::Blocked.into())),
-            },
+            Err(UdpSendError::Blocked) => {
+                wait.park(&mut inner, WRITE, || UdpSendError::Blocked.into())
+            }
             Err(e) => Poll::Ready(Err(e.into())),
         }
     }
 
-    /// Receive one datagram into `buf` (`peek`: leave it queued), or register `cx`.
+    /// Receive one datagram into `buf` (`peek`: leave it queued), or `wait` for one.
     fn poll_recv_inner(
         &self,
-        cx: Option<&mut Context<'_>>,
+        wait: Wait<'_, '_>,
         buf: &mut [u8],
         peek: bool,
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
@@ -296,13 +319,9 @@ impl UdpSocket {
         let got = if peek { inner.sock.peek_from(buf) } else { inner.sock.recv_from(buf) };
         match got {
             Ok(r) => Poll::Ready(Ok((r.len, r.src))),
-            Err(tcpcore::ReadError::WouldBlock) => match cx {
-                Some(cx) => {
-                    register(&mut inner.read_waker, cx.waker());
-                    Poll::Pending
-                }
-                None => Poll::Ready(Err(read_error(tcpcore::ReadError::WouldBlock))),
-            },
+            Err(tcpcore::ReadError::WouldBlock) => {
+                wait.park(&mut inner, READ, || read_error(tcpcore::ReadError::WouldBlock))
+            }
             Err(e) => Poll::Ready(Err(read_error(e))),
         }
     }
@@ -319,7 +338,8 @@ impl UdpSocket {
     /// # Cancel safety
     /// Cancel safe: the datagram is queued whole when the future completes, or not at all.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_send(cx, buf)).await
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.poll_send_inner(w.with(cx), buf, None)).await
     }
 
     /// Poll to send `buf` to the connected peer; `Pending` while the send queue is full.
@@ -327,7 +347,7 @@ impl UdpSocket {
     /// # Errors
     /// As [`UdpSocket::send`].
     pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_send_inner(Some(cx), buf, None)
+        self.poll_send_inner(Wait::Poll(cx), buf, None)
     }
 
     /// Send `buf` to the connected peer without waiting.
@@ -335,7 +355,7 @@ impl UdpSocket {
     /// # Errors
     /// `WouldBlock` when the send queue is full; otherwise as [`UdpSocket::send`].
     pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_result(self.poll_send_inner(None, buf, None))
+        poll_result(self.poll_send_inner(Wait::Never, buf, None))
     }
 
     /// Send `buf` to `target`.
@@ -355,7 +375,8 @@ impl UdpSocket {
             .into_iter()
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-        poll_fn(|cx| self.poll_send_to(cx, buf, target)).await
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.poll_send_inner(w.with(cx), buf, Some(target))).await
     }
 
     /// Poll to send `buf` to `target`; `Pending` while the send queue is full.
@@ -368,7 +389,7 @@ impl UdpSocket {
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        self.poll_send_inner(Some(cx), buf, Some(target))
+        self.poll_send_inner(Wait::Poll(cx), buf, Some(target))
     }
 
     /// Send `buf` to `target` without waiting.
@@ -376,7 +397,7 @@ impl UdpSocket {
     /// # Errors
     /// `WouldBlock` when the send queue is full; otherwise as [`UdpSocket::send_to`].
     pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        poll_result(self.poll_send_inner(None, buf, Some(target)))
+        poll_result(self.poll_send_inner(Wait::Never, buf, Some(target)))
     }
 
     /// Receive one datagram from the connected peer into `buf`; what does not fit is
@@ -392,7 +413,8 @@ impl UdpSocket {
     /// # Cancel safety
     /// Cancel safe: a datagram is taken from the queue only when the future completes.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_recv_inner(Some(cx), buf, false)).await.map(|(n, _)| n)
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.poll_recv_inner(w.with(cx), buf, false)).await.map(|(n, _)| n)
     }
 
     /// Poll to receive one datagram into `buf`'s unfilled part.
@@ -408,7 +430,7 @@ impl UdpSocket {
     /// # Errors
     /// `WouldBlock` when none is queued; otherwise as [`UdpSocket::recv`].
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_result(self.poll_recv_inner(None, buf, false)).map(|(n, _)| n)
+        poll_result(self.poll_recv_inner(Wait::Never, buf, false)).map(|(n, _)| n)
     }
 
     /// Receive one datagram into `buf` with its source; what does not fit is discarded.
@@ -422,7 +444,8 @@ impl UdpSocket {
     /// # Cancel safety
     /// Cancel safe: a datagram is taken from the queue only when the future completes.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.poll_recv_inner(Some(cx), buf, false)).await
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.poll_recv_inner(w.with(cx), buf, false)).await
     }
 
     /// Poll to receive one datagram into `buf`'s unfilled part, with its source.
@@ -442,7 +465,7 @@ impl UdpSocket {
     /// # Errors
     /// `WouldBlock` when none is queued; otherwise as [`UdpSocket::recv`].
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_result(self.poll_recv_inner(None, buf, false))
+        poll_result(self.poll_recv_inner(Wait::Never, buf, false))
     }
 
     /// Copy the next datagram into `buf` with its source, leaving it queued.
@@ -468,7 +491,8 @@ impl UdpSocket {
     /// # Cancel safety
     /// Cancel safe: nothing is taken from the queue.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.poll_recv_inner(Some(cx), buf, true)).await
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.poll_recv_inner(w.with(cx), buf, true)).await
     }
 
     /// Poll to copy the next datagram into `buf`'s unfilled part, leaving it queued.
@@ -488,7 +512,7 @@ impl UdpSocket {
     /// # Errors
     /// `WouldBlock` when none is queued; otherwise as [`UdpSocket::recv`].
     pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_result(self.poll_recv_inner(None, buf, true))
+        poll_result(self.poll_recv_inner(Wait::Never, buf, true))
     }
 
     fn poll_read_buf(
@@ -498,7 +522,7 @@ impl UdpSocket {
         peek: bool,
     ) -> Poll<io::Result<SocketAddr>> {
         let dst = buf.initialize_unfilled();
-        let (n, from) = match self.poll_recv_inner(Some(cx), dst, peek) {
+        let (n, from) = match self.poll_recv_inner(Wait::Poll(cx), dst, peek) {
             Poll::Ready(Ok(got)) => got,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
@@ -528,7 +552,8 @@ impl UdpSocket {
     /// # Cancel safety
     /// Cancel safe: it consumes nothing.
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_recv_ready(cx)).await
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.poll_ready_inner(w.with(cx), READ)).await.map(|_| ())
     }
 
     /// Poll until a receive would not block.
@@ -536,12 +561,7 @@ impl UdpSocket {
     /// # Errors
     /// As [`UdpSocket::readable`].
     pub fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut inner = lock(&self.cell.inner);
-        if inner.sock.is_readable() {
-            return Poll::Ready(Ok(()));
-        }
-        register(&mut inner.read_waker, cx.waker());
-        Poll::Pending
+        self.poll_ready_inner(Wait::Poll(cx), READ).map_ok(|_| ())
     }
 
     /// Wait until the send queue has room for a datagram.
@@ -563,7 +583,8 @@ impl UdpSocket {
     /// # Cancel safety
     /// Cancel safe: it consumes nothing.
     pub async fn writable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_send_ready(cx)).await
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.poll_ready_inner(w.with(cx), WRITE)).await.map(|_| ())
     }
 
     /// Poll until the send queue has room for a datagram.
@@ -571,12 +592,7 @@ impl UdpSocket {
     /// # Errors
     /// As [`UdpSocket::writable`].
     pub fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut inner = lock(&self.cell.inner);
-        if inner.sock.is_writable(0) {
-            return Poll::Ready(Ok(()));
-        }
-        register(&mut inner.write_waker, cx.waker());
-        Poll::Pending
+        self.poll_ready_inner(Wait::Poll(cx), WRITE).map_ok(|_| ())
     }
 
     /// Wait until the socket is ready for any of `interest`, and say for which.
@@ -602,27 +618,32 @@ impl UdpSocket {
     /// # Cancel safety
     /// Cancel safe: it consumes nothing.
     pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        poll_fn(|cx| {
-            let mut inner = lock(&self.cell.inner);
-            let mut ready = Ready::EMPTY;
-            if interest.is_readable() && inner.sock.is_readable() {
-                ready |= Ready::READABLE;
-            }
-            if interest.is_writable() && inner.sock.is_writable(0) {
-                ready |= Ready::WRITABLE;
-            }
-            if !ready.is_empty() {
-                return Poll::Ready(Ok(ready));
-            }
-            if interest.is_readable() {
-                register(&mut inner.read_waker, cx.waker());
-            }
-            if interest.is_writable() {
-                register(&mut inner.write_waker, cx.waker());
-            }
-            Poll::Pending
-        })
-        .await
+        let mut dirs = 0;
+        if interest.is_readable() {
+            dirs |= READ;
+        }
+        if interest.is_writable() {
+            dirs |= WRITE;
+        }
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.poll_ready_inner(w.with(cx), dirs)).await
+    }
+
+    /// What the socket is ready for among `dirs` ([`READ`]: a datagram or an error is
+    /// queued; [`WRITE`]: the send queue has room), or `wait` until it is.
+    fn poll_ready_inner(&self, wait: Wait<'_, '_>, dirs: u8) -> Poll<io::Result<Ready>> {
+        let mut inner = lock(&self.cell.inner);
+        let mut ready = Ready::EMPTY;
+        if dirs & READ != 0 && inner.sock.is_readable() {
+            ready |= Ready::READABLE;
+        }
+        if dirs & WRITE != 0 && inner.sock.is_writable(0) {
+            ready |= Ready::WRITABLE;
+        }
+        if !ready.is_empty() {
+            return Poll::Ready(Ok(ready));
+        }
+        wait.park(&mut inner, dirs, || io::ErrorKind::WouldBlock.into())
     }
 
     /// The engine's counters of this socket (datagrams in and out, receive queue drops).

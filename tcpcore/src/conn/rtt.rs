@@ -4,7 +4,8 @@ use core::time::Duration;
 
 /// SRTT, RTTVAR and RTO per RFC 6298 §2, with exponential backoff (§5.5) and clamps.
 /// Durations are kept as nanoseconds in `u64`s ([`Nanos`]): the same arithmetic as
-/// `Duration`'s, in half the bytes (this is in every connection).
+/// `Duration`'s, in half the bytes (this is in every connection); the configured clamps,
+/// whole microseconds like every instant the RTO is added to, in `u32`s ([`Micros`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RttEstimator {
     /// [`Nanos::NONE`] before the first sample.
@@ -12,8 +13,8 @@ pub(crate) struct RttEstimator {
     rttvar: Nanos,
     /// RTO before backoff.
     base_rto: Nanos,
-    min_rto: Nanos,
-    max_rto: Nanos,
+    min_rto: Micros,
+    max_rto: Micros,
     /// Number of consecutive backoffs applied (RFC 6298 §5.5).
     backoff: u32,
 }
@@ -38,6 +39,21 @@ impl Nanos {
     }
 }
 
+/// A configured duration in microseconds, saturating at about 71 minutes (`u32::MAX` µs;
+/// Linux caps the RTO at 120 s).
+#[derive(Clone, Copy, Debug)]
+struct Micros(u32);
+
+impl Micros {
+    fn from(d: Duration) -> Micros {
+        Micros(u32::try_from(d.as_micros()).unwrap_or(u32::MAX))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_micros(u64::from(self.0))
+    }
+}
+
 /// Clock granularity G of RFC 6298 §2 (we measure in microseconds; Linux uses 1 jiffy).
 const GRANULARITY: Duration = Duration::from_millis(1);
 
@@ -48,8 +64,8 @@ impl RttEstimator {
             rttvar: Nanos(0),
             base_rto: Nanos::from(initial),
             backoff: 0,
-            min_rto: Nanos::from(min_rto),
-            max_rto: Nanos::from(max_rto),
+            min_rto: Micros::from(min_rto),
+            max_rto: Micros::from(max_rto),
         }
     }
 
@@ -124,6 +140,18 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    /// MEM-01: the estimator is 40 bytes of every connection; clamps beyond the range of
+    /// its microsecond fields saturate instead of wrapping.
+    #[test]
+    fn mem_01_estimator_is_compact_and_its_clamps_saturate() {
+        assert_eq!(core::mem::size_of::<RttEstimator>(), 40);
+        let mut r = RttEstimator::new(ms(1000), ms(200), Duration::from_secs(1 << 40));
+        for _ in 0..30 {
+            r.back_off();
+        }
+        assert_eq!(r.rto(), Duration::from_micros(u64::from(u32::MAX)));
     }
 
     #[test]

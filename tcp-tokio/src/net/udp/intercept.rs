@@ -8,8 +8,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
+use super::wait::{Wait, Waiter};
 use super::UdpSocket;
-use crate::cell::register;
+use crate::cell::READ;
 use crate::error::{endpoint_error, read_error};
 use crate::lock;
 use crate::stack::Stack;
@@ -71,7 +72,8 @@ impl UdpSocket {
         &self,
         buf: &mut [u8],
     ) -> io::Result<(usize, SocketAddr, SocketAddr)> {
-        poll_fn(|cx| self.poll_recv_from_to(cx, buf)).await
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| self.recv_from_to_inner(w.with(cx), buf)).await
     }
 
     /// Poll to receive one datagram with its source and destination.
@@ -83,12 +85,19 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr, SocketAddr)>> {
+        self.recv_from_to_inner(Wait::Poll(cx), buf)
+    }
+
+    fn recv_from_to_inner(
+        &self,
+        wait: Wait<'_, '_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr, SocketAddr)>> {
         let mut inner = lock(&self.cell.inner);
         match inner.sock.recv_from(buf) {
             Ok(r) => Poll::Ready(Ok((r.len, r.src, r.dst))),
             Err(tcpcore::ReadError::WouldBlock) => {
-                register(&mut inner.read_waker, cx.waker());
-                Poll::Pending
+                wait.park(&mut inner, READ, || read_error(tcpcore::ReadError::WouldBlock))
             }
             Err(e) => Poll::Ready(Err(read_error(e))),
         }
@@ -113,7 +122,13 @@ impl UdpSocket {
         src: SocketAddr,
         dst: SocketAddr,
     ) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_send_from_to(cx, buf, src, dst)).await
+        let mut w = Waiter::new(&self.cell);
+        poll_fn(|cx| {
+            let mut inner = lock(&self.cell.inner);
+            let result = inner.sock.send_as(src, dst, buf);
+            self.finish_send(inner, w.with(cx), result, buf.len())
+        })
+        .await
     }
 
     /// Poll to send `buf` to `dst` from `src`; `Pending` while the send queue is full.
@@ -129,7 +144,7 @@ impl UdpSocket {
     ) -> Poll<io::Result<usize>> {
         let mut inner = lock(&self.cell.inner);
         let result = inner.sock.send_as(src, dst, buf);
-        self.finish_send(inner, Some(cx), result, buf.len())
+        self.finish_send(inner, Wait::Poll(cx), result, buf.len())
     }
 
     /// Send `buf` to `dst` from `src` without waiting.
@@ -144,7 +159,7 @@ impl UdpSocket {
     ) -> io::Result<usize> {
         let mut inner = lock(&self.cell.inner);
         let result = inner.sock.send_as(src, dst, buf);
-        super::poll_result(self.finish_send(inner, None, result, buf.len()))
+        super::poll_result(self.finish_send(inner, Wait::Never, result, buf.len()))
     }
 
     /// Refuse a datagram this interception socket received, as its destination would have:
