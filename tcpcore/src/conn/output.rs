@@ -317,7 +317,9 @@ impl Connection {
         let wnd = edge.since(self.rcv_nxt);
         // `wnd` never exceeds the field at this scale (see `offerable_window`; RCV.ADV was
         // announced through the same field), so the cap never pulls the edge left.
-        let mut field = wnd.div_ceil(1 << shift).min(65_535);
+        // `wnd.div_ceil(1 << shift)` as a shift (the divisor is not a constant, and a
+        // division costs tens of cycles on every segment).
+        let mut field = ((u64::from(wnd) + (1u64 << shift) - 1) >> shift).min(65_535) as u32;
         // A kept edge is rounded up again each time RCV.NXT moves by less than a unit, so
         // while the buffer stays full it would creep right by up to a unit per ACK. Past
         // what the ring can store, announce the whole units below instead: the field then
