@@ -45,7 +45,7 @@ impl Nanos {
 }
 
 /// Clock granularity G of RFC 6298 §2 (we measure in microseconds; Linux uses 1 jiffy).
-const GRANULARITY: Duration = Duration::from_millis(1);
+const GRANULARITY_NS: u64 = 1_000_000;
 
 impl RttEstimator {
     pub(crate) fn new(initial: Duration, min_rto: Duration, max_rto: Duration) -> Self {
@@ -65,9 +65,9 @@ impl RttEstimator {
     /// Recompute [`RttEstimator::rto`] after `base_rto` or `backoff` changed.
     fn update_rto(&mut self) {
         // §2.4 rounds the computed RTO up to the minimum; §5.5 doubles that RTO.
-        let max = self.max_rto.get();
-        let base = self.base_rto.get().max(self.min_rto.get()).min(max);
-        self.rto = Nanos::from(base.saturating_mul(1u32 << self.backoff.min(16)).min(max));
+        let max = self.max_rto.0;
+        let base = self.base_rto.0.max(self.min_rto.0).min(max);
+        self.rto = Nanos(base.saturating_mul(1 << self.backoff.min(16)).min(max));
     }
 
     /// Feed one RTT measurement (RFC 6298 §2.2 and §2.3). The caller applies Karn's rule
@@ -87,24 +87,26 @@ impl RttEstimator {
     pub(crate) fn sample_weighted(&mut self, rtt: Duration, expected: u32) {
         let n = expected.max(1);
         let (srtt, rttvar) = match self.srtt.opt() {
-            None => (rtt, rtt / 2),
-            Some(srtt) if n == 1 => {
-                // RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'. The
-                // general case below with n = 1, but with constant divisors (shifts and
-                // multiplications instead of divisions costing tens of cycles each).
-                let diff = srtt.abs_diff(rtt);
-                let rttvar = (self.rttvar.get() * 3 + diff) / 4;
-                ((srtt * 7 + rtt) / 8, rttvar)
+            None => (Nanos::from(rtt), Nanos::from(rtt / 2)),
+            Some(_) if n == 1 => {
+                // RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R', in
+                // nanoseconds: 4 and 8 divide 10^9, so this floors exactly as the general
+                // case's `Duration` division does, without its divisions by a variable.
+                let (r, srtt) = (Nanos::from(rtt).0, self.srtt.0);
+                let var = self.rttvar.0.saturating_mul(3).saturating_add(srtt.abs_diff(r)) / 4;
+                let srtt = srtt.saturating_mul(7).saturating_add(r) / 8;
+                (Nanos(srtt.min(u64::MAX - 1)), Nanos(var.min(u64::MAX - 1)))
             }
             Some(srtt) => {
                 let diff = srtt.abs_diff(rtt);
                 let rttvar = (self.rttvar.get() * (4 * n - 1) + diff) / (4 * n);
-                (((srtt * (8 * n - 1) + rtt) / (8 * n)), rttvar)
+                (Nanos::from((srtt * (8 * n - 1) + rtt) / (8 * n)), Nanos::from(rttvar))
             }
         };
-        self.srtt = Nanos::from(srtt);
-        self.rttvar = Nanos::from(rttvar);
-        self.base_rto = Nanos::from(srtt + GRANULARITY.max(rttvar * 4));
+        self.srtt = srtt;
+        self.rttvar = rttvar;
+        let var4 = rttvar.0.saturating_mul(4).max(GRANULARITY_NS);
+        self.base_rto = Nanos(srtt.0.saturating_add(var4).min(u64::MAX - 1));
         // A new sample ends any backoff (RFC 6298 §5.7 keeps it until then).
         self.backoff = 0;
         self.update_rto();

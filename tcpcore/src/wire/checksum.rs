@@ -25,6 +25,10 @@ fn add_carry(acc: u64, w: u64) -> u64 {
 /// right (RFC 1071 §1: "the octet is padded with zero"). The result is only meaningful after
 /// [`fold`].
 pub fn sum(data: &[u8], acc: u64) -> u64 {
+    if data.len() < 32 {
+        // Headers and short payloads: no blocks, and the empty accumulators fold away.
+        return finish_block_sums(&[0; 2], data, acc);
+    }
     // RFC 1071 §2(B), byte-order independence: add native-endian 64-bit words into two
     // 128-bit accumulators (an add and an add-with-carry each: two independent chains that
     // stay in registers), fold to 16 bits, then swap to network order.
@@ -45,6 +49,9 @@ pub fn sum(data: &[u8], acc: u64) -> u64 {
 pub fn copy_and_sum(dst: &mut [u8], src: &[u8], acc: u64) -> u64 {
     if dst.len() != src.len() {
         return sum(src, acc);
+    }
+    if src.is_empty() {
+        return acc; // the second piece of a payload that did not wrap, a bare ACK
     }
     let mut acc2 = [0u128; 2];
     let mut blocks = src.chunks_exact(32);
