@@ -48,6 +48,16 @@ impl Connection {
             }
             _ => {}
         }
+        if self.nothing_but_ack() {
+            // Each step below would find nothing and change nothing (see `nothing_but_ack`):
+            // only the ACK at the end can be due. Most polls end here (drivers poll every
+            // connection after every input).
+            return if self.ack.now || self.window_update_due() {
+                self.emit(now, buf, self.snd_max, self.rcv_nxt, TcpFlags::ACK, [&[], &[]])
+            } else {
+                None
+            };
+        }
         self.restart_after_idle(now);
         // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
         // (When it returns None it has changed nothing `next_data_segment` depends on.)
@@ -80,6 +90,18 @@ impl Connection {
             return self.emit(now, buf, self.snd_max, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
         }
         None
+    }
+
+    /// No data or FIN waits to be sent, no retransmission (head, SACK-lost, tail loss probe)
+    /// and no probe is due. Then `restart_after_idle` returns at once (nothing to send),
+    /// `next_data_segment` finds nothing (SND.NXT is at or past the data, the FIN is sent or
+    /// not queued), and `sack_next_segment` neither (no lost bytes, no probe due).
+    fn nothing_but_ack(&self) -> bool {
+        !self.send_pending()
+            && !self.recovery.retransmit_head
+            && !self.probe_due
+            && !self.sack_tx.tlp_due
+            && self.sack_tx.sb.as_ref().is_none_or(|sb| sb.lost_bytes == 0)
     }
 
     /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first send or retransmission.
