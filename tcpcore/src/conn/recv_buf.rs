@@ -181,11 +181,17 @@ impl RecvBuf {
     }
 
     /// Copy unread bytes into `dst`; returns how many.
+    #[inline]
     pub(crate) fn read(&mut self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.unread);
         if n == 0 {
-            return 0;
+            return 0; // inline: applications read until nothing is left
         }
+        self.copy_out(dst, n)
+    }
+
+    /// Move the first `n` unread bytes (`0 < n <= unread`) into `dst`.
+    fn copy_out(&mut self, dst: &mut [u8], n: usize) -> usize {
         let cap = self.buf.len();
         let first = n.min(cap - self.head);
         dst[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
