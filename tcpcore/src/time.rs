@@ -85,8 +85,12 @@ impl serde::Serialize for Instant {
     }
 }
 
+/// `d.as_micros()` saturated to `u64::MAX`, in 64-bit arithmetic (every timer deadline
+/// goes through here).
+#[inline]
 fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+    let whole = d.as_secs().checked_mul(1_000_000);
+    whole.and_then(|w| w.checked_add(u64::from(d.subsec_micros()))).unwrap_or(u64::MAX)
 }
 
 impl Add<Duration> for Instant {
@@ -167,5 +171,20 @@ mod tests {
         assert_eq!(a + Duration::MAX, end);
         assert!(b < end);
         assert_eq!(format!("{a:?} {b}"), "Instant(5) 0.001000s");
+    }
+
+    /// Adding a duration saturates exactly as 128-bit `as_micros` would.
+    #[test]
+    fn micros_matches_as_micros_saturated() {
+        let secs = [0, 1, 59, 18_446_744_073_709, 18_446_744_073_710, u64::MAX / 2, u64::MAX];
+        let nanos = [0, 999, 1_000, 551_615_999, 551_616_000, 999_999_999];
+        for s in secs {
+            for n in nanos {
+                let d = Duration::new(s, n);
+                let want = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+                assert_eq!(micros(d), want, "{d:?}");
+                assert_eq!(Instant::ZERO + d, Instant::from_micros(want));
+            }
+        }
     }
 }

@@ -51,6 +51,11 @@ super::lazy::shared_default!(RcvSpace);
 impl Connection {
     /// In-order data arrived: sample the receiver's RTT, then possibly grow the buffer.
     pub(crate) fn autotune_on_data(&mut self, now: Instant, seg: &Segment<'_>) {
+        if self.recv_capacity() as u64 >= self.recv_growth_limit() {
+            // Fixed-size buffers (or already at the limit, which never moves): there is
+            // nothing to tune, so nothing to measure, and no state to allocate.
+            return;
+        }
         self.rcv_rtt_measure(now, seg);
         self.rcv_space_adjust(now);
     }
@@ -141,10 +146,16 @@ impl Connection {
         }
     }
 
+    /// The largest the receive buffer may grow: `max_recv_buffer`, and no more than our
+    /// window scale can advertise (RFC 7323 §2.3).
+    fn recv_growth_limit(&self) -> u64 {
+        (self.cfg.max_recv_buffer as u64).min(65_535u64 << self.rcv_wscale)
+    }
+
     /// Grow the receive buffer to at least `target` bytes by doubling, never beyond
     /// `max_recv_buffer` nor beyond what our window scale can advertise (RFC 7323 §2.3).
     fn grow_recv_buffer(&mut self, target: u64) {
-        let limit = (self.cfg.max_recv_buffer as u64).min(65_535u64 << self.rcv_wscale);
+        let limit = self.recv_growth_limit();
         let cap = self.recv_capacity() as u64;
         let target = target.min(limit);
         if target <= cap {

@@ -49,6 +49,16 @@ impl Connection {
             }
             _ => {}
         }
+        if self.nothing_but_ack() {
+            // Each step below would find nothing and change nothing (see `nothing_but_ack`):
+            // only the ACK at the end can be due. Most polls end here (drivers poll every
+            // connection after every input).
+            return if self.ack.now || self.window_update_due() {
+                self.emit(now, buf, self.snd_max, self.rcv_nxt, TcpFlags::ACK, [&[], &[]])
+            } else {
+                None
+            };
+        }
         self.restart_after_idle(now);
         // Data waits for its departure time when paced (`pacing.rs`); ACKs and probes don't.
         if !self.pacing_wait(now) {
@@ -90,6 +100,18 @@ impl Connection {
         }
         let seg = new_data?;
         self.send_data(now, buf, seg)
+    }
+
+    /// No data or FIN waits to be sent, no retransmission (head, SACK-lost, tail loss probe)
+    /// and no probe is due. Then `restart_after_idle` returns at once (nothing to send),
+    /// `next_data_segment` finds nothing (SND.NXT is at or past the data, the FIN is sent or
+    /// not queued), and `sack_next_segment` neither (no lost bytes, no probe due).
+    fn nothing_but_ack(&self) -> bool {
+        !self.send_pending()
+            && !self.recovery.retransmit_head
+            && !self.probe_due
+            && !self.sack_tx.tlp_due
+            && self.sack_tx.sb.as_ref().is_none_or(|sb| sb.lost_bytes == 0)
     }
 
     /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first send or retransmission.
@@ -339,7 +361,9 @@ impl Connection {
         let wnd = edge.since(self.rcv_nxt);
         // `wnd` never exceeds the field at this scale (see `offerable_window`; RCV.ADV was
         // announced through the same field), so the cap never pulls the edge left.
-        let mut field = wnd.div_ceil(1 << shift).min(65_535);
+        // `wnd.div_ceil(1 << shift)` as a shift (the divisor is not a constant, and a
+        // division costs tens of cycles on every segment).
+        let mut field = ((u64::from(wnd) + (1u64 << shift) - 1) >> shift).min(65_535) as u32;
         // A kept edge is rounded up again each time RCV.NXT moves by less than a unit, so
         // while the buffer stays full it would creep right by up to a unit per ACK. Past
         // what the ring can store, announce the whole units below instead: the field then

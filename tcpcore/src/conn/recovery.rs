@@ -415,7 +415,11 @@ impl Connection {
         let Some(sb) = self.sack_tx.sb.as_mut() else { return };
         let (marked, timeout) = sb.rack_detect(now, rack_xmit, end, wait);
         let lost = sb.lost_bytes;
-        self.info.cold.rack_marked_lost += u64::from(marked);
+        if marked > 0 {
+            // Only when there is something to count: the cold counters are allocated on
+            // their first change, and most ACKs mark nothing.
+            self.info.cold.rack_marked_lost += u64::from(marked);
+        }
         match timeout {
             Some(t) => self.timers.set(Timer::Reorder, now + t),
             None => self.timers.stop(Timer::Reorder),

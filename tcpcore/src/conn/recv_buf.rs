@@ -174,23 +174,29 @@ impl RecvBuf {
         }
         super::ring::reserve(&mut self.buf, &mut self.head, offset + n, limit);
         let cap = self.buf.len();
-        let start = (self.head + offset) % cap;
+        let start = super::ring::wrap(self.head + offset, cap);
         let first = n.min(cap - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         self.buf[..n - first].copy_from_slice(&data[first..n]);
     }
 
     /// Copy unread bytes into `dst`; returns how many.
+    #[inline]
     pub(crate) fn read(&mut self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.unread);
         if n == 0 {
-            return 0;
+            return 0; // inline: applications read until nothing is left
         }
+        self.copy_out(dst, n)
+    }
+
+    /// Move the first `n` unread bytes (`0 < n <= unread`) into `dst`.
+    fn copy_out(&mut self, dst: &mut [u8], n: usize) -> usize {
         let cap = self.buf.len();
         let first = n.min(cap - self.head);
         dst[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
         dst[first..n].copy_from_slice(&self.buf[..n - first]);
-        self.head = (self.head + n) % cap;
+        self.head = super::ring::wrap(self.head + n, cap);
         self.unread -= n;
         self.consumed += n as u64;
         n
@@ -212,7 +218,7 @@ impl RecvBuf {
         if n == 0 {
             return;
         }
-        self.head = (self.head + n) % self.buf.len();
+        self.head = super::ring::wrap(self.head + n, self.buf.len());
         self.unread -= n;
         self.consumed += n as u64;
     }

@@ -10,11 +10,17 @@ const MIN_ALLOC: usize = 512;
 
 /// Make `buf` hold at least `need` bytes (never more than `cap` unless `need` is), keeping
 /// the ring's bytes in order from `head`, which becomes 0.
+#[inline]
 pub(crate) fn reserve(buf: &mut Box<[u8]>, head: &mut usize, need: usize, cap: usize) {
-    let old = buf.len();
-    if need <= old {
-        return;
+    // Inline: on the per-segment path the ring is already large enough.
+    if need > buf.len() {
+        grow(buf, head, need, cap);
     }
+}
+
+#[cold]
+fn grow(buf: &mut Box<[u8]>, head: &mut usize, need: usize, cap: usize) {
+    let old = buf.len();
     let len = need.next_power_of_two().max(MIN_ALLOC).min(cap).max(need);
     let mut grown = vec![0; len].into_boxed_slice();
     let first = old - *head;
@@ -22,4 +28,18 @@ pub(crate) fn reserve(buf: &mut Box<[u8]>, head: &mut usize, need: usize, cap: u
     grown[first..old].copy_from_slice(&buf[..*head]);
     *buf = grown;
     *head = 0;
+}
+
+/// `i % cap` for a ring index: `i` is almost always below `2 * cap` (a position within the
+/// ring plus an offset or length no larger than it), where a comparison replaces the
+/// division, which costs tens of cycles on every segment.
+#[inline]
+pub(crate) fn wrap(i: usize, cap: usize) -> usize {
+    if i < cap {
+        i
+    } else if i - cap < cap {
+        i - cap
+    } else {
+        i % cap
+    }
 }

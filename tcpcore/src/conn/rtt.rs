@@ -15,6 +15,9 @@ pub(crate) struct RttEstimator {
     base_rto: Nanos,
     min_rto: Micros,
     max_rto: Micros,
+    /// The current RTO: `base_rto` clamped and backed off, computed when one of them
+    /// changes rather than on every read (it is read several times per segment).
+    rto: Nanos,
     /// Number of consecutive backoffs applied (RFC 6298 §5.5).
     backoff: u32,
 }
@@ -27,7 +30,10 @@ impl Nanos {
     const NONE: Nanos = Nanos(u64::MAX);
 
     fn from(d: Duration) -> Nanos {
-        Nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1).min(u64::MAX - 1))
+        // `d.as_nanos()` saturated to `u64::MAX - 1`, without 128-bit arithmetic.
+        let n =
+            d.as_secs().saturating_mul(1_000_000_000).saturating_add(u64::from(d.subsec_nanos()));
+        Nanos(n.min(u64::MAX - 1))
     }
 
     fn get(self) -> Duration {
@@ -55,18 +61,29 @@ impl Micros {
 }
 
 /// Clock granularity G of RFC 6298 §2 (we measure in microseconds; Linux uses 1 jiffy).
-const GRANULARITY: Duration = Duration::from_millis(1);
+const GRANULARITY_NS: u64 = 1_000_000;
 
 impl RttEstimator {
     pub(crate) fn new(initial: Duration, min_rto: Duration, max_rto: Duration) -> Self {
-        RttEstimator {
+        let mut r = RttEstimator {
             srtt: Nanos::NONE,
             rttvar: Nanos(0),
             base_rto: Nanos::from(initial),
+            rto: Nanos(0),
             backoff: 0,
             min_rto: Micros::from(min_rto),
             max_rto: Micros::from(max_rto),
-        }
+        };
+        r.update_rto();
+        r
+    }
+
+    /// Recompute [`RttEstimator::rto`] after `base_rto` or `backoff` changed.
+    fn update_rto(&mut self) {
+        // §2.4 rounds the computed RTO up to the minimum; §5.5 doubles that RTO.
+        let max = u64::from(self.max_rto.0) * 1000;
+        let base = self.base_rto.0.max(u64::from(self.min_rto.0) * 1000).min(max);
+        self.rto = Nanos(base.saturating_mul(1 << self.backoff.min(16)).min(max));
     }
 
     /// Feed one RTT measurement (RFC 6298 §2.2 and §2.3). The caller applies Karn's rule
@@ -86,27 +103,34 @@ impl RttEstimator {
     pub(crate) fn sample_weighted(&mut self, rtt: Duration, expected: u32) {
         let n = expected.max(1);
         let (srtt, rttvar) = match self.srtt.opt() {
-            None => (rtt, rtt / 2),
+            None => (Nanos::from(rtt), Nanos::from(rtt / 2)),
+            Some(_) if n == 1 => {
+                // RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R', in
+                // nanoseconds: 4 and 8 divide 10^9, so this floors exactly as the general
+                // case's `Duration` division does, without its divisions by a variable.
+                let (r, srtt) = (Nanos::from(rtt).0, self.srtt.0);
+                let var = self.rttvar.0.saturating_mul(3).saturating_add(srtt.abs_diff(r)) / 4;
+                let srtt = srtt.saturating_mul(7).saturating_add(r) / 8;
+                (Nanos(srtt.min(u64::MAX - 1)), Nanos(var.min(u64::MAX - 1)))
+            }
             Some(srtt) => {
-                // With n = 1: RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'
                 let diff = srtt.abs_diff(rtt);
                 let rttvar = (self.rttvar.get() * (4 * n - 1) + diff) / (4 * n);
-                (((srtt * (8 * n - 1) + rtt) / (8 * n)), rttvar)
+                (Nanos::from((srtt * (8 * n - 1) + rtt) / (8 * n)), Nanos::from(rttvar))
             }
         };
-        self.srtt = Nanos::from(srtt);
-        self.rttvar = Nanos::from(rttvar);
-        self.base_rto = Nanos::from(srtt + GRANULARITY.max(rttvar * 4));
+        self.srtt = srtt;
+        self.rttvar = rttvar;
+        let var4 = rttvar.0.saturating_mul(4).max(GRANULARITY_NS);
+        self.base_rto = Nanos(srtt.0.saturating_add(var4).min(u64::MAX - 1));
         // A new sample ends any backoff (RFC 6298 §5.7 keeps it until then).
         self.backoff = 0;
+        self.update_rto();
     }
 
     /// The current RTO, backed off and clamped (RFC 6298 §2.4, §2.5, §5.5).
     pub(crate) fn rto(&self) -> Duration {
-        // §2.4 rounds the computed RTO up to the minimum; §5.5 doubles that RTO.
-        let max = self.max_rto.get();
-        let base = self.base_rto.get().clamp(self.min_rto.get(), max);
-        base.saturating_mul(1u32 << self.backoff.min(16)).min(max)
+        self.rto.get()
     }
 
     /// RFC 6298 §5.7: the SYN (or SYN-ACK) timed out and gave no sample, so data
@@ -115,6 +139,7 @@ impl RttEstimator {
         if self.srtt == Nanos::NONE {
             self.base_rto = Nanos::from(self.base_rto.get().max(Duration::from_secs(3)));
             self.backoff = 0;
+            self.update_rto();
         }
     }
 
@@ -122,6 +147,7 @@ impl RttEstimator {
     pub(crate) fn back_off(&mut self) {
         if self.rto() < self.max_rto.get() {
             self.backoff += 1;
+            self.update_rto();
         }
     }
 

@@ -60,7 +60,7 @@ impl SendBuf {
         }
         super::ring::reserve(&mut self.buf, &mut self.head, self.len + n, self.cap);
         let cap = self.buf.len();
-        let tail = (self.head + self.len) % cap;
+        let tail = super::ring::wrap(self.head + self.len, cap);
         let first = n.min(cap - tail);
         self.buf[tail..tail + first].copy_from_slice(&data[..first]);
         self.buf[..n - first].copy_from_slice(&data[first..n]);
@@ -74,7 +74,7 @@ impl SendBuf {
         if n == 0 {
             return;
         }
-        self.head = (self.head + n) % self.buf.len();
+        self.head = super::ring::wrap(self.head + n, self.buf.len());
         self.len -= n;
         if self.len == 0 {
             self.head = 0;
@@ -103,7 +103,7 @@ impl SendBuf {
             return [&[], &[]];
         }
         let cap = self.buf.len();
-        let start = (self.head + offset) % cap;
+        let start = super::ring::wrap(self.head + offset, cap);
         let first = len.min(cap - start);
         [&self.buf[start..start + first], &self.buf[..len - first]]
     }

@@ -381,8 +381,13 @@ impl Endpoint {
     /// The connection options of passive opens at listener `li`: the endpoint's, with the
     /// listener's own (`ListenOptions::max_segment`).
     pub(super) fn passive_cfg(&self, li: u32) -> crate::config::SharedConnConfig {
+        let listener = self.listeners.get(li as usize).and_then(Option::as_ref);
+        if listener.is_none_or(|l| l.conn.is_none() && l.opts.max_segment.is_none()) {
+            // The endpoint's defaults unchanged: share them without comparing all fields.
+            return self.conn_cfg.clone();
+        }
         let mut cfg = self.cfg.conn;
-        if let Some(Some(l)) = self.listeners.get(li as usize) {
+        if let Some(l) = listener {
             // The listening socket's options, if set; the device's offloads are the endpoint's.
             cfg = l.conn.map_or(cfg, |c| ConnConfig { offload: cfg.offload, ..c });
             cfg.max_segment = l.opts.max_segment.or(cfg.max_segment);

@@ -91,6 +91,7 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
 /// [`parse`], but with [`TcpChecksum::Partial`] the TCP checksum is not verified: the device
 /// already did, or the packet never left memory (receive checksum offload). Everything else
 /// is checked as by [`parse`].
+#[inline]
 pub fn parse_with(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError> {
     let first = *packet.first().ok_or(ParseError::Truncated)?;
     match first >> 4 {
@@ -110,6 +111,7 @@ pub enum TcpChecksum {
     Partial,
 }
 
+#[inline(always)]
 fn parse_v4(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError> {
     let ip = Ipv4Packet::new_checked(packet)?;
     if !ip.verify_checksum() {
@@ -132,6 +134,7 @@ fn parse_v4(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError>
 }
 
 /// The IPv4 payload with the lifetime of the packet (the view's accessors borrow the view).
+#[inline]
 fn v4_payload<'a>(packet: &'a [u8], ip: &Ipv4Packet<&'a [u8]>) -> &'a [u8] {
     packet.get(ip.header_len()..usize::from(ip.total_len())).unwrap_or_default()
 }
@@ -151,6 +154,7 @@ fn parse_v6(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError>
 }
 
 /// Check and parse the TCP segment `bytes` carried between `src` and `dst`.
+#[inline(always)]
 fn segment(
     src: IpAddr,
     dst: IpAddr,

@@ -142,17 +142,24 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Source address.
+    #[inline]
     pub fn src(&self) -> Ipv4Addr {
-        let b = self.b();
-        let s = field::SRC;
-        Ipv4Addr::new(b[s], b[s + 1], b[s + 2], b[s + 3])
+        self.addr(field::SRC)
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst(&self) -> Ipv4Addr {
-        let b = self.b();
-        let d = field::DST;
-        Ipv4Addr::new(b[d], b[d + 1], b[d + 2], b[d + 3])
+        self.addr(field::DST)
+    }
+
+    /// The address at `at` (one bounds check for its four bytes).
+    #[inline]
+    fn addr(&self, at: usize) -> Ipv4Addr {
+        match self.b().get(at..at + 4) {
+            Some(&[a, b, c, d]) => Ipv4Addr::new(a, b, c, d),
+            _ => Ipv4Addr::UNSPECIFIED, // unreachable: new_checked saw a whole header
+        }
     }
 
     /// The header bytes, options included.

@@ -100,6 +100,9 @@ impl TcpOptions {
     /// §3.1: the data offset limits the header to 60 bytes). SACK blocks that do not fit
     /// beside the other options are left out (see [`TcpOptions::emitted_sacks`]).
     pub fn wire_len(&self) -> usize {
+        if self.sack_count == 0 {
+            return self.fixed_len();
+        }
         self.fixed_len() + sack_len(self.emitted_sacks())
     }
 
@@ -214,6 +217,20 @@ impl TcpOptions {
     /// for SACK blocks; last the Fast Open option, NOP-padded after it. Writes beyond `buf` are dropped rather than panicking; any bytes of
     /// `buf` past `wire_len()` are filled with EOL (0).
     pub fn emit(&self, buf: &mut [u8]) {
+        if let (None, false, Some(ts), None, 0) =
+            (self.mss, self.sack_permitted, self.timestamps, self.window_scale, self.sack_count)
+        {
+            // Every segment of an established connection with timestamps (RFC 7323
+            // Appendix A layout): what the general path below writes, in one store.
+            if let Some((head, pad)) = buf.split_first_chunk_mut::<12>() {
+                let (v, e) = (ts.tsval.to_be_bytes(), ts.tsecr.to_be_bytes());
+                *head = [
+                    KIND_NOP, KIND_NOP, KIND_TS, 10, v[0], v[1], v[2], v[3], e[0], e[1], e[2], e[3],
+                ];
+                pad.fill(KIND_EOL);
+                return;
+            }
+        }
         let mut w = Writer { buf, at: 0 };
         if let Some(mss) = self.mss {
             w.put(&[KIND_MSS, 4]);
