@@ -17,7 +17,7 @@ pub(crate) struct RttEstimator {
     max_rto: Micros,
     /// The current RTO: `base_rto` clamped and backed off, computed when one of them
     /// changes rather than on every read (it is read several times per segment).
-    rto: Nanos,
+    rto: Micros,
     /// Number of consecutive backoffs applied (RFC 6298 §5.5).
     backoff: u32,
 }
@@ -69,7 +69,7 @@ impl RttEstimator {
             srtt: Nanos::NONE,
             rttvar: Nanos(0),
             base_rto: Nanos::from(initial),
-            rto: Nanos(0),
+            rto: Micros(0),
             backoff: 0,
             min_rto: Micros::from(min_rto),
             max_rto: Micros::from(max_rto),
@@ -83,7 +83,9 @@ impl RttEstimator {
         // §2.4 rounds the computed RTO up to the minimum; §5.5 doubles that RTO.
         let max = u64::from(self.max_rto.0) * 1000;
         let base = self.base_rto.0.max(u64::from(self.min_rto.0) * 1000).min(max);
-        self.rto = Nanos(base.saturating_mul(1 << self.backoff.min(16)).min(max));
+        let rto = base.saturating_mul(1 << self.backoff.min(16)).min(max);
+        // At most `max_rto`, so it fits its microseconds (timer deadlines are microseconds).
+        self.rto = Micros((rto / 1000) as u32);
     }
 
     /// Feed one RTT measurement (RFC 6298 §2.2 and §2.3). The caller applies Karn's rule

@@ -214,12 +214,17 @@ impl TcpOptions {
     ///
     /// Order: MSS; then SACK-permitted and timestamps as `4,2,8,10,TS` when both, `1,1,8,10,TS`
     /// or `1,1,4,2` when one; then `1,3,3,shift` for window scale; then `1,1,5,len,blocks`
-    /// for SACK blocks; last the Fast Open option, NOP-padded after it. Writes beyond `buf` are dropped rather than panicking; any bytes of
-    /// `buf` past `wire_len()` are filled with EOL (0).
+    /// for SACK blocks; last the Fast Open option, NOP-padded after it. Writes beyond `buf`
+    /// are dropped rather than panicking; any bytes of `buf` past `wire_len()` are filled with EOL (0).
     pub fn emit(&self, buf: &mut [u8]) {
-        if let (None, false, Some(ts), None, 0) =
-            (self.mss, self.sack_permitted, self.timestamps, self.window_scale, self.sack_count)
-        {
+        if let (None, false, Some(ts), None, 0, None) = (
+            self.mss,
+            self.sack_permitted,
+            self.timestamps,
+            self.window_scale,
+            self.sack_count,
+            &self.fast_open,
+        ) {
             // Every segment of an established connection with timestamps (RFC 7323
             // Appendix A layout): what the general path below writes, in one store.
             if let Some((head, pad)) = buf.split_first_chunk_mut::<12>() {
