@@ -33,6 +33,7 @@
 //! below SND.UNA are ignored; overlapping blocks are harmless (marking is idempotent); an
 //! entry counts as SACKed only when a block covers it entirely.
 
+use super::rate::TxSnap;
 use crate::wire::SeqNum;
 use crate::Instant;
 
@@ -69,6 +70,9 @@ pub(crate) struct Entry {
     /// retransmitted in pieces).
     pub(crate) retx_nxt: SeqNum,
     flags: u8,
+    /// The delivery rate sampler's snapshot at the last (re)transmission (`rate.rs`); a
+    /// merged entry keeps its later part's.
+    pub(crate) snap: TxSnap,
 }
 
 impl Entry {
@@ -78,6 +82,7 @@ impl Entry {
         xmit: Instant::ZERO,
         retx_nxt: SeqNum(0),
         flags: 0,
+        snap: TxSnap::ZERO,
     };
 
     pub(crate) fn sacked(&self) -> bool {
@@ -104,6 +109,10 @@ pub(crate) struct Delivered {
     /// A delivered, never retransmitted entry lay below an earlier SACKed one: reordering
     /// (RFC 8985 §6.2 step 3).
     pub(crate) reordered: bool,
+    /// The rate sampler's snapshot of the `latest` entry.
+    pub(crate) latest_snap: TxSnap,
+    /// Bytes the cumulative ACK covered that were SACKed before (delivered already).
+    pub(crate) cum_sacked: u32,
 }
 
 /// The ring of entries plus byte counters kept in step with the flags.
@@ -202,8 +211,8 @@ impl Scoreboard {
         self.high_sacked = None;
     }
 
-    /// New data `[start, end)` went out at `now`.
-    pub(crate) fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+    /// New data `[start, end)` went out at `now`, with the rate sampler's `snap`.
+    pub(crate) fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant, snap: TxSnap) {
         if self.len > 0 && self.get(self.len - 1).end != start {
             // Coverage broke (cannot happen when every new segment is recorded): start over,
             // the scoreboard is only a hint.
@@ -228,7 +237,7 @@ impl Scoreboard {
         }
         let i = self.len;
         self.len += 1;
-        *self.get_mut(i) = Entry { start, end, xmit: now, retx_nxt: start, flags: 0 };
+        *self.get_mut(i) = Entry { start, end, xmit: now, retx_nxt: start, flags: 0, snap };
     }
 
     /// Double the ring (from 8 slots, up to [`CAPACITY`]), its entries in order from slot 0.
@@ -261,6 +270,9 @@ impl Scoreboard {
                 }
                 // Same flags, so the SACKed and lost byte counts do not change.
                 e.end = n.end;
+                if n.xmit >= e.xmit {
+                    e.snap = n.snap;
+                }
                 e.xmit = e.xmit.max(n.xmit);
                 i += 1;
             }
@@ -289,8 +301,9 @@ impl Scoreboard {
         self.set_flags(at, 0);
         self.set_flags(at + 1, 0);
         let retx_nxt = if a.lost() { a.retx_nxt } else { a.start };
-        let merged =
-            Entry { start: a.start, end: b.end, xmit: a.xmit.max(b.xmit), retx_nxt, flags: 0 };
+        let snap = if b.xmit >= a.xmit { b.snap } else { a.snap };
+        let (start, end, xmit) = (a.start, b.end, a.xmit.max(b.xmit));
+        let merged = Entry { start, end, xmit, retx_nxt, flags: 0, snap };
         // Close the gap from the nearer end of the ring: O(min(at, len - at)), and `at` is
         // within the first `MERGE_SEARCH` pairs or the last pair.
         if at < self.len / 2 {
@@ -328,6 +341,8 @@ impl Scoreboard {
             if e.end <= una {
                 if !e.sacked() {
                     note_delivery(d, &e, self.high_sacked);
+                } else {
+                    d.cum_sacked += e.len();
                 }
                 self.set_flags(0, 0);
                 self.head = (self.head + 1) & (self.ring.len() - 1);
@@ -391,12 +406,14 @@ impl Scoreboard {
     /// recently delivered one (`rack_xmit`, `rack_end`) is lost once `rack_rtt + reo_wnd`
     /// has passed since its transmission. Returns how many entries were newly marked and
     /// the longest time any other such entry still has to wait (the reordering timer).
+    /// `on_lost` sees each newly lost entry.
     pub(crate) fn rack_detect(
         &mut self,
         now: Instant,
         rack_xmit: Instant,
         rack_end: SeqNum,
         wait: core::time::Duration,
+        mut on_lost: impl FnMut(&Entry),
     ) -> (u32, Option<core::time::Duration>) {
         let mut marked = 0;
         let mut timeout = None;
@@ -412,6 +429,7 @@ impl Scoreboard {
             }
             let deadline = e.xmit + wait;
             if deadline <= now {
+                on_lost(&e);
                 let e = self.get_mut(i);
                 e.retx_nxt = e.start;
                 let f = e.flags;
@@ -459,8 +477,9 @@ impl Scoreboard {
             })
     }
 
-    /// `[seq, end)` was sent again at `now`: advance the entries it covers.
-    pub(crate) fn retransmitted(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
+    /// `[seq, end)` was sent again at `now` (with the rate sampler's `snap`): advance the
+    /// entries it covers.
+    pub(crate) fn retransmitted(&mut self, seq: SeqNum, end: SeqNum, now: Instant, snap: TxSnap) {
         let (mut lo, mut hi) = (0, self.len);
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -479,6 +498,7 @@ impl Scoreboard {
             g.retx_nxt = g.retx_nxt.max(end.min(e.end));
             if end >= e.end {
                 g.xmit = now;
+                g.snap = snap;
                 let f = e.flags & SACKED;
                 self.set_flags(i, f | RETRANS);
             }
@@ -500,6 +520,7 @@ fn note_delivery(d: &mut Delivered, e: &Entry, high_sacked: Option<SeqNum>) {
     let newer = d.latest.is_none_or(|(x, end, _)| e.xmit > x || (e.xmit == x && e.end > end));
     if newer {
         d.latest = Some((e.xmit, e.end, e.retransmitted()));
+        d.latest_snap = e.snap;
     }
 }
 
@@ -525,7 +546,7 @@ mod tests {
         let mut s = Scoreboard::new();
         let n = CAPACITY as u32 + 10;
         for i in 0..n {
-            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)), TxSnap::ZERO);
         }
         assert!(s.len() <= CAPACITY / 2 + 10, "{}", s.len());
         assert_contiguous(&s, 0, n * 10);
@@ -542,7 +563,7 @@ mod tests {
         let n = 8 * CAPACITY as u32;
         let mut d = Delivered::default();
         for i in 0..n {
-            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)), TxSnap::ZERO);
             if i % 100 == 50 {
                 s.sack(SeqNum(i * 10), SeqNum(i * 10 + 10), &mut d); // one segment alone
             }
@@ -572,7 +593,7 @@ mod tests {
         let n = 3 * CAPACITY as u32;
         let mut d = Delivered::default();
         for i in 0..n {
-            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)), TxSnap::ZERO);
             if i % 2 == 1 {
                 s.sack(SeqNum(i * 10), SeqNum(i * 10 + 10), &mut d);
             }
@@ -593,14 +614,14 @@ mod tests {
         let seg = |i: u32| (SeqNum(i * 10), SeqNum(i * 10 + 10));
         for i in 0..MIN_SLOTS as u32 {
             let (a, b) = seg(i);
-            s.push(a, b, t(1));
+            s.push(a, b, t(1), TxSnap::ZERO);
         }
         let mut d = Delivered::default();
         s.cum_ack(SeqNum(30), &mut d);
         // Wrap around the first allocation, then outgrow it.
         for i in MIN_SLOTS as u32..40 {
             let (a, b) = seg(i);
-            s.push(a, b, t(2));
+            s.push(a, b, t(2), TxSnap::ZERO);
         }
         assert_eq!(s.len(), 37);
         assert_eq!(s.ring.len(), 64);
