@@ -193,6 +193,10 @@ async fn stream_and_listener_options_round_trip() {
     assert_eq!(c.send_buffer_size().unwrap(), 10_000);
     c.set_tcp_congestion(CongestionAlgorithm::NewReno).unwrap();
     assert_eq!(c.tcp_congestion().unwrap(), CongestionAlgorithm::NewReno);
+    c.set_pacing(true).unwrap();
+    c.set_max_pacing_rate(Some(1 << 20)).unwrap();
+    assert!(c.pacing().unwrap());
+    assert_eq!(c.max_pacing_rate().unwrap(), Some(1 << 20));
     c.set_tos_v4(0x20).unwrap();
     assert_eq!(c.tos_v4().unwrap(), 0x20);
 }
@@ -257,6 +261,7 @@ async fn listening_socket_options_pass_to_accepted_connections() {
     s.set_nodelay(true).unwrap();
     s.set_recv_buffer_size(16_384).unwrap();
     s.set_tcp_congestion(CongestionAlgorithm::NewReno).unwrap();
+    s.set_pacing(true).unwrap();
     s.bind(sa("10.0.0.1:80")).unwrap();
     let l = s.listen(8).unwrap();
     let _c = client.connect("10.0.0.1:80").await.unwrap();
@@ -264,4 +269,5 @@ async fn listening_socket_options_pass_to_accepted_connections() {
     assert!(a.keepalive().unwrap() && a.nodelay().unwrap());
     assert_eq!(a.recv_buffer_size().unwrap(), 16_384);
     assert_eq!(a.tcp_congestion().unwrap(), CongestionAlgorithm::NewReno);
+    assert!(a.pacing().unwrap());
 }

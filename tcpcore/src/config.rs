@@ -129,6 +129,14 @@ pub struct ConnConfig {
     pub tos: u8,
     /// ECN negotiation (RFC 3168 §6.1.1): Linux's default accepts when the peer asks.
     pub ecn: EcnMode,
+    /// Pace data segments (Linux's internal TCP pacing, `SK_PACING_NEEDED`, or the `fq`
+    /// qdisc): at most about a millisecond of data leaves at once, spread at 2× cwnd/SRTT in
+    /// slow start and 1.2× in congestion avoidance (`conn/pacing.rs`). Off by default, as
+    /// Linux without `fq`; a controller that sets its own rate (BBR) is paced regardless.
+    pub pacing: bool,
+    /// Cap on the pacing rate in bytes per second (Linux `SO_MAX_PACING_RATE`); as in Linux,
+    /// a cap turns pacing on. `None` (the default): no cap.
+    pub max_pacing_rate: Option<u64>,
     /// What the network device does for the stack (set by the I/O layer from the device's
     /// capabilities, as tcp-tokio's driver does); nothing by default.
     pub offload: Offload,
@@ -205,6 +213,8 @@ impl Default for ConnConfig {
             ttl: crate::wire::ipv4::DEFAULT_TTL,
             tos: 0,
             ecn: EcnMode::Accept,
+            pacing: false,
+            max_pacing_rate: None,
             offload: Offload::default(),
         }
     }

@@ -356,6 +356,43 @@ impl TcpStream {
         Ok(self.conn_config().congestion)
     }
 
+    /// Pace this connection's data from now on (Linux: internal TCP pacing, or the `fq`
+    /// qdisc): at 2× cwnd/SRTT in slow start, 1.2× after, about a millisecond of data at a
+    /// time.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn set_pacing(&self, on: bool) -> io::Result<()> {
+        self.with_conn(|c| c.set_pacing(on));
+        Ok(())
+    }
+
+    /// Whether [`TcpStream::set_pacing`] is on.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn pacing(&self) -> io::Result<bool> {
+        Ok(self.conn_config().pacing)
+    }
+
+    /// `SO_MAX_PACING_RATE`: cap the pacing rate at `rate` bytes per second (`None`: no cap);
+    /// as in Linux, a cap turns pacing on.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn set_max_pacing_rate(&self, rate: Option<u64>) -> io::Result<()> {
+        self.with_conn(|c| c.set_max_pacing_rate(rate));
+        Ok(())
+    }
+
+    /// The `SO_MAX_PACING_RATE` cap, in bytes per second.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn max_pacing_rate(&self) -> io::Result<Option<u64>> {
+        Ok(self.conn_config().max_pacing_rate)
+    }
+
     /// `IP_TOS` of an IPv4 connection: the type of service of the packets sent from now on
     /// (the ECN bits go out as zero, as Linux keeps them for TCP).
     ///

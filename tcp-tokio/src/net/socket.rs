@@ -193,6 +193,41 @@ impl TcpSocket {
         self.get(|o| o.conn.congestion)
     }
 
+    /// Pace the data of the connection(s) (Linux: internal TCP pacing, or the `fq` qdisc):
+    /// sent at 2× cwnd/SRTT in slow start, 1.2× after, about a millisecond of data at a time.
+    /// Off by default.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn set_pacing(&self, on: bool) -> io::Result<()> {
+        self.set(|o| o.conn.pacing = on)
+    }
+
+    /// Whether the connection(s) will be paced by [`TcpSocket::set_pacing`].
+    ///
+    /// # Errors
+    /// Never.
+    pub fn pacing(&self) -> io::Result<bool> {
+        self.get(|o| o.conn.pacing)
+    }
+
+    /// `SO_MAX_PACING_RATE`: cap the pacing rate at `rate` bytes per second (`None`: no cap);
+    /// as in Linux, a cap turns pacing on.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn set_max_pacing_rate(&self, rate: Option<u64>) -> io::Result<()> {
+        self.set(|o| o.conn.max_pacing_rate = rate)
+    }
+
+    /// The `SO_MAX_PACING_RATE` cap, in bytes per second.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn max_pacing_rate(&self) -> io::Result<Option<u64>> {
+        self.get(|o| o.conn.max_pacing_rate)
+    }
+
     /// `SO_REUSEADDR`: let [`TcpSocket::bind`] take an address live connections use (a
     /// restarted server's port whose old connections linger), as long as no listener or
     /// other bound socket has it. Set it before `bind`.

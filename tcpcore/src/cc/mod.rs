@@ -125,8 +125,11 @@ pub trait Controller: Send + Sync + core::fmt::Debug {
     /// The sender was idle longer than the RTO and restarts (RFC 5681 §4.1): the connection
     /// computed the restart `cwnd` and `ssthresh` (Linux `tcp_cwnd_restart`).
     fn on_idle_restart(&mut self, now: Instant, cwnd: u32, ssthresh: u32, mss: u32);
-    /// The pacing rate in bytes per second: `Some` means the connection paces at this rate
-    /// always; `None` leaves pacing to the connection.
+    /// The pacing rate this controller asks for, in bytes per second (Linux: a module that
+    /// sets `sk_pacing_rate` itself, as BBR does, and with it `SK_PACING_NEEDED`). `None`,
+    /// the default: the connection paces, if configured to, at Linux's default rate from
+    /// cwnd and SRTT (`tcp_update_pacing_rate`). A controller returning `Some` is always
+    /// paced, whatever the connection's pacing switch (`conn/pacing.rs`).
     fn pacing_rate(&self) -> Option<u64> {
         None
     }
@@ -163,6 +166,9 @@ pub trait Controller: Send + Sync + core::fmt::Debug {
 /// no allocation per connection (a `Box<dyn Controller>` did, in every handshake).
 #[derive(Clone, Debug)]
 pub(crate) enum AnyController {
+    /// A controller with a fixed pacing rate, for the pacing tests.
+    #[cfg(test)]
+    Fixed(crate::conn::pacing_tests::FixedRate),
     NewReno(NewReno),
     Cubic(Cubic),
     /// Boxed: BBR's model is several times CUBIC's size, and an inline variant would grow
@@ -174,6 +180,8 @@ pub(crate) enum AnyController {
 macro_rules! forward {
     ($self:ident, $c:ident => $call:expr) => {
         match $self {
+            #[cfg(test)]
+            AnyController::Fixed($c) => $call,
             AnyController::NewReno($c) => $call,
             AnyController::Cubic($c) => $call,
             AnyController::Bbr($c) => $call,

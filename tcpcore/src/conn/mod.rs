@@ -23,6 +23,9 @@ mod input;
 mod lazy;
 mod open;
 mod output;
+mod pacing;
+#[cfg(test)]
+pub(crate) mod pacing_tests;
 mod paws;
 mod pmtu;
 mod rate;
@@ -209,6 +212,8 @@ pub struct Connection {
     pub(crate) rate: lazy::Lazy<rate::RateState>,
     /// Congestion window validation: idle restart and cwnd-limited tracking.
     pub(crate) cwv: cwv::CwndUsage,
+    /// Pacing: the next departure time and what the current release may still send.
+    pub(crate) pace: pacing::Pacer,
     pub(crate) cork: cork::Cork,
     pub(crate) recovery: Recovery,
     /// SACK recovery, RACK-TLP and PRR (RFC 6675, RFC 8985, RFC 6937).
@@ -287,6 +292,7 @@ impl Connection {
             cc,
             rate: lazy::Lazy::default(),
             cwv: cwv::CwndUsage::default(),
+            pace: pacing::Pacer::default(),
             cork: cork::Cork::default(),
             recovery: Recovery::default(),
             sack_tx: lazy::Lazy::default(),

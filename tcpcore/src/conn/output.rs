@@ -49,22 +49,11 @@ impl Connection {
             _ => {}
         }
         self.restart_after_idle(now);
-        // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
-        // (When it returns None it has changed nothing `next_data_segment` depends on.)
-        let new_data = self.next_data_segment(self.gso_payload(buf.len()));
-        if let Some((seq, len, fin)) =
-            self.sack_next_segment(now, new_data.map(|s| (s.seq, s.len, s.fin)))
-        {
-            return self.send_data(now, buf, DataSeg { seq, len, fin });
-        }
-        if self.recovery.retransmit_head && self.state.is_synchronized() {
-            self.recovery.retransmit_head = false;
-            if let Some(seg) = self.head_segment() {
-                return self.send_data(now, buf, seg);
+        // Data waits for its departure time when paced (`pacing.rs`); ACKs and probes don't.
+        if !self.pacing_wait(now) {
+            if let Some(t) = self.next_data_transmit(now, buf) {
+                return Some(t);
             }
-        }
-        if let Some(seg) = new_data {
-            return self.send_data(now, buf, seg);
         }
         if self.probe_due {
             // Zero-window and keepalive probes: <SEQ=SND.UNA-1>, no data, elicits an ACK
@@ -80,6 +69,26 @@ impl Connection {
             return self.emit(now, buf, self.snd_max, self.rcv_nxt, TcpFlags::ACK, [&[], &[]]);
         }
         None
+    }
+
+    /// The next data segment: a retransmission, a tail loss probe or new data.
+    fn next_data_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
+        // (When it returns None it has changed nothing `next_data_segment` depends on.)
+        let new_data = self.next_data_segment(self.paced_gso(self.gso_payload(buf.len())));
+        if let Some((seq, len, fin)) =
+            self.sack_next_segment(now, new_data.map(|s| (s.seq, s.len, s.fin)))
+        {
+            return self.send_data(now, buf, DataSeg { seq, len, fin });
+        }
+        if self.recovery.retransmit_head && self.state.is_synchronized() {
+            self.recovery.retransmit_head = false;
+            if let Some(seg) = self.head_segment() {
+                return self.send_data(now, buf, seg);
+            }
+        }
+        let seg = new_data?;
+        self.send_data(now, buf, seg)
     }
 
     /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first send or retransmission.
@@ -255,6 +264,7 @@ impl Connection {
         if new_data {
             self.note_cwnd_usage(now);
         }
+        self.pace_sent(now, seg.len);
         self.info.bytes_sent += u64::from(seg.len);
         self.stalled_since.get_or_insert(now);
         if !self.timers.is_armed(Timer::Retransmit) {

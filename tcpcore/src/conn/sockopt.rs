@@ -95,6 +95,22 @@ impl Connection {
         }
     }
 
+    /// Pace this connection's data (Linux: internal TCP pacing, or the `fq` qdisc); takes
+    /// effect at the next segment (`pacing.rs`).
+    pub fn set_pacing(&mut self, on: bool) {
+        if self.cfg.pacing != on {
+            self.cfg.pacing = on; // copies the shared settings once
+        }
+    }
+
+    /// `SO_MAX_PACING_RATE`: cap the pacing rate at `rate` bytes per second (`None`: no cap).
+    /// As in Linux, a cap turns pacing on.
+    pub fn set_max_pacing_rate(&mut self, rate: Option<u64>) {
+        if self.cfg.max_pacing_rate != rate {
+            self.cfg.max_pacing_rate = rate;
+        }
+    }
+
     /// `IP_TTL` / `IPV6_UNICAST_HOPS`: the time to live (hop limit) of the packets sent from
     /// now on.
     pub fn set_ttl(&mut self, ttl: u8) {

@@ -32,6 +32,8 @@ impl Connection {
                 Timer::Reorder => self.on_reorder_timeout(now),
                 Timer::LossProbe => self.on_loss_probe(),
                 Timer::Release => self.on_release_timer(now),
+                // The departure time came: `poll_transmit` releases the next quantum.
+                Timer::Pace => {}
             }
         }
         self.update_timers(now);

@@ -25,6 +25,8 @@ pub(crate) enum Timer {
     LossProbe,
     /// Give idle buffers back (`release.rs`).
     Release,
+    /// The next paced release of data is due (`pacing.rs`; Linux's `pacing_timer`).
+    Pace,
 }
 
 impl Timer {
@@ -39,11 +41,12 @@ impl Timer {
         Timer::Reorder,
         Timer::LossProbe,
         Timer::Release,
+        Timer::Pace,
     ];
 }
 
 /// How many kinds of timer there are.
-const N: usize = 10;
+const N: usize = 11;
 
 /// Deadlines indexed by [`Timer`], in microseconds since the epoch; [`UNARMED`] marks a
 /// stopped timer. Not `Option<Instant>`: that doubles the table's size in every connection.
