@@ -193,7 +193,11 @@ impl Connection {
         mss: u32,
         has_sack: bool,
     ) -> u32 {
-        let size = e.end.since(e.start);
+        // An entry of several segments (a coarsened scoreboard, more than its capacity in
+        // flight) is lost for a hole the SACK blocks did not cover; the rest of it was most
+        // likely delivered. Counting its whole length would show BBR a loss rate several
+        // times the path's: one segment stands for it.
+        let size = e.end.since(e.start).min(mss);
         rate.lost += u64::from(size);
         let p = LostPacket {
             now,
