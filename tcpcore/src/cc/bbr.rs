@@ -268,6 +268,11 @@ impl Bbr {
         self.inflight_longterm
     }
 
+    /// `BBR.bw_shortterm` and `BBR.inflight_shortterm` (`u64::MAX` while unset).
+    pub fn short_term_bounds(&self) -> (u64, u64) {
+        (self.bw_shortterm, self.inflight_shortterm)
+    }
+
     /// `BBR.full_bw_reached`: Startup found the bottleneck.
     pub fn full_bw_reached(&self) -> bool {
         self.full_bw_reached

@@ -334,7 +334,7 @@ impl Connection {
                     sb.cum_ack(una, &mut d);
                 }
                 let newest = d.latest.map(|(x, _, r)| (x, d.latest_snap, r));
-                self.rate_on_ack(now, acked.saturating_sub(d.cum_sacked), newest, 0);
+                self.rate_on_ack(now, acked, newest, 0);
             }
             return;
         }
@@ -419,7 +419,11 @@ impl Connection {
         if self.rate_sampling() {
             // draft-ietf-ccwg-bbr §4.1.2.3: what this ACK newly delivered (the cumulative
             // ACK less what was SACKed before, plus the new SACKs) and its newest packet.
-            let newly = acked.saturating_sub(d.cum_sacked).saturating_add(d.sacked);
+            let newly = if d.bytes > 0 || d.latest.is_some() {
+                d.bytes
+            } else {
+                acked.saturating_sub(d.cum_sacked).saturating_add(d.sacked)
+            };
             let newest = d.latest.map(|(x, _, r)| (x, d.latest_snap, r));
             self.rate_on_ack(now, newly, newest, newly_lost);
         }

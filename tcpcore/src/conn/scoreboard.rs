@@ -69,6 +69,11 @@ pub(crate) struct Entry {
     /// While lost: the next byte to retransmit (an entry larger than the current MSS is
     /// retransmitted in pieces).
     pub(crate) retx_nxt: SeqNum,
+    /// `[gap_start, gap_end)` is the part of the entry no SACK block has covered: blocks
+    /// that cover only its head or its tail narrow it, so a coarse entry (several segments)
+    /// resends only its gap, and counts as SACKed once the gap closes.
+    gap_start: SeqNum,
+    gap_end: SeqNum,
     flags: u8,
     /// The delivery rate sampler's snapshot at the last (re)transmission (`rate.rs`); a
     /// merged entry keeps its later part's.
@@ -81,6 +86,8 @@ impl Entry {
         end: SeqNum(0),
         xmit: Instant::ZERO,
         retx_nxt: SeqNum(0),
+        gap_start: SeqNum(0),
+        gap_end: SeqNum(0),
         flags: 0,
         snap: TxSnap::ZERO,
     };
@@ -113,6 +120,10 @@ pub(crate) struct Delivered {
     pub(crate) latest_snap: TxSnap,
     /// Bytes the cumulative ACK covered that were SACKed before (delivered already).
     pub(crate) cum_sacked: u32,
+    /// Bytes newly delivered, counted as each block covers them, also within an entry no
+    /// block covers whole (the rate sampler's `C.delivered` grows as the data arrives,
+    /// not in a burst when a coarse entry's gap closes).
+    pub(crate) bytes: u32,
 }
 
 /// The ring of entries plus byte counters kept in step with the flags.
@@ -237,7 +248,16 @@ impl Scoreboard {
         }
         let i = self.len;
         self.len += 1;
-        *self.get_mut(i) = Entry { start, end, xmit: now, retx_nxt: start, flags: 0, snap };
+        *self.get_mut(i) = Entry {
+            start,
+            end,
+            xmit: now,
+            retx_nxt: start,
+            gap_start: start,
+            gap_end: end,
+            flags: 0,
+            snap,
+        };
     }
 
     /// Double the ring (from 8 slots, up to [`CAPACITY`]), its entries in order from slot 0.
@@ -270,6 +290,7 @@ impl Scoreboard {
                 }
                 // Same flags, so the SACKed and lost byte counts do not change.
                 e.end = n.end;
+                e.gap_end = n.gap_end; // e's SACKed tail, if any, is forgotten: conservative
                 if n.xmit >= e.xmit {
                     e.snap = n.snap;
                 }
@@ -303,7 +324,8 @@ impl Scoreboard {
         let retx_nxt = if a.lost() { a.retx_nxt } else { a.start };
         let snap = if b.xmit >= a.xmit { b.snap } else { a.snap };
         let (start, end, xmit) = (a.start, b.end, a.xmit.max(b.xmit));
-        let merged = Entry { start, end, xmit, retx_nxt, flags: 0, snap };
+        let (gap_start, gap_end) = (a.gap_start, b.gap_end);
+        let merged = Entry { start, end, xmit, retx_nxt, gap_start, gap_end, flags: 0, snap };
         // Close the gap from the nearer end of the ring: O(min(at, len - at)), and `at` is
         // within the first `MERGE_SEARCH` pairs or the last pair.
         if at < self.len / 2 {
@@ -341,6 +363,7 @@ impl Scoreboard {
             if e.end <= una {
                 if !e.sacked() {
                     note_delivery(d, &e, self.high_sacked);
+                    d.bytes += e.gap_end.since(e.gap_start);
                 } else {
                     d.cum_sacked += e.len();
                 }
@@ -354,6 +377,11 @@ impl Scoreboard {
                     let e = self.get_mut(0);
                     e.start = una;
                     e.retx_nxt = e.retx_nxt.max(una);
+                    let gap_start = e.gap_start.max(una).min(e.gap_end);
+                    if f & SACKED == 0 {
+                        d.bytes += gap_start.since(e.gap_start);
+                    }
+                    e.gap_start = gap_start;
                     self.set_flags(0, f);
                 }
                 break;
@@ -389,7 +417,27 @@ impl Scoreboard {
             if e.start >= right {
                 break;
             }
-            if e.start >= left && e.end <= right && !e.sacked() {
+            if e.sacked() {
+                i += 1;
+                continue;
+            }
+            // A block covering the head or the tail of the entry's gap narrows it
+            // (conservatively: a block inside the gap is not recorded).
+            let mut gap = (e.gap_start, e.gap_end);
+            if left <= gap.0 && right > gap.0 {
+                gap.0 = right.min(gap.1);
+            }
+            if right >= gap.1 && left < gap.1 {
+                gap.1 = left.max(gap.0);
+            }
+            let covered = (e.start >= left && e.end <= right) || gap.0 >= gap.1;
+            let old_gap = e.gap_end.since(e.gap_start);
+            if !covered {
+                d.bytes += old_gap - gap.1.since(gap.0);
+                let g = self.get_mut(i);
+                (g.gap_start, g.gap_end) = gap;
+            } else {
+                d.bytes += old_gap;
                 note_delivery(d, &e, self.high_sacked);
                 d.sacked += e.len();
                 self.set_flags(i, SACKED | (e.flags & RETRANS));
@@ -449,6 +497,7 @@ impl Scoreboard {
         for i in 0..self.len {
             let e = self.get_mut(i);
             e.retx_nxt = e.start;
+            (e.gap_start, e.gap_end) = (e.start, e.end);
             let f = e.flags & RETRANS;
             self.set_flags(i, f | LOST);
         }
@@ -462,7 +511,8 @@ impl Scoreboard {
         }
         (0..self.len).find_map(|i| {
             let e = self.get(i);
-            (e.lost() && e.retx_nxt < e.end).then_some((i, e.retx_nxt.max(e.start), e.end))
+            let from = e.retx_nxt.max(e.start).max(e.gap_start);
+            (e.lost() && from < e.gap_end).then_some((i, from, e.gap_end))
         })
     }
 
@@ -496,7 +546,8 @@ impl Scoreboard {
             }
             let g = self.get_mut(i);
             g.retx_nxt = g.retx_nxt.max(end.min(e.end));
-            if end >= e.end {
+            // Resent up to the end of its gap: what follows was SACKed.
+            if end >= e.gap_end {
                 g.xmit = now;
                 g.snap = snap;
                 let f = e.flags & SACKED;
