@@ -554,26 +554,24 @@ impl Bbr {
         if !self.full_bw_reached || self.adapt_long_term_model(rs) || !self.is_in_probe_bw_state() {
             return;
         }
-        match self.state {
-            BbrState::ProbeBwDown => {
-                if !self.is_time_to_probe_bw(rs.now) && self.is_time_to_cruise() {
-                    self.start_probe_bw_cruise();
-                }
+        let state = self.state;
+        match state {
+            BbrState::ProbeBwDown
+                if !self.is_time_to_probe_bw(rs.now) && self.is_time_to_cruise() =>
+            {
+                self.start_probe_bw_cruise();
             }
             BbrState::ProbeBwCruise => {
                 self.is_time_to_probe_bw(rs.now);
             }
-            BbrState::ProbeBwRefill => {
-                if self.round_start {
-                    self.is_bw_probe_sample = true;
-                    self.start_probe_bw_up(rs);
-                }
+            // After one round of REFILL, start UP.
+            BbrState::ProbeBwRefill if self.round_start => {
+                self.is_bw_probe_sample = true;
+                self.start_probe_bw_up(rs);
             }
-            BbrState::ProbeBwUp => {
-                if self.is_time_to_go_down(rs) {
-                    self.prev_probe_too_high = false;
-                    self.start_probe_bw_down(rs.now);
-                }
+            BbrState::ProbeBwUp if self.is_time_to_go_down(rs) => {
+                self.prev_probe_too_high = false; // no high loss (yet)
+                self.start_probe_bw_down(rs.now);
             }
             _ => {}
         }

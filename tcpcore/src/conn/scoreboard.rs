@@ -19,11 +19,14 @@
 //!
 //! `CAPACITY` (2048) holds one entry per segment for flights up to ~3 MB at MSS 1448: coarse
 //! entries are what make SACK lose precision (a tail-drop queue overflowing in slow start
-//! loses about every other segment, and an entry of two segments with one lost is never
-//! SACKed), so a 100 Mbit/s, 100 ms path overshooting to ~1900 segments in flight is repaired
-//! by SACK and RACK with 2048 entries and needed an RTO with 256. The ring starts at 8 slots
-//! and doubles as the flight grows, so a short exchange does not pay for a large ring
-//! (48 KiB at most); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
+//! loses about every other segment), so a 100 Mbit/s, 100 ms path overshooting to ~1900
+//! segments in flight is repaired by SACK and RACK with 2048 entries and needed an RTO with
+//! 256. Beyond it (1 Gbit/s × 100 ms is ~8600 segments) each entry keeps the span no SACK
+//! block has covered yet (its gap): blocks covering its head or tail narrow it, a lost
+//! entry resends only its gap, and it counts as SACKed once the gap closes. Each entry also
+//! holds the delivery rate sampler's snapshot (`rate.rs`). The ring starts at 8 slots and
+//! doubles as the flight grows, so a short exchange does not pay for a large ring
+//! (112 KiB at most, 56-byte entries); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
 //! for the SACK blocks (binary search, then a walk over the entries one block covers) plus
 //! `CAPACITY` for RACK's loss scan.
 //!
@@ -578,6 +581,7 @@ fn note_delivery(d: &mut Delivered, e: &Entry, high_sacked: Option<SeqNum>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::time::Duration;
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -656,6 +660,31 @@ mod tests {
         assert!(s.coarsen_wait > 0, "a pass that frees nothing backs off");
         // The newest entries are still exact.
         assert!(s.get(CAPACITY - 1).sacked() && s.get(CAPACITY - 1).len() == 10);
+    }
+
+    /// A coarse entry (several segments) resends only the span no block covered, and is
+    /// SACKed once blocks have covered it piecewise; its bytes count as delivered as the
+    /// blocks arrive.
+    #[test]
+    fn a_coarse_entry_resends_only_its_gap() {
+        let mut s = Scoreboard::new();
+        s.push(SeqNum(0), SeqNum(40), t(1), TxSnap::ZERO);
+        s.push(SeqNum(40), SeqNum(50), t(2), TxSnap::ZERO);
+        let mut d = Delivered::default();
+        s.sack(SeqNum(20), SeqNum(50), &mut d);
+        s.sack(SeqNum(0), SeqNum(10), &mut d);
+        assert!(!s.get(0).sacked());
+        assert_eq!(d.bytes, 40, "[0, 10) and [20, 50) delivered");
+        let (marked, _) = s.rack_detect(t(10), t(2), SeqNum(50), Duration::ZERO, |_| {});
+        assert_eq!(marked, 1);
+        assert_eq!(s.next_lost(), Some((0, SeqNum(10), SeqNum(20))));
+        s.retransmitted(SeqNum(10), SeqNum(20), t(11), TxSnap::ZERO);
+        assert!(s.get(0).retransmitted() && !s.get(0).lost());
+        assert_eq!((s.lost_bytes, s.next_lost()), (0, None));
+        let mut d = Delivered::default();
+        s.sack(SeqNum(10), SeqNum(20), &mut d);
+        assert!(s.get(0).sacked());
+        assert_eq!((d.bytes, s.sacked_bytes), (10, 50));
     }
 
     #[test]

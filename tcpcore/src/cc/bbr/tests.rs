@@ -31,7 +31,7 @@ impl Path {
     fn round_with(&mut self, rate: u64, in_flight: u64, rtt: Duration, lost: u64) -> RateSample {
         let prior = self.delivered;
         let newly = (rate as f64 * RTT.as_secs_f64()) as u64;
-        self.now = self.now + RTT;
+        self.now += RTT;
         self.delivered += newly;
         self.lost += lost;
         let rs = RateSample {
@@ -90,7 +90,7 @@ impl Path {
     }
 
     /// Startup doubling to `rate`, then a plateau until Startup ends.
-    fn to_drain(&mut self, rate: u64) {
+    fn run_until_drain(&mut self, rate: u64) {
         let mut r = 100_000;
         while r < rate {
             self.round(r, 2 * (r as f64 * RTT.as_secs_f64()) as u64);
@@ -115,7 +115,7 @@ fn bbr_05_startup_exits_on_a_bandwidth_plateau_then_drains_to_probe_bw() {
     assert_eq!(p.bbr.state(), BbrState::Startup);
     assert_eq!(p.bbr.window(), 10 * MSS);
     let rate = 10_000_000;
-    p.to_drain(rate);
+    p.run_until_drain(rate);
     // §5.3.1.2: three rounds without 25 % growth.
     assert!(p.bbr.full_bw_reached());
     assert_eq!(p.bbr.state(), BbrState::Drain);
@@ -139,7 +139,7 @@ fn bbr_05_startup_exits_on_a_bandwidth_plateau_then_drains_to_probe_bw() {
 fn bbr_05_probe_bw_cycles_cruise_refill_up_down() {
     let mut p = Path::new();
     let rate = 10_000_000;
-    p.to_drain(rate);
+    p.run_until_drain(rate);
     p.round(rate, bdp(rate));
     p.round(rate, bdp(rate) / 2);
     assert_eq!(p.bbr.state(), BbrState::ProbeBwCruise);
@@ -168,7 +168,7 @@ fn bbr_05_probe_bw_cycles_cruise_refill_up_down() {
 #[test]
 fn bbr_05_probe_up_finds_more_bandwidth() {
     let mut p = Path::new();
-    p.to_drain(10_000_000);
+    p.run_until_drain(10_000_000);
     p.round(10_000_000, 1_000_000);
     while p.bbr.state() != BbrState::ProbeBwUp {
         p.round(10_000_000, 1_000_000);
@@ -187,7 +187,7 @@ fn bbr_05_probe_up_finds_more_bandwidth() {
 fn bbr_05_loss_in_probe_up_sets_inflight_longterm_and_goes_down() {
     let mut p = Path::new();
     let rate = 10_000_000;
-    p.to_drain(rate);
+    p.run_until_drain(rate);
     p.round(rate, bdp(rate));
     while p.bbr.state() != BbrState::ProbeBwUp {
         p.round(rate, bdp(rate));
@@ -217,7 +217,7 @@ fn bbr_05_loss_in_probe_up_sets_inflight_longterm_and_goes_down() {
 fn bbr_05_random_loss_below_the_threshold_is_tolerated() {
     let mut p = Path::new();
     let rate = 10_000_000;
-    p.to_drain(rate);
+    p.run_until_drain(rate);
     p.round(rate, bdp(rate));
     while p.bbr.state() != BbrState::ProbeBwUp {
         p.round(rate, bdp(rate));
@@ -266,7 +266,7 @@ fn bbr_05_probe_rtt_every_5_s_holds_a_small_window_then_cruises() {
     let rate = 10_000_000;
     p.round(100_000, 20_000);
     let first_sample = p.now;
-    p.to_drain(rate);
+    p.run_until_drain(rate);
     let base = p.bbr.min_rtt().unwrap();
     // RTT samples above the minimum only (a standing queue): ProbeRTT after 5 s.
     while p.bbr.state() != BbrState::ProbeRtt {
@@ -299,7 +299,7 @@ fn bbr_05_probe_rtt_every_5_s_holds_a_small_window_then_cruises() {
 fn bbr_05_rto_collapses_cwnd_and_recovery_end_restores_it() {
     let mut p = Path::new();
     let rate = 10_000_000;
-    p.to_drain(rate);
+    p.run_until_drain(rate);
     p.round(rate, bdp(rate));
     let cwnd = p.bbr.window();
     p.bbr.on_rto(p.now, cwnd, MSS);
