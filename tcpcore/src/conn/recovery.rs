@@ -116,7 +116,8 @@ impl Connection {
     /// and not yet resent.
     pub(crate) fn sack_pipe(&self) -> u32 {
         let Some(sb) = &self.sack_tx.sb else { return 0 };
-        self.snd_max.since(self.snd_una).saturating_sub(sb.sacked_bytes + sb.lost_bytes)
+        let out = sb.sacked_bytes + sb.lost_bytes + sb.partial_bytes;
+        self.snd_max.since(self.snd_una).saturating_sub(out)
     }
 
     /// Bytes the congestion controller lets us send now: PRR during recovery, else

@@ -23,7 +23,8 @@
 //! segments in flight is repaired by SACK and RACK with 2048 entries and needed an RTO with
 //! 256. Beyond it (1 Gbit/s × 100 ms is ~8600 segments) each entry keeps the span no SACK
 //! block has covered yet (its gap): blocks covering its head or tail narrow it, a lost
-//! entry resends only its gap, and it counts as SACKed once the gap closes. Each entry also
+//! entry resends only its gap, and it counts as SACKed once the gap closes; the bytes SACKed
+//! outside gaps are not in the pipe (`partial_bytes`). Each entry also
 //! holds the delivery rate sampler's snapshot (`rate.rs`). The ring starts at 8 slots and
 //! doubles as the flight grows, so a short exchange does not pay for a large ring
 //! (112 KiB at most, 56-byte entries); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
@@ -139,6 +140,9 @@ pub(crate) struct Scoreboard {
     pub(crate) sacked_bytes: u32,
     /// Bytes in lost entries not yet (fully) retransmitted.
     pub(crate) lost_bytes: u32,
+    /// Bytes SACKed within entries not SACKed whole (outside their gaps), neither lost:
+    /// delivered, so not in the pipe (RFC 6675 §4).
+    pub(crate) partial_bytes: u32,
     /// Highest SACKed sequence number since the last RTO (for reordering detection).
     pub(crate) high_sacked: Option<SeqNum>,
     /// Most loop iterations one ACK ever cost (the CPU bound the tests check).
@@ -157,6 +161,7 @@ impl Scoreboard {
             len: 0,
             sacked_bytes: 0,
             lost_bytes: 0,
+            partial_bytes: 0,
             high_sacked: None,
             max_work: 0,
             coarsen_wait: 0,
@@ -199,21 +204,17 @@ impl Scoreboard {
     }
 
     fn set_flags(&mut self, i: usize, flags: u8) {
-        let e = *self.get(i);
-        let len = e.len();
-        if e.sacked() {
-            self.sacked_bytes -= len;
-        }
-        if e.lost() {
-            self.lost_bytes -= len;
-        }
-        if flags & SACKED != 0 {
-            self.sacked_bytes += len;
-        }
-        if flags & LOST != 0 {
-            self.lost_bytes += len;
-        }
-        self.get_mut(i).flags = flags;
+        self.update(i, |e| e.flags = flags);
+    }
+
+    /// Change entry `i` with `f`, keeping the byte counters in step.
+    fn update(&mut self, i: usize, f: impl FnOnce(&mut Entry)) {
+        let (s0, l0, p0) = counts(self.get(i));
+        f(self.get_mut(i));
+        let (s1, l1, p1) = counts(self.get(i));
+        self.sacked_bytes = self.sacked_bytes - s0 + s1;
+        self.lost_bytes = self.lost_bytes - l0 + l1;
+        self.partial_bytes = self.partial_bytes - p0 + p1;
     }
 
     /// Forget everything (the peer may have reneged, or SACK is off).
@@ -222,6 +223,7 @@ impl Scoreboard {
         self.len = 0;
         self.sacked_bytes = 0;
         self.lost_bytes = 0;
+        self.partial_bytes = 0;
         self.high_sacked = None;
     }
 
@@ -304,6 +306,8 @@ impl Scoreboard {
             out += 1;
         }
         self.len = out;
+        // Merging forgets SACKed tails: count the partial bytes again (one pass, as this).
+        self.partial_bytes = (0..self.len).map(|i| counts(self.get(i)).2).sum();
     }
 
     /// Free one slot by merging two adjacent entries (see the module documentation).
@@ -322,13 +326,18 @@ impl Scoreboard {
         let sacked = a.flags & b.flags & SACKED;
         let lost = (a.flags | b.flags) & LOST;
         let flags = sacked | lost | ((a.flags | b.flags) & RETRANS);
-        self.set_flags(at, 0);
-        self.set_flags(at + 1, 0);
+        let whole = |e: &mut Entry| {
+            e.flags = 0;
+            (e.gap_start, e.gap_end) = (e.start, e.end);
+        };
+        self.update(at, whole);
+        self.update(at + 1, whole);
         let retx_nxt = if a.lost() { a.retx_nxt } else { a.start };
         let snap = if b.xmit >= a.xmit { b.snap } else { a.snap };
         let (start, end, xmit) = (a.start, b.end, a.xmit.max(b.xmit));
         let (gap_start, gap_end) = (a.gap_start, b.gap_end);
-        let merged = Entry { start, end, xmit, retx_nxt, gap_start, gap_end, flags: 0, snap };
+        let merged =
+            Entry { start, end, xmit, retx_nxt, gap_start: start, gap_end: end, flags: 0, snap };
         // Close the gap from the nearer end of the ring: O(min(at, len - at)), and `at` is
         // within the first `MERGE_SEARCH` pairs or the last pair.
         if at < self.len / 2 {
@@ -345,7 +354,10 @@ impl Scoreboard {
         }
         self.len -= 1;
         *self.get_mut(at) = merged;
-        self.set_flags(at, flags);
+        self.update(at, |e| {
+            e.flags = flags;
+            (e.gap_start, e.gap_end) = (gap_start, gap_end);
+        });
     }
 
     /// Bytes below `una` already SACKed: delivered before the cumulative ACK reached them.
@@ -370,22 +382,23 @@ impl Scoreboard {
                 } else {
                     d.cum_sacked += e.len();
                 }
-                self.set_flags(0, 0);
+                self.update(0, |e| {
+                    e.flags = 0;
+                    (e.gap_start, e.gap_end) = (e.start, e.end);
+                });
                 self.head = (self.head + 1) & (self.ring.len() - 1);
                 self.len -= 1;
             } else {
                 if e.start < una {
-                    let f = e.flags;
-                    self.set_flags(0, 0);
-                    let e = self.get_mut(0);
-                    e.start = una;
-                    e.retx_nxt = e.retx_nxt.max(una);
                     let gap_start = e.gap_start.max(una).min(e.gap_end);
-                    if f & SACKED == 0 {
+                    if !e.sacked() {
                         d.bytes += gap_start.since(e.gap_start);
                     }
-                    e.gap_start = gap_start;
-                    self.set_flags(0, f);
+                    self.update(0, |e| {
+                        e.start = una;
+                        e.retx_nxt = e.retx_nxt.max(una);
+                        e.gap_start = gap_start;
+                    });
                 }
                 break;
             }
@@ -437,8 +450,7 @@ impl Scoreboard {
             let old_gap = e.gap_end.since(e.gap_start);
             if !covered {
                 d.bytes += old_gap - gap.1.since(gap.0);
-                let g = self.get_mut(i);
-                (g.gap_start, g.gap_end) = gap;
+                self.update(i, |g| (g.gap_start, g.gap_end) = gap);
             } else {
                 d.bytes += old_gap;
                 note_delivery(d, &e, self.high_sacked);
@@ -498,11 +510,11 @@ impl Scoreboard {
     /// mark goes and every entry is lost, to be resent in sequence order.
     pub(crate) fn mark_all_lost(&mut self) {
         for i in 0..self.len {
-            let e = self.get_mut(i);
-            e.retx_nxt = e.start;
-            (e.gap_start, e.gap_end) = (e.start, e.end);
-            let f = e.flags & RETRANS;
-            self.set_flags(i, f | LOST);
+            self.update(i, |e| {
+                e.retx_nxt = e.start;
+                (e.gap_start, e.gap_end) = (e.start, e.end);
+                e.flags = (e.flags & RETRANS) | LOST;
+            });
         }
         self.high_sacked = None;
     }
@@ -562,6 +574,18 @@ impl Scoreboard {
     /// The entry holding the last sequence number sent (for a tail loss probe).
     pub(crate) fn last(&self) -> Option<&Entry> {
         (self.len > 0).then(|| self.get(self.len - 1))
+    }
+}
+
+/// What entry `e` adds to the counters: SACKed bytes, lost bytes, and bytes SACKed outside
+/// its gap while it is neither SACKed whole nor lost.
+fn counts(e: &Entry) -> (u32, u32, u32) {
+    let len = e.len();
+    let partial = len - e.gap_end.since(e.gap_start).min(len);
+    match (e.sacked(), e.lost()) {
+        (true, lost) => (len, if lost { len } else { 0 }, 0),
+        (false, true) => (0, len, 0),
+        (false, false) => (0, 0, partial),
     }
 }
 
