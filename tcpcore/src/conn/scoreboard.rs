@@ -79,6 +79,10 @@ pub(crate) struct Entry {
     gap_start: SeqNum,
     gap_end: SeqNum,
     flags: u8,
+    /// Merged from several segments' entries (`coarsen`, `make_room`): only such an entry
+    /// tracks its gap. A one-segment entry is resent whole, as Linux resends an skb a block
+    /// covers only in part (it splits skbs at whole segments).
+    coarse: bool,
     /// The delivery rate sampler's snapshot at the last (re)transmission (`rate.rs`); a
     /// merged entry keeps its later part's.
     pub(crate) snap: TxSnap,
@@ -93,6 +97,7 @@ impl Entry {
         gap_start: SeqNum(0),
         gap_end: SeqNum(0),
         flags: 0,
+        coarse: false,
         snap: TxSnap::ZERO,
     };
 
@@ -261,6 +266,7 @@ impl Scoreboard {
             gap_start: start,
             gap_end: end,
             flags: 0,
+            coarse: false,
             snap,
         };
     }
@@ -295,6 +301,7 @@ impl Scoreboard {
                 }
                 // Same flags, so the SACKed and lost byte counts do not change.
                 e.end = n.end;
+                e.coarse = true;
                 e.gap_end = n.gap_end; // e's SACKed tail, if any, is forgotten: conservative
                 if n.xmit >= e.xmit {
                     e.snap = n.snap;
@@ -336,8 +343,18 @@ impl Scoreboard {
         let snap = if b.xmit >= a.xmit { b.snap } else { a.snap };
         let (start, end, xmit) = (a.start, b.end, a.xmit.max(b.xmit));
         let (gap_start, gap_end) = (a.gap_start, b.gap_end);
-        let merged =
-            Entry { start, end, xmit, retx_nxt, gap_start: start, gap_end: end, flags: 0, snap };
+        let (gap_start_m, gap_end_m) = (start, end);
+        let merged = Entry {
+            start,
+            end,
+            xmit,
+            retx_nxt,
+            gap_start: gap_start_m,
+            gap_end: gap_end_m,
+            flags: 0,
+            coarse: true,
+            snap,
+        };
         // Close the gap from the nearer end of the ring: O(min(at, len - at)), and `at` is
         // within the first `MERGE_SEARCH` pairs or the last pair.
         if at < self.len / 2 {
@@ -440,10 +457,10 @@ impl Scoreboard {
             // A block covering the head or the tail of the entry's gap narrows it
             // (conservatively: a block inside the gap is not recorded).
             let mut gap = (e.gap_start, e.gap_end);
-            if left <= gap.0 && right > gap.0 {
+            if e.coarse && left <= gap.0 && right > gap.0 {
                 gap.0 = right.min(gap.1);
             }
-            if right >= gap.1 && left < gap.1 {
+            if e.coarse && right >= gap.1 && left < gap.1 {
                 gap.1 = left.max(gap.0);
             }
             let covered = (e.start >= left && e.end <= right) || gap.0 >= gap.1;
@@ -693,6 +710,7 @@ mod tests {
     fn a_coarse_entry_resends_only_its_gap() {
         let mut s = Scoreboard::new();
         s.push(SeqNum(0), SeqNum(40), t(1), TxSnap::ZERO);
+        s.get_mut(0).coarse = true; // as `coarsen` leaves it
         s.push(SeqNum(40), SeqNum(50), t(2), TxSnap::ZERO);
         let mut d = Delivered::default();
         s.sack(SeqNum(20), SeqNum(50), &mut d);
