@@ -12,6 +12,9 @@ pub enum CongestionAlgorithm {
     /// CUBIC (RFC 9438) with HyStart++ (RFC 9406), as Linux.
     #[default]
     Cubic,
+    /// BBR version 3 (draft-ietf-ccwg-bbr), model-based and paced, as Linux's `bbr`
+    /// module (Linux's is BBRv1 upstream, BBRv3 in Google's tree).
+    Bbr,
 }
 
 /// Whether a connection uses ECN (RFC 3168), as Linux's `net.ipv4.tcp_ecn`.

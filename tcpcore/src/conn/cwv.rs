@@ -27,6 +27,11 @@ impl CwndUsage {
     pub(crate) fn last_send(&self) -> Option<Instant> {
         self.last_send
     }
+
+    /// A send in the current window filled cwnd (draft-ietf-ccwg-bbr `C.is_cwnd_limited`).
+    pub(crate) fn cwnd_limited(&self) -> bool {
+        self.limited
+    }
 }
 
 impl Connection {

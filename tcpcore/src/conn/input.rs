@@ -83,7 +83,7 @@ impl Connection {
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         self.recv_buf.set_min_slack(1 << self.rcv_wscale);
         let mss = self.effective_mss();
-        self.cc = super::new_controller(&self.cfg, mss);
+        self.cc = super::new_controller(&self.cfg, mss, u64::from(self.iss.0));
     }
 
     /// RFC 9293 §3.10.7.3: SYN-SENT.
@@ -375,6 +375,8 @@ impl Connection {
         let new_ack = t.ack > self.snd_una;
         let acked = if new_ack { t.ack.since(self.snd_una) } else { 0 };
         self.ecn_on_ack(now, seg);
+        // draft-ietf-ccwg-bbr §4.1.2.4: before the ACK changes what is in flight.
+        self.rate_check_app_limited();
         if new_ack {
             self.on_new_ack(now, t.ack, t.options.timestamps.map(|ts| ts.tsecr));
         } else if t.ack == self.snd_una && self.is_dup_ack(seg, wnd) {

@@ -29,6 +29,7 @@ mod pacing;
 pub(crate) mod pacing_tests;
 mod paws;
 mod pmtu;
+mod rate;
 mod recovery;
 mod recv_buf;
 mod release;
@@ -44,7 +45,7 @@ mod timers;
 
 use std::net::SocketAddr;
 
-use crate::cc::{AnyController, Cubic, NewReno};
+use crate::cc::{AnyController, Bbr, Cubic, NewReno};
 use crate::config::{CongestionAlgorithm, ConnConfig, SharedConnConfig};
 use crate::wire::SeqNum;
 use crate::{ConnectionError, Event, Instant, ReadError, WriteError};
@@ -210,6 +211,8 @@ pub struct Connection {
     /// The segment being timed for an RTT sample: its end sequence number and send time.
     pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
     pub(crate) cc: AnyController,
+    /// Delivery rate sampling, for a controller that uses it (BBR).
+    pub(crate) rate: lazy::Lazy<rate::RateState>,
     /// Congestion window validation: idle restart and cwnd-limited tracking.
     pub(crate) cwv: cwv::CwndUsage,
     /// Pacing (`pacing.rs`): earliest departure time of the next data, in nanoseconds since
@@ -254,7 +257,7 @@ pub struct Connection {
 impl Connection {
     fn new(cfg: SharedConnConfig, p: ConnParams, state: State, passive: bool) -> Self {
         let default_mss = default_mss(&p.remote);
-        let cc = new_controller(&cfg, default_mss);
+        let cc = new_controller(&cfg, default_mss, u64::from(p.iss.0));
         Connection {
             local: p.local,
             remote: p.remote,
@@ -294,6 +297,7 @@ impl Connection {
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
             cc,
+            rate: lazy::Lazy::default(),
             cwv: cwv::CwndUsage::default(),
             pace_next_ns: 0,
             pace_left: 0,
@@ -673,11 +677,15 @@ impl Connection {
     }
 }
 
-/// The configured congestion controller for a connection sending `mss`-byte segments.
-pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32) -> AnyController {
+/// The configured congestion controller for a connection sending `mss`-byte segments;
+/// `seed` (the connection's ISS, random per RFC 6528) feeds BBR's randomized probe timing.
+pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32, seed: u64) -> AnyController {
     match cfg.congestion {
         CongestionAlgorithm::NewReno => AnyController::NewReno(NewReno::new(cfg.initial_cwnd, mss)),
         CongestionAlgorithm::Cubic => AnyController::Cubic(Cubic::new(cfg.initial_cwnd, mss)),
+        CongestionAlgorithm::Bbr => {
+            AnyController::Bbr(Box::new(Bbr::new(cfg.initial_cwnd, mss, seed)))
+        }
     }
 }
 

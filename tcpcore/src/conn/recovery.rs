@@ -31,6 +31,7 @@
 
 use core::time::Duration;
 
+use super::rate::TxSnap;
 use super::scoreboard::{Delivered, Scoreboard};
 use super::timers::Timer;
 use super::{Connection, State};
@@ -115,13 +116,14 @@ impl Connection {
     /// and not yet resent.
     pub(crate) fn sack_pipe(&self) -> u32 {
         let Some(sb) = &self.sack_tx.sb else { return 0 };
-        self.snd_max.since(self.snd_una).saturating_sub(sb.sacked_bytes + sb.lost_bytes)
+        let out = sb.sacked_bytes + sb.lost_bytes + sb.partial_bytes;
+        self.snd_max.since(self.snd_una).saturating_sub(out)
     }
 
     /// Bytes the congestion controller lets us send now: PRR during recovery, else
     /// `cwnd - pipe`.
     pub(crate) fn sack_budget(&self) -> u32 {
-        if self.recovery.active {
+        if self.recovery.active && !self.cc.owns_recovery() {
             return self.sack_tx.sndcnt;
         }
         let flight = if self.snd_nxt < self.snd_max {
@@ -230,15 +232,30 @@ impl Connection {
                 self.info.cold.fast_retransmits_segs += 1;
             }
         }
-        if !self.sack_active() {
+        let sampling = self.rate_sampling();
+        if !self.sack_active() && !sampling {
             return;
         }
         let len = end.since(seq);
         let mss = self.data_mss();
-        let sb = self.sack_tx.sb.as_mut().expect("sack_active");
+        let snap = if sampling {
+            // C.inflight before and after this transmission (a retransmission was not in
+            // the pipe; new data already is, SND.MAX having moved).
+            let pipe = self.sack_pipe();
+            let (before, after) = if retx {
+                (pipe, pipe.saturating_add(len))
+            } else {
+                (pipe.saturating_sub(len), pipe)
+            };
+            self.rate_on_sent(now, before, after)
+        } else {
+            TxSnap::ZERO
+        };
+        let sack = self.sack_active();
+        let Some(sb) = self.sack_tx.sb.as_mut() else { return };
         if retx {
-            sb.retransmitted(seq, end, now);
-            if seq == self.snd_una && !self.sack_tx.after_rto {
+            sb.retransmitted(seq, end, now, snap);
+            if sack && seq == self.snd_una && !self.sack_tx.after_rto {
                 // As Linux (tcp_xmit_retransmit_queue): resending the head restarts the RTO,
                 // so that RACK has an RTT to detect a lost retransmission before it fires.
                 self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -249,9 +266,12 @@ impl Connection {
             let mut at = seq;
             while end > at {
                 let next = if end.since(at) > mss { at + mss } else { end };
-                sb.push(at, next, now);
+                sb.push(at, next, now, snap);
                 at = next;
             }
+        }
+        if !sack {
+            return; // the entries only serve the rate sampler
         }
         if self.recovery.active {
             self.sack_tx.prr_out = self.sack_tx.prr_out.saturating_add(len);
@@ -308,6 +328,15 @@ impl Connection {
             self.sack_tx.after_rto = false;
         }
         if !self.sack_active() {
+            if acked > 0 && self.rate_sampling() {
+                // Without SACK the entries serve the rate sampler alone (cumulative ACKs).
+                let mut d = Delivered::default();
+                if let Some(sb) = self.sack_tx.sb.as_mut() {
+                    sb.cum_ack(una, &mut d);
+                }
+                let newest = d.latest.map(|(x, _, r)| (x, d.latest_snap, r));
+                self.rate_on_ack(now, acked, newest, 0);
+            }
             return;
         }
         if self.sack_tx.tlp_end.is_some_and(|e| una >= e) || self.recovery.active {
@@ -377,8 +406,9 @@ impl Connection {
             self.sack_tx.prr_delivered = self.sack_tx.prr_delivered.saturating_add(delivered);
         }
         let sacked = self.sack_tx.sb.as_ref().map_or(0, |s| s.sacked_bytes);
+        let mut newly_lost = 0;
         if sacked > 0 || self.recovery.active || d.latest.is_some() {
-            self.rack_detect_loss(now);
+            newly_lost = self.rack_detect_loss(now);
         }
         if self.sack_tx.episode_open && !self.recovery.active {
             self.sack_tx.episode_open = false;
@@ -386,6 +416,17 @@ impl Connection {
         }
         if self.recovery.active {
             self.prr_update(delivered);
+        }
+        if self.rate_sampling() {
+            // draft-ietf-ccwg-bbr §4.1.2.3: what this ACK newly delivered (the cumulative
+            // ACK less what was SACKed before, plus the new SACKs) and its newest packet.
+            let newly = if d.bytes > 0 || d.latest.is_some() {
+                d.bytes
+            } else {
+                acked.saturating_sub(d.cum_sacked).saturating_add(d.sacked)
+            };
+            let newest = d.latest.map(|(x, _, r)| (x, d.latest_snap, r));
+            self.rate_on_ack(now, newly, newest, newly_lost);
         }
         // RFC 8985 §7.2: only an ACK that cumulatively acknowledges new data restarts it.
         self.arm_tlp(now, acked > 0);
@@ -405,15 +446,26 @@ impl Connection {
     }
 
     /// RFC 8985 §6.2 step 5 and §6.3; enters recovery (RFC 6675 §5 step 4) on a new loss.
-    fn rack_detect_loss(&mut self, now: Instant) {
-        let Some(rack_xmit) = self.sack_tx.rack_xmit else { return };
+    /// Returns the bytes newly marked lost, each entry reported to a rate-sampling
+    /// controller (draft-ietf-ccwg-bbr §5.2.4).
+    fn rack_detect_loss(&mut self, now: Instant) -> u32 {
+        let Some(rack_xmit) = self.sack_tx.rack_xmit else { return 0 };
         // Never below the clock granularity: a segment (re)sent at this instant cannot be
         // judged lost at this instant (with a zero RTT, as on a loopback, it would be resent
         // again and again without time passing).
         let wait = (self.sack_tx.rack_rtt + self.reo_wnd()).max(RACK_MIN_WAIT);
         let end = self.sack_tx.rack_end;
-        let Some(sb) = self.sack_tx.sb.as_mut() else { return };
-        let (marked, timeout) = sb.rack_detect(now, rack_xmit, end, wait);
+        let sampling = self.rate_sampling();
+        let (mss, has_sack) = (self.effective_mss(), self.sack_active());
+        let mut newly_lost = 0u32;
+        let Connection { sack_tx, rate, cc, .. } = self;
+        let Some(sb) = sack_tx.sb.as_mut() else { return 0 };
+        let (marked, timeout) = sb.rack_detect(now, rack_xmit, end, wait, |e| {
+            if sampling {
+                let lost = Connection::rate_on_lost(rate, cc, e, now, mss, has_sack);
+                newly_lost = newly_lost.saturating_add(lost);
+            }
+        });
         let lost = sb.lost_bytes;
         if marked > 0 {
             // Only when there is something to count: the cold counters are allocated on
@@ -427,6 +479,7 @@ impl Connection {
         if lost > 0 && !self.recovery.active && !self.sack_tx.after_rto {
             self.enter_sack_recovery(now);
         }
+        newly_lost
     }
 
     /// The recovery episode just ended (SND.UNA passed RecoveryPoint). A segment sent after
@@ -507,6 +560,11 @@ impl Connection {
         s.after_rto = true;
         s.episode_open = false;
         let Some(sb) = s.sb.as_mut() else { return false };
+        if !self.sack_ok {
+            // Entries kept for the rate sampler alone: go-back-N resends.
+            sb.clear();
+            return false;
+        }
         let covers = sb.len() > 0
             && sb.get(0).start == una
             && sb.last().is_some_and(|e| e.end == max)
@@ -516,8 +574,18 @@ impl Connection {
             sb.clear();
             return false;
         }
+        let lost_before = sb.lost_bytes;
         sb.mark_all_lost();
+        let newly_lost = sb.lost_bytes.saturating_sub(lost_before);
+        if self.cc.wants_rate_samples() {
+            self.rate.lost += u64::from(newly_lost);
+        }
         true
+    }
+
+    /// RACK's minimum RTT (RFC 8985 §6.2 step 1), the `C.min_rtt` of the rate sampler.
+    pub(crate) fn sack_min_rtt(&self) -> Option<Duration> {
+        self.sack_tx.min_rtt
     }
 
     /// Payload bytes per new segment: the MSS less the options every segment carries and

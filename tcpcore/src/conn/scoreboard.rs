@@ -19,11 +19,15 @@
 //!
 //! `CAPACITY` (2048) holds one entry per segment for flights up to ~3 MB at MSS 1448: coarse
 //! entries are what make SACK lose precision (a tail-drop queue overflowing in slow start
-//! loses about every other segment, and an entry of two segments with one lost is never
-//! SACKed), so a 100 Mbit/s, 100 ms path overshooting to ~1900 segments in flight is repaired
-//! by SACK and RACK with 2048 entries and needed an RTO with 256. The ring starts at 8 slots
-//! and doubles as the flight grows, so a short exchange does not pay for a large ring
-//! (48 KiB at most); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
+//! loses about every other segment), so a 100 Mbit/s, 100 ms path overshooting to ~1900
+//! segments in flight is repaired by SACK and RACK with 2048 entries and needed an RTO with
+//! 256. Beyond it (1 Gbit/s × 100 ms is ~8600 segments) each entry keeps the span no SACK
+//! block has covered yet (its gap): blocks covering its head or tail narrow it, a lost
+//! entry resends only its gap, and it counts as SACKed once the gap closes; the bytes SACKed
+//! outside gaps are not in the pipe (`partial_bytes`). Each entry also
+//! holds the delivery rate sampler's snapshot (`rate.rs`). The ring starts at 8 slots and
+//! doubles as the flight grows, so a short exchange does not pay for a large ring
+//! (112 KiB at most, 56-byte entries); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
 //! for the SACK blocks (binary search, then a walk over the entries one block covers) plus
 //! `CAPACITY` for RACK's loss scan.
 //!
@@ -33,6 +37,7 @@
 //! below SND.UNA are ignored; overlapping blocks are harmless (marking is idempotent); an
 //! entry counts as SACKed only when a block covers it entirely.
 
+use super::rate::TxSnap;
 use crate::wire::SeqNum;
 use crate::Instant;
 
@@ -68,7 +73,19 @@ pub(crate) struct Entry {
     /// While lost: the next byte to retransmit (an entry larger than the current MSS is
     /// retransmitted in pieces).
     pub(crate) retx_nxt: SeqNum,
+    /// `[gap_start, gap_end)` is the part of the entry no SACK block has covered: blocks
+    /// that cover only its head or its tail narrow it, so a coarse entry (several segments)
+    /// resends only its gap, and counts as SACKed once the gap closes.
+    gap_start: SeqNum,
+    gap_end: SeqNum,
     flags: u8,
+    /// Merged from several segments' entries (`coarsen`, `make_room`): only such an entry
+    /// tracks its gap. A one-segment entry is resent whole, as Linux resends an skb a block
+    /// covers only in part (it splits skbs at whole segments).
+    coarse: bool,
+    /// The delivery rate sampler's snapshot at the last (re)transmission (`rate.rs`); a
+    /// merged entry keeps its later part's.
+    pub(crate) snap: TxSnap,
 }
 
 impl Entry {
@@ -77,7 +94,11 @@ impl Entry {
         end: SeqNum(0),
         xmit: Instant::ZERO,
         retx_nxt: SeqNum(0),
+        gap_start: SeqNum(0),
+        gap_end: SeqNum(0),
         flags: 0,
+        coarse: false,
+        snap: TxSnap::ZERO,
     };
 
     pub(crate) fn sacked(&self) -> bool {
@@ -104,6 +125,14 @@ pub(crate) struct Delivered {
     /// A delivered, never retransmitted entry lay below an earlier SACKed one: reordering
     /// (RFC 8985 §6.2 step 3).
     pub(crate) reordered: bool,
+    /// The rate sampler's snapshot of the `latest` entry.
+    pub(crate) latest_snap: TxSnap,
+    /// Bytes the cumulative ACK covered that were SACKed before (delivered already).
+    pub(crate) cum_sacked: u32,
+    /// Bytes newly delivered, counted as each block covers them, also within an entry no
+    /// block covers whole (the rate sampler's `C.delivered` grows as the data arrives,
+    /// not in a burst when a coarse entry's gap closes).
+    pub(crate) bytes: u32,
 }
 
 /// The ring of entries plus byte counters kept in step with the flags.
@@ -116,6 +145,9 @@ pub(crate) struct Scoreboard {
     pub(crate) sacked_bytes: u32,
     /// Bytes in lost entries not yet (fully) retransmitted.
     pub(crate) lost_bytes: u32,
+    /// Bytes SACKed within entries not SACKed whole (outside their gaps), neither lost:
+    /// delivered, so not in the pipe (RFC 6675 §4).
+    pub(crate) partial_bytes: u32,
     /// Highest SACKed sequence number since the last RTO (for reordering detection).
     pub(crate) high_sacked: Option<SeqNum>,
     /// Most loop iterations one ACK ever cost (the CPU bound the tests check).
@@ -134,6 +166,7 @@ impl Scoreboard {
             len: 0,
             sacked_bytes: 0,
             lost_bytes: 0,
+            partial_bytes: 0,
             high_sacked: None,
             max_work: 0,
             coarsen_wait: 0,
@@ -176,21 +209,17 @@ impl Scoreboard {
     }
 
     fn set_flags(&mut self, i: usize, flags: u8) {
-        let e = *self.get(i);
-        let len = e.len();
-        if e.sacked() {
-            self.sacked_bytes -= len;
-        }
-        if e.lost() {
-            self.lost_bytes -= len;
-        }
-        if flags & SACKED != 0 {
-            self.sacked_bytes += len;
-        }
-        if flags & LOST != 0 {
-            self.lost_bytes += len;
-        }
-        self.get_mut(i).flags = flags;
+        self.update(i, |e| e.flags = flags);
+    }
+
+    /// Change entry `i` with `f`, keeping the byte counters in step.
+    fn update(&mut self, i: usize, f: impl FnOnce(&mut Entry)) {
+        let (s0, l0, p0) = counts(self.get(i));
+        f(self.get_mut(i));
+        let (s1, l1, p1) = counts(self.get(i));
+        self.sacked_bytes = self.sacked_bytes - s0 + s1;
+        self.lost_bytes = self.lost_bytes - l0 + l1;
+        self.partial_bytes = self.partial_bytes - p0 + p1;
     }
 
     /// Forget everything (the peer may have reneged, or SACK is off).
@@ -199,11 +228,12 @@ impl Scoreboard {
         self.len = 0;
         self.sacked_bytes = 0;
         self.lost_bytes = 0;
+        self.partial_bytes = 0;
         self.high_sacked = None;
     }
 
-    /// New data `[start, end)` went out at `now`.
-    pub(crate) fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+    /// New data `[start, end)` went out at `now`, with the rate sampler's `snap`.
+    pub(crate) fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant, snap: TxSnap) {
         if self.len > 0 && self.get(self.len - 1).end != start {
             // Coverage broke (cannot happen when every new segment is recorded): start over,
             // the scoreboard is only a hint.
@@ -228,7 +258,17 @@ impl Scoreboard {
         }
         let i = self.len;
         self.len += 1;
-        *self.get_mut(i) = Entry { start, end, xmit: now, retx_nxt: start, flags: 0 };
+        *self.get_mut(i) = Entry {
+            start,
+            end,
+            xmit: now,
+            retx_nxt: start,
+            gap_start: start,
+            gap_end: end,
+            flags: 0,
+            coarse: false,
+            snap,
+        };
     }
 
     /// Double the ring (from 8 slots, up to [`CAPACITY`]), its entries in order from slot 0.
@@ -261,6 +301,11 @@ impl Scoreboard {
                 }
                 // Same flags, so the SACKed and lost byte counts do not change.
                 e.end = n.end;
+                e.coarse = true;
+                e.gap_end = n.gap_end; // e's SACKed tail, if any, is forgotten: conservative
+                if n.xmit >= e.xmit {
+                    e.snap = n.snap;
+                }
                 e.xmit = e.xmit.max(n.xmit);
                 i += 1;
             }
@@ -268,6 +313,8 @@ impl Scoreboard {
             out += 1;
         }
         self.len = out;
+        // Merging forgets SACKed tails: count the partial bytes again (one pass, as this).
+        self.partial_bytes = (0..self.len).map(|i| counts(self.get(i)).2).sum();
     }
 
     /// Free one slot by merging two adjacent entries (see the module documentation).
@@ -286,11 +333,28 @@ impl Scoreboard {
         let sacked = a.flags & b.flags & SACKED;
         let lost = (a.flags | b.flags) & LOST;
         let flags = sacked | lost | ((a.flags | b.flags) & RETRANS);
-        self.set_flags(at, 0);
-        self.set_flags(at + 1, 0);
+        let whole = |e: &mut Entry| {
+            e.flags = 0;
+            (e.gap_start, e.gap_end) = (e.start, e.end);
+        };
+        self.update(at, whole);
+        self.update(at + 1, whole);
         let retx_nxt = if a.lost() { a.retx_nxt } else { a.start };
-        let merged =
-            Entry { start: a.start, end: b.end, xmit: a.xmit.max(b.xmit), retx_nxt, flags: 0 };
+        let snap = if b.xmit >= a.xmit { b.snap } else { a.snap };
+        let (start, end, xmit) = (a.start, b.end, a.xmit.max(b.xmit));
+        let (gap_start, gap_end) = (a.gap_start, b.gap_end);
+        let (gap_start_m, gap_end_m) = (start, end);
+        let merged = Entry {
+            start,
+            end,
+            xmit,
+            retx_nxt,
+            gap_start: gap_start_m,
+            gap_end: gap_end_m,
+            flags: 0,
+            coarse: true,
+            snap,
+        };
         // Close the gap from the nearer end of the ring: O(min(at, len - at)), and `at` is
         // within the first `MERGE_SEARCH` pairs or the last pair.
         if at < self.len / 2 {
@@ -307,7 +371,10 @@ impl Scoreboard {
         }
         self.len -= 1;
         *self.get_mut(at) = merged;
-        self.set_flags(at, flags);
+        self.update(at, |e| {
+            e.flags = flags;
+            (e.gap_start, e.gap_end) = (gap_start, gap_end);
+        });
     }
 
     /// Bytes below `una` already SACKed: delivered before the cumulative ACK reached them.
@@ -328,18 +395,27 @@ impl Scoreboard {
             if e.end <= una {
                 if !e.sacked() {
                     note_delivery(d, &e, self.high_sacked);
+                    d.bytes += e.gap_end.since(e.gap_start);
+                } else {
+                    d.cum_sacked += e.len();
                 }
-                self.set_flags(0, 0);
+                self.update(0, |e| {
+                    e.flags = 0;
+                    (e.gap_start, e.gap_end) = (e.start, e.end);
+                });
                 self.head = (self.head + 1) & (self.ring.len() - 1);
                 self.len -= 1;
             } else {
                 if e.start < una {
-                    let f = e.flags;
-                    self.set_flags(0, 0);
-                    let e = self.get_mut(0);
-                    e.start = una;
-                    e.retx_nxt = e.retx_nxt.max(una);
-                    self.set_flags(0, f);
+                    let gap_start = e.gap_start.max(una).min(e.gap_end);
+                    if !e.sacked() {
+                        d.bytes += gap_start.since(e.gap_start);
+                    }
+                    self.update(0, |e| {
+                        e.start = una;
+                        e.retx_nxt = e.retx_nxt.max(una);
+                        e.gap_start = gap_start;
+                    });
                 }
                 break;
             }
@@ -374,7 +450,26 @@ impl Scoreboard {
             if e.start >= right {
                 break;
             }
-            if e.start >= left && e.end <= right && !e.sacked() {
+            if e.sacked() {
+                i += 1;
+                continue;
+            }
+            // A block covering the head or the tail of the entry's gap narrows it
+            // (conservatively: a block inside the gap is not recorded).
+            let mut gap = (e.gap_start, e.gap_end);
+            if e.coarse && left <= gap.0 && right > gap.0 {
+                gap.0 = right.min(gap.1);
+            }
+            if e.coarse && right >= gap.1 && left < gap.1 {
+                gap.1 = left.max(gap.0);
+            }
+            let covered = (e.start >= left && e.end <= right) || gap.0 >= gap.1;
+            let old_gap = e.gap_end.since(e.gap_start);
+            if !covered {
+                d.bytes += old_gap - gap.1.since(gap.0);
+                self.update(i, |g| (g.gap_start, g.gap_end) = gap);
+            } else {
+                d.bytes += old_gap;
                 note_delivery(d, &e, self.high_sacked);
                 d.sacked += e.len();
                 self.set_flags(i, SACKED | (e.flags & RETRANS));
@@ -391,12 +486,14 @@ impl Scoreboard {
     /// recently delivered one (`rack_xmit`, `rack_end`) is lost once `rack_rtt + reo_wnd`
     /// has passed since its transmission. Returns how many entries were newly marked and
     /// the longest time any other such entry still has to wait (the reordering timer).
+    /// `on_lost` sees each newly lost entry.
     pub(crate) fn rack_detect(
         &mut self,
         now: Instant,
         rack_xmit: Instant,
         rack_end: SeqNum,
         wait: core::time::Duration,
+        mut on_lost: impl FnMut(&Entry),
     ) -> (u32, Option<core::time::Duration>) {
         let mut marked = 0;
         let mut timeout = None;
@@ -412,6 +509,7 @@ impl Scoreboard {
             }
             let deadline = e.xmit + wait;
             if deadline <= now {
+                on_lost(&e);
                 let e = self.get_mut(i);
                 e.retx_nxt = e.start;
                 let f = e.flags;
@@ -429,10 +527,11 @@ impl Scoreboard {
     /// mark goes and every entry is lost, to be resent in sequence order.
     pub(crate) fn mark_all_lost(&mut self) {
         for i in 0..self.len {
-            let e = self.get_mut(i);
-            e.retx_nxt = e.start;
-            let f = e.flags & RETRANS;
-            self.set_flags(i, f | LOST);
+            self.update(i, |e| {
+                e.retx_nxt = e.start;
+                (e.gap_start, e.gap_end) = (e.start, e.end);
+                e.flags = (e.flags & RETRANS) | LOST;
+            });
         }
         self.high_sacked = None;
     }
@@ -444,7 +543,8 @@ impl Scoreboard {
         }
         (0..self.len).find_map(|i| {
             let e = self.get(i);
-            (e.lost() && e.retx_nxt < e.end).then_some((i, e.retx_nxt.max(e.start), e.end))
+            let from = e.retx_nxt.max(e.start).max(e.gap_start);
+            (e.lost() && from < e.gap_end).then_some((i, from, e.gap_end))
         })
     }
 
@@ -459,8 +559,9 @@ impl Scoreboard {
             })
     }
 
-    /// `[seq, end)` was sent again at `now`: advance the entries it covers.
-    pub(crate) fn retransmitted(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
+    /// `[seq, end)` was sent again at `now` (with the rate sampler's `snap`): advance the
+    /// entries it covers.
+    pub(crate) fn retransmitted(&mut self, seq: SeqNum, end: SeqNum, now: Instant, snap: TxSnap) {
         let (mut lo, mut hi) = (0, self.len);
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -477,8 +578,10 @@ impl Scoreboard {
             }
             let g = self.get_mut(i);
             g.retx_nxt = g.retx_nxt.max(end.min(e.end));
-            if end >= e.end {
+            // Resent up to the end of its gap: what follows was SACKed.
+            if end >= e.gap_end {
                 g.xmit = now;
+                g.snap = snap;
                 let f = e.flags & SACKED;
                 self.set_flags(i, f | RETRANS);
             }
@@ -491,6 +594,18 @@ impl Scoreboard {
     }
 }
 
+/// What entry `e` adds to the counters: SACKed bytes, lost bytes, and bytes SACKed outside
+/// its gap while it is neither SACKed whole nor lost.
+fn counts(e: &Entry) -> (u32, u32, u32) {
+    let len = e.len();
+    let partial = len - e.gap_end.since(e.gap_start).min(len);
+    match (e.sacked(), e.lost()) {
+        (true, lost) => (len, if lost { len } else { 0 }, 0),
+        (false, true) => (0, len, 0),
+        (false, false) => (0, 0, partial),
+    }
+}
+
 /// RFC 8985 §6.2 steps 1-3 for one delivered entry: remember the most recently sent one,
 /// and whether it filled a hole below SACKed data without being retransmitted.
 fn note_delivery(d: &mut Delivered, e: &Entry, high_sacked: Option<SeqNum>) {
@@ -500,12 +615,14 @@ fn note_delivery(d: &mut Delivered, e: &Entry, high_sacked: Option<SeqNum>) {
     let newer = d.latest.is_none_or(|(x, end, _)| e.xmit > x || (e.xmit == x && e.end > end));
     if newer {
         d.latest = Some((e.xmit, e.end, e.retransmitted()));
+        d.latest_snap = e.snap;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::time::Duration;
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -525,7 +642,7 @@ mod tests {
         let mut s = Scoreboard::new();
         let n = CAPACITY as u32 + 10;
         for i in 0..n {
-            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)), TxSnap::ZERO);
         }
         assert!(s.len() <= CAPACITY / 2 + 10, "{}", s.len());
         assert_contiguous(&s, 0, n * 10);
@@ -542,7 +659,7 @@ mod tests {
         let n = 8 * CAPACITY as u32;
         let mut d = Delivered::default();
         for i in 0..n {
-            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)), TxSnap::ZERO);
             if i % 100 == 50 {
                 s.sack(SeqNum(i * 10), SeqNum(i * 10 + 10), &mut d); // one segment alone
             }
@@ -572,7 +689,7 @@ mod tests {
         let n = 3 * CAPACITY as u32;
         let mut d = Delivered::default();
         for i in 0..n {
-            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)), TxSnap::ZERO);
             if i % 2 == 1 {
                 s.sack(SeqNum(i * 10), SeqNum(i * 10 + 10), &mut d);
             }
@@ -586,6 +703,32 @@ mod tests {
         assert!(s.get(CAPACITY - 1).sacked() && s.get(CAPACITY - 1).len() == 10);
     }
 
+    /// A coarse entry (several segments) resends only the span no block covered, and is
+    /// SACKed once blocks have covered it piecewise; its bytes count as delivered as the
+    /// blocks arrive.
+    #[test]
+    fn a_coarse_entry_resends_only_its_gap() {
+        let mut s = Scoreboard::new();
+        s.push(SeqNum(0), SeqNum(40), t(1), TxSnap::ZERO);
+        s.get_mut(0).coarse = true; // as `coarsen` leaves it
+        s.push(SeqNum(40), SeqNum(50), t(2), TxSnap::ZERO);
+        let mut d = Delivered::default();
+        s.sack(SeqNum(20), SeqNum(50), &mut d);
+        s.sack(SeqNum(0), SeqNum(10), &mut d);
+        assert!(!s.get(0).sacked());
+        assert_eq!(d.bytes, 40, "[0, 10) and [20, 50) delivered");
+        let (marked, _) = s.rack_detect(t(10), t(2), SeqNum(50), Duration::ZERO, |_| {});
+        assert_eq!(marked, 1);
+        assert_eq!(s.next_lost(), Some((0, SeqNum(10), SeqNum(20))));
+        s.retransmitted(SeqNum(10), SeqNum(20), t(11), TxSnap::ZERO);
+        assert!(s.get(0).retransmitted() && !s.get(0).lost());
+        assert_eq!((s.lost_bytes, s.next_lost()), (0, None));
+        let mut d = Delivered::default();
+        s.sack(SeqNum(10), SeqNum(20), &mut d);
+        assert!(s.get(0).sacked());
+        assert_eq!((d.bytes, s.sacked_bytes), (10, 50));
+    }
+
     #[test]
     fn ring_grows_in_order_across_the_wrap() {
         let mut s = Scoreboard::new();
@@ -593,14 +736,14 @@ mod tests {
         let seg = |i: u32| (SeqNum(i * 10), SeqNum(i * 10 + 10));
         for i in 0..MIN_SLOTS as u32 {
             let (a, b) = seg(i);
-            s.push(a, b, t(1));
+            s.push(a, b, t(1), TxSnap::ZERO);
         }
         let mut d = Delivered::default();
         s.cum_ack(SeqNum(30), &mut d);
         // Wrap around the first allocation, then outgrow it.
         for i in MIN_SLOTS as u32..40 {
             let (a, b) = seg(i);
-            s.push(a, b, t(2));
+            s.push(a, b, t(2), TxSnap::ZERO);
         }
         assert_eq!(s.len(), 37);
         assert_eq!(s.ring.len(), 64);

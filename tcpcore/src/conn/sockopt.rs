@@ -81,9 +81,18 @@ impl Connection {
         }
         let (cwnd, ssthresh) = (self.cc.window(), self.cc.ssthresh());
         let mss = self.effective_mss();
-        self.cc = new_controller(&self.cfg, mss);
+        self.cc = new_controller(&self.cfg, mss, u64::from(self.iss.0));
         // The restart hook sets both values; neither controller reads its `now`.
         self.cc.on_idle_restart(Instant::ZERO, cwnd, ssthresh, mss);
+    }
+
+    /// The BBR controller's state, when the connection uses BBR (the model Linux reports
+    /// in `INET_DIAG_BBRINFO`).
+    pub fn bbr(&self) -> Option<&crate::cc::Bbr> {
+        match &self.cc {
+            crate::cc::AnyController::Bbr(b) => Some(b),
+            _ => None,
+        }
     }
 
     /// Pace this connection's data (Linux: internal TCP pacing, or the `fq` qdisc); takes
