@@ -278,7 +278,11 @@ impl Host {
 
     /// The connection's error, reported once (Linux `sock_error`).
     pub(crate) fn take_error(&mut self, fd: i32) -> Option<Errno> {
-        let e = self.conn(fd).ok()?.error()?;
+        let c = self.conn(fd).ok()?;
+        // The connection's own once-reported error (FA-02): taking it also releases a
+        // connection held for the application.
+        c.take_error();
+        let e = c.error()?;
         let s = self.sock(fd).ok()?;
         if s.err_reported {
             return None;

@@ -30,8 +30,6 @@ pub(crate) struct Inner {
     pub(crate) write_waker: Option<Waker>,
     /// The readiness futures waiting on this connection, every one woken by an event.
     pub(crate) waiters: Waiters,
-    /// `take_error` has reported the connection's failure (`SO_ERROR` is cleared by reading).
-    pub(crate) error_taken: bool,
     /// The cell is in the driver's work queue (or on its way there): at most once.
     pub(crate) queued: bool,
     /// The deadline of this cell's one live entry in the driver's timer heap.
@@ -74,7 +72,6 @@ impl Cell {
                 read_waker: None,
                 write_waker: None,
                 waiters: Waiters::default(),
-                error_taken: false,
                 queued,
                 armed: None,
                 timer_gen: 0,

@@ -316,8 +316,78 @@ async fn a_reset_is_ready_as_error_and_taken_once() {
     let err = s.take_error().unwrap().expect("the reset");
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
     assert!(s.take_error().unwrap().is_none(), "SO_ERROR is cleared by reading it");
-    // Reads still report it.
-    assert_eq!(s.try_read(&mut [0; 4]).unwrap_err().kind(), ErrorKind::ConnectionReset);
+    // FA-02: reported once in all (Linux `sk_err`): once taken, reads end the stream.
+    assert_eq!(s.try_read(&mut [0; 4]).unwrap(), 0);
+}
+
+/// What a stream reports after the peer's RST, in order: data read, the errors' kinds.
+macro_rules! after_reset {
+    ($s:expr) => {{
+        let s = $s;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 64];
+        let mut peek = [0u8; 64];
+        let n = s.peek(&mut peek).await.unwrap();
+        seen.push(format!("peek {:?}", String::from_utf8_lossy(&peek[..n])));
+        for _ in 0..3 {
+            seen.push(match s.try_read(&mut buf) {
+                Ok(n) => format!("read {:?}", String::from_utf8_lossy(&buf[..n])),
+                Err(e) => format!("read {:?}", e.kind()),
+            });
+        }
+        seen.push(format!("peek {:?}", s.peek(&mut peek).await.map_err(|e| e.kind())));
+        seen.push(format!("write {:?}", s.try_write(b"x").map_err(|e| e.kind())));
+        seen
+    }};
+}
+
+/// FA-02 (kernel parity): after the peer's RST a stream with unread data reads that data
+/// first, then `ConnectionReset` once, then end of stream; writes fail with `BrokenPipe`.
+/// Checked against tokio over the kernel's loopback (the peer resets with `SO_LINGER` 0),
+/// and ours over a `MemLink` must report the same sequence (Linux `tcp_reset` keeps the
+/// receive queue; `tcp_recvmsg` reports `sk_err` once, after it).
+#[tokio::test(flavor = "current_thread")]
+async fn fa_02_reads_after_a_reset_match_the_kernel() {
+    let l = theirs::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut c = theirs::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    c.write_all(b"hello").await.unwrap();
+    timeout(BOUND, s.readable()).await.unwrap().unwrap();
+    c.set_zero_linger().unwrap();
+    drop(c);
+    timeout(BOUND, s.ready(Interest::ERROR)).await.unwrap().unwrap();
+    let kernel = after_reset!(&s);
+
+    let ours = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let mem = std::thread::spawn(move || {
+        ours.block_on(async {
+            let (_s, _c, _l, mut c, s) = connected().await;
+            c.write_all(b"hello").await.unwrap();
+            data_arrives(&s).await;
+            c.set_zero_linger().unwrap();
+            drop(c);
+            timeout(BOUND, s.ready(Interest::ERROR)).await.unwrap().unwrap();
+            after_reset!(&s)
+        })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        kernel,
+        [
+            "peek \"hello\"",
+            "read \"hello\"",
+            "read ConnectionReset",
+            "read \"\"",
+            "peek Ok(0)",
+            "write Err(BrokenPipe)"
+        ]
+    );
+    assert_eq!(mem, kernel);
 }
 
 #[tokio::test(start_paused = true)]

@@ -186,6 +186,54 @@ async fn write_after_peer_reset_is_broken_pipe() {
     assert_eq!(c.write(b"late").await.unwrap_err().kind(), ErrorKind::BrokenPipe);
 }
 
+/// FA-02: a connection reset while it waits in the accept queue stays there with its data
+/// (Linux keeps the socket, closed, until `accept`): `accept` returns it, reads give the data,
+/// then `ConnectionReset` once, then end of stream, through the read half too.
+#[tokio::test(start_paused = true)]
+async fn fa_02_reset_before_accept_is_accepted_with_its_data() {
+    let (server, client) = stacks();
+    let l = server.bind(SERVER).await.unwrap();
+    let mut c = client.connect(SERVER).await.unwrap();
+    c.write_all(b"hello").await.unwrap();
+    // Virtual time (paused clock): the data, then the RST, arrive well within it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.set_zero_linger().unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(l.queued(), 1, "still in the accept queue");
+    let (s, _) = l.accept().await.unwrap();
+    let (mut r, w) = s.into_split();
+    let mut buf = [0u8; 16];
+    assert_eq!(r.read(&mut buf).await.unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(r.read(&mut buf).await.unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(r.read(&mut buf).await.unwrap(), 0);
+    assert_eq!(w.try_write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+    drop((r, w));
+    // Dropped: the connection leaves the stack (no leak), and a new one is accepted.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.connection_count(), 0);
+    let _c = client.connect(SERVER).await.unwrap();
+    let (_s, _) = l.accept().await.unwrap();
+}
+
+/// FA-02: a write after the RST reports it first (Linux `sk_err` is reported once, to the
+/// first call; tcp-tokio's write error is `BrokenPipe`), and reads then give the data and
+/// end of stream.
+#[tokio::test(start_paused = true)]
+async fn fa_02_write_first_after_reset_then_data_then_eof() {
+    let (_s, _c, _l, mut c, mut s) = connected().await;
+    c.write_all(b"hello").await.unwrap();
+    s.readable().await.unwrap();
+    c.set_zero_linger().unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(s.write(b"late").await.unwrap_err().kind(), ErrorKind::BrokenPipe);
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"hello");
+}
+
 #[tokio::test(start_paused = true)]
 async fn address_errors() {
     let (server, client) = stacks();

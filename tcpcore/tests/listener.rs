@@ -751,3 +751,69 @@ fn hs_10_isn_differs_per_four_tuple_per_time_and_per_seed() {
         }
     }
 }
+
+/// FA-02: a connection reset while it waits in the accept queue stays there, counted against
+/// the backlog, with its data (Linux keeps the socket, in TCP_CLOSE, until `accept`): it is
+/// not drained while no application call has touched it; a segment for its 4-tuple meanwhile
+/// is answered as one for no connection (RFC 9293 §3.10.7.1). `accept` returns it; reads give
+/// the data, then `ConnectionReset` once, then end of stream (Linux `tcp_recvmsg`); from the
+/// first read it is the application's and drained.
+#[test]
+fn fa_02_reset_before_accept_stays_queued_with_its_data() {
+    let mut s = Srv::new(seeded(1), opts(1, 16, SynCookies::Never));
+    let c = client(40000);
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    let third = Seg::ack(C_ISN + 1, isn.wrapping_add(1)).data(b"hello").psh();
+    let h = s.deliver(c, third).expect("data with an acceptable ACK completes");
+    s.conn_output(h);
+    s.deliver(c, Seg::rst(C_ISN + 6));
+    let conn = &s.conns[&h];
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), Some(tcpcore::ConnectionError::Reset));
+    assert!(!conn.is_drained(), "held for accept");
+    assert_eq!(s.ep.accept_queue_len(SERVER), 1);
+    // The backlog (1) still counts it: a new client's SYN is dropped (ListenOverflows).
+    s.deliver(client(40001), Seg::syn(C_ISN));
+    s.expect_none();
+    // A stray ACK for its 4-tuple: <SEQ=SEG.ACK><CTL=RST>, never a RST for a RST.
+    s.deliver(c, Seg::ack(C_ISN + 6, isn.wrapping_add(1)));
+    let out = s.conn_output(h);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    out[0].assert_flags(TcpFlags::RST).assert_seq_ack(isn.wrapping_add(1), 0);
+    s.deliver(c, Seg::rst(C_ISN + 6));
+    assert!(s.conn_output(h).is_empty());
+
+    assert_eq!(s.ep.accept(SERVER), Some(h));
+    let conn = s.conns.get_mut(&h).unwrap();
+    let mut b = [0u8; 16];
+    assert_eq!(conn.read(&mut b), Ok(5));
+    assert_eq!(&b[..5], b"hello");
+    // The application holds it now: it leaves the endpoint, and reads go on from the object.
+    assert!(conn.is_drained());
+    let mut conn = s.conns.remove(&h).unwrap();
+    s.ep.connection_closed(h, &conn);
+    assert_eq!(s.ep.connection_count(), 0);
+    let reset = tcpcore::ConnectionError::Reset;
+    assert_eq!(conn.read(&mut b), Err(tcpcore::ReadError::Failed(reset)));
+    assert_eq!(conn.read(&mut b), Ok(0));
+}
+
+/// FA-02: a reset connection nobody accepts is released when its listener closes (the owner
+/// aborts what `unlisten` returns): drained at once, no RST sent, its data freed.
+#[test]
+fn fa_02_reset_unaccepted_connection_is_freed_when_the_listener_closes() {
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let c = client(40000);
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    let third = Seg::ack(C_ISN + 1, isn.wrapping_add(1)).data(b"hello").psh();
+    let h = s.deliver(c, third).unwrap();
+    s.conn_output(h);
+    s.deliver(c, Seg::rst(C_ISN + 6));
+    assert!(!s.conns[&h].is_drained());
+    assert_eq!(s.ep.unlisten(SERVER), vec![h]);
+    let conn = s.conns.get_mut(&h).unwrap();
+    conn.abort();
+    assert!(conn.is_drained());
+    assert_eq!(conn.buffer_bytes(), 0, "unread data freed");
+    assert!(s.conn_output(h).is_empty(), "nothing to reset");
+}

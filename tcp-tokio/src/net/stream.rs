@@ -26,7 +26,10 @@ use crate::stack::{Shared, Stack};
 /// - `shutdown` queues a FIN after every byte already written and returns;
 /// - dropping the stream closes it gracefully: queued data is still delivered, then FIN
 ///   (the stack keeps the connection until it has finished). If received data was never
-///   read, dropping sends RST instead, as Linux does; so does `set_zero_linger()`.
+///   read, dropping sends RST instead, as Linux does; so does `set_zero_linger()`;
+/// - after the peer's RST, reads (`read`, `try_read`, `peek`, the halves) return the data
+///   received before it, then `ConnectionReset` once, then `Ok(0)`; writes fail with
+///   `BrokenPipe`. A connection reset before `accept` is still returned by it (FA-02).
 ///
 /// # Examples
 /// ```
@@ -458,8 +461,9 @@ impl TcpStream {
     /// ```
     ///
     /// # Errors
-    /// As a read: `ConnectionReset` after a reset, `TimedOut`, and so on. `Ok(0)` is end of
-    /// stream.
+    /// As a read: after a reset the data received before it first, then `ConnectionReset`
+    /// once (peeking reports it too, as `MSG_PEEK` does), then `Ok(0)`; `TimedOut` after a
+    /// timeout, and so on. `Ok(0)` is end of stream.
     ///
     /// # Cancel safety
     /// Cancel safe: nothing is consumed.
@@ -529,7 +533,10 @@ impl TcpStream {
     /// Read what is buffered without waiting. `Ok(0)` is end of stream.
     ///
     /// # Errors
-    /// `WouldBlock` when nothing is buffered; the connection's error after a failure.
+    /// `WouldBlock` when nothing is buffered. After a reset (or a timeout) the data received
+    /// before it is still read; then the failure (`ConnectionReset`) is returned once, unless
+    /// a write or [`TcpStream::take_error`] reported it already; then `Ok(0)`, as Linux's
+    /// `tcp_recvmsg` (FA-02).
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.try_read(buf)
     }
@@ -555,19 +562,14 @@ impl TcpStream {
 
     /// The connection's failure (`SO_ERROR`), reported once: the first call after a reset,
     /// a timeout or a hard ICMP error returns it, later calls `None`, as reading `SO_ERROR`
-    /// clears it. Reads and writes go on reporting the failure.
+    /// clears it. As on Linux the failure is reported once in all, to whichever comes
+    /// first of this, a read or a write (FA-02): once taken here, reads return the data
+    /// received before it, then `Ok(0)`; writes fail with `BrokenPipe`.
     ///
     /// # Errors
     /// Never; the `Result` matches tokio.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let mut inner = self.inner.lock();
-        match inner.conn.error() {
-            Some(e) if !inner.error_taken => {
-                inner.error_taken = true;
-                Ok(Some(connection_error(e)))
-            }
-            _ => Ok(None),
-        }
+        Ok(self.inner.lock().conn.take_error().map(connection_error))
     }
 
     /// Queue bytes without waiting; returns how many fit.

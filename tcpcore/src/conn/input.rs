@@ -34,11 +34,28 @@ impl Connection {
             "segment in"
         );
         match self.state {
-            State::Closed | State::Listen => {}
+            State::Closed => self.on_closed(seg),
+            State::Listen => {}
             State::SynSent => self.on_syn_sent(now, seg),
             _ => self.on_synchronized(now, seg),
         }
         self.update_timers(now);
+    }
+
+    /// CLOSED, while the owner still holds a failed connection for the application (FA-02:
+    /// reset before `accept`, or before the application's next call): the segment is
+    /// answered as one for no connection (RFC 9293 §3.10.7.1), as Linux answers for its
+    /// socket, unhashed by the reset. Never a RST for a RST; one reset pending at a time.
+    fn on_closed(&mut self, seg: &Segment<'_>) {
+        let t = &seg.tcp;
+        if t.flags.rst() || self.pending_rst.is_some() || self.is_drained() {
+            return;
+        }
+        self.pending_rst = Some(if t.flags.ack() {
+            PendingRst { seq: t.ack, ack: None }
+        } else {
+            PendingRst { seq: SeqNum(0), ack: Some(t.seq + t.seq_len(seg.payload.len())) }
+        });
     }
 
     /// Record what a SYN (or SYN-ACK) tells us: the peer's ISN and negotiated options.
@@ -277,6 +294,9 @@ impl Connection {
                 // a Fast Open child, which the application may already hold (Linux resets
                 // it like any socket).
                 State::SynReceived if self.passive && !self.is_fast_open_child() => None,
+                // FA-02: a Fast Open child is reset like an established socket (Linux
+                // `tcp_reset` in SYN_RECV: ECONNRESET); only an active open is refused.
+                State::SynReceived if self.passive => Some(ConnectionError::Reset),
                 State::SynReceived => Some(ConnectionError::Refused),
                 // CL-12: with our data still unacknowledged the peer did not take it all: a
                 // reset, not a clean close (Linux `tcp_reset`: ECONNRESET).
@@ -287,6 +307,8 @@ impl Connection {
                 _ => Some(ConnectionError::Reset),
             };
             self.info.cold.resets_in += 1;
+            // RFC 9293 §3.10.7.4 flushes every queue; Linux (`tcp_reset`) flushes only the
+            // send queue: the data received before the reset stays readable (FA-02).
             self.enter_closed(error);
         } else if seq.in_range(self.rcv_nxt, self.rcv_nxt + self.rcv_wnd().max(1)) {
             self.challenge_ack(now);

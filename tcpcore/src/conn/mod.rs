@@ -247,6 +247,14 @@ pub struct Connection {
     pub(crate) pending_rst: Option<PendingRst>,
     pub(crate) events: u8,
     pub(crate) error: Option<ConnectionError>,
+    /// `error` is not yet reported to the application (Linux `sk_err`, which a read or write
+    /// reports once and clears): reads return the data received before the failure, then
+    /// the error once, then end of stream (FA-02).
+    pub(crate) error_unreported: bool,
+    /// A passive connection no application call has touched yet: still in its listener's
+    /// accept queue, or accepted and never used. Once failed, it stays undrained while it has
+    /// something to report, so `accept` still returns it, as Linux does (FA-02).
+    pub(crate) unclaimed: bool,
     /// When the oldest unacknowledged data was sent with no progress since (RFC 5482).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) info: info::Counters,
@@ -317,6 +325,8 @@ impl Connection {
             pending_rst: None,
             events: 0,
             error: None,
+            error_unreported: false,
+            unclaimed: passive,
             stalled_since: None,
             info: info::Counters::default(),
             mem: budget::Charge::default(),
@@ -365,12 +375,22 @@ impl Connection {
     /// The connection is closed, or in TIME-WAIT, and has nothing left to send: its owner may
     /// drop it after [`crate::Endpoint::connection_closed`], which keeps a TIME-WAIT
     /// connection as a compact entry.
+    ///
+    /// A failed passive connection that no application call has touched yet and that still
+    /// has data or its error to report is not drained: it stays in the accept queue, and
+    /// `accept` returns it, as Linux does (FA-02). Any call on it (a read, `close`) releases
+    /// it.
     pub fn is_drained(&self) -> bool {
         match self.state {
-            State::Closed => self.pending_rst.is_none(),
+            State::Closed => self.pending_rst.is_none() && !self.held_for_accept(),
             State::TimeWait => !self.ack.now,
             _ => false,
         }
+    }
+
+    /// FA-02: failed, untouched by the application, with something left to tell it.
+    fn held_for_accept(&self) -> bool {
+        self.unclaimed && (self.error_unreported || self.recv_buf.unread() > 0)
     }
 
     /// The compact TIME-WAIT entry this connection leaves behind, if it is in TIME-WAIT.
@@ -388,12 +408,27 @@ impl Connection {
         })
     }
 
-    /// Bytes the application can read now (none after a failure: they are discarded).
+    /// Bytes the application can read now. Data received before a reset stays readable
+    /// (FA-02, as Linux `tcp_reset` keeps the receive queue).
     pub fn readable_bytes(&self) -> usize {
-        if self.error.is_some() {
-            return 0;
-        }
         self.recv_buf.unread()
+    }
+
+    /// Whether the connection's failure ([`Connection::error`]) is still to be reported by a
+    /// read, a write or [`Connection::take_error`] (Linux: `sk_err` is set, `EPOLLERR`).
+    pub fn has_pending_error(&self) -> bool {
+        self.error_unreported
+    }
+
+    /// Take the failure not yet reported (Linux `SO_ERROR`, which clears `sk_err`): `Some`
+    /// once after a reset, timeout or hard ICMP error, then `None`; a later read then
+    /// returns end of stream once the buffered data is read (FA-02).
+    pub fn take_error(&mut self) -> Option<ConnectionError> {
+        self.unclaimed = false;
+        if !core::mem::take(&mut self.error_unreported) {
+            return None;
+        }
+        self.error
     }
 
     /// Bytes the application can write now without blocking.
@@ -417,9 +452,13 @@ impl Connection {
     /// # Errors
     /// [`WriteError::Blocked`] when the send buffer is full, [`WriteError::Closed`] after
     /// [`Connection::shutdown_write`], [`WriteError::Failed`] after a failure (a reset maps to
-    /// `EPIPE`, FA-02), [`WriteError::NotConnected`] when the connection is closed.
+    /// `EPIPE`, FA-02), [`WriteError::NotConnected`] when the connection is closed. The
+    /// first write after a failure also reports it (as Linux `sk_stream_error`): a later
+    /// read no longer does, and ends the stream after the buffered data.
     pub fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        self.unclaimed = false;
         if let Some(e) = self.error {
+            self.error_unreported = false;
             return Err(WriteError::Failed(e));
         }
         if self.fin_queued {
@@ -455,14 +494,17 @@ impl Connection {
     /// Copy received bytes into `buf`. `Ok(0)` means end of stream (the peer's FIN), as with
     /// `std::io::Read`.
     ///
+    /// After a reset or timeout (FA-02, as Linux `tcp_recvmsg`): the data received before it
+    /// is still read first; then the failure is reported once ([`ReadError::Failed`]), unless
+    /// a write or [`Connection::take_error`] reported it already or the peer's FIN came
+    /// first; after that reads return `Ok(0)`.
+    ///
     /// # Errors
     /// [`ReadError::WouldBlock`] when nothing is buffered yet, [`ReadError::NotConnected`]
-    /// before the handshake, [`ReadError::Failed`] after a reset or timeout (buffered data
-    /// is discarded, as the kernel does).
+    /// before the handshake, [`ReadError::Failed`] once after a failure, when the data
+    /// received before it has been read.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
-        if let Some(e) = self.error {
-            return Err(ReadError::Failed(e));
-        }
+        self.unclaimed = false;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -470,8 +512,12 @@ impl Connection {
         if n > 0 {
             return Ok(n);
         }
+        // Linux tcp_recvmsg: the peer's FIN (SOCK_DONE) ends the stream before `sk_err`.
         if self.fin_received {
             return Ok(0);
+        }
+        if let Some(e) = self.take_error() {
+            return Err(ReadError::Failed(e));
         }
         match self.state {
             State::SynSent | State::SynReceived => Err(ReadError::NotConnected),
@@ -482,11 +528,10 @@ impl Connection {
 
     /// Zero-copy read: `f` sees the unread bytes (as up to two slices) and returns how many
     /// it consumed.
-    /// After a failure nothing is offered, as with [`Connection::read`].
+    /// After a failure the data received before it is still offered, as with
+    /// [`Connection::read`] (FA-02); the failure itself is reported by `read`.
     pub fn read_with(&mut self, f: impl FnOnce([&[u8]; 2]) -> usize) -> usize {
-        if self.error.is_some() {
-            return 0;
-        }
+        self.unclaimed = false;
         let n = f(self.recv_buf.peek()).min(self.recv_buf.unread());
         self.recv_buf.consume(n);
         n
@@ -495,6 +540,7 @@ impl Connection {
     /// Send FIN after all queued data (RFC 9293 §3.10.4, half-close). Reading continues.
     /// Idempotent.
     pub fn shutdown_write(&mut self) {
+        self.unclaimed = false;
         if self.fin_queued || self.error.is_some() {
             return;
         }
@@ -521,9 +567,10 @@ impl Connection {
 
     /// Close: the application will neither read nor write again. Queued data is still
     /// delivered, then FIN. If received data was never read, the connection is reset instead
-    /// (CL-10, as Linux does).
+    /// (CL-10, as Linux does); not after a reset, which left nothing to reset (FA-02).
     pub fn close(&mut self) {
         self.orphaned = true;
+        self.unclaimed = false;
         if self.recv_buf.unread() > 0 {
             self.abort();
             return;
@@ -531,8 +578,12 @@ impl Connection {
         self.shutdown_write();
     }
 
-    /// Abortive close: send RST and forget the connection (RFC 9293 §3.10.5, CL-10).
+    /// Abortive close: send RST and forget the connection (RFC 9293 §3.10.5, CL-10). Unread
+    /// data is discarded, as Linux `tcp_close` purges the receive queue.
     pub fn abort(&mut self) {
+        self.unclaimed = false;
+        self.recv_buf.consume(self.recv_buf.unread());
+        self.recv_buf.release_if_empty();
         if self.state.is_synchronized() || self.state == State::SynReceived {
             self.pending_rst = Some(PendingRst { seq: self.snd_nxt, ack: Some(self.rcv_nxt) });
         }
@@ -645,7 +696,10 @@ impl Connection {
             Some(ConnectionError::TimedOut) => self.timeout_cause().or(error),
             e => e,
         };
-        self.error = self.error.or(error);
+        if self.error.is_none() && error.is_some() {
+            self.error = error;
+            self.error_unreported = true;
+        }
         self.events |= ev::CLOSED | ev::READABLE | ev::WRITABLE;
         tracing::debug!(error = ?self.error, "closed");
     }
