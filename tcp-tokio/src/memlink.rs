@@ -52,6 +52,8 @@ pub struct MemLink {
     /// Offloads are on (asked for, and no per-packet faults).
     offload: bool,
     rng: u64,
+    /// Bottleneck rate in bytes per second (`None`: unlimited).
+    rate: Option<u64>,
     sleep: Option<Pin<Box<Sleep>>>,
     /// Each packet's fate in `poll_send` (kept to reuse its allocation).
     plan: Vec<(usize, u8, Duration)>,
@@ -112,6 +114,8 @@ struct QueueInner {
     delayed: BTreeMap<(Instant, u64), Vec<u8>>,
     next_seq: u64,
     capacity: usize,
+    /// With a rate limit, when the link finishes serializing the packets queued so far.
+    busy_until: Option<Instant>,
     /// The receiving end's waker.
     waker: Option<Waker>,
     /// Spent packet buffers, reused by the sender.
@@ -126,6 +130,7 @@ impl Queue {
                 delayed: BTreeMap::new(),
                 next_seq: 0,
                 capacity,
+                busy_until: None,
                 waker: None,
                 pool: Vec::new(),
             }),
@@ -142,6 +147,7 @@ pub struct MemLinkBuilder {
     queue: usize,
     faults: Faults,
     offload: bool,
+    rate: Option<u64>,
     seed: u64,
 }
 
@@ -167,6 +173,14 @@ impl MemLinkBuilder {
     /// One-way delay of every packet (default none).
     pub fn delay(mut self, d: Duration) -> Self {
         self.faults.delay = d;
+        self
+    }
+
+    /// A bottleneck of `bytes_per_sec` in each direction (default none: packets cross at
+    /// once): a packet leaves after the ones queued before it, taking its length over the
+    /// rate, then the [`delay`](Self::delay). The queue bound holds the packets waiting.
+    pub fn rate(mut self, bytes_per_sec: u64) -> Self {
+        self.rate = Some(bytes_per_sec.max(1));
         self
     }
 
@@ -216,6 +230,7 @@ impl MemLinkBuilder {
             faults: self.faults,
             offload,
             rng: splitmix(self.seed ^ salt),
+            rate: self.rate,
             sleep: None,
             plan: Vec::new(),
         };
@@ -242,6 +257,7 @@ impl MemLink {
                 duplicate: 0.0,
             },
             offload: true,
+            rate: None,
             seed: 0,
         }
     }
@@ -347,7 +363,7 @@ impl Device for MemLink {
         let c = &tx.counters;
         c.sent.fetch_add(packets.len() as u64, Ordering::Relaxed);
         let f = self.faults;
-        let delayed = !f.delay.is_zero() || f.reorder > 0.0;
+        let delayed = !f.delay.is_zero() || f.reorder > 0.0 || self.rate.is_some();
         let now = if delayed { Some(Instant::now()) } else { None };
         // Decide every fault before taking the lock.
         let mut plan = std::mem::take(&mut self.plan);
@@ -387,9 +403,17 @@ impl Device for MemLink {
                 buf.extend_from_slice(&packets[i]);
                 match now {
                     Some(now) => {
+                        let mut at = now;
+                        if let Some(rate) = self.rate {
+                            // Serialized behind the packets queued before it.
+                            let start = q.busy_until.map_or(now, |b| b.max(now));
+                            let ns = buf.len() as u128 * 1_000_000_000 / u128::from(rate);
+                            at = start + Duration::from_nanos(ns as u64);
+                            q.busy_until = Some(at);
+                        }
                         let seq = q.next_seq;
                         q.next_seq += 1;
-                        q.delayed.insert((now + d, seq), buf);
+                        q.delayed.insert((at + d, seq), buf);
                     }
                     None => q.ready.push_back(buf),
                 }

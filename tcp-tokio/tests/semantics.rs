@@ -525,3 +525,25 @@ async fn poll_read_with_lends_the_buffer_in_place() {
     let r = poll_fn(|cx| s.poll_read_with(cx, |_, _| Ok(0))).await;
     assert_eq!(r.unwrap_err().kind(), ErrorKind::ConnectionReset);
 }
+
+/// A link with a rate limit is a bottleneck: 2 MB at 1 MB/s take about 2 s of the paused
+/// clock, not the instant an unlimited link takes.
+#[tokio::test(start_paused = true)]
+async fn rate_limited_link_is_a_bottleneck() {
+    const TOTAL: usize = 2_000_000;
+    let (server, client) = stacks_on(MemLink::builder().rate(1_000_000));
+    let listener = server.bind(SERVER).await.unwrap();
+    let reader = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        got.len()
+    });
+    let start = tokio::time::Instant::now();
+    let mut c = client.connect(SERVER).await.unwrap();
+    c.write_all(&vec![7u8; TOTAL]).await.unwrap();
+    c.shutdown().await.unwrap();
+    assert_eq!(reader.await.unwrap(), TOTAL);
+    let secs = start.elapsed().as_secs_f64();
+    assert!((2.0..=2.3).contains(&secs), "{secs:.3} s for 2 MB at 1 MB/s");
+}
