@@ -23,15 +23,7 @@ const PORT: u16 = 8080;
 /// A 10 MiB body that is not a repeating pattern of a small period, so a misplaced segment
 /// cannot go unnoticed.
 fn body() -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..10 * MIB)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::xorshift_bytes(0x9e37_79b9_7f4a_7c15, 10 * MIB)
 }
 
 /// Run curl (in the test's namespace) with `args` and a bound on its run time; returns what

@@ -68,15 +68,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A file of `len` bytes that is not a repeating pattern of a small period.
 fn random_file(name: &str, len: usize) -> std::path::PathBuf {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ len as u64;
-    let data: Vec<u8> = (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let data = common::xorshift_bytes(0x9e37_79b9_7f4a_7c15 ^ len as u64, len);
     let dir = std::env::temp_dir().join(format!("tun_forward_{name}_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("blob");
@@ -522,17 +514,7 @@ fn ai_01_ipv6_tcp_and_udp_through_the_forwarder_byte_exact() {
     let net = ForwardNet::new().expect("namespaces");
     let at = SocketAddr::from((SERVER_IP6, ECHO_PORT));
     let _stop = echo_server_at(&net.server, at);
-    let data: Vec<u8> = {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        (0..8 * MIB)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
+    let data = common::xorshift_bytes(0x2545_f491_4f6c_dd1d, 8 * MIB);
     let want = data.clone();
     let (tcp, udp, stats) = with_forwarder(
         &net,

@@ -340,20 +340,10 @@ async fn pace_03_max_pacing_rate_on_a_live_stream() {
     const TOTAL: usize = 2_000_000;
     let (server, client, tap) = stacks();
     let listener = server.bind(SERVER).await.unwrap();
-    let (mut c, mut s) = connect(client.socket_v4().unwrap(), &listener).await;
+    let (mut c, s) = connect(client.socket_v4().unwrap(), &listener).await;
     c.set_max_pacing_rate(Some(1_000_000)).unwrap();
     assert_eq!(c.max_pacing_rate().unwrap(), Some(1_000_000));
-    let reader = tokio::spawn(async move {
-        let (mut buf, mut n) = (vec![0; 1 << 16], 0);
-        while n < TOTAL {
-            let k = s.read(&mut buf).await.unwrap();
-            assert!(k > 0, "early end of stream");
-            n += k;
-        }
-    });
-    let start = Instant::now();
-    c.write_all(&vec![7u8; TOTAL]).await.unwrap();
-    reader.await.unwrap();
+    let start = send_and_read(&mut c, s, TOTAL).await;
     let secs = (Instant::now() - start).as_secs_f64();
     eprintln!("2 MB in {secs:.3} s at a 1 MB/s cap");
     assert!((1.9..=2.2).contains(&secs), "{secs:.3} s for 2 MB at 1 MB/s");
@@ -362,6 +352,23 @@ async fn pace_03_max_pacing_rate_on_a_live_stream() {
         tap.log().iter().filter(|r| r.out && r.len > 0 && r.at >= start).map(|r| r.at).collect();
     let gap = data.windows(2).map(|w| w[1] - w[0]).max().unwrap();
     assert!(gap <= Duration::from_millis(10), "a gap of {gap:?}");
+}
+
+/// Write `total` bytes on `c` while a task reads them all from `s`; returns when the writer
+/// started (the transfer has ended when this returns).
+async fn send_and_read(c: &mut TcpStream, mut s: TcpStream, total: usize) -> Instant {
+    let reader = tokio::spawn(async move {
+        let (mut buf, mut n) = (vec![0; 1 << 16], 0);
+        while n < total {
+            let k = s.read(&mut buf).await.unwrap();
+            assert!(k > 0, "early end of stream");
+            n += k;
+        }
+    });
+    let start = Instant::now();
+    c.write_all(&vec![7u8; total]).await.unwrap();
+    reader.await.unwrap();
+    start
 }
 
 /// Goodput in bit/s of 16 MiB over a MemLink with 5 ms of delay each way, in tokio's paused
@@ -374,18 +381,8 @@ async fn paced_goodput(pacing: bool) -> f64 {
     let listener = server.bind(SERVER).await.unwrap();
     let socket = client.socket_v4().unwrap();
     socket.set_pacing(pacing).unwrap();
-    let (mut c, mut s) = connect(socket, &listener).await;
-    let reader = tokio::spawn(async move {
-        let (mut buf, mut n) = (vec![0; 1 << 16], 0);
-        while n < TOTAL {
-            let k = s.read(&mut buf).await.unwrap();
-            assert!(k > 0, "early end of stream");
-            n += k;
-        }
-    });
-    let start = Instant::now();
-    c.write_all(&vec![7u8; TOTAL]).await.unwrap();
-    reader.await.unwrap();
+    let (mut c, s) = connect(socket, &listener).await;
+    let start = send_and_read(&mut c, s, TOTAL).await;
     let goodput = TOTAL as f64 * 8.0 / (Instant::now() - start).as_secs_f64();
     eprintln!("pacing {pacing}: {:.0} Mbit/s", goodput / 1e6);
     goodput

@@ -162,6 +162,20 @@ pub async fn kernel_side<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'stat
     }
 }
 
+/// `len` bytes of a xorshift sequence started from `seed`: no repeating pattern of a small
+/// period, so a misplaced segment cannot go unnoticed.
+pub fn xorshift_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// The test pattern: byte `i` of a stream is `i mod 251`.
 pub struct Pattern(Vec<u8>);
 
