@@ -75,15 +75,9 @@ mod app {
     }
 
     pub(crate) fn main() -> ExitCode {
-        let args = match parse_args() {
+        let args = match examples::cli::args_or_usage("http_get", USAGE, parse_args()) {
             Ok(a) => a,
-            Err(e) => {
-                if !e.is_empty() {
-                    eprintln!("http_get: {e}");
-                }
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
+            Err(code) => return code,
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         match rt.block_on(get(args)) {

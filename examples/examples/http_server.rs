@@ -73,23 +73,9 @@ mod app {
     }
 
     pub(crate) fn main() -> ExitCode {
-        let args = match parse_args() {
-            Ok(a) => a,
-            Err(e) => {
-                if !e.is_empty() {
-                    eprintln!("http_server: {e}");
-                }
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
-        };
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        match rt.block_on(serve(args)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("http_server: {e}");
-                ExitCode::FAILURE
-            }
+        match examples::cli::args_or_usage("http_server", USAGE, parse_args()) {
+            Ok(args) => examples::cli::run_multi_thread("http_server", serve(args)),
+            Err(code) => code,
         }
     }
 

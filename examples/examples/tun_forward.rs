@@ -81,24 +81,12 @@ mod app {
     }
 
     pub(crate) fn main() -> ExitCode {
-        let args = match parse_args() {
-            Ok(a) => a,
-            Err(e) => {
-                if !e.is_empty() {
-                    eprintln!("tun_forward: {e}");
-                }
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
+        match examples::cli::args_or_usage("tun_forward", USAGE, parse_args()) {
+            Ok(args) => {
+                examples::log::StderrLog::install_from_env("TUN_FORWARD_LOG");
+                examples::cli::run_multi_thread("tun_forward", forward(args))
             }
-        };
-        examples::log::StderrLog::install_from_env("TUN_FORWARD_LOG");
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        match rt.block_on(forward(args)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tun_forward: {e}");
-                ExitCode::FAILURE
-            }
+            Err(code) => code,
         }
     }
 

@@ -1,7 +1,43 @@
-//! The command-line options both TUN examples (`http_server`, `http_get`) take, with the
-//! defaults the issue fixes: `--tun tcptun0 --kernel-ip 10.77.0.1/24 --ip 10.77.0.2`.
+//! The command-line options the TUN examples (`http_server`, `http_get`, `tun_forward`) take,
+//! with their defaults `--tun tcptun0 --kernel-ip 10.77.0.1/24 --ip 10.77.0.2`, and the
+//! `main` they share.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::process::ExitCode;
+
+/// The parsed options, or the usage printed (after the error, if there is one) and exit
+/// code 2.
+///
+/// # Errors
+/// The exit code when `parsed` is an error.
+pub fn args_or_usage<A>(name: &str, usage: &str, parsed: Result<A, String>) -> Result<A, ExitCode> {
+    parsed.map_err(|e| {
+        if !e.is_empty() {
+            eprintln!("{name}: {e}");
+        }
+        eprintln!("{usage}");
+        ExitCode::from(2)
+    })
+}
+
+/// Run `main` on a multi-thread runtime: exit code 0, or 1 with its error printed.
+pub fn run_multi_thread(name: &str, main: impl Future<Output = std::io::Result<()>>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(main) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Where the stack attaches: the TUN name, the kernel side's address, and the stack's.
 #[derive(Clone, Debug, PartialEq, Eq)]

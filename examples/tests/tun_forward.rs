@@ -329,23 +329,7 @@ fn ai_01_five_percent_loss_on_the_tun_byte_exact() {
 
 /// 5 % random loss each way on the forwarder's TUN (iptables `statistic`).
 fn five_percent_loss_on_tun() {
-    for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
-        common::run(&[
-            "iptables",
-            "-A",
-            chain,
-            dir,
-            TUN,
-            "-m",
-            "statistic",
-            "--mode",
-            "random",
-            "--probability",
-            "0.05",
-            "-j",
-            "DROP",
-        ]);
-    }
+    common::five_percent_loss_on(TUN);
 }
 
 /// AI-01 for UDP through `tun_forward`: `dig` in the client namespace resolves names

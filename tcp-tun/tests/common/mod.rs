@@ -104,13 +104,18 @@ pub fn run(args: &[&str]) {
 
 /// 5 % random loss on the TUN, each way (iptables `statistic`: this kernel has no netem).
 pub fn five_percent_loss() {
+    five_percent_loss_on(TUN_NAME);
+}
+
+/// 5 % random loss each way on interface `dev` of the calling thread's namespace.
+pub fn five_percent_loss_on(dev: &str) {
     for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
         run(&[
             "iptables",
             "-A",
             chain,
             dir,
-            TUN_NAME,
+            dev,
             "-m",
             "statistic",
             "--mode",
