@@ -279,6 +279,30 @@ fn tfo_02_forged_cookie_gets_the_real_one_and_the_data_comes_after_the_handshake
     assert!(s.conns[&h2].info().syn_data);
 }
 
+/// TFO-02: a Fast Open SYN carrying more than the receive buffer holds has the excess
+/// trimmed (the window trim of RFC 9293 §3.10.7.4, before any window was offered): the
+/// SYN-ACK acknowledges what was kept and the client sends the rest again after the
+/// handshake. (Found by the endpoint fuzzer: the buffer went past its limit.)
+#[test]
+fn tfo_02_syn_data_beyond_the_receive_buffer_is_trimmed() {
+    // TFO-02
+    let conn = ConnConfig {
+        timestamps: false,
+        recv_buffer: 1024,
+        max_recv_buffer: 1024,
+        ..ConnConfig::default()
+    };
+    let opts = ListenOptions { fast_open_queue: 4, ..ListenOptions::default() };
+    let mut s = Srv::new(EndpointConfig { seed: 5, conn, ..EndpointConfig::default() }, opts);
+    let c = client(1);
+    let cookie = FastOpenOption::with_cookie(&s.ep.fast_open_cookie(c.ip(), SERVER.ip()), false);
+    let h = s.deliver(c, fo_syn(Some(cookie), &[b'q'; 1400])).expect("a valid cookie: a child");
+    let kept = s.conns[&h].info().bytes_received;
+    assert!((1..=1152).contains(&kept), "{kept} bytes kept");
+    let sa = s.conn_output(h);
+    assert_eq!(sa[0].ack(), C_ISN + 1 + kept as u32, "the SYN-ACK acknowledges what was kept");
+}
+
 /// TFO-02: a flood of Fast Open SYNs, all with the valid cookie of one address (the worst
 /// case: an attacker that owns it), never holds more children than the listener's Fast Open
 /// queue: the rest are plain SYNs whose data is dropped. Children count against the accept

@@ -140,6 +140,11 @@ impl Connection {
     /// it, RFC 7413 §4.2.2; RFC 9293 §3.10.7.3 queues it for after the handshake): in order
     /// at RCV.NXT, taken as far as the buffer goes.
     pub(crate) fn take_syn_ack_data(&mut self, data: &[u8]) {
+        // Only what the receive buffer holds (RFC 9293 §3.10.7.4's window trim, before any
+        // window was offered): the SYN-ACK acknowledges that much and the client sends the
+        // rest again after the handshake (RFC 7413 §4.2.2).
+        let room = self.recv_buf.limit().saturating_sub(self.recv_buf.unread());
+        let data = &data[..data.len().min(room)];
         if data.is_empty() {
             return;
         }
@@ -160,6 +165,11 @@ impl Connection {
             return;
         }
         self.rare.fast_open.child = true;
+        // Only what the receive buffer holds (RFC 9293 §3.10.7.4's window trim, before any
+        // window was offered): the SYN-ACK acknowledges that much and the client sends the
+        // rest again after the handshake (RFC 7413 §4.2.2).
+        let room = self.recv_buf.limit().saturating_sub(self.recv_buf.unread());
+        let data = &data[..data.len().min(room)];
         if data.is_empty() {
             return;
         }
