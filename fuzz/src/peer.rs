@@ -340,10 +340,12 @@ pub fn check_endpoint_reply(peer: &Peer, seg: &wire::Segment<'_>) {
 
 /// A segment of the live connection `v` to the peer: it acknowledges only sequence space the
 /// peer sent after its SYN, and its data is our application's stream at its offset, within
-/// what the application wrote.
+/// what the application wrote. Resets are not checked for their ACK: a reset connection the
+/// application still holds (unread data, not yet accepted) answers a stray segment as if it
+/// did not exist (RFC 9293 §3.10.7.1), acknowledging that segment's sequence number.
 pub fn check_conn_segment(peer: &Peer, seg: &wire::Segment<'_>, v: &SeqVars, written: u64) {
     let t = &seg.tcp;
-    if t.flags.ack() {
+    if t.flags.ack() && !t.flags.rst() {
         assert!(
             peer.covered(v.irs + 1, t.ack),
             "connection acknowledged {:?} (IRS {:?}) beyond what the peer sent: {t:?}",
