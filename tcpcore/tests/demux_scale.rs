@@ -7,7 +7,8 @@
 //! with a generous bound: per-packet time is the minimum over several repetitions (the
 //! minimum filters out preemption and frequency noise), printed for every size, and the
 //! slowest size may take at most 3× the fastest (the claim is 2×; the slack absorbs noise
-//! and the larger table's cache misses). A criterion bench may follow in `benches/`.
+//! and the larger table's cache misses); every size has its own endpoint, and a round over
+//! that line is measured again, up to three rounds, each size keeping its best.
 //!
 //! The connections are real passive opens (SYN, SYN-ACK, ACK through the listener). The
 //! `Connection`s themselves are dropped once created: the endpoint's table is what is being
@@ -147,26 +148,45 @@ fn measure(s: &mut Server) -> (f64, u64) {
     (best.as_nanos() as f64 / (rounds * k) as f64, allocations)
 }
 
+/// Rounds of measuring every size in turn: a round whose ratio is over the line (the VM
+/// shared with other work) is followed by another, keeping each size's best.
+const ROUNDS: usize = 3;
+
 #[test]
 fn ep_demux_per_packet_cost_is_flat_from_10_to_100k_connections() {
     let started = WallClock::now();
-    let mut s = Server::new();
-    let mut results = Vec::new();
-    for n in SIZES {
-        s.grow_to(n);
-        let (ns, allocations) = measure(&mut s);
-        println!("demux: {n:>6} established connections: {ns:7.1} ns per segment, {allocations} allocations");
-        results.push((n, ns, allocations));
+    // One endpoint per size, so every size can be measured again in a later round.
+    let mut servers: Vec<(usize, Server)> = SIZES
+        .iter()
+        .map(|&n| {
+            let mut s = Server::new();
+            s.grow_to(n);
+            (n, s)
+        })
+        .collect();
+    let mut best = [f64::MAX; SIZES.len()];
+    let mut ratio = f64::MAX;
+    for round in 1..=ROUNDS {
+        for ((n, s), best) in servers.iter_mut().zip(&mut best) {
+            let (ns, allocations) = measure(s);
+            println!("demux: round {round}, {n:>6} established connections: {ns:7.1} ns per segment, {allocations} allocations");
+            assert_eq!(allocations, 0, "handle allocated with {n} connections");
+            *best = best.min(ns);
+        }
+        let fastest = best.iter().copied().fold(f64::MAX, f64::min);
+        let slowest = best.iter().copied().fold(0.0, f64::max);
+        ratio = slowest / fastest;
+        println!(
+            "demux: slowest/fastest after round {round} = {ratio:.2} (claim <= 2, asserted <= 3); wall time {:.2?}",
+            started.elapsed()
+        );
+        if ratio <= 3.0 {
+            break;
+        }
     }
-    let fastest = results.iter().map(|r| r.1).fold(f64::MAX, f64::min);
-    let slowest = results.iter().map(|r| r.1).fold(0.0, f64::max);
-    println!(
-        "demux: slowest/fastest = {:.2} (claim <= 2, asserted <= 3); wall time {:.2?}",
-        slowest / fastest,
-        started.elapsed()
+    assert!(
+        ratio <= 3.0,
+        "per-packet cost not flat: {:?}",
+        SIZES.iter().zip(best).collect::<Vec<_>>()
     );
-    for &(n, _, allocations) in &results {
-        assert_eq!(allocations, 0, "handle allocated with {n} connections");
-    }
-    assert!(slowest <= 3.0 * fastest, "per-packet cost not flat: {results:?}");
 }
