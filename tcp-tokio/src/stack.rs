@@ -196,6 +196,15 @@ impl Shared {
         }
     }
 
+    /// [`Shared::is_local`] as the error a socket call returns (`EADDRNOTAVAIL`).
+    pub(crate) fn check_local(&self, ip: IpAddr) -> io::Result<()> {
+        if self.is_local(ip) {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::AddrNotAvailable, "not an address of this stack"))
+        }
+    }
+
     /// The options new connections get: the stack's [`EndpointConfig::conn`].
     pub(crate) fn conn_config(&self) -> ConnConfig {
         lock(&self.ep).ep.config().conn
@@ -223,12 +232,7 @@ impl Shared {
     ) -> io::Result<StreamInner> {
         let ip = match local.map(|l| l.ip()) {
             Some(ip) if !ip.is_unspecified() => {
-                if !self.is_local(ip) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AddrNotAvailable,
-                        "not an address of this stack",
-                    ));
-                }
+                self.check_local(ip)?;
                 ip
             }
             _ => self.local_ip_for(&remote)?,
@@ -257,12 +261,7 @@ impl Shared {
     /// Reserve `addr` for a bound socket (`bind(2)`; port 0 picks a free one), so that
     /// conflicts show at `bind`. Returns the address reserved.
     pub(crate) fn reserve(&self, addr: SocketAddr, reuse_addr: bool) -> io::Result<SocketAddr> {
-        if !self.is_local(addr.ip()) {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                "not an address of this stack",
-            ));
-        }
+        self.check_local(addr.ip())?;
         let mut st = lock(&self.ep);
         if st.closing {
             return Err(stack_down());
@@ -293,12 +292,7 @@ impl Shared {
         opts: ListenOptions,
         socket: Option<ConnConfig>,
     ) -> io::Result<TcpListener> {
-        if !self.is_local(addr.ip()) {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                "not an address of this stack",
-            ));
-        }
+        self.check_local(addr.ip())?;
         let mut st = lock(&self.ep);
         if st.closing {
             return Err(stack_down());

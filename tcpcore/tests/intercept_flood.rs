@@ -25,10 +25,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant as WallClock};
 
 use alloc_util::{live_bytes, peak_bytes, reset_peak};
-use flood_util::{EchoApp, Ending, Lazy};
+use flood_util::{spoofed_ip, spoofed_syn, EchoApp, Ending, Lazy};
 use tcpcore::rng::Rng;
 use tcpcore::sim::{Host, LinkConfig, Network, Node, NodeId};
-use tcpcore::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use tcpcore::wire;
 use tcpcore::{
     ConnConfig, ConnectionError, Decision, EndpointConfig, EndpointStats, Instant, InterceptMode,
     InterceptOptions, SynCookies,
@@ -63,18 +63,9 @@ fn flood_size(kind: Flood) -> u64 {
     n.unwrap_or(FLOOD_PACKETS).max(10 * PER_MS)
 }
 
-/// A random unicast IPv4 address outside 0/8, 10/8 (the simulated hosts) and 127/8.
-fn random_ip(rng: &mut Rng) -> IpAddr {
-    let top = match 1 + rng.below(223) as u32 {
-        10 | 127 => 100,
-        t => t,
-    };
-    IpAddr::V4(Ipv4Addr::from(top << 24 | (rng.next_u32() & 0x00ff_ffff)))
-}
-
 /// A random address outside the simulated hosts' and a random port other than 0.
 fn random_dest(rng: &mut Rng) -> SocketAddr {
-    SocketAddr::new(random_ip(rng), 1 + rng.below(65_535) as u16)
+    SocketAddr::new(spoofed_ip(rng), 1 + rng.below(65_535) as u16)
 }
 
 /// What the attacker sends.
@@ -115,7 +106,7 @@ impl Attacker {
     /// never come (RFC 791 §3.1 header, checksum included, so it reaches reassembly).
     fn fragment(&mut self, buf: &mut [u8]) -> usize {
         let (IpAddr::V4(src), IpAddr::V4(dst)) =
-            (random_ip(&mut self.rng), random_ip(&mut self.rng))
+            (spoofed_ip(&mut self.rng), spoofed_ip(&mut self.rng))
         else {
             unreachable!("random_ip makes IPv4 addresses")
         };
@@ -135,25 +126,10 @@ impl Attacker {
         len
     }
 
-    /// A spoofed SYN as Linux clients send it (MSS, SACK, timestamps, window scale).
+    /// A spoofed SYN as Linux clients send it, from and to random addresses.
     fn syn(&mut self, buf: &mut [u8]) -> usize {
-        let (src, dst) = (random_ip(&mut self.rng), random_dest(&mut self.rng));
-        let repr = TcpRepr {
-            src_port: 1024 + self.rng.below(64_512) as u16,
-            dst_port: dst.port(),
-            seq: SeqNum(self.rng.next_u32()),
-            flags: TcpFlags::SYN,
-            window: 64_240,
-            options: TcpOptions {
-                mss: Some(1460),
-                window_scale: Some(7),
-                sack_permitted: true,
-                timestamps: Some(Timestamps { tsval: self.rng.next_u32(), tsecr: 0 }),
-                ..TcpOptions::default()
-            },
-            ..TcpRepr::default()
-        };
-        wire::emit(buf, src, dst.ip(), &repr, [&[], &[]]).expect("SYN fits")
+        let (src, dst) = (spoofed_ip(&mut self.rng), random_dest(&mut self.rng));
+        spoofed_syn(&mut self.rng, src, dst, buf)
     }
 }
 

@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant as WallClock};
 
 use alloc_util::{allocs, live_bytes, peak_bytes, reset_peak};
-use flood_util::{EchoApp, Ending, Lazy};
+use flood_util::{spoofed_ip, spoofed_syn, EchoApp, Ending, Lazy};
 use tcpcore::rng::Rng;
 use tcpcore::sim::{Host, LinkConfig, Network, Node};
 use tcpcore::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
@@ -58,39 +58,12 @@ struct Attacker {
 }
 
 impl Attacker {
-    /// A spoofed SYN as Linux clients send it (MSS, SACK, timestamps, window scale), from a
-    /// random address outside 10.0.0.0/8 (which the simulated hosts use).
-    fn syn(&mut self, now: Instant, buf: &mut [u8]) -> usize {
+    /// A spoofed SYN to the server from a random address outside 10.0.0.0/8 (which the
+    /// simulated hosts use).
+    fn syn(&mut self, buf: &mut [u8]) -> usize {
         let src = spoofed_ip(&mut self.rng);
-        let repr = TcpRepr {
-            src_port: 1024 + self.rng.below(64_512) as u16,
-            dst_port: SERVER.port(),
-            seq: SeqNum(self.rng.next_u32()),
-            flags: TcpFlags::SYN,
-            window: 64_240,
-            options: TcpOptions {
-                mss: Some(1460),
-                window_scale: Some(7),
-                sack_permitted: true,
-                timestamps: Some(Timestamps { tsval: self.rng.next_u32(), tsecr: 0 }),
-                ..TcpOptions::default()
-            },
-            ..TcpRepr::default()
-        };
-        let _ = now;
-        wire::emit(buf, src, SERVER.ip(), &repr, [&[], &[]]).expect("SYN fits")
+        spoofed_syn(&mut self.rng, src, SERVER, buf)
     }
-}
-
-/// A random unicast IPv4 address outside 0/8, 10/8 (the simulated hosts) and 127/8: a source
-/// the endpoint accepts (multicast, broadcast and unspecified sources are dropped as
-/// malformed, RFC 9293 §3.10.7.2).
-fn spoofed_ip(rng: &mut Rng) -> IpAddr {
-    let top = match 1 + rng.below(223) as u32 {
-        10 | 127 => 100,
-        t => t,
-    };
-    IpAddr::V4(Ipv4Addr::from(top << 24 | (rng.next_u32() & 0x00ff_ffff)))
 }
 
 /// Starts `left` legitimate clients, one every `LEGIT_GAP` from `next`.
@@ -116,7 +89,7 @@ impl Node for Side {
         if let Some(a) = self.attacker.as_mut().filter(|a| a.due > 0) {
             a.due -= 1;
             a.sent += 1;
-            return Some(a.syn(now, buf));
+            return Some(a.syn(buf));
         }
         self.host.poll_transmit(now, buf)
     }

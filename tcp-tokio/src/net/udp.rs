@@ -152,12 +152,7 @@ impl Stack {
 
 impl UdpSocket {
     fn bind_on(shared: &Arc<Shared>, addr: SocketAddr) -> io::Result<UdpSocket> {
-        if !shared.is_local(addr.ip()) {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                "not an address of this stack",
-            ));
-        }
+        shared.check_local(addr.ip())?;
         let mut st = lock(&shared.ep);
         let sock = st.ep.udp_bind(addr).map_err(endpoint_error)?;
         Ok(Self::register(shared, &mut st, sock))

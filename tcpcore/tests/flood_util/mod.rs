@@ -1,10 +1,46 @@
 //! Shared by the SYN-flood, churn and demux-scale tests: a small echo application for
-//! `sim::Host` whose two sides end a connection in one of several ways. (The counting
-//! allocator they use is `alloc_util`.)
+//! `sim::Host` whose two sides end a connection in one of several ways, and the flood
+//! tests' spoofed SYNs. (The counting allocator they use is `alloc_util`.)
 #![allow(dead_code, unreachable_pub)]
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use tcpcore::rng::Rng;
 use tcpcore::sim::{App, Host, Node};
+use tcpcore::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use tcpcore::{Connection, ConnectionError, Event, Instant, State};
+
+/// A random unicast IPv4 address outside 0/8, 10/8 (the simulated hosts) and 127/8: a source
+/// the endpoint accepts (multicast, broadcast and unspecified sources are dropped as
+/// malformed, RFC 9293 §3.10.7.2).
+pub fn spoofed_ip(rng: &mut Rng) -> IpAddr {
+    let top = match 1 + rng.below(223) as u32 {
+        10 | 127 => 100,
+        t => t,
+    };
+    IpAddr::V4(Ipv4Addr::from(top << 24 | (rng.next_u32() & 0x00ff_ffff)))
+}
+
+/// A spoofed SYN from `src` to `dst` as Linux clients send it (MSS, SACK, timestamps, window
+/// scale), written into `buf`; returns its length.
+pub fn spoofed_syn(rng: &mut Rng, src: IpAddr, dst: SocketAddr, buf: &mut [u8]) -> usize {
+    let repr = TcpRepr {
+        src_port: 1024 + rng.below(64_512) as u16,
+        dst_port: dst.port(),
+        seq: SeqNum(rng.next_u32()),
+        flags: TcpFlags::SYN,
+        window: 64_240,
+        options: TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { tsval: rng.next_u32(), tsecr: 0 }),
+            ..TcpOptions::default()
+        },
+        ..TcpRepr::default()
+    };
+    wire::emit(buf, src, dst.ip(), &repr, [&[], &[]]).expect("SYN fits")
+}
 
 /// How the two sides of an echo connection end it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

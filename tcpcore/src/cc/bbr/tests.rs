@@ -90,6 +90,15 @@ impl Path {
     }
 
     /// Startup doubling to `rate`, then a plateau until Startup ends.
+    /// Through Startup and Drain at `rate`, then one-BDP rounds until ProbeBW_UP.
+    fn run_until_probe_up(&mut self, rate: u64) {
+        self.run_until_drain(rate);
+        self.round(rate, bdp(rate));
+        while self.bbr.state() != BbrState::ProbeBwUp {
+            self.round(rate, bdp(rate));
+        }
+    }
+
     fn run_until_drain(&mut self, rate: u64) {
         let mut r = 100_000;
         while r < rate {
@@ -168,11 +177,7 @@ fn bbr_05_probe_bw_cycles_cruise_refill_up_down() {
 #[test]
 fn bbr_05_probe_up_finds_more_bandwidth() {
     let mut p = Path::new();
-    p.run_until_drain(10_000_000);
-    p.round(10_000_000, 1_000_000);
-    while p.bbr.state() != BbrState::ProbeBwUp {
-        p.round(10_000_000, 1_000_000);
-    }
+    p.run_until_probe_up(10_000_000);
     // The path doubled: UP keeps probing while the rate grows, and max_bw follows.
     let mut rate = 10_000_000;
     for _ in 0..4 {
@@ -187,11 +192,7 @@ fn bbr_05_probe_up_finds_more_bandwidth() {
 fn bbr_05_loss_in_probe_up_sets_inflight_longterm_and_goes_down() {
     let mut p = Path::new();
     let rate = 10_000_000;
-    p.run_until_drain(rate);
-    p.round(rate, bdp(rate));
-    while p.bbr.state() != BbrState::ProbeBwUp {
-        p.round(rate, bdp(rate));
-    }
+    p.run_until_probe_up(rate);
     assert_eq!(p.bbr.inflight_longterm(), INF);
     // §5.5.10.2: 5 % of what was in flight lost while probing.
     let tx = bdp(rate) * 5 / 4;
@@ -217,11 +218,7 @@ fn bbr_05_loss_in_probe_up_sets_inflight_longterm_and_goes_down() {
 fn bbr_05_random_loss_below_the_threshold_is_tolerated() {
     let mut p = Path::new();
     let rate = 10_000_000;
-    p.run_until_drain(rate);
-    p.round(rate, bdp(rate));
-    while p.bbr.state() != BbrState::ProbeBwUp {
-        p.round(rate, bdp(rate));
-    }
+    p.run_until_probe_up(rate);
     // 1 % loss (below BBR.LossThresh = 2 %) does not end the probe.
     let tx = bdp(rate);
     p.bbr.on_packet_lost(&LostPacket {
