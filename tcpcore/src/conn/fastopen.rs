@@ -140,21 +140,28 @@ impl Connection {
     /// it, RFC 7413 §4.2.2; RFC 9293 §3.10.7.3 queues it for after the handshake): in order
     /// at RCV.NXT, taken as far as the buffer goes.
     pub(crate) fn take_syn_ack_data(&mut self, data: &[u8]) {
-        // Only what the receive buffer holds (RFC 9293 §3.10.7.4's window trim, before any
-        // window was offered): the SYN-ACK acknowledges that much and the client sends the
-        // rest again after the handshake (RFC 7413 §4.2.2).
+        self.store_handshake_data(data);
+    }
+
+    /// Store data that came on a SYN or SYN-ACK at RCV.NXT, as much as the receive buffer
+    /// holds (RFC 9293 §3.10.7.4's window trim, before any window was offered): what is
+    /// acknowledged is what was kept, and the peer sends the rest again (RFC 7413 §4.2.2).
+    /// Returns the bytes kept.
+    fn store_handshake_data(&mut self, data: &[u8]) -> u32 {
         let room = self.recv_buf.limit().saturating_sub(self.recv_buf.unread());
         let data = &data[..data.len().min(room)];
         if data.is_empty() {
-            return;
+            return 0;
         }
-        if let Stored::Advanced(n) = self.recv_buf.store(self.rcv_nxt, self.rcv_nxt, data) {
-            self.rcv_nxt += n;
-            self.info.bytes_received += u64::from(n);
-            if n > 0 {
-                self.events |= ev::READABLE;
-            }
+        let Stored::Advanced(n) = self.recv_buf.store(self.rcv_nxt, self.rcv_nxt, data) else {
+            return 0;
+        };
+        self.rcv_nxt += n;
+        self.info.bytes_received += u64::from(n);
+        if n > 0 {
+            self.events |= ev::READABLE;
         }
+        n
     }
 
     /// Server Fast Open (RFC 7413 §4.2.2): this passive connection was made by a SYN with a
@@ -165,23 +172,11 @@ impl Connection {
             return;
         }
         self.rare.fast_open.child = true;
-        // Only what the receive buffer holds (RFC 9293 §3.10.7.4's window trim, before any
-        // window was offered): the SYN-ACK acknowledges that much and the client sends the
-        // rest again after the handshake (RFC 7413 §4.2.2).
-        let room = self.recv_buf.limit().saturating_sub(self.recv_buf.unread());
-        let data = &data[..data.len().min(room)];
-        if data.is_empty() {
-            return;
-        }
-        if let Stored::Advanced(n) = self.recv_buf.store(self.rcv_nxt, self.rcv_nxt, data) {
-            self.rcv_nxt += n;
+        let n = self.store_handshake_data(data);
+        if n > 0 {
             self.last_ack_sent = self.rcv_nxt;
-            self.info.bytes_received += u64::from(n);
-            if n > 0 {
-                self.events |= ev::READABLE;
-                self.rare.fast_open.syn_data_acked = true;
-                self.rare.fast_open.syn_data = n;
-            }
+            self.rare.fast_open.syn_data_acked = true;
+            self.rare.fast_open.syn_data = n;
         }
     }
 
