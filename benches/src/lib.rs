@@ -5,6 +5,8 @@
 //! Run them with `cargo bench -p benches`; the README's Performance section quotes them.
 
 pub mod sans_io;
+#[cfg(target_os = "linux")]
+pub mod tun_echo;
 
 use std::future::Future;
 use std::io;
