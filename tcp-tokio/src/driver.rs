@@ -40,6 +40,8 @@ use crate::stack::{EpState, Shared};
 
 /// Most packets received per driver poll.
 const RX_BUDGET: usize = 256;
+/// Receive buffers offered to the device in a pass's first `poll_recv`.
+const FIRST_RX_OFFER: usize = 4;
 /// Most packets sent per driver poll.
 const TX_BUDGET: usize = 256;
 /// Fewest super-segments the transmit arena holds (when the device does GSO).
@@ -173,8 +175,13 @@ impl Driver {
                 return true;
             }
         }
+        // The first call of a pass offers a few buffers, the next ones the whole batch: a
+        // device that has one packet (request/response traffic) then costs a few slices per
+        // call instead of a batch of them, built and dropped each time.
+        let mut offer = FIRST_RX_OFFER;
         while budget > 0 {
-            let want = budget.min(self.batch);
+            let want = budget.min(self.batch).min(offer);
+            offer = self.batch;
             let mut slices = recycle(std::mem::take(&mut self.rx_slices));
             slices.extend(self.rx_bufs[..want].iter_mut().map(|b| IoSliceMut::new(b)));
             let polled = self.device.poll_recv(cx, &mut slices, &mut self.rx_lens[..want]);
@@ -576,8 +583,12 @@ impl Future for Driver {
         {
             let mut n = lock(&this.shared.notify);
             crate::cell::register(&mut n.waker, cx.waker());
-            this.work.extend(n.dirty.drain(..));
-            this.udp_work.extend(n.udp_dirty.drain(..));
+            if !n.dirty.is_empty() {
+                this.work.extend(n.dirty.drain(..));
+            }
+            if !n.udp_dirty.is_empty() {
+                this.udp_work.extend(n.udp_dirty.drain(..));
+            }
         }
         let now = this.shared.now();
         let mut more = false;
@@ -617,8 +628,12 @@ impl Future for Driver {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+            // Re-armed only for an earlier deadline, or once it fired: waking before a later
+            // deadline costs a pass that finds nothing due and re-arms, where moving the
+            // timer at every pass (each segment pushes the retransmission deadline back)
+            // costs a timer-wheel removal and insertion every time.
             let deadline = this.shared.deadline(t);
-            if this.sleep.deadline() != deadline {
+            if deadline < this.sleep.deadline() || this.sleep.is_elapsed() {
                 this.sleep.as_mut().reset(deadline);
             }
             if this.sleep.as_mut().poll(cx).is_ready() {
