@@ -624,7 +624,9 @@ impl Future for Driver {
         let next = this.timers.peek().map(|t| t.at).into_iter().chain(this.ep_deadline);
         let next = next.chain(shutdown).min();
         if let Some(t) = next {
-            if t <= this.shared.now() {
+            // The pass's own clock reading: a deadline that passed during the pass is in the
+            // past for the `Sleep`, which then fires at once.
+            if t <= now {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }

@@ -593,6 +593,9 @@ impl Device for Tun {
             return Poll::Ready(Ok(0));
         }
         let fd = self.fd.get_ref().as_raw_fd();
+        if !self.offload {
+            return self.send_plain(cx, fd, packets);
+        }
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
             let mut taken = 0;
@@ -642,22 +645,50 @@ impl Tun {
         }
     }
 
-    /// Write the packet(s) at the front of `packets`: with offloads, a super-segment the
-    /// stack built or a run of segments coalesced into one, else one packet. Returns how many
-    /// were taken.
+    /// `poll_send` without offloads: one `write(2)` per packet, counted once per batch.
+    fn send_plain(
+        &self,
+        cx: &mut Context<'_>,
+        fd: i32,
+        packets: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
+            let mut taken = 0;
+            let mut failed = None;
+            while taken < packets.len() {
+                match sys::write(fd, &packets[taken]) {
+                    Ok(_) => taken += 1,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            self.stats.tx_packets.fetch_add(taken as u64, Ordering::Relaxed);
+            match failed {
+                // Report once; the packet that failed is lost, as on a NIC.
+                Some(e) if taken == 0 => return Poll::Ready(Err(e)),
+                _ if taken > 0 => return Poll::Ready(Ok(taken)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Write the packet(s) at the front of `packets` (offloads on): a super-segment the
+    /// stack built or a run of segments coalesced into one, else one packet with an empty
+    /// header. Returns how many were taken.
     fn write_front(
         &self,
         fd: i32,
         packets: &[IoSlice<'_>],
         meta: &[TxMeta],
     ) -> (io::Result<()>, usize) {
-        if !self.offload {
-            let r = sys::write(fd, &packets[0]).map(|_| ());
-            if r.is_ok() {
-                self.stats.tx_packets.fetch_add(1, Ordering::Relaxed);
-            }
-            return (r, 1);
-        }
         let m = meta.first().copied().unwrap_or_default();
         if m.gso_size.is_some() || m.csum_partial {
             let hdr = vnet::header_for(&packets[0], m.gso_size, m.csum_partial).encode();
