@@ -42,13 +42,13 @@ const OFFLOADS: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F
 /// 5.12, or not root; see [`TunBuilder::threaded_napi`]), the `Tun` works the same,
 /// but the kernel's receive path for each packet the stack writes (IP, TCP, waking the
 /// reader) runs inside that `write(2)` on the stack's thread, one packet at a time and
-/// without GRO. Measured with `tun_bench --cpu` at MTU 1500 on a 2-vCPU VM: per 1448-byte
-/// segment sent, the stack's thread spends 4.0 µs instead of 1.8 and the kernel's receiving
-/// thread 2.0 µs instead of 0.5 (the NAPI thread adds 0.5), and stack → kernel bulk
-/// throughput without offloads halves. Kernel → stack and everything with offloads are
-/// unaffected, and 64-byte request/response traffic gains (no NAPI thread to wake per
-/// packet: 16.0 k round trips/s against 12.3 in the same runs). This is said once per
-/// process at `info` level.
+/// without GRO. Measured with `tun_bench --cpu` at MTU 1500 on a 2-vCPU VM (under
+/// `ip netns exec`): per 1448-byte segment sent, the stack's thread spends 1.3–1.4 µs
+/// instead of 0.8–1.1 and the kernel's receiving thread about 1.2 µs instead of 0.35 (the
+/// NAPI thread adds 0.25–0.8), and stack → kernel bulk throughput without offloads falls
+/// from 9.6–10 to 5–6 Gbit/s. Everything with offloads is unaffected, and 64-byte
+/// request/response traffic gains (no NAPI thread to wake per packet: 92 k round trips/s
+/// against 57 in the same run). This is said once per process at `info` level.
 ///
 /// Dropping the `Tun` closes the descriptor, and the kernel removes the interface.
 #[derive(Debug)]
@@ -172,12 +172,13 @@ impl TunBuilder {
     /// one packet at a time, on the stack's own thread; with it a `write` only queues the
     /// packet, and the kernel thread takes the queue in batches on another CPU. Measured
     /// with `tun_bench` at MTU 1500 without offloads: the stack's CPU time per segment sent
-    /// falls by more than half and stack → kernel bulk throughput doubles (see [`Tun`]).
+    /// falls by a fifth to two fifths, the kernel receiver's by two thirds, and stack →
+    /// kernel bulk throughput rises by 60–100 % (see [`Tun`]).
     /// The price is a wake-up of that thread per packet when packets come one at a time:
-    /// 64-byte round trips with a kernel client were a quarter to two fifths slower with it
-    /// (12.3 against 16.0 and 19.5 against 32.3 k/s in two series of runs); pass
-    /// `false` for a request/response service that never moves bulk data to the kernel's
-    /// side. With offloads the stack writes 64 KiB super-segments and the kernel's work per
+    /// 64-byte round trips with a kernel client were a tenth to two fifths slower with it
+    /// (57 against 92, 127 against 139 and 96 against 157 k/s in three runs of
+    /// `benches`' `tun_rr`); pass `false` for a request/response service that never moves
+    /// bulk data to the kernel's side. With offloads the stack writes 64 KiB super-segments and the kernel's work per
     /// write is already small; the thread did not measurably help there, so it is off by
     /// default.
     ///
