@@ -40,7 +40,8 @@ use crate::stack::{EpState, Shared};
 
 /// Most packets received per driver poll.
 const RX_BUDGET: usize = 256;
-/// Receive buffers offered to the device in a pass's first `poll_recv`.
+/// Receive buffers offered to the device in a `poll_recv` unless the previous call of the
+/// pass filled all it was offered.
 const FIRST_RX_OFFER: usize = 4;
 /// Most packets sent per driver poll.
 const TX_BUDGET: usize = 256;
@@ -175,13 +176,13 @@ impl Driver {
                 return true;
             }
         }
-        // The first call of a pass offers a few buffers, the next ones the whole batch: a
-        // device that has one packet (request/response traffic) then costs a few slices per
-        // call instead of a batch of them, built and dropped each time.
+        // A call offers a few buffers unless the one before filled all it was offered: a
+        // device with one packet at a time (request/response traffic) then costs a few
+        // slices per call, including the call that only registers for the next packet,
+        // instead of a whole batch of them built and dropped each time.
         let mut offer = FIRST_RX_OFFER;
         while budget > 0 {
             let want = budget.min(self.batch).min(offer);
-            offer = self.batch;
             let mut slices = recycle(std::mem::take(&mut self.rx_slices));
             slices.extend(self.rx_bufs[..want].iter_mut().map(|b| IoSliceMut::new(b)));
             let polled = self.device.poll_recv(cx, &mut slices, &mut self.rx_lens[..want]);
@@ -198,6 +199,7 @@ impl Driver {
             if n == 0 {
                 return false;
             }
+            offer = if n == want { self.batch } else { FIRST_RX_OFFER };
             budget = budget.saturating_sub(n);
             let mut st = lock(&self.shared.ep);
             for i in 0..n {
