@@ -7,12 +7,20 @@
 //! host's interfaces or tables).
 //!
 //! ```text
-//! sudo cargo run --release -p tcp-tun --example loss_bench -- [--mib N] [--runs R] [--kernel-cc NAME] [--verbose]
+//! sudo cargo run --release -p tcp-tun --example loss_bench -- [--mib N] [--runs R] [--kernel-cc NAME]
+//!     [--stack-cc cubic|bbr|reno] [--loss P,P,..] [--rate MBIT] [--verbose]
 //! ```
 //! Prints a Markdown table of goodput (Mbit/s of payload, median of R runs of N MiB; defaults
 //! 32 MiB and 3 runs). The kernel senders use `--kernel-cc` (default `cubic`, Linux's default
-//! and our stack's). `--verbose` prints the stack sender's `TcpInfo` and the kernel sender's
-//! `ss -ti` halfway through each transfer.
+//! and our stack's), the stack `--stack-cc` (default `cubic`). `--loss` lists the drop
+//! probabilities measured (default `0.01,0.05`; `0` measures without loss). `--verbose`
+//! prints the stack sender's `TcpInfo` and the kernel sender's `ss -ti` halfway through each
+//! transfer.
+//!
+//! `--rate MBIT` (Mbit/s) puts a token bucket (`tc qdisc tbf`, 2 ms of queue) on the router's egress towards each receiver: the TUN for kernel → stack, the veth
+//! to host1 for stack → kernel, the veth to host2 for Linux → Linux. Every path then has the
+//! same bottleneck at the same point, so the rows compare congestion control rather than
+//! CPU. The rounds alternate (veth, TUN offload off, TUN offload on, veth, ...).
 
 #[cfg(target_os = "linux")]
 mod bench_sys;
@@ -24,8 +32,9 @@ mod bench {
     use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
     use std::time::{Duration, Instant};
 
-    use tcp_tokio::Stack;
+    use tcp_tokio::{CongestionAlgorithm, Stack};
     use tcp_tun::Tun;
+    use tcpcore::EndpointConfig;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// The stack's TUN, in the router namespace: the router's end and the stack.
@@ -107,13 +116,26 @@ mod bench {
             Ok(net)
         }
 
-        /// Drop each packet with probability `p`, once per direction, where packets are
-        /// MTU-sized: in the router's FORWARD chain for everything but what the stack sends,
+        /// Drop each packet with probability `p` (none for 0), once per direction, where
+        /// packets are MTU-sized: in the router's FORWARD chain for everything but what the stack sends,
         /// and in host1's INPUT chain for what the stack sends. (The router sees the stack's
         /// packets as they entered from the TUN: as GSO super-segments with offloads, and
         /// GRO'd by the TUN's NAPI without them, so one drop there would take out many
-        /// segments at once. Host1 gets them cut to MTU size by the router's veth.)
+        /// segments at once. Host1 gets them cut to MTU size by the `tbf` on the router's veth
+        /// to it, see [`tbf`].)
         fn set_drop(&self, p: f64) -> io::Result<()> {
+            // Without drops the veths carry GSO packets again: one MTU-sized packet per skb
+            // costs a BBR sender a pacing timer per packet, which caps the kernel's at a few
+            // hundred Mbit/s on a small VM, below a `--rate` bottleneck.
+            let segs = if p > 0.0 { "1" } else { "65535" };
+            for (ns, dev) in [
+                (&self.router, "vr1"),
+                (&self.router, "vr2"),
+                (&self.host1, "vh1"),
+                (&self.host2, "vh2"),
+            ] {
+                run(&["ip", "-n", ns, "link", "set", dev, "gso_max_segs", segs])?;
+            }
             let p = format!("{p}");
             let random = ["-m", "statistic", "--mode", "random", "--probability", &p, "-j", "DROP"];
             let stack = STACK.to_string();
@@ -123,6 +145,9 @@ mod bench {
                 (&self.host1, "INPUT", from_stack),
             ] {
                 let _ = run(&["ip", "netns", "exec", ns, "iptables", "-F", chain]);
+                if p == "0" {
+                    continue;
+                }
                 let mut args = vec!["ip", "netns", "exec", ns, "iptables", "-A", chain];
                 args.extend(matching);
                 args.extend(random);
@@ -130,6 +155,32 @@ mod bench {
             }
             Ok(())
         }
+    }
+
+    /// A token bucket of `mbit` Mbit/s with 2 ms of queue on `dev` of namespace `ns` (a router
+    /// egress). Its peak rate bucket (1 % above the rate) takes packets of up to ~2.5 kB, so
+    /// `tbf` cuts every larger GSO packet into MTU-sized segments: a drop behind it is one
+    /// segment. (`gso_max_segs 1` does not: the stack's super-segments come out of the TUN
+    /// with `gso_segs` unset, which passes that check, and reach the next hop whole.)
+    fn tbf(ns: &str, dev: &str, mbit: u64) -> io::Result<()> {
+        let (rate, peak) = (format!("{mbit}mbit"), format!("{}mbit", mbit + mbit.div_ceil(100)));
+        run(&[
+            "ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate",
+            &rate, "burst", "64kb", "latency", "2ms", "peakrate", &peak, "mtu", "3000",
+        ])
+        .map(drop)
+    }
+
+    /// What the command line chose for every run.
+    #[derive(Clone, Copy)]
+    struct Opts {
+        /// Congestion control of the kernel senders.
+        cc: &'static str,
+        /// Congestion control of the stack.
+        stack_cc: CongestionAlgorithm,
+        /// `--rate`: the bottleneck's rate in Mbit/s.
+        rate: Option<u64>,
+        verbose: bool,
     }
 
     /// The kernel sender's `ss -ti` line for connections to `port`, in the calling thread's
@@ -182,14 +233,10 @@ mod bench {
 
     /// (kernel → stack, stack → kernel) durations for `total` bytes between host1 and the
     /// stack on the router's TUN.
-    fn tun_run(
-        net: &Net,
-        offload: bool,
-        total: u64,
-        cc: &'static str,
-        verbose: bool,
-    ) -> (Duration, Duration) {
+    fn tun_run(net: &Net, offload: bool, total: u64, o: Opts) -> (Duration, Duration) {
         let host1 = net.host1.clone();
+        let router = net.router.clone();
+        let Opts { cc, verbose, .. } = o;
         in_ns(&net.router, move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(async move {
@@ -200,7 +247,12 @@ mod bench {
                     .offload(offload)
                     .build()?;
                 let tun_stats = tun.stats();
-                let stack = Stack::builder().address(STACK.into()).build(tun)?;
+                if let Some(rate) = o.rate {
+                    tbf(&router, TUN, rate)?;
+                }
+                let mut config = EndpointConfig::default();
+                config.conn.congestion = o.stack_cc;
+                let stack = Stack::builder().address(STACK.into()).config(config).build(tun)?;
 
                 let listener = stack.bind(SocketAddr::from((STACK, 5001))).await?;
                 let start = Instant::now();
@@ -298,42 +350,74 @@ mod bench {
             eprintln!("loss_bench needs root to create network namespaces and TUN devices");
             std::process::exit(1);
         }
-        let (mut mib, mut runs, mut verbose, mut cc) = (32u64, 3usize, false, "cubic");
+        const USAGE: &str = "usage: loss_bench [--mib N] [--runs R] [--kernel-cc NAME] \
+                             [--stack-cc cubic|bbr|reno] [--loss P,P,..] [--rate MBIT] [--verbose]";
+        let (mut mib, mut runs) = (32u64, 3usize);
+        let mut o =
+            Opts { cc: "cubic", stack_cc: CongestionAlgorithm::Cubic, rate: None, verbose: false };
+        let mut losses = vec![0.01, 0.05];
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
-                "--mib" => mib = args.next().and_then(|v| v.parse().ok()).expect("--mib N"),
-                "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs R"),
-                "--kernel-cc" => {
-                    cc = String::leak(args.next().expect("--kernel-cc NAME"));
+                "--mib" => mib = args.next().and_then(|v| v.parse().ok()).expect(USAGE),
+                "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect(USAGE),
+                "--kernel-cc" => o.cc = String::leak(args.next().expect(USAGE)),
+                "--stack-cc" => {
+                    o.stack_cc = match args.next().as_deref() {
+                        Some("cubic") => CongestionAlgorithm::Cubic,
+                        Some("bbr") => CongestionAlgorithm::Bbr,
+                        Some("reno") => CongestionAlgorithm::NewReno,
+                        _ => panic!("{USAGE}"),
+                    }
                 }
-                "--verbose" => verbose = true,
+                "--loss" => {
+                    losses = args
+                        .next()
+                        .expect(USAGE)
+                        .split(',')
+                        .map(|p| p.parse().expect(USAGE))
+                        .collect()
+                }
+                "--rate" => o.rate = Some(args.next().and_then(|v| v.parse().ok()).expect(USAGE)),
+                "--verbose" => o.verbose = true,
                 "--bench" => {}
-                other => panic!(
-                    "unknown argument {other:?}; usage: loss_bench [--mib N] [--runs R] [--kernel-cc NAME] [--verbose]"
-                ),
+                other => panic!("unknown argument {other:?}; {USAGE}"),
             }
         }
         let total = mib << 20;
         let net = Net::new().expect("namespaces");
+        // The TUN's is set in each run, once the TUN exists. Without `--rate` only the veth to
+        // host1 needs one: it cuts the stack's super-segments to MTU size before host1's drops.
+        let devs: &[&str] = if o.rate.is_some() { &["vr1", "vr2"] } else { &["vr1"] };
+        for dev in devs {
+            tbf(&net.router, dev, o.rate.unwrap_or(10_000)).expect("tc");
+        }
+        let path = match o.rate {
+            Some(rate) => format!("{rate} Mbit/s bottleneck, "),
+            None => String::new(),
+        };
         println!(
-            "| drop each way (MTU 1500, {mib} MiB, median of {runs}, kernel {cc}) | kernel → stack | stack → kernel | Linux → Linux (veth) | stack / Linux (worse direction) |"
+            "| drop each way ({path}MTU 1500, {mib} MiB, median of {runs}, kernel {}, stack {:?}) \
+             | kernel → stack | stack → kernel | Linux → Linux (veth) | stack / Linux (worse direction) |",
+            o.cc, o.stack_cc
         );
         println!("|---|---|---|---|---|");
-        for p in [0.01, 0.05] {
+        for p in losses {
             net.set_drop(p).expect("iptables");
-            if verbose {
+            if o.verbose {
                 eprintln!("--- drop {p} ---");
             }
-            let veth = mbps(
-                total,
-                median(
-                    (0..runs).map(|_| veth_run(&net, total, cc, verbose).expect("veth")).collect(),
-                ),
-            );
-            for offload in [false, true] {
-                let r: Vec<_> =
-                    (0..runs).map(|_| tun_run(&net, offload, total, cc, verbose)).collect();
+            // Round r measures every path once, so drift in the machine's speed shifts all
+            // rows alike.
+            let (mut veth, mut tun) = (Vec::new(), [Vec::new(), Vec::new()]);
+            for _ in 0..runs {
+                veth.push(veth_run(&net, total, o.cc, o.verbose).expect("veth"));
+                for (i, offload) in [false, true].into_iter().enumerate() {
+                    tun[i].push(tun_run(&net, offload, total, o));
+                }
+            }
+            let veth = mbps(total, median(veth));
+            for (r, offload) in tun.iter().zip([false, true]) {
                 let down = mbps(total, median(r.iter().map(|r| r.0).collect()));
                 let up = mbps(total, median(r.iter().map(|r| r.1).collect()));
                 println!(

@@ -6,7 +6,7 @@
 //! ```text
 //! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N] [--runs N]
 //!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu]
-//!     [--napi on|off|softirq] [--kernel-cc NAME] [--rr N] [--here]
+//!     [--napi on|off|softirq] [--kernel-cc NAME] [--stack-cc cubic|bbr|reno] [--rr N] [--here]
 //! ```
 //! Prints a Markdown table (Gbit/s of payload, median and best of `--runs` runs of N MiB,
 //! default 3 of 1024). `--offload`, `--direction` and `--no-veth` narrow what runs (for
@@ -27,7 +27,11 @@
 //! default `cubic`, Linux's built-in default), TUN and veth paths alike. It matters for the
 //! kernel senders: a host may default to another (`net.ipv4.tcp_congestion_control`), and with
 //! `bbr`, which paces every packet with timers, the kernel's own veth throughput on a small VM
-//! drops to a fraction of CUBIC's.
+//! drops to a fraction of CUBIC's. `--stack-cc` sets the stack's congestion control
+//! (`ConnConfig::congestion`, default CUBIC); BBR paces its sender.
+//!
+//! The veth and TUN runs alternate (veth, TUN offload off, TUN offload on, veth, ...), so a
+//! machine whose speed drifts during the run shifts every row alike.
 
 #[cfg(target_os = "linux")]
 mod bench_sys;
@@ -39,8 +43,9 @@ mod bench {
     use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
     use std::time::{Duration, Instant};
 
-    use tcp_tokio::Stack;
+    use tcp_tokio::{CongestionAlgorithm, Stack};
     use tcp_tun::Tun;
+    use tcpcore::EndpointConfig;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
@@ -80,6 +85,19 @@ mod bench {
 
     /// `--kernel-cc`: congestion control of the kernel's sockets.
     static KERNEL_CC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+    /// `--stack-cc`: congestion control of the stack's connections.
+    static STACK_CC: std::sync::OnceLock<CongestionAlgorithm> = std::sync::OnceLock::new();
+
+    /// The name of a congestion control as `--stack-cc` takes it.
+    pub(crate) fn parse_cc(name: &str) -> Option<CongestionAlgorithm> {
+        match name {
+            "cubic" => Some(CongestionAlgorithm::Cubic),
+            "bbr" => Some(CongestionAlgorithm::Bbr),
+            "reno" => Some(CongestionAlgorithm::NewReno),
+            _ => None,
+        }
+    }
 
     /// Give `s` the `--kernel-cc` congestion control.
     fn set_cc(s: &TcpStream) -> io::Result<()> {
@@ -152,8 +170,9 @@ mod bench {
         }
     }
 
-    /// The bench's TUN (with `--napi`) and a stack on it; whether it got threaded NAPI.
-    fn tun_stack(offload: bool) -> (Stack, bool) {
+    /// The bench's TUN (with `--napi`) and a stack on it; whether it got threaded NAPI, and
+    /// the TUN's counters.
+    fn tun_stack(offload: bool) -> (Stack, bool, tcp_tun::TunStatsHandle) {
         let mut tun = Tun::builder()
             .name("bench0")
             .kernel_address(KERNEL.into(), 24)
@@ -163,13 +182,16 @@ mod bench {
             tun = tun.threaded_napi(on);
         }
         let tun = tun.build().expect("TUN");
+        let stats = tun.stats();
         let mut napi = tun.threaded_napi();
         if SOFTIRQ.load(std::sync::atomic::Ordering::Relaxed) {
             std::fs::write("/sys/class/net/bench0/threaded", "0")
                 .expect("--napi softirq needs --here and a /sys of the bench's namespace");
             napi = false;
         }
-        (Stack::builder().address(STACK.into()).build(tun).unwrap(), napi)
+        let mut config = EndpointConfig::default();
+        config.conn.congestion = STACK_CC.get().copied().unwrap_or(CongestionAlgorithm::Cubic);
+        (Stack::builder().address(STACK.into()).config(config).build(tun).unwrap(), napi, stats)
     }
 
     /// `--rr`: the time of `n` 64-byte round trips of a kernel client against an echo on the
@@ -178,7 +200,7 @@ mod bench {
         in_new_netns(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let (stack, napi) = tun_stack(offload);
+                let (stack, napi, _) = tun_stack(offload);
                 let listener = stack.bind(SocketAddr::from((STACK, 5004))).await.unwrap();
                 let client = std::thread::spawn(move || -> io::Result<Duration> {
                     let mut s = TcpStream::connect((STACK, 5004))?;
@@ -209,7 +231,7 @@ mod bench {
         in_new_netns(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let (stack, napi) = tun_stack(offload);
+                let (stack, napi, stats) = tun_stack(offload);
 
                 let mut down = Duration::ZERO;
                 if dirs.0 {
@@ -217,6 +239,7 @@ mod bench {
                     let start = Instant::now();
                     let cpu = thread_cpu();
                     let napi_t = napi_cpu();
+                    let tun_t = stats.get();
                     let client = std::thread::spawn(move || {
                         kernel_send(TcpStream::connect((STACK, 5001))?, total)
                     });
@@ -231,6 +254,18 @@ mod bench {
                         got += n as u64;
                     }
                     down = start.elapsed();
+                    if CPU.load(std::sync::atomic::Ordering::Relaxed) {
+                        // What the stack wrote here is (nearly) all ACKs.
+                        let t = stats.get();
+                        let (rx, acks) =
+                            (t.rx_packets - tun_t.rx_packets, t.tx_packets - tun_t.tx_packets);
+                        eprintln!(
+                            "  kernel → stack: {rx} packets read ({} super), {acks} written: \
+                             one per {:.0} KiB received",
+                            t.rx_super - tun_t.rx_super,
+                            total as f64 / 1024.0 / acks.max(1) as f64
+                        );
+                    }
                     report_cpu("kernel → stack, stack thread", thread_cpu() - cpu, total);
                     report_cpu(
                         "kernel → stack, napi threads",
@@ -346,7 +381,7 @@ mod bench {
         }
         const USAGE: &str = "usage: tun_bench [--mib N] [--runs N] [--offload off|on|both] \
                              [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off|softirq] \
-                             [--kernel-cc NAME] [--rr N] [--here]";
+                             [--kernel-cc NAME] [--stack-cc cubic|bbr|reno] [--rr N] [--here]";
         let (mut mib, mut n_runs, mut veth_on) = (1024u64, 3usize, true);
         let (mut offloads, mut dirs) = (vec![false, true], (true, true));
         let mut rr = None;
@@ -386,6 +421,10 @@ mod bench {
                     NAPI.set(on).expect(USAGE);
                 }
                 "--kernel-cc" => KERNEL_CC.set(args.next().expect(USAGE)).expect(USAGE),
+                "--stack-cc" => {
+                    let cc = args.next().as_deref().and_then(parse_cc).expect(USAGE);
+                    STACK_CC.set(cc).expect(USAGE);
+                }
                 "--rr" => rr = Some(args.next().and_then(|v| v.parse().ok()).expect(USAGE)),
                 "--here" => HERE.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--bench" => {}
@@ -434,19 +473,27 @@ mod bench {
             )
         };
         let cell = |on: bool, ds: Vec<Duration>| if on { summary(ds) } else { "-".to_string() };
-        let veth: Vec<_> = if veth_on {
-            (0..n_runs).map(|_| veth_run(total).expect("veth")).collect()
-        } else {
-            Vec::new()
-        };
+        // Round r measures every path once (veth, then each offload), so the medians compare
+        // paths measured under the same conditions.
+        let mut veth = Vec::new();
+        let mut tun: Vec<Vec<(Duration, Duration, bool)>> = vec![Vec::new(); offloads.len()];
+        for _ in 0..n_runs {
+            if veth_on {
+                veth.push(veth_run(total).expect("veth"));
+            }
+            for (i, &offload) in offloads.iter().enumerate() {
+                tun[i].push(tun_run(offload, total, dirs));
+            }
+        }
         let cc = KERNEL_CC.get().map_or("cubic", String::as_str);
+        let stack_cc =
+            format!("{:?}", STACK_CC.get().copied().unwrap_or(CongestionAlgorithm::Cubic));
         println!(
-            "| path (MTU 1500, {mib} MiB, median of {n_runs}, kernel CC {cc}) | kernel → stack | \
-             stack → kernel |"
+            "| path (MTU 1500, {mib} MiB, median of {n_runs}, kernel CC {cc}, stack CC {stack_cc}) \
+             | kernel → stack | stack → kernel |"
         );
         println!("|---|---|---|");
-        for offload in offloads {
-            let runs: Vec<_> = (0..n_runs).map(|_| tun_run(offload, total, dirs)).collect();
+        for (runs, offload) in tun.iter().zip(offloads) {
             let napi: Vec<_> = runs.iter().map(|r| r.2).collect();
             println!(
                 "| TUN, offload {}, threaded NAPI {} | {} | {} |",
