@@ -4,8 +4,9 @@
 //! Each poll runs one bounded pass:
 //! 1. take the cells streams marked dirty (`Shared::notify`) and register the driver's waker;
 //! 2. send what the device refused last time;
-//! 3. receive up to [`RX_BUDGET`] packets, routing each through the endpoint (under the
-//!    endpoint lock, one lock per batch) to its connection's cell (locked per packet);
+//! 3. receive up to [`RX_BUDGET`] packets or [`RX_ACK_BYTES`] bytes, routing each through
+//!    the endpoint (under the endpoint lock, one lock per batch) to its connection's cell
+//!    (locked per packet);
 //! 4. run the endpoint's timers and the due entries of the timer heap;
 //! 5. drain the work queue: each cell's `poll_transmit` until `None` or the transmit batch is
 //!    full ([`TX_BUDGET`] packets, or no arena room for one more, MTU- or GSO-sized), then
@@ -43,6 +44,16 @@ const RX_BUDGET: usize = 256;
 /// Receive buffers offered to the device in a `poll_recv` unless the previous call of the
 /// pass filled all it was offered.
 const FIRST_RX_OFFER: usize = 4;
+/// Bytes received after which a driver poll stops receiving, so the ACKs for them leave
+/// before more is read: just under one full 64 KiB super-segment, so with GRO each
+/// super-segment gets its ACK, as Linux ACKs each GRO'd packet it processes (RFC 5681 §4.2's
+/// "at least every second full-sized segment", at GRO granularity); without GRO one ACK per
+/// ~41 full-sized packets. Reading up to [`RX_BUDGET`] super-segments (16 MiB) before one ACK,
+/// as a stack thread short of CPU did, gave the kernel's BBR sender one ACK per 1.6 MB; a
+/// rate-based sender's delivery-rate samples then overestimate the path
+/// (draft-ietf-ccwg-bbr, ACK aggregation) and its throughput to the stack fell to a third on
+/// a busy 2-vCPU VM.
+const RX_ACK_BYTES: usize = 60 * 1024;
 /// Most packets sent per driver poll.
 const TX_BUDGET: usize = 256;
 /// Fewest super-segments the transmit arena holds (when the device does GSO).
@@ -162,6 +173,7 @@ impl Driver {
     /// Step 3: receive and route packets. Returns whether the budget ran out.
     fn receive(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut budget = RX_BUDGET;
+        let mut bytes = 0;
         if !self.loopback.is_empty() {
             let mut st = lock(&self.shared.ep);
             while budget > 0 {
@@ -182,7 +194,12 @@ impl Driver {
         // instead of a whole batch of them built and dropped each time.
         let mut offer = FIRST_RX_OFFER;
         while budget > 0 {
-            let want = budget.min(self.batch).min(offer);
+            if bytes >= RX_ACK_BYTES {
+                return true;
+            }
+            // Read no more buffers than the byte budget can fill (one super-segment with GRO).
+            let room = (RX_ACK_BYTES - bytes).div_ceil(self.rx_bufs[0].len());
+            let want = budget.min(self.batch).min(offer).min(room);
             let mut slices = recycle(std::mem::take(&mut self.rx_slices));
             slices.extend(self.rx_bufs[..want].iter_mut().map(|b| IoSliceMut::new(b)));
             let polled = self.device.poll_recv(cx, &mut slices, &mut self.rx_lens[..want]);
@@ -204,6 +221,7 @@ impl Driver {
             let mut st = lock(&self.shared.ep);
             for i in 0..n {
                 let packet = &self.rx_bufs[i][..self.rx_lens[i]];
+                bytes += packet.len();
                 self.counts.received(packet.len());
                 let ours = dst_ip(packet).is_some_and(|ip| self.shared.is_local_exact(ip));
                 if ours || crate::intercept::takes_all(&st) {

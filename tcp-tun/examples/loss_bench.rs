@@ -158,17 +158,26 @@ mod bench {
     }
 
     /// A token bucket of `mbit` Mbit/s with 2 ms of queue on `dev` of namespace `ns` (a router
-    /// egress). Its peak rate bucket (1 % above the rate) takes packets of up to ~2.5 kB, so
-    /// `tbf` cuts every larger GSO packet into MTU-sized segments: a drop behind it is one
-    /// segment. (`gso_max_segs 1` does not: the stack's super-segments come out of the TUN
-    /// with `gso_segs` unset, which passes that check, and reach the next hop whole.)
-    fn tbf(ns: &str, dev: &str, mbit: u64) -> io::Result<()> {
+    /// egress), or none for `None`. With `segment` its peak-rate bucket (1 % above the rate)
+    /// takes packets of up to ~2.5 kB, so `tbf` cuts every larger GSO packet into MTU-sized
+    /// segments and a drop behind it is one segment. (`gso_max_segs 1` does not: the stack's
+    /// super-segments come out of the TUN with `gso_segs` unset, which passes that check, and
+    /// reach the next hop whole.) The peak bucket releases a packet or two per timer tick,
+    /// which costs the router CPU per packet, so it is used only where drops need it.
+    fn tbf(ns: &str, dev: &str, mbit: Option<u64>, segment: bool) -> io::Result<()> {
+        let Some(mbit) = mbit else {
+            let _ = run(&["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root"]);
+            return Ok(());
+        };
         let (rate, peak) = (format!("{mbit}mbit"), format!("{}mbit", mbit + mbit.div_ceil(100)));
-        run(&[
+        let mut args = vec![
             "ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate",
-            &rate, "burst", "64kb", "latency", "2ms", "peakrate", &peak, "mtu", "3000",
-        ])
-        .map(drop)
+            &rate, "burst", "64kb", "latency", "2ms",
+        ];
+        if segment {
+            args.extend(["peakrate", &peak, "mtu", "3000"]);
+        }
+        run(&args).map(drop)
     }
 
     /// What the command line chose for every run.
@@ -180,6 +189,8 @@ mod bench {
         stack_cc: CongestionAlgorithm,
         /// `--rate`: the bottleneck's rate in Mbit/s.
         rate: Option<u64>,
+        /// Whether the bottleneck cuts GSO packets to MTU size (with drops, see [`tbf`]).
+        segment: bool,
         verbose: bool,
     }
 
@@ -247,9 +258,7 @@ mod bench {
                     .offload(offload)
                     .build()?;
                 let tun_stats = tun.stats();
-                if let Some(rate) = o.rate {
-                    tbf(&router, TUN, rate)?;
-                }
+                tbf(&router, TUN, o.rate, o.segment)?;
                 let mut config = EndpointConfig::default();
                 config.conn.congestion = o.stack_cc;
                 let stack = Stack::builder().address(STACK.into()).config(config).build(tun)?;
@@ -353,8 +362,13 @@ mod bench {
         const USAGE: &str = "usage: loss_bench [--mib N] [--runs R] [--kernel-cc NAME] \
                              [--stack-cc cubic|bbr|reno] [--loss P,P,..] [--rate MBIT] [--verbose]";
         let (mut mib, mut runs) = (32u64, 3usize);
-        let mut o =
-            Opts { cc: "cubic", stack_cc: CongestionAlgorithm::Cubic, rate: None, verbose: false };
+        let mut o = Opts {
+            cc: "cubic",
+            stack_cc: CongestionAlgorithm::Cubic,
+            rate: None,
+            segment: false,
+            verbose: false,
+        };
         let mut losses = vec![0.01, 0.05];
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -386,12 +400,6 @@ mod bench {
         }
         let total = mib << 20;
         let net = Net::new().expect("namespaces");
-        // The TUN's is set in each run, once the TUN exists. Without `--rate` only the veth to
-        // host1 needs one: it cuts the stack's super-segments to MTU size before host1's drops.
-        let devs: &[&str] = if o.rate.is_some() { &["vr1", "vr2"] } else { &["vr1"] };
-        for dev in devs {
-            tbf(&net.router, dev, o.rate.unwrap_or(10_000)).expect("tc");
-        }
         let path = match o.rate {
             Some(rate) => format!("{rate} Mbit/s bottleneck, "),
             None => String::new(),
@@ -404,6 +412,16 @@ mod bench {
         println!("|---|---|---|---|---|");
         for p in losses {
             net.set_drop(p).expect("iptables");
+            // The bottleneck on the router's egress towards each receiver: the veths here, the
+            // TUN in each run once it exists. Without `--rate`, only drops need one (10 Gbit/s,
+            // no bottleneck): on the veth to host1, to cut the stack's super-segments.
+            o.segment = p > 0.0;
+            let (rate1, rate2) = match o.rate {
+                Some(r) => (Some(r), Some(r)),
+                None => (o.segment.then_some(10_000), None),
+            };
+            tbf(&net.router, "vr1", rate1, o.segment).expect("tc");
+            tbf(&net.router, "vr2", rate2, o.segment).expect("tc");
             if o.verbose {
                 eprintln!("--- drop {p} ---");
             }
