@@ -17,10 +17,15 @@
 //! prints the stack sender's `TcpInfo` and the kernel sender's `ss -ti` halfway through each
 //! transfer.
 //!
-//! `--rate MBIT` (Mbit/s) puts a token bucket (`tc qdisc tbf`, 2 ms of queue) on the router's egress towards each receiver: the TUN for kernel → stack, the veth
-//! to host1 for stack → kernel, the veth to host2 for Linux → Linux. Every path then has the
+//! `--rate MBIT` (Mbit/s) puts a token bucket (`tc qdisc tbf`, 64 KiB burst, 2 ms of queue)
+//! on the router's egress towards each receiver: the TUN for kernel → stack, the veth to
+//! host1 for stack → kernel, the veth to host2 for Linux → Linux. Every path then has the
 //! same bottleneck at the same point, so the rows compare congestion control rather than
-//! CPU. The rounds alternate (veth, TUN offload off, TUN offload on, veth, ...).
+//! CPU. With drops the buckets also cut GSO packets to MTU size (see `tbf`), and the veths
+//! carry one packet per skb; without drops the veths carry GSO packets (a kernel sender
+//! limited to one MTU-sized packet per skb and pacing with BBR reaches only a few hundred
+//! Mbit/s on a small VM). The rounds alternate (veth, TUN offload off, TUN offload on, veth,
+//! ...), so drift in the machine's speed shifts every row alike.
 
 #[cfg(target_os = "linux")]
 mod bench_sys;
