@@ -4,9 +4,9 @@
 //! Each poll runs one bounded pass:
 //! 1. take the cells streams marked dirty (`Shared::notify`) and register the driver's waker;
 //! 2. send what the device refused last time;
-//! 3. receive up to [`RX_BUDGET`] packets or [`RX_ACK_BYTES`] bytes, routing each through
-//!    the endpoint (under the endpoint lock, one lock per batch) to its connection's cell
-//!    (locked per packet);
+//! 3. receive up to [`RX_BUDGET`] packets, routing each through the endpoint (under the
+//!    endpoint lock, one lock per batch) to its connection's cell (locked per packet); after
+//!    every [`RX_ACK_BYTES`] received, steps 5 and 6a run first, so ACKs leave in between;
 //! 4. run the endpoint's timers and the due entries of the timer heap;
 //! 5. drain the work queue: each cell's `poll_transmit` until `None` or the transmit batch is
 //!    full ([`TX_BUDGET`] packets, or no arena room for one more, MTU- or GSO-sized), then
@@ -44,15 +44,14 @@ const RX_BUDGET: usize = 256;
 /// Receive buffers offered to the device in a `poll_recv` unless the previous call of the
 /// pass filled all it was offered.
 const FIRST_RX_OFFER: usize = 4;
-/// Bytes received after which a driver poll stops receiving, so the ACKs for them leave
-/// before more is read: just under one full 64 KiB super-segment, so with GRO each
-/// super-segment gets its ACK, as Linux ACKs each GRO'd packet it processes (RFC 5681 §4.2's
-/// "at least every second full-sized segment", at GRO granularity); without GRO one ACK per
-/// ~41 full-sized packets. Reading up to [`RX_BUDGET`] super-segments (16 MiB) before one ACK,
-/// as a stack thread short of CPU did, gave the kernel's BBR sender one ACK per 1.6 MB; a
-/// rate-based sender's delivery-rate samples then overestimate the path
-/// (draft-ietf-ccwg-bbr, ACK aggregation) and its throughput to the stack fell to a third on
-/// a busy 2-vCPU VM.
+/// Bytes received after which a driver poll sends what is due (the ACKs for them) before it
+/// reads more: just under one full 64 KiB super-segment, so with GRO each super-segment gets
+/// its ACK, as Linux ACKs each GRO'd packet it processes (RFC 5681 §4.2's "at least every
+/// second full-sized segment", at GRO granularity); without GRO one ACK per ~41 full-sized
+/// packets. Reading up to [`RX_BUDGET`] super-segments (16 MiB) before one ACK, as a stack
+/// thread short of CPU did, gave the kernel's BBR sender one ACK per 1.6 MB; a rate-based
+/// sender's delivery-rate samples then overestimate the path (draft-ietf-ccwg-bbr, ACK
+/// aggregation) and its throughput to the stack fell to a third on a busy 2-vCPU VM.
 const RX_ACK_BYTES: usize = 60 * 1024;
 /// Most packets sent per driver poll.
 const TX_BUDGET: usize = 256;
@@ -195,7 +194,17 @@ impl Driver {
         let mut offer = FIRST_RX_OFFER;
         while budget > 0 {
             if bytes >= RX_ACK_BYTES {
-                return true;
+                // The ACKs (and whatever else is due) of what was read leave now, within the
+                // pass: ending the pass instead costs a reschedule of the driver each time.
+                bytes = 0;
+                let tx_full = self.transmit(now);
+                if !self.flush(cx) {
+                    // The device wakes the driver when it has room.
+                    return false;
+                }
+                if tx_full {
+                    return true;
+                }
             }
             // Read no more buffers than the byte budget can fill (one super-segment with GRO).
             let room = (RX_ACK_BYTES - bytes).div_ceil(self.rx_bufs[0].len());
