@@ -1,10 +1,14 @@
-//! CUBIC congestion control (RFC 9438) with HyStart++ in the initial slow start (RFC 9406).
+//! CUBIC congestion control (RFC 9438). Its initial slow start ends early by Linux's HyStart
+//! (`hystart.rs`, the default), or by HyStart++ (RFC 9406) with its Conservative Slow Start
+//! ([`SlowStartExit`]).
 //!
 //! Windows are kept in bytes as `f64` (deterministic on one machine); the RFC's formulas are
 //! written in segments, so `C` is scaled by the MSS where a formula mixes time and window.
 //! Time `t` comes from the `now` the connection passes in; no clock is ever read.
 
+use super::hystart::{HyStart, HyStartExit, OptRtt, LOW_WINDOW};
 use super::{AckInfo, Controller};
+use crate::config::SlowStartExit;
 use crate::wire::seq::SeqNum;
 use crate::Instant;
 use core::time::Duration;
@@ -29,36 +33,19 @@ const ABC_L: u32 = 2;
 /// Where the controller is in slow start (RFC 9406 §4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlowStartPhase {
-    /// Initial slow start with HyStart++ delay-increase detection.
+    /// The initial slow start, with the configured early exit (HyStart's detectors, or
+    /// HyStart++'s delay-increase detection).
     SlowStart,
-    /// Conservative Slow Start: growth divided by `CSS_GROWTH_DIVISOR`.
+    /// HyStart++'s Conservative Slow Start: growth divided by `CSS_GROWTH_DIVISOR`.
     Css,
-    /// HyStart++ is over (left for congestion avoidance, or a loss was seen): any later slow
-    /// start is standard slow start (RFC 9406 §4.2).
+    /// The initial slow start is over (left for congestion avoidance, or a loss was seen):
+    /// any later slow start is standard slow start (RFC 9406 §4.2).
     Done,
-}
-
-/// An RTT in whole microseconds, or none: 4 bytes where an `Option<Duration>` takes 16
-/// (the controller is in every connection). RTT samples are differences of instants,
-/// whole microseconds already; one beyond 71 minutes saturates.
-#[derive(Clone, Copy, Debug)]
-struct OptRtt(u32);
-
-impl OptRtt {
-    const NONE: OptRtt = OptRtt(u32::MAX);
-
-    fn new(d: Duration) -> OptRtt {
-        OptRtt(u32::try_from(d.as_micros()).unwrap_or(u32::MAX - 1).min(u32::MAX - 1))
-    }
-
-    fn get(self) -> Option<Duration> {
-        (self.0 != u32::MAX).then(|| Duration::from_micros(u64::from(self.0)))
-    }
 }
 
 /// HyStart++ round state (RFC 9406 §4.3).
 #[derive(Clone, Copy, Debug)]
-struct HyStart {
+struct HyStartPp {
     phase: SlowStartPhase,
     /// `windowEnd`: the round ends when SND.UNA passes it. `None` before the first ACK.
     window_end: Option<SeqNum>,
@@ -93,13 +80,27 @@ pub struct Cubic {
     w_est: f64,
     /// The next congestion-avoidance stage is the first after a timeout (RFC 9438 §4.8).
     after_rto: bool,
-    hystart: HyStart,
+    /// How the initial slow start ends.
+    exit_mode: SlowStartExit,
+    /// HyStart++ state (RFC 9406), and the phase for every mode.
+    hystart: HyStartPp,
+    /// HyStart state (Linux's).
+    hystart_linux: HyStart,
+    /// The connection's minimum RTT (Linux `delay_min`); none before the first sample.
+    delay_min: OptRtt,
+    /// The HyStart detector that ended slow start, if one did.
+    exit: Option<HyStartExit>,
 }
 
 impl Cubic {
     /// A controller with an initial window of `initial_segments` × `mss` (RFC 6928) and an
     /// arbitrarily high initial ssthresh (RFC 5681 §3.1), starting in HyStart++ slow start.
     pub fn new(initial_segments: u32, mss: u32) -> Self {
+        Cubic::with_exit(initial_segments, mss, SlowStartExit::HyStart)
+    }
+
+    /// As [`Cubic::new`], leaving the initial slow start by `exit_mode`.
+    pub fn with_exit(initial_segments: u32, mss: u32, exit_mode: SlowStartExit) -> Self {
         Cubic {
             cwnd: f64::from(initial_segments.max(1) * mss.max(1)),
             ssthresh: u32::MAX,
@@ -109,7 +110,11 @@ impl Cubic {
             t_epoch: None,
             w_est: 0.0,
             after_rto: false,
-            hystart: HyStart {
+            exit_mode,
+            hystart_linux: HyStart::new(),
+            delay_min: OptRtt::NONE,
+            exit: None,
+            hystart: HyStartPp {
                 phase: SlowStartPhase::SlowStart,
                 window_end: None,
                 last_round_min_rtt: OptRtt::NONE,
@@ -144,6 +149,11 @@ impl Cubic {
     /// Start of the current congestion-avoidance epoch, if one has begun.
     pub fn epoch_start(&self) -> Option<Instant> {
         self.t_epoch
+    }
+
+    /// The HyStart detector that ended the initial slow start, if one did.
+    pub fn hystart_exit(&self) -> Option<HyStartExit> {
+        self.exit
     }
 
     /// The HyStart++ phase.
@@ -219,6 +229,27 @@ impl Cubic {
         self.set_cwnd(self.cwnd + growth, a.mss);
     }
 
+    /// One ACK in the initial slow start with Linux's HyStart (`hystart.rs`), or with none
+    /// ([`SlowStartExit::Off`]): cwnd grows by the bytes acknowledged (Linux
+    /// `tcp_slow_start`), unless a detector ends slow start first; then ssthresh = cwnd and
+    /// the ACK counts in congestion avoidance, as in Linux, where HyStart runs before the
+    /// window grows.
+    fn hystart_linux_ack(&mut self, a: &AckInfo) {
+        let low_window = f64::from(LOW_WINDOW * a.mss.max(1));
+        let on = self.exit_mode == SlowStartExit::HyStart;
+        if let (true, Some(rtt), Some(min)) = (on, a.rtt_sample, self.delay_min.get()) {
+            if self.cwnd >= low_window {
+                if let Some(exit) = self.hystart_linux.on_ack(a, rtt, min) {
+                    self.exit = Some(exit);
+                    self.hystart.phase = SlowStartPhase::Done;
+                    self.ssthresh = self.cwnd as u32;
+                    return self.congestion_avoidance(a);
+                }
+            }
+        }
+        self.set_cwnd(self.cwnd + f64::from(a.acked), a.mss);
+    }
+
     /// RFC 9438 §4.2–§4.5: one ACK in congestion avoidance.
     fn congestion_avoidance(&mut self, a: &AckInfo) {
         let mss = f64::from(a.mss.max(1));
@@ -282,10 +313,16 @@ impl Controller for Cubic {
     }
 
     fn on_ack(&mut self, a: &AckInfo) {
+        if let Some(rtt) = a.rtt_sample {
+            self.delay_min = self.delay_min.min(rtt);
+        }
         if self.cwnd >= f64::from(self.ssthresh) {
             self.congestion_avoidance(a);
         } else if self.hystart.phase != SlowStartPhase::Done {
-            self.hystart_ack(a);
+            match self.exit_mode {
+                SlowStartExit::HyStartPlusPlus => self.hystart_ack(a),
+                _ => self.hystart_linux_ack(a),
+            }
         } else {
             // RFC 5681 §3.1 equation 2, with L = 2 (RFC 3465 §2.2). Slow start ends at
             // ssthresh (RFC 5681 §3.1: slow start while cwnd < ssthresh), so it never
@@ -349,6 +386,8 @@ mod tests {
             srtt: Some(Duration::from_millis(rtt_ms.unwrap_or(100))),
             snd_una: SeqNum(una),
             snd_max: SeqNum(max),
+            paced: false,
+            pacing_rate: 0,
         }
     }
 
