@@ -516,6 +516,26 @@ fn hs_03_paced_sender_judges_every_block_of_a_round() {
     }
 }
 
+/// As Linux's CUBIC (`bictcp_update`), until the first congestion event congestion avoidance
+/// grows cwnd by at least one segment per 20 acknowledged, 5 % a round, where the cubic curve
+/// from K = 0 would add a fraction of a segment; after a loss the RFC's curve alone rules.
+#[test]
+fn rx_03_cubic_grows_five_percent_a_round_until_the_first_congestion_event() {
+    let mut t = Train::new(100, false);
+    t.finish_round(0, 100);
+    for i in 0..9 {
+        t.ack(200 + i, 120);
+    }
+    assert_eq!(t.cc.hystart_exit(), Some(HyStartExit::Delay));
+    let w = t.cc.window();
+    // One window of ACKs within 10 ms of the epoch's start: W_cubic grows by C (0.11 s)^3.
+    for _ in 0..w / SMSS {
+        t.ack(210, 120);
+    }
+    let grown = f64::from(t.cc.window() - w) / f64::from(w);
+    assert!((0.049..0.06).contains(&grown), "grew {:.1} %", grown * 100.0);
+}
+
 // ---- RFC 9406: HyStart++ ----------------------------------------------------------------------
 
 /// A fresh CUBIC flow with HyStart++ at 100 ms with two rounds of stable RTT samples behind

@@ -27,6 +27,9 @@ const MIN_RTT_DIVISOR: u32 = 8;
 const N_RTT_SAMPLE: u32 = 8;
 const CSS_GROWTH_DIVISOR: f64 = 4.0;
 const CSS_ROUNDS: u32 = 5;
+/// Linux `bictcp_update`: before the first congestion event, at most this many segments
+/// acknowledged per segment of growth in congestion avoidance.
+const LINUX_MIN_CNT: f64 = 20.0;
 /// RFC 3465 §2.2: `L` for the standard slow start that follows the first (RFC 9406 §4.2).
 const ABC_L: u32 = 2;
 
@@ -90,6 +93,8 @@ pub struct Cubic {
     delay_min: OptRtt,
     /// The HyStart detector that ended slow start, if one did.
     exit: Option<HyStartExit>,
+    /// A congestion event (loss, timeout, ECN-Echo) has reduced the window.
+    congested: bool,
 }
 
 impl Cubic {
@@ -114,6 +119,7 @@ impl Cubic {
             hystart_linux: HyStart::new(),
             delay_min: OptRtt::NONE,
             exit: None,
+            congested: false,
             hystart: HyStartPp {
                 phase: SlowStartPhase::SlowStart,
                 window_end: None,
@@ -278,16 +284,21 @@ impl Cubic {
         // reached cwnd_prior.
         let alpha = if self.w_est >= self.cwnd_prior { 1.0 } else { ALPHA_CUBIC };
         self.w_est += alpha * mss * acked / self.cwnd;
-        if self.w_cubic(t, a.mss) < self.w_est {
+        let cwnd = if self.w_cubic(t, a.mss) < self.w_est {
             // Reno-friendly region: cwnd = W_est.
-            let w_est = self.w_est.max(self.cwnd);
-            return self.set_cwnd(w_est, a.mss);
-        }
-        // §4.4 concave and §4.5 convex regions: target = W_cubic(t + RTT) clamped to
-        // [cwnd, 1.5 cwnd]; cwnd grows by (target - cwnd) / cwnd per segment acknowledged.
-        let rtt = a.srtt.unwrap_or(Duration::ZERO).as_secs_f64();
-        let target = self.w_cubic(t + rtt, a.mss).clamp(self.cwnd, 1.5 * self.cwnd);
-        let cwnd = self.cwnd + (target - self.cwnd) * acked / self.cwnd;
+            self.w_est.max(self.cwnd)
+        } else {
+            // §4.4 concave and §4.5 convex regions: target = W_cubic(t + RTT) clamped to
+            // [cwnd, 1.5 cwnd]; cwnd grows by (target - cwnd) / cwnd per segment acknowledged.
+            let rtt = a.srtt.unwrap_or(Duration::ZERO).as_secs_f64();
+            let target = self.w_cubic(t + rtt, a.mss).clamp(self.cwnd, 1.5 * self.cwnd);
+            self.cwnd + (target - self.cwnd) * acked / self.cwnd
+        };
+        // Linux `bictcp_update`: until the first congestion event (`last_max_cwnd` still 0)
+        // cwnd grows by at least one segment per 20 acknowledged, 5 % a round: a slow start
+        // that HyStart ended early (a delay rise from jitter) does not leave the path idle
+        // for the seconds the cubic curve takes from K = 0.
+        let cwnd = if self.congested { cwnd } else { cwnd.max(self.cwnd + acked / LINUX_MIN_CNT) };
         self.set_cwnd(cwnd, a.mss);
     }
 
@@ -297,6 +308,7 @@ impl Cubic {
         let ssthresh = (f64::from(in_flight) * BETA_CUBIC).max(f64::from(2 * mss));
         self.ssthresh = ssthresh as u32;
         self.cwnd_prior = self.cwnd;
+        self.congested = true;
         self.t_epoch = None;
         self.hystart.phase = SlowStartPhase::Done;
         ssthresh
