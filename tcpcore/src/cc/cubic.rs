@@ -24,9 +24,9 @@ const ALPHA_CUBIC: f64 = 3.0 * (1.0 - BETA_CUBIC) / (1.0 + BETA_CUBIC);
 const MIN_RTT_THRESH: Duration = Duration::from_millis(4);
 const MAX_RTT_THRESH: Duration = Duration::from_millis(16);
 const MIN_RTT_DIVISOR: u32 = 8;
-const N_RTT_SAMPLE: u32 = 8;
+const N_RTT_SAMPLE: u8 = 8;
 const CSS_GROWTH_DIVISOR: f64 = 4.0;
-const CSS_ROUNDS: u32 = 5;
+const CSS_ROUNDS: u8 = 5;
 /// Linux `bictcp_update`: before the first congestion event, at most this many segments
 /// acknowledged per segment of growth in congestion avoidance.
 const LINUX_MIN_CNT: f64 = 20.0;
@@ -49,19 +49,30 @@ pub enum SlowStartPhase {
 /// HyStart++ round state (RFC 9406 §4.3).
 #[derive(Clone, Copy, Debug)]
 struct HyStartPp {
-    phase: SlowStartPhase,
     /// `windowEnd`: the round ends when SND.UNA passes it. `None` before the first ACK.
     window_end: Option<SeqNum>,
     /// `lastRoundMinRTT`; none is infinity.
     last_round_min_rtt: OptRtt,
     /// `currentRoundMinRTT`; none is infinity.
     current_round_min_rtt: OptRtt,
-    /// `rttSampleCount` of the current round.
-    rtt_sample_count: u32,
+    /// `rttSampleCount` of the current round (saturating: only `N_RTT_SAMPLE` matters).
+    rtt_sample_count: u8,
     /// `cssBaselineMinRtt`; none is infinity.
     css_baseline_min_rtt: OptRtt,
     /// Round boundaries passed while in CSS.
-    css_rounds: u32,
+    css_rounds: u8,
+}
+
+/// The state of the initial slow start's early exit ([`SlowStartExit`]): one of the two
+/// detectors' (the connection holds a controller inline, so they share the space).
+#[derive(Clone, Copy, Debug)]
+enum Early {
+    /// Linux's HyStart (`hystart.rs`).
+    HyStart(HyStart),
+    /// HyStart++ (RFC 9406).
+    PlusPlus(HyStartPp),
+    /// None: slow start ends at a congestion event (Linux `hystart = 0`).
+    Off,
 }
 
 /// CUBIC (RFC 9438) with HyStart++ (RFC 9406).
@@ -83,18 +94,14 @@ pub struct Cubic {
     w_est: f64,
     /// The next congestion-avoidance stage is the first after a timeout (RFC 9438 §4.8).
     after_rto: bool,
-    /// How the initial slow start ends.
-    exit_mode: SlowStartExit,
-    /// HyStart++ state (RFC 9406), and the phase for every mode.
-    hystart: HyStartPp,
-    /// HyStart state (Linux's).
-    hystart_linux: HyStart,
-    /// The connection's minimum RTT (Linux `delay_min`); none before the first sample.
-    delay_min: OptRtt,
+    /// Where the initial slow start is.
+    phase: SlowStartPhase,
     /// The HyStart detector that ended slow start, if one did.
     exit: Option<HyStartExit>,
-    /// A congestion event (loss, timeout, ECN-Echo) has reduced the window.
-    congested: bool,
+    /// The connection's minimum RTT (Linux `delay_min`); none before the first sample.
+    delay_min: OptRtt,
+    /// The early exit's state.
+    early: Early,
 }
 
 impl Cubic {
@@ -115,19 +122,20 @@ impl Cubic {
             t_epoch: None,
             w_est: 0.0,
             after_rto: false,
-            exit_mode,
-            hystart_linux: HyStart::new(),
-            delay_min: OptRtt::NONE,
+            phase: SlowStartPhase::SlowStart,
             exit: None,
-            congested: false,
-            hystart: HyStartPp {
-                phase: SlowStartPhase::SlowStart,
-                window_end: None,
-                last_round_min_rtt: OptRtt::NONE,
-                current_round_min_rtt: OptRtt::NONE,
-                rtt_sample_count: 0,
-                css_baseline_min_rtt: OptRtt::NONE,
-                css_rounds: 0,
+            delay_min: OptRtt::NONE,
+            early: match exit_mode {
+                SlowStartExit::HyStart => Early::HyStart(HyStart::new()),
+                SlowStartExit::HyStartPlusPlus => Early::PlusPlus(HyStartPp {
+                    window_end: None,
+                    last_round_min_rtt: OptRtt::NONE,
+                    current_round_min_rtt: OptRtt::NONE,
+                    rtt_sample_count: 0,
+                    css_baseline_min_rtt: OptRtt::NONE,
+                    css_rounds: 0,
+                }),
+                SlowStartExit::Off => Early::Off,
             },
         }
     }
@@ -164,7 +172,7 @@ impl Cubic {
 
     /// The HyStart++ phase.
     pub fn slow_start_phase(&self) -> SlowStartPhase {
-        self.hystart.phase
+        self.phase
     }
 
     /// `W_cubic(t)` in bytes for `t` seconds into the epoch (RFC 9438 §4.2 eq. 1).
@@ -179,15 +187,15 @@ impl Cubic {
 
     /// RFC 9406 §4.3 for one ACK in the initial slow start or CSS.
     fn hystart_ack(&mut self, a: &AckInfo) {
-        let hs = &mut self.hystart;
+        let Early::PlusPlus(hs) = &mut self.early else { return };
         // A new round starts once SND.UNA passes windowEnd.
         if hs.window_end.is_none_or(|end| a.snd_una >= end) {
-            if hs.phase == SlowStartPhase::Css {
+            if self.phase == SlowStartPhase::Css {
                 hs.css_rounds += 1;
                 if hs.css_rounds >= CSS_ROUNDS {
                     // "If CSS_ROUNDS rounds are complete, enter congestion avoidance by
                     // setting the ssthresh to the current cwnd."
-                    hs.phase = SlowStartPhase::Done;
+                    self.phase = SlowStartPhase::Done;
                     self.ssthresh = self.cwnd as u32;
                     return self.congestion_avoidance(a);
                 }
@@ -201,17 +209,17 @@ impl Cubic {
         // recommends L = 8 for a sender that does not pace; as Linux (`tcp_slow_start`, which
         // has no such limit) L is infinite, so a stretch ACK (GRO, ACK decimation) counts whole.
         let growth = f64::from(a.acked);
-        let growth = match hs.phase {
+        let growth = match self.phase {
             SlowStartPhase::Css => growth / CSS_GROWTH_DIVISOR,
             _ => growth,
         };
         if let Some(rtt) = a.rtt_sample {
             hs.current_round_min_rtt =
                 OptRtt::new(hs.current_round_min_rtt.get().map_or(rtt, |m| m.min(rtt)));
-            hs.rtt_sample_count += 1;
+            hs.rtt_sample_count = hs.rtt_sample_count.saturating_add(1);
         }
         if hs.rtt_sample_count >= N_RTT_SAMPLE {
-            match (hs.phase, hs.current_round_min_rtt.get(), hs.last_round_min_rtt.get()) {
+            match (self.phase, hs.current_round_min_rtt.get(), hs.last_round_min_rtt.get()) {
                 (SlowStartPhase::SlowStart, Some(cur), Some(last)) => {
                     // RttThresh = max(MIN_RTT_THRESH, min(lastRoundMinRTT / MIN_RTT_DIVISOR,
                     // MAX_RTT_THRESH)); a delay increase of RttThresh exits to CSS.
@@ -219,7 +227,7 @@ impl Cubic {
                     if cur >= last + thresh {
                         hs.css_baseline_min_rtt = OptRtt::new(cur);
                         hs.css_rounds = 0;
-                        hs.phase = SlowStartPhase::Css;
+                        self.phase = SlowStartPhase::Css;
                     }
                 }
                 (SlowStartPhase::Css, Some(cur), _)
@@ -227,7 +235,7 @@ impl Cubic {
                 {
                     // The exit was spurious: resume slow start, HyStart++ included.
                     hs.css_baseline_min_rtt = OptRtt::NONE;
-                    hs.phase = SlowStartPhase::SlowStart;
+                    self.phase = SlowStartPhase::SlowStart;
                 }
                 _ => {}
             }
@@ -242,15 +250,16 @@ impl Cubic {
     /// window grows.
     fn hystart_linux_ack(&mut self, a: &AckInfo) {
         let low_window = f64::from(LOW_WINDOW * a.mss.max(1));
-        let on = self.exit_mode == SlowStartExit::HyStart;
-        if let (true, Some(rtt), Some(min)) = (on, a.rtt_sample, self.delay_min.get()) {
-            if self.cwnd >= low_window {
-                if let Some(exit) = self.hystart_linux.on_ack(a, rtt, min) {
-                    self.exit = Some(exit);
-                    self.hystart.phase = SlowStartPhase::Done;
-                    self.ssthresh = self.cwnd as u32;
-                    return self.congestion_avoidance(a);
-                }
+        let hystart = match &mut self.early {
+            Early::HyStart(h) if self.cwnd >= low_window => Some(h),
+            _ => None,
+        };
+        if let (Some(h), Some(rtt), Some(min)) = (hystart, a.rtt_sample, self.delay_min.get()) {
+            if let Some(exit) = h.on_ack(a, rtt, min) {
+                self.exit = Some(exit);
+                self.phase = SlowStartPhase::Done;
+                self.ssthresh = self.cwnd as u32;
+                return self.congestion_avoidance(a);
             }
         }
         self.set_cwnd(self.cwnd + f64::from(a.acked), a.mss);
@@ -298,7 +307,9 @@ impl Cubic {
         // cwnd grows by at least one segment per 20 acknowledged, 5 % a round: a slow start
         // that HyStart ended early (a delay rise from jitter) does not leave the path idle
         // for the seconds the cubic curve takes from K = 0.
-        let cwnd = if self.congested { cwnd } else { cwnd.max(self.cwnd + acked / LINUX_MIN_CNT) };
+        // No congestion event yet: cwnd_prior is still 0.
+        let congested = self.cwnd_prior > 0.0;
+        let cwnd = if congested { cwnd } else { cwnd.max(self.cwnd + acked / LINUX_MIN_CNT) };
         self.set_cwnd(cwnd, a.mss);
     }
 
@@ -308,9 +319,8 @@ impl Cubic {
         let ssthresh = (f64::from(in_flight) * BETA_CUBIC).max(f64::from(2 * mss));
         self.ssthresh = ssthresh as u32;
         self.cwnd_prior = self.cwnd;
-        self.congested = true;
         self.t_epoch = None;
-        self.hystart.phase = SlowStartPhase::Done;
+        self.phase = SlowStartPhase::Done;
         ssthresh
     }
 }
@@ -330,9 +340,9 @@ impl Controller for Cubic {
         }
         if self.cwnd >= f64::from(self.ssthresh) {
             self.congestion_avoidance(a);
-        } else if self.hystart.phase != SlowStartPhase::Done {
-            match self.exit_mode {
-                SlowStartExit::HyStartPlusPlus => self.hystart_ack(a),
+        } else if self.phase != SlowStartPhase::Done {
+            match self.early {
+                Early::PlusPlus(_) => self.hystart_ack(a),
                 _ => self.hystart_linux_ack(a),
             }
         } else {

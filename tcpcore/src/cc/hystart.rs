@@ -36,7 +36,7 @@ pub(super) const LOW_WINDOW: u32 = 16;
 /// Linux `hystart_ack_delta_us`: the largest gap between two ACKs of one train.
 const ACK_DELTA: Duration = Duration::from_millis(2);
 /// Linux `HYSTART_MIN_SAMPLES`: RTT samples a round takes before its delay is judged.
-const MIN_SAMPLES: u32 = 8;
+const MIN_SAMPLES: u8 = 8;
 /// Linux `HYSTART_DELAY_MIN` and `HYSTART_DELAY_MAX`: bounds of the delay threshold.
 const DELAY_MIN: Duration = Duration::from_millis(4);
 const DELAY_MAX: Duration = Duration::from_millis(16);
@@ -83,22 +83,22 @@ pub enum HyStartExit {
 pub(super) struct HyStart {
     /// The round ends when SND.UNA passes it; `None` before the first round.
     end_seq: Option<SeqNum>,
-    /// When the round's first ACK arrived.
-    round_start: Instant,
-    /// The last ACK of the round's train so far.
-    last_ack: Instant,
+    /// When the round's first ACK arrived, in microseconds (wrapping, as Linux's).
+    round_start: u32,
+    /// When the last ACK of the round's train so far arrived, likewise.
+    last_ack: u32,
     /// Minimum RTT of the round so far.
     curr_rtt: OptRtt,
     /// RTT samples the round has taken, up to [`MIN_SAMPLES`].
-    sample_cnt: u32,
+    sample_cnt: u8,
 }
 
 impl HyStart {
     pub(super) const fn new() -> HyStart {
         HyStart {
             end_seq: None,
-            round_start: Instant::ZERO,
-            last_ack: Instant::ZERO,
+            round_start: 0,
+            last_ack: 0,
             curr_rtt: OptRtt::NONE,
             sample_cnt: 0,
         }
@@ -113,24 +113,25 @@ impl HyStart {
         rtt: Duration,
         delay_min: Duration,
     ) -> Option<HyStartExit> {
+        let now = micros(a.now);
         // A new round once SND.UNA is past the end of the last.
         if self.end_seq.is_none_or(|end| a.snd_una > end) {
             *self = HyStart {
                 end_seq: Some(a.snd_max),
-                round_start: a.now,
-                last_ack: a.now,
+                round_start: now,
+                last_ack: now,
                 curr_rtt: OptRtt::NONE,
                 sample_cnt: 0,
             };
         }
         let mut exit = None;
-        if a.now.saturating_duration_since(self.last_ack) <= ACK_DELTA {
-            self.last_ack = a.now;
+        if since(now, self.last_ack) <= ACK_DELTA {
+            self.last_ack = now;
             let mut threshold = delay_min + ack_delay(a.pacing_rate);
             if !a.paced {
                 threshold /= 2;
             }
-            if a.now.saturating_duration_since(self.round_start) > threshold {
+            if since(now, self.round_start) > threshold {
                 exit = Some(HyStartExit::AckTrain);
             }
         }
@@ -150,6 +151,16 @@ impl HyStart {
         }
         exit
     }
+}
+
+/// `now` in microseconds, wrapping every 71 minutes (Linux `bictcp_clock_us`).
+fn micros(now: Instant) -> u32 {
+    now.as_micros() as u32
+}
+
+/// Time from `earlier` to `now`, both from [`micros`]; a train never lasts 35 minutes.
+fn since(now: u32, earlier: u32) -> Duration {
+    Duration::from_micros(u64::from(now.wrapping_sub(earlier)))
 }
 
 /// The ACK train's allowance for aggregation (Linux `hystart_ack_delay`): four 64 KiB
