@@ -9,12 +9,27 @@ use std::sync::Arc;
 pub enum CongestionAlgorithm {
     /// NewReno (RFC 5681, RFC 6582).
     NewReno,
-    /// CUBIC (RFC 9438) with HyStart++ (RFC 9406), as Linux.
+    /// CUBIC (RFC 9438) with Linux's HyStart in slow start ([`SlowStartExit`]), as Linux.
     #[default]
     Cubic,
     /// BBR version 3 (draft-ietf-ccwg-bbr), model-based and paced, as Linux's `bbr`
     /// module (Linux's is BBRv1 upstream, BBRv3 in Google's tree).
     Bbr,
+}
+
+/// How CUBIC leaves its initial slow start before a loss does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SlowStartExit {
+    /// HyStart with both of its detectors, the ACK train and the delay increase, as Linux's
+    /// CUBIC (`hystart_detect = 3`): either one ends slow start at once (`cc/hystart.rs`).
+    #[default]
+    HyStart,
+    /// HyStart++ (RFC 9406): a delay increase enters Conservative Slow Start, which ends in
+    /// congestion avoidance after 5 rounds or returns to slow start if the RTT falls back.
+    HyStartPlusPlus,
+    /// No early exit: slow start ends at the first loss or ECN mark (Linux `hystart = 0`).
+    /// CUBIC's slow start then grows cwnd by every byte acknowledged, as with HyStart.
+    Off,
 }
 
 /// Whether a connection uses ECN (RFC 3168), as Linux's `net.ipv4.tcp_ecn`.
@@ -109,6 +124,8 @@ pub struct ConnConfig {
     pub invalid_ack_interval: Duration,
     /// Congestion controller.
     pub congestion: CongestionAlgorithm,
+    /// How CUBIC's initial slow start ends before a loss (Linux's HyStart by default).
+    pub slow_start_exit: SlowStartExit,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd: u32,
     /// Largest segment size to advertise and to send (Linux `TCP_MAXSEG`, `user_mss`): the
@@ -215,6 +232,7 @@ impl Default for ConnConfig {
             challenge_ack_limit: 10,
             invalid_ack_interval: Duration::from_millis(500),
             congestion: CongestionAlgorithm::Cubic,
+            slow_start_exit: SlowStartExit::HyStart,
             initial_cwnd: 10,
             max_segment: None,
             slow_start_after_idle: true,

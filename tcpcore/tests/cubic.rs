@@ -1,12 +1,22 @@
-//! RX-03, CUBIC part: the CUBIC window function (RFC 9438 §4.2–§4.8) and HyStart++ in the
-//! initial slow start (RFC 9406 §4.3). The controller is driven directly with ACKs at virtual
-//! times; the expected windows are computed here from the RFC's formulas, in segments. The last
-//! tests run a real CUBIC connection, first against a hand-played peer, then end to end.
+//! RX-03, CUBIC part: the CUBIC window function (RFC 9438 §4.2–§4.8), Linux's HyStart in the
+//! initial slow start (the default) and HyStart++ (RFC 9406 §4.3, configurable). The
+//! controller is driven directly with ACKs at virtual times; the expected windows are computed
+//! here from the RFC's formulas, in segments. The last tests run a real CUBIC connection,
+//! first against a hand-played peer, then end to end.
+//!
+//! - HS-01: HyStart's ACK train ends slow start (ssthresh = cwnd) once a round's train of
+//!   ACKs (gaps of at most 2 ms) is longer than half the minimum RTT unpaced, the whole
+//!   minimum RTT paced, plus Linux's aggregation allowance; a gap ends the train.
+//! - HS-02: HyStart's delay detector ends slow start once the minimum of a round's first
+//!   samples (nine, as Linux) exceeds the minimum RTT by an eighth, clamped to 4–16 ms.
+//! - HS-03: a paced sender judges every block of nine samples of a round, not only the first:
+//!   its samples carry no queue of its own bursts, so the queue its round builds shows in the
+//!   same round. An unpaced one keeps Linux's single judgement.
 mod common;
 use common::*;
 use std::time::Duration;
-use tcpcore::cc::{AckInfo, Controller, Cubic, SlowStartPhase};
-use tcpcore::config::CongestionAlgorithm;
+use tcpcore::cc::{AckInfo, Controller, Cubic, HyStartExit, SlowStartPhase};
+use tcpcore::config::{CongestionAlgorithm, SlowStartExit};
 use tcpcore::wire::SeqNum;
 use tcpcore::{ConnConfig, ConnParams, Connection, Instant};
 
@@ -57,6 +67,8 @@ impl Flow {
             srtt: Some(self.srtt),
             snd_una,
             snd_max,
+            paced: false,
+            pacing_rate: 0,
         };
         self.cc.on_ack(&info);
         self.max = self.max.max(self.una + self.cc.window());
@@ -153,6 +165,8 @@ fn rx_03_hystart_slow_start_counts_a_stretch_ack_whole_like_linux() {
         srtt: Some(ms(200)),
         snd_una: SeqNum(10 * SMSS),
         snd_max: SeqNum(10 * SMSS),
+        paced: false,
+        pacing_rate: 0,
     });
     assert_eq!(cc.slow_start_phase(), SlowStartPhase::SlowStart);
     assert_eq!(cc.window(), 20 * SMSS);
@@ -175,6 +189,8 @@ fn rx_03_cubic_slow_start_back_to_ssthresh_stops_at_it() {
         srtt: Some(ms(10)),
         snd_una: SeqNum(una),
         snd_max: SeqNum(una + 13 * SMSS),
+        paced: false,
+        pacing_rate: 0,
     };
     // A stretch ACK of 2 segments: 13 + 2 would be 15; slow start ends at ssthresh.
     cc.on_ack(&ack(2 * SMSS, 2 * SMSS));
@@ -246,6 +262,8 @@ fn rx_03_cubic_target_is_clamped_to_one_and_a_half_cwnd() {
         srtt: Some(ms(100)),
         snd_una: SeqNum(f.una + SMSS),
         snd_max: SeqNum(f.max),
+        paced: false,
+        pacing_rate: 0,
     };
     cc.on_ack(&info);
     let expect = before + 0.5 * before / before;
@@ -347,11 +365,183 @@ fn rx_03_cubic_rto_loss_window_then_convex_growth_from_cwnd_epoch() {
     }
 }
 
+// ---- Linux's HyStart (the default) ---------------------------------------------------------
+
+/// A sender in slow start with Linux's HyStart: each ACK covers one segment, at a time and
+/// with an RTT sample the test picks; the window is always full.
+struct Train {
+    cc: Cubic,
+    una: u32,
+    max: u32,
+    paced: bool,
+}
+
+impl Train {
+    fn new(segments: u32, paced: bool) -> Train {
+        let cc = Cubic::new(segments, SMSS);
+        let max = cc.window();
+        Train { cc, una: 0, max, paced }
+    }
+
+    /// One ACK at `at_ms` with an RTT sample of `rtt_ms`; the pacing rate is 100 MB/s, so
+    /// the aggregation allowance is its cap, 1 ms.
+    fn ack(&mut self, at_ms: u64, rtt_ms: u64) {
+        self.una += SMSS;
+        self.cc.on_ack(&AckInfo {
+            now: Instant::from_micros(at_ms * 1000),
+            acked: SMSS,
+            mss: SMSS,
+            rtt_sample: Some(ms(rtt_ms)),
+            srtt: Some(ms(rtt_ms)),
+            snd_una: SeqNum(self.una),
+            snd_max: SeqNum(self.max),
+            paced: self.paced,
+            pacing_rate: 100_000_000,
+        });
+        self.max = self.max.max(self.una + self.cc.window());
+    }
+
+    /// Acknowledge up to and including the round's end (`snd_max` at its first ACK), all at
+    /// `at_ms` with samples of `rtt_ms`: the next ACK starts a new round.
+    fn finish_round(&mut self, at_ms: u64, rtt_ms: u64) {
+        let end = self.max;
+        while self.una < end {
+            self.ack(at_ms, rtt_ms);
+        }
+    }
+
+    fn in_slow_start(&self) -> bool {
+        self.cc.ssthresh() == u32::MAX
+    }
+}
+
+/// HS-01: unpaced, a round whose ACKs keep coming at most 2 ms apart ends slow start once it
+/// is longer than (minimum RTT + 1 ms) / 2; ssthresh is cwnd before that ACK.
+#[test]
+fn hs_01_ack_train_longer_than_half_min_rtt_ends_unpaced_slow_start() {
+    // HS-01
+    let mut t = Train::new(100, false);
+    t.finish_round(0, 100);
+    // The new round starts at 100 ms; a train of ACKs 0.5 ms apart, RTT steady at 100 ms.
+    let mut at_us = 100_000;
+    while t.in_slow_start() {
+        assert!(at_us <= 100_000 + 51_000, "still in slow start at {at_us} µs");
+        let w = t.cc.window();
+        t.una += SMSS;
+        t.cc.on_ack(&AckInfo {
+            now: Instant::from_micros(at_us),
+            acked: SMSS,
+            mss: SMSS,
+            rtt_sample: Some(ms(100)),
+            srtt: Some(ms(100)),
+            snd_una: SeqNum(t.una),
+            snd_max: SeqNum(t.max),
+            paced: false,
+            pacing_rate: 100_000_000,
+        });
+        t.max = t.max.max(t.una + t.cc.window());
+        if !t.in_slow_start() {
+            // (100 ms + 1 ms) / 2 = 50.5 ms: the first ACK past it.
+            assert_eq!(at_us, 100_000 + 51_000);
+            assert_eq!(t.cc.ssthresh(), w, "ssthresh = cwnd before the ACK");
+        }
+        at_us += 500;
+    }
+    assert_eq!(t.cc.hystart_exit(), Some(HyStartExit::AckTrain));
+    assert_eq!(t.cc.slow_start_phase(), SlowStartPhase::Done);
+}
+
+/// HS-01: paced, the train must be longer than the whole minimum RTT + 1 ms (a paced round is
+/// spread over up to half an RTT by the sender itself); a gap above 2 ms ends the train.
+#[test]
+fn hs_01_paced_train_needs_the_whole_min_rtt_and_a_gap_ends_it() {
+    // HS-01
+    let mut t = Train::new(300, true);
+    t.finish_round(0, 100);
+    for i in 0..=101 {
+        t.ack(100 + i, 100);
+    }
+    assert!(t.in_slow_start(), "a train of 101 ms is not longer than 101 ms");
+    t.ack(202, 100);
+    assert_eq!(t.cc.hystart_exit(), Some(HyStartExit::AckTrain));
+
+    // A train broken by a 3 ms gap at 40 ms is over for its round.
+    let mut t = Train::new(300, false);
+    t.finish_round(0, 100);
+    for i in (0..40).chain(43..120) {
+        t.ack(100 + i, 100);
+    }
+    assert!(t.in_slow_start());
+}
+
+/// HS-02: the delay detector takes eight samples of a round, then judges the round's minimum
+/// from the ninth on against the connection's minimum plus max(4 ms, min(RTT / 8, 16 ms)).
+#[test]
+fn hs_02_round_min_rtt_above_threshold_ends_slow_start_at_the_ninth_sample() {
+    // HS-02
+    for (rtt, exits) in [(112, false), (113, true)] {
+        let mut t = Train::new(20, false);
+        t.finish_round(0, 100);
+        for i in 0..8 {
+            t.ack(200 + i, rtt);
+        }
+        assert!(t.in_slow_start(), "eight samples decide nothing");
+        let w = t.cc.window();
+        t.ack(208, rtt);
+        assert_eq!(!t.in_slow_start(), exits, "RTT {rtt} ms against 100 + 12.5 ms");
+        if exits {
+            assert_eq!(t.cc.hystart_exit(), Some(HyStartExit::Delay));
+            assert_eq!(t.cc.ssthresh(), w);
+        }
+    }
+}
+
+/// HS-03: a paced round whose first nine samples show no queue but whose next nine do ends
+/// slow start within the round; unpaced, the round's minimum keeps the first samples' and
+/// slow start goes on (Linux).
+#[test]
+fn hs_03_paced_sender_judges_every_block_of_a_round() {
+    // HS-03
+    for paced in [false, true] {
+        let mut t = Train::new(40, paced);
+        t.finish_round(0, 100);
+        for i in 0..9 {
+            t.ack(200 + i, 100);
+        }
+        assert!(t.in_slow_start());
+        for i in 9..18 {
+            t.ack(200 + i, 114);
+        }
+        assert_eq!(!t.in_slow_start(), paced, "paced {paced}");
+    }
+}
+
+/// As Linux's CUBIC (`bictcp_update`), until the first congestion event congestion avoidance
+/// grows cwnd by at least one segment per 20 acknowledged, 5 % a round, where the cubic curve
+/// from K = 0 would add a fraction of a segment; after a loss the RFC's curve alone rules.
+#[test]
+fn rx_03_cubic_grows_five_percent_a_round_until_the_first_congestion_event() {
+    let mut t = Train::new(100, false);
+    t.finish_round(0, 100);
+    for i in 0..9 {
+        t.ack(200 + i, 120);
+    }
+    assert_eq!(t.cc.hystart_exit(), Some(HyStartExit::Delay));
+    let w = t.cc.window();
+    // One window of ACKs within 10 ms of the epoch's start: W_cubic grows by C (0.11 s)^3.
+    for _ in 0..w / SMSS {
+        t.ack(210, 120);
+    }
+    let grown = f64::from(t.cc.window() - w) / f64::from(w);
+    assert!((0.049..0.06).contains(&grown), "grew {:.1} %", grown * 100.0);
+}
+
 // ---- RFC 9406: HyStart++ ----------------------------------------------------------------------
 
-/// A fresh CUBIC flow at 100 ms with two rounds of stable RTT samples behind it.
+/// A fresh CUBIC flow with HyStart++ at 100 ms with two rounds of stable RTT samples behind
+/// it.
 fn hystart_flow() -> Flow {
-    let mut f = Flow::new(Cubic::new(10, SMSS), ms(100));
+    let mut f = Flow::new(Cubic::with_exit(10, SMSS, SlowStartExit::HyStartPlusPlus), ms(100));
     assert!(f.round(ms(100)) >= 8);
     assert!(f.round(ms(100)) >= 8);
     assert_eq!(f.cc.slow_start_phase(), SlowStartPhase::SlowStart);

@@ -1,10 +1,14 @@
-//! CUBIC congestion control (RFC 9438) with HyStart++ in the initial slow start (RFC 9406).
+//! CUBIC congestion control (RFC 9438). Its initial slow start ends early by Linux's HyStart
+//! (`hystart.rs`, the default), or by HyStart++ (RFC 9406) with its Conservative Slow Start
+//! ([`SlowStartExit`]).
 //!
 //! Windows are kept in bytes as `f64` (deterministic on one machine); the RFC's formulas are
 //! written in segments, so `C` is scaled by the MSS where a formula mixes time and window.
 //! Time `t` comes from the `now` the connection passes in; no clock is ever read.
 
+use super::hystart::{HyStart, HyStartExit, OptRtt, LOW_WINDOW};
 use super::{AckInfo, Controller};
+use crate::config::SlowStartExit;
 use crate::wire::seq::SeqNum;
 use crate::Instant;
 use core::time::Duration;
@@ -20,58 +24,55 @@ const ALPHA_CUBIC: f64 = 3.0 * (1.0 - BETA_CUBIC) / (1.0 + BETA_CUBIC);
 const MIN_RTT_THRESH: Duration = Duration::from_millis(4);
 const MAX_RTT_THRESH: Duration = Duration::from_millis(16);
 const MIN_RTT_DIVISOR: u32 = 8;
-const N_RTT_SAMPLE: u32 = 8;
+const N_RTT_SAMPLE: u8 = 8;
 const CSS_GROWTH_DIVISOR: f64 = 4.0;
-const CSS_ROUNDS: u32 = 5;
+const CSS_ROUNDS: u8 = 5;
+/// Linux `bictcp_update`: before the first congestion event, at most this many segments
+/// acknowledged per segment of growth in congestion avoidance.
+const LINUX_MIN_CNT: f64 = 20.0;
 /// RFC 3465 §2.2: `L` for the standard slow start that follows the first (RFC 9406 §4.2).
 const ABC_L: u32 = 2;
 
 /// Where the controller is in slow start (RFC 9406 §4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlowStartPhase {
-    /// Initial slow start with HyStart++ delay-increase detection.
+    /// The initial slow start, with the configured early exit (HyStart's detectors, or
+    /// HyStart++'s delay-increase detection).
     SlowStart,
-    /// Conservative Slow Start: growth divided by `CSS_GROWTH_DIVISOR`.
+    /// HyStart++'s Conservative Slow Start: growth divided by `CSS_GROWTH_DIVISOR`.
     Css,
-    /// HyStart++ is over (left for congestion avoidance, or a loss was seen): any later slow
-    /// start is standard slow start (RFC 9406 §4.2).
+    /// The initial slow start is over (left for congestion avoidance, or a loss was seen):
+    /// any later slow start is standard slow start (RFC 9406 §4.2).
     Done,
-}
-
-/// An RTT in whole microseconds, or none: 4 bytes where an `Option<Duration>` takes 16
-/// (the controller is in every connection). RTT samples are differences of instants,
-/// whole microseconds already; one beyond 71 minutes saturates.
-#[derive(Clone, Copy, Debug)]
-struct OptRtt(u32);
-
-impl OptRtt {
-    const NONE: OptRtt = OptRtt(u32::MAX);
-
-    fn new(d: Duration) -> OptRtt {
-        OptRtt(u32::try_from(d.as_micros()).unwrap_or(u32::MAX - 1).min(u32::MAX - 1))
-    }
-
-    fn get(self) -> Option<Duration> {
-        (self.0 != u32::MAX).then(|| Duration::from_micros(u64::from(self.0)))
-    }
 }
 
 /// HyStart++ round state (RFC 9406 §4.3).
 #[derive(Clone, Copy, Debug)]
-struct HyStart {
-    phase: SlowStartPhase,
+struct HyStartPp {
     /// `windowEnd`: the round ends when SND.UNA passes it. `None` before the first ACK.
     window_end: Option<SeqNum>,
     /// `lastRoundMinRTT`; none is infinity.
     last_round_min_rtt: OptRtt,
     /// `currentRoundMinRTT`; none is infinity.
     current_round_min_rtt: OptRtt,
-    /// `rttSampleCount` of the current round.
-    rtt_sample_count: u32,
+    /// `rttSampleCount` of the current round (saturating: only `N_RTT_SAMPLE` matters).
+    rtt_sample_count: u8,
     /// `cssBaselineMinRtt`; none is infinity.
     css_baseline_min_rtt: OptRtt,
     /// Round boundaries passed while in CSS.
-    css_rounds: u32,
+    css_rounds: u8,
+}
+
+/// The state of the initial slow start's early exit ([`SlowStartExit`]): one of the two
+/// detectors' (the connection holds a controller inline, so they share the space).
+#[derive(Clone, Copy, Debug)]
+enum Early {
+    /// Linux's HyStart (`hystart.rs`).
+    HyStart(HyStart),
+    /// HyStart++ (RFC 9406).
+    PlusPlus(HyStartPp),
+    /// None: slow start ends at a congestion event (Linux `hystart = 0`).
+    Off,
 }
 
 /// CUBIC (RFC 9438) with HyStart++ (RFC 9406).
@@ -93,13 +94,25 @@ pub struct Cubic {
     w_est: f64,
     /// The next congestion-avoidance stage is the first after a timeout (RFC 9438 §4.8).
     after_rto: bool,
-    hystart: HyStart,
+    /// Where the initial slow start is.
+    phase: SlowStartPhase,
+    /// The HyStart detector that ended slow start, if one did.
+    exit: Option<HyStartExit>,
+    /// The connection's minimum RTT (Linux `delay_min`); none before the first sample.
+    delay_min: OptRtt,
+    /// The early exit's state.
+    early: Early,
 }
 
 impl Cubic {
     /// A controller with an initial window of `initial_segments` × `mss` (RFC 6928) and an
     /// arbitrarily high initial ssthresh (RFC 5681 §3.1), starting in HyStart++ slow start.
     pub fn new(initial_segments: u32, mss: u32) -> Self {
+        Cubic::with_exit(initial_segments, mss, SlowStartExit::HyStart)
+    }
+
+    /// As [`Cubic::new`], leaving the initial slow start by `exit_mode`.
+    pub fn with_exit(initial_segments: u32, mss: u32, exit_mode: SlowStartExit) -> Self {
         Cubic {
             cwnd: f64::from(initial_segments.max(1) * mss.max(1)),
             ssthresh: u32::MAX,
@@ -109,14 +122,20 @@ impl Cubic {
             t_epoch: None,
             w_est: 0.0,
             after_rto: false,
-            hystart: HyStart {
-                phase: SlowStartPhase::SlowStart,
-                window_end: None,
-                last_round_min_rtt: OptRtt::NONE,
-                current_round_min_rtt: OptRtt::NONE,
-                rtt_sample_count: 0,
-                css_baseline_min_rtt: OptRtt::NONE,
-                css_rounds: 0,
+            phase: SlowStartPhase::SlowStart,
+            exit: None,
+            delay_min: OptRtt::NONE,
+            early: match exit_mode {
+                SlowStartExit::HyStart => Early::HyStart(HyStart::new()),
+                SlowStartExit::HyStartPlusPlus => Early::PlusPlus(HyStartPp {
+                    window_end: None,
+                    last_round_min_rtt: OptRtt::NONE,
+                    current_round_min_rtt: OptRtt::NONE,
+                    rtt_sample_count: 0,
+                    css_baseline_min_rtt: OptRtt::NONE,
+                    css_rounds: 0,
+                }),
+                SlowStartExit::Off => Early::Off,
             },
         }
     }
@@ -146,9 +165,14 @@ impl Cubic {
         self.t_epoch
     }
 
+    /// The HyStart detector that ended the initial slow start, if one did.
+    pub fn hystart_exit(&self) -> Option<HyStartExit> {
+        self.exit
+    }
+
     /// The HyStart++ phase.
     pub fn slow_start_phase(&self) -> SlowStartPhase {
-        self.hystart.phase
+        self.phase
     }
 
     /// `W_cubic(t)` in bytes for `t` seconds into the epoch (RFC 9438 §4.2 eq. 1).
@@ -163,15 +187,15 @@ impl Cubic {
 
     /// RFC 9406 §4.3 for one ACK in the initial slow start or CSS.
     fn hystart_ack(&mut self, a: &AckInfo) {
-        let hs = &mut self.hystart;
+        let Early::PlusPlus(hs) = &mut self.early else { return };
         // A new round starts once SND.UNA passes windowEnd.
         if hs.window_end.is_none_or(|end| a.snd_una >= end) {
-            if hs.phase == SlowStartPhase::Css {
+            if self.phase == SlowStartPhase::Css {
                 hs.css_rounds += 1;
                 if hs.css_rounds >= CSS_ROUNDS {
                     // "If CSS_ROUNDS rounds are complete, enter congestion avoidance by
                     // setting the ssthresh to the current cwnd."
-                    hs.phase = SlowStartPhase::Done;
+                    self.phase = SlowStartPhase::Done;
                     self.ssthresh = self.cwnd as u32;
                     return self.congestion_avoidance(a);
                 }
@@ -185,17 +209,17 @@ impl Cubic {
         // recommends L = 8 for a sender that does not pace; as Linux (`tcp_slow_start`, which
         // has no such limit) L is infinite, so a stretch ACK (GRO, ACK decimation) counts whole.
         let growth = f64::from(a.acked);
-        let growth = match hs.phase {
+        let growth = match self.phase {
             SlowStartPhase::Css => growth / CSS_GROWTH_DIVISOR,
             _ => growth,
         };
         if let Some(rtt) = a.rtt_sample {
             hs.current_round_min_rtt =
                 OptRtt::new(hs.current_round_min_rtt.get().map_or(rtt, |m| m.min(rtt)));
-            hs.rtt_sample_count += 1;
+            hs.rtt_sample_count = hs.rtt_sample_count.saturating_add(1);
         }
         if hs.rtt_sample_count >= N_RTT_SAMPLE {
-            match (hs.phase, hs.current_round_min_rtt.get(), hs.last_round_min_rtt.get()) {
+            match (self.phase, hs.current_round_min_rtt.get(), hs.last_round_min_rtt.get()) {
                 (SlowStartPhase::SlowStart, Some(cur), Some(last)) => {
                     // RttThresh = max(MIN_RTT_THRESH, min(lastRoundMinRTT / MIN_RTT_DIVISOR,
                     // MAX_RTT_THRESH)); a delay increase of RttThresh exits to CSS.
@@ -203,7 +227,7 @@ impl Cubic {
                     if cur >= last + thresh {
                         hs.css_baseline_min_rtt = OptRtt::new(cur);
                         hs.css_rounds = 0;
-                        hs.phase = SlowStartPhase::Css;
+                        self.phase = SlowStartPhase::Css;
                     }
                 }
                 (SlowStartPhase::Css, Some(cur), _)
@@ -211,12 +235,34 @@ impl Cubic {
                 {
                     // The exit was spurious: resume slow start, HyStart++ included.
                     hs.css_baseline_min_rtt = OptRtt::NONE;
-                    hs.phase = SlowStartPhase::SlowStart;
+                    self.phase = SlowStartPhase::SlowStart;
                 }
                 _ => {}
             }
         }
         self.set_cwnd(self.cwnd + growth, a.mss);
+    }
+
+    /// One ACK in the initial slow start with Linux's HyStart (`hystart.rs`), or with none
+    /// ([`SlowStartExit::Off`]): cwnd grows by the bytes acknowledged (Linux
+    /// `tcp_slow_start`), unless a detector ends slow start first; then ssthresh = cwnd and
+    /// the ACK counts in congestion avoidance, as in Linux, where HyStart runs before the
+    /// window grows.
+    fn hystart_linux_ack(&mut self, a: &AckInfo) {
+        let low_window = f64::from(LOW_WINDOW * a.mss.max(1));
+        let hystart = match &mut self.early {
+            Early::HyStart(h) if self.cwnd >= low_window => Some(h),
+            _ => None,
+        };
+        if let (Some(h), Some(rtt), Some(min)) = (hystart, a.rtt_sample, self.delay_min.get()) {
+            if let Some(exit) = h.on_ack(a, rtt, min) {
+                self.exit = Some(exit);
+                self.phase = SlowStartPhase::Done;
+                self.ssthresh = self.cwnd as u32;
+                return self.congestion_avoidance(a);
+            }
+        }
+        self.set_cwnd(self.cwnd + f64::from(a.acked), a.mss);
     }
 
     /// RFC 9438 §4.2–§4.5: one ACK in congestion avoidance.
@@ -247,16 +293,23 @@ impl Cubic {
         // reached cwnd_prior.
         let alpha = if self.w_est >= self.cwnd_prior { 1.0 } else { ALPHA_CUBIC };
         self.w_est += alpha * mss * acked / self.cwnd;
-        if self.w_cubic(t, a.mss) < self.w_est {
+        let cwnd = if self.w_cubic(t, a.mss) < self.w_est {
             // Reno-friendly region: cwnd = W_est.
-            let w_est = self.w_est.max(self.cwnd);
-            return self.set_cwnd(w_est, a.mss);
-        }
-        // §4.4 concave and §4.5 convex regions: target = W_cubic(t + RTT) clamped to
-        // [cwnd, 1.5 cwnd]; cwnd grows by (target - cwnd) / cwnd per segment acknowledged.
-        let rtt = a.srtt.unwrap_or(Duration::ZERO).as_secs_f64();
-        let target = self.w_cubic(t + rtt, a.mss).clamp(self.cwnd, 1.5 * self.cwnd);
-        let cwnd = self.cwnd + (target - self.cwnd) * acked / self.cwnd;
+            self.w_est.max(self.cwnd)
+        } else {
+            // §4.4 concave and §4.5 convex regions: target = W_cubic(t + RTT) clamped to
+            // [cwnd, 1.5 cwnd]; cwnd grows by (target - cwnd) / cwnd per segment acknowledged.
+            let rtt = a.srtt.unwrap_or(Duration::ZERO).as_secs_f64();
+            let target = self.w_cubic(t + rtt, a.mss).clamp(self.cwnd, 1.5 * self.cwnd);
+            self.cwnd + (target - self.cwnd) * acked / self.cwnd
+        };
+        // Linux `bictcp_update`: until the first congestion event (`last_max_cwnd` still 0)
+        // cwnd grows by at least one segment per 20 acknowledged, 5 % a round: a slow start
+        // that HyStart ended early (a delay rise from jitter) does not leave the path idle
+        // for the seconds the cubic curve takes from K = 0.
+        // No congestion event yet: cwnd_prior is still 0.
+        let congested = self.cwnd_prior > 0.0;
+        let cwnd = if congested { cwnd } else { cwnd.max(self.cwnd + acked / LINUX_MIN_CNT) };
         self.set_cwnd(cwnd, a.mss);
     }
 
@@ -267,7 +320,7 @@ impl Cubic {
         self.ssthresh = ssthresh as u32;
         self.cwnd_prior = self.cwnd;
         self.t_epoch = None;
-        self.hystart.phase = SlowStartPhase::Done;
+        self.phase = SlowStartPhase::Done;
         ssthresh
     }
 }
@@ -282,10 +335,16 @@ impl Controller for Cubic {
     }
 
     fn on_ack(&mut self, a: &AckInfo) {
+        if let Some(rtt) = a.rtt_sample {
+            self.delay_min = self.delay_min.min(rtt);
+        }
         if self.cwnd >= f64::from(self.ssthresh) {
             self.congestion_avoidance(a);
-        } else if self.hystart.phase != SlowStartPhase::Done {
-            self.hystart_ack(a);
+        } else if self.phase != SlowStartPhase::Done {
+            match self.early {
+                Early::PlusPlus(_) => self.hystart_ack(a),
+                _ => self.hystart_linux_ack(a),
+            }
         } else {
             // RFC 5681 §3.1 equation 2, with L = 2 (RFC 3465 §2.2). Slow start ends at
             // ssthresh (RFC 5681 §3.1: slow start while cwnd < ssthresh), so it never
@@ -349,6 +408,8 @@ mod tests {
             srtt: Some(Duration::from_millis(rtt_ms.unwrap_or(100))),
             snd_una: SeqNum(una),
             snd_max: SeqNum(max),
+            paced: false,
+            pacing_rate: 0,
         }
     }
 

@@ -4,10 +4,12 @@
 
 mod bbr;
 mod cubic;
+mod hystart;
 mod new_reno;
 
 pub use bbr::{Bbr, BbrState};
 pub use cubic::{Cubic, SlowStartPhase};
+pub use hystart::HyStartExit;
 pub use new_reno::NewReno;
 
 use crate::wire::seq::SeqNum;
@@ -32,6 +34,12 @@ pub struct AckInfo {
     /// Highest sequence number sent so far (the `SND.NXT` that ends an RTT round in
     /// RFC 9406 §4.3).
     pub snd_max: SeqNum,
+    /// The connection paces its data (Linux: `sk_pacing_status` is not `SK_PACING_NONE`).
+    pub paced: bool,
+    /// The pacing rate in bytes per second, kept whether or not data is paced (as Linux keeps
+    /// `sk_pacing_rate`): the controller's own, or Linux's default from cwnd and SRTT
+    /// (`conn/pacing.rs`); 0 before the first RTT sample.
+    pub pacing_rate: u64,
 }
 
 /// A delivery rate sample (draft-ietf-ccwg-bbr §4.1, the `RS` of its pseudocode), taken on

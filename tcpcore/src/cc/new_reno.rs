@@ -86,7 +86,8 @@ mod tests {
     fn ack(acked: u32, mss: u32) -> AckInfo {
         let (snd_una, snd_max) = (SeqNum(0), SeqNum(0));
         let (now, rtt_sample, srtt) = (Instant::ZERO, None, None);
-        AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max }
+        let (paced, pacing_rate) = (false, 0);
+        AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max, paced, pacing_rate }
     }
 
     #[test]

@@ -478,7 +478,9 @@ impl Connection {
             let srtt = self.rtt.srtt();
             let (snd_una, snd_max) = (self.snd_una, self.snd_max);
             let acked = acked.saturating_sub(delivered_before);
-            let info = AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max };
+            let (paced, pacing_rate) = self.pacing_for_cc();
+            let info =
+                AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max, paced, pacing_rate };
             if self.ecn.reducing {
                 // RFC 3168 §6.1.2 with PRR, as Linux's CWR state: no growth, a reduction.
                 self.ecn_prr(acked);

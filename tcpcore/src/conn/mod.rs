@@ -736,7 +736,9 @@ impl Connection {
 pub(crate) fn new_controller(cfg: &ConnConfig, mss: u32, seed: u64) -> AnyController {
     match cfg.congestion {
         CongestionAlgorithm::NewReno => AnyController::NewReno(NewReno::new(cfg.initial_cwnd, mss)),
-        CongestionAlgorithm::Cubic => AnyController::Cubic(Cubic::new(cfg.initial_cwnd, mss)),
+        CongestionAlgorithm::Cubic => {
+            AnyController::Cubic(Cubic::with_exit(cfg.initial_cwnd, mss, cfg.slow_start_exit))
+        }
         CongestionAlgorithm::Bbr => {
             AnyController::Bbr(Box::new(Bbr::new(cfg.initial_cwnd, mss, seed)))
         }

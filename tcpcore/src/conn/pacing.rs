@@ -87,6 +87,18 @@ impl Connection {
         Some(bytes * ratio * 10_000 / us)
     }
 
+    /// Whether data is paced, and the pacing rate kept whether or not it is (Linux updates
+    /// `sk_pacing_rate` on every ACK either way); 0 without an RTT sample. For HyStart's
+    /// ACK-train allowance (`cc/hystart.rs`).
+    pub(crate) fn pacing_for_cc(&self) -> (bool, u64) {
+        match self.pacing_rate() {
+            Some(rate) => (true, rate),
+            None => {
+                (false, self.cc.pacing_rate().or_else(|| self.default_pacing_rate()).unwrap_or(0))
+            }
+        }
+    }
+
     /// Bytes one release carries at `rate` (Linux `tcp_tso_autosize`): about 1 ms of data,
     /// whole segments, at least two, at most 64 KiB.
     fn pacing_quantum(&self, rate: u64) -> u32 {
