@@ -4,12 +4,12 @@
 //! here from the RFC's formulas, in segments. The last tests run a real CUBIC connection,
 //! first against a hand-played peer, then end to end.
 //!
-//! - HS-01: HyStart's ACK train ends slow start (ssthresh = cwnd) once a round's train of
+//! - SSX-01: HyStart's ACK train ends slow start (ssthresh = cwnd) once a round's train of
 //!   ACKs (gaps of at most 2 ms) is longer than half the minimum RTT unpaced, the whole
 //!   minimum RTT paced, plus Linux's aggregation allowance; a gap ends the train.
-//! - HS-02: HyStart's delay detector ends slow start once the minimum of a round's first
+//! - SSX-02: HyStart's delay detector ends slow start once the minimum of a round's first
 //!   samples (nine, as Linux) exceeds the minimum RTT by an eighth, clamped to 4–16 ms.
-//! - HS-03: a paced sender judges every block of nine samples of a round, not only the first:
+//! - SSX-03: a paced sender judges every block of nine samples of a round, not only the first:
 //!   its samples carry no queue of its own bursts, so the queue its round builds shows in the
 //!   same round. An unpaced one keeps Linux's single judgement.
 mod common;
@@ -415,11 +415,11 @@ impl Train {
     }
 }
 
-/// HS-01: unpaced, a round whose ACKs keep coming at most 2 ms apart ends slow start once it
+/// SSX-01: unpaced, a round whose ACKs keep coming at most 2 ms apart ends slow start once it
 /// is longer than (minimum RTT + 1 ms) / 2; ssthresh is cwnd before that ACK.
 #[test]
-fn hs_01_ack_train_longer_than_half_min_rtt_ends_unpaced_slow_start() {
-    // HS-01
+fn ssx_01_ack_train_longer_than_half_min_rtt_ends_unpaced_slow_start() {
+    // SSX-01
     let mut t = Train::new(100, false);
     t.finish_round(0, 100);
     // The new round starts at 100 ms; a train of ACKs 0.5 ms apart, RTT steady at 100 ms.
@@ -451,11 +451,11 @@ fn hs_01_ack_train_longer_than_half_min_rtt_ends_unpaced_slow_start() {
     assert_eq!(t.cc.slow_start_phase(), SlowStartPhase::Done);
 }
 
-/// HS-01: paced, the train must be longer than the whole minimum RTT + 1 ms (a paced round is
+/// SSX-01: paced, the train must be longer than the whole minimum RTT + 1 ms (a paced round is
 /// spread over up to half an RTT by the sender itself); a gap above 2 ms ends the train.
 #[test]
-fn hs_01_paced_train_needs_the_whole_min_rtt_and_a_gap_ends_it() {
-    // HS-01
+fn ssx_01_paced_train_needs_the_whole_min_rtt_and_a_gap_ends_it() {
+    // SSX-01
     let mut t = Train::new(300, true);
     t.finish_round(0, 100);
     for i in 0..=101 {
@@ -474,11 +474,11 @@ fn hs_01_paced_train_needs_the_whole_min_rtt_and_a_gap_ends_it() {
     assert!(t.in_slow_start());
 }
 
-/// HS-02: the delay detector takes eight samples of a round, then judges the round's minimum
+/// SSX-02: the delay detector takes eight samples of a round, then judges the round's minimum
 /// from the ninth on against the connection's minimum plus max(4 ms, min(RTT / 8, 16 ms)).
 #[test]
-fn hs_02_round_min_rtt_above_threshold_ends_slow_start_at_the_ninth_sample() {
-    // HS-02
+fn ssx_02_round_min_rtt_above_threshold_ends_slow_start_at_the_ninth_sample() {
+    // SSX-02
     for (rtt, exits) in [(112, false), (113, true)] {
         let mut t = Train::new(20, false);
         t.finish_round(0, 100);
@@ -496,12 +496,12 @@ fn hs_02_round_min_rtt_above_threshold_ends_slow_start_at_the_ninth_sample() {
     }
 }
 
-/// HS-03: a paced round whose first nine samples show no queue but whose next nine do ends
+/// SSX-03: a paced round whose first nine samples show no queue but whose next nine do ends
 /// slow start within the round; unpaced, the round's minimum keeps the first samples' and
 /// slow start goes on (Linux).
 #[test]
-fn hs_03_paced_sender_judges_every_block_of_a_round() {
-    // HS-03
+fn ssx_03_paced_sender_judges_every_block_of_a_round() {
+    // SSX-03
     for paced in [false, true] {
         let mut t = Train::new(40, paced);
         t.finish_round(0, 100);

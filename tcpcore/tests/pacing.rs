@@ -7,8 +7,8 @@
 //!   overshoot's losses five-fold: with Linux's HyStart the unpaced sender loses nothing
 //!   there, so there is nothing to cut five-fold, and that test is ignored with the reason
 //!   (see its comment).
-//! - HS-04: on that path CUBIC leaves slow start before the queue overflows, paced (HS-03)
-//!   or not (HS-01).
+//! - SSX-04: on that path CUBIC leaves slow start before the queue overflows, paced (SSX-03)
+//!   or not (SSX-01).
 //! - PACE-02: the pacing rate follows Linux's rule: the spacing of the sender's releases
 //!   gives 2× cwnd/SRTT in slow start and 1.2× in congestion avoidance.
 //! - PACE-04: the pacing timer wakes the sender about once per millisecond-sized release,
@@ -219,16 +219,16 @@ fn slow_start_exit(pacing: bool) -> (Instant, u64, u32) {
     (t, dropped, ssthresh)
 }
 
-/// HS-04: on the recovery tests' path (100 Mbit/s, 100 ms, a queue of one BDP: 863 segments
+/// SSX-04: on the recovery tests' path (100 Mbit/s, 100 ms, a queue of one BDP: 863 segments
 /// each) HyStart ends slow start before the queue overflows, paced or not: no segment is
 /// dropped at the bottleneck up to one RTT after it ended, within 1.2 s. Unpaced, the ACK
-/// train ends it (HS-01: 1,040 segments, 1.2 BDP); paced, the delay of a later block of the
-/// round's samples (HS-03: 1,550 segments). With Linux's rule alone (a paced sender's delay
+/// train ends it (SSX-01: 1,040 segments, 1.2 BDP); paced, the delay of a later block of the
+/// round's samples (SSX-03: 1,550 segments). With Linux's rule alone (a paced sender's delay
 /// judged on the first samples of a round only) the paced sender overshot to 2,250 segments
 /// and lost 615; with HyStart++ (RFC 9406, the earlier default) 665 unpaced, 1,391 paced.
 #[test]
-fn hs_04_slow_start_on_the_recovery_path_ends_before_the_queue_overflows() {
-    // HS-04
+fn ssx_04_slow_start_on_the_recovery_path_ends_before_the_queue_overflows() {
+    // SSX-04
     for pacing in [false, true] {
         let (at, dropped, ssthresh) = slow_start_exit(pacing);
         assert_eq!(dropped, 0, "pacing {pacing}: {dropped} segments dropped");
@@ -241,9 +241,9 @@ fn hs_04_slow_start_on_the_recovery_path_ends_before_the_queue_overflows() {
 /// 100 Mbit/s × 100 ms path of the recovery tests loses at least 5× fewer segments than
 /// without". It cannot hold with Linux's HyStart (the default, `cc/hystart.rs`): there the
 /// unpaced sender overshoots by nothing. The bottleneck spaces an unpaced round's ACKs as it
-/// would a paced one's, so the ACK train (HS-01) measures cwnd against the path's BDP and ends
+/// would a paced one's, so the ACK train (SSX-01) measures cwnd against the path's BDP and ends
 /// slow start at 1,040 segments (1.2 BDP), before the queue of one BDP overflows: 0 segments
-/// dropped in slow start (HS-04). Paced (HS-03), slow start ends at 1,550 segments without a
+/// dropped in slow start (SSX-04). Paced (SSX-03), slow start ends at 1,550 segments without a
 /// drop either. What the 10 s count holds is congestion avoidance's first loss, as Linux's
 /// CUBIC grows 5 % a round until then: 93 segments dropped paced and unpaced alike (88.1
 /// Mbit/s both), unchanged by pacing. The criterion was written against HyStart++ (RFC 9406),

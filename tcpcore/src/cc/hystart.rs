@@ -24,7 +24,7 @@
 //! minimum RTT. Paced samples carry no queue of the sender's own bursts, so the minimum of any
 //! block is the standing queue: on a 100 Mbit/s × 100 ms path with a one-BDP queue the paced
 //! sender leaves slow start at 1.8 BDP instead of 2.6 and drops nothing instead of 615
-//! segments (`tests/pacing.rs`, HS-04).
+//! segments (`tests/pacing.rs`, SSX-04).
 
 use super::AckInfo;
 use crate::wire::seq::SeqNum;
