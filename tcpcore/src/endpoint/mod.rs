@@ -145,8 +145,8 @@ pub struct Endpoint {
     conn_cfg: SharedConnConfig,
     /// The buffer memory of every connection opened here (`cfg.mem_pressure`).
     budget: MemBudget,
+    /// The key of ISNs and timestamp offsets (`isn.rs`).
     isn_key: SipKey,
-    ts_key: SipKey,
     table: Demux<ConnectionHandle>,
     slots: Vec<Option<Slot>>,
     free_slots: Vec<usize>,
@@ -184,7 +184,9 @@ impl Endpoint {
     pub fn new(cfg: EndpointConfig) -> Self {
         let mut rng = Rng::new(cfg.seed);
         let mut key = || SipKey::random(&mut rng);
-        let (isn_key, ts_key, demux_key, port_key) = (key(), key(), key(), key());
+        // The second key, once the timestamp offsets' own, is drawn still so that the
+        // keys after it stay what they were for a given seed.
+        let (isn_key, _, demux_key, port_key) = (key(), key(), key(), key());
         let (syn_key, tw_key, c1, c2) = (key(), key(), key(), key());
         // Drawn after the TCP keys, so those stay what they were for a given seed.
         let udp_keys = [key(), key(), key()];
@@ -193,7 +195,6 @@ impl Endpoint {
         let fast_open_key = key();
         Endpoint {
             isn_key,
-            ts_key,
             table: Demux::new(demux_key),
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -491,12 +492,8 @@ impl Endpoint {
     }
 
     fn params(&self, now: Instant, t: FourTuple) -> ConnParams {
-        ConnParams {
-            local: t.local,
-            remote: t.remote,
-            iss: isn::isn(&self.isn_key, now, t.local, t.remote),
-            ts_offset: isn::hash_tuple(&self.ts_key, t.local, t.remote) as u32,
-        }
+        let (iss, ts_offset) = isn::isn_and_ts_offset(&self.isn_key, now, t.local, t.remote);
+        ConnParams { local: t.local, remote: t.remote, iss, ts_offset }
     }
 
     fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
