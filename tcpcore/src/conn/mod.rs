@@ -350,6 +350,16 @@ impl Connection {
         tracing::debug_span!("tcp", local = %self.local, remote = %self.remote)
     }
 
+    /// Whether a subscriber may want debug events at all: if not, the entry points skip
+    /// [`Connection::span`]. A disabled span is cheap but not free (making, entering,
+    /// leaving and dropping it costs tens of instructions), and every poll of every
+    /// connection would make one.
+    #[inline(always)]
+    pub(crate) fn debug_on() -> bool {
+        use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+        LevelFilter::DEBUG <= STATIC_MAX_LEVEL && LevelFilter::DEBUG <= LevelFilter::current()
+    }
+
     // ---- getters -------------------------------------------------------------------------
 
     /// The connection state.
