@@ -519,11 +519,13 @@ impl Endpoint {
     /// 4-tuple, and keep a compact entry if it is in TIME-WAIT (CL-09).
     pub fn connection_closed(&mut self, handle: ConnectionHandle, conn: &Connection) {
         let tuple = FourTuple { local: conn.local_addr(), remote: conn.remote_addr() };
-        if self.table.get(tuple) != Some(&handle) {
-            return; // not this handle's connection: a caller mistake, ignored
-        }
-        let Some(slot) = self.slots.get_mut(handle.0).and_then(Option::take) else { return };
-        self.table.remove(tuple);
+        // One lookup: taken out, and put back in the rare case it is not this handle's.
+        let Some(h) = self.table.remove(tuple) else { return };
+        let slot = self.slots.get_mut(handle.0).filter(|_| h == handle).and_then(Option::take);
+        let Some(slot) = slot else {
+            self.table.insert(tuple, h); // not this handle's connection: a caller mistake
+            return;
+        };
         self.held.release(tuple.local, slot.passive);
         self.free_slots.push(handle.0);
         if slot.fast_open_listener != NO_LISTENER {
