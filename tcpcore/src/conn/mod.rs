@@ -339,7 +339,9 @@ impl Connection {
     pub fn connect(cfg: impl Into<SharedConnConfig>, params: ConnParams) -> Self {
         let mut c = Connection::new(cfg.into(), params, State::SynSent, false);
         c.rcv_wscale = open::our_wscale(&c.cfg);
-        c.span().in_scope(|| tracing::debug!("active open"));
+        if Self::debug_on() {
+            c.span().in_scope(|| tracing::debug!("active open"));
+        }
         c
     }
 
