@@ -296,3 +296,33 @@ impl Endpoint {
         self.held.any(addr, |h| h.bound > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PT-01: an address whose last connection closed holds nothing (for its own address and
+    /// for the wildcard), its reservation counts again when reused, and the empty entries
+    /// kept between sweeps stay bounded however many ports come and go.
+    #[test]
+    fn pt_01_released_addresses_hold_nothing_and_empty_entries_stay_bounded() {
+        let mut held = HeldPorts::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let any = |h: &HeldPorts, a| h.any(a, |x: &Held| !x.is_empty());
+        for port in 1000..3000u16 {
+            let a = SocketAddr::new(ip, port);
+            held.hold(a, port % 2 == 0);
+            assert!(any(&held, a));
+            held.release(a, port % 2 == 0);
+            assert!(!any(&held, a));
+            assert!(!any(&held, SocketAddr::new([0u8; 4].into(), port)));
+        }
+        assert!(held.by_port.len() <= SWEEP_MIN + 1, "{} entries", held.by_port.len());
+        let a = SocketAddr::new(ip, 2999);
+        held.reserve(a);
+        assert!(held.any(a, |x| x.bound > 0));
+        assert!(held.unreserve(a));
+        assert!(!held.unreserve(a));
+        assert!(!any(&held, a));
+    }
+}
