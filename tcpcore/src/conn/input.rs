@@ -26,7 +26,20 @@ impl Connection {
     /// Process one segment routed to this connection (RFC 9293 §3.10.7.3 and §3.10.7.4).
     /// Hostile input is dropped (and counted); nothing here can fail or panic.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        if Self::debug_on() {
+            self.handle_segment_in_span(now, seg);
+        } else {
+            self.on_segment(now, seg);
+        }
+    }
+
+    #[cold]
+    fn handle_segment_in_span(&mut self, now: Instant, seg: &Segment<'_>) {
         let _span = self.span().entered();
+        self.on_segment(now, seg);
+    }
+
+    fn on_segment(&mut self, now: Instant, seg: &Segment<'_>) {
         self.info.segs_in += 1;
         tracing::trace!(
             state = ?self.state,

@@ -339,7 +339,9 @@ impl Connection {
     pub fn connect(cfg: impl Into<SharedConnConfig>, params: ConnParams) -> Self {
         let mut c = Connection::new(cfg.into(), params, State::SynSent, false);
         c.rcv_wscale = open::our_wscale(&c.cfg);
-        c.span().in_scope(|| tracing::debug!("active open"));
+        if Self::debug_on() {
+            c.span().in_scope(|| tracing::debug!("active open"));
+        }
         c
     }
 
@@ -348,6 +350,16 @@ impl Connection {
     /// span costs a level check, and a kept one 40 bytes in every connection.
     pub(crate) fn span(&self) -> tracing::Span {
         tracing::debug_span!("tcp", local = %self.local, remote = %self.remote)
+    }
+
+    /// Whether a subscriber may want debug events at all: if not, the entry points skip
+    /// [`Connection::span`]. A disabled span is cheap but not free (making, entering,
+    /// leaving and dropping it costs tens of instructions), and every poll of every
+    /// connection would make one.
+    #[inline(always)]
+    pub(crate) fn debug_on() -> bool {
+        use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+        LevelFilter::DEBUG <= STATIC_MAX_LEVEL && LevelFilter::DEBUG <= LevelFilter::current()
     }
 
     // ---- getters -------------------------------------------------------------------------

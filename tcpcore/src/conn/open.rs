@@ -130,7 +130,9 @@ impl Connection {
     ) -> Self {
         let mut c = Connection::new(cfg.into(), params, State::SynReceived, true);
         c.take_syn(&syn, now);
-        c.span().in_scope(|| tracing::debug!("passive open"));
+        if Self::debug_on() {
+            c.span().in_scope(|| tracing::debug!("passive open"));
+        }
         c
     }
 

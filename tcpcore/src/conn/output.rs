@@ -26,6 +26,16 @@ impl Connection {
     /// in super-segments of up to that size (or `buf.len()`, if smaller) for the device to
     /// cut up; [`Transmit::gso_size`] is then the size of each segment's payload.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if Self::debug_on() {
+            return self.poll_transmit_in_span(now, buf);
+        }
+        let t = self.next_segment(now, buf);
+        self.update_timers(now);
+        t
+    }
+
+    #[cold]
+    fn poll_transmit_in_span(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let _span = self.span().entered();
         let t = self.next_segment(now, buf);
         self.update_timers(now);

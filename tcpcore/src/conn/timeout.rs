@@ -18,7 +18,15 @@ impl Connection {
 
     /// Run every timer due at `now`. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _span = self.span().entered();
+        if Self::debug_on() {
+            let _span = self.span().entered();
+            self.run_timers(now);
+        } else {
+            self.run_timers(now);
+        }
+    }
+
+    fn run_timers(&mut self, now: Instant) {
         self.probe_before_rto(now);
         while let Some(timer) = self.timers.take_expired(now) {
             tracing::trace!(?timer, "timer");

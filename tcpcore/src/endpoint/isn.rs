@@ -49,8 +49,19 @@ pub(crate) fn hash_tuple_with(
 }
 
 /// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), where M is
-/// a 4-microsecond timer and F a keyed hash (SipHash-2-4 here).
-pub(crate) fn isn(key: &SipKey, now: Instant, local: SocketAddr, remote: SocketAddr) -> SeqNum {
+/// a 4-microsecond timer and F a keyed hash (SipHash-2-4 here); and the connection's
+/// timestamp offset (RFC 7323 §5.4, "Timestamp_clock + Hash(localip, localport, remoteip,
+/// remoteport, secret)"). Both come from one hash: F is the low half of its 64-bit output,
+/// the offset the high half. The halves of a pseudorandom function's output are independent,
+/// so an ISN an attacker sees tells nothing of the offset, and one SipHash per connection
+/// open is saved (Linux hashes them apart with two secrets; the result is as unpredictable).
+pub(crate) fn isn_and_ts_offset(
+    key: &SipKey,
+    now: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> (SeqNum, u32) {
     let m = (now.as_micros() / 4) as u32;
-    SeqNum(m.wrapping_add(hash_tuple(key, local, remote) as u32))
+    let h = hash_tuple(key, local, remote);
+    (SeqNum(m.wrapping_add(h as u32)), (h >> 32) as u32)
 }

@@ -145,8 +145,8 @@ pub struct Endpoint {
     conn_cfg: SharedConnConfig,
     /// The buffer memory of every connection opened here (`cfg.mem_pressure`).
     budget: MemBudget,
+    /// The key of ISNs and timestamp offsets (`isn.rs`).
     isn_key: SipKey,
-    ts_key: SipKey,
     table: Demux<ConnectionHandle>,
     slots: Vec<Option<Slot>>,
     free_slots: Vec<usize>,
@@ -184,7 +184,9 @@ impl Endpoint {
     pub fn new(cfg: EndpointConfig) -> Self {
         let mut rng = Rng::new(cfg.seed);
         let mut key = || SipKey::random(&mut rng);
-        let (isn_key, ts_key, demux_key, port_key) = (key(), key(), key(), key());
+        // The second key, once the timestamp offsets' own, is drawn still so that the
+        // keys after it stay what they were for a given seed.
+        let (isn_key, _, demux_key, port_key) = (key(), key(), key(), key());
         let (syn_key, tw_key, c1, c2) = (key(), key(), key(), key());
         // Drawn after the TCP keys, so those stay what they were for a given seed.
         let udp_keys = [key(), key(), key()];
@@ -193,7 +195,6 @@ impl Endpoint {
         let fast_open_key = key();
         Endpoint {
             isn_key,
-            ts_key,
             table: Demux::new(demux_key),
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -491,12 +492,8 @@ impl Endpoint {
     }
 
     fn params(&self, now: Instant, t: FourTuple) -> ConnParams {
-        ConnParams {
-            local: t.local,
-            remote: t.remote,
-            iss: isn::isn(&self.isn_key, now, t.local, t.remote),
-            ts_offset: isn::hash_tuple(&self.ts_key, t.local, t.remote) as u32,
-        }
+        let (iss, ts_offset) = isn::isn_and_ts_offset(&self.isn_key, now, t.local, t.remote);
+        ConnParams { local: t.local, remote: t.remote, iss, ts_offset }
     }
 
     fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
@@ -522,11 +519,13 @@ impl Endpoint {
     /// 4-tuple, and keep a compact entry if it is in TIME-WAIT (CL-09).
     pub fn connection_closed(&mut self, handle: ConnectionHandle, conn: &Connection) {
         let tuple = FourTuple { local: conn.local_addr(), remote: conn.remote_addr() };
-        if self.table.get(tuple) != Some(&handle) {
-            return; // not this handle's connection: a caller mistake, ignored
-        }
-        let Some(slot) = self.slots.get_mut(handle.0).and_then(Option::take) else { return };
-        self.table.remove(tuple);
+        // One lookup: taken out, and put back in the rare case it is not this handle's.
+        let Some(h) = self.table.remove(tuple) else { return };
+        let slot = self.slots.get_mut(handle.0).filter(|_| h == handle).and_then(Option::take);
+        let Some(slot) = slot else {
+            self.table.insert(tuple, h); // not this handle's connection: a caller mistake
+            return;
+        };
         self.held.release(tuple.local, slot.passive);
         self.free_slots.push(handle.0);
         if slot.fast_open_listener != NO_LISTENER {

@@ -298,7 +298,10 @@ impl Endpoint {
             iss: e.iss,
             ts_offset: e.ts_offset,
         };
-        let mut conn = Connection::accept_syn(self.passive_cfg(li), p, e.syn, e.first_sent);
+        // Boxed at once: the caller gets it boxed, and each move of a value this large is a
+        // kilobyte copied.
+        let mut conn =
+            Box::new(Connection::accept_syn(self.passive_cfg(li), p, e.syn, e.first_sent));
         conn.attach_budget(self.budget.clone());
         conn.syn_ack_sent(e.first_sent, e.retries > 0 || e.resent);
         // RFC 6298 §5.7: if the SYN-ACK timed out, data starts with the 3 s fallback RTO,
@@ -331,7 +334,7 @@ impl Endpoint {
         let ts_offset = self.params(now, tuple).ts_offset;
         let iss: SeqNum = seg.tcp.ack - 1;
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
-        let mut conn = Connection::accept_syn(self.passive_cfg(li), p, syn, now);
+        let mut conn = Box::new(Connection::accept_syn(self.passive_cfg(li), p, syn, now));
         conn.attach_budget(self.budget.clone());
         conn.syn_ack_sent(now, true);
         Some(self.established(now, li, tuple, conn, seg))
@@ -343,7 +346,7 @@ impl Endpoint {
         now: Instant,
         li: u32,
         tuple: FourTuple,
-        mut conn: Connection,
+        mut conn: Box<Connection>,
         seg: &Segment<'a>,
     ) -> DatagramEvent<'a> {
         conn.handle_segment(now, seg);
@@ -352,7 +355,7 @@ impl Endpoint {
             l.accept_queue.push_back(handle);
         }
         self.stats.passive_opens += 1;
-        DatagramEvent::NewConnection(handle, Box::new(conn))
+        DatagramEvent::NewConnection(handle, conn)
     }
 
     /// A half-open entry's deadline: retransmit the SYN-ACK with backoff, or drop the entry

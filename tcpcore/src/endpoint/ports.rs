@@ -22,19 +22,31 @@ pub(crate) struct PortAllocator {
     start: u16,
     count: u32,
     next: u32,
+    /// The last destination's offset: a client opening connection after connection to one
+    /// server (a proxy to its backend) hashes it once.
+    last: Option<(IpAddr, SocketAddr, u32)>,
 }
 
 impl PortAllocator {
     pub(crate) fn new(key: SipKey, start: u16, end: u16) -> Self {
         let (start, end) = if start <= end { (start, end) } else { (end, start) };
-        PortAllocator { key, start, count: u32::from(end - start) + 1, next: 0 }
+        PortAllocator { key, start, count: u32::from(end - start) + 1, next: 0, last: None }
     }
 
     /// The ports to try for `local_ip → remote`, in order, each with its index in the walk.
     /// The walk borrows nothing, so the caller can test each port against its own tables;
     /// it then reports the one it took with [`PortAllocator::took`].
-    pub(crate) fn walk(&self, local_ip: IpAddr, remote: SocketAddr) -> Walk {
-        let offset = super::isn::hash_tuple(&self.key, SocketAddr::new(local_ip, 0), remote) as u32;
+    pub(crate) fn walk(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Walk {
+        // RFC 6056 §3.3.3: offset = F(local IP, remote IP, remote port, secret key).
+        let offset = match self.last {
+            Some((ip, r, offset)) if ip == local_ip && r == remote => offset,
+            _ => {
+                let local = SocketAddr::new(local_ip, 0);
+                let offset = super::isn::hash_tuple(&self.key, local, remote) as u32;
+                self.last = Some((local_ip, remote, offset));
+                offset
+            }
+        };
         Walk { start: self.start, count: self.count, base: offset.wrapping_add(self.next), i: 0 }
     }
 
@@ -78,10 +90,20 @@ pub(crate) fn conflicts(a: SocketAddr, b: SocketAddr) -> bool {
 
 /// Live connections per local (port, IP), split by how they were opened, and the
 /// reservations of bound sockets.
+///
+/// An entry whose counts fall to zero stays (it holds nothing: every query ignores it) until
+/// empty entries outnumber the others and [`SWEEP_MIN`]; then one pass drops them all. A
+/// server's port then keeps its entry between connections, and a removal from the tree
+/// (a third of the endpoint's own work per connection) becomes a share of a bulk rebuild.
 #[derive(Debug, Default)]
 pub(crate) struct HeldPorts {
     by_port: BTreeMap<(u16, IpAddr), Held>,
+    /// Entries whose counts are all zero.
+    empty: usize,
 }
+
+/// Empty entries always tolerated (see [`HeldPorts`]).
+const SWEEP_MIN: usize = 8;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Held {
@@ -89,6 +111,8 @@ struct Held {
     passive: u32,
     /// Sockets bound here that neither listen nor connect yet ([`Endpoint::bind`]).
     bound: u32,
+    /// Empty, and counted in [`HeldPorts::empty`].
+    kept: bool,
 }
 
 impl Held {
@@ -102,9 +126,20 @@ impl Held {
 }
 
 impl HeldPorts {
+    /// The entry of `local`, made if missing.
+    fn entry(&mut self, local: SocketAddr) -> &mut Held {
+        let h = self.by_port.entry((local.port(), local.ip())).or_default();
+        if h.is_empty() {
+            // New, or an empty one kept by `settle`: it holds something from now on.
+            self.empty = self.empty.saturating_sub(usize::from(h.kept));
+            h.kept = false;
+        }
+        h
+    }
+
     /// A connection now uses `local`; `passive` when a listener accepted it.
     pub(crate) fn hold(&mut self, local: SocketAddr, passive: bool) {
-        let h = self.by_port.entry((local.port(), local.ip())).or_default();
+        let h = self.entry(local);
         if passive {
             h.passive += 1;
         } else {
@@ -121,14 +156,12 @@ impl HeldPorts {
         } else {
             h.active = h.active.saturating_sub(1);
         }
-        if h.is_empty() {
-            self.by_port.remove(&key);
-        }
+        self.settle(key);
     }
 
     /// A socket reserved `local` ([`Endpoint::bind`]).
     fn reserve(&mut self, local: SocketAddr) {
-        self.by_port.entry((local.port(), local.ip())).or_default().bound += 1;
+        self.entry(local).bound += 1;
     }
 
     /// A reservation of `local` ended; false if there was none.
@@ -136,10 +169,26 @@ impl HeldPorts {
         let key = (local.port(), local.ip());
         let Some(h) = self.by_port.get_mut(&key).filter(|h| h.bound > 0) else { return false };
         h.bound -= 1;
-        if h.is_empty() {
-            self.by_port.remove(&key);
-        }
+        self.settle(key);
         true
+    }
+
+    /// After a count of `key` fell: keep its entry if it became empty, and drop every empty
+    /// entry once they are too many.
+    fn settle(&mut self, key: (u16, IpAddr)) {
+        let Some(h) = self.by_port.get_mut(&key) else { return };
+        if !h.is_empty() || h.kept {
+            return;
+        }
+        h.kept = true;
+        self.empty += 1;
+        if self.empty > SWEEP_MIN && self.empty > self.by_port.len() - self.empty {
+            // Rebuilt from the sorted survivors in one pass (BTreeMap bulk-builds a sorted
+            // sequence), cheaper per entry than removing each.
+            let map = core::mem::take(&mut self.by_port);
+            self.by_port = map.into_iter().filter(|(_, h)| !h.is_empty()).collect();
+            self.empty = 0;
+        }
     }
 
     /// Connections on `local`'s port whose address conflicts with `local`'s, and which
@@ -245,5 +294,35 @@ impl Endpoint {
     /// Whether a socket's reservation ([`Endpoint::bind`]) conflicts with `addr`.
     pub(super) fn reserved(&self, addr: SocketAddr) -> bool {
         self.held.any(addr, |h| h.bound > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PT-01: an address whose last connection closed holds nothing (for its own address and
+    /// for the wildcard), its reservation counts again when reused, and the empty entries
+    /// kept between sweeps stay bounded however many ports come and go.
+    #[test]
+    fn pt_01_released_addresses_hold_nothing_and_empty_entries_stay_bounded() {
+        let mut held = HeldPorts::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let any = |h: &HeldPorts, a| h.any(a, |x: &Held| !x.is_empty());
+        for port in 1000..3000u16 {
+            let a = SocketAddr::new(ip, port);
+            held.hold(a, port % 2 == 0);
+            assert!(any(&held, a));
+            held.release(a, port % 2 == 0);
+            assert!(!any(&held, a));
+            assert!(!any(&held, SocketAddr::new([0u8; 4].into(), port)));
+        }
+        assert!(held.by_port.len() <= SWEEP_MIN + 1, "{} entries", held.by_port.len());
+        let a = SocketAddr::new(ip, 2999);
+        held.reserve(a);
+        assert!(held.any(a, |x| x.bound > 0));
+        assert!(held.unreserve(a));
+        assert!(!held.unreserve(a));
+        assert!(!any(&held, a));
     }
 }

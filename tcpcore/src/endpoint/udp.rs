@@ -121,10 +121,9 @@ impl Endpoint {
             return Err(EndpointError::InvalidAddress);
         }
         let local = if addr.port() == 0 {
+            let mut walk = self.udp.ports.walk(addr.ip(), SocketAddr::new(addr.ip(), 0));
             let t = &self.udp;
-            let (i, port) = t
-                .ports
-                .walk(addr.ip(), SocketAddr::new(addr.ip(), 0))
+            let (i, port) = walk
                 .find(|&(_, p)| !t.in_use(SocketAddr::new(addr.ip(), p)))
                 .ok_or(EndpointError::AddrNotAvailable)?;
             self.udp.ports.took(i);
