@@ -31,7 +31,8 @@
 //! doubles as the flight grows, so a short exchange does not pay for a large ring
 //! (112 KiB at most, 56-byte entries); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
 //! for the SACK blocks (binary search, then a walk over the entries one block covers) plus
-//! `CAPACITY` for RACK's loss scan.
+//! `CAPACITY` for RACK's loss scan (which stops at the first entry sent after the RACK
+//! segment, never resent: in a steady flow, before the last round trip's flight).
 //!
 //! The scoreboard is only a hint: send-buffer space is freed by the cumulative ACK alone, so
 //! a peer that reneges (RFC 2018 §8) costs at most a retransmission timeout, which clears
@@ -533,12 +534,16 @@ impl Scoreboard {
         let mut timeout = None;
         for i in 0..self.len {
             let e = *self.get(i);
-            if e.sacked() || e.lost() {
-                continue;
-            }
             // RACK_sent_after(RACK.xmit_ts, RACK.end_seq, Seg.xmit_ts, Seg.end_seq)
             let before = rack_xmit > e.xmit || (rack_xmit == e.xmit && rack_end > e.end);
-            if !before {
+            if !before && !e.retransmitted() {
+                // New data goes out in sequence order, so every later entry was first sent
+                // after this one, and resent (if at all) later still: none was sent before
+                // the RACK segment. The scan stops at the flight sent in the last round
+                // trip instead of walking it on every ACK.
+                break;
+            }
+            if e.sacked() || e.lost() || !before {
                 continue;
             }
             let deadline = e.xmit + wait;
