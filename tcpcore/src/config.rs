@@ -76,7 +76,10 @@ pub struct ConnConfig {
     /// `tcp_moderate_rcvbuf`). The window scale we offer is sized for it (RFC 7323 §2.3). At
     /// or below `recv_buffer`, auto-tuning is off.
     pub max_recv_buffer: usize,
-    /// Most out-of-order ranges held at once; further holes are dropped (RX-09, SEC-05).
+    /// Most out-of-order ranges (holes) held at once; further holes are dropped (RX-09,
+    /// SEC-05). The receive buffer bounds them too, as Linux bounds its out-of-order queue by
+    /// the receive buffer: one range per KiB of it (a 4 MiB buffer holds 4096). Default: no
+    /// bound of its own (`usize::MAX`).
     pub max_ooo_ranges: usize,
     /// Offer window scaling (RFC 7323 §2).
     pub window_scaling: bool,
@@ -209,7 +212,7 @@ impl Default for ConnConfig {
             max_send_buffer: 4 * 1024 * 1024,
             recv_buffer: 256 * 1024,
             max_recv_buffer: 6 * 1024 * 1024,
-            max_ooo_ranges: 32,
+            max_ooo_ranges: usize::MAX,
             window_scaling: true,
             timestamps: true,
             sack: true,

@@ -3,12 +3,11 @@
 //! loss) and a clean ACK path. BBR paces (`Controller::pacing_rate`).
 //!
 //! - BBR-01: 1 Gbit/s, 100 ms RTT, a buffer of 0.1 BDP, 1 % random loss: BBR's goodput is
-//!   many times CUBIC's.
+//!   at least 70 % of the bottleneck and many times CUBIC's.
 //! - BBR-02: on a clean path with a deep buffer BBR fills the pipe without a standing queue.
 //! - BBR-03: ProbeRTT comes about every 5 s of virtual time.
 //!
-//! The receivers hold up to 4096 out-of-order ranges (the default, 32, drops data beyond
-//! 32 holes: 1 % loss over a 1 Gbit/s × 100 ms flight makes about 86).
+//! The connections use the default configuration but for their buffers (4 BDPs).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -42,13 +41,8 @@ impl Run {
         let client_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let server_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         let buf = (path.bdp() * 4.0) as usize;
-        let conn = ConnConfig {
-            send_buffer: buf,
-            recv_buffer: buf,
-            congestion,
-            max_ooo_ranges: 4096,
-            ..ConnConfig::default()
-        };
+        let conn =
+            ConnConfig { send_buffer: buf, recv_buffer: buf, congestion, ..ConnConfig::default() };
         let ep =
             |salt: u64| EndpointConfig { seed: seed ^ salt, conn, ..EndpointConfig::default() };
         let mut client = Host::new(ep(1));
@@ -96,13 +90,22 @@ impl Run {
 
 /// BBR-01: on 1 Gbit/s, 100 ms RTT, a bottleneck buffer of 0.1 BDP (1.25 MB) and 1 %
 /// random loss, goodput over seconds 2 to 7 of an unbounded transfer (BBR moves about
-/// 500 MB in those 7 s of virtual time, about 5 s of CPU in release).
+/// 500 MB in those 7 s of virtual time, about 5 s of CPU in release): at least 70 % of the
+/// bottleneck, and 5× CUBIC's (issue 15).
 ///
-/// Measured (seed 7): BBR 647 Mbit/s (65 % of the bottleneck), CUBIC 2.9 Mbit/s (its
-/// response function at 1 % loss and 100 ms gives ~1.9 Mbit/s, RFC 9438 §5.1): 224×, far
-/// beyond the 5× asked, and short of the 70 % asked. BBR's short-term model (bw_shortterm
-/// and inflight_shortterm, draft §5.5.10.3) falls in ProbeBW_CRUISE round after round with
-/// loss until the next REFILL resets it; the test asserts what is measured, with margin.
+/// Measured (seed 7): BBR 787 Mbit/s (79 % of the bottleneck), CUBIC 2.9 Mbit/s (its
+/// response function at 1 % loss and 100 ms gives ~1.9 Mbit/s, RFC 9438 §5.1). It was
+/// 647 Mbit/s, held back by four faults fixed since: the receiver's default of 32
+/// out-of-order ranges dropped data beyond 32 holes (250 Mbit/s with it); the sender's
+/// scoreboard, full at ~20,000 segments outstanding, merged unSACKed entries across
+/// several holes and resent SACKed data; each of those D-SACKs widened RACK's reordering
+/// window for good, to a whole SRTT, so losses waited an extra round trip and BBR read
+/// twice the loss rate while probing (`inflight_longterm` below the BDP); and the first
+/// round of ProbeBW_CRUISE cut the short-term model to 70 % on samples of the slower phase
+/// before it, which then swung between 100 % and 70 % round after round. What remains
+/// below the bottleneck is BBRv3's own: CRUISE keeps 15 % headroom below
+/// `inflight_longterm`, and with a loss every round `inflight_shortterm` follows the
+/// delivered volume (0.99 of what was in flight) down until the next probe resets it.
 #[test]
 fn bbr_01_random_loss_shallow_buffer_long_fat_path() {
     let path = Path {
@@ -122,7 +125,7 @@ fn bbr_01_random_loss_shallow_buffer_long_fat_path() {
         bbr / cubic
     );
     assert!(bbr >= 5.0 * cubic, "BBR {bbr:.0} bit/s, CUBIC {cubic:.0} bit/s");
-    assert!(bbr >= 0.55 * path.rate_bps as f64, "BBR {bbr:.0} bit/s");
+    assert!(bbr >= 0.70 * path.rate_bps as f64, "BBR {bbr:.0} bit/s");
 }
 
 /// BBR-02: a clean 100 Mbit/s, 40 ms path with a buffer of one BDP (500 kB). After Startup

@@ -517,6 +517,28 @@ fn sec_05_out_of_order_holes_never_exceed_max_ooo_ranges() {
     assert_eq!(sc.conn.info().ooo_ranges, 4);
 }
 
+/// SEC-05: by default the out-of-order ranges are bounded by the receive buffer, as Linux
+/// bounds its out-of-order queue by `sk_rcvbuf`: one range per KiB the buffer may hold (a
+/// 64 KiB buffer and its eighth of slack: 72), so a peer sending ten-byte islands with
+/// holes between them is held there, while a sender of full-sized segments never runs out.
+#[test]
+fn sec_05_default_out_of_order_holes_are_bounded_by_the_receive_buffer() {
+    let mut sc = est_with(|c| {
+        c.recv_buffer = 64 * 1024;
+        c.max_recv_buffer = 64 * 1024;
+    });
+    for k in 1..=100u32 {
+        sc.deliver(Seg::ack(RCV + 20 * k, SND).data(&[k as u8; 10]));
+        expect_ack(&mut sc, SND, RCV);
+    }
+    let i = sc.conn.info();
+    assert_eq!((i.ooo_ranges, i.ooo_dropped), (72, 28));
+    // The in-order segment is accepted and merges the first island.
+    sc.deliver(Seg::ack(RCV, SND).data(&[0; 20]));
+    expect_ack(&mut sc, SND, RCV + 30);
+    assert_eq!(sc.conn.info().ooo_ranges, 71);
+}
+
 #[test]
 fn sec_05_received_bytes_never_exceed_recv_buffer() {
     let mut sc = est_with(|c| c.recv_buffer = 4096);

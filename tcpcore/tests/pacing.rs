@@ -176,15 +176,18 @@ fn slow_start_into(queue_bdp: f64, pacing: bool, secs: u64) -> (u64, f64, TcpInf
 }
 
 /// PACE-01: on a shallow buffer, pacing keeps slow start from ending in its own bursts'
-/// losses: the paced sender gets at least twice the unpaced one's goodput in 10 s, and over
-/// 80 % of the path.
+/// losses: the paced sender gets at least 1.4 times the unpaced one's goodput in 10 s, and
+/// over 70 % of the path. Measured: 77.3 Mbit/s paced, 48.9 unpaced (1.6×). It was 72.7
+/// and 29.9 (2.4×) while the receiver held at most 32 out-of-order ranges: the unpaced
+/// burst's losses left more holes than that, and the data beyond them was dropped and sent
+/// again.
 #[test]
 fn pace_01_paced_slow_start_fills_a_shallow_buffered_path() {
     // PACE-01
     let (_, unpaced, _) = slow_start_into(0.1, false, 10);
     let (_, paced, _) = slow_start_into(0.1, true, 10);
     assert!(
-        paced >= 2.0 * unpaced,
+        paced >= 1.4 * unpaced,
         "{:.1} Mbit/s paced, {:.1} unpaced",
         paced / 1e6,
         unpaced / 1e6

@@ -7,7 +7,10 @@
 //! Units are bytes, bytes per second and the connection's virtual time. Deviations: the send
 //! quantum (§5.6.3) only sizes the offload budget (the connection chooses its bursts); a
 //! spurious recovery is never declared, so the undo of §5.5.11 is not used; the Startup
-//! loss exit (§5.3.1.3) counts ACKs that mark losses as the lost ranges.
+//! loss exit (§5.3.1.3) counts ACKs that mark losses as the lost ranges; in ProbeBW_CRUISE
+//! the "latest" delivery signals that bound the loss response of the short-term model
+//! (§5.5.10.3) count only samples of CRUISE's own flight (see
+//! `update_latest_delivery_signals`).
 
 use core::time::Duration;
 
@@ -135,6 +138,13 @@ pub struct Bbr {
     // Congestion signals (§2.10, §5.5.10).
     bw_latest: u64,
     inflight_latest: u64,
+    /// `C.delivered` when ProbeBW_CRUISE was last entered.
+    cruise_from: u64,
+    /// In CRUISE, samples count as "latest" from packets sent once a packet sent in CRUISE
+    /// was delivered (`C.delivered` then; `u64::MAX` until then): a sample measures the
+    /// data delivered over the round trip before its ACK, sent a round trip earlier (see
+    /// `update_latest_delivery_signals`).
+    latest_from: u64,
     loss_round_delivered: u64,
     loss_round_start: bool,
     is_loss_in_round: bool,
@@ -207,6 +217,8 @@ impl Bbr {
             inflight_shortterm: INF,
             bw_latest: 0,
             inflight_latest: 0,
+            cruise_from: 0,
+            latest_from: 0,
             loss_round_delivered: 0,
             loss_round_start: false,
             is_loss_in_round: false,
@@ -396,6 +408,8 @@ impl Bbr {
     }
 
     fn start_probe_bw_cruise(&mut self) {
+        self.cruise_from = self.delivered;
+        self.latest_from = u64::MAX;
         self.state = BbrState::ProbeBwCruise;
         self.pacing_gain = 1.0;
         self.cwnd_gain = DEFAULT_CWND_GAIN;
@@ -702,21 +716,46 @@ impl Bbr {
     }
 
     /// §5.5.10.3 `UpdateLatestDeliverySignals`.
+    ///
+    /// Deviation: in ProbeBW_CRUISE only samples of packets sent since CRUISE began count.
+    /// The ACKs of a round report on the flight sent a round earlier: entering CRUISE from
+    /// Drain (pacing gain 0.5), ProbeBW_DOWN (0.9) or ProbeRTT (half a BDP in flight), the
+    /// first round's "latest" rate and volume are those of the slower phase, and with a
+    /// loss in that round `AdaptLowerBoundsFromCongestion` cut `bw_shortterm` and
+    /// `inflight_shortterm` to `BBR.Beta` (0.7) of the model. The next round's samples
+    /// then showed the full rate again and restored them, the one after cut them again: a
+    /// two-round oscillation between 100 % and 70 % that lasted until the next REFILL
+    /// (BBR-01, 1 % random loss: a loss every round).
     fn update_latest_delivery_signals(&mut self, rs: &RateSample) {
         self.loss_round_start = false;
-        self.bw_latest = self.bw_latest.max(rs.delivery_rate);
-        self.inflight_latest = self.inflight_latest.max(rs.delivered);
+        if self.latest_from == u64::MAX
+            && rs.delivered > 0
+            && rs.prior_delivered >= self.cruise_from
+        {
+            self.latest_from = self.delivered;
+        }
+        if self.sample_is_latest(rs) {
+            self.bw_latest = self.bw_latest.max(rs.delivery_rate);
+            self.inflight_latest = self.inflight_latest.max(rs.delivered);
+        }
         if rs.delivered > 0 && rs.prior_delivered >= self.loss_round_delivered {
             self.loss_round_delivered = self.delivered;
             self.loss_round_start = true;
         }
     }
 
+    /// The sample describes the current operating point (see
+    /// `update_latest_delivery_signals`).
+    fn sample_is_latest(&self, rs: &RateSample) -> bool {
+        self.state != BbrState::ProbeBwCruise || rs.prior_delivered >= self.latest_from
+    }
+
     /// §5.5.10.3 `AdvanceLatestDeliverySignals`.
     fn advance_latest_delivery_signals(&mut self, rs: &RateSample) {
         if self.loss_round_start {
-            self.bw_latest = rs.delivery_rate;
-            self.inflight_latest = rs.delivered;
+            let latest = self.sample_is_latest(rs);
+            self.bw_latest = if latest { rs.delivery_rate } else { 0 };
+            self.inflight_latest = if latest { rs.delivered } else { 0 };
             self.loss_events_in_round = 0;
         }
     }
@@ -733,7 +772,10 @@ impl Bbr {
         if !self.loss_round_start {
             return;
         }
-        if !self.is_probing_bw() && self.is_loss_in_round {
+        // A round in CRUISE without a sample of its own (see
+        // `update_latest_delivery_signals`) has nothing to bound the cut: it waits a round.
+        let measured = self.state != BbrState::ProbeBwCruise || self.bw_latest > 0;
+        if !self.is_probing_bw() && self.is_loss_in_round && measured {
             // InitLowerBounds, then LossLowerBounds.
             if self.bw_shortterm == INF {
                 self.bw_shortterm = self.max_bw;

@@ -60,7 +60,12 @@ pub(crate) struct SackTx {
     rack_rtt: Duration,
     min_rtt: Option<Duration>,
     reordering_seen: bool,
-    reo_wnd_mult: u32,
+    /// RFC 8985 §6.2 step 4: `RACK.reo_wnd_mult`, `RACK.reo_wnd_persist` and
+    /// `RACK.dsack_round` (the reordering window grows once per round trip with a D-SACK,
+    /// and falls back after 16 recoveries without one).
+    reo_wnd_mult: u8,
+    reo_wnd_persist: u8,
+    dsack_round: Option<SeqNum>,
     // PRR (RFC 6937 §3).
     prr_delivered: u32,
     prr_out: u32,
@@ -87,7 +92,9 @@ impl Default for SackTx {
             rack_rtt: Duration::ZERO,
             min_rtt: None,
             reordering_seen: false,
-            reo_wnd_mult: 0,
+            reo_wnd_mult: 1,
+            reo_wnd_persist: 0,
+            dsack_round: None,
             prr_delivered: 0,
             prr_out: 0,
             recover_fs: 0,
@@ -102,6 +109,14 @@ impl Default for SackTx {
 }
 
 super::lazy::shared_default!(SackTx);
+
+/// RFC 8985 §6.2 step 4: recoveries without a D-SACK before the reordering window falls
+/// back (`RACK.reo_wnd_persist`).
+const REO_WND_PERSIST: u8 = 16;
+
+/// Largest `RACK.reo_wnd_mult`: the window is at most SRTT anyway, and 8 × min_RTT / 4 is
+/// two minimum RTTs.
+const REO_WND_MULT_MAX: u8 = 8;
 
 /// Lower bound of RACK's wait (RTT + reordering window): one clock tick (RFC 6298 §2's G).
 const RACK_MIN_WAIT: Duration = Duration::from_millis(1);
@@ -326,6 +341,7 @@ impl Connection {
         let (una, max) = (self.snd_una, self.snd_max);
         if self.sack_tx.after_rto && una >= self.recovery.recover {
             self.sack_tx.after_rto = false;
+            self.rack_recovery_done();
         }
         if !self.sack_active() {
             if acked > 0 && self.rate_sampling() {
@@ -351,6 +367,11 @@ impl Connection {
         sb.cum_ack(una, &mut d);
         let blocks = seg.tcp.options.sacks();
         let mut work = 0u32;
+        // RFC 8985 §6.2 step 4: a round trip with a D-SACK ends when SND.UNA passes the
+        // SND.NXT of its first one.
+        if tx.dsack_round.is_some_and(|r| una >= r) {
+            tx.dsack_round = None;
+        }
         for (i, b) in blocks.iter().enumerate() {
             // RFC 2883 §4: a first block below the cumulative ACK, or inside the second
             // block, reports a duplicate.
@@ -359,10 +380,17 @@ impl Connection {
                     || blocks.get(1).is_some_and(|c| c.left <= b.left && b.right <= c.right));
             if dsack && b.left < b.right {
                 self.info.cold.dsacks_in += 1;
-                // RFC 8985 §6.2 step 4: a D-SACK means reordering (or a spurious
-                // retransmission): widen the reordering window.
-                tx.reordering_seen = true;
-                tx.reo_wnd_mult = (tx.reo_wnd_mult + 1).min(8);
+                // RFC 8985 §6.2 step 4: a D-SACK shows a spurious retransmission (maybe
+                // reordering): widen the reordering window by min_RTT / 4, once per round
+                // trip. Only step 3 (a never-resent segment delivered below one SACKed
+                // before) sets `reordering_seen`: a window grown on D-SACKs that never
+                // decayed kept every loss waiting a whole SRTT more for the rest of the
+                // connection (BBR-01).
+                if tx.dsack_round.is_none() {
+                    tx.dsack_round = Some(self.snd_nxt);
+                    tx.reo_wnd_mult = (tx.reo_wnd_mult + 1).min(REO_WND_MULT_MAX);
+                    tx.reo_wnd_persist = REO_WND_PERSIST;
+                }
                 continue;
             }
             // Bogus blocks are ignored: reversed, empty, beyond SND.MAX, or below SND.UNA.
@@ -412,6 +440,7 @@ impl Connection {
         }
         if self.sack_tx.episode_open && !self.recovery.active {
             self.sack_tx.episode_open = false;
+            self.rack_recovery_done();
             self.loss_outlives_episode(now);
         }
         if self.recovery.active {
@@ -432,6 +461,16 @@ impl Connection {
         self.arm_tlp(now, acked > 0);
     }
 
+    /// RFC 8985 §6.2 step 4: a fast or RTO recovery ended; after `REO_WND_PERSIST` of them
+    /// without a D-SACK the reordering window falls back to min_RTT / 4.
+    fn rack_recovery_done(&mut self) {
+        let tx = &mut *self.sack_tx;
+        tx.reo_wnd_persist = tx.reo_wnd_persist.saturating_sub(1);
+        if tx.reo_wnd_persist == 0 {
+            tx.reo_wnd_mult = 1;
+        }
+    }
+
     /// RFC 8985 §6.2 step 4: the reordering window.
     fn reo_wnd(&self) -> Duration {
         let sacked = self.sack_tx.sb.as_ref().map_or(0, |s| s.sacked_bytes);
@@ -441,7 +480,7 @@ impl Connection {
             return Duration::ZERO;
         }
         let min_rtt = self.sack_tx.min_rtt.unwrap_or_default();
-        let wnd = min_rtt / 4 * self.sack_tx.reo_wnd_mult.max(1);
+        let wnd = min_rtt / 4 * u32::from(self.sack_tx.reo_wnd_mult.max(1));
         self.rtt.srtt().map_or(wnd, |s| wnd.min(s))
     }
 

@@ -1,7 +1,7 @@
 //! The receiver's SACK blocks (RFC 2018 §4) and D-SACK (RFC 2883).
 //!
-//! The blocks come from the receive buffer's out-of-order ranges (bounded by
-//! `max_ooo_ranges`), ordered by recency: the range holding the most recently received
+//! The blocks come from the receive buffer's out-of-order ranges (bounded by the buffer
+//! and `max_ooo_ranges`), ordered by recency: the range holding the most recently received
 //! segment first, then those holding the segments received before it (remembered as up to
 //! four sequence numbers, no allocation), then the remaining ranges from the highest down.
 //! A duplicate segment is reported once, as the first block of the next ACK (RFC 2883 §4),
@@ -55,7 +55,7 @@ impl Connection {
         if !self.sack_ok || seq <= self.rcv_nxt {
             return;
         }
-        let dup = self.recv_buf.ooo_ranges().iter().any(|&(s, e)| s <= seq && end <= e);
+        let dup = self.recv_buf.ooo_range_holding(seq).is_some_and(|(_, e)| end <= e);
         if dup {
             self.note_duplicate(seq, end);
         } else {
@@ -85,13 +85,14 @@ impl Connection {
         if let Some((l, r)) = self.sack_rx.dsack {
             push(o, l, r);
         }
-        let ranges = self.recv_buf.ooo_ranges();
         for &seq in &self.sack_rx.recent[..usize::from(self.sack_rx.n_recent)] {
-            if let Some(&(l, r)) = ranges.iter().find(|&&(l, r)| l <= seq && seq < r) {
+            if let Some((l, r)) = self.recv_buf.ooo_range_holding(seq) {
                 push(o, l, r);
             }
         }
-        for &(l, r) in ranges.iter().rev() {
+        // The highest ranges fill what is left: `max` new blocks at most, besides the (up to
+        // four) recent ones they may repeat.
+        for &(l, r) in self.recv_buf.ooo_ranges().iter().rev().take(max + 4) {
             push(o, l, r);
         }
         o.sack_count = n as u8;

@@ -11,11 +11,13 @@
 //!
 //! The ring holds at most [`CAPACITY`] entries. When it is full (a flight of more than
 //! `CAPACITY` segments, or a peer fragmenting the scoreboard on purpose: the
-//! CVE-2019-11477/8 class), the entries are coarsened in one pass: runs of adjacent entries
-//! with the same flags (not lost) merge while a merged entry stays within twice the average
-//! entry length, which frees about half the ring and keeps the entries about equally coarse
-//! (so SACK blocks still cover whole entries). When that frees nothing, two adjacent
-//! entries merge conservatively (a merged entry is SACKed only if both halves were).
+//! CVE-2019-11477/8 class), the entries are coarsened: first runs of SACKed entries merge
+//! whatever their length (delivered data needs no resolution); if that frees less than a
+//! quarter of the ring, runs of adjacent unSACKed entries with the same flags (not lost)
+//! merge too while a merged entry stays within twice the average unSACKed entry's length,
+//! which keeps the entries about equally coarse (so SACK blocks still cover whole entries).
+//! When that frees nothing, two adjacent entries merge conservatively (a merged entry is
+//! SACKed only if both halves were).
 //!
 //! `CAPACITY` (2048) holds one entry per segment for flights up to ~3 MB at MSS 1448: coarse
 //! entries are what make SACK lose precision (a tail-drop queue overflowing in slow start
@@ -29,7 +31,8 @@
 //! doubles as the flight grows, so a short exchange does not pay for a large ring
 //! (112 KiB at most, 56-byte entries); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
 //! for the SACK blocks (binary search, then a walk over the entries one block covers) plus
-//! `CAPACITY` for RACK's loss scan.
+//! `CAPACITY` for RACK's loss scan (which stops at the first entry sent after the RACK
+//! segment, never resent: in a steady flow, before the last round trip's flight).
 //!
 //! The scoreboard is only a hint: send-buffer space is freed by the cumulative ACK alone, so
 //! a peer that reneges (RFC 2018 §8) costs at most a retransmission timeout, which clears
@@ -282,24 +285,58 @@ impl Scoreboard {
         self.head = 0;
     }
 
-    /// Free about half the slots of a full ring: merge runs of adjacent entries with the same
-    /// flags (never lost ones, which are being retransmitted) while a merged entry stays
-    /// within twice the average entry length. A pass per ~`CAPACITY / 2` segments sent:
-    /// O(1) per segment amortized. Merging only the oldest pair each time grew one front
-    /// entry to the whole excess of the flight, which no SACK block ever covers.
+    /// Free slots of a full ring. First runs of SACKed entries merge whatever their length:
+    /// a SACKed entry is delivered, so no later block needs to split it and nothing is
+    /// resent from it (RFC 6675 §3 keeps no more per delivered byte than "SACKed"). On a
+    /// lossy long fat path most of the ring is SACKed data held behind holes, and this alone
+    /// frees it. Only when that frees less than a quarter of the ring do runs of unSACKed
+    /// entries with the same flags (never lost ones, which are being retransmitted) merge,
+    /// while a merged entry stays within twice the average unSACKed entry's length, which
+    /// keeps them about equally coarse. Merging only the oldest pair each time grew one front
+    /// entry to the whole excess of the flight, which no SACK block ever covers; merging
+    /// unSACKed entries before SACKed ones made entries of several holes each, whose
+    /// retransmissions resent data already SACKed between the holes. A pass per
+    /// ~`CAPACITY / 4` segments sent at most: O(1) per segment amortized.
     fn coarsen(&mut self) {
-        let span = u64::from(self.get(self.len - 1).end.since(self.get(0).start));
-        let limit = (2 * span / self.len as u64).max(1);
+        let before = self.len;
+        self.merge_runs(None);
+        if before - self.len < CAPACITY / 4 {
+            let (mut bytes, mut n) = (0u64, 0u64);
+            for i in 0..self.len {
+                let e = self.get(i);
+                if !e.sacked() {
+                    bytes += u64::from(e.len());
+                    n += 1;
+                }
+            }
+            self.merge_runs(Some((2 * bytes / n.max(1)).max(1)));
+        }
+        // Merging forgets SACKed tails: count the partial bytes again (one pass, as this).
+        self.partial_bytes = (0..self.len).map(|i| counts(self.get(i)).2).sum();
+    }
+
+    /// One pass of [`Scoreboard::coarsen`]: merge runs of SACKed entries, and with
+    /// `unsacked_limit` also runs of unSACKed entries with equal flags up to that many bytes.
+    fn merge_runs(&mut self, unsacked_limit: Option<u64>) {
         let (mut out, mut i) = (0, 0);
         while i < self.len {
             let mut e = *self.get(i);
             i += 1;
             while i < self.len {
                 let n = *self.get(i);
-                if n.flags != e.flags || e.lost() || u64::from(n.end.since(e.start)) > limit {
+                let merge = if e.sacked() {
+                    n.sacked()
+                } else {
+                    unsacked_limit.is_some_and(|limit| {
+                        n.flags == e.flags && !e.lost() && u64::from(n.end.since(e.start)) <= limit
+                    })
+                };
+                if !merge {
                     break;
                 }
-                // Same flags, so the SACKed and lost byte counts do not change.
+                // SACKed with SACKed (a retransmitted flag does not count for delivered
+                // data) or equal flags: the SACKed and lost byte counts do not change.
+                e.flags |= n.flags & RETRANS;
                 e.end = n.end;
                 e.coarse = true;
                 e.gap_end = n.gap_end; // e's SACKed tail, if any, is forgotten: conservative
@@ -313,8 +350,6 @@ impl Scoreboard {
             out += 1;
         }
         self.len = out;
-        // Merging forgets SACKed tails: count the partial bytes again (one pass, as this).
-        self.partial_bytes = (0..self.len).map(|i| counts(self.get(i)).2).sum();
     }
 
     /// Free one slot by merging two adjacent entries (see the module documentation).
@@ -499,12 +534,16 @@ impl Scoreboard {
         let mut timeout = None;
         for i in 0..self.len {
             let e = *self.get(i);
-            if e.sacked() || e.lost() {
-                continue;
-            }
             // RACK_sent_after(RACK.xmit_ts, RACK.end_seq, Seg.xmit_ts, Seg.end_seq)
             let before = rack_xmit > e.xmit || (rack_xmit == e.xmit && rack_end > e.end);
-            if !before {
+            if !before && !e.retransmitted() {
+                // New data goes out in sequence order, so every later entry was first sent
+                // after this one, and resent (if at all) later still: none was sent before
+                // the RACK segment. The scan stops at the flight sent in the last round
+                // trip instead of walking it on every ACK.
+                break;
+            }
+            if e.sacked() || e.lost() || !before {
                 continue;
             }
             let deadline = e.xmit + wait;
@@ -679,6 +718,36 @@ mod tests {
             let e = s.get(i);
             assert_eq!(e.xmit, t(u64::from(e.end.0 / 10 - 1)), "entry {i}");
         }
+    }
+
+    /// RX-04: on a lossy long fat path most of a full ring is SACKed data between holes
+    /// (1 Gbit/s × 100 ms at 1 % loss: ~8600 segments in flight, a hole in ~86 of them, and
+    /// SACKed data held behind the holes for a round trip or more). Coarsening merges those
+    /// runs and leaves every hole and every segment in flight its own entry, so no
+    /// retransmission resends SACKed data (it merged unSACKed entries into several holes
+    /// each, and resent what lay between them: D-SACKs, and a reordering window grown on
+    /// them).
+    #[test]
+    fn coarsening_merges_sacked_runs_first() {
+        let mut s = Scoreboard::new();
+        let n = 4 * CAPACITY as u32;
+        let (flight, every) = (1000, 50);
+        let mut d = Delivered::default();
+        for i in 0..n {
+            s.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)), TxSnap::ZERO);
+            // A round trip (`flight` segments) later, all but one in `every` is SACKed.
+            if let Some(j) = i.checked_sub(flight) {
+                if j % every != 0 {
+                    s.sack(SeqNum(j * 10), SeqNum(j * 10 + 10), &mut d);
+                }
+            }
+        }
+        assert_contiguous(&s, 0, n * 10);
+        let holes = (n - flight).div_ceil(every);
+        let unsacked: Vec<_> = (0..s.len()).filter(|&i| !s.get(i).sacked()).collect();
+        assert_eq!(unsacked.len() as u32, holes + flight);
+        assert!(unsacked.iter().all(|&i| s.get(i).len() == 10), "one entry per unSACKed segment");
+        assert_eq!(s.sacked_bytes, (n - flight - holes) * 10);
     }
 
     #[test]

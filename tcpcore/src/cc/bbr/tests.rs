@@ -307,3 +307,42 @@ fn bbr_05_rto_collapses_cwnd_and_recovery_end_restores_it() {
     p.round(rate, bdp(rate));
     assert!(p.bbr.window() >= cwnd.min(bdp(rate) as u32), "{} < {cwnd}", p.bbr.window());
 }
+
+/// BBR-07: entering ProbeBW_CRUISE (here from Drain) the ACKs of the first round report on
+/// the flight sent before it, at Drain's pace. A loss in that round does not cut the
+/// short-term bounds to β of the model with that rate (the next round's samples would
+/// restore them and the one after cut them again: a swing between 100 % and 70 % until the
+/// next probe); only samples of CRUISE's own flight bound the cut.
+#[test]
+fn bbr_07_cruise_bounds_its_loss_response_by_its_own_samples() {
+    let mut p = Path::new();
+    let rate = 10_000_000;
+    p.run_until_drain(rate);
+    p.round(rate, bdp(rate));
+    assert_eq!(p.bbr.state(), BbrState::ProbeBwCruise);
+    let lose_one = |p: &mut Path| {
+        p.bbr.on_packet_lost(&LostPacket {
+            now: p.now,
+            mss: MSS,
+            size: MSS,
+            tx_in_flight: bdp(rate) as u32,
+            lost_since_sent: u64::from(MSS),
+            is_app_limited: false,
+            total_delivered: p.delivered,
+            has_sack: true,
+        });
+    };
+    // Drain's flight, half the rate, one loss: no cut.
+    lose_one(&mut p);
+    p.round_with(rate / 2, bdp(rate), RTT, u64::from(MSS));
+    assert_eq!(p.bbr.short_term_bounds(), (INF, INF));
+    // CRUISE's own flight at the full rate, a loss every round (draft §5.5.10.3): the
+    // bounds hold at what is delivered.
+    for _ in 0..5 {
+        lose_one(&mut p);
+        p.round_with(rate, bdp(rate), RTT, u64::from(MSS));
+        let (bw, inflight) = p.bbr.short_term_bounds();
+        assert!(bw >= rate && inflight >= bdp(rate), "{bw} B/s, {inflight} B");
+    }
+    assert_eq!(p.bbr.state(), BbrState::ProbeBwCruise);
+}
