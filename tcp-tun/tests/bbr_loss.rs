@@ -17,17 +17,13 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::{run, Pattern};
+use common::{kernel_to_stack_in, run, stack_to_kernel_in};
 use tcp_tokio::{CongestionAlgorithm, Stack};
 use tcp_tun::Tun;
 use tcpcore::EndpointConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The router's end of the TUN, the stack, and the kernel host.
 const ROUTER_TUN: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
@@ -116,44 +112,6 @@ impl Net {
     }
 }
 
-/// Move the calling thread into the named namespace.
-fn enter(ns: &str) {
-    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("namespace file");
-    // SAFETY: `f` is an open namespace file, alive for the call; `setns` moves only the
-    // calling thread.
-    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(r, 0, "setns: {}", io::Error::last_os_error());
-}
-
-/// The congestion control of kernel socket `s` (`TCP_CONGESTION`).
-fn kernel_cc(s: &TcpStream) -> String {
-    let mut buf = [0u8; 16];
-    let mut len = buf.len() as libc::socklen_t;
-    // SAFETY: `s` is an open socket; `buf` and `len` are valid for the call.
-    let r = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(r, 0, "TCP_CONGESTION: {}", io::Error::last_os_error());
-    String::from_utf8_lossy(&buf[..len as usize]).trim_end_matches('\0').to_owned()
-}
-
-/// Run blocking kernel-side work on a thread in namespace `ns` and await it without
-/// blocking the runtime.
-async fn on_host<R: Send + 'static>(ns: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let ns = ns.to_owned();
-    common::kernel_side(move || {
-        enter(&ns);
-        f()
-    })
-    .await
-}
-
 /// Whether we are root, iptables is there and the kernel has BBR; prints why not.
 fn can_run(test: &str) -> bool {
     if !common::tools_or_skip(test, &["iptables", "tc"]) {
@@ -181,7 +139,7 @@ fn bbr_both_ways(tag: &str, offload: bool) {
     std::thread::spawn({
         let router = net.router.clone();
         move || {
-            enter(&router);
+            common::enter_netns(&router);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let tun = Tun::builder()
@@ -224,83 +182,16 @@ fn dropped(ns: &str, chain: &str) -> u64 {
 }
 
 async fn kernel_to_stack(stack: &Stack, host: &str) {
-    let at = SocketAddr::from((STACK, 5001));
-    let listener = stack.bind(at).await.unwrap();
-    let pattern = Arc::new(Pattern::new());
-    let p = pattern.clone();
-    let client = on_host(host, move || -> io::Result<(String, u64)> {
-        let mut s = TcpStream::connect(at)?;
-        let cc = kernel_cc(&s);
-        let mut sent = 0u64;
-        while sent < TOTAL {
-            let chunk = p.at(sent, (TOTAL - sent).min(64 * 1024) as usize);
-            s.write_all(chunk)?;
-            sent += chunk.len() as u64;
-        }
-        s.shutdown(Shutdown::Write)?;
-        // The server's close: every byte was acknowledged.
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest)?;
-        Ok((cc, rest.len() as u64))
-    });
-    let server = async {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0u64;
-        loop {
-            let n = s.read(&mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            pattern.check(got, &buf[..n]);
-            got += n as u64;
-        }
-        s.shutdown().await.unwrap();
-        got
-    };
-    let (c, got) = tokio::join!(client, server);
-    let (cc, extra) = c.expect("kernel client");
-    assert_eq!(cc, "bbr", "the kernel sender's congestion control");
-    assert_eq!((got, extra), (TOTAL, 0), "bytes received by the stack");
-    eprintln!("kernel (bbr) → stack: {got} bytes byte-exact");
+    let t = kernel_to_stack_in(Some(host), stack, (STACK, 5001).into(), TOTAL).await;
+    assert_eq!(t.kernel_cc, "bbr", "the kernel sender's congestion control");
+    assert_eq!(t.stack_cc, CongestionAlgorithm::Bbr, "the stack receiver's congestion control");
+    eprintln!("kernel (bbr) → stack: {TOTAL} bytes byte-exact");
 }
 
 async fn stack_to_kernel(stack: &Stack, host: &str) {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let pattern = Arc::new(Pattern::new());
-    let p = pattern.clone();
-    let server = on_host(host, move || -> io::Result<u64> {
-        let l = TcpListener::bind((HOST, 5002))?;
-        let _ = tx.send(());
-        let (mut s, _) = l.accept()?;
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0u64;
-        loop {
-            let n = s.read(&mut buf)?;
-            if n == 0 {
-                return Ok(got);
-            }
-            p.check(got, &buf[..n]);
-            got += n as u64;
-        }
-    });
-    let client = async {
-        rx.await.expect("kernel server listening");
-        let mut s = stack.connect(SocketAddr::from((HOST, 5002))).await.unwrap();
-        assert_eq!(s.tcp_congestion().unwrap(), CongestionAlgorithm::Bbr);
-        let mut sent = 0u64;
-        while sent < TOTAL {
-            let chunk = pattern.at(sent, (TOTAL - sent).min(64 * 1024) as usize);
-            s.write_all(chunk).await.unwrap();
-            sent += chunk.len() as u64;
-        }
-        s.shutdown().await.unwrap();
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest).await.unwrap();
-        s.info()
-    };
-    let (got, info) = tokio::join!(server, client);
-    assert_eq!(got.expect("kernel server"), TOTAL, "bytes received by the kernel");
+    let t = stack_to_kernel_in(Some(host), stack, (HOST, 5002).into(), TOTAL).await;
+    assert_eq!(t.stack_cc, CongestionAlgorithm::Bbr, "the stack sender's congestion control");
+    let info = t.info;
     assert!(info.retransmits > 0, "1 % loss each way retransmitted nothing: {info:?}");
     eprintln!(
         "stack (bbr) → kernel: {TOTAL} bytes byte-exact, {} retransmits, {} RTOs",

@@ -6,11 +6,12 @@
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tcp_tokio::Stack;
+use tcp_tokio::{CongestionAlgorithm, Stack, TcpInfo};
 use tcp_tun::Tun;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -167,6 +168,31 @@ pub async fn kernel_side<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'stat
     }
 }
 
+/// [`kernel_side`] on a thread moved into the named namespace `ns` first (`None`: the
+/// caller's).
+pub async fn kernel_side_in<R: Send + 'static>(
+    ns: Option<&str>,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> R {
+    let ns = ns.map(str::to_owned);
+    kernel_side(move || {
+        if let Some(ns) = ns {
+            enter_netns(&ns);
+        }
+        f()
+    })
+    .await
+}
+
+/// Move the calling thread into the named namespace (`/var/run/netns/NAME`).
+pub fn enter_netns(ns: &str) {
+    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("namespace file");
+    // SAFETY: `f` is an open namespace file, alive for the call; `setns` moves only the
+    // calling thread.
+    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(r, 0, "setns: {}", io::Error::last_os_error());
+}
+
 /// `len` bytes of a xorshift sequence started from `seed`: no repeating pattern of a small
 /// period, so a misplaced segment cannot go unnoticed.
 pub fn xorshift_bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -221,15 +247,44 @@ pub fn mbps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 * 8.0 / secs / 1e6
 }
 
+/// What one bulk transfer of [`kernel_to_stack_in`] or [`stack_to_kernel_in`] saw.
+pub struct Transfer {
+    /// How long it took.
+    pub elapsed: Duration,
+    /// The kernel socket's congestion control (`TCP_CONGESTION`).
+    pub kernel_cc: String,
+    /// Our side's congestion control.
+    pub stack_cc: CongestionAlgorithm,
+    /// Our side's connection at the end.
+    pub info: TcpInfo,
+}
+
 /// Kernel client → our server listening at `at`: `total` bytes of the pattern, checked byte
 /// by byte. Returns how long it took.
 pub async fn kernel_to_stack(stack: &Stack, at: SocketAddr, total: u64) -> Duration {
+    kernel_to_stack_in(None, stack, at, total).await.elapsed
+}
+
+/// Our client → kernel server listening at `at`: `total` bytes of the pattern, checked byte
+/// by byte. Returns how long it took.
+pub async fn stack_to_kernel(stack: &Stack, at: SocketAddr, total: u64) -> Duration {
+    stack_to_kernel_in(None, stack, at, total).await.elapsed
+}
+
+/// [`kernel_to_stack`] with the kernel's client in namespace `ns` (else the caller's).
+pub async fn kernel_to_stack_in(
+    ns: Option<&str>,
+    stack: &Stack,
+    at: SocketAddr,
+    total: u64,
+) -> Transfer {
     let pattern = Arc::new(Pattern::new());
     let listener = stack.bind(at).await.unwrap();
     let p = pattern.clone();
     let start = Instant::now();
-    let client = kernel_side(move || -> io::Result<()> {
+    let client = kernel_side_in(ns, move || -> io::Result<String> {
         let mut s = TcpStream::connect(at)?;
+        let cc = kernel_cc(&s);
         let mut sent = 0u64;
         while sent < total {
             let chunk = p.at(sent, (total - sent).min(64 * 1024) as usize);
@@ -241,7 +296,7 @@ pub async fn kernel_to_stack(stack: &Stack, at: SocketAddr, total: u64) -> Durat
         let mut rest = Vec::new();
         s.read_to_end(&mut rest)?;
         assert!(rest.is_empty());
-        Ok(())
+        Ok(cc)
     });
     let server = async {
         let (mut s, _) = listener.accept().await.unwrap();
@@ -255,22 +310,29 @@ pub async fn kernel_to_stack(stack: &Stack, at: SocketAddr, total: u64) -> Durat
             pattern.check(got, &buf[..n]);
             got += n as u64;
         }
-        assert_eq!(got, total, "bytes received");
+        assert_eq!(got, total, "bytes received by the stack");
+        let ours = (s.tcp_congestion().unwrap(), s.info());
         s.shutdown().await.unwrap();
+        ours
     };
-    let (c, ()) = tokio::join!(client, server);
-    c.expect("kernel client");
-    start.elapsed()
+    let (cc, (stack_cc, info)) = tokio::join!(client, server);
+    Transfer { elapsed: start.elapsed(), kernel_cc: cc.expect("kernel client"), stack_cc, info }
 }
 
-/// Our client → kernel server listening at `at`: `total` bytes of the pattern, checked byte
-/// by byte. Returns how long it took.
-pub async fn stack_to_kernel(stack: &Stack, at: SocketAddr, total: u64) -> Duration {
+/// [`stack_to_kernel`] with the kernel's server in namespace `ns` (else the caller's).
+pub async fn stack_to_kernel_in(
+    ns: Option<&str>,
+    stack: &Stack,
+    at: SocketAddr,
+    total: u64,
+) -> Transfer {
+    let (ready, listening) = tokio::sync::oneshot::channel();
     let pattern = Arc::new(Pattern::new());
-    let listener = TcpListener::bind(at).unwrap();
     let p = pattern.clone();
     let start = Instant::now();
-    let server = kernel_side(move || -> io::Result<u64> {
+    let server = kernel_side_in(ns, move || -> io::Result<(u64, String)> {
+        let listener = TcpListener::bind(at)?;
+        let _ = ready.send(());
         let (mut s, _) = listener.accept()?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut got = 0u64;
@@ -282,9 +344,10 @@ pub async fn stack_to_kernel(stack: &Stack, at: SocketAddr, total: u64) -> Durat
             p.check(got, &buf[..n]);
             got += n as u64;
         }
-        Ok(got)
+        Ok((got, kernel_cc(&s)))
     });
     let client = async {
+        listening.await.expect("kernel server listening");
         let mut s = stack.connect(at).await.unwrap();
         let mut sent = 0u64;
         while sent < total {
@@ -295,8 +358,28 @@ pub async fn stack_to_kernel(stack: &Stack, at: SocketAddr, total: u64) -> Durat
         s.shutdown().await.unwrap();
         let mut rest = Vec::new();
         s.read_to_end(&mut rest).await.unwrap();
+        (s.tcp_congestion().unwrap(), s.info())
     };
-    let (got, ()) = tokio::join!(server, client);
-    assert_eq!(got.expect("kernel server"), total, "bytes received by the kernel");
-    start.elapsed()
+    let (got, (stack_cc, info)) = tokio::join!(server, client);
+    let (got, kernel_cc) = got.expect("kernel server");
+    assert_eq!(got, total, "bytes received by the kernel");
+    Transfer { elapsed: start.elapsed(), kernel_cc, stack_cc, info }
+}
+
+/// The congestion control of kernel socket `s` (`TCP_CONGESTION`).
+pub fn kernel_cc(s: &TcpStream) -> String {
+    let mut buf = [0u8; 16];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `s` is an open socket; `buf` and `len` are valid for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(r, 0, "TCP_CONGESTION: {}", io::Error::last_os_error());
+    String::from_utf8_lossy(&buf[..len as usize]).trim_end_matches('\0').to_owned()
 }
