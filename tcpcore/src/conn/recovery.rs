@@ -450,6 +450,13 @@ impl Connection {
     /// controller (draft-ietf-ccwg-bbr §5.2.4).
     fn rack_detect_loss(&mut self, now: Instant) -> u32 {
         let Some(rack_xmit) = self.sack_tx.rack_xmit else { return 0 };
+        if self.sack_tx.sb.as_ref().is_some_and(|sb| sb.len() == 0) {
+            // Nothing outstanding (the common case of an ACK of everything sent): nothing
+            // can be lost or wait for the reordering window, whatever the RTT and window
+            // (computed below with divisions on every ACK otherwise).
+            self.timers.stop(Timer::Reorder);
+            return 0;
+        }
         // Never below the clock granularity: a segment (re)sent at this instant cannot be
         // judged lost at this instant (with a zero RTT, as on a loopback, it would be resent
         // again and again without time passing).
