@@ -297,13 +297,18 @@ impl Connection {
         if !restart && self.timers.get(Timer::LossProbe).is_some() {
             return;
         }
-        let pto = match self.rtt.srtt() {
-            Some(srtt) if outstanding <= self.effective_mss() => srtt * 2 + WC_DEL_ACK,
-            Some(srtt) => srtt * 2 + PTO_SLACK,
-            None => Duration::from_secs(1),
+        // In nanoseconds, then whole microseconds as `Instant + Duration` counts them: this
+        // runs for every segment of new data.
+        let pto_ns = match self.rtt.srtt_nanos() {
+            Some(srtt) => {
+                let slack = if outstanding <= self.effective_mss() { WC_DEL_ACK } else { PTO_SLACK };
+                srtt.saturating_mul(2).saturating_add(slack.as_nanos() as u64)
+            }
+            None => 1_000_000_000,
         };
+        let probe_at = Instant::from_micros(now.as_micros().saturating_add(pto_ns / 1000));
         let rto_at = self.timers.get(Timer::Retransmit).unwrap_or_else(|| now + self.rtt.rto());
-        self.timers.set(Timer::LossProbe, (now + pto).min(rto_at));
+        self.timers.set(Timer::LossProbe, probe_at.min(rto_at));
     }
 
     /// The probe timeout fired (RFC 8985 §7.3).
