@@ -241,7 +241,11 @@ impl TcpOptions {
                 *head = [
                     KIND_NOP, KIND_NOP, KIND_TS, 10, v[0], v[1], v[2], v[3], e[0], e[1], e[2], e[3],
                 ];
-                pad.fill(KIND_EOL);
+                // Nothing to pad when `buf` is the 12 bytes `wire_len` gives (no call to
+                // `memset` for an empty slice, on every segment).
+                if !pad.is_empty() {
+                    pad.fill(KIND_EOL);
+                }
                 return;
             }
         }
