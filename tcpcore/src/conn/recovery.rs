@@ -301,7 +301,8 @@ impl Connection {
         // runs for every segment of new data.
         let pto_ns = match self.rtt.srtt_nanos() {
             Some(srtt) => {
-                let slack = if outstanding <= self.effective_mss() { WC_DEL_ACK } else { PTO_SLACK };
+                let slack =
+                    if outstanding <= self.effective_mss() { WC_DEL_ACK } else { PTO_SLACK };
                 srtt.saturating_mul(2).saturating_add(slack.as_nanos() as u64)
             }
             None => 1_000_000_000,

@@ -229,8 +229,11 @@ mod tests {
         };
         let mut rng = crate::rng::Rng::new(11);
         let edges = [0, 1, 0xfffe, 0xffff, 0x1_0000, 0x1_0001, 0x1_fffe, 0xffff_ffff];
-        let mut values: Vec<u64> = edges.iter().flat_map(|&e| [e, e << 32, !e, u64::MAX - e]).collect();
-        values.extend((0..10_000).map(|_| u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32())));
+        let mut values: Vec<u64> =
+            edges.iter().flat_map(|&e| [e, e << 32, !e, u64::MAX - e]).collect();
+        values.extend(
+            (0..10_000).map(|_| u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32())),
+        );
         for v in values {
             assert_eq!(fold(v), looping(v), "{v:#x}");
         }
