@@ -429,7 +429,8 @@ impl Connection {
     /// once after a reset, timeout or hard ICMP error, then `None`; a later read then
     /// returns end of stream once the buffered data is read (FA-02).
     pub fn take_error(&mut self) -> Option<ConnectionError> {
-        self.unsync_timers();
+        // Nothing the timers depend on changes here (no `unsync_timers`): a read that finds
+        // nothing comes through here on every poll of a waiting connection.
         self.unclaimed = false;
         if !core::mem::take(&mut self.error_unreported) {
             return None;
@@ -517,8 +518,8 @@ impl Connection {
         }
         let n = self.recv_buf.read(buf);
         if n > 0 {
-            // A read of nothing changes nothing the timers depend on (`take_error` below
-            // marks its own change).
+            // Reading frees buffer space (the release timer may be due); a read of nothing
+            // changes nothing the timers depend on.
             self.unsync_timers();
             return Ok(n);
         }
