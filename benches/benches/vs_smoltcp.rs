@@ -54,6 +54,15 @@ fn round<P: Pair>(case: Case, units: u64) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+/// Like [`round`], also returning the packets the round's work carried (setup excluded).
+fn profile_round<P: Pair>(case: Case, units: u64) -> (f64, u64) {
+    let mut pair = P::new(case);
+    let before = pair.packets();
+    let t = Instant::now();
+    pair.run(units);
+    (t.elapsed().as_secs_f64(), pair.packets() - before)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -110,14 +119,20 @@ fn main() {
         let case = Case::all().into_iter().find(|c| c.name() == name).expect("no such case");
         let units = std::env::var("VS_SMOLTCP_UNITS").ok().and_then(|u| u.parse().ok());
         let units = units.unwrap_or(case.round_units());
-        let secs: f64 = (0..rounds)
+        let (secs, packets) = (0..rounds)
             .map(|_| match stack {
-                "smoltcp" => round::<SmoltcpPair>(case, units),
-                _ => round::<TcpcorePair>(case, units),
+                "smoltcp" => profile_round::<SmoltcpPair>(case, units),
+                _ => profile_round::<TcpcorePair>(case, units),
             })
-            .sum();
+            .fold((0.0, 0), |(s, p), (s1, p1)| (s + s1, p + p1));
         let rate = case.rate(units * rounds as u64, secs);
-        println!("{stack}/{name}: {rate:.2} {}", case.unit());
+        let per_unit = packets as f64 / (units * rounds as u64) as f64;
+        let (per, what) = match case.work {
+            Work::Bulk => (per_unit * f64::from(1 << 20), "MiB"),
+            Work::Echo => (per_unit, "connection"),
+            Work::RequestResponse => (per_unit, "round trip"),
+        };
+        println!("{stack}/{name}: {rate:.2} {}, {per:.2} packets per {what}", case.unit());
         return;
     }
     let filter = filter();

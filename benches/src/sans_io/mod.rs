@@ -129,6 +129,9 @@ pub trait Pair {
     /// Run `units` of the case's work: bytes for bulk, connections for echo, round trips for
     /// request/response.
     fn run(&mut self, units: u64);
+
+    /// Packets carried both ways since the pair was made (setup included).
+    fn packets(&self) -> u64;
 }
 
 /// Request and response size of [`Work::RequestResponse`].

@@ -269,4 +269,8 @@ impl Pair for SmoltcpPair {
             Work::Echo => (0..units).for_each(|_| self.echo_one()),
         }
     }
+
+    fn packets(&self) -> u64 {
+        self.link.carried()
+    }
 }

@@ -262,4 +262,8 @@ impl Pair for TcpcorePair {
             Work::Echo => (0..units).for_each(|_| self.echo_one()),
         }
     }
+
+    fn packets(&self) -> u64 {
+        self.link.carried()
+    }
 }

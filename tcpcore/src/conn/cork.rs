@@ -21,6 +21,7 @@ pub(crate) struct Cork {
 impl Connection {
     /// Linux `TCP_CORK`: while on, a final partial segment is held; full segments still go.
     pub fn set_cork(&mut self, on: bool) {
+        self.unsync_timers();
         self.cork.on = on;
     }
 
@@ -36,6 +37,7 @@ impl Connection {
     /// # Errors
     /// As [`Connection::write`].
     pub fn write_more(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        self.unsync_timers();
         let n = self.write(data)?;
         self.cork.more = true;
         Ok(n)

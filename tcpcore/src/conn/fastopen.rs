@@ -42,6 +42,7 @@ impl Connection {
         peer_mss: Option<u16>,
         no_cookie: bool,
     ) {
+        self.unsync_timers();
         if self.state != State::SynSent || self.snd_max != self.iss {
             return;
         }
@@ -79,6 +80,7 @@ impl Connection {
     /// Send the deferred Fast Open SYN now, with whatever data is queued (none: Linux's
     /// `sendto(MSG_FASTOPEN)` of nothing sends the cookie alone).
     pub fn release_syn(&mut self) {
+        self.unsync_timers();
         if self.syn_deferred() {
             self.rare.fast_open.defer_syn = false;
         }
@@ -168,6 +170,7 @@ impl Connection {
     /// valid cookie; its `data` is accepted now, acknowledged by our SYN-ACK, and the
     /// connection may send before the handshake completes.
     pub fn accept_fast_open(&mut self, data: &[u8]) {
+        self.unsync_timers();
         if self.state != State::SynReceived || self.snd_max != self.iss {
             return;
         }

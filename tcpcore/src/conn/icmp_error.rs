@@ -37,6 +37,7 @@ impl Connection {
     /// other error is remembered and becomes the connection's error if it later times out
     /// (IC-08). Call [`Connection::poll_event`] afterwards.
     pub fn handle_icmp_error(&mut self, now: Instant, e: IcmpUnreachable) {
+        self.unsync_timers();
         let _span = self.span().entered();
         let in_flight = e.seq.in_range(self.snd_una, self.snd_max);
         if !in_flight || self.state == State::Closed {

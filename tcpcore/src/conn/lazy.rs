@@ -26,6 +26,12 @@ impl<T> Lazy<T> {
     pub(crate) fn is_allocated(&self) -> bool {
         self.0.is_some()
     }
+
+    /// The value if allocated (no look at the shared default: a branch, not a lazy
+    /// static's initialization check, for a test made on every segment).
+    pub(crate) fn allocated(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
 }
 
 impl<T: SharedDefault> Deref for Lazy<T> {

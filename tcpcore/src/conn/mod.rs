@@ -207,6 +207,10 @@ pub struct Connection {
     /// The peer's FIN is in order and consumed: reads end at the buffered data.
     pub(crate) fin_received: bool,
     pub(crate) timers: TimerTable,
+    /// `update_timers` ran after the last change of what it reads: a poll that finds nothing
+    /// to send need not run it again. Every input and output runs it; every other call that
+    /// can change the connection clears this (`unsync_timers`).
+    pub(crate) timers_synced: bool,
     pub(crate) rtt: RttEstimator,
     /// The segment being timed for an RTT sample: its end sequence number and send time.
     pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
@@ -302,6 +306,7 @@ impl Connection {
             peer_fin: None,
             fin_received: false,
             timers: TimerTable::default(),
+            timers_synced: false,
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
             cc,
@@ -436,6 +441,8 @@ impl Connection {
     /// once after a reset, timeout or hard ICMP error, then `None`; a later read then
     /// returns end of stream once the buffered data is read (FA-02).
     pub fn take_error(&mut self) -> Option<ConnectionError> {
+        // Nothing the timers depend on changes here (no `unsync_timers`): a read that finds
+        // nothing comes through here on every poll of a waiting connection.
         self.unclaimed = false;
         if !core::mem::take(&mut self.error_unreported) {
             return None;
@@ -468,6 +475,7 @@ impl Connection {
     /// first write after a failure also reports it (as Linux `sk_stream_error`): a later
     /// read no longer does, and ends the stream after the buffered data.
     pub fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        self.unsync_timers();
         self.unclaimed = false;
         if let Some(e) = self.error {
             self.error_unreported = false;
@@ -522,6 +530,9 @@ impl Connection {
         }
         let n = self.recv_buf.read(buf);
         if n > 0 {
+            // Reading frees buffer space (the release timer may be due); a read of nothing
+            // changes nothing the timers depend on.
+            self.unsync_timers();
             return Ok(n);
         }
         // Linux tcp_recvmsg: the peer's FIN (SOCK_DONE) ends the stream before `sk_err`.
@@ -543,6 +554,7 @@ impl Connection {
     /// After a failure the data received before it is still offered, as with
     /// [`Connection::read`] (FA-02); the failure itself is reported by `read`.
     pub fn read_with(&mut self, f: impl FnOnce([&[u8]; 2]) -> usize) -> usize {
+        self.unsync_timers();
         self.unclaimed = false;
         let n = f(self.recv_buf.peek()).min(self.recv_buf.unread());
         self.recv_buf.consume(n);
@@ -552,6 +564,7 @@ impl Connection {
     /// Send FIN after all queued data (RFC 9293 §3.10.4, half-close). Reading continues.
     /// Idempotent.
     pub fn shutdown_write(&mut self) {
+        self.unsync_timers();
         self.unclaimed = false;
         if self.fin_queued || self.error.is_some() {
             return;
@@ -581,6 +594,7 @@ impl Connection {
     /// delivered, then FIN. If received data was never read, the connection is reset instead
     /// (CL-10, as Linux does); not after a reset, which left nothing to reset (FA-02).
     pub fn close(&mut self) {
+        self.unsync_timers();
         self.orphaned = true;
         self.unclaimed = false;
         if self.recv_buf.unread() > 0 {
@@ -593,6 +607,7 @@ impl Connection {
     /// Abortive close: send RST and forget the connection (RFC 9293 §3.10.5, CL-10). Unread
     /// data is discarded, as Linux `tcp_close` purges the receive queue.
     pub fn abort(&mut self) {
+        self.unsync_timers();
         self.unclaimed = false;
         self.recv_buf.consume(self.recv_buf.unread());
         self.recv_buf.release_if_empty();
@@ -606,6 +621,7 @@ impl Connection {
 
     /// Turn Nagle's algorithm off (`true`) or on (RFC 896).
     pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.unsync_timers();
         if self.cfg.nodelay != nodelay {
             self.cfg.nodelay = nodelay; // copies the shared settings once
         }
@@ -621,6 +637,7 @@ impl Connection {
 
     /// Enable or disable keepalive probes (RFC 9293 §3.8.4).
     pub fn set_keepalive(&mut self, on: bool) {
+        self.unsync_timers();
         if self.cfg.keepalive != on {
             self.cfg.keepalive = on; // copies the shared settings once
         }
@@ -632,6 +649,7 @@ impl Connection {
     /// SYN retransmissions before an active open gives up (Linux `TCP_SYNCNT`; the
     /// endpoint's `syn_retries` by default).
     pub fn set_syn_retries(&mut self, retries: u8) {
+        self.unsync_timers();
         if self.cfg.syn_retries != retries {
             self.cfg.syn_retries = retries; // copies the shared settings once
         }
@@ -639,6 +657,7 @@ impl Connection {
 
     /// Set the user timeout (RFC 5482); `None` disables it.
     pub fn set_user_timeout(&mut self, timeout: Option<core::time::Duration>) {
+        self.unsync_timers();
         self.cfg.user_timeout = timeout;
     }
 

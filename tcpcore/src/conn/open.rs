@@ -139,6 +139,7 @@ impl Connection {
     /// The endpoint already sent this connection's SYN-ACK, first at `first_sent`;
     /// `retransmitted` withholds the RTT sample (Karn, RFC 6298 §3).
     pub fn syn_ack_sent(&mut self, first_sent: Instant, retransmitted: bool) {
+        self.unsync_timers();
         if self.state != State::SynReceived || self.snd_nxt != self.iss {
             return;
         }

@@ -26,6 +26,14 @@ impl Connection {
     /// in super-segments of up to that size (or `buf.len()`, if smaller) for the device to
     /// cut up; [`Transmit::gso_size`] is then the size of each segment's payload.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.timers_synced && self.idle_output() {
+            // Nothing changed since the timers were last armed, and `next_segment` would find
+            // nothing to send and change nothing (nor trace anything, so no span either):
+            // most polls of an idle or waiting connection.
+            #[cfg(debug_assertions)]
+            self.assert_timers_synced(now);
+            return None;
+        }
         if Self::debug_on() {
             return self.poll_transmit_in_span(now, buf);
         }
@@ -40,6 +48,28 @@ impl Connection {
         let t = self.next_segment(now, buf);
         self.update_timers(now);
         t
+    }
+
+    /// `next_segment` would return `None` through `nothing_but_ack` without a change.
+    fn idle_output(&self) -> bool {
+        self.pending_rst.is_none()
+            && self.state.is_synchronized()
+            && self.nothing_but_ack()
+            && !self.ack.now
+            && !self.window_update_due()
+    }
+
+    /// With `timers_synced`, arming the timers again changes nothing (a missed
+    /// `unsync_timers` shows here in debug builds).
+    #[cfg(debug_assertions)]
+    fn assert_timers_synced(&mut self, now: Instant) {
+        // No allocation here: the zero-allocation tests run in debug builds too.
+        let snapshot = |c: &Connection| {
+            (c.timers, c.persist_backoff, c.persist_probes, c.persist_since, c.buffer_bytes())
+        };
+        let before = snapshot(self);
+        self.arm_timers(now);
+        assert_eq!(before, snapshot(self), "timers changed while synced");
     }
 
     fn next_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {

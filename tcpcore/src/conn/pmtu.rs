@@ -37,6 +37,7 @@ impl Connection {
     /// `tcp_simple_retransmit`). Only segments sent after this call are smaller; call
     /// [`Connection::poll_transmit`] afterwards.
     pub fn handle_path_mtu(&mut self, now: Instant, mtu: u16, quoted_seq: SeqNum) {
+        self.unsync_timers();
         let _span = self.span().entered();
         if !self.state.is_synchronized() || !quoted_seq.in_range(self.snd_una, self.snd_max) {
             self.info.cold.icmp_ignored += 1;

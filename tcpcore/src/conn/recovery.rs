@@ -312,13 +312,19 @@ impl Connection {
         if !restart && self.timers.get(Timer::LossProbe).is_some() {
             return;
         }
-        let pto = match self.rtt.srtt() {
-            Some(srtt) if outstanding <= self.effective_mss() => srtt * 2 + WC_DEL_ACK,
-            Some(srtt) => srtt * 2 + PTO_SLACK,
-            None => Duration::from_secs(1),
+        // In nanoseconds, then whole microseconds as `Instant + Duration` counts them: this
+        // runs for every segment of new data.
+        let pto_ns = match self.rtt.srtt_nanos() {
+            Some(srtt) => {
+                let slack =
+                    if outstanding <= self.effective_mss() { WC_DEL_ACK } else { PTO_SLACK };
+                srtt.saturating_mul(2).saturating_add(slack.as_nanos() as u64)
+            }
+            None => 1_000_000_000,
         };
+        let probe_at = Instant::from_micros(now.as_micros().saturating_add(pto_ns / 1000));
         let rto_at = self.timers.get(Timer::Retransmit).unwrap_or_else(|| now + self.rtt.rto());
-        self.timers.set(Timer::LossProbe, (now + pto).min(rto_at));
+        self.timers.set(Timer::LossProbe, probe_at.min(rto_at));
     }
 
     /// The probe timeout fired (RFC 8985 §7.3).
@@ -489,6 +495,13 @@ impl Connection {
     /// controller (draft-ietf-ccwg-bbr §5.2.4).
     fn rack_detect_loss(&mut self, now: Instant) -> u32 {
         let Some(rack_xmit) = self.sack_tx.rack_xmit else { return 0 };
+        if self.sack_tx.sb.as_ref().is_some_and(|sb| sb.len() == 0) {
+            // Nothing outstanding (the common case of an ACK of everything sent): nothing
+            // can be lost or wait for the reordering window, whatever the RTT and window
+            // (computed below with divisions on every ACK otherwise).
+            self.timers.stop(Timer::Reorder);
+            return 0;
+        }
         // Never below the clock granularity: a segment (re)sent at this instant cannot be
         // judged lost at this instant (with a zero RTT, as on a loopback, it would be resent
         // again and again without time passing).

@@ -157,6 +157,12 @@ impl RttEstimator {
         self.srtt.opt()
     }
 
+    /// [`RttEstimator::srtt`] in nanoseconds, for deadlines computed on every segment
+    /// without `Duration` arithmetic.
+    pub(crate) fn srtt_nanos(&self) -> Option<u64> {
+        (self.srtt != Nanos::NONE).then_some(self.srtt.0)
+    }
+
     pub(crate) fn rttvar(&self) -> Duration {
         self.rttvar.get()
     }

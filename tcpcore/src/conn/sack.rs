@@ -67,7 +67,7 @@ impl Connection {
     /// timestamps, 4 without).
     pub(crate) fn sack_blocks(&self, o: &mut TcpOptions, max: usize) {
         o.sack_count = 0;
-        if !self.sack_ok || max == 0 {
+        if !self.sack_ok || max == 0 || self.nothing_to_sack() {
             return;
         }
         let max = max.min(4);
@@ -98,10 +98,16 @@ impl Connection {
         o.sack_count = n as u8;
     }
 
+    /// No out-of-order data and no D-SACK to report: no SACK block (the case of every
+    /// in-order segment, checked for each one sent).
+    fn nothing_to_sack(&self) -> bool {
+        !self.recv_buf.has_ooo() && self.sack_rx.allocated().is_none_or(|r| r.dsack.is_none())
+    }
+
     /// Bytes of SACK option the next segment would carry (for sizing new data so that
     /// payload plus options stay within the MSS, as Linux `tcp_current_mss`).
     pub(crate) fn sack_option_len(&self) -> u32 {
-        if !self.sack_ok || (self.sack_rx.dsack.is_none() && !self.recv_buf.has_ooo()) {
+        if !self.sack_ok || self.nothing_to_sack() {
             return 0;
         }
         let blocks = self.recv_buf.ooo_ranges().len() + usize::from(self.sack_rx.dsack.is_some());

@@ -414,6 +414,9 @@ impl Scoreboard {
 
     /// Bytes below `una` already SACKed: delivered before the cumulative ACK reached them.
     pub(crate) fn sacked_below(&self, una: SeqNum) -> u32 {
+        if self.sacked_bytes == 0 {
+            return 0; // nothing SACKed: no walk over every entry the ACK covers
+        }
         (0..self.len)
             .map(|i| self.get(i))
             .take_while(|e| e.start < una)
@@ -426,21 +429,24 @@ impl Scoreboard {
     /// of the entries it newly delivered (not those already SACKed).
     pub(crate) fn cum_ack(&mut self, una: SeqNum, d: &mut Delivered) {
         while self.len > 0 {
-            let e = *self.get(0);
+            let e = self.get(0);
             if e.end <= una {
                 if !e.sacked() {
-                    note_delivery(d, &e, self.high_sacked);
+                    note_delivery(d, e, self.high_sacked);
                     d.bytes += e.gap_end.since(e.gap_start);
                 } else {
                     d.cum_sacked += e.len();
                 }
-                self.update(0, |e| {
-                    e.flags = 0;
-                    (e.gap_start, e.gap_end) = (e.start, e.end);
-                });
+                // The entry leaves the ring (`push` rewrites its slot whole): only its share
+                // of the counters goes, nothing in it needs resetting.
+                let (s0, l0, p0) = counts(e);
+                self.sacked_bytes -= s0;
+                self.lost_bytes -= l0;
+                self.partial_bytes -= p0;
                 self.head = (self.head + 1) & (self.ring.len() - 1);
                 self.len -= 1;
             } else {
+                let e = *e;
                 if e.start < una {
                     let gap_start = e.gap_start.max(una).min(e.gap_end);
                     if !e.sacked() {

@@ -27,6 +27,7 @@ impl Connection {
     /// already out, the idle period restarts from this change (Linux measures it from the
     /// last segment received; here a change counts as activity).
     pub fn set_keepalive_idle(&mut self, idle: Duration) {
+        self.unsync_timers();
         self.cfg.keepalive_idle = idle;
         if self.keepalive_sent == 0 {
             self.timers.stop(Timer::Keepalive);
@@ -35,11 +36,13 @@ impl Connection {
 
     /// Interval between unanswered keepalive probes (`TCP_KEEPINTVL`), from the next probe.
     pub fn set_keepalive_interval(&mut self, interval: Duration) {
+        self.unsync_timers();
         self.cfg.keepalive_interval = interval;
     }
 
     /// Unanswered keepalive probes before the connection fails (`TCP_KEEPCNT`).
     pub fn set_keepalive_probes(&mut self, probes: u8) {
+        self.unsync_timers();
         self.cfg.keepalive_probes = probes;
     }
 
@@ -48,6 +51,7 @@ impl Connection {
     /// doubles the value for its bookkeeping, the bytes are payload. Shrinking below what is
     /// queued drops nothing: writes block until acknowledgments bring the queue under it.
     pub fn set_send_buffer(&mut self, bytes: usize) {
+        self.unsync_timers();
         let bytes = bytes.max(1);
         self.cfg.send_buffer = bytes;
         self.cfg.max_send_buffer = bytes;
@@ -61,6 +65,7 @@ impl Connection {
     /// larger size but never shrinks: the right edge of the window it offered must not move
     /// left (RFC 9293 §3.8.6.2.1, FL-01).
     pub fn set_recv_buffer(&mut self, bytes: usize) {
+        self.unsync_timers();
         let bytes = bytes.max(1);
         self.cfg.recv_buffer = bytes;
         self.cfg.max_recv_buffer = bytes;
@@ -72,6 +77,7 @@ impl Connection {
     /// afterwards the new controller starts from the current congestion window and slow-start
     /// threshold, as Linux `tcp_reinit_congestion_control` keeps them.
     pub fn set_congestion(&mut self, algorithm: CongestionAlgorithm) {
+        self.unsync_timers();
         if self.cfg.congestion == algorithm {
             return;
         }
@@ -98,6 +104,7 @@ impl Connection {
     /// Pace this connection's data (Linux: internal TCP pacing, or the `fq` qdisc); takes
     /// effect at the next segment (`pacing.rs`).
     pub fn set_pacing(&mut self, on: bool) {
+        self.unsync_timers();
         if self.cfg.pacing != on {
             self.cfg.pacing = on; // copies the shared settings once
         }
@@ -106,6 +113,7 @@ impl Connection {
     /// `SO_MAX_PACING_RATE`: cap the pacing rate at `rate` bytes per second (`None`: no cap).
     /// As in Linux, a cap turns pacing on.
     pub fn set_max_pacing_rate(&mut self, rate: Option<u64>) {
+        self.unsync_timers();
         if self.cfg.max_pacing_rate != rate {
             self.cfg.max_pacing_rate = rate;
         }
@@ -114,12 +122,14 @@ impl Connection {
     /// `IP_TTL` / `IPV6_UNICAST_HOPS`: the time to live (hop limit) of the packets sent from
     /// now on.
     pub fn set_ttl(&mut self, ttl: u8) {
+        self.unsync_timers();
         self.cfg.ttl = ttl;
     }
 
     /// `IP_TOS` / `IPV6_TCLASS`: the type of service (traffic class) of the packets sent
     /// from now on; the ECN bits are not the socket's and go out as zero (RFC 3168 §5).
     pub fn set_tos(&mut self, tos: u8) {
+        self.unsync_timers();
         self.cfg.tos = tos;
     }
 
@@ -130,6 +140,7 @@ impl Connection {
     /// connection re-enters quick-ack mode when it would anyway (a duplicate, a long
     /// silence).
     pub fn set_quickack(&mut self, on: bool) {
+        self.unsync_timers();
         if on {
             self.ack.quick = self.cfg.quick_acks.max(1);
             if self.ack.unacked_bytes > 0 {

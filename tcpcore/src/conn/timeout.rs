@@ -162,6 +162,18 @@ impl Connection {
     /// Arm or stop the timers whose need follows from the state (run after every input and
     /// output, so app calls that cannot take `now` still get their timers).
     pub(crate) fn update_timers(&mut self, now: Instant) {
+        self.arm_timers(now);
+        self.timers_synced = true;
+    }
+
+    /// The application (or the owner) changed something `update_timers` reads: the next poll
+    /// runs it even if it sends nothing.
+    #[inline]
+    pub(crate) fn unsync_timers(&mut self) {
+        self.timers_synced = false;
+    }
+
+    pub(crate) fn arm_timers(&mut self, now: Instant) {
         self.sync_budget();
         if self.state == State::Closed {
             self.timers.stop_all();

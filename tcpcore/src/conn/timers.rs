@@ -50,7 +50,7 @@ const N: usize = 11;
 
 /// Deadlines indexed by [`Timer`], in microseconds since the epoch; [`UNARMED`] marks a
 /// stopped timer. Not `Option<Instant>`: that doubles the table's size in every connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerTable {
     slots: [u64; N],
 }

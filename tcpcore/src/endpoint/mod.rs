@@ -562,7 +562,9 @@ impl Endpoint {
         } else {
             wire::TcpChecksum::Full
         };
-        let seg = match wire::parse_with(packet, csum) {
+        // Matched by reference: the segment (~150 bytes) is copied once, into the event.
+        let parsed = wire::parse_with(packet, csum);
+        let seg = match &parsed {
             Ok(seg) => seg,
             Err(wire::ParseError::NotTcp) => return self.on_not_tcp(now, packet),
             Err(wire::ParseError::Fragment) => return self.on_fragment(now, packet),
@@ -578,20 +580,20 @@ impl Endpoint {
         };
         if let Some(&h) = self.table.get(tuple) {
             if seg.tcp.flags.syn() || self.fast_open.pending > 0 {
-                self.fast_open_on_segment(h, tuple, &seg);
+                self.fast_open_on_segment(h, tuple, seg);
             }
-            return Some(DatagramEvent::Connection(h, seg));
+            return Some(DatagramEvent::Connection(h, *seg));
         }
         if let Some(tw) = self.time_wait.get(tuple).copied() {
-            if !self.on_time_wait(now, tw, &seg) {
+            if !self.on_time_wait(now, tw, seg) {
                 return None;
             }
         }
         if let Some(li) = self.listener_for(tuple.local) {
-            return self.on_listener(now, li, tuple, &seg, packet);
+            return self.on_listener(now, li, tuple, seg, packet);
         }
         self.stats.no_connection += 1;
-        self.reset_for(now, &seg);
+        self.reset_for(now, seg);
         None
     }
 

@@ -143,11 +143,11 @@ impl TcpOptions {
     /// handle an illegal option length"). A length below 2, a length running past the end,
     /// or a known kind with the wrong length is [`ParseError::BadOption`](super::ParseError).
     /// A repeated option overrides the earlier one.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<TcpOptions, super::ParseError> {
-        use super::ParseError::BadOption;
         // RFC 7323 Appendix A: NOP, NOP, timestamps is the layout nearly every segment of a
         // connection with timestamps carries; read it without the loop (as Linux
-        // `tcp_fast_parse_options` does).
+        // `tcp_fast_parse_options` does), inlined into the caller with the no-option case.
         if let [KIND_NOP, KIND_NOP, KIND_TS, 10, a0, a1, a2, a3, e0, e1, e2, e3] = *bytes {
             let ts = Timestamps {
                 tsval: u32::from_be_bytes([a0, a1, a2, a3]),
@@ -155,6 +155,15 @@ impl TcpOptions {
             };
             return Ok(TcpOptions { timestamps: Some(ts), ..TcpOptions::default() });
         }
+        if bytes.is_empty() {
+            return Ok(TcpOptions::default());
+        }
+        Self::parse_any(bytes)
+    }
+
+    /// [`TcpOptions::parse`] for any layout.
+    fn parse_any(bytes: &[u8]) -> Result<TcpOptions, super::ParseError> {
+        use super::ParseError::BadOption;
         let mut opts = TcpOptions::default();
         let mut rest = bytes;
         while let Some((&kind, after_kind)) = rest.split_first() {
@@ -232,7 +241,11 @@ impl TcpOptions {
                 *head = [
                     KIND_NOP, KIND_NOP, KIND_TS, 10, v[0], v[1], v[2], v[3], e[0], e[1], e[2], e[3],
                 ];
-                pad.fill(KIND_EOL);
+                // Nothing to pad when `buf` is the 12 bytes `wire_len` gives (no call to
+                // `memset` for an empty slice, on every segment).
+                if !pad.is_empty() {
+                    pad.fill(KIND_EOL);
+                }
                 return;
             }
         }

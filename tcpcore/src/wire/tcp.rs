@@ -252,6 +252,7 @@ impl TcpRepr {
     /// Rejected flag combinations: SYN with FIN, SYN with RST, and none of FIN, SYN, RST,
     /// PSH, ACK, URG (a "null scan"). RFC 9293 §3.10.7 would process some of these in some
     /// states, but no legitimate stack sends them and they are classic probes.
+    #[inline]
     pub fn parse(packet: &TcpPacket<&[u8]>) -> Result<TcpRepr, ParseError> {
         let options = TcpOptions::parse(packet.options())?;
         let flags = packet.flags();
