@@ -6,6 +6,8 @@
 //!   at least 70 % of the bottleneck and many times CUBIC's.
 //! - BBR-02: on a clean path with a deep buffer BBR fills the pipe without a standing queue.
 //! - BBR-03: ProbeRTT comes about every 5 s of virtual time.
+//! - BBR-08: on BBR-01's path, a flow that left Startup on high loss at a few percent of the
+//!   bottleneck (seed 3) climbs back in ProbeBW: at least 40 % by seconds 11 to 13.
 //!
 //! The connections use the default configuration but for their buffers (4 BDPs).
 
@@ -108,12 +110,7 @@ impl Run {
 /// delivered volume (0.99 of what was in flight) down until the next probe resets it.
 #[test]
 fn bbr_01_random_loss_shallow_buffer_long_fat_path() {
-    let path = Path {
-        rate_bps: 1_000_000_000,
-        rtt: Duration::from_millis(100),
-        buffer_bdp: 0.1,
-        loss: 0.01,
-    };
+    let path = lossy_long_fat_path();
     let (from, to) = (Duration::from_secs(2), Duration::from_secs(7));
     let bbr = Run::new(7, &path, CongestionAlgorithm::Bbr).goodput(from, to);
     let cubic = Run::new(7, &path, CongestionAlgorithm::Cubic).goodput(from, to);
@@ -197,4 +194,49 @@ fn bbr_03_probe_rtt_about_every_5_s() {
     assert!(longest >= Duration::from_millis(200) && longest <= Duration::from_millis(400));
     // cwnd held at max(BDP / 2, 4 MSS) (draft §5.6.4.5): the BDP is 50 kB.
     assert!(smallest <= 26_000, "cwnd {smallest} in ProbeRTT");
+}
+
+/// The path of BBR-01 and BBR-08: 1 Gbit/s, 100 ms, a buffer of 0.1 BDP, 1 % random loss.
+fn lossy_long_fat_path() -> Path {
+    Path { rate_bps: 1_000_000_000, rtt: Duration::from_millis(100), buffer_bdp: 0.1, loss: 0.01 }
+}
+
+/// BBR-08: seed `seed`'s goodput on the BBR-01 path over seconds 11 to 13, as a fraction of
+/// the bottleneck (and, for the log, over seconds 2 to 7).
+fn bbr_08_late_fraction(seed: u64) -> f64 {
+    let path = lossy_long_fat_path();
+    let rate = path.rate_bps as f64;
+    let mut run = Run::new(seed, &path, CongestionAlgorithm::Bbr);
+    let early = run.goodput(Duration::from_secs(2), Duration::from_secs(7)) / rate;
+    let late = run.goodput(Duration::from_secs(11), Duration::from_secs(13)) / rate;
+    eprintln!(
+        "BBR-08: seed {seed}: {:.1} % of the bottleneck over 2-7 s, {:.1} % over 11-13 s",
+        early * 100.0,
+        late * 100.0
+    );
+    late
+}
+
+/// BBR-08: a flow that leaves Startup far below the bottleneck climbs back in ProbeBW. On
+/// the BBR-01 path, seed 3 meets the Startup high-loss exit (§5.3.1.3) at 0.7 s and about
+/// 33 Mbit/s: 6 loss events and 5 of 157 packets lost in one round (3.2 %, over
+/// `BBR.LossThresh`), as Linux's `bbr_check_loss_too_high_in_startup` would too. Its first
+/// bandwidth probe (3.09 s, 2.4 s after ProbeBW_DOWN, §5.3.3.8) ends 4.5 ms into UP: a
+/// packet sent a round earlier with 215 packets in flight saw 5 losses since it was sent,
+/// over the 2 % of 4.3 packets (§5.5.10.2 `IsInflightTooHigh`; at 1 % random loss, small flights
+/// cross 2 % by chance, the draft has no minimum sample). The next probe was due 2 to 3 s
+/// later, but ProbeRTT (5.25 s) restarts the ProbeBW clock on exit (§5.3.4.4
+/// `ExitProbeRTT` calls `StartProbeBW_DOWN`, as Linux does), so it comes at 7.89 s; that
+/// one doubles `inflight_longterm`'s growth each round (§5.3.3.9) from 336 to ~10,000
+/// packets in under 3 s. So seed 3 moves 2.9 % of the bottleneck over seconds 2 to 7 and
+/// 60 % over seconds 11 to 13. Asserted: at least 40 % over seconds 11 to 13 (half of
+/// BBR-01's 70-80 %, for a 2 s window's noise: the seeds measured 53-84 %).
+///
+/// Seeds 1 to 8 (about 30 s of CPU in release), over seconds 11 to 13: 76, 53, 60, 80, 83,
+/// 84, 69 and 55 % of the bottleneck; over seconds 2 to 7 all but seed 3 make 72-81 %.
+#[test]
+fn bbr_08_every_seed_recovers_in_probe_bw() {
+    let low: Vec<(u64, f64)> =
+        (1..=8).map(|seed| (seed, bbr_08_late_fraction(seed))).filter(|&(_, f)| f < 0.40).collect();
+    assert!(low.is_empty(), "below 40 % over 11-13 s: {low:?}");
 }
