@@ -179,12 +179,16 @@ impl Stack {
         while let Some(t) = self.ep.poll_transmit(now, &mut self.scratch) {
             self.out.push_back((now, self.scratch[..t.len].to_vec()));
         }
-        for e in self.conns.values_mut() {
+        for (&h, e) in self.conns.iter_mut() {
             if e.conn.poll_timeout().is_some_and(|t| t <= now) {
                 e.conn.handle_timeout(now);
             }
             while let Some(t) = e.conn.poll_transmit(now, &mut self.scratch) {
                 self.out.push_back((now, self.scratch[..t.len].to_vec()));
+            }
+            // FA-02: closed but held for the application: its 4-tuple is free again.
+            if e.conn.state() == tcpcore::State::Closed {
+                self.ep.release_tuple(h, &e.conn);
             }
         }
         let drained: Vec<_> =

@@ -318,8 +318,12 @@ impl Harness {
     /// check the invariants.
     fn settle(&mut self) {
         self.flush();
-        for (c, _) in self.conns.values_mut() {
+        for (&h, (c, _)) in self.conns.iter_mut() {
             while c.poll_event().is_some() {}
+            // FA-02: closed but held for the application: its 4-tuple is free again.
+            if c.state() == tcpcore::State::Closed {
+                self.ep.release_tuple(h, c);
+            }
         }
         self.check();
         let drained: Vec<_> =

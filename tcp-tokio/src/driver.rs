@@ -385,7 +385,13 @@ impl Driver {
             if inner.conn.is_drained() {
                 drop(inner);
                 self.drained.push(cell);
-            } else if unfinished {
+                continue;
+            }
+            // FA-02: closed but held for the application: step 6b frees its 4-tuple.
+            if inner.conn.state() == tcpcore::State::Closed {
+                self.drained.push(cell.clone());
+            }
+            if unfinished {
                 inner.queued = true;
                 drop(inner);
                 self.work.push_front(cell);
@@ -471,7 +477,13 @@ impl Driver {
         let mut st = lock(&self.shared.ep);
         for cell in self.drained.drain(..) {
             let mut inner = lock(&cell.inner);
-            if inner.removed || !inner.conn.is_drained() {
+            if inner.removed {
+                continue;
+            }
+            if !inner.conn.is_drained() {
+                // FA-02: closed but held for the application (reset before its first call):
+                // a new SYN on its 4-tuple goes to the listener, as Linux unhashes it.
+                st.ep.release_tuple(cell.handle, &inner.conn);
                 continue;
             }
             inner.removed = true;

@@ -217,6 +217,50 @@ async fn fa_02_reset_before_accept_is_accepted_with_its_data() {
     let (_s, _) = l.accept().await.unwrap();
 }
 
+/// FA-02: while the server still holds a connection the peer reset (in its accept queue,
+/// unread), the peer connects again from the same port: the new SYN reaches the listener
+/// (Linux unhashes the reset socket) and a second connection is made; the first still reads
+/// its data, then `ConnectionReset`, then end of stream.
+#[tokio::test(start_paused = true)]
+async fn fa_02_new_connection_from_the_port_of_a_reset_held_one() {
+    let (server, client) = stacks();
+    let l = server.bind(SERVER).await.unwrap();
+    let from: SocketAddr = "10.0.0.2:40000".parse().unwrap();
+    let socket = client.socket_v4().unwrap();
+    socket.bind(from).unwrap();
+    let mut c = socket.connect(SERVER.parse().unwrap()).await.unwrap();
+    c.write_all(b"hello").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.set_zero_linger().unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(l.queued(), 1, "the reset connection waits in the accept queue");
+
+    let socket = client.socket_v4().unwrap();
+    socket.bind(from).unwrap();
+    let connect = socket.connect(SERVER.parse().unwrap());
+    let mut c2 = tokio::time::timeout(Duration::from_millis(500), connect)
+        .await
+        .expect("the SYN is answered by the listener at once")
+        .unwrap();
+    c2.write_all(b"again").await.unwrap();
+    let (old, peer) = l.accept().await.unwrap();
+    assert_eq!(peer, from);
+    let (mut new, peer) = l.accept().await.unwrap();
+    assert_eq!(peer, from);
+    let mut buf = [0u8; 16];
+    let mut old = old;
+    assert_eq!(old.read(&mut buf).await.unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(old.read(&mut buf).await.unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(old.read(&mut buf).await.unwrap(), 0);
+    drop(old);
+    new.read_exact(&mut buf[..5]).await.unwrap();
+    assert_eq!(&buf[..5], b"again");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.connection_count(), 1, "the old one left, the new one stays");
+}
+
 /// FA-02: a write after the RST reports it first (Linux `sk_err` is reported once, to the
 /// first call; tcp-tokio's write error is `BrokenPipe`), and reads then give the data and
 /// end of stream.

@@ -37,7 +37,10 @@
 //!    [`Connection::write`]. App calls never take `now` and never emit; after one,
 //!    [`Connection::wants_transmit`] says whether step 3 has work.
 //! 5. When a connection [`Connection::is_drained`], drop it and tell the endpoint
-//!    ([`Endpoint::connection_closed`]), which keeps a compact entry for TIME-WAIT.
+//!    ([`Endpoint::connection_closed`]), which keeps a compact entry for TIME-WAIT. One
+//!    that is [`State::Closed`] but not drained (reset before the application's first call,
+//!    FA-02) is kept for the application; give its 4-tuple back at once with
+//!    [`Endpoint::release_tuple`], so that a new SYN on it reaches the listener.
 //! 6. The endpoint has timers of its own (SYN-ACK retransmission, TIME-WAIT expiry):
 //!    [`Endpoint::poll_timeout`] and [`Endpoint::handle_timeout`]. Connections made by a
 //!    listener wait in its accept queue until [`Endpoint::accept`].
@@ -84,9 +87,10 @@
 //!         let mut out = Vec::new();
 //!         let mut buf = [0u8; 1500];
 //!         while let Some(t) = self.ep.poll_transmit(now, &mut buf) { out.push(buf[..t.len].to_vec()) }
-//!         for c in self.conns.values_mut() {
+//!         for (&h, c) in self.conns.iter_mut() {
 //!             if c.poll_timeout().is_some_and(|t| t <= now) { c.handle_timeout(now) }
 //!             while let Some(t) = c.poll_transmit(now, &mut buf) { out.push(buf[..t.len].to_vec()) }
+//!             if c.state() == tcpcore::State::Closed { self.ep.release_tuple(h, c) } // FA-02
 //!         }
 //!         if self.ep.poll_timeout().is_some_and(|t| t <= now) { self.ep.handle_timeout(now) }
 //!         let drained: Vec<_> = self.conns.iter().filter(|(_, c)| c.is_drained()).map(|(h, _)| *h).collect();

@@ -72,6 +72,9 @@ pub struct EndpointStats {
     pub time_wait_overflows: u64,
     /// TIME-WAIT entries ended early by a new SYN (RFC 6191) or a RST.
     pub time_wait_recycled: u64,
+    /// Closed connections still held for the application whose 4-tuple was freed for new
+    /// connections ([`crate::Endpoint::release_tuple`], FA-02).
+    pub tuples_released: u64,
     /// ACKs sent from TIME-WAIT entries (stray segments, retransmitted FINs).
     pub time_wait_acks: u64,
     /// Segments at TIME-WAIT entries that PAWS found to be old duplicates (RFC 7323 §5.3;

@@ -754,8 +754,8 @@ fn hs_10_isn_differs_per_four_tuple_per_time_and_per_seed() {
 
 /// FA-02: a connection reset while it waits in the accept queue stays there, counted against
 /// the backlog, with its data (Linux keeps the socket, in TCP_CLOSE, until `accept`): it is
-/// not drained while no application call has touched it; a segment for its 4-tuple meanwhile
-/// is answered as one for no connection (RFC 9293 §3.10.7.1). `accept` returns it; reads give
+/// not drained while no application call has touched it; its 4-tuple is free at once, so a
+/// segment for it meanwhile is answered as one for no connection (RFC 9293 §3.10.7.1). `accept` returns it; reads give
 /// the data, then `ConnectionReset` once, then end of stream (Linux `tcp_recvmsg`); from the
 /// first read it is the application's and drained.
 #[test]
@@ -775,12 +775,15 @@ fn fa_02_reset_before_accept_stays_queued_with_its_data() {
     // The backlog (1) still counts it: a new client's SYN is dropped (ListenOverflows).
     s.deliver(client(40001), Seg::syn(C_ISN));
     s.expect_none();
-    // A stray ACK for its 4-tuple: <SEQ=SEG.ACK><CTL=RST>, never a RST for a RST.
+    // Its 4-tuple left the table with the reset: a stray ACK for it reaches the listener,
+    // which answers it as one for no connection, <SEQ=SEG.ACK><CTL=RST>; never a RST for a
+    // RST. The held connection sees neither.
     s.deliver(c, Seg::ack(C_ISN + 6, isn.wrapping_add(1)));
-    let out = s.conn_output(h);
+    let out = s.output();
     assert_eq!(out.len(), 1, "{out:#?}");
     out[0].assert_flags(TcpFlags::RST).assert_seq_ack(isn.wrapping_add(1), 0);
     s.deliver(c, Seg::rst(C_ISN + 6));
+    s.expect_none();
     assert!(s.conn_output(h).is_empty());
 
     assert_eq!(s.ep.accept(SERVER), Some(h));
@@ -816,4 +819,90 @@ fn fa_02_reset_unaccepted_connection_is_freed_when_the_listener_closes() {
     assert!(conn.is_drained());
     assert_eq!(conn.buffer_bytes(), 0, "unread data freed");
     assert!(s.conn_output(h).is_empty(), "nothing to reset");
+}
+
+/// FA-02: a connection reset by its peer before the application read anything gives up its
+/// 4-tuple at once (Linux: `tcp_done` unhashes it, TCP_CLOSE) while its owner keeps it: the
+/// peer's new SYN from the same port reaches the listener, gets a SYN-ACK and makes a new
+/// connection, which is accepted; the old one still reads its data, then `ConnectionReset`
+/// once, then end of stream; dropping it later frees its slot once and leaves the new
+/// connection's 4-tuple alone.
+#[test]
+fn fa_02_new_syn_on_a_reset_held_four_tuple_reaches_the_listener() {
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let c = client(40000);
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    let third = Seg::ack(C_ISN + 1, isn.wrapping_add(1)).data(b"hello").psh();
+    let old = s.deliver(c, third).expect("data with an acceptable ACK completes");
+    s.conn_output(old);
+    assert_eq!(s.ep.accept(SERVER), Some(old), "accepted, not read yet");
+    s.deliver(c, Seg::rst(C_ISN + 6));
+    assert_eq!(s.conns[&old].state(), State::Closed);
+    assert!(!s.conns[&old].is_drained(), "held for the application");
+    assert_eq!((s.ep.connection_count(), s.ep.stats().tuples_released), (1, 1));
+
+    // The peer's new SYN from the same port: the listener answers it, not the old connection.
+    let new_isn = C_ISN + 100_000;
+    let isn2 = s.syn(c, Seg::syn(new_isn)).seq();
+    assert!(s.conn_output(old).is_empty(), "the held connection saw nothing");
+    let new = s.deliver(c, Seg::ack(new_isn + 1, isn2.wrapping_add(1)).data(b"again").psh());
+    let new = new.expect("the handshake completes a new connection");
+    assert_ne!(new, old);
+    assert_eq!(s.ep.accept(SERVER), Some(new));
+    assert_eq!(s.ep.connection_count(), 2);
+    assert_eq!(s.conns[&new].state(), State::Established);
+
+    // The old connection: its data, then the reset once, then end of stream.
+    let conn = s.conns.get_mut(&old).unwrap();
+    let mut b = [0u8; 16];
+    assert_eq!(conn.read(&mut b), Ok(5));
+    assert_eq!(&b[..5], b"hello");
+    let reset = tcpcore::ConnectionError::Reset;
+    assert_eq!(conn.read(&mut b), Err(tcpcore::ReadError::Failed(reset)));
+    assert_eq!(conn.read(&mut b), Ok(0));
+    assert!(conn.is_drained());
+    let conn = s.conns.remove(&old).unwrap();
+    s.ep.connection_closed(old, &conn);
+    assert_eq!(s.ep.connection_count(), 1);
+    s.ep.connection_closed(old, &conn); // a second call changes nothing
+    assert_eq!(s.ep.connection_count(), 1);
+
+    // The new connection still owns the 4-tuple: its segments reach it.
+    s.deliver(c, Seg::ack(new_isn + 6, isn2.wrapping_add(1)).data(b"!").psh());
+    let conn = s.conns.get_mut(&new).unwrap();
+    assert_eq!(conn.read(&mut b), Ok(6));
+    assert_eq!(&b[..6], b"again!");
+    conn.abort();
+    let conn = s.conns.remove(&new).unwrap();
+    s.ep.connection_closed(new, &conn);
+    assert_eq!(s.ep.connection_count(), 0);
+}
+
+/// FA-02: the same while the reset connection still waits in the accept queue, never
+/// touched: the new connection queues behind it, and `accept` returns the old one (its data,
+/// then the reset) first, then the new one.
+#[test]
+fn fa_02_new_syn_on_a_reset_unaccepted_four_tuple_queues_a_new_connection() {
+    let mut s = Srv::new(seeded(1), ListenOptions::default());
+    let c = client(40000);
+    let isn = s.syn(c, Seg::syn(C_ISN)).seq();
+    let third = Seg::ack(C_ISN + 1, isn.wrapping_add(1)).data(b"hello").psh();
+    let old = s.deliver(c, third).unwrap();
+    s.conn_output(old);
+    s.deliver(c, Seg::rst(C_ISN + 6));
+    let new_isn = C_ISN + 100_000;
+    let isn2 = s.syn(c, Seg::syn(new_isn)).seq();
+    let new = s.deliver(c, Seg::ack(new_isn + 1, isn2.wrapping_add(1))).unwrap();
+    assert_eq!(s.ep.accept_queue_len(SERVER), 2);
+    assert_eq!((s.ep.accept(SERVER), s.ep.accept(SERVER)), (Some(old), Some(new)));
+    let conn = s.conns.get_mut(&old).unwrap();
+    let mut b = [0u8; 16];
+    assert_eq!(conn.read(&mut b), Ok(5));
+    let reset = tcpcore::ConnectionError::Reset;
+    assert_eq!(conn.read(&mut b), Err(tcpcore::ReadError::Failed(reset)));
+    assert_eq!(conn.read(&mut b), Ok(0));
+    let conn = s.conns.remove(&old).unwrap();
+    s.ep.connection_closed(old, &conn);
+    assert_eq!(s.ep.connection_count(), 1);
+    assert_eq!(s.conns[&new].state(), State::Established);
 }

@@ -8,6 +8,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 
 use common::Seg;
+use tcpcore::wire::TcpFlags;
 use tcpcore::{DatagramEvent, Endpoint, EndpointConfig, EndpointError, Instant};
 
 const IP: &str = "10.0.0.1";
@@ -150,4 +151,43 @@ fn pt_01_connect_from_bound_port_then_reuse_addr() {
     assert_eq!(again, EndpointError::AddrNotAvailable, "the 4-tuple is live");
     assert_eq!(ep.bind(bound, false), Err(EndpointError::AddrInUse));
     assert_eq!(ep.bind(bound, true), Ok(bound));
+}
+
+/// FA-02: a connection refused in SYN-SENT that its owner still holds (CLOSED, given back
+/// with `release_tuple`) does not keep its 4-tuple: a new `connect_from` on it succeeds (as
+/// on Linux, where the closed socket is unhashed), segments go to the new connection, and
+/// dropping the old one later leaves the new one's table entry alone.
+#[test]
+fn fa_02_connect_reuses_the_four_tuple_of_a_closed_held_connection() {
+    let mut ep = endpoint(6, 40000, 40010);
+    let local = sa(40005);
+    let remote: SocketAddr = "10.0.0.2:80".parse().unwrap();
+    let cfg = ep.config().conn;
+    let (old, mut conn) = ep.connect_from(Instant::ZERO, local, remote, cfg).unwrap();
+    let mut buf = [0u8; 1500];
+    let t = conn.poll_transmit(Instant::ZERO, &mut buf).expect("the SYN");
+    let iss = tcpcore::wire::parse(&buf[..t.len]).unwrap().tcp.seq.0;
+    let pkt = Seg::new(TcpFlags::RST | TcpFlags::ACK, 0, iss.wrapping_add(1)).packet(remote, local);
+    let Some(DatagramEvent::Connection(h, seg)) = ep.handle(Instant::ZERO, &pkt) else {
+        panic!("the RST goes to the connection")
+    };
+    assert_eq!(h, old);
+    conn.handle_segment(Instant::ZERO, &seg);
+    assert_eq!(conn.state(), tcpcore::State::Closed);
+    ep.release_tuple(old, &conn);
+    ep.release_tuple(old, &conn); // again: nothing more
+    assert_eq!((ep.connection_count(), ep.stats().tuples_released), (1, 1));
+
+    let (new, _conn2) = ep.connect_from(Instant::ZERO, local, remote, cfg).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(ep.connection_count(), 2);
+    ep.connection_closed(old, &conn);
+    assert_eq!(ep.connection_count(), 1);
+    let pkt = Seg::new(TcpFlags::RST | TcpFlags::ACK, 0, 1).packet(remote, local);
+    let Some(DatagramEvent::Connection(h, _)) = ep.handle(Instant::ZERO, &pkt) else {
+        panic!("the 4-tuple is the new connection's")
+    };
+    assert_eq!(h, new);
+    let again = ep.connect_from(Instant::ZERO, local, remote, cfg).unwrap_err();
+    assert_eq!(again, EndpointError::AddrNotAvailable, "the new connection holds it");
 }

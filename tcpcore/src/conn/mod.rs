@@ -396,7 +396,8 @@ impl Connection {
     /// A failed passive connection that no application call has touched yet and that still
     /// has data or its error to report is not drained: it stays in the accept queue, and
     /// `accept` returns it, as Linux does (FA-02). Any call on it (a read, `close`) releases
-    /// it.
+    /// it. Meanwhile its owner gives its 4-tuple back with [`crate::Endpoint::release_tuple`],
+    /// so that a new SYN on it reaches the listener.
     pub fn is_drained(&self) -> bool {
         match self.state {
             State::Closed => self.pending_rst.is_none() && !self.held_for_accept(),

@@ -132,6 +132,9 @@ struct Slot {
     /// A Fast Open child still counted in this listener's Fast Open queue
     /// ([`NO_LISTENER`]: none).
     fast_open_listener: u32,
+    /// CLOSED but held by its owner for the application (FA-02): its 4-tuple is out of the
+    /// table already ([`Endpoint::release_tuple`]).
+    unhashed: bool,
 }
 
 /// `Slot::fast_open_listener` of a connection that is no pending Fast Open child.
@@ -148,6 +151,8 @@ pub struct Endpoint {
     /// The key of ISNs and timestamp offsets (`isn.rs`).
     isn_key: SipKey,
     table: Demux<ConnectionHandle>,
+    /// Connections whose slot is live but whose 4-tuple left the table (FA-02).
+    unhashed: usize,
     slots: Vec<Option<Slot>>,
     free_slots: Vec<usize>,
     listeners: Vec<Option<Listener>>,
@@ -196,6 +201,7 @@ impl Endpoint {
         Endpoint {
             isn_key,
             table: Demux::new(demux_key),
+            unhashed: 0,
             slots: Vec::new(),
             free_slots: Vec::new(),
             listeners: Vec::new(),
@@ -240,7 +246,7 @@ impl Endpoint {
 
     /// Connections handed out and not yet closed.
     pub fn connection_count(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.unhashed
     }
 
     /// Buffer memory held by the connections this endpoint opened (as Linux reports
@@ -499,8 +505,13 @@ impl Endpoint {
     fn insert(&mut self, tuple: FourTuple, queued_at: Option<u32>) -> ConnectionHandle {
         let passive = queued_at.is_some();
         self.held.hold(tuple.local, passive);
-        let slot =
-            Some(Slot { queued_at, passive, fast_open_client: 0, fast_open_listener: NO_LISTENER });
+        let slot = Some(Slot {
+            queued_at,
+            passive,
+            fast_open_client: 0,
+            fast_open_listener: NO_LISTENER,
+            unhashed: false,
+        });
         let idx = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i] = slot;
@@ -519,13 +530,21 @@ impl Endpoint {
     /// 4-tuple, and keep a compact entry if it is in TIME-WAIT (CL-09).
     pub fn connection_closed(&mut self, handle: ConnectionHandle, conn: &Connection) {
         let tuple = FourTuple { local: conn.local_addr(), remote: conn.remote_addr() };
-        // One lookup: taken out, and put back in the rare case it is not this handle's.
-        let Some(h) = self.table.remove(tuple) else { return };
-        let slot = self.slots.get_mut(handle.0).filter(|_| h == handle).and_then(Option::take);
-        let Some(slot) = slot else {
-            self.table.insert(tuple, h); // not this handle's connection: a caller mistake
-            return;
+        let slot = if self.slots.get(handle.0).is_some_and(|s| s.is_some_and(|s| s.unhashed)) {
+            // FA-02: its 4-tuple left the table when it closed ([`Endpoint::release_tuple`]);
+            // the table's entry for it, if any, is a newer connection's.
+            self.unhashed -= 1;
+            self.slots[handle.0].take()
+        } else {
+            // One lookup: taken out, and put back in the rare case it is not this handle's.
+            let Some(h) = self.table.remove(tuple) else { return };
+            let slot = self.slots.get_mut(handle.0).filter(|_| h == handle).and_then(Option::take);
+            if slot.is_none() {
+                self.table.insert(tuple, h); // not this handle's connection: a caller mistake
+            }
+            slot
         };
+        let Some(slot) = slot else { return };
         self.held.release(tuple.local, slot.passive);
         self.free_slots.push(handle.0);
         if slot.fast_open_listener != NO_LISTENER {
@@ -542,6 +561,34 @@ impl Endpoint {
                 self.stats.time_wait_overflows += 1;
             }
         }
+    }
+
+    /// The owner keeps connection `handle`, now CLOSED (reset, timed out, aborted or
+    /// refused), for the application (FA-02: its data, then its error, are still to be
+    /// read): take its 4-tuple out of the table now, as Linux unhashes a socket entering
+    /// TCP_CLOSE (`tcp_done`), so that a new SYN from the same peer address and port reaches
+    /// the listener (RFC 9293 §3.10.7.1: a CLOSED connection has no TCB to answer for) and
+    /// an active open may use the 4-tuple again. Everything else about the connection stays
+    /// (its slot, its place in an accept queue, its local port) until
+    /// [`Endpoint::connection_closed`]. Call it whenever the connection is
+    /// [`State::Closed`](crate::State::Closed) and not yet drained; it does nothing
+    /// otherwise, or when called again.
+    pub fn release_tuple(&mut self, handle: ConnectionHandle, conn: &Connection) {
+        if conn.state() != crate::State::Closed {
+            return;
+        }
+        let Some(Some(slot)) = self.slots.get_mut(handle.0) else { return };
+        if slot.unhashed {
+            return;
+        }
+        let tuple = FourTuple { local: conn.local_addr(), remote: conn.remote_addr() };
+        if self.table.get(tuple) != Some(&handle) {
+            return; // not this handle's connection: a caller mistake
+        }
+        self.table.remove(tuple);
+        slot.unhashed = true;
+        self.unhashed += 1;
+        self.stats.tuples_released += 1;
     }
 
     /// Route one IP packet. Segments for no connection are answered here (see

@@ -259,6 +259,12 @@ impl<A: App> Host<A> {
             }
             slot.app.poll(now, &mut slot.conn);
         }
+        // FA-02: closed (by a timeout too) but held: its 4-tuple is free for a new one.
+        for (&h, slot) in &self.conns {
+            if slot.conn.state() == crate::State::Closed {
+                self.endpoint.release_tuple(h, &slot.conn);
+            }
+        }
         self.drained.clear();
         // A drained connection may still hold bytes a slow application has not read yet
         // (TIME-WAIT after both FINs): it stays until they are read, as a socket would.
@@ -299,6 +305,10 @@ impl<A: App> Node for Host<A> {
             Some(DatagramEvent::Connection(h, seg)) => {
                 if let Some(slot) = self.conns.get_mut(&h) {
                     slot.conn.handle_segment(now, &seg);
+                    // FA-02: closed but held: its 4-tuple is free for a new connection.
+                    if slot.conn.state() == crate::State::Closed {
+                        self.endpoint.release_tuple(h, &slot.conn);
+                    }
                 }
             }
             Some(DatagramEvent::PathMtu(h, p)) => {

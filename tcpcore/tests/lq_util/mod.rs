@@ -67,10 +67,13 @@ impl Srv {
         let pkt = seg.packet(from, to);
         match self.ep.handle(self.now, &pkt) {
             Some(DatagramEvent::Connection(h, seg)) => {
-                self.conns
-                    .get_mut(&h)
-                    .expect("handle of a live connection")
-                    .handle_segment(self.now, &seg);
+                let c = self.conns.get_mut(&h).expect("handle of a live connection");
+                c.handle_segment(self.now, &seg);
+                // FA-02: a connection closed by this segment and held for the application
+                // gives up its 4-tuple at once, as a driver does.
+                if c.state() == tcpcore::State::Closed {
+                    self.ep.release_tuple(h, c);
+                }
                 None
             }
             Some(DatagramEvent::NewConnection(h, c)) => {
