@@ -590,9 +590,11 @@ impl Connection {
     ) -> Option<Duration> {
         match self.sack_tx.sb.as_ref().and_then(|sb| sb.acked_send_times(ack)) {
             Some(Some((oldest, newest))) => {
-                let expected = flight.div_ceil(2 * self.effective_mss()).max(1);
-                self.rtt.sample_weighted(now - oldest, expected);
-                Some(now - newest)
+                let rtt = now - oldest;
+                // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
+                let expected = flight.div_ceil(2 * self.effective_mss());
+                self.rtt.sample_weighted(rtt, expected);
+                Some(if newest == oldest { rtt } else { now - newest })
             }
             Some(None) => None,
             None => {

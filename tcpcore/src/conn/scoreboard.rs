@@ -432,23 +432,23 @@ impl Scoreboard {
     /// a FIN); `Some(None)` when it covers a retransmitted entry (Karn's rule, RFC 6298 §3:
     /// as Linux, no sample at all from such an ACK) or only SACKed ones.
     pub(crate) fn acked_send_times(&self, una: SeqNum) -> Option<Option<(Instant, Instant)>> {
-        if self.len == 0 || self.get(0).start >= una {
-            return None;
-        }
         let mut times: Option<(Instant, Instant)> = None;
-        for i in 0..self.len {
+        let mut i = 0;
+        while i < self.len {
             let e = self.get(i);
             if e.start >= una {
                 break;
             }
-            if e.retransmitted() {
-                return Some(None);
-            }
-            if !e.sacked() {
+            if e.flags & (RETRANS | SACKED) != 0 {
+                if e.retransmitted() {
+                    return Some(None);
+                }
+            } else {
                 times = Some((times.map_or(e.xmit, |(o, _)| o), e.xmit));
             }
+            i += 1;
         }
-        Some(times)
+        (i > 0).then_some(times)
     }
 
     /// The cumulative ACK reached `una`: drop what it covers. Returns the delivery record
