@@ -264,3 +264,41 @@ fn rx_04_ack_of_sacked_segments_credits_cwnd_once_per_segment() {
     assert_eq!(out.len(), 2, "9 segments in flight, cwnd 11: {out:#?}");
     assert_eq!(out[0].seq(), S + 12 * 1460);
 }
+
+/// RX-01: without timestamps, every ACK of never-retransmitted data gives an RTT sample
+/// from the send times the scoreboard keeps (RFC 6298 §3 allows more than one per round
+/// trip; as Linux `tcp_clean_rtx_queue`), not only the one timed segment per round trip.
+#[test]
+fn rx_01_per_ack_rtt_samples_without_timestamps() {
+    // RX-01
+    let mut sc = established(1460); // SRTT 10 ms from the handshake
+    assert_eq!(sc.conn.info().srtt, Some(ms(10)));
+    let segs = send_segments(&mut sc, 4);
+    sc.advance(ms(12)); // within the tail loss probe's timeout (2 SRTT)
+    let mut last = sc.conn.info().srtt.unwrap();
+    for (i, s) in segs.iter().enumerate() {
+        sc.deliver(Seg::ack(D, s.seq() + s.len() as u32));
+        sc.output();
+        let srtt = sc.conn.info().srtt.unwrap();
+        assert!(srtt > last, "ACK {i}: a sample of 12-15 ms moves SRTT up ({last:?} -> {srtt:?})");
+        last = srtt;
+        sc.advance(ms(1));
+    }
+}
+
+/// RX-01: Karn's rule (RFC 6298 §3) with per-ACK samples: an ACK that covers retransmitted
+/// data (here a tail loss probe) gives no sample, not even from the never-retransmitted
+/// segment it also covers (as Linux).
+#[test]
+fn rx_01_no_per_ack_sample_from_retransmitted_data() {
+    // RX-01
+    let mut sc = established(1460); // SRTT 10 ms, RTO 200 ms
+    let segs = send_segments(&mut sc, 2);
+    let out = sc.next_timer();
+    assert_eq!(out[0].seq(), segs[1].seq(), "the tail loss probe resends the last segment");
+    let info = sc.conn.info();
+    sc.advance(ms(5));
+    sc.deliver(Seg::ack(D, segs[1].seq() + 1460));
+    let after = sc.conn.info();
+    assert_eq!((after.srtt, after.rttvar, after.rto), (info.srtt, info.rttvar, info.rto));
+}

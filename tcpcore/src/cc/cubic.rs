@@ -262,7 +262,11 @@ impl Cubic {
                 return self.congestion_avoidance(a);
             }
         }
-        self.set_cwnd(self.cwnd + f64::from(a.acked), a.mss);
+        // The slow start after a timeout (ssthresh set) grows as the one without HyStart
+        // below: L = 2 (RFC 3465 §2.2), up to ssthresh (RFC 5681 §3.1).
+        let growth = if self.ssthresh == u32::MAX { a.acked } else { a.acked.min(ABC_L * a.mss) };
+        let cwnd = (self.cwnd + f64::from(growth)).min(f64::from(self.ssthresh));
+        self.set_cwnd(cwnd, a.mss);
     }
 
     /// RFC 9438 §4.2–§4.5: one ACK in congestion avoidance.
@@ -377,6 +381,14 @@ impl Controller for Cubic {
         self.reduce_ssthresh(in_flight, mss);
         self.after_rto = true;
         self.set_cwnd(f64::from(mss), mss);
+        // Linux `bictcp_state` on entering TCP_CA_Loss: HyStart re-arms (its rounds and its
+        // minimum RTT start over), so the slow start back to ssthresh may end early too.
+        // RFC 9406 §4.3 limits HyStart++ to the initial slow start: it stays done.
+        if let Early::HyStart(h) = &mut self.early {
+            *h = HyStart::new();
+            self.phase = SlowStartPhase::SlowStart;
+            self.delay_min = OptRtt::NONE;
+        }
     }
 
     fn set_window(&mut self, cwnd: u32, mss: u32) {
@@ -438,7 +450,8 @@ mod tests {
         let mut cc = Cubic::new(100, MSS);
         cc.on_rto(Instant::ZERO, 100 * MSS, MSS);
         assert_eq!((cc.window(), cc.ssthresh()), (MSS, 70 * MSS));
-        assert_eq!(cc.slow_start_phase(), SlowStartPhase::Done);
+        // HyStart re-armed (Linux), without RTT samples here: it never fires.
+        assert_eq!(cc.slow_start_phase(), SlowStartPhase::SlowStart);
         // Standard slow start (L = 2) up to ssthresh.
         let mut una = 0;
         while cc.window() < cc.ssthresh() {
@@ -449,5 +462,28 @@ mod tests {
         cc.on_ack(&ack(20, MSS, None, una + MSS, una + MSS));
         assert_eq!(cc.k(), 0.0);
         assert_eq!(cc.w_max(), 70_000.0);
+    }
+
+    /// RX-03: as Linux (`bictcp_state` on TCP_CA_Loss), HyStart runs again in the slow start
+    /// after a timeout, from a minimum RTT learned anew: a delay rise ends it below ssthresh.
+    #[test]
+    fn rx_03_cubic_hystart_runs_again_after_rto() {
+        let mut cc = Cubic::new(100, MSS);
+        cc.on_ack(&ack(0, MSS, Some(50), MSS, 100 * MSS)); // a minimum RTT the RTO forgets
+        cc.on_rto(Instant::ZERO, 100 * MSS, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (MSS, 70 * MSS));
+        let (mut una, mut now) = (0, 1000);
+        // ACKs 5 ms apart (no ACK train), RTT 100 ms until cwnd passes HyStart's low
+        // window, then 150 ms: more than the minimum plus its threshold (16 ms at most).
+        while cc.slow_start_phase() == SlowStartPhase::SlowStart {
+            una += MSS;
+            now += 5;
+            let rtt = if cc.window() < 20 * MSS { 100 } else { 150 };
+            cc.on_ack(&ack(now, MSS, Some(rtt), una, una + cc.window()));
+            assert!(una < 200 * MSS, "HyStart never fired");
+        }
+        assert_eq!(cc.hystart_exit(), Some(HyStartExit::Delay));
+        assert!(cc.ssthresh() < 70 * MSS, "ended early: ssthresh {}", cc.ssthresh());
+        assert_eq!(cc.slow_start_phase(), SlowStartPhase::Done);
     }
 }

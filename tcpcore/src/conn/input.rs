@@ -533,8 +533,9 @@ impl Connection {
         dup.min(acked.saturating_sub(mss))
     }
 
-    /// The RTT sample of an ACK of new data, fed to the estimator. Without timestamps: the
-    /// timed segment, once per RTT, never a retransmitted one (RFC 6298 §3, Karn). With
+    /// The RTT sample of an ACK of new data, fed to the estimator. Without timestamps: one
+    /// per ACK from the scoreboard's send times, never from retransmitted data (RFC 6298 §3,
+    /// Karn; [`Connection::rtt_without_timestamps`]). With
     /// timestamps, as Linux: every ACK that advances SND.UNA with a valid TSecr gives one
     /// (RFC 7323 §4.1): the echo dates the segment that advanced the peer's RCV.NXT,
     /// retransmission or not, so samples continue through losses and end the RTO backoff
@@ -557,10 +558,7 @@ impl Connection {
             _ => None,
         };
         if self.ts_recent.is_none() {
-            if let Some(rtt) = timed {
-                self.rtt.sample(rtt);
-            }
-            return timed;
+            return self.rtt_without_timestamps(now, ack, timed, flight);
         }
         let echoed = tsecr.filter(|&e| e != 0).map(|e| {
             Duration::from_millis(u64::from(
@@ -572,6 +570,40 @@ impl Connection {
         let expected = flight.div_ceil(2 * self.effective_mss()).max(1);
         self.rtt.sample_weighted(rtt, expected);
         Some(rtt)
+    }
+
+    /// [`Connection::rtt_on_new_ack`] without timestamps. With the scoreboard (SACK, or the
+    /// rate sampler), as Linux (`tcp_clean_rtx_queue`): every ACK that newly acknowledges
+    /// data gives a sample from the send times the scoreboard keeps, none if it covers a
+    /// retransmitted segment (Karn, RFC 6298 §3; RFC 6298 §3 allows more than one sample
+    /// per RTT, with the gains of RFC 7323 Appendix G). The estimator gets the time since
+    /// the oldest segment acknowledged (Linux `seq_rtt_us`), the congestion controller the
+    /// time since the newest (`ca_rtt_us`: the delay of this ACK's own data, which
+    /// HyStart's delay detector needs several of per round). Without a scoreboard, or for
+    /// an ACK of a SYN or FIN alone: the one timed segment per RTT (RX-01).
+    fn rtt_without_timestamps(
+        &mut self,
+        now: Instant,
+        ack: SeqNum,
+        timed: Option<Duration>,
+        flight: u32,
+    ) -> Option<Duration> {
+        match self.sack_tx.sb.as_ref().and_then(|sb| sb.acked_send_times(ack)) {
+            Some(Some((oldest, newest))) => {
+                let rtt = now - oldest;
+                // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
+                let expected = flight.div_ceil(2 * self.effective_mss());
+                self.rtt.sample_weighted(rtt, expected);
+                Some(if newest == oldest { rtt } else { now - newest })
+            }
+            Some(None) => None,
+            None => {
+                if let Some(rtt) = timed {
+                    self.rtt.sample(rtt);
+                }
+                timed
+            }
+        }
     }
 
     /// RFC 5681 §3.2 / RFC 6582 §3.2: fast retransmit on the third duplicate ACK.

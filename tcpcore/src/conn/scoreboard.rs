@@ -425,6 +425,32 @@ impl Scoreboard {
             .sum()
     }
 
+    /// The send times of the oldest and of the newest entry a cumulative ACK to `una`
+    /// covers (before [`Scoreboard::cum_ack`] drops them), for a per-ACK RTT sample without
+    /// timestamps (RFC 6298 §3 allows more than one per round trip). Entries SACKed before
+    /// are skipped (delivered earlier). `None` when the ACK covers no entry (only a SYN or
+    /// a FIN); `Some(None)` when it covers a retransmitted entry (Karn's rule, RFC 6298 §3:
+    /// as Linux, no sample at all from such an ACK) or only SACKed ones.
+    pub(crate) fn acked_send_times(&self, una: SeqNum) -> Option<Option<(Instant, Instant)>> {
+        let mut times: Option<(Instant, Instant)> = None;
+        let mut i = 0;
+        while i < self.len {
+            let e = self.get(i);
+            if e.start >= una {
+                break;
+            }
+            if e.flags & (RETRANS | SACKED) != 0 {
+                if e.retransmitted() {
+                    return Some(None);
+                }
+            } else {
+                times = Some((times.map_or(e.xmit, |(o, _)| o), e.xmit));
+            }
+            i += 1;
+        }
+        (i > 0).then_some(times)
+    }
+
     /// The cumulative ACK reached `una`: drop what it covers. Returns the delivery record
     /// of the entries it newly delivered (not those already SACKed).
     pub(crate) fn cum_ack(&mut self, una: SeqNum, d: &mut Delivered) {
