@@ -11,13 +11,15 @@
 //!
 //! The connections use the default configuration but for their buffers (4 BDPs).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use tcpcore::cc::BbrState;
 use tcpcore::config::CongestionAlgorithm;
 use tcpcore::sim::{BulkApp, Host, LinkConfig, Loss, Network, NodeId};
-use tcpcore::{ConnConfig, Connection, EndpointConfig, Instant};
+use tcpcore::{ConnConfig, Connection, Instant};
+
+mod bulk_util;
+use bulk_util::{bulk_network, client_conn};
 
 struct Path {
     rate_bps: u64,
@@ -40,41 +42,21 @@ struct Run {
 
 impl Run {
     fn new(seed: u64, path: &Path, congestion: CongestionAlgorithm) -> Run {
-        let client_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        let server_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         let buf = (path.bdp() * 4.0) as usize;
         let conn =
             ConnConfig { send_buffer: buf, recv_buffer: buf, congestion, ..ConnConfig::default() };
-        let ep =
-            |salt: u64| EndpointConfig { seed: seed ^ salt, conn, ..EndpointConfig::default() };
-        let mut client = Host::new(ep(1));
-        let mut server = Host::new(ep(2));
-        server
-            .listen(SocketAddr::new(server_ip, 80), |_: &Connection| BulkApp::new(0, 2, 1))
-            .expect("listen");
-        let remote = SocketAddr::new(server_ip, 80);
-        client
-            .connect(Instant::ZERO, client_ip, remote, BulkApp::new(1 << 40, 1, 2))
-            .expect("connect");
-        let mut net = Network::new(seed);
-        let c = net.add_node(client, &[client_ip]);
-        let s = net.add_node(server, &[server_ip]);
         let data = LinkConfig {
-            delay: path.rtt / 2,
             rate_bps: path.rate_bps,
             queue_bytes: ((path.bdp() * path.buffer_bdp) as usize).max(3 * 1500),
             loss: if path.loss > 0.0 { Loss::Uniform(path.loss) } else { Loss::None },
             ..LinkConfig::default()
         };
-        let acks = LinkConfig { delay: path.rtt / 2, ..LinkConfig::default() };
-        net.link_dir(c, s, data);
-        net.link_dir(s, c, acks);
+        let (net, c, _) = bulk_network(seed, conn, path.rtt, data);
         Run { net, c }
     }
 
     fn conn(&self) -> &Connection {
-        let (_, conn, _) = self.net.node(self.c).connections().next().expect("client connection");
-        conn
+        client_conn(&self.net, self.c)
     }
 
     fn run_until(&mut self, t: Duration) {

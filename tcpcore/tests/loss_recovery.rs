@@ -7,11 +7,13 @@
 //! 10 ms and 100 ms, loss 1 % and 3 %. Buffers are large (8 MiB) so that only congestion
 //! control limits the window.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use tcpcore::sim::{BulkApp, Host, LinkConfig, Loss, Network, NodeId};
-use tcpcore::{ConnConfig, Connection, EndpointConfig, Instant, TcpInfo};
+use tcpcore::{ConnConfig, Instant, TcpInfo};
+
+mod bulk_util;
+use bulk_util::{bulk_network, client_conn};
 
 const RATE_BPS: u64 = 100_000_000;
 const MSS: f64 = 1448.0; // MTU 1500 less IP, TCP and timestamp option
@@ -32,38 +34,20 @@ impl Measured {
 }
 
 fn client_info(net: &Network<Host<BulkApp>>, c: NodeId) -> TcpInfo {
-    let host = net.node(c);
-    let (_, conn, _) = host.connections().next().expect("client connection");
-    conn.info()
+    client_conn(net, c).info()
 }
 
 /// Run the transfer; measure goodput (bytes acknowledged) between `warm_up` and `end`.
 fn run(seed: u64, rtt: Duration, loss: f64, warm_up: Duration, end: Duration) -> Measured {
-    let client_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-    let server_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
     let conn = ConnConfig { send_buffer: 8 << 20, recv_buffer: 8 << 20, ..ConnConfig::default() };
-    let ep = |salt: u64| EndpointConfig { seed: seed ^ salt, conn, ..EndpointConfig::default() };
-    let mut client = Host::new(ep(1));
-    let mut server = Host::new(ep(2));
-    server
-        .listen(SocketAddr::new(server_ip, 80), |_: &Connection| BulkApp::new(0, 2, 1))
-        .expect("listen");
-    let remote = SocketAddr::new(server_ip, 80);
-    client.connect(Instant::ZERO, client_ip, remote, BulkApp::new(1 << 40, 1, 2)).expect("connect");
-    let mut net = Network::new(seed);
-    let c = net.add_node(client, &[client_ip]);
-    let s = net.add_node(server, &[server_ip]);
     let bdp = (RATE_BPS as f64 / 8.0 * rtt.as_secs_f64()) as usize;
     let data = LinkConfig {
-        delay: rtt / 2,
         rate_bps: RATE_BPS,
         queue_bytes: bdp.max(64 * 1024),
         loss: Loss::Uniform(loss),
         ..LinkConfig::default()
     };
-    let acks = LinkConfig { delay: rtt / 2, ..LinkConfig::default() };
-    net.link_dir(c, s, data);
-    net.link_dir(s, c, acks);
+    let (mut net, c, s) = bulk_network(seed, conn, rtt, data);
     net.run_until(Instant::ZERO + warm_up);
     let before = client_info(&net, c);
     let lost = |net: &Network<Host<BulkApp>>| {
