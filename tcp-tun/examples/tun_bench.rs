@@ -7,6 +7,7 @@
 //! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N] [--runs N]
 //!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu]
 //!     [--napi on|off|softirq] [--kernel-cc NAME] [--stack-cc cubic|bbr|reno] [--rr N] [--here]
+//!     [--pin] [--spawn]
 //! ```
 //! Prints a Markdown table (Gbit/s of payload, median and best of `--runs` runs of N MiB,
 //! default 3 of 1024). `--offload`, `--direction` and `--no-veth` narrow what runs (for
@@ -29,6 +30,11 @@
 //! `bbr`, which paces every packet with timers, the kernel's own veth throughput on a small VM
 //! drops to a fraction of CUBIC's. `--stack-cc` sets the stack's congestion control
 //! (`ConnConfig::congestion`, default CUBIC); BBR paces its sender.
+//!
+//! `--pin` pins the stack's thread and the veth receiver to CPU 0 and the kernel's peer
+//! threads to CPU 1: on a machine busy with other work the scheduler otherwise often puts
+//! both ends on one CPU (a synchronous wake-up pulls the woken thread to the waker's CPU
+//! when no CPU is idle), which measures the scheduler rather than the paths.
 //!
 //! The veth and TUN runs alternate (veth, TUN offload off, TUN offload on, veth, ...), so a
 //! machine whose speed drifts during the run shifts every row alike.
@@ -82,6 +88,21 @@ mod bench {
     /// `--napi softirq` (with `--here`): threaded NAPI asked for, then switched back to
     /// softirq mode through `/sys`, for an interface with `IFF_NAPI` but no NAPI thread.
     static SOFTIRQ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// `--pin`: the stack's thread (and the veth receiver) on CPU 0, the kernel's peer threads
+    /// on CPU 1.
+    static PIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// With `--pin`, pin the calling thread to `cpu`.
+    fn pin(cpu: usize) {
+        if PIN.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::bench_sys::pin(cpu);
+        }
+    }
+
+    /// `--spawn`: the stack's reader (kernel → stack) runs as a spawned task instead of as the
+    /// runtime's `block_on` future.
+    static SPAWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
     /// `--kernel-cc`: congestion control of the kernel's sockets.
     static KERNEL_CC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -139,6 +160,7 @@ mod bench {
     }
 
     fn kernel_send(mut s: TcpStream, total: u64) -> io::Result<()> {
+        pin(1);
         set_cc(&s)?;
         let cpu = thread_cpu();
         let buf = vec![7u8; CHUNK];
@@ -155,7 +177,8 @@ mod bench {
         Ok(())
     }
 
-    fn kernel_recv(mut s: TcpStream) -> io::Result<u64> {
+    fn kernel_recv(mut s: TcpStream, cpu: usize) -> io::Result<u64> {
+        pin(cpu);
         set_cc(&s)?;
         let cpu = thread_cpu();
         let mut buf = vec![0u8; CHUNK];
@@ -229,6 +252,7 @@ mod bench {
     /// threaded NAPI; a direction not in `dirs` (down, up) is skipped and reports zero.
     fn tun_run(offload: bool, total: u64, dirs: (bool, bool)) -> (Duration, Duration, bool) {
         in_new_netns(move || {
+            pin(0);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let (stack, napi, stats) = tun_stack(offload);
@@ -244,15 +268,23 @@ mod bench {
                         kernel_send(TcpStream::connect((STACK, 5001))?, total)
                     });
                     let (mut s, _) = listener.accept().await.unwrap();
-                    let mut buf = vec![0u8; CHUNK];
-                    let mut got = 0u64;
-                    loop {
-                        let n = s.read(&mut buf).await.unwrap();
-                        if n == 0 {
-                            break;
+                    let reader = async move {
+                        let mut buf = vec![0u8; CHUNK];
+                        let mut got = 0u64;
+                        loop {
+                            let n = s.read(&mut buf).await.unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            got += n as u64;
                         }
-                        got += n as u64;
-                    }
+                        (s, got)
+                    };
+                    let (mut s, got) = if SPAWN.load(std::sync::atomic::Ordering::Relaxed) {
+                        tokio::spawn(reader).await.unwrap()
+                    } else {
+                        reader.await
+                    };
                     down = start.elapsed();
                     if CPU.load(std::sync::atomic::Ordering::Relaxed) {
                         // What the stack wrote here is (nearly) all ACKs.
@@ -290,7 +322,7 @@ mod bench {
                 let start = Instant::now();
                 let cpu = thread_cpu();
                 let napi_t = napi_cpu();
-                let server = std::thread::spawn(move || kernel_recv(kl.accept()?.0));
+                let server = std::thread::spawn(move || kernel_recv(kl.accept()?.0, 1));
                 let mut c = stack.connect(SocketAddr::from((KERNEL, 5002))).await.unwrap();
                 let data = vec![7u8; CHUNK];
                 let mut sent = 0u64;
@@ -355,7 +387,7 @@ mod bench {
             enter(&b2)?;
             let l = TcpListener::bind(("10.88.0.2", 5003))?;
             tx.send(()).unwrap();
-            kernel_recv(l.accept()?.0)
+            kernel_recv(l.accept()?.0, 0)
         });
         rx.recv().map_err(io::Error::other)?;
         let a2 = a.clone();
@@ -381,7 +413,7 @@ mod bench {
         }
         const USAGE: &str = "usage: tun_bench [--mib N] [--runs N] [--offload off|on|both] \
                              [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off|softirq] \
-                             [--kernel-cc NAME] [--stack-cc cubic|bbr|reno] [--rr N] [--here]";
+                             [--kernel-cc NAME] [--stack-cc cubic|bbr|reno] [--rr N] [--here] [--pin] [--spawn]";
         let (mut mib, mut n_runs, mut veth_on) = (1024u64, 3usize, true);
         let (mut offloads, mut dirs) = (vec![false, true], (true, true));
         let mut rr = None;
@@ -407,6 +439,8 @@ mod bench {
                     }
                 }
                 "--no-veth" => veth_on = false,
+                "--pin" => PIN.store(true, std::sync::atomic::Ordering::Relaxed),
+                "--spawn" => SPAWN.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--cpu" => CPU.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--napi" => {
                     let on = match args.next().as_deref() {

@@ -46,3 +46,15 @@ pub(crate) fn set_cc(s: &TcpStream, cc: &str) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Pin the calling thread to `cpu` (`sched_setaffinity`), for `--pin`: on a shared machine
+/// the scheduler otherwise often stacks the stack's thread and its kernel peer on one CPU
+/// (a sync wake-up pulls the wakee to the waker's CPU when none is idle).
+pub(crate) fn pin(cpu: usize) {
+    // SAFETY: `set` is a valid, exclusive cpu_set_t; pid 0 is the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
