@@ -53,6 +53,14 @@ const FIRST_RX_OFFER: usize = 4;
 /// sender's delivery-rate samples then overestimate the path (draft-ietf-ccwg-bbr, ACK
 /// aggregation) and its throughput to the stack fell to a third on a busy 2-vCPU VM.
 const RX_ACK_BYTES: usize = 60 * 1024;
+/// Bytes received after which a driver poll ends (once their ACKs are out) so that the
+/// tasks it woke run before it reads more: a few super-segments, well within a CPU's cache.
+/// With GRO, [`RX_BUDGET`] packets are up to 16 MiB, and a sender whose next packet our own
+/// ACK sets off (Linux's BBR, cwnd-limited: its ACK processing transmits inside our write
+/// of the ACK) keeps the device from ever running dry, so a pass ran until tokio's
+/// cooperative budget stopped it, 4 MiB later; the application then copied out data that
+/// had long left the cache, and the stack's thread needed twice the CPU per segment.
+const RX_PASS_BYTES: usize = 4 * RX_ACK_BYTES;
 /// Most packets sent per driver poll.
 const TX_BUDGET: usize = 256;
 /// Fewest super-segments the transmit arena holds (when the device does GSO).
@@ -192,8 +200,10 @@ impl Driver {
         // slices per call, including the call that only registers for the next packet,
         // instead of a whole batch of them built and dropped each time.
         let mut offer = FIRST_RX_OFFER;
+        let mut pass_bytes = 0;
         while budget > 0 {
             if bytes >= RX_ACK_BYTES {
+                pass_bytes += bytes;
                 // The ACKs (and whatever else is due) of what was read leave now, within the
                 // pass: ending the pass instead costs a reschedule of the driver each time.
                 bytes = 0;
@@ -202,7 +212,7 @@ impl Driver {
                     // The device wakes the driver when it has room.
                     return false;
                 }
-                if tx_full {
+                if tx_full || pass_bytes >= RX_PASS_BYTES {
                     return true;
                 }
             }
@@ -658,7 +668,14 @@ impl Future for Driver {
             return Poll::Ready(());
         }
         if more {
-            cx.waker().wake_by_ref();
+            // Yield as `tokio::task::yield_now` does: the wake-up is deferred until the
+            // scheduler has run the other tasks and polled for I/O, and on a current-thread
+            // runtime the `block_on` future too (a plain self-wake queues the driver behind
+            // nothing it waits for, and tokio polls `block_on` again only after 61 tasks).
+            let mut yielded = std::pin::pin!(tokio::task::yield_now());
+            if yielded.as_mut().poll(cx).is_ready() {
+                cx.waker().wake_by_ref();
+            }
             return Poll::Pending;
         }
         let shutdown = this.shutdown_at.filter(|_| !this.aborted);
