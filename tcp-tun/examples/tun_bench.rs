@@ -7,7 +7,7 @@
 //! sudo cargo run --release -p tcp-tun --example tun_bench -- [--mib N] [--runs N]
 //!     [--offload off|on|both] [--direction down|up|both] [--no-veth] [--cpu]
 //!     [--napi on|off|softirq] [--kernel-cc NAME] [--stack-cc cubic|bbr|reno] [--rr N] [--here]
-//!     [--pin] [--spawn]
+//!     [--pin] [--spawn] [--notsent-lowat BYTES]
 //! ```
 //! Prints a Markdown table (Gbit/s of payload, median and best of `--runs` runs of N MiB,
 //! default 3 of 1024). `--offload`, `--direction` and `--no-veth` narrow what runs (for
@@ -35,6 +35,10 @@
 //! threads to CPU 1: on a machine busy with other work the scheduler otherwise often puts
 //! both ends on one CPU (a synchronous wake-up pulls the woken thread to the waker's CPU
 //! when no CPU is idle), which measures the scheduler rather than the paths.
+//!
+//! `--notsent-lowat BYTES` sets `TCP_NOTSENT_LOWAT` on every kernel sender (TUN and veth):
+//! with BBR the kernel's send buffer otherwise holds megabytes not yet sent, which have left
+//! the cache by the time the receiver copies them.
 //!
 //! The veth and TUN runs alternate (veth, TUN offload off, TUN offload on, veth, ...), so a
 //! machine whose speed drifts during the run shifts every row alike.
@@ -104,6 +108,9 @@ mod bench {
     /// runtime's `block_on` future.
     static SPAWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+    /// `--notsent-lowat BYTES`: `TCP_NOTSENT_LOWAT` on every kernel sender (default: none).
+    static NOTSENT_LOWAT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
     /// `--kernel-cc`: congestion control of the kernel's sockets.
     static KERNEL_CC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -162,6 +169,9 @@ mod bench {
     fn kernel_send(mut s: TcpStream, total: u64) -> io::Result<()> {
         pin(1);
         set_cc(&s)?;
+        if let Some(&lowat) = NOTSENT_LOWAT.get() {
+            crate::bench_sys::set_notsent_lowat(&s, lowat)?;
+        }
         let cpu = thread_cpu();
         let buf = vec![7u8; CHUNK];
         let mut sent = 0;
@@ -413,7 +423,8 @@ mod bench {
         }
         const USAGE: &str = "usage: tun_bench [--mib N] [--runs N] [--offload off|on|both] \
                              [--direction down|up|both] [--no-veth] [--cpu] [--napi on|off|softirq] \
-                             [--kernel-cc NAME] [--stack-cc cubic|bbr|reno] [--rr N] [--here] [--pin] [--spawn]";
+                             [--kernel-cc NAME] [--stack-cc cubic|bbr|reno] [--rr N] [--here] [--pin] [--spawn] \
+                             [--notsent-lowat BYTES]";
         let (mut mib, mut n_runs, mut veth_on) = (1024u64, 3usize, true);
         let (mut offloads, mut dirs) = (vec![false, true], (true, true));
         let mut rr = None;
@@ -441,6 +452,10 @@ mod bench {
                 "--no-veth" => veth_on = false,
                 "--pin" => PIN.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--spawn" => SPAWN.store(true, std::sync::atomic::Ordering::Relaxed),
+                "--notsent-lowat" => {
+                    let v = args.next().and_then(|v| v.parse().ok()).expect(USAGE);
+                    NOTSENT_LOWAT.set(v).expect(USAGE);
+                }
                 "--cpu" => CPU.store(true, std::sync::atomic::Ordering::Relaxed),
                 "--napi" => {
                     let on = match args.next().as_deref() {

@@ -50,6 +50,7 @@ pub(crate) fn set_cc(s: &TcpStream, cc: &str) -> io::Result<()> {
 /// Pin the calling thread to `cpu` (`sched_setaffinity`), for `--pin`: on a shared machine
 /// the scheduler otherwise often stacks the stack's thread and its kernel peer on one CPU
 /// (a sync wake-up pulls the wakee to the waker's CPU when none is idle).
+#[allow(dead_code)] // tun_bench only
 pub(crate) fn pin(cpu: usize) {
     // SAFETY: `set` is a valid, exclusive cpu_set_t; pid 0 is the calling thread.
     unsafe {
@@ -57,4 +58,24 @@ pub(crate) fn pin(cpu: usize) {
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
+}
+
+/// `TCP_NOTSENT_LOWAT` on the kernel socket `s`: its writer waits until fewer than `bytes`
+/// are queued but not yet sent.
+#[allow(dead_code)] // tun_bench only
+pub(crate) fn set_notsent_lowat(s: &TcpStream, bytes: u32) -> io::Result<()> {
+    // SAFETY: `s` is an open socket; the option value is a u32 of the given length.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&bytes as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
