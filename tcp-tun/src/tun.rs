@@ -638,6 +638,36 @@ impl Device for Tun {
     }
 }
 
+/// What [`write_plain`] did.
+struct PlainWrite {
+    /// Packets written from the front.
+    taken: usize,
+    /// The error that stopped it, other than `EAGAIN`.
+    failed: Option<io::Error>,
+    /// The kernel refused a packet with `EAGAIN`.
+    blocked: bool,
+}
+
+/// One `write(2)` per packet from the front of `packets` until one is refused.
+fn write_plain(fd: i32, packets: &[IoSlice<'_>]) -> PlainWrite {
+    let mut w = PlainWrite { taken: 0, failed: None, blocked: false };
+    while w.taken < packets.len() {
+        match sys::write(fd, &packets[w.taken]) {
+            Ok(_) => w.taken += 1,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                w.blocked = true;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                w.failed = Some(e);
+                break;
+            }
+        }
+    }
+    w
+}
+
 impl Tun {
     fn count_rx(&self, n: usize, dropped: u64) {
         self.stats.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
@@ -647,36 +677,31 @@ impl Tun {
     }
 
     /// `poll_send` without offloads: one `write(2)` per packet, counted once per batch.
+    ///
+    /// The writes are tried before tokio is asked whether the descriptor is writable: a
+    /// TUN's queue is almost never full, and the readiness check (the task's cooperative
+    /// budget, the registration's readiness word) sat in front of every answer of
+    /// request/response traffic. Only a refused write (`EAGAIN`) goes through the readiness,
+    /// which then registers the waker.
     fn send_plain(
         &self,
         cx: &mut Context<'_>,
         fd: i32,
         packets: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let mut attempt = write_plain(fd, packets);
         loop {
-            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            let mut taken = 0;
-            let mut failed = None;
-            while taken < packets.len() {
-                match sys::write(fd, &packets[taken]) {
-                    Ok(_) => taken += 1,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        guard.clear_ready();
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            self.stats.tx_packets.fetch_add(taken as u64, Ordering::Relaxed);
-            match failed {
+            self.stats.tx_packets.fetch_add(attempt.taken as u64, Ordering::Relaxed);
+            match attempt.failed {
                 // Report once; the packet that failed is lost, as on a NIC.
-                Some(e) if taken == 0 => return Poll::Ready(Err(e)),
-                _ if taken > 0 => return Poll::Ready(Ok(taken)),
+                Some(e) if attempt.taken == 0 => return Poll::Ready(Err(e)),
+                _ if attempt.taken > 0 => return Poll::Ready(Ok(attempt.taken)),
                 _ => {}
+            }
+            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
+            attempt = write_plain(fd, packets);
+            if attempt.blocked {
+                guard.clear_ready();
             }
         }
     }
