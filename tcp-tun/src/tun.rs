@@ -593,30 +593,24 @@ impl Device for Tun {
         if packets.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        // The writes are tried before tokio is asked whether the descriptor is writable: a
+        // TUN's queue is almost never full, and the readiness check (the task's cooperative
+        // budget, the registration's readiness word) sat in front of every answer of
+        // request/response traffic. Only a refused write (`EAGAIN`) goes through the
+        // readiness, which then registers the waker.
         let fd = self.fd.get_ref().as_raw_fd();
-        if !self.offload {
-            return self.send_plain(cx, fd, packets);
-        }
+        let mut w = self.write_batch(fd, packets, meta);
         loop {
-            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            let mut taken = 0;
-            while taken < packets.len() {
-                let (res, used) = self.write_front(fd, &packets[taken..], &meta[taken..]);
-                match res {
-                    Ok(()) => taken += used,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        guard.clear_ready();
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        // Report once; the packet that failed is lost, as on a NIC.
-                        return Poll::Ready(if taken > 0 { Ok(taken) } else { Err(e) });
-                    }
-                }
+            match w.failed {
+                // Report once; the packet that failed is lost, as on a NIC.
+                Some(e) if w.taken == 0 => return Poll::Ready(Err(e)),
+                _ if w.taken > 0 => return Poll::Ready(Ok(w.taken)),
+                _ => {}
             }
-            if taken > 0 {
-                return Poll::Ready(Ok(taken));
+            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
+            w = self.write_batch(fd, packets, meta);
+            if w.blocked {
+                guard.clear_ready();
             }
         }
     }
@@ -638,34 +632,14 @@ impl Device for Tun {
     }
 }
 
-/// What [`write_plain`] did.
-struct PlainWrite {
+/// What [`Tun::write_batch`] did.
+struct Written {
     /// Packets written from the front.
     taken: usize,
     /// The error that stopped it, other than `EAGAIN`.
     failed: Option<io::Error>,
     /// The kernel refused a packet with `EAGAIN`.
     blocked: bool,
-}
-
-/// One `write(2)` per packet from the front of `packets` until one is refused.
-fn write_plain(fd: i32, packets: &[IoSlice<'_>]) -> PlainWrite {
-    let mut w = PlainWrite { taken: 0, failed: None, blocked: false };
-    while w.taken < packets.len() {
-        match sys::write(fd, &packets[w.taken]) {
-            Ok(_) => w.taken += 1,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                w.blocked = true;
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                w.failed = Some(e);
-                break;
-            }
-        }
-    }
-    w
 }
 
 impl Tun {
@@ -676,34 +650,35 @@ impl Tun {
         }
     }
 
-    /// `poll_send` without offloads: one `write(2)` per packet, counted once per batch.
-    ///
-    /// The writes are tried before tokio is asked whether the descriptor is writable: a
-    /// TUN's queue is almost never full, and the readiness check (the task's cooperative
-    /// budget, the registration's readiness word) sat in front of every answer of
-    /// request/response traffic. Only a refused write (`EAGAIN`) goes through the readiness,
-    /// which then registers the waker.
-    fn send_plain(
-        &self,
-        cx: &mut Context<'_>,
-        fd: i32,
-        packets: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let mut attempt = write_plain(fd, packets);
-        loop {
-            self.stats.tx_packets.fetch_add(attempt.taken as u64, Ordering::Relaxed);
-            match attempt.failed {
-                // Report once; the packet that failed is lost, as on a NIC.
-                Some(e) if attempt.taken == 0 => return Poll::Ready(Err(e)),
-                _ if attempt.taken > 0 => return Poll::Ready(Ok(attempt.taken)),
-                _ => {}
-            }
-            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            attempt = write_plain(fd, packets);
-            if attempt.blocked {
-                guard.clear_ready();
+    /// Write packets from the front of `packets` until the kernel refuses one: without
+    /// offloads one `write(2)` each, counted once per batch; with offloads
+    /// [`Tun::write_front`]'s super-segments and single packets.
+    fn write_batch(&self, fd: i32, packets: &[IoSlice<'_>], meta: &[TxMeta]) -> Written {
+        let mut w = Written { taken: 0, failed: None, blocked: false };
+        while w.taken < packets.len() {
+            let res = if self.offload {
+                let (res, used) = self.write_front(fd, &packets[w.taken..], &meta[w.taken..]);
+                res.map(|()| used)
+            } else {
+                sys::write(fd, &packets[w.taken]).map(|_| 1)
+            };
+            match res {
+                Ok(used) => w.taken += used,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    w.blocked = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    w.failed = Some(e);
+                    break;
+                }
             }
         }
+        if !self.offload {
+            self.stats.tx_packets.fetch_add(w.taken as u64, Ordering::Relaxed);
+        }
+        w
     }
 
     /// Write the packet(s) at the front of `packets` (offloads on): a super-segment the
