@@ -17,6 +17,15 @@
 //! If a budget ran out the driver wakes itself and yields (fairness). Otherwise it sleeps
 //! on one `tokio::time::Sleep` set to the earliest deadline (timer heap or endpoint), after
 //! checking the clock first.
+//!
+//! Request/response traffic takes a shorter way. When the device had nothing left at the
+//! end of the last pass and the first packet of a new one wakes a task (the reader of a
+//! request), the pass ends right after routing it: it wakes that task and itself, and
+//! leaves the rest (reading until the device is empty, timers, transmitting) to the next
+//! pass, which transmits first. So the application's answer is written after a packet read,
+//! one engine call and one task switch, not after a whole pass (on a TUN, a `read(2)` that
+//! only says `EAGAIN` and everything else above); the work is the same, moved behind the
+//! answer.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -138,6 +147,12 @@ pub(crate) struct Driver {
     aborted: bool,
     /// UDP sockets with datagrams to send.
     udp_work: VecDeque<Arc<UdpCell>>,
+    /// The last `poll_recv` found the device empty (or none was made yet): the next pass
+    /// starts with one packet and may end after it (see the module documentation).
+    rx_idle: bool,
+    /// The last pass ended after waking tasks for its first packet: this one transmits
+    /// before it receives.
+    resume: bool,
 }
 
 impl Driver {
@@ -174,11 +189,14 @@ impl Driver {
             shutdown_at: None,
             aborted: false,
             udp_work: VecDeque::new(),
+            rx_idle: true,
+            resume: false,
         }
     }
 
-    /// Step 3: receive and route packets. Returns whether the budget ran out.
-    fn receive(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+    /// Step 3: receive and route packets. Returns whether the budget ran out, or whether the
+    /// pass ends early ([`Rx::Early`]).
+    fn receive(&mut self, cx: &mut Context<'_>, now: Instant) -> Rx {
         let mut budget = RX_BUDGET;
         let mut bytes = 0;
         if !self.loopback.is_empty() {
@@ -192,14 +210,16 @@ impl Driver {
             }
             crate::intercept::pump(&mut st, &mut self.work, &mut self.wakers);
             if budget == 0 {
-                return true;
+                return Rx::More;
             }
         }
         // A call offers a few buffers unless the one before filled all it was offered: a
         // device with one packet at a time (request/response traffic) then costs a few
         // slices per call, including the call that only registers for the next packet,
-        // instead of a whole batch of them built and dropped each time.
-        let mut offer = FIRST_RX_OFFER;
+        // instead of a whole batch of them built and dropped each time. After the device was
+        // found empty the first call takes one packet, which may end the pass early.
+        let mut first_alone = self.rx_idle && !self.resume;
+        let mut offer = if first_alone { 1 } else { FIRST_RX_OFFER };
         let mut pass_bytes = 0;
         while budget > 0 {
             if bytes >= RX_ACK_BYTES {
@@ -210,10 +230,10 @@ impl Driver {
                 let tx_full = self.transmit(now);
                 if !self.flush(cx) {
                     // The device wakes the driver when it has room.
-                    return false;
+                    return Rx::Done;
                 }
                 if tx_full || pass_bytes >= RX_PASS_BYTES {
-                    return true;
+                    return Rx::More;
                 }
             }
             // Read no more buffers than the byte budget can fill (one super-segment with GRO).
@@ -228,13 +248,19 @@ impl Driver {
                 Poll::Ready(Err(e)) => {
                     tracing::warn!(error = %e, "device receive failed");
                     self.counts.recv_errors += 1;
-                    return false;
+                    self.rx_idle = true;
+                    return Rx::Done;
                 }
-                Poll::Pending => return false,
+                Poll::Pending => {
+                    self.rx_idle = true;
+                    return Rx::Done;
+                }
             };
             if n == 0 {
-                return false;
+                self.rx_idle = true;
+                return Rx::Done;
             }
+            self.rx_idle = false;
             offer = if n == want { self.batch } else { FIRST_RX_OFFER };
             budget = budget.saturating_sub(n);
             let mut st = lock(&self.shared.ep);
@@ -252,8 +278,18 @@ impl Driver {
                 }
             }
             crate::intercept::pump(&mut st, &mut self.work, &mut self.wakers);
+            drop(st);
+            if first_alone
+                && !self.wakers.is_empty()
+                && !mid_stream(&self.rx_bufs[0][..self.rx_lens[0]])
+            {
+                // The first packet after a quiet spell woke a task (a request for its
+                // reader): let it answer before the rest of the pass.
+                return Rx::Early;
+            }
+            first_alone = false;
         }
-        true
+        Rx::More
     }
 
     /// Step 4: endpoint timers and its queued replies, then due connection timers. Returns
@@ -550,6 +586,16 @@ impl Driver {
     }
 }
 
+/// How [`Driver::receive`] ended.
+enum Rx {
+    /// The device is empty (or failed, or cannot send the ACKs due).
+    Done,
+    /// A budget ran out with packets left.
+    More,
+    /// The pass's first packet, after the device had been found empty, woke a task.
+    Early,
+}
+
 /// The destination address of an IP packet, if it has a plausible header.
 fn dst_ip(packet: &[u8]) -> Option<IpAddr> {
     match packet.first()? >> 4 {
@@ -562,6 +608,29 @@ fn dst_ip(packet: &[u8]) -> Option<IpAddr> {
             Some(IpAddr::from(b))
         }
         _ => None,
+    }
+}
+
+/// Whether `packet` is a TCP segment in the middle of a stream: it carries data but not PSH,
+/// so the sender has more queued behind it (RFC 9293 §3.9.1.2: PSH marks where the sender's
+/// application stopped writing, the data up to it to be delivered promptly). A bulk
+/// transfer's segments are such; a request's last segment is not.
+fn mid_stream(packet: &[u8]) -> bool {
+    const PSH: u8 = 0x08;
+    let (tcp_at, total) = match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 && packet[9] == 6 => {
+            let total = u16::from_be_bytes([packet[2], packet[3]]);
+            (usize::from(packet[0] & 0x0f) * 4, usize::from(total))
+        }
+        // With an extension header (next header not TCP) it counts as not mid-stream.
+        Some(6) if packet.len() >= 40 && packet[6] == 6 => {
+            (40, 40 + usize::from(u16::from_be_bytes([packet[4], packet[5]])))
+        }
+        _ => return false,
+    };
+    match packet.get(tcp_at..tcp_at + 20) {
+        Some(tcp) => total > tcp_at + usize::from(tcp[12] >> 4) * 4 && tcp[13] & PSH == 0,
+        None => false,
     }
 }
 
@@ -643,8 +712,27 @@ impl Future for Driver {
         }
         let now = this.shared.now();
         let mut more = false;
-        let writable = this.flush(cx);
-        more |= this.receive(cx, now);
+        let mut writable = this.flush(cx);
+        if this.resume && writable {
+            // After an early end: what the woken tasks wrote (their answers) leaves before
+            // the device is read again.
+            more |= this.transmit(now);
+            writable = this.flush(cx);
+        }
+        match this.receive(cx, now) {
+            Rx::Done => {}
+            Rx::More => more = true,
+            Rx::Early => {
+                // The rest of this pass is the next one's, which runs after the woken tasks.
+                this.resume = true;
+                for w in this.wakers.drain(..) {
+                    w.wake();
+                }
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        this.resume = false;
         more |= this.run_timers(now);
         this.enforce_shutdown(now);
         if writable {
@@ -710,4 +798,55 @@ impl Future for Driver {
 fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
     v.clear();
     v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mid_stream;
+
+    /// An IPv4 TCP packet with `flags` and `payload` bytes of data.
+    fn v4(flags: u8, payload: usize) -> Vec<u8> {
+        let total = 40 + payload;
+        let mut p = vec![0u8; total];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[9] = 6;
+        p[20 + 12] = 5 << 4;
+        p[20 + 13] = flags;
+        p
+    }
+
+    /// The same over IPv6 (no extension headers).
+    fn v6(flags: u8, payload: usize) -> Vec<u8> {
+        let mut p = vec![0u8; 60 + payload];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&((20 + payload) as u16).to_be_bytes());
+        p[6] = 6;
+        p[40 + 12] = 5 << 4;
+        p[40 + 13] = flags;
+        p
+    }
+
+    const ACK: u8 = 0x10;
+    const PSH: u8 = 0x08;
+
+    /// RR-01: only a data segment without PSH counts as the middle of a stream (the driver
+    /// then keeps reading instead of ending its pass after the first packet); a request's
+    /// last segment (PSH), a pure ACK, a SYN or FIN without data, anything not TCP or cut
+    /// short does not.
+    #[test]
+    fn rr_01_mid_stream_is_data_without_psh() {
+        for make in [v4, v6] {
+            assert!(mid_stream(&make(ACK, 1448)));
+            assert!(!mid_stream(&make(ACK | PSH, 64)));
+            assert!(!mid_stream(&make(ACK, 0)));
+            assert!(!mid_stream(&make(0x02, 0)));
+            let short = make(ACK, 1448);
+            assert!(!mid_stream(&short[..30]));
+        }
+        let mut udp = v4(ACK, 100);
+        udp[9] = 17;
+        assert!(!mid_stream(&udp));
+        assert!(!mid_stream(&[]));
+    }
 }

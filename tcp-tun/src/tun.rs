@@ -593,30 +593,24 @@ impl Device for Tun {
         if packets.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        // The writes are tried before tokio is asked whether the descriptor is writable: a
+        // TUN's queue is almost never full, and the readiness check (the task's cooperative
+        // budget, the registration's readiness word) sat in front of every answer of
+        // request/response traffic. Only a refused write (`EAGAIN`) goes through the
+        // readiness, which then registers the waker.
         let fd = self.fd.get_ref().as_raw_fd();
-        if !self.offload {
-            return self.send_plain(cx, fd, packets);
-        }
+        let mut w = self.write_batch(fd, packets, meta);
         loop {
-            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            let mut taken = 0;
-            while taken < packets.len() {
-                let (res, used) = self.write_front(fd, &packets[taken..], &meta[taken..]);
-                match res {
-                    Ok(()) => taken += used,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        guard.clear_ready();
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        // Report once; the packet that failed is lost, as on a NIC.
-                        return Poll::Ready(if taken > 0 { Ok(taken) } else { Err(e) });
-                    }
-                }
+            match w.failed {
+                // Report once; the packet that failed is lost, as on a NIC.
+                Some(e) if w.taken == 0 => return Poll::Ready(Err(e)),
+                _ if w.taken > 0 => return Poll::Ready(Ok(w.taken)),
+                _ => {}
             }
-            if taken > 0 {
-                return Poll::Ready(Ok(taken));
+            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
+            w = self.write_batch(fd, packets, meta);
+            if w.blocked {
+                guard.clear_ready();
             }
         }
     }
@@ -638,6 +632,16 @@ impl Device for Tun {
     }
 }
 
+/// What [`Tun::write_batch`] did.
+struct Written {
+    /// Packets written from the front.
+    taken: usize,
+    /// The error that stopped it, other than `EAGAIN`.
+    failed: Option<io::Error>,
+    /// The kernel refused a packet with `EAGAIN`.
+    blocked: bool,
+}
+
 impl Tun {
     fn count_rx(&self, n: usize, dropped: u64) {
         self.stats.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
@@ -646,39 +650,35 @@ impl Tun {
         }
     }
 
-    /// `poll_send` without offloads: one `write(2)` per packet, counted once per batch.
-    fn send_plain(
-        &self,
-        cx: &mut Context<'_>,
-        fd: i32,
-        packets: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            let mut taken = 0;
-            let mut failed = None;
-            while taken < packets.len() {
-                match sys::write(fd, &packets[taken]) {
-                    Ok(_) => taken += 1,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        guard.clear_ready();
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+    /// Write packets from the front of `packets` until the kernel refuses one: without
+    /// offloads one `write(2)` each, counted once per batch; with offloads
+    /// [`Tun::write_front`]'s super-segments and single packets.
+    fn write_batch(&self, fd: i32, packets: &[IoSlice<'_>], meta: &[TxMeta]) -> Written {
+        let mut w = Written { taken: 0, failed: None, blocked: false };
+        while w.taken < packets.len() {
+            let res = if self.offload {
+                let (res, used) = self.write_front(fd, &packets[w.taken..], &meta[w.taken..]);
+                res.map(|()| used)
+            } else {
+                sys::write(fd, &packets[w.taken]).map(|_| 1)
+            };
+            match res {
+                Ok(used) => w.taken += used,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    w.blocked = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    w.failed = Some(e);
+                    break;
                 }
             }
-            self.stats.tx_packets.fetch_add(taken as u64, Ordering::Relaxed);
-            match failed {
-                // Report once; the packet that failed is lost, as on a NIC.
-                Some(e) if taken == 0 => return Poll::Ready(Err(e)),
-                _ if taken > 0 => return Poll::Ready(Ok(taken)),
-                _ => {}
-            }
         }
+        if !self.offload {
+            self.stats.tx_packets.fetch_add(w.taken as u64, Ordering::Relaxed);
+        }
+        w
     }
 
     /// Write the packet(s) at the front of `packets` (offloads on): a super-segment the
