@@ -232,6 +232,68 @@ impl<V> Demux<V> {
     }
 }
 
+/// The endpoint's connection table: a [`Demux`] of handles that remembers the IPv4 key and
+/// handle of the last connection a packet was routed to. Packets come in runs per connection
+/// (a window of data, a GRO batch, a request and its ACK), so consecutive lookups mostly ask
+/// for the same 4-tuple: comparing its 12-byte key costs a few instructions where the keyed
+/// hash and the probe cost ~80 per packet (issue 12). The whole key is compared, and every
+/// insert and remove forgets the remembered entry, so a hit is always what the map would
+/// answer; the map stays keyed against hash flooding (the cache holds one entry, which an
+/// attacker's packets only displace).
+#[derive(Debug)]
+pub(crate) struct ConnTable<V> {
+    map: Demux<V>,
+    last: Option<(V4Key, V)>,
+}
+
+impl<V: Copy + PartialEq> ConnTable<V> {
+    pub(crate) fn new(key: SipKey) -> Self {
+        ConnTable { map: Demux::new(key), last: None }
+    }
+
+    /// The value for the IPv4 or IPv6 tuple of a packet from `remote` to `local`,
+    /// remembered for the next lookup when it is IPv4.
+    #[inline]
+    pub(crate) fn lookup(&mut self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> Option<V> {
+        let (IpAddr::V4(l), IpAddr::V4(r)) = (local.0, remote.0) else {
+            let tuple =
+                FourTuple { local: SocketAddr::from(local), remote: SocketAddr::from(remote) };
+            return self.map.get(tuple).copied();
+        };
+        let key = V4Key::new(SocketAddrV4::new(l, local.1), SocketAddrV4::new(r, remote.1));
+        if let Some((k, v)) = self.last {
+            if k == key {
+                return Some(v);
+            }
+        }
+        let v = *self.map.v4.get(&key)?;
+        self.last = Some((key, v));
+        Some(v)
+    }
+
+    pub(crate) fn get(&self, tuple: FourTuple) -> Option<&V> {
+        self.map.get(tuple)
+    }
+
+    pub(crate) fn contains(&self, tuple: FourTuple) -> bool {
+        self.map.contains(tuple)
+    }
+
+    pub(crate) fn insert(&mut self, tuple: FourTuple, value: V) {
+        self.last = None;
+        self.map.insert(tuple, value);
+    }
+
+    pub(crate) fn remove(&mut self, tuple: FourTuple) -> Option<V> {
+        self.last = None;
+        self.map.remove(tuple)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
