@@ -622,13 +622,15 @@ impl Endpoint {
             }
         };
         let (local, remote) = ((seg.dst, seg.tcp.dst_port), (seg.src, seg.tcp.src_port));
-        let tuple = FourTuple { local: SocketAddr::from(local), remote: SocketAddr::from(remote) };
+        let tuple =
+            || FourTuple { local: SocketAddr::from(local), remote: SocketAddr::from(remote) };
         if let Some(h) = self.table.lookup(local, remote) {
             if seg.tcp.flags.syn() || self.fast_open.pending > 0 {
-                self.fast_open_on_segment(h, tuple, seg);
+                self.fast_open_on_segment(h, tuple(), seg);
             }
             return Some(DatagramEvent::Connection(h, *seg));
         }
+        let tuple = tuple();
         if let Some(tw) = self.time_wait.get(tuple).copied() {
             if !self.on_time_wait(now, tw, seg) {
                 return None;

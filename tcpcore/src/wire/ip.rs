@@ -166,9 +166,10 @@ fn segment(
     if csum == TcpChecksum::Full && !tcp.verify_checksum(src, dst) {
         return Err(ParseError::BadTcpChecksum);
     }
-    let repr = TcpRepr::parse(&tcp)?;
     let payload = bytes.get(tcp.header_len()..).unwrap_or_default();
-    Ok(Segment { src, dst, tcp: repr, payload, ecn })
+    let mut seg = Segment { src, dst, tcp: TcpRepr::default(), payload, ecn };
+    seg.tcp.parse_from(&tcp)?;
+    Ok(seg)
 }
 
 /// Emit an IP packet (IPv4 with DF set and TTL 64, or IPv6 with hop limit 64) carrying `tcp`
