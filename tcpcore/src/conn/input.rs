@@ -717,6 +717,7 @@ impl Connection {
     }
 
     /// Every segment with data, before it is judged (RFC 3168 §6.1.3 and the quick-ack rule).
+    #[inline]
     pub(super) fn note_data_arrival(&mut self, now: Instant, seg: &Segment<'_>) {
         self.ecn_on_data(seg);
         // Linux tcp_event_data_recv: data after a silence longer than the RTO means the
@@ -730,6 +731,7 @@ impl Connection {
 
     /// Store `data` (the part of `seg`'s payload at `seq`, trimmed to RCV.NXT and to the
     /// room we have) and schedule its ACK.
+    #[inline]
     pub(super) fn store_text(&mut self, now: Instant, seg: &Segment<'_>, seq: SeqNum, data: &[u8]) {
         self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32).min(u32::from(self.our_mss()));
         let had_holes = self.recv_buf.has_ooo();
@@ -792,7 +794,15 @@ impl Connection {
         self.try_consume_fin(now);
     }
 
+    #[inline]
     fn try_consume_fin(&mut self, now: Instant) {
+        if self.peer_fin.is_some() {
+            self.consume_fin(now);
+        }
+    }
+
+    /// [`Connection::try_consume_fin`] with a FIN remembered.
+    fn consume_fin(&mut self, now: Instant) {
         let Some(fin_seq) = self.peer_fin else { return };
         if self.fin_received || fin_seq != self.rcv_nxt {
             return;
