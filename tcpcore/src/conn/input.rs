@@ -565,12 +565,16 @@ impl Connection {
         if self.ts_recent.is_none() {
             return self.rtt_without_timestamps(now, ack, timed, flight);
         }
-        let echoed = tsecr.filter(|&e| e != 0).map(|e| {
-            Duration::from_millis(u64::from(
-                super::open::ts_clock(now, self.ts_offset).wrapping_sub(e),
-            ))
-        });
-        let rtt = timed.or(echoed.filter(|&r| r <= self.cfg.max_rto))?;
+        // The echo only when the timed segment gives no sample (its millisecond arithmetic
+        // on every ACK otherwise).
+        let rtt = match timed {
+            Some(rtt) => rtt,
+            None => {
+                let e = tsecr.filter(|&e| e != 0)?;
+                let ticks = super::open::ts_clock(now, self.ts_offset).wrapping_sub(e);
+                Some(Duration::from_millis(u64::from(ticks))).filter(|&r| r <= self.cfg.max_rto)?
+            }
+        };
         // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
         let expected = flight.div_ceil(2 * self.effective_mss()).max(1);
         self.rtt.sample_weighted(rtt, expected);
