@@ -493,18 +493,28 @@ impl Connection {
                     self.recovery.inflation.saturating_sub(acked).saturating_add(mss);
             }
         } else {
-            let srtt = self.rtt.srtt();
-            let (snd_una, snd_max) = (self.snd_una, self.snd_max);
             let acked = acked.saturating_sub(delivered_before);
-            let (paced, pacing_rate) = self.pacing_for_cc();
-            let info =
-                AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max, paced, pacing_rate };
             if self.ecn.reducing {
                 // RFC 3168 §6.1.2 with PRR, as Linux's CWR state: no growth, a reduction.
                 self.ecn_prr(acked);
             } else if self.is_cwnd_limited() {
                 // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited`
-                // (RX-11).
+                // (RX-11). The controller's inputs are made only then: the pacing rate
+                // divides, on every ACK of a sender that does not fill its window otherwise.
+                let srtt = self.rtt.srtt();
+                let (snd_una, snd_max) = (self.snd_una, self.snd_max);
+                let (paced, pacing_rate) = self.pacing_for_cc();
+                let info = AckInfo {
+                    now,
+                    acked,
+                    mss,
+                    rtt_sample,
+                    srtt,
+                    snd_una,
+                    snd_max,
+                    paced,
+                    pacing_rate,
+                };
                 self.cc.on_ack(&info);
             }
             self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
