@@ -352,6 +352,34 @@ mod tests {
         assert_eq!(d.len(), 3);
     }
 
+    /// DMX-01: the connection table's remembered last hit always answers as the map would:
+    /// the whole key is compared, and inserts and removes forget it (a handle reused for
+    /// another 4-tuple, a 4-tuple reused by another handle).
+    #[test]
+    fn dmx_01_cached_lookup_answers_as_the_map() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (l, r) = ((ip("10.0.0.1"), 80), (ip("10.0.0.2"), 40000));
+        let mut t = ConnTable::new(SipKey(3, 4));
+        assert_eq!(t.lookup(l, r), None);
+        t.insert(tuple("10.0.0.1:80", "10.0.0.2:40000"), 7usize);
+        assert_eq!(t.lookup(l, r), Some(7));
+        assert_eq!(t.lookup(l, r), Some(7), "the remembered hit");
+        // Any other field: another port, another address, the reverse direction.
+        assert_eq!(t.lookup(l, (ip("10.0.0.2"), 40001)), None);
+        assert_eq!(t.lookup(l, (ip("10.0.0.3"), 40000)), None);
+        assert_eq!(t.lookup(r, l), None);
+        assert_eq!(t.lookup(l, r), Some(7));
+        assert_eq!(t.remove(tuple("10.0.0.1:80", "10.0.0.2:40000")), Some(7));
+        assert_eq!(t.lookup(l, r), None, "forgotten with the entry");
+        t.insert(tuple("10.0.0.1:80", "10.0.0.2:40000"), 9);
+        assert_eq!(t.lookup(l, r), Some(9), "the 4-tuple reused by another handle");
+        // IPv6 tuples go to the map every time.
+        let (l6, r6) = ((ip("2001:db8::1"), 443), (ip("2001:db8::2"), 5000));
+        t.insert(tuple("[2001:db8::1]:443", "[2001:db8::2]:5000"), 11);
+        assert_eq!((t.lookup(l6, r6), t.lookup(l, r)), (Some(11), Some(9)));
+        assert_eq!(t.len(), 2);
+    }
+
     #[test]
     fn tuple_hash_spreads_sequential_ports_over_buckets() {
         // 4096 tuples differing only in the remote port land in 1024 buckets (the low bits
