@@ -642,8 +642,10 @@ fn route(
     work: &mut VecDeque<Arc<Cell>>,
     wakers: &mut Vec<Waker>,
 ) {
-    let (h, seg, pmtu, icmp) = match st.ep.handle(now, packet) {
-        Some(DatagramEvent::Connection(h, seg)) => (h, Some(seg), None, None),
+    let event = st.ep.handle(now, packet);
+    // The segment is bound by reference: moving it (~150 bytes) out of the event copies it.
+    let (h, seg, pmtu, icmp) = match event {
+        Some(DatagramEvent::Connection(h, ref seg)) => (h, Some(seg), None, None),
         Some(DatagramEvent::PathMtu(h, p)) => (h, None, Some(p), None),
         Some(DatagramEvent::IcmpError(h, e)) => (h, None, None, Some(e)),
         Some(DatagramEvent::NewConnection(h, conn)) => {
@@ -669,7 +671,7 @@ fn route(
     let Some(cell) = st.get(h.0) else { return };
     let mut inner = lock(&cell.inner);
     if let Some(seg) = seg {
-        inner.conn.handle_segment(now, &seg);
+        inner.conn.handle_segment(now, seg);
     }
     if let Some(p) = pmtu {
         // RFC 1191 / RFC 8201: the connection checks the quote and lowers its MSS.

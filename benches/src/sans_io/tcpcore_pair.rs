@@ -50,10 +50,11 @@ impl Host {
     /// Route every packet waiting in `pipe`.
     fn receive(&mut self, now: Instant, pipe: &mut Pipe) {
         while let Some((buf, len)) = pipe.pop() {
+            // Bound by reference: moving the segment (~150 bytes) out of the event copies it.
             match self.ep.handle(now, &buf[..len]) {
-                Some(DatagramEvent::Connection(h, seg)) => {
+                Some(DatagramEvent::Connection(h, ref seg)) => {
                     if let Some(c) = self.conn(h) {
-                        c.handle_segment(now, &seg);
+                        c.handle_segment(now, seg);
                     }
                 }
                 Some(DatagramEvent::NewConnection(h, c)) => self.insert(h, c),

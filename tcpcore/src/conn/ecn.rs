@@ -75,10 +75,15 @@ impl Connection {
     /// Receiver side of a data segment (RFC 3168 §6.1.3): CWR ends the echo, CE (re)starts
     /// it. A new CE mark is acknowledged at once (Linux `__tcp_ecn_check_ce` enters quick-ack
     /// mode for two ACKs: the sender may have a very small window).
+    #[inline]
     pub(crate) fn ecn_on_data(&mut self, seg: &Segment<'_>) {
-        if !self.ecn.on {
-            return;
+        if self.ecn.on {
+            self.ecn_on_data_on(seg);
         }
+    }
+
+    /// [`Connection::ecn_on_data`] with ECN negotiated.
+    fn ecn_on_data_on(&mut self, seg: &Segment<'_>) {
         if seg.tcp.flags.contains(TcpFlags::CWR) {
             self.ecn.echo = false;
         }
@@ -97,10 +102,15 @@ impl Connection {
     /// carried out by PRR (RFC 6937) as Linux's CWR state does, without retransmitting; once
     /// per window of data, and never during loss recovery, which already reduced (Linux
     /// `tcp_enter_cwr` only from the Open and Disorder states).
+    #[inline]
     pub(crate) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment<'_>) {
-        if !self.ecn.on {
-            return;
+        if self.ecn.on {
+            self.ecn_on_ack_on(now, seg);
         }
+    }
+
+    /// [`Connection::ecn_on_ack`] with ECN negotiated.
+    fn ecn_on_ack_on(&mut self, now: Instant, seg: &Segment<'_>) {
         // The CWR state ends when something *above* `high` is acknowledged: the first new
         // segment, which carried CWR, has reached the receiver (Linux `tcp_fastretrans_alert`);
         // ACKs up to `high` may still echo the CE that caused this reduction. Then cwnd is

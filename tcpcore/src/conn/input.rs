@@ -50,7 +50,12 @@ impl Connection {
             State::Closed => self.on_closed(seg),
             State::Listen => {}
             State::SynSent => self.on_syn_sent(now, seg),
-            _ => self.on_synchronized(now, seg),
+            // Header prediction first (`fastpath.rs`); the general path otherwise.
+            _ => {
+                if !self.fast_path(now, seg) {
+                    self.on_synchronized(now, seg);
+                }
+            }
         }
         self.update_timers(now);
     }
@@ -259,7 +264,7 @@ impl Connection {
 
     /// End of the sequence space we can store: the free buffer, or the window we announced
     /// where scale round-off put its edge beyond the buffer (`RecvBuf::limit`).
-    fn rcv_room_end(&self) -> SeqNum {
+    pub(super) fn rcv_room_end(&self) -> SeqNum {
         let stored = self.recv_buf.limit().saturating_sub(self.recv_buf.unread()) as u32;
         self.rcv_nxt + (self.recv_buf.free() as u32).max(self.rcv_wnd().min(stored))
     }
@@ -291,7 +296,7 @@ impl Connection {
     }
 
     /// Bookkeeping for every segment that passed the sequence test: keepalive.
-    fn on_acceptable(&mut self, now: Instant) {
+    pub(super) fn on_acceptable(&mut self, now: Instant) {
         self.keepalive_sent = 0;
         if self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + self.cfg.keepalive_idle);
@@ -436,7 +441,7 @@ impl Connection {
     /// keeping the old window while SND.UNA advances would move the right edge beyond what
     /// the peer offered (a reordered or retransmitted segment, older SEG.SEQ, newer SEG.ACK).
     /// Linux `tcp_may_update_window` does the same.
-    fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32, new_ack: bool) {
+    pub(super) fn update_send_window(&mut self, seg: &Segment<'_>, wnd: u32, new_ack: bool) {
         let t = &seg.tcp;
         let newer = self.snd_wl1 < t.seq || (self.snd_wl1 == t.seq && self.snd_wl2 <= t.ack);
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated": an older
@@ -455,7 +460,7 @@ impl Connection {
 
     /// New data acknowledged: free the send buffer, sample RTT, grow cwnd or advance
     /// recovery (RFC 5681, RFC 6582, RFC 6298 §5.3).
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
+    pub(super) fn on_new_ack(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
         let flight = self.snd_max.since(self.snd_una);
         let acked = ack.since(self.snd_una);
         let delivered_before = self.delivered_before(ack, acked);
@@ -488,18 +493,28 @@ impl Connection {
                     self.recovery.inflation.saturating_sub(acked).saturating_add(mss);
             }
         } else {
-            let srtt = self.rtt.srtt();
-            let (snd_una, snd_max) = (self.snd_una, self.snd_max);
             let acked = acked.saturating_sub(delivered_before);
-            let (paced, pacing_rate) = self.pacing_for_cc();
-            let info =
-                AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max, paced, pacing_rate };
             if self.ecn.reducing {
                 // RFC 3168 §6.1.2 with PRR, as Linux's CWR state: no growth, a reduction.
                 self.ecn_prr(acked);
             } else if self.is_cwnd_limited() {
                 // RFC 7661 / Linux `tcp_cong_avoid` runs only when `tcp_is_cwnd_limited`
-                // (RX-11).
+                // (RX-11). The controller's inputs are made only then: the pacing rate
+                // divides, on every ACK of a sender that does not fill its window otherwise.
+                let srtt = self.rtt.srtt();
+                let (snd_una, snd_max) = (self.snd_una, self.snd_max);
+                let (paced, pacing_rate) = self.pacing_for_cc();
+                let info = AckInfo {
+                    now,
+                    acked,
+                    mss,
+                    rtt_sample,
+                    srtt,
+                    snd_una,
+                    snd_max,
+                    paced,
+                    pacing_rate,
+                };
                 self.cc.on_ack(&info);
             }
             self.recovery.inflation = 0; // limited transmit ends with new data acknowledged
@@ -560,12 +575,16 @@ impl Connection {
         if self.ts_recent.is_none() {
             return self.rtt_without_timestamps(now, ack, timed, flight);
         }
-        let echoed = tsecr.filter(|&e| e != 0).map(|e| {
-            Duration::from_millis(u64::from(
-                super::open::ts_clock(now, self.ts_offset).wrapping_sub(e),
-            ))
-        });
-        let rtt = timed.or(echoed.filter(|&r| r <= self.cfg.max_rto))?;
+        // The echo only when the timed segment gives no sample (its millisecond arithmetic
+        // on every ACK otherwise).
+        let rtt = match timed {
+            Some(rtt) => rtt,
+            None => {
+                let e = tsecr.filter(|&e| e != 0)?;
+                let ticks = super::open::ts_clock(now, self.ts_offset).wrapping_sub(e);
+                Some(Duration::from_millis(u64::from(ticks))).filter(|&r| r <= self.cfg.max_rto)?
+            }
+        };
         // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
         let expected = flight.div_ceil(2 * self.effective_mss()).max(1);
         self.rtt.sample_weighted(rtt, expected);
@@ -666,17 +685,10 @@ impl Connection {
         if seg.payload.is_empty() || !self.state.can_receive() {
             return;
         }
-        self.ecn_on_data(seg);
+        self.note_data_arrival(now, seg);
         let mut seq = seg.tcp.seq;
         let mut data = seg.payload;
         let end = seq + data.len() as u32;
-        // Linux tcp_event_data_recv: data after a silence longer than the RTO means the
-        // sender is restarting its window (after a timeout, or idle), so the next segments
-        // are ACKed at once rather than each held by the delayed-ACK timer.
-        if self.ack.last_data.is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto()) {
-            self.enter_quick_ack();
-        }
-        self.ack.last_data = Some(now);
         if end <= self.rcv_nxt {
             // Entirely old: a duplicate. ACK at once so the sender learns (RFC 5681 §4.2),
             // and the segments after it too (a retransmission: the sender is recovering;
@@ -715,6 +727,26 @@ impl Connection {
             self.ack.now = true;
             data = &data[..room];
         }
+        self.store_text(now, seg, seq, data);
+    }
+
+    /// Every segment with data, before it is judged (RFC 3168 §6.1.3 and the quick-ack rule).
+    #[inline]
+    pub(super) fn note_data_arrival(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.ecn_on_data(seg);
+        // Linux tcp_event_data_recv: data after a silence longer than the RTO means the
+        // sender is restarting its window (after a timeout, or idle), so the next segments
+        // are ACKed at once rather than each held by the delayed-ACK timer.
+        if self.ack.last_data.is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto()) {
+            self.enter_quick_ack();
+        }
+        self.ack.last_data = Some(now);
+    }
+
+    /// Store `data` (the part of `seg`'s payload at `seq`, trimmed to RCV.NXT and to the
+    /// room we have) and schedule its ACK.
+    #[inline]
+    pub(super) fn store_text(&mut self, now: Instant, seg: &Segment<'_>, seq: SeqNum, data: &[u8]) {
         self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32).min(u32::from(self.our_mss()));
         let had_holes = self.recv_buf.has_ooo();
         match self.recv_buf.store(self.rcv_nxt, seq, data) {
@@ -776,7 +808,15 @@ impl Connection {
         self.try_consume_fin(now);
     }
 
+    #[inline]
     fn try_consume_fin(&mut self, now: Instant) {
+        if self.peer_fin.is_some() {
+            self.consume_fin(now);
+        }
+    }
+
+    /// [`Connection::try_consume_fin`] with a FIN remembered.
+    fn consume_fin(&mut self, now: Instant) {
         let Some(fin_seq) = self.peer_fin else { return };
         if self.fin_received || fin_seq != self.rcv_nxt {
             return;

@@ -18,6 +18,7 @@ mod cork;
 mod cwv;
 mod ecn;
 mod fastopen;
+mod fastpath;
 mod icmp_error;
 mod info;
 mod input;

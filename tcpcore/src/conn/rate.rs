@@ -156,6 +156,7 @@ impl Connection {
 
     /// §4.1.2.4 `CheckIfApplicationLimited`: nothing unsent, cwnd not full, no loss
     /// waiting to be resent: the application left the window unused.
+    #[inline]
     pub(crate) fn rate_check_app_limited(&mut self) {
         if !self.rate_sampling() {
             return;

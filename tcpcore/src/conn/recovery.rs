@@ -343,7 +343,23 @@ impl Connection {
 
     /// Everything an acceptable ACK tells the SACK machinery (after SND.UNA moved by
     /// `acked` bytes).
+    #[inline]
     pub(crate) fn sack_on_ack(&mut self, now: Instant, seg: &Segment<'_>, acked: u32) {
+        // A receiver's ACK (nothing newly acknowledged, no SACK blocks) while the state is
+        // unallocated and no recovery runs: every test below finds nothing to do, each
+        // through the shared default. Decided here, inline, on every segment of a receiver.
+        if acked == 0
+            && seg.tcp.options.sack_count == 0
+            && !self.recovery.active
+            && !self.sack_tx.is_allocated()
+        {
+            return;
+        }
+        self.sack_on_ack_general(now, seg, acked);
+    }
+
+    /// [`Connection::sack_on_ack`] in general.
+    fn sack_on_ack_general(&mut self, now: Instant, seg: &Segment<'_>, acked: u32) {
         let (una, max) = (self.snd_una, self.snd_max);
         if self.sack_tx.after_rto && una >= self.recovery.recover {
             self.sack_tx.after_rto = false;

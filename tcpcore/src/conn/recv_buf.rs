@@ -207,7 +207,10 @@ impl RecvBuf {
         let start = super::ring::wrap(self.head + offset, cap);
         let first = n.min(cap - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
-        self.buf[..n - first].copy_from_slice(&data[first..n]);
+        if first < n {
+            // Only when the data wraps: an empty copy still costs a `memcpy` call.
+            self.buf[..n - first].copy_from_slice(&data[first..n]);
+        }
     }
 
     /// Copy unread bytes into `dst`; returns how many.
@@ -225,7 +228,9 @@ impl RecvBuf {
         let cap = self.buf.len();
         let first = n.min(cap - self.head);
         dst[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
-        dst[first..n].copy_from_slice(&self.buf[..n - first]);
+        if first < n {
+            dst[first..n].copy_from_slice(&self.buf[..n - first]);
+        }
         self.head = super::ring::wrap(self.head + n, cap);
         self.unread -= n;
         self.consumed += n as u64;

@@ -232,6 +232,68 @@ impl<V> Demux<V> {
     }
 }
 
+/// The endpoint's connection table: a [`Demux`] of handles that remembers the IPv4 key and
+/// handle of the last connection a packet was routed to. Packets come in runs per connection
+/// (a window of data, a GRO batch, a request and its ACK), so consecutive lookups mostly ask
+/// for the same 4-tuple: comparing its 12-byte key costs a few instructions where the keyed
+/// hash and the probe cost ~80 per packet (issue 12). The whole key is compared, and every
+/// insert and remove forgets the remembered entry, so a hit is always what the map would
+/// answer; the map stays keyed against hash flooding (the cache holds one entry, which an
+/// attacker's packets only displace).
+#[derive(Debug)]
+pub(crate) struct ConnTable<V> {
+    map: Demux<V>,
+    last: Option<(V4Key, V)>,
+}
+
+impl<V: Copy + PartialEq> ConnTable<V> {
+    pub(crate) fn new(key: SipKey) -> Self {
+        ConnTable { map: Demux::new(key), last: None }
+    }
+
+    /// The value for the IPv4 or IPv6 tuple of a packet from `remote` to `local`,
+    /// remembered for the next lookup when it is IPv4.
+    #[inline]
+    pub(crate) fn lookup(&mut self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> Option<V> {
+        let (IpAddr::V4(l), IpAddr::V4(r)) = (local.0, remote.0) else {
+            let tuple =
+                FourTuple { local: SocketAddr::from(local), remote: SocketAddr::from(remote) };
+            return self.map.get(tuple).copied();
+        };
+        let key = V4Key::new(SocketAddrV4::new(l, local.1), SocketAddrV4::new(r, remote.1));
+        if let Some((k, v)) = self.last {
+            if k == key {
+                return Some(v);
+            }
+        }
+        let v = *self.map.v4.get(&key)?;
+        self.last = Some((key, v));
+        Some(v)
+    }
+
+    pub(crate) fn get(&self, tuple: FourTuple) -> Option<&V> {
+        self.map.get(tuple)
+    }
+
+    pub(crate) fn contains(&self, tuple: FourTuple) -> bool {
+        self.map.contains(tuple)
+    }
+
+    pub(crate) fn insert(&mut self, tuple: FourTuple, value: V) {
+        self.last = None;
+        self.map.insert(tuple, value);
+    }
+
+    pub(crate) fn remove(&mut self, tuple: FourTuple) -> Option<V> {
+        self.last = None;
+        self.map.remove(tuple)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +350,34 @@ mod tests {
         assert_eq!(d.remove(tuples[4]), Some(4));
         assert!(!d.contains(tuples[0]) && !d.contains(tuples[4]) && d.contains(tuples[2]));
         assert_eq!(d.len(), 3);
+    }
+
+    /// DMX-01: the connection table's remembered last hit always answers as the map would:
+    /// the whole key is compared, and inserts and removes forget it (a handle reused for
+    /// another 4-tuple, a 4-tuple reused by another handle).
+    #[test]
+    fn dmx_01_cached_lookup_answers_as_the_map() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (l, r) = ((ip("10.0.0.1"), 80), (ip("10.0.0.2"), 40000));
+        let mut t = ConnTable::new(SipKey(3, 4));
+        assert_eq!(t.lookup(l, r), None);
+        t.insert(tuple("10.0.0.1:80", "10.0.0.2:40000"), 7usize);
+        assert_eq!(t.lookup(l, r), Some(7));
+        assert_eq!(t.lookup(l, r), Some(7), "the remembered hit");
+        // Any other field: another port, another address, the reverse direction.
+        assert_eq!(t.lookup(l, (ip("10.0.0.2"), 40001)), None);
+        assert_eq!(t.lookup(l, (ip("10.0.0.3"), 40000)), None);
+        assert_eq!(t.lookup(r, l), None);
+        assert_eq!(t.lookup(l, r), Some(7));
+        assert_eq!(t.remove(tuple("10.0.0.1:80", "10.0.0.2:40000")), Some(7));
+        assert_eq!(t.lookup(l, r), None, "forgotten with the entry");
+        t.insert(tuple("10.0.0.1:80", "10.0.0.2:40000"), 9);
+        assert_eq!(t.lookup(l, r), Some(9), "the 4-tuple reused by another handle");
+        // IPv6 tuples go to the map every time.
+        let (l6, r6) = ((ip("2001:db8::1"), 443), (ip("2001:db8::2"), 5000));
+        t.insert(tuple("[2001:db8::1]:443", "[2001:db8::2]:5000"), 11);
+        assert_eq!((t.lookup(l6, r6), t.lookup(l, r)), (Some(11), Some(9)));
+        assert_eq!(t.len(), 2);
     }
 
     #[test]

@@ -48,7 +48,7 @@ use crate::rng::{Rng, SipKey};
 use crate::stats::EndpointStats;
 use crate::wire::{self, Segment, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::{EndpointError, Instant, Transmit};
-use demux::Demux;
+use demux::ConnTable;
 use listener::Listener;
 use ports::{HeldPorts, PortAllocator};
 use syn_cookie::CookieJar;
@@ -150,7 +150,7 @@ pub struct Endpoint {
     budget: MemBudget,
     /// The key of ISNs and timestamp offsets (`isn.rs`).
     isn_key: SipKey,
-    table: Demux<ConnectionHandle>,
+    table: ConnTable<ConnectionHandle>,
     /// Connections whose slot is live but whose 4-tuple left the table (FA-02).
     unhashed: usize,
     slots: Vec<Option<Slot>>,
@@ -200,7 +200,7 @@ impl Endpoint {
         let fast_open_key = key();
         Endpoint {
             isn_key,
-            table: Demux::new(demux_key),
+            table: ConnTable::new(demux_key),
             unhashed: 0,
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -621,16 +621,16 @@ impl Endpoint {
                 return None;
             }
         };
-        let tuple = FourTuple {
-            local: SocketAddr::new(seg.dst, seg.tcp.dst_port),
-            remote: SocketAddr::new(seg.src, seg.tcp.src_port),
-        };
-        if let Some(&h) = self.table.get(tuple) {
+        let (local, remote) = ((seg.dst, seg.tcp.dst_port), (seg.src, seg.tcp.src_port));
+        let tuple =
+            || FourTuple { local: SocketAddr::from(local), remote: SocketAddr::from(remote) };
+        if let Some(h) = self.table.lookup(local, remote) {
             if seg.tcp.flags.syn() || self.fast_open.pending > 0 {
-                self.fast_open_on_segment(h, tuple, seg);
+                self.fast_open_on_segment(h, tuple(), seg);
             }
             return Some(DatagramEvent::Connection(h, *seg));
         }
+        let tuple = tuple();
         if let Some(tw) = self.time_wait.get(tuple).copied() {
             if !self.on_time_wait(now, tw, seg) {
                 return None;

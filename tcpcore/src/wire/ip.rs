@@ -130,11 +130,21 @@ fn parse_v4(packet: &[u8], csum: TcpChecksum) -> Result<Segment<'_>, ParseError>
         return Err(ParseError::BadAddress);
     }
     let ecn = ip.tos() & ecn::MASK;
-    segment(IpAddr::V4(src), IpAddr::V4(dst), v4_payload(packet, &ip), csum, ecn)
+    let tcp = v4_payload(packet, &ip);
+    // The pseudo-header sum from the IPv4 addresses themselves (RFC 9293 §3.1), not through
+    // `IpAddr`; only when the checksum is ours to verify.
+    let pseudo = match csum {
+        TcpChecksum::Full => {
+            let len = u16::try_from(tcp.len()).unwrap_or(u16::MAX);
+            Some(checksum::pseudo_header_v4(src, dst, ipv4::PROTO_TCP, len))
+        }
+        TcpChecksum::Partial => None,
+    };
+    segment_with(IpAddr::V4(src), IpAddr::V4(dst), tcp, pseudo, ecn)
 }
 
 /// The IPv4 payload with the lifetime of the packet (the view's accessors borrow the view).
-#[inline]
+#[inline(always)]
 fn v4_payload<'a>(packet: &'a [u8], ip: &Ipv4Packet<&'a [u8]>) -> &'a [u8] {
     packet.get(ip.header_len()..usize::from(ip.total_len())).unwrap_or_default()
 }
@@ -162,13 +172,34 @@ fn segment(
     csum: TcpChecksum,
     ecn: u8,
 ) -> Result<Segment<'_>, ParseError> {
+    let pseudo = match csum {
+        TcpChecksum::Full => {
+            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+            Some(checksum::pseudo_header(src, dst, ipv4::PROTO_TCP, len))
+        }
+        TcpChecksum::Partial => None,
+    };
+    segment_with(src, dst, bytes, pseudo, ecn)
+}
+
+/// [`segment`] given the pseudo-header sum of `src` and `dst`, or `None` when the TCP
+/// checksum is not ours to verify.
+#[inline(always)]
+fn segment_with(
+    src: IpAddr,
+    dst: IpAddr,
+    bytes: &[u8],
+    pseudo: Option<u64>,
+    ecn: u8,
+) -> Result<Segment<'_>, ParseError> {
     let tcp = TcpPacket::new_checked(bytes)?;
-    if csum == TcpChecksum::Full && !tcp.verify_checksum(src, dst) {
+    if pseudo.is_some_and(|acc| !checksum::is_valid(checksum::sum(bytes, acc))) {
         return Err(ParseError::BadTcpChecksum);
     }
-    let repr = TcpRepr::parse(&tcp)?;
     let payload = bytes.get(tcp.header_len()..).unwrap_or_default();
-    Ok(Segment { src, dst, tcp: repr, payload, ecn })
+    let mut seg = Segment { src, dst, tcp: TcpRepr::default(), payload, ecn };
+    seg.tcp.parse_from(&tcp)?;
+    Ok(seg)
 }
 
 /// Emit an IP packet (IPv4 with DF set and TTL 64, or IPv6 with hop limit 64) carrying `tcp`

@@ -175,6 +175,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True when the header checksum verifies (RFC 791 §3.1, computed over the whole header
     /// including options).
     pub fn verify_checksum(&self) -> bool {
+        // Nearly every header is the 20 bytes without options: summed as an array, the
+        // sum unrolls into three additions (a third of the general loop's instructions).
+        if let Ok(h) = <&[u8; HEADER_LEN]>::try_from(self.header()) {
+            return checksum::is_valid(checksum::sum_array(h, 0));
+        }
         checksum::is_valid(checksum::sum(self.header(), 0))
     }
 }

@@ -145,20 +145,29 @@ impl TcpOptions {
     /// A repeated option overrides the earlier one.
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<TcpOptions, super::ParseError> {
+        let mut opts = TcpOptions::default();
+        opts.parse_into(bytes)?;
+        Ok(opts)
+    }
+
+    /// [`TcpOptions::parse`] into `self`, which holds the defaults: parsing straight into a
+    /// [`super::TcpRepr`] saves building the options beside it and copying them.
+    #[inline(always)]
+    pub(crate) fn parse_into(&mut self, bytes: &[u8]) -> Result<(), super::ParseError> {
         // RFC 7323 Appendix A: NOP, NOP, timestamps is the layout nearly every segment of a
         // connection with timestamps carries; read it without the loop (as Linux
         // `tcp_fast_parse_options` does), inlined into the caller with the no-option case.
         if let [KIND_NOP, KIND_NOP, KIND_TS, 10, a0, a1, a2, a3, e0, e1, e2, e3] = *bytes {
-            let ts = Timestamps {
+            self.timestamps = Some(Timestamps {
                 tsval: u32::from_be_bytes([a0, a1, a2, a3]),
                 tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
-            };
-            return Ok(TcpOptions { timestamps: Some(ts), ..TcpOptions::default() });
+            });
+            return Ok(());
         }
-        if bytes.is_empty() {
-            return Ok(TcpOptions::default());
+        if !bytes.is_empty() {
+            *self = Self::parse_any(bytes)?;
         }
-        Self::parse_any(bytes)
+        Ok(())
     }
 
     /// [`TcpOptions::parse`] for any layout.

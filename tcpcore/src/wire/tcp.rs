@@ -254,21 +254,35 @@ impl TcpRepr {
     /// states, but no legitimate stack sends them and they are classic probes.
     #[inline]
     pub fn parse(packet: &TcpPacket<&[u8]>) -> Result<TcpRepr, ParseError> {
-        let options = TcpOptions::parse(packet.options())?;
-        let flags = packet.flags();
+        let mut repr = TcpRepr::default();
+        repr.parse_from(packet)?;
+        Ok(repr)
+    }
+
+    /// [`TcpRepr::parse`] into `self`, which holds the defaults: a [`super::Segment`] is
+    /// parsed in place rather than built beside it and copied (issue 12).
+    #[inline]
+    pub(crate) fn parse_from(&mut self, packet: &TcpPacket<&[u8]>) -> Result<(), ParseError> {
+        // The fixed header as one array (`new_checked` guarantees it), so that no field read
+        // below is bounds-checked; the options are parsed into the result in place.
+        let Some(h) = packet.b().first_chunk::<HEADER_LEN>() else {
+            return Err(ParseError::Truncated);
+        };
+        let be16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+        let be32 = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        self.src_port = be16(field::SRC_PORT);
+        self.dst_port = be16(field::DST_PORT);
+        self.seq = SeqNum(be32(field::SEQ));
+        self.ack = SeqNum(be32(field::ACK));
+        self.flags = TcpFlags(h[field::FLAGS]);
+        self.window = be16(field::WINDOW);
+        self.urgent = be16(field::URGENT);
+        self.options.parse_into(packet.options())?;
+        let flags = self.flags;
         if (flags.syn() && (flags.fin() || flags.rst())) || flags.0 & 0x3f == 0 {
             return Err(ParseError::BadFlags);
         }
-        Ok(TcpRepr {
-            src_port: packet.src_port(),
-            dst_port: packet.dst_port(),
-            seq: packet.seq(),
-            ack: packet.ack(),
-            flags,
-            window: packet.window(),
-            urgent: packet.urgent(),
-            options,
-        })
+        Ok(())
     }
 
     /// Write the header and options into the start of `buf`, with a zero checksum field (the
