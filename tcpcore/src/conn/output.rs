@@ -5,7 +5,7 @@ use super::timers::Timer;
 use super::{open, Connection, State};
 use crate::cc::Controller;
 use crate::wire::{
-    self, ipv4, ipv6, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps,
+    self, ipv4, ipv6, PlainHeader, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps,
 };
 use crate::{Instant, Transmit};
 
@@ -453,11 +453,62 @@ impl Connection {
     ) -> Option<Transmit> {
         // RFC 3168 §6.1.5: ECT only on new data, never on retransmissions.
         let (ect, flags) = self.ecn_mark(flags, len > 0 && seq >= self.snd_max, len as u32);
+        if let Some(h) = self.plain_header(now, seq, self.rcv_nxt, flags) {
+            let payload = self.send_buf.slices(offset, len);
+            let t = self.emit_plain(buf, &h, payload, gso_size, ect)?;
+            self.segment_out((h.seq, h.ack, h.flags, h.window), false);
+            return Some(t);
+        }
         let repr = self.header(now, seq, self.rcv_nxt, flags);
         let payload = self.send_buf.slices(offset, len);
         let t = self.emit_repr(buf, &repr, payload, gso_size, ect)?;
         self.after_emit(&repr);
         Some(t)
+    }
+
+    /// The header of a segment that carries no option but timestamps (no SYN, RST or SACK
+    /// blocks: most segments of an established connection), for [`wire::emit_plain`];
+    /// `None` sends the segment through [`Connection::header`]. Moves RCV.ADV as `header`.
+    #[inline]
+    fn plain_header(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        ack: SeqNum,
+        flags: TcpFlags,
+    ) -> Option<PlainHeader> {
+        // RFC 2018 §4: SACK blocks go out whenever we hold out-of-order data (`options`).
+        if flags.syn() || flags.rst() || (self.sack_ok && !self.nothing_to_sack()) {
+            return None;
+        }
+        let timestamps = self
+            .ts_recent
+            .map(|tsecr| Timestamps { tsval: open::ts_clock(now, self.ts_offset), tsecr });
+        Some(PlainHeader {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: if flags.ack() { ack } else { SeqNum(0) },
+            flags,
+            window: self.advertise(false),
+            timestamps,
+        })
+    }
+
+    /// [`Connection::emit_repr`] for a [`PlainHeader`].
+    fn emit_plain(
+        &self,
+        buf: &mut [u8],
+        h: &PlainHeader,
+        payload: [&[u8]; 2],
+        gso_size: Option<u16>,
+        ect: u8,
+    ) -> Option<Transmit> {
+        let partial = self.cfg.offload.tx_checksum;
+        let csum = if partial { TcpChecksum::Partial } else { TcpChecksum::Full };
+        let addrs = (self.local.ip(), self.remote.ip());
+        let len = wire::emit_plain(buf, addrs, h, payload, csum, self.cfg.ip_fields(ect)).ok()?;
+        Some(Transmit { len, gso_size, csum_partial: partial })
     }
 
     /// Write `repr` and `payload` as an IP packet, with a partial checksum when the device
@@ -489,6 +540,11 @@ impl Connection {
     ) -> Option<Transmit> {
         // RFC 3168 §6.1.4: pure ACKs, probes, SYNs and RSTs are not ECN-capable.
         let (_, flags) = self.ecn_mark(flags, false, 0);
+        if let Some(h) = self.plain_header(now, seq, ack, flags) {
+            let t = self.emit_plain(buf, &h, payload, None, crate::wire::ecn::NOT_ECT)?;
+            self.segment_out((h.seq, h.ack, h.flags, h.window), false);
+            return Some(t);
+        }
         let repr = self.header(now, seq, ack, flags);
         let t = self.emit_repr(buf, &repr, payload, None, crate::wire::ecn::NOT_ECT)?;
         self.after_emit(&repr);
@@ -512,23 +568,28 @@ impl Connection {
 
     /// Every segment carrying ACK satisfies any pending or delayed ACK.
     fn after_emit(&mut self, repr: &TcpRepr) {
+        let sacked = repr.options.sack_count > 0;
+        self.segment_out((repr.seq, repr.ack, repr.flags, repr.window), sacked);
+    }
+
+    /// A segment with these (seq, ack, flags, window) went out, with SACK blocks if `sacked`.
+    #[inline]
+    fn segment_out(
+        &mut self,
+        (seq, ack, flags, win): (SeqNum, SeqNum, TcpFlags, u16),
+        sacked: bool,
+    ) {
         self.info.segs_out += 1;
-        if repr.flags.ack() {
+        if flags.ack() {
             self.ack.now = false;
             self.ack.unacked_bytes = 0;
-            self.last_ack_sent = repr.ack;
+            self.last_ack_sent = ack;
             self.timers.stop(Timer::DelayedAck);
-            if repr.options.sack_count > 0 {
+            if sacked {
                 self.sack_rx.dsack = None; // a D-SACK is reported once (RFC 2883 §4)
             }
         }
-        tracing::trace!(
-            seq = repr.seq.0,
-            ack = repr.ack.0,
-            flags = repr.flags.0,
-            win = repr.window,
-            "segment out"
-        );
+        tracing::trace!(seq = seq.0, ack = ack.0, flags = flags.0, win, "segment out");
     }
 
     /// Data or FIN waiting to be sent.
