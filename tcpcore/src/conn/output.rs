@@ -485,8 +485,6 @@ impl Connection {
             .ts_recent
             .map(|tsecr| Timestamps { tsval: open::ts_clock(now, self.ts_offset), tsecr });
         Some(PlainHeader {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
             seq,
             ack: if flags.ack() { ack } else { SeqNum(0) },
             flags,
@@ -506,7 +504,7 @@ impl Connection {
     ) -> Option<Transmit> {
         let partial = self.cfg.offload.tx_checksum;
         let csum = if partial { TcpChecksum::Partial } else { TcpChecksum::Full };
-        let addrs = (self.local.ip(), self.remote.ip());
+        let addrs = (&self.local, &self.remote);
         let len = wire::emit_plain(buf, addrs, h, payload, csum, self.cfg.ip_fields(ect)).ok()?;
         Some(Transmit { len, gso_size, csum_partial: partial })
     }

@@ -4,19 +4,16 @@
 //! differs: fixed-size header images stored whole, no option layout decisions, and the IPv4
 //! header checksum summed from its few non-constant words (RFC 1071 §2).
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use super::ip::{EmitError, IpFields, TcpChecksum};
 use super::tcp::{TcpFlags, CHECKSUM_OFFSET};
 use super::{checksum, ipv4, ipv6, SeqNum, Timestamps};
 
-/// The header of a segment carrying no option but (optionally) timestamps.
+/// The header of a segment carrying no option but (optionally) timestamps; the addresses
+/// and ports are [`emit_plain`]'s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlainHeader {
-    /// Source port.
-    pub src_port: u16,
-    /// Destination port.
-    pub dst_port: u16,
     /// Sequence number.
     pub seq: SeqNum,
     /// Acknowledgment number (as written: zero it when ACK is not set).
@@ -36,8 +33,9 @@ const MAX_TCP: usize = 32;
 /// are summed while they are copied (each byte read once).
 const SMALL_PAYLOAD: usize = 256;
 
-/// Write a whole IP packet carrying `h` and `payload` into `buf`, as [`super::emit_ip`] does
-/// for a [`super::TcpRepr`] with the same fields (urgent pointer 0, no other option).
+/// Write a whole IP packet from `src` to `dst` (addresses and ports) carrying `h` and
+/// `payload` into `buf`, as [`super::emit_ip`] does for a [`super::TcpRepr`] with the same
+/// fields (urgent pointer 0, no other option).
 /// Returns the packet length.
 ///
 /// # Errors
@@ -46,17 +44,18 @@ const SMALL_PAYLOAD: usize = 256;
 #[inline]
 pub fn emit_plain(
     buf: &mut [u8],
-    (src, dst): (IpAddr, IpAddr),
+    (src, dst): (&SocketAddr, &SocketAddr),
     h: &PlainHeader,
     payload: [&[u8]; 2],
     csum: TcpChecksum,
     ip: IpFields,
 ) -> Result<usize, EmitError> {
     let [p0, p1] = payload;
-    let (tcp_hdr, hlen) = tcp_image(h);
+    let (tcp_hdr, hlen) = tcp_image(h, src.port(), dst.port());
     let tcp_len = hlen + p0.len() + p1.len();
     let (ip_len, acc) = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
+        (SocketAddr::V4(s), SocketAddr::V4(d)) => {
+            let (s, d) = (*s.ip(), *d.ip());
             let total =
                 u16::try_from(ipv4::HEADER_LEN + tcp_len).map_err(|_| EmitError::BufferTooSmall)?;
             let hdr =
@@ -64,7 +63,8 @@ pub fn emit_plain(
             *hdr = ipv4_image(s.octets(), d.octets(), total, ip);
             (ipv4::HEADER_LEN, checksum::pseudo_header_v4(s, d, ipv4::PROTO_TCP, tcp_len as u16))
         }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
+        (SocketAddr::V6(s), SocketAddr::V6(d)) => {
+            let (s, d) = (*s.ip(), *d.ip());
             let plen = u16::try_from(tcp_len).map_err(|_| EmitError::BufferTooSmall)?;
             let hdr =
                 buf.first_chunk_mut::<{ ipv6::HEADER_LEN }>().ok_or(EmitError::BufferTooSmall)?;
@@ -106,8 +106,8 @@ pub fn emit_plain(
 
 /// The TCP header of `h` (checksum zero) and its length, 20 or 32.
 #[inline]
-fn tcp_image(h: &PlainHeader) -> ([u8; MAX_TCP], usize) {
-    let (sp, dp) = (h.src_port.to_be_bytes(), h.dst_port.to_be_bytes());
+fn tcp_image(h: &PlainHeader, src_port: u16, dst_port: u16) -> ([u8; MAX_TCP], usize) {
+    let (sp, dp) = (src_port.to_be_bytes(), dst_port.to_be_bytes());
     let (s, a) = (h.seq.get().to_be_bytes(), h.ack.get().to_be_bytes());
     let w = h.window.to_be_bytes();
     let (off, v, e) = match h.timestamps {
@@ -169,11 +169,12 @@ fn ipv4_image(s: [u8; 4], d: [u8; 4], total: u16, ip: IpFields) -> [u8; ipv4::HE
 mod tests {
     use super::*;
     use crate::wire::{emit_ip, TcpOptions, TcpRepr};
+    use std::net::IpAddr;
 
-    fn repr(h: &PlainHeader) -> TcpRepr {
+    fn repr(h: &PlainHeader, (src, dst): (SocketAddr, SocketAddr)) -> TcpRepr {
         TcpRepr {
-            src_port: h.src_port,
-            dst_port: h.dst_port,
+            src_port: src.port(),
+            dst_port: dst.port(),
             seq: h.seq,
             ack: h.ack,
             flags: h.flags,
@@ -200,11 +201,10 @@ mod tests {
             x
         };
         for round in 0..400 {
-            let addrs = if round % 2 == 0 { v4 } else { v6 };
+            let (a, b) = if round % 2 == 0 { v4 } else { v6 };
+            let addrs = (SocketAddr::new(a, next() as u16), SocketAddr::new(b, next() as u16));
             let ts = (round % 3 != 0).then(|| Timestamps { tsval: next(), tsecr: next() });
             let h = PlainHeader {
-                src_port: next() as u16,
-                dst_port: next() as u16,
                 seq: SeqNum(next()),
                 ack: SeqNum(next()),
                 flags: TcpFlags((next() as u8) & !0x02),
@@ -217,8 +217,9 @@ mod tests {
             let ip = IpFields { ttl: next() as u8, tos: next() as u8 };
             for csum in [TcpChecksum::Full, TcpChecksum::Partial] {
                 let (mut a, mut b) = (vec![0xa5u8; 2000], vec![0x5au8; 2000]);
-                let n = emit_plain(&mut a, addrs, &h, payload, csum, ip).unwrap();
-                let m = emit_ip(&mut b, addrs.0, addrs.1, &repr(&h), payload, csum, ip).unwrap();
+                let n = emit_plain(&mut a, (&addrs.0, &addrs.1), &h, payload, csum, ip).unwrap();
+                let (src, dst) = (addrs.0.ip(), addrs.1.ip());
+                let m = emit_ip(&mut b, src, dst, &repr(&h, addrs), payload, csum, ip).unwrap();
                 assert_eq!(n, m);
                 assert_eq!(a[..n], b[..m], "round {round} {csum:?}");
             }
@@ -228,28 +229,26 @@ mod tests {
     #[test]
     fn plain_rejects_small_buffers_and_mixed_families() {
         let h = PlainHeader {
-            src_port: 1,
-            dst_port: 2,
             seq: SeqNum(3),
             ack: SeqNum(4),
             flags: TcpFlags::ACK,
             window: 5,
             timestamps: None,
         };
-        let v4: IpAddr = "10.0.0.1".parse().unwrap();
-        let v6: IpAddr = "::1".parse().unwrap();
+        let v4: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        let v6: SocketAddr = "[::1]:2".parse().unwrap();
         let mut buf = [0u8; 45];
         let p = [&[1u8; 10][..], &[][..]];
         let ip = IpFields::default();
         assert_eq!(
-            emit_plain(&mut buf, (v4, v4), &h, p, TcpChecksum::Full, ip),
+            emit_plain(&mut buf, (&v4, &v4), &h, p, TcpChecksum::Full, ip),
             Err(EmitError::BufferTooSmall)
         );
         assert_eq!(
-            emit_plain(&mut buf, (v4, v6), &h, p, TcpChecksum::Full, ip),
+            emit_plain(&mut buf, (&v4, &v6), &h, p, TcpChecksum::Full, ip),
             Err(EmitError::MixedFamilies)
         );
         let mut big = [0u8; 50];
-        assert_eq!(emit_plain(&mut big, (v4, v4), &h, p, TcpChecksum::Full, ip), Ok(50));
+        assert_eq!(emit_plain(&mut big, (&v4, &v4), &h, p, TcpChecksum::Full, ip), Ok(50));
     }
 }
