@@ -571,7 +571,8 @@ impl Connection {
     }
 
     /// A segment with these (seq, ack, flags, window) went out, with SACK blocks if `sacked`.
-    #[inline]
+    /// Inlined: `#[inline]` alone left a call per segment.
+    #[inline(always)]
     fn segment_out(
         &mut self,
         (seq, ack, flags, win): (SeqNum, SeqNum, TcpFlags, u16),

@@ -238,7 +238,9 @@ impl Connection {
     }
 
     /// Bookkeeping for every data segment sent (`send_data`): the scoreboard, PRR's
-    /// `prr_out`, the retransmission counters and the loss probe timer.
+    /// `prr_out`, the retransmission counters and the loss probe timer. Inlined into its one
+    /// caller: the call and its register saves cost ~35 instructions a segment (callgrind).
+    #[inline(always)]
     pub(crate) fn on_data_sent(&mut self, now: Instant, seq: SeqNum, end: SeqNum, retx: bool) {
         if retx {
             if self.sack_tx.after_rto {
@@ -297,7 +299,9 @@ impl Connection {
         }
     }
 
-    /// RFC 8985 §7.2: arm the probe timeout, restarting a running one if `restart`.
+    /// RFC 8985 §7.2: arm the probe timeout, restarting a running one if `restart`. Inlined
+    /// (it runs for every segment of new data and every ACK; a call costs ~25 instructions).
+    #[inline(always)]
     fn arm_tlp(&mut self, now: Instant, restart: bool) {
         let outstanding = self.snd_max.since(self.snd_una);
         if outstanding == 0
