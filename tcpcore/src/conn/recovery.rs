@@ -240,8 +240,15 @@ impl Connection {
     /// Bookkeeping for every data segment sent (`send_data`): the scoreboard, PRR's
     /// `prr_out`, the retransmission counters and the loss probe timer. Inlined into its one
     /// caller: the call and its register saves cost ~35 instructions a segment (callgrind).
+    /// `mss` is [`Connection::data_mss`], which the caller has at hand.
     #[inline(always)]
-    pub(crate) fn on_data_sent(&mut self, now: Instant, seq: SeqNum, end: SeqNum, retx: bool) {
+    pub(crate) fn on_data_sent(
+        &mut self,
+        now: Instant,
+        (seq, end): (SeqNum, SeqNum),
+        retx: bool,
+        mss: u32,
+    ) {
         if retx {
             if self.sack_tx.after_rto {
                 self.info.cold.rto_retransmits += 1;
@@ -254,7 +261,6 @@ impl Connection {
             return;
         }
         let len = end.since(seq);
-        let mss = self.data_mss();
         let snap = if sampling {
             // C.inflight before and after this transmission (a retransmission was not in
             // the pipe; new data already is, SND.MAX having moved).
