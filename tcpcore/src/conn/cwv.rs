@@ -70,12 +70,12 @@ impl Connection {
 
     /// After sending data: remember the send time and how much of cwnd is in use (Linux
     /// `tcp_cwnd_validate`). A window in which a send filled cwnd is cwnd-limited; otherwise
-    /// the most bytes in flight is tracked.
-    pub(crate) fn note_cwnd_usage(&mut self, now: Instant) {
+    /// the most bytes in flight is tracked. `data_mss` is [`Connection::data_mss`].
+    pub(crate) fn note_cwnd_usage(&mut self, now: Instant, data_mss: u32) {
         self.cwv.last_send = Some(now);
         let flight =
             if self.sack_active() { self.sack_pipe() } else { self.snd_nxt.since(self.snd_una) };
-        let limited = flight.saturating_add(self.data_mss()) > self.cc.window();
+        let limited = flight.saturating_add(data_mss) > self.cc.window();
         let u = &mut self.cwv;
         if self.snd_una >= u.window_end || limited || (!u.limited && flight > u.max_flight) {
             u.limited = limited;

@@ -5,7 +5,7 @@ use super::timers::Timer;
 use super::{open, Connection, State};
 use crate::cc::Controller;
 use crate::wire::{
-    self, ipv4, ipv6, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps,
+    self, ipv4, ipv6, PlainHeader, SeqNum, TcpChecksum, TcpFlags, TcpOptions, TcpRepr, Timestamps,
 };
 use crate::{Instant, Transmit};
 
@@ -126,20 +126,23 @@ impl Connection {
     fn next_data_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         // SACK recovery (RFC 6675 §5, RFC 8985): lost segments and tail loss probes.
         // (When it returns None it has changed nothing `next_data_segment` depends on.)
-        let new_data = self.next_data_segment(self.paced_gso(self.gso_payload(buf.len())));
+        // The segment size, computed once (the steps below change nothing it depends on).
+        let mss = self.data_mss();
+        let new_data =
+            self.next_data_segment(self.paced_gso(self.gso_payload(buf.len(), mss)), mss);
         if let Some((seq, len, fin)) =
             self.sack_next_segment(now, new_data.map(|s| (s.seq, s.len, s.fin)))
         {
-            return self.send_data(now, buf, DataSeg { seq, len, fin });
+            return self.send_data(now, buf, DataSeg { seq, len, fin }, mss);
         }
         if self.recovery.retransmit_head && self.state.is_synchronized() {
             self.recovery.retransmit_head = false;
             if let Some(seg) = self.head_segment() {
-                return self.send_data(now, buf, seg);
+                return self.send_data(now, buf, seg, mss);
             }
         }
         let seg = new_data?;
-        self.send_data(now, buf, seg)
+        self.send_data(now, buf, seg, mss)
     }
 
     /// No data or FIN waits to be sent, no retransmission (head, SACK-lost, tail loss probe)
@@ -196,13 +199,13 @@ impl Connection {
     }
 
     /// Most payload one super-segment may carry in a packet of at most `room` bytes: a
-    /// multiple of the segment size, 0 when the device does no GSO (or it would not pay).
-    fn gso_payload(&self, room: usize) -> u32 {
+    /// multiple of the segment size `mss` ([`Connection::data_mss`]), 0 when the device does
+    /// no GSO (or it would not pay).
+    fn gso_payload(&self, room: usize, mss: u32) -> u32 {
         let max = self.cfg.offload.gso_max_size.min(room).min(65_535);
         let ip = if self.remote.is_ipv4() { ipv4::HEADER_LEN } else { ipv6::HEADER_LEN };
         // The TCP header at its largest (60 bytes), so that any options fit.
         let room = max.saturating_sub(ip + 60) as u32;
-        let mss = self.data_mss();
         if room < 2 * mss {
             return 0;
         }
@@ -212,8 +215,9 @@ impl Connection {
     /// The next segment of new (or, after an RTO, rewound) data, honouring the peer's window,
     /// the congestion window, Nagle (RFC 896) and sender SWS avoidance (RFC 9293 §3.8.6.2.1).
     /// With `gso_max` > 0, new data may form a super-segment of up to that many bytes, a
-    /// multiple of the segment size (the device cuts it up; Linux TSO does the same).
-    fn next_data_segment(&self, gso_max: u32) -> Option<DataSeg> {
+    /// multiple of the segment size `mss` ([`Connection::data_mss`]; the device cuts it up;
+    /// Linux TSO does the same).
+    fn next_data_segment(&self, gso_max: u32, mss: u32) -> Option<DataSeg> {
         if !self.sends_data() {
             return None;
         }
@@ -223,7 +227,6 @@ impl Connection {
         if avail == 0 && !fin_unsent {
             return None;
         }
-        let mss = self.data_mss();
         let usable = self.usable_window();
         // Only new data forms super-segments; retransmissions go one segment at a time.
         let max = if self.snd_nxt == self.snd_max { gso_max.max(mss) } else { mss };
@@ -284,10 +287,17 @@ impl Connection {
         self.persist_backoff > 0 && self.snd_wnd > 0 && self.snd_max == self.snd_una
     }
 
-    fn send_data(&mut self, now: Instant, buf: &mut [u8], seg: DataSeg) -> Option<Transmit> {
+    /// Send `seg` (new data, a retransmission or a bare FIN); `mss` is
+    /// [`Connection::data_mss`] as the segment was chosen with it.
+    fn send_data(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seg: DataSeg,
+        mss: u32,
+    ) -> Option<Transmit> {
         let offset = seg.seq.since(self.data_start()) as usize;
         let mut flags = TcpFlags::ACK;
-        let mss = self.data_mss();
         // RFC 9293 §3.9.1: PSH is the sender's call beyond the segment that empties the
         // buffer (RFC 1122 §4.2.2.2). Like Linux, a super-segment of new data carries it too
         // (Linux pushes each TSO burst of fresh data; a single-segment send such as limited
@@ -329,14 +339,17 @@ impl Connection {
         // Minshall's Nagle remembers small segments of new data only (Linux
         // `tcp_minshall_update`): a short retransmission, such as a Fast Open SYN's data
         // resent after the handshake, holds nothing back.
-        if new_data && seg.len < self.data_mss() {
+        // Once after the segment went out (a D-SACK it carried shortens the SACK option
+        // reserved from the MSS), for the three uses below.
+        let mss = self.data_mss();
+        if new_data && seg.len < mss {
             self.snd_sml = self.snd_sml.max(seg.seq + seg.len);
         }
         self.snd_max = self.snd_max.max(end);
         // After SND.MAX moved: the loss probe timer is armed only with data outstanding.
-        self.on_data_sent(now, seg.seq, end, !new_data);
+        self.on_data_sent(now, (seg.seq, end), !new_data, mss);
         if new_data {
-            self.note_cwnd_usage(now);
+            self.note_cwnd_usage(now, mss);
         }
         self.pace_sent(now, seg.len);
         self.info.bytes_sent += u64::from(seg.len);
@@ -453,11 +466,61 @@ impl Connection {
     ) -> Option<Transmit> {
         // RFC 3168 §6.1.5: ECT only on new data, never on retransmissions.
         let (ect, flags) = self.ecn_mark(flags, len > 0 && seq >= self.snd_max, len as u32);
+        if let Some(h) = self.plain_header(now, seq, self.rcv_nxt, flags) {
+            let payload = self.send_buf.slices(offset, len);
+            let t = self.emit_plain(buf, &h, payload, gso_size, ect)?;
+            self.segment_out((h.seq, h.ack, h.flags, h.window), false);
+            return Some(t);
+        }
         let repr = self.header(now, seq, self.rcv_nxt, flags);
         let payload = self.send_buf.slices(offset, len);
         let t = self.emit_repr(buf, &repr, payload, gso_size, ect)?;
         self.after_emit(&repr);
         Some(t)
+    }
+
+    /// The header of a segment that carries no option but timestamps (no SYN, RST or SACK
+    /// blocks: most segments of an established connection), for [`wire::emit_plain`];
+    /// `None` sends the segment through [`Connection::header`]. Moves RCV.ADV as `header`.
+    #[inline]
+    fn plain_header(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        ack: SeqNum,
+        flags: TcpFlags,
+    ) -> Option<PlainHeader> {
+        // RFC 2018 §4: SACK blocks go out whenever we hold out-of-order data (`options`).
+        if flags.syn() || flags.rst() || (self.sack_ok && !self.nothing_to_sack()) {
+            return None;
+        }
+        let timestamps = self
+            .ts_recent
+            .map(|tsecr| Timestamps { tsval: open::ts_clock(now, self.ts_offset), tsecr });
+        Some(PlainHeader {
+            seq,
+            ack: if flags.ack() { ack } else { SeqNum(0) },
+            flags,
+            window: self.advertise(false),
+            timestamps,
+        })
+    }
+
+    /// [`Connection::emit_repr`] for a [`PlainHeader`].
+    #[inline(always)]
+    fn emit_plain(
+        &self,
+        buf: &mut [u8],
+        h: &PlainHeader,
+        payload: [&[u8]; 2],
+        gso_size: Option<u16>,
+        ect: u8,
+    ) -> Option<Transmit> {
+        let partial = self.cfg.offload.tx_checksum;
+        let csum = if partial { TcpChecksum::Partial } else { TcpChecksum::Full };
+        let addrs = (&self.local, &self.remote);
+        let len = wire::emit_plain(buf, addrs, h, payload, csum, self.cfg.ip_fields(ect)).ok()?;
+        Some(Transmit { len, gso_size, csum_partial: partial })
     }
 
     /// Write `repr` and `payload` as an IP packet, with a partial checksum when the device
@@ -489,6 +552,11 @@ impl Connection {
     ) -> Option<Transmit> {
         // RFC 3168 §6.1.4: pure ACKs, probes, SYNs and RSTs are not ECN-capable.
         let (_, flags) = self.ecn_mark(flags, false, 0);
+        if let Some(h) = self.plain_header(now, seq, ack, flags) {
+            let t = self.emit_plain(buf, &h, payload, None, crate::wire::ecn::NOT_ECT)?;
+            self.segment_out((h.seq, h.ack, h.flags, h.window), false);
+            return Some(t);
+        }
         let repr = self.header(now, seq, ack, flags);
         let t = self.emit_repr(buf, &repr, payload, None, crate::wire::ecn::NOT_ECT)?;
         self.after_emit(&repr);
@@ -512,28 +580,34 @@ impl Connection {
 
     /// Every segment carrying ACK satisfies any pending or delayed ACK.
     fn after_emit(&mut self, repr: &TcpRepr) {
+        let sacked = repr.options.sack_count > 0;
+        self.segment_out((repr.seq, repr.ack, repr.flags, repr.window), sacked);
+    }
+
+    /// A segment with these (seq, ack, flags, window) went out, with SACK blocks if `sacked`.
+    /// Inlined: `#[inline]` alone left a call per segment.
+    #[inline(always)]
+    fn segment_out(
+        &mut self,
+        (seq, ack, flags, win): (SeqNum, SeqNum, TcpFlags, u16),
+        sacked: bool,
+    ) {
         self.info.segs_out += 1;
-        if repr.flags.ack() {
+        if flags.ack() {
             self.ack.now = false;
             self.ack.unacked_bytes = 0;
-            self.last_ack_sent = repr.ack;
+            self.last_ack_sent = ack;
             self.timers.stop(Timer::DelayedAck);
-            if repr.options.sack_count > 0 {
+            if sacked {
                 self.sack_rx.dsack = None; // a D-SACK is reported once (RFC 2883 §4)
             }
         }
-        tracing::trace!(
-            seq = repr.seq.0,
-            ack = repr.ack.0,
-            flags = repr.flags.0,
-            win = repr.window,
-            "segment out"
-        );
+        tracing::trace!(seq = seq.0, ack = ack.0, flags = flags.0, win, "segment out");
     }
 
     /// Data or FIN waiting to be sent.
     pub(crate) fn has_sendable_data(&self) -> bool {
         (self.state.is_synchronized() || self.fast_open_child_sends())
-            && self.next_data_segment(0).is_some()
+            && self.next_data_segment(0, self.data_mss()).is_some()
     }
 }

@@ -238,8 +238,17 @@ impl Connection {
     }
 
     /// Bookkeeping for every data segment sent (`send_data`): the scoreboard, PRR's
-    /// `prr_out`, the retransmission counters and the loss probe timer.
-    pub(crate) fn on_data_sent(&mut self, now: Instant, seq: SeqNum, end: SeqNum, retx: bool) {
+    /// `prr_out`, the retransmission counters and the loss probe timer. Inlined into its one
+    /// caller: the call and its register saves cost ~35 instructions a segment (callgrind).
+    /// `mss` is [`Connection::data_mss`], which the caller has at hand.
+    #[inline(always)]
+    pub(crate) fn on_data_sent(
+        &mut self,
+        now: Instant,
+        (seq, end): (SeqNum, SeqNum),
+        retx: bool,
+        mss: u32,
+    ) {
         if retx {
             if self.sack_tx.after_rto {
                 self.info.cold.rto_retransmits += 1;
@@ -252,7 +261,6 @@ impl Connection {
             return;
         }
         let len = end.since(seq);
-        let mss = self.data_mss();
         let snap = if sampling {
             // C.inflight before and after this transmission (a retransmission was not in
             // the pipe; new data already is, SND.MAX having moved).
@@ -297,7 +305,9 @@ impl Connection {
         }
     }
 
-    /// RFC 8985 §7.2: arm the probe timeout, restarting a running one if `restart`.
+    /// RFC 8985 §7.2: arm the probe timeout, restarting a running one if `restart`. Inlined
+    /// (it runs for every segment of new data and every ACK; a call costs ~25 instructions).
+    #[inline(always)]
     fn arm_tlp(&mut self, now: Instant, restart: bool) {
         let outstanding = self.snd_max.since(self.snd_una);
         if outstanding == 0

@@ -100,7 +100,7 @@ impl Connection {
 
     /// No out-of-order data and no D-SACK to report: no SACK block (the case of every
     /// in-order segment, checked for each one sent).
-    fn nothing_to_sack(&self) -> bool {
+    pub(super) fn nothing_to_sack(&self) -> bool {
         !self.recv_buf.has_ooo() && self.sack_rx.allocated().is_none_or(|r| r.dsack.is_none())
     }
 

@@ -235,7 +235,9 @@ impl Scoreboard {
         self.high_sacked = None;
     }
 
-    /// New data `[start, end)` went out at `now`, with the rate sampler's `snap`.
+    /// New data `[start, end)` went out at `now`, with the rate sampler's `snap`. Inlined into
+    /// its one caller (once per segment); the rare work (growing, coarsening) stays out of line.
+    #[inline(always)]
     pub(crate) fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant, snap: TxSnap) {
         if self.len > 0 && self.get(self.len - 1).end != start {
             // Coverage broke (cannot happen when every new segment is recorded): start over,

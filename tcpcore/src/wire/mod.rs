@@ -12,6 +12,7 @@ pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
 pub mod options;
+pub mod plain;
 pub mod seq;
 pub mod tcp;
 pub mod udp;
@@ -20,6 +21,7 @@ pub use ip::{
     ecn, emit, emit_ip, emit_with, parse, parse_with, EmitError, IpFields, Segment, TcpChecksum,
 };
 pub use options::{FastOpenOption, SackBlock, TcpOptions, Timestamps};
+pub use plain::{emit_plain, PlainHeader};
 pub use seq::SeqNum;
 pub use tcp::{TcpFlags, TcpRepr};
 
