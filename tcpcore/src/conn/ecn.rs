@@ -8,7 +8,9 @@ use crate::config::{ConnConfig, EcnMode};
 use crate::wire::{ecn, Segment, SeqNum, TcpFlags};
 use crate::Instant;
 
-/// A connection's ECN state: four flags, the reduction's end and its PRR counters (20 bytes).
+/// A connection's ECN state: four flags (4 bytes). The reduction's end and its PRR counters
+/// ([`EcnCwr`]) live in the connection's `Rare` state: only a connection that saw ECE needs
+/// them (MEM-01).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Ecn {
     /// Negotiated on the SYN exchange (Linux `TCP_ECN_OK`).
@@ -19,8 +21,14 @@ pub(crate) struct Ecn {
     /// Sender: the window was reduced; the next new data segment carries CWR (§6.1.2;
     /// Linux `TCP_ECN_QUEUE_CWR`).
     pub(crate) cwr_due: bool,
-    /// Sender: a reduction is in progress until SND.UNA passes `high` (Linux's CWR state).
+    /// Sender: a reduction is in progress until SND.UNA passes [`EcnCwr::high`] (Linux's
+    /// CWR state).
     pub(crate) reducing: bool,
+}
+
+/// A congestion-window reduction on ECE (Linux's CWR state), written when one starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct EcnCwr {
     /// SND.MAX at the last reduction: ECE until something beyond it is acknowledged reduces
     /// nothing more (§6.1.2: "at most once per window of data").
     pub(crate) high: SeqNum,
@@ -105,7 +113,7 @@ impl Connection {
         // segment, which carried CWR, has reached the receiver (Linux `tcp_fastretrans_alert`);
         // ACKs up to `high` may still echo the CE that caused this reduction. Then cwnd is
         // ssthresh (Linux `tcp_end_cwnd_reduction`).
-        if self.ecn.reducing && seg.tcp.ack > self.ecn.high {
+        if self.ecn.reducing && seg.tcp.ack > self.rare.ecn_cwr.high {
             self.ecn.reducing = false;
             self.cc.set_window(self.cc.ssthresh(), self.effective_mss());
         }
@@ -121,9 +129,9 @@ impl Connection {
         let recover_fs = self.snd_max.since(self.snd_una).min(cwnd);
         self.cc.on_loss(now, recover_fs, self.effective_mss());
         self.cc.set_window(cwnd, self.effective_mss());
-        let (on, echo, high) = (self.ecn.on, self.ecn.echo, self.snd_max);
-        self.ecn =
-            Ecn { on, echo, cwr_due: true, reducing: true, high, recover_fs, ..Ecn::default() };
+        self.ecn.cwr_due = true;
+        self.ecn.reducing = true;
+        self.rare.ecn_cwr = EcnCwr { high: self.snd_max, recover_fs, ..EcnCwr::default() };
         self.info.cold.ecn_reductions += 1;
         tracing::debug!(ssthresh = self.cc.ssthresh(), "ECN-Echo: congestion window reduction");
     }
@@ -132,7 +140,7 @@ impl Connection {
     /// §3.1, as Linux's `tcp_cwnd_reduction` without retransmitted data acknowledged:
     /// proportional above ssthresh, PRR-CRB below it).
     pub(crate) fn ecn_prr(&mut self, delivered: u32) {
-        let e = &mut self.ecn;
+        let e = &mut self.rare.ecn_cwr;
         e.prr_delivered = e.prr_delivered.saturating_add(delivered);
         let (prr_delivered, prr_out) = (u64::from(e.prr_delivered), u64::from(e.prr_out));
         let pipe =
@@ -140,7 +148,7 @@ impl Connection {
         let ssthresh = self.cc.ssthresh();
         let mss = self.effective_mss();
         let sndcnt = if pipe > ssthresh {
-            let prior = u64::from(self.ecn.recover_fs.max(1));
+            let prior = u64::from(self.rare.ecn_cwr.recover_fs.max(1));
             (prr_delivered * u64::from(ssthresh)).div_ceil(prior).saturating_sub(prr_out)
         } else {
             u64::from((ssthresh - pipe).min(delivered))
@@ -172,7 +180,8 @@ impl Connection {
             return (ecn::NOT_ECT, flags);
         }
         if self.ecn.reducing {
-            self.ecn.prr_out = self.ecn.prr_out.saturating_add(len);
+            let e = &mut self.rare.ecn_cwr;
+            e.prr_out = e.prr_out.saturating_add(len);
         }
         let mut flags = flags;
         if self.ecn.echo && flags.ack() {

@@ -80,7 +80,7 @@ impl Connection {
         self.rcv_nxt = syn.seq + 1;
         self.rcv_adv = self.rcv_nxt + offered;
         self.last_ack_sent = self.rcv_nxt;
-        self.peer_syn = *syn;
+        self.peer_syn = super::open::PeerSyn::from(syn);
         self.negotiate(syn);
         self.ecn_on_syn(syn);
         self.ts_recent_at = now;

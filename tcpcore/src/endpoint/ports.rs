@@ -156,7 +156,12 @@ impl HeldPorts {
         } else {
             h.active = h.active.saturating_sub(1);
         }
-        self.settle(key);
+        if h.is_empty() && !h.kept {
+            // Kept empty (see `settle`), with no second search of the tree.
+            h.kept = true;
+            self.empty += 1;
+            self.sweep_if_needed();
+        }
     }
 
     /// A socket reserved `local` ([`Endpoint::bind`]).
@@ -182,6 +187,11 @@ impl HeldPorts {
         }
         h.kept = true;
         self.empty += 1;
+        self.sweep_if_needed();
+    }
+
+    /// Drop every empty entry once they are too many (see [`HeldPorts`]).
+    fn sweep_if_needed(&mut self) {
         if self.empty > SWEEP_MIN && self.empty > self.by_port.len() - self.empty {
             // Rebuilt from the sorted survivors in one pass (BTreeMap bulk-builds a sorted
             // sequence), cheaper per entry than removing each.
