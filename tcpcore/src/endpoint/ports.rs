@@ -93,14 +93,17 @@ pub(crate) fn conflicts(a: SocketAddr, b: SocketAddr) -> bool {
 /// Live connections per local (port, IP), split by how they were opened, and the
 /// reservations of bound sockets.
 ///
-/// A hash map by port (an O(1) probe: a search of an ordered tree by (port, IP) cost two
-/// hundred instructions per connection opened or closed), each port holding its addresses
-/// (almost always one, kept inline). A port's entry goes when nothing holds it any more.
-/// The ports come from this endpoint (a listener's, or one it chose for an active open with
-/// the keyed walk above), never from a peer, so the map needs no keyed hash.
+/// Hash maps by port (an O(1) probe: a search of an ordered tree by (port, IP) cost two
+/// hundred instructions per connection opened or closed). A port is almost always held on
+/// one address: `by_port` keeps that one inline (36 bytes an entry, about what the tree
+/// spent per entry), `more` the others (several local addresses, or a wildcard beside a
+/// specific one). An entry goes when nothing holds it any more. The ports are this
+/// endpoint's own (a listener's, or one the keyed walk above chose for an active open),
+/// never a peer's choice, so the maps need no keyed hash.
 #[derive(Debug, Default)]
 pub(crate) struct HeldPorts {
-    by_port: HashMap<u16, PortHeld, BuildHasherDefault<PortHasher>>,
+    by_port: HashMap<u16, (IpAddr, Held), BuildHasherDefault<PortHasher>>,
+    more: HashMap<u16, Vec<(IpAddr, Held)>, BuildHasherDefault<PortHasher>>,
 }
 
 /// A multiplicative hash of a port number (see [`HeldPorts`]: not attacker-chosen).
@@ -118,39 +121,6 @@ impl Hasher for PortHasher {
     }
     fn write_u16(&mut self, n: u16) {
         self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-/// The addresses holding one port: the first inline, any others (several local addresses,
-/// or a wildcard beside a specific one) in `more`.
-#[derive(Debug)]
-struct PortHeld {
-    first: (IpAddr, Held),
-    more: Vec<(IpAddr, Held)>,
-}
-
-impl PortHeld {
-    fn iter(&self) -> impl Iterator<Item = &(IpAddr, Held)> {
-        core::iter::once(&self.first).chain(self.more.iter())
-    }
-
-    fn get_mut(&mut self, ip: IpAddr) -> Option<&mut Held> {
-        if self.first.0 == ip {
-            return Some(&mut self.first.1);
-        }
-        self.more.iter_mut().find(|(a, _)| *a == ip).map(|(_, h)| h)
-    }
-
-    /// Drop the addresses that hold nothing; false when none is left.
-    fn tidy(&mut self) -> bool {
-        self.more.retain(|(_, h)| !h.is_empty());
-        if self.first.1.is_empty() {
-            match self.more.pop() {
-                Some(e) => self.first = e,
-                None => return false,
-            }
-        }
-        true
     }
 }
 
@@ -175,15 +145,20 @@ impl Held {
 impl HeldPorts {
     /// The entry of `local`, made if missing.
     fn entry(&mut self, local: SocketAddr) -> &mut Held {
-        let ip = local.ip();
-        let port = self
-            .by_port
-            .entry(local.port())
-            .or_insert_with(|| PortHeld { first: (ip, Held::default()), more: Vec::new() });
-        if port.get_mut(ip).is_none() {
-            port.more.push((ip, Held::default()));
+        let (port, ip) = (local.port(), local.ip());
+        let first = self.by_port.entry(port).or_insert((ip, Held::default()));
+        if first.0 == ip {
+            return &mut first.1;
         }
-        port.get_mut(ip).expect("just made")
+        let more = self.more.entry(port).or_default();
+        let i = match more.iter().position(|(a, _)| *a == ip) {
+            Some(i) => i,
+            None => {
+                more.push((ip, Held::default()));
+                more.len() - 1
+            }
+        };
+        &mut more[i].1
     }
 
     /// A connection now uses `local`; `passive` when a listener accepted it.
@@ -222,14 +197,35 @@ impl HeldPorts {
         })
     }
 
-    /// Apply `f` (which lowers a count) to `local`'s entry, then forget what holds nothing.
-    /// Returns `f`'s answer, false when `local` has no entry.
+    /// Apply `f` (which lowers a count) to `local`'s entry, then forget it if it holds
+    /// nothing. Returns `f`'s answer, false when `local` has no entry.
     fn lower(&mut self, local: SocketAddr, f: impl FnOnce(&mut Held) -> bool) -> bool {
-        let Entry::Occupied(mut port) = self.by_port.entry(local.port()) else { return false };
-        let Some(h) = port.get_mut().get_mut(local.ip()) else { return false };
-        let done = f(h);
-        if h.is_empty() && !port.get_mut().tidy() {
-            port.remove(); // no second probe of the map
+        let (port, ip) = (local.port(), local.ip());
+        let Entry::Occupied(mut first) = self.by_port.entry(port) else { return false };
+        if first.get().0 == ip {
+            let done = f(&mut first.get_mut().1);
+            if first.get().1.is_empty() {
+                // Another address of the port takes the inline place, if there is one.
+                match self.more.get_mut(&port).and_then(Vec::pop) {
+                    Some(next) => *first.get_mut() = next,
+                    None => {
+                        first.remove(); // no second probe of the map
+                    }
+                }
+                if self.more.get(&port).is_some_and(Vec::is_empty) {
+                    self.more.remove(&port);
+                }
+            }
+            return done;
+        }
+        let Some(more) = self.more.get_mut(&port) else { return false };
+        let Some(i) = more.iter().position(|(a, _)| *a == ip) else { return false };
+        let done = f(&mut more[i].1);
+        if more[i].1.is_empty() {
+            more.swap_remove(i);
+            if more.is_empty() {
+                self.more.remove(&port);
+            }
         }
         done
     }
@@ -238,9 +234,11 @@ impl HeldPorts {
     /// `counts` says hold it.
     fn any(&self, local: SocketAddr, counts: impl Fn(&Held) -> bool) -> bool {
         let port = local.port();
-        self.by_port.get(&port).is_some_and(|p| {
-            p.iter().any(|&(ip, ref h)| counts(h) && conflicts(local, SocketAddr::new(ip, port)))
-        })
+        let Some((ip, h)) = self.by_port.get(&port) else { return false };
+        let hit = |ip: IpAddr, h: &Held| counts(h) && conflicts(local, SocketAddr::new(ip, port));
+        hit(*ip, h)
+            || (!self.more.is_empty()
+                && self.more.get(&port).is_some_and(|m| m.iter().any(|(ip, h)| hit(*ip, h))))
     }
 }
 
@@ -393,6 +391,6 @@ mod tests {
         assert!(!holds(&held, b) && holds(&held, any_v4));
         held.release(a, true);
         assert!(!holds(&held, any_v4));
-        assert!(held.by_port.is_empty());
+        assert!(held.by_port.is_empty() && held.more.is_empty());
     }
 }
