@@ -44,26 +44,27 @@ impl SynInfo {
 }
 
 /// The part of a peer's SYN that our SYN-ACK (and its retransmissions) answers: whether it
-/// offered window scaling and SACK, and its TSval (RFC 7323 §3.2: the SYN-ACK's TSecr).
-/// 8 bytes where a [`SynInfo`] takes 24.
+/// offered window scaling, SACK and timestamps, and its TSval (RFC 7323 §3.2: the SYN-ACK's
+/// TSecr). 8 bytes where a [`SynInfo`] takes 24.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PeerSyn {
-    /// TSval of the SYN, when it had the timestamps option.
-    tsval: Option<u32>,
-    /// `WSCALE` and `SACK` bits: which of those options the SYN carried.
+    /// TSval of the SYN, when `offered` has [`PeerSyn::TS`].
+    tsval: u32,
+    /// `WSCALE`, `SACK` and `TS` bits: which of those options the SYN carried.
     offered: u8,
 }
 
 impl PeerSyn {
     const WSCALE: u8 = 1;
     const SACK: u8 = 2;
+    const TS: u8 = 4;
 
     /// What a SYN-ACK's options depend on in `syn` ([`syn_options`]).
     pub(crate) fn to_syn_info(self) -> SynInfo {
         SynInfo {
             wscale: (self.offered & Self::WSCALE != 0).then_some(0),
             sack_permitted: self.offered & Self::SACK != 0,
-            tsval: self.tsval,
+            tsval: (self.offered & Self::TS != 0).then_some(self.tsval),
             ..SynInfo::default()
         }
     }
@@ -78,7 +79,10 @@ impl From<&SynInfo> for PeerSyn {
         if syn.sack_permitted {
             offered |= Self::SACK;
         }
-        PeerSyn { tsval: syn.tsval, offered }
+        if syn.tsval.is_some() {
+            offered |= Self::TS;
+        }
+        PeerSyn { tsval: syn.tsval.unwrap_or(0), offered }
     }
 }
 
