@@ -8,22 +8,46 @@ use crate::config::{ConnConfig, EcnMode};
 use crate::wire::{ecn, Segment, SeqNum, TcpFlags};
 use crate::Instant;
 
-/// A connection's ECN state: four flags (4 bytes). The reduction's end and its PRR counters
-/// ([`EcnCwr`]) live in the connection's `Rare` state: only a connection that saw ECE needs
-/// them (MEM-01).
+/// A connection's ECN state: four flags in one byte (MEM-01: the connection is 8 bytes
+/// smaller for it). The reduction's end and its PRR counters ([`EcnCwr`]) live in the
+/// connection's `Rare` state: only a connection that saw ECE needs them.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Ecn {
+pub(crate) struct Ecn(u8);
+
+impl Ecn {
     /// Negotiated on the SYN exchange (Linux `TCP_ECN_OK`).
-    pub(crate) on: bool,
+    const ON: u8 = 1;
     /// Receiver: a CE mark arrived; every ACK carries ECE until a CWR arrives (RFC 3168
     /// §6.1.3; Linux `TCP_ECN_DEMAND_CWR`).
-    pub(crate) echo: bool,
+    const ECHO: u8 = 2;
     /// Sender: the window was reduced; the next new data segment carries CWR (§6.1.2;
     /// Linux `TCP_ECN_QUEUE_CWR`).
-    pub(crate) cwr_due: bool,
+    const CWR_DUE: u8 = 4;
     /// Sender: a reduction is in progress until SND.UNA passes [`EcnCwr::high`] (Linux's
     /// CWR state).
-    pub(crate) reducing: bool,
+    const REDUCING: u8 = 8;
+
+    fn get(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.0 |= bit;
+        } else {
+            self.0 &= !bit;
+        }
+    }
+
+    /// ECN was negotiated.
+    pub(crate) fn on(self) -> bool {
+        self.get(Self::ON)
+    }
+
+    /// A reduction on ECE is in progress (Linux's CWR state).
+    pub(crate) fn reducing(self) -> bool {
+        self.get(Self::REDUCING)
+    }
 }
 
 /// A congestion-window reduction on ECE (Linux's CWR state), written when one starts.
@@ -53,7 +77,7 @@ pub(crate) fn syn_ack_flags(cfg: &ConnConfig, syn: &SynInfo) -> TcpFlags {
 impl Connection {
     /// Passive open: ECN is on when the peer's SYN asked and we accept (any mode but `Off`).
     pub(crate) fn ecn_on_syn(&mut self, syn: &SynInfo) {
-        self.ecn.on = self.passive && syn.ecn && self.cfg.ecn != EcnMode::Off;
+        self.ecn.set(Ecn::ON, self.passive && syn.ecn && self.cfg.ecn != EcnMode::Off);
     }
 
     /// Active open: ECN is on when we asked and the SYN-ACK is an ECN-setup SYN-ACK. One
@@ -62,9 +86,10 @@ impl Connection {
     /// asked.
     pub(crate) fn ecn_on_syn_ack(&mut self, seg: &Segment<'_>) {
         let f = seg.tcp.flags;
-        self.ecn.on = self.cfg.ecn == EcnMode::Request
+        let on = self.cfg.ecn == EcnMode::Request
             && f.contains(TcpFlags::ECE)
             && !f.contains(TcpFlags::CWR);
+        self.ecn.set(Ecn::ON, on);
     }
 
     /// The ECN flags of our SYN or SYN-ACK: ECE and CWR on the first SYN only when asking
@@ -75,7 +100,7 @@ impl Connection {
             State::SynSent if first && self.cfg.ecn == EcnMode::Request => {
                 TcpFlags::ECE | TcpFlags::CWR
             }
-            State::SynReceived if self.ecn.on => TcpFlags::ECE,
+            State::SynReceived if self.ecn.on() => TcpFlags::ECE,
             _ => TcpFlags::default(),
         }
     }
@@ -84,16 +109,16 @@ impl Connection {
     /// it. A new CE mark is acknowledged at once (Linux `__tcp_ecn_check_ce` enters quick-ack
     /// mode for two ACKs: the sender may have a very small window).
     pub(crate) fn ecn_on_data(&mut self, seg: &Segment<'_>) {
-        if !self.ecn.on {
+        if !self.ecn.on() {
             return;
         }
         if seg.tcp.flags.contains(TcpFlags::CWR) {
-            self.ecn.echo = false;
+            self.ecn.set(Ecn::ECHO, false);
         }
         if seg.ecn == ecn::CE {
             self.info.cold.ecn_ce_received += 1;
-            if !self.ecn.echo {
-                self.ecn.echo = true;
+            if !self.ecn.get(Ecn::ECHO) {
+                self.ecn.set(Ecn::ECHO, true);
                 self.ack.quick = self.ack.quick.max(2);
                 self.ack.now = true;
             }
@@ -106,18 +131,18 @@ impl Connection {
     /// per window of data, and never during loss recovery, which already reduced (Linux
     /// `tcp_enter_cwr` only from the Open and Disorder states).
     pub(crate) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment<'_>) {
-        if !self.ecn.on {
+        if !self.ecn.on() {
             return;
         }
         // The CWR state ends when something *above* `high` is acknowledged: the first new
         // segment, which carried CWR, has reached the receiver (Linux `tcp_fastretrans_alert`);
         // ACKs up to `high` may still echo the CE that caused this reduction. Then cwnd is
         // ssthresh (Linux `tcp_end_cwnd_reduction`).
-        if self.ecn.reducing && seg.tcp.ack > self.rare.ecn_cwr.high {
-            self.ecn.reducing = false;
+        if self.ecn.reducing() && seg.tcp.ack > self.rare.ecn_cwr.high {
+            self.ecn.set(Ecn::REDUCING, false);
             self.cc.set_window(self.cc.ssthresh(), self.effective_mss());
         }
-        if !seg.tcp.flags.contains(TcpFlags::ECE) || self.ecn.reducing {
+        if !seg.tcp.flags.contains(TcpFlags::ECE) || self.ecn.reducing() {
             return;
         }
         if matches!(self.ca_state(), CaState::Recovery | CaState::Loss) {
@@ -129,8 +154,8 @@ impl Connection {
         let recover_fs = self.snd_max.since(self.snd_una).min(cwnd);
         self.cc.on_loss(now, recover_fs, self.effective_mss());
         self.cc.set_window(cwnd, self.effective_mss());
-        self.ecn.cwr_due = true;
-        self.ecn.reducing = true;
+        self.ecn.set(Ecn::CWR_DUE, true);
+        self.ecn.set(Ecn::REDUCING, true);
         self.rare.ecn_cwr = EcnCwr { high: self.snd_max, recover_fs, ..EcnCwr::default() };
         self.info.cold.ecn_reductions += 1;
         tracing::debug!(ssthresh = self.cc.ssthresh(), "ECN-Echo: congestion window reduction");
@@ -163,7 +188,8 @@ impl Connection {
     /// window of data, so recovery does not reduce it again (RFC 3168 §6.1.2; Linux
     /// `tcp_enter_recovery` keeps a reduction in progress).
     pub(crate) fn ecn_end_for_recovery(&mut self) -> bool {
-        let reducing = core::mem::take(&mut self.ecn.reducing);
+        let reducing = self.ecn.reducing();
+        self.ecn.set(Ecn::REDUCING, false);
         if reducing {
             let cwnd = self.cc.window().min(self.cc.ssthresh());
             self.cc.set_window(cwnd, self.effective_mss());
@@ -176,22 +202,22 @@ impl Connection {
     /// retransmissions or window probes; ECE on every ACK while echoing CE.
     /// `len` payload bytes go out (PRR's `prr_out` in the CWR state).
     pub(crate) fn ecn_mark(&mut self, flags: TcpFlags, new_data: bool, len: u32) -> (u8, TcpFlags) {
-        if !self.ecn.on || flags.syn() || flags.rst() {
+        if !self.ecn.on() || flags.syn() || flags.rst() {
             return (ecn::NOT_ECT, flags);
         }
-        if self.ecn.reducing {
+        if self.ecn.reducing() {
             let e = &mut self.rare.ecn_cwr;
             e.prr_out = e.prr_out.saturating_add(len);
         }
         let mut flags = flags;
-        if self.ecn.echo && flags.ack() {
+        if self.ecn.get(Ecn::ECHO) && flags.ack() {
             flags = flags | TcpFlags::ECE;
         }
         if !new_data {
             return (ecn::NOT_ECT, flags);
         }
-        if self.ecn.cwr_due {
-            self.ecn.cwr_due = false;
+        if self.ecn.get(Ecn::CWR_DUE) {
+            self.ecn.set(Ecn::CWR_DUE, false);
             flags = flags | TcpFlags::CWR;
         }
         (ecn::ECT0, flags)

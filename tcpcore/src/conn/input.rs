@@ -494,7 +494,7 @@ impl Connection {
             let (paced, pacing_rate) = self.pacing_for_cc();
             let info =
                 AckInfo { now, acked, mss, rtt_sample, srtt, snd_una, snd_max, paced, pacing_rate };
-            if self.ecn.reducing {
+            if self.ecn.reducing() {
                 // RFC 3168 §6.1.2 with PRR, as Linux's CWR state: no growth, a reduction.
                 self.ecn_prr(acked);
             } else if self.is_cwnd_limited() {
