@@ -8,19 +8,51 @@ use crate::config::{ConnConfig, EcnMode};
 use crate::wire::{ecn, Segment, SeqNum, TcpFlags};
 use crate::Instant;
 
-/// A connection's ECN state: four flags, the reduction's end and its PRR counters (20 bytes).
+/// A connection's ECN state: four flags in one byte (MEM-01: the connection is 8 bytes
+/// smaller for it). The reduction's end and its PRR counters ([`EcnCwr`]) live in the
+/// connection's `Rare` state: only a connection that saw ECE needs them.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Ecn {
+pub(crate) struct Ecn(u8);
+
+impl Ecn {
     /// Negotiated on the SYN exchange (Linux `TCP_ECN_OK`).
-    pub(crate) on: bool,
+    const ON: u8 = 1;
     /// Receiver: a CE mark arrived; every ACK carries ECE until a CWR arrives (RFC 3168
     /// §6.1.3; Linux `TCP_ECN_DEMAND_CWR`).
-    pub(crate) echo: bool,
+    const ECHO: u8 = 2;
     /// Sender: the window was reduced; the next new data segment carries CWR (§6.1.2;
     /// Linux `TCP_ECN_QUEUE_CWR`).
-    pub(crate) cwr_due: bool,
-    /// Sender: a reduction is in progress until SND.UNA passes `high` (Linux's CWR state).
-    pub(crate) reducing: bool,
+    const CWR_DUE: u8 = 4;
+    /// Sender: a reduction is in progress until SND.UNA passes [`EcnCwr::high`] (Linux's
+    /// CWR state).
+    const REDUCING: u8 = 8;
+
+    fn get(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.0 |= bit;
+        } else {
+            self.0 &= !bit;
+        }
+    }
+
+    /// ECN was negotiated.
+    pub(crate) fn on(self) -> bool {
+        self.get(Self::ON)
+    }
+
+    /// A reduction on ECE is in progress (Linux's CWR state).
+    pub(crate) fn reducing(self) -> bool {
+        self.get(Self::REDUCING)
+    }
+}
+
+/// A congestion-window reduction on ECE (Linux's CWR state), written when one starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct EcnCwr {
     /// SND.MAX at the last reduction: ECE until something beyond it is acknowledged reduces
     /// nothing more (§6.1.2: "at most once per window of data").
     pub(crate) high: SeqNum,
@@ -45,7 +77,7 @@ pub(crate) fn syn_ack_flags(cfg: &ConnConfig, syn: &SynInfo) -> TcpFlags {
 impl Connection {
     /// Passive open: ECN is on when the peer's SYN asked and we accept (any mode but `Off`).
     pub(crate) fn ecn_on_syn(&mut self, syn: &SynInfo) {
-        self.ecn.on = self.passive && syn.ecn && self.cfg.ecn != EcnMode::Off;
+        self.ecn.set(Ecn::ON, self.passive && syn.ecn && self.cfg.ecn != EcnMode::Off);
     }
 
     /// Active open: ECN is on when we asked and the SYN-ACK is an ECN-setup SYN-ACK. One
@@ -54,9 +86,10 @@ impl Connection {
     /// asked.
     pub(crate) fn ecn_on_syn_ack(&mut self, seg: &Segment<'_>) {
         let f = seg.tcp.flags;
-        self.ecn.on = self.cfg.ecn == EcnMode::Request
+        let on = self.cfg.ecn == EcnMode::Request
             && f.contains(TcpFlags::ECE)
             && !f.contains(TcpFlags::CWR);
+        self.ecn.set(Ecn::ON, on);
     }
 
     /// The ECN flags of our SYN or SYN-ACK: ECE and CWR on the first SYN only when asking
@@ -67,7 +100,7 @@ impl Connection {
             State::SynSent if first && self.cfg.ecn == EcnMode::Request => {
                 TcpFlags::ECE | TcpFlags::CWR
             }
-            State::SynReceived if self.ecn.on => TcpFlags::ECE,
+            State::SynReceived if self.ecn.on() => TcpFlags::ECE,
             _ => TcpFlags::default(),
         }
     }
@@ -77,7 +110,7 @@ impl Connection {
     /// mode for two ACKs: the sender may have a very small window).
     #[inline]
     pub(crate) fn ecn_on_data(&mut self, seg: &Segment<'_>) {
-        if self.ecn.on {
+        if self.ecn.on() {
             self.ecn_on_data_on(seg);
         }
     }
@@ -85,12 +118,12 @@ impl Connection {
     /// [`Connection::ecn_on_data`] with ECN negotiated.
     fn ecn_on_data_on(&mut self, seg: &Segment<'_>) {
         if seg.tcp.flags.contains(TcpFlags::CWR) {
-            self.ecn.echo = false;
+            self.ecn.set(Ecn::ECHO, false);
         }
         if seg.ecn == ecn::CE {
             self.info.cold.ecn_ce_received += 1;
-            if !self.ecn.echo {
-                self.ecn.echo = true;
+            if !self.ecn.get(Ecn::ECHO) {
+                self.ecn.set(Ecn::ECHO, true);
                 self.ack.quick = self.ack.quick.max(2);
                 self.ack.now = true;
             }
@@ -104,7 +137,7 @@ impl Connection {
     /// `tcp_enter_cwr` only from the Open and Disorder states).
     #[inline]
     pub(crate) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment<'_>) {
-        if self.ecn.on {
+        if self.ecn.on() {
             self.ecn_on_ack_on(now, seg);
         }
     }
@@ -115,11 +148,11 @@ impl Connection {
         // segment, which carried CWR, has reached the receiver (Linux `tcp_fastretrans_alert`);
         // ACKs up to `high` may still echo the CE that caused this reduction. Then cwnd is
         // ssthresh (Linux `tcp_end_cwnd_reduction`).
-        if self.ecn.reducing && seg.tcp.ack > self.ecn.high {
-            self.ecn.reducing = false;
+        if self.ecn.reducing() && seg.tcp.ack > self.rare.ecn_cwr.high {
+            self.ecn.set(Ecn::REDUCING, false);
             self.cc.set_window(self.cc.ssthresh(), self.effective_mss());
         }
-        if !seg.tcp.flags.contains(TcpFlags::ECE) || self.ecn.reducing {
+        if !seg.tcp.flags.contains(TcpFlags::ECE) || self.ecn.reducing() {
             return;
         }
         if matches!(self.ca_state(), CaState::Recovery | CaState::Loss) {
@@ -131,9 +164,9 @@ impl Connection {
         let recover_fs = self.snd_max.since(self.snd_una).min(cwnd);
         self.cc.on_loss(now, recover_fs, self.effective_mss());
         self.cc.set_window(cwnd, self.effective_mss());
-        let (on, echo, high) = (self.ecn.on, self.ecn.echo, self.snd_max);
-        self.ecn =
-            Ecn { on, echo, cwr_due: true, reducing: true, high, recover_fs, ..Ecn::default() };
+        self.ecn.set(Ecn::CWR_DUE, true);
+        self.ecn.set(Ecn::REDUCING, true);
+        self.rare.ecn_cwr = EcnCwr { high: self.snd_max, recover_fs, ..EcnCwr::default() };
         self.info.cold.ecn_reductions += 1;
         tracing::debug!(ssthresh = self.cc.ssthresh(), "ECN-Echo: congestion window reduction");
     }
@@ -142,7 +175,7 @@ impl Connection {
     /// §3.1, as Linux's `tcp_cwnd_reduction` without retransmitted data acknowledged:
     /// proportional above ssthresh, PRR-CRB below it).
     pub(crate) fn ecn_prr(&mut self, delivered: u32) {
-        let e = &mut self.ecn;
+        let e = &mut self.rare.ecn_cwr;
         e.prr_delivered = e.prr_delivered.saturating_add(delivered);
         let (prr_delivered, prr_out) = (u64::from(e.prr_delivered), u64::from(e.prr_out));
         let pipe =
@@ -150,7 +183,7 @@ impl Connection {
         let ssthresh = self.cc.ssthresh();
         let mss = self.effective_mss();
         let sndcnt = if pipe > ssthresh {
-            let prior = u64::from(self.ecn.recover_fs.max(1));
+            let prior = u64::from(self.rare.ecn_cwr.recover_fs.max(1));
             (prr_delivered * u64::from(ssthresh)).div_ceil(prior).saturating_sub(prr_out)
         } else {
             u64::from((ssthresh - pipe).min(delivered))
@@ -165,7 +198,8 @@ impl Connection {
     /// window of data, so recovery does not reduce it again (RFC 3168 §6.1.2; Linux
     /// `tcp_enter_recovery` keeps a reduction in progress).
     pub(crate) fn ecn_end_for_recovery(&mut self) -> bool {
-        let reducing = core::mem::take(&mut self.ecn.reducing);
+        let reducing = self.ecn.reducing();
+        self.ecn.set(Ecn::REDUCING, false);
         if reducing {
             let cwnd = self.cc.window().min(self.cc.ssthresh());
             self.cc.set_window(cwnd, self.effective_mss());
@@ -178,21 +212,22 @@ impl Connection {
     /// retransmissions or window probes; ECE on every ACK while echoing CE.
     /// `len` payload bytes go out (PRR's `prr_out` in the CWR state).
     pub(crate) fn ecn_mark(&mut self, flags: TcpFlags, new_data: bool, len: u32) -> (u8, TcpFlags) {
-        if !self.ecn.on || flags.syn() || flags.rst() {
+        if !self.ecn.on() || flags.syn() || flags.rst() {
             return (ecn::NOT_ECT, flags);
         }
-        if self.ecn.reducing {
-            self.ecn.prr_out = self.ecn.prr_out.saturating_add(len);
+        if self.ecn.reducing() {
+            let e = &mut self.rare.ecn_cwr;
+            e.prr_out = e.prr_out.saturating_add(len);
         }
         let mut flags = flags;
-        if self.ecn.echo && flags.ack() {
+        if self.ecn.get(Ecn::ECHO) && flags.ack() {
             flags = flags | TcpFlags::ECE;
         }
         if !new_data {
             return (ecn::NOT_ECT, flags);
         }
-        if self.ecn.cwr_due {
-            self.ecn.cwr_due = false;
+        if self.ecn.get(Ecn::CWR_DUE) {
+            self.ecn.set(Ecn::CWR_DUE, false);
             flags = flags | TcpFlags::CWR;
         }
         (ecn::ECT0, flags)

@@ -66,7 +66,7 @@ impl Connection {
             || t.options.sack_count != 0
             || t.ack < self.snd_una
             || t.ack > self.snd_max
-            || self.ecn.reducing
+            || self.ecn.reducing()
         {
             return false;
         }

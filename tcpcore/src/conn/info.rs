@@ -303,7 +303,7 @@ impl Connection {
             ca_state: self.ca_state(),
             sacked: self.sack_tx.sb.as_ref().map_or(0, |sb| sb.sacked_bytes),
             lost: self.sack_tx.sb.as_ref().map_or(0, |sb| sb.lost_bytes),
-            ecn: self.ecn.on,
+            ecn: self.ecn.on(),
             syn_data: self.syn_data_acked(),
             ecn_ce_received: c.cold.ecn_ce_received,
             ecn_reductions: c.cold.ecn_reductions,
@@ -317,7 +317,7 @@ impl Connection {
             CaState::Loss
         } else if self.recovery.active {
             CaState::Recovery
-        } else if self.ecn.reducing {
+        } else if self.ecn.reducing() {
             CaState::Cwr
         } else if self.recovery.dupacks > 0 || sacked {
             CaState::Disorder

@@ -85,7 +85,7 @@ impl Connection {
         self.rcv_nxt = syn.seq + 1;
         self.rcv_adv = self.rcv_nxt + offered;
         self.last_ack_sent = self.rcv_nxt;
-        self.peer_syn = *syn;
+        self.peer_syn = super::open::PeerSyn::from(syn);
         self.negotiate(syn);
         self.ecn_on_syn(syn);
         self.ts_recent_at = now;
@@ -494,7 +494,7 @@ impl Connection {
             }
         } else {
             let acked = acked.saturating_sub(delivered_before);
-            if self.ecn.reducing {
+            if self.ecn.reducing() {
                 // RFC 3168 §6.1.2 with PRR, as Linux's CWR state: no growth, a reduction.
                 self.ecn_prr(acked);
             } else if self.is_cwnd_limited() {

@@ -117,8 +117,9 @@ pub(crate) struct ChallengeLimit {
     pub(crate) sent: u32,
 }
 
-/// State only hostile or broken peers and ICMP errors touch; held in a `Lazy`, allocated
-/// the first time one of them writes it and kept for the connection's life.
+/// State only hostile or broken peers, ICMP errors, Fast Open and ECN congestion echoes
+/// touch; held in a `Lazy`, allocated the first time one of them writes it and kept for the
+/// connection's life.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Rare {
     pub(crate) challenge: ChallengeLimit,
@@ -128,6 +129,10 @@ pub(crate) struct Rare {
     pub(crate) soft_error: Option<icmp_error::SoftError>,
     /// TCP Fast Open (RFC 7413): the client's SYN data and cookie, the server's child.
     pub(crate) fast_open: fastopen::FastOpenConn,
+    /// The ECN congestion-window reduction in progress or last made (RFC 3168 §6.1.2):
+    /// written only when a peer echoes congestion, so kept here rather than in every
+    /// connection.
+    pub(crate) ecn_cwr: ecn::EcnCwr,
 }
 
 lazy::shared_default!(Rare);
@@ -191,8 +196,9 @@ pub struct Connection {
     pub(crate) ts_recent_at: Instant,
     pub(crate) ts_offset: u32,
     pub(crate) sack_ok: bool,
-    /// What the peer's SYN offered (answered by our SYN-ACK).
-    pub(crate) peer_syn: SynInfo,
+    /// What our SYN-ACK answers of the peer's SYN (its other fields are taken into the
+    /// connection by `take_syn`): only these, not the whole 24-byte [`SynInfo`] (MEM-01).
+    pub(crate) peer_syn: open::PeerSyn,
     pub(crate) send_buf: SendBuf,
     pub(crate) recv_buf: RecvBuf,
     /// Receive-buffer auto-tuning.
@@ -297,7 +303,7 @@ impl Connection {
             ts_recent_at: Instant::ZERO,
             ts_offset: p.ts_offset,
             sack_ok: false,
-            peer_syn: SynInfo::default(),
+            peer_syn: open::PeerSyn::default(),
             send_buf: SendBuf::new(cfg.send_buffer),
             recv_buf: RecvBuf::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             rcv_space: lazy::Lazy::default(),

@@ -43,6 +43,49 @@ impl SynInfo {
     }
 }
 
+/// The part of a peer's SYN that our SYN-ACK (and its retransmissions) answers: whether it
+/// offered window scaling, SACK and timestamps, and its TSval (RFC 7323 §3.2: the SYN-ACK's
+/// TSecr). 8 bytes where a [`SynInfo`] takes 24.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PeerSyn {
+    /// TSval of the SYN, when `offered` has [`PeerSyn::TS`].
+    tsval: u32,
+    /// `WSCALE`, `SACK` and `TS` bits: which of those options the SYN carried.
+    offered: u8,
+}
+
+impl PeerSyn {
+    const WSCALE: u8 = 1;
+    const SACK: u8 = 2;
+    const TS: u8 = 4;
+
+    /// What a SYN-ACK's options depend on in `syn` ([`syn_options`]).
+    pub(crate) fn to_syn_info(self) -> SynInfo {
+        SynInfo {
+            wscale: (self.offered & Self::WSCALE != 0).then_some(0),
+            sack_permitted: self.offered & Self::SACK != 0,
+            tsval: (self.offered & Self::TS != 0).then_some(self.tsval),
+            ..SynInfo::default()
+        }
+    }
+}
+
+impl From<&SynInfo> for PeerSyn {
+    fn from(syn: &SynInfo) -> Self {
+        let mut offered = 0;
+        if syn.wscale.is_some() {
+            offered |= Self::WSCALE;
+        }
+        if syn.sack_permitted {
+            offered |= Self::SACK;
+        }
+        if syn.tsval.is_some() {
+            offered |= Self::TS;
+        }
+        PeerSyn { tsval: syn.tsval.unwrap_or(0), offered }
+    }
+}
+
 /// The MSS we advertise: the MTU less IP and TCP headers (RFC 9293 §3.7.1).
 pub(crate) fn our_mss(cfg: &ConnConfig, ipv4: bool) -> u16 {
     let ip = if ipv4 { 20 } else { 40 };

@@ -433,8 +433,8 @@ impl Connection {
     fn options(&self, now: Instant, syn: bool) -> TcpOptions {
         let tsval = open::ts_clock(now, self.ts_offset);
         if syn {
-            let peer = (self.state != State::SynSent).then_some(&self.peer_syn);
-            return open::syn_options(&self.cfg, self.remote.is_ipv4(), peer, tsval);
+            let peer = (self.state != State::SynSent).then(|| self.peer_syn.to_syn_info());
+            return open::syn_options(&self.cfg, self.remote.is_ipv4(), peer.as_ref(), tsval);
         }
         let mut o = TcpOptions::default();
         if let Some(recent) = self.ts_recent {

@@ -27,8 +27,9 @@
 //! block has covered yet (its gap): blocks covering its head or tail narrow it, a lost
 //! entry resends only its gap, and it counts as SACKed once the gap closes; the bytes SACKed
 //! outside gaps are not in the pipe (`partial_bytes`). Each entry also
-//! holds the delivery rate sampler's snapshot (`rate.rs`). The ring starts at 8 slots and
-//! doubles as the flight grows, so a short exchange does not pay for a large ring
+//! holds the delivery rate sampler's snapshot (`rate.rs`). The ring starts in 4 slots inside
+//! the scoreboard (no allocation of its own), then moves to 8 slots on the heap and doubles
+//! as the flight grows, so a short exchange does not pay for a large ring
 //! (112 KiB at most, 56-byte entries); memory is bounded, and the work per ACK is bounded by `4 × CAPACITY`
 //! for the SACK blocks (binary search, then a walk over the entries one block covers) plus
 //! `CAPACITY` for RACK's loss scan (which stops at the first entry sent after the RACK
@@ -49,6 +50,12 @@ pub(crate) const CAPACITY: usize = 2048;
 
 /// Slots of the ring's first allocation (a power of two, as [`CAPACITY`]).
 const MIN_SLOTS: usize = 8;
+
+/// Slots held inside the scoreboard itself (a power of two below [`MIN_SLOTS`]), used until
+/// the flight outgrows them: a short exchange (a request, a response, a FIN) records its
+/// segments in the allocation that holds the connection's SACK state, with no allocation
+/// of its own.
+const INLINE_SLOTS: usize = 4;
 
 /// A coarsening pass costs `CAPACITY` steps; one that frees fewer than this many slots
 /// (entries whose flags alternate, as a peer fragmenting the scoreboard makes them) is not
@@ -141,7 +148,10 @@ pub(crate) struct Delivered {
 /// The ring of entries plus byte counters kept in step with the flags.
 #[derive(Debug)]
 pub(crate) struct Scoreboard {
-    ring: Box<[Entry]>,
+    /// The ring while it fits [`INLINE_SLOTS`] entries (`heap` is empty).
+    inline: [Entry; INLINE_SLOTS],
+    /// The ring once it outgrew `inline` (from [`MIN_SLOTS`] entries, doubling).
+    heap: Box<[Entry]>,
     head: usize,
     len: usize,
     /// Bytes in SACKed entries.
@@ -164,7 +174,8 @@ impl Scoreboard {
         Scoreboard {
             // Grows on demand (`push`): most connections send a few segments per flight,
             // and zeroing the full ring for each would cost more than the exchange itself.
-            ring: Box::default(),
+            inline: [Entry::EMPTY; INLINE_SLOTS],
+            heap: Box::default(),
             head: 0,
             len: 0,
             sacked_bytes: 0,
@@ -182,7 +193,7 @@ impl Scoreboard {
 
     /// Bytes of storage allocated.
     pub(crate) fn allocated(&self) -> usize {
-        self.ring.len() * core::mem::size_of::<Entry>()
+        self.heap.len() * core::mem::size_of::<Entry>()
     }
 
     /// Free the ring if it holds no entry (it grows again on demand); returns the bytes
@@ -193,22 +204,42 @@ impl Scoreboard {
         }
         let freed = self.allocated();
         self.head = 0;
-        self.ring = Box::default();
+        self.heap = Box::default();
         freed
     }
 
-    /// Slot of entry `i` (< `len`, so the ring is allocated; its length is a power of two).
+    /// The ring's slots: `inline` until it outgrows them, then `heap`. Either way a power
+    /// of two.
+    #[inline]
+    fn ring(&self) -> &[Entry] {
+        if self.heap.is_empty() {
+            &self.inline
+        } else {
+            &self.heap
+        }
+    }
+
+    #[inline]
+    fn ring_mut(&mut self) -> &mut [Entry] {
+        if self.heap.is_empty() {
+            &mut self.inline
+        } else {
+            &mut self.heap
+        }
+    }
+
+    /// Slot of entry `i` (the ring's length is a power of two).
     fn idx(&self, i: usize) -> usize {
-        (self.head + i) & (self.ring.len() - 1)
+        (self.head + i) & (self.ring().len() - 1)
     }
 
     pub(crate) fn get(&self, i: usize) -> &Entry {
-        &self.ring[self.idx(i)]
+        &self.ring()[self.idx(i)]
     }
 
     fn get_mut(&mut self, i: usize) -> &mut Entry {
         let j = self.idx(i);
-        &mut self.ring[j]
+        &mut self.ring_mut()[j]
     }
 
     fn set_flags(&mut self, i: usize, flags: u8) {
@@ -244,7 +275,7 @@ impl Scoreboard {
             // the scoreboard is only a hint.
             self.clear();
         }
-        if self.len == self.ring.len() {
+        if self.len == self.ring().len() {
             if self.len < CAPACITY {
                 self.grow();
             } else {
@@ -276,14 +307,15 @@ impl Scoreboard {
         };
     }
 
-    /// Double the ring (from 8 slots, up to [`CAPACITY`]), its entries in order from slot 0.
+    /// Double the ring (from the inline slots to 8 on the heap, up to [`CAPACITY`]), its
+    /// entries in order from slot 0.
     fn grow(&mut self) {
-        let size = (self.ring.len() * 2).clamp(MIN_SLOTS, CAPACITY);
+        let size = (self.ring().len() * 2).clamp(MIN_SLOTS, CAPACITY);
         let mut ring = vec![Entry::EMPTY; size].into_boxed_slice();
         for (i, slot) in ring.iter_mut().enumerate().take(self.len) {
             *slot = *self.get(i);
         }
-        self.ring = ring;
+        self.heap = ring;
         self.head = 0;
     }
 
@@ -399,7 +431,7 @@ impl Scoreboard {
                 let prev = *self.get(i);
                 *self.get_mut(i + 1) = prev;
             }
-            self.head = (self.head + 1) & (self.ring.len() - 1);
+            self.head = (self.head + 1) & (self.ring().len() - 1);
         } else {
             for i in at + 1..self.len - 1 {
                 let next = *self.get(i + 1);
@@ -471,7 +503,7 @@ impl Scoreboard {
                 self.sacked_bytes -= s0;
                 self.lost_bytes -= l0;
                 self.partial_bytes -= p0;
-                self.head = (self.head + 1) & (self.ring.len() - 1);
+                self.head = (self.head + 1) & (self.ring().len() - 1);
                 self.len -= 1;
             } else {
                 let e = *e;
@@ -835,7 +867,7 @@ mod tests {
     #[test]
     fn ring_grows_in_order_across_the_wrap() {
         let mut s = Scoreboard::new();
-        assert_eq!(s.ring.len(), 0, "nothing allocated before the first segment");
+        assert_eq!(s.heap.len(), 0, "nothing allocated before the first segment");
         let seg = |i: u32| (SeqNum(i * 10), SeqNum(i * 10 + 10));
         for i in 0..MIN_SLOTS as u32 {
             let (a, b) = seg(i);
@@ -849,7 +881,7 @@ mod tests {
             s.push(a, b, t(2), TxSnap::ZERO);
         }
         assert_eq!(s.len(), 37);
-        assert_eq!(s.ring.len(), 64);
+        assert_eq!(s.heap.len(), 64);
         for i in 0..s.len() {
             assert_eq!(s.get(i).start, SeqNum((i as u32 + 3) * 10), "entry {i}");
         }

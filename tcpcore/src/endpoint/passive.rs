@@ -219,7 +219,9 @@ impl Endpoint {
         tuple: FourTuple,
         seg: &Segment<'a>,
     ) -> Option<DatagramEvent<'a>> {
-        if let Some(e) = self.syn_queue.get(tuple).copied() {
+        // Taken out at once (the common case completes it: one probe of the table, not
+        // two); `complete_half_open` puts it back when it stays.
+        if let Some(e) = self.syn_queue.remove(tuple) {
             return self.complete_half_open(now, li, e, seg);
         }
         let Some(Some(l)) = self.listeners.get(li as usize) else { return None };
@@ -269,28 +271,30 @@ impl Endpoint {
     ) -> Option<DatagramEvent<'a>> {
         if seg.tcp.ack != e.iss + 1 {
             // RFC 9293 §3.10.7.4 SYN-RECEIVED: unacceptable ACK → <SEQ=SEG.ACK><CTL=RST>.
+            self.syn_queue.put_back(e);
             self.reset_for(now, seg);
             return None;
         }
         if seg.tcp.seq != e.syn.seq + 1 {
+            self.syn_queue.put_back(e);
             self.stats.listener_drops += 1;
             return None;
         }
         let bare = seg.payload.is_empty() && !seg.tcp.flags.fin();
         if bare && e.retries < self.defer_accept(li) {
             // Linux `tcp_check_req`: while TCP_DEFER_ACCEPT lasts, a bare ACK is dropped.
-            self.syn_queue.mark_acked(e.tuple);
+            self.syn_queue.put_back(HalfOpen { acked: true, ..e });
             self.stats.defer_accept_drops += 1;
             return None;
         }
         if !self.admit(now, li, seg) {
             if self.listeners[li as usize].as_ref().is_some_and(|l| l.opts.abort_on_overflow) {
-                self.syn_queue.remove(e.tuple);
                 self.release_half_open(&e);
+            } else {
+                self.syn_queue.put_back(e);
             }
             return None;
         }
-        self.syn_queue.remove(e.tuple);
         self.release_half_open(&e);
         let p = ConnParams {
             local: e.tuple.local,

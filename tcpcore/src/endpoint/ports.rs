@@ -7,7 +7,9 @@
 //! bound an address but neither listens nor connects yet holds it as a reservation
 //! ([`Endpoint::bind`]), which every other bind, listen and port choice respects.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Endpoint, FourTuple, ListenOptions};
@@ -91,19 +93,36 @@ pub(crate) fn conflicts(a: SocketAddr, b: SocketAddr) -> bool {
 /// Live connections per local (port, IP), split by how they were opened, and the
 /// reservations of bound sockets.
 ///
-/// An entry whose counts fall to zero stays (it holds nothing: every query ignores it) until
-/// empty entries outnumber the others and [`SWEEP_MIN`]; then one pass drops them all. A
-/// server's port then keeps its entry between connections, and a removal from the tree
-/// (a third of the endpoint's own work per connection) becomes a share of a bulk rebuild.
+/// Hash maps by port (an O(1) probe: a search of an ordered tree by (port, IP) cost two
+/// hundred instructions per connection opened or closed). A port is almost always held on
+/// one address: `by_port` keeps that one inline (36 bytes an entry, about what the tree
+/// spent per entry), `more` the others (several local addresses, or a wildcard beside a
+/// specific one). An entry goes when nothing holds it any more. The ports are this
+/// endpoint's own (a listener's, or one the keyed walk above chose for an active open),
+/// never a peer's choice, so the maps need no keyed hash.
 #[derive(Debug, Default)]
 pub(crate) struct HeldPorts {
-    by_port: BTreeMap<(u16, IpAddr), Held>,
-    /// Entries whose counts are all zero.
-    empty: usize,
+    by_port: HashMap<u16, (IpAddr, Held), BuildHasherDefault<PortHasher>>,
+    more: HashMap<u16, Vec<(IpAddr, Held)>, BuildHasherDefault<PortHasher>>,
 }
 
-/// Empty entries always tolerated (see [`HeldPorts`]).
-const SWEEP_MIN: usize = 8;
+/// A multiplicative hash of a port number (see [`HeldPorts`]: not attacker-chosen).
+#[derive(Default)]
+pub(crate) struct PortHasher(u64);
+
+impl Hasher for PortHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Held {
@@ -111,8 +130,6 @@ struct Held {
     passive: u32,
     /// Sockets bound here that neither listen nor connect yet ([`Endpoint::bind`]).
     bound: u32,
-    /// Empty, and counted in [`HeldPorts::empty`].
-    kept: bool,
 }
 
 impl Held {
@@ -128,13 +145,20 @@ impl Held {
 impl HeldPorts {
     /// The entry of `local`, made if missing.
     fn entry(&mut self, local: SocketAddr) -> &mut Held {
-        let h = self.by_port.entry((local.port(), local.ip())).or_default();
-        if h.is_empty() {
-            // New, or an empty one kept by `settle`: it holds something from now on.
-            self.empty = self.empty.saturating_sub(usize::from(h.kept));
-            h.kept = false;
+        let (port, ip) = (local.port(), local.ip());
+        let first = self.by_port.entry(port).or_insert((ip, Held::default()));
+        if first.0 == ip {
+            return &mut first.1;
         }
-        h
+        let more = self.more.entry(port).or_default();
+        let i = match more.iter().position(|(a, _)| *a == ip) {
+            Some(i) => i,
+            None => {
+                more.push((ip, Held::default()));
+                more.len() - 1
+            }
+        };
+        &mut more[i].1
     }
 
     /// A connection now uses `local`; `passive` when a listener accepted it.
@@ -149,14 +173,14 @@ impl HeldPorts {
 
     /// A connection that [`HeldPorts::hold`] counted is gone.
     pub(crate) fn release(&mut self, local: SocketAddr, passive: bool) {
-        let key = (local.port(), local.ip());
-        let Some(h) = self.by_port.get_mut(&key) else { return };
-        if passive {
-            h.passive = h.passive.saturating_sub(1);
-        } else {
-            h.active = h.active.saturating_sub(1);
-        }
-        self.settle(key);
+        self.lower(local, |h| {
+            if passive {
+                h.passive = h.passive.saturating_sub(1);
+            } else {
+                h.active = h.active.saturating_sub(1);
+            }
+            true
+        });
     }
 
     /// A socket reserved `local` ([`Endpoint::bind`]).
@@ -166,40 +190,55 @@ impl HeldPorts {
 
     /// A reservation of `local` ended; false if there was none.
     fn unreserve(&mut self, local: SocketAddr) -> bool {
-        let key = (local.port(), local.ip());
-        let Some(h) = self.by_port.get_mut(&key).filter(|h| h.bound > 0) else { return false };
-        h.bound -= 1;
-        self.settle(key);
-        true
+        self.lower(local, |h| {
+            let had = h.bound > 0;
+            h.bound = h.bound.saturating_sub(1);
+            had
+        })
     }
 
-    /// After a count of `key` fell: keep its entry if it became empty, and drop every empty
-    /// entry once they are too many.
-    fn settle(&mut self, key: (u16, IpAddr)) {
-        let Some(h) = self.by_port.get_mut(&key) else { return };
-        if !h.is_empty() || h.kept {
-            return;
+    /// Apply `f` (which lowers a count) to `local`'s entry, then forget it if it holds
+    /// nothing. Returns `f`'s answer, false when `local` has no entry.
+    fn lower(&mut self, local: SocketAddr, f: impl FnOnce(&mut Held) -> bool) -> bool {
+        let (port, ip) = (local.port(), local.ip());
+        let Entry::Occupied(mut first) = self.by_port.entry(port) else { return false };
+        if first.get().0 == ip {
+            let done = f(&mut first.get_mut().1);
+            if first.get().1.is_empty() {
+                // Another address of the port takes the inline place, if there is one.
+                match self.more.get_mut(&port).and_then(Vec::pop) {
+                    Some(next) => *first.get_mut() = next,
+                    None => {
+                        first.remove(); // no second probe of the map
+                    }
+                }
+                if self.more.get(&port).is_some_and(Vec::is_empty) {
+                    self.more.remove(&port);
+                }
+            }
+            return done;
         }
-        h.kept = true;
-        self.empty += 1;
-        if self.empty > SWEEP_MIN && self.empty > self.by_port.len() - self.empty {
-            // Rebuilt from the sorted survivors in one pass (BTreeMap bulk-builds a sorted
-            // sequence), cheaper per entry than removing each.
-            let map = core::mem::take(&mut self.by_port);
-            self.by_port = map.into_iter().filter(|(_, h)| !h.is_empty()).collect();
-            self.empty = 0;
+        let Some(more) = self.more.get_mut(&port) else { return false };
+        let Some(i) = more.iter().position(|(a, _)| *a == ip) else { return false };
+        let done = f(&mut more[i].1);
+        if more[i].1.is_empty() {
+            more.swap_remove(i);
+            if more.is_empty() {
+                self.more.remove(&port);
+            }
         }
+        done
     }
 
     /// Connections on `local`'s port whose address conflicts with `local`'s, and which
     /// `counts` says hold it.
     fn any(&self, local: SocketAddr, counts: impl Fn(&Held) -> bool) -> bool {
         let port = local.port();
-        let lo = (port, IpAddr::from([0u8; 4]));
-        let hi = (port, IpAddr::from([0xffu8; 16]));
-        self.by_port
-            .range(lo..=hi)
-            .any(|(&(p, ip), h)| counts(h) && conflicts(local, SocketAddr::new(ip, p)))
+        let Some((ip, h)) = self.by_port.get(&port) else { return false };
+        let hit = |ip: IpAddr, h: &Held| counts(h) && conflicts(local, SocketAddr::new(ip, port));
+        hit(*ip, h)
+            || (!self.more.is_empty()
+                && self.more.get(&port).is_some_and(|m| m.iter().any(|(ip, h)| hit(*ip, h))))
     }
 }
 
@@ -302,8 +341,8 @@ mod tests {
     use super::*;
 
     /// PT-01: an address whose last connection closed holds nothing (for its own address and
-    /// for the wildcard), its reservation counts again when reused, and the empty entries
-    /// kept between sweeps stay bounded however many ports come and go.
+    /// for the wildcard), its reservation counts again when reused, and no entry outlives
+    /// what it held, however many ports come and go.
     #[test]
     fn pt_01_released_addresses_hold_nothing_and_empty_entries_stay_bounded() {
         let mut held = HeldPorts::default();
@@ -317,12 +356,41 @@ mod tests {
             assert!(!any(&held, a));
             assert!(!any(&held, SocketAddr::new([0u8; 4].into(), port)));
         }
-        assert!(held.by_port.len() <= SWEEP_MIN + 1, "{} entries", held.by_port.len());
+        assert!(held.by_port.is_empty(), "{} entries", held.by_port.len());
         let a = SocketAddr::new(ip, 2999);
         held.reserve(a);
         assert!(held.any(a, |x| x.bound > 0));
         assert!(held.unreserve(a));
         assert!(!held.unreserve(a));
         assert!(!any(&held, a));
+    }
+
+    /// PT-01: one port held on several addresses (a wildcard beside specific ones): each
+    /// address counts for itself and for the wildcard until its own last holder goes, in
+    /// whatever order they go.
+    #[test]
+    fn pt_01_one_port_on_several_addresses_counts_each_until_released() {
+        let mut held = HeldPorts::default();
+        let port = 4000;
+        let a = SocketAddr::new([10, 0, 0, 1].into(), port);
+        let b = SocketAddr::new([10, 0, 0, 2].into(), port);
+        let any_v4 = SocketAddr::new([0u8; 4].into(), port);
+        let holds = |h: &HeldPorts, at| h.any(at, |x: &Held| !x.is_empty());
+        held.hold(a, false);
+        held.reserve(b);
+        held.hold(b, true);
+        assert!(holds(&held, a) && holds(&held, b) && holds(&held, any_v4));
+        held.release(a, false);
+        assert!(!holds(&held, a), "a's last holder went");
+        assert!(holds(&held, b) && holds(&held, any_v4));
+        held.hold(a, true);
+        assert!(holds(&held, a));
+        assert!(held.unreserve(b));
+        assert!(!held.unreserve(b), "one reservation, ended once");
+        held.release(b, true);
+        assert!(!holds(&held, b) && holds(&held, any_v4));
+        held.release(a, true);
+        assert!(!holds(&held, any_v4));
+        assert!(held.by_port.is_empty() && held.more.is_empty());
     }
 }

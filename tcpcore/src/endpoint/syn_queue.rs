@@ -80,12 +80,11 @@ impl SynQueue {
         }
     }
 
-    /// Record that a bare ACK completed `t`'s handshake while its listener defers accepting.
-    pub(crate) fn mark_acked(&mut self, t: FourTuple) {
-        if let Some(mut e) = self.entries.get(t).copied() {
-            e.acked = true;
-            self.entries.insert(t, e);
-        }
+    /// Put back an entry [`SynQueue::remove`] just took out, unchanged but for its flags
+    /// (`acked`: a bare ACK completed its handshake while its listener defers accepting):
+    /// its timer is still queued (same deadline), so none is added.
+    pub(crate) fn put_back(&mut self, entry: HalfOpen) {
+        self.entries.insert(entry.tuple, entry);
     }
 
     pub(crate) fn remove(&mut self, t: FourTuple) -> Option<HalfOpen> {
