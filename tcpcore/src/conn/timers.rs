@@ -258,4 +258,12 @@ mod tests {
         t.stop_all();
         assert_eq!(t, TimerTable::default());
     }
+
+    /// The cached fields fit beside the slots without aligning the table to 8 bytes, so
+    /// the connection does not grow (issue 12, MEM-01's margin).
+    #[test]
+    fn table_stays_four_byte_aligned() {
+        assert_eq!(core::mem::align_of::<TimerTable>(), 4);
+        assert_eq!(core::mem::size_of::<TimerTable>(), 92);
+    }
 }

@@ -529,6 +529,12 @@ impl Endpoint {
         it.trim();
     }
 
+    /// An ICMP refusal waits for [`Endpoint::poll_transmit`].
+    #[inline]
+    pub(super) fn intercept_transmit_pending(&self) -> bool {
+        !self.intercept.icmp_out.is_empty()
+    }
+
     /// Write the next queued ICMP refusal into `buf`.
     pub(super) fn poll_intercept_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
         while let Some(r) = self.intercept.icmp_out.pop_front() {

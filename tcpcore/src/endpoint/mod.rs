@@ -788,7 +788,16 @@ impl Endpoint {
     }
 
     /// The next packet the endpoint itself must send, written into `buf`.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    #[inline]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.out.is_empty() && !self.intercept_transmit_pending() {
+            return None; // the usual answer, inlined into the caller: drivers ask every step
+        }
+        self.poll_transmit_queued(now, buf)
+    }
+
+    /// [`Endpoint::poll_transmit`] with something queued.
+    fn poll_transmit_queued(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(reply) = self.out.pop_front() {
             let len = match reply {
                 Reply::Tcp { src, dst, repr, ip } => {
