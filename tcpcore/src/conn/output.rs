@@ -366,6 +366,12 @@ impl Connection {
             return false;
         }
         let cur = self.rcv_wnd();
+        // The offerable window never exceeds the free buffer: when that is less than twice
+        // the window already offered (almost every poll), stop before asking the endpoint's
+        // memory budget (an atomic load).
+        if (self.recv_buf.free() as u32) < 2 * cur {
+            return false;
+        }
         let new = self.offerable_window();
         new >= 2 * cur && new - cur >= self.sws_threshold()
     }
