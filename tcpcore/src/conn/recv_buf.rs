@@ -225,10 +225,7 @@ impl RecvBuf {
         let cap = self.buf.len();
         let first = n.min(cap - self.head);
         dst[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
-        if first < n {
-            // Wrapped; skipped otherwise, as an empty copy is still a call to `memcpy`.
-            dst[first..n].copy_from_slice(&self.buf[..n - first]);
-        }
+        dst[first..n].copy_from_slice(&self.buf[..n - first]);
         self.head = super::ring::wrap(self.head + n, cap);
         self.unread -= n;
         self.consumed += n as u64;
