@@ -45,6 +45,14 @@
 //!    [`Endpoint::poll_timeout`] and [`Endpoint::handle_timeout`]. Connections made by a
 //!    listener wait in its accept queue until [`Endpoint::accept`].
 //!
+//! Polling what has nothing to do is cheap, so a driver may poll every connection after
+//! every step: [`Connection::poll_timeout`] and [`Endpoint::poll_timeout`] read one cached
+//! deadline (kept exact as timers change), and [`Connection::poll_transmit`],
+//! [`Endpoint::poll_transmit`], [`Connection::poll_event`] and a [`Connection::read`] that
+//! finds nothing answer `None` (or `WouldBlock`) with a few inlined tests. The earliest
+//! deadline over all connections is needed only when nothing was sent, to know how long to
+//! sleep, as in the loop below.
+//!
 //! Time is an [`Instant`] (microseconds since an epoch the caller picks). Randomness comes
 //! from [`EndpointConfig::seed`]: the same seed and inputs give byte-identical outputs.
 //!

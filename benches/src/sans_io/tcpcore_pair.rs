@@ -16,6 +16,9 @@ const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 struct Host {
     ep: Endpoint,
     conns: Vec<Option<Box<Connection>>>,
+    /// The buffer the next packet is written into: it goes on the link when a poll fills
+    /// it, replaced from the link's free list (as smoltcp's side takes a buffer per packet).
+    tx_buf: Vec<u8>,
 }
 
 impl Host {
@@ -29,7 +32,7 @@ impl Host {
         let offload = case.csum == Csum::Offloaded;
         cfg.conn.offload.tx_checksum = offload;
         cfg.conn.offload.rx_checksum = offload;
-        Host { ep: Endpoint::new(cfg), conns: Vec::new() }
+        Host { ep: Endpoint::new(cfg), conns: Vec::new(), tx_buf: vec![0; case.mtu] }
     }
 
     fn insert(&mut self, h: ConnectionHandle, c: Box<Connection>) {
@@ -65,35 +68,37 @@ impl Host {
     }
 
     /// Run due timers, send everything there is to send into `pipe`, drop drained
-    /// connections. Returns the earliest deadline left.
-    fn transmit(&mut self, now: Instant, pipe: &mut Pipe) -> Option<Instant> {
-        let mut buf = pipe.alloc();
+    /// connections (the crate docs' steps 2, 3, 5 and 6).
+    fn transmit(&mut self, now: Instant, pipe: &mut Pipe) {
+        let buf = &mut self.tx_buf;
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
         }
-        while let Some(t) = self.ep.poll_transmit(now, &mut buf) {
+        while let Some(t) = self.ep.poll_transmit(now, buf) {
             let next = pipe.alloc();
-            pipe.push(std::mem::replace(&mut buf, next), t.len);
+            pipe.push(std::mem::replace(buf, next), t.len);
         }
-        let mut next = self.ep.poll_timeout();
         for i in 0..self.conns.len() {
             let Some(c) = self.conns[i].as_deref_mut() else { continue };
             if c.poll_timeout().is_some_and(|t| t <= now) {
                 c.handle_timeout(now);
             }
-            while let Some(t) = c.poll_transmit(now, &mut buf) {
+            while let Some(t) = c.poll_transmit(now, buf) {
                 let next = pipe.alloc();
-                pipe.push(std::mem::replace(&mut buf, next), t.len);
+                pipe.push(std::mem::replace(buf, next), t.len);
             }
             if c.is_drained() {
                 let c = self.conns[i].take().expect("present");
                 self.ep.connection_closed(ConnectionHandle(i), &c);
-                continue;
             }
-            next = next.into_iter().chain(c.poll_timeout()).min();
         }
-        pipe.recycle(buf);
-        next
+    }
+
+    /// The earliest deadline of the endpoint and its connections: asked only when nothing
+    /// was sent, as the crate docs' run loop does (and smoltcp's side asks `poll_at`).
+    fn next_deadline(&self) -> Option<Instant> {
+        let conns = self.conns.iter().filter_map(|c| c.as_deref()?.poll_timeout());
+        conns.chain(self.ep.poll_timeout()).min()
     }
 }
 
@@ -118,10 +123,11 @@ impl TcpcorePair {
         self.now = Instant::from_micros(self.now.as_micros() + 1);
         let now = self.now;
         self.client.receive(now, &mut self.link.s2c);
-        let a = self.client.transmit(now, &mut self.link.c2s);
+        self.client.transmit(now, &mut self.link.c2s);
         self.server.receive(now, &mut self.link.c2s);
-        let b = self.server.transmit(now, &mut self.link.s2c);
+        self.server.transmit(now, &mut self.link.s2c);
         if in_flight == 0 && self.link.carried() == before {
+            let (a, b) = (self.client.next_deadline(), self.server.next_deadline());
             if let Some(t) = a.into_iter().chain(b).min() {
                 self.now = self.now.max(t);
             }

@@ -531,6 +531,7 @@ impl Connection {
     /// [`ReadError::WouldBlock`] when nothing is buffered yet, [`ReadError::NotConnected`]
     /// before the handshake, [`ReadError::Failed`] once after a failure, when the data
     /// received before it has been read.
+    #[inline]
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
         self.unclaimed = false;
         if buf.is_empty() {
@@ -543,6 +544,16 @@ impl Connection {
             self.unsync_timers();
             return Ok(n);
         }
+        // Inlined into the caller: the usual end of an application's read loop. What
+        // `read_nothing` answers when no FIN came and no failure is pending.
+        if self.state == State::Established && !self.fin_received && !self.error_unreported {
+            return Err(ReadError::WouldBlock);
+        }
+        self.read_nothing()
+    }
+
+    /// [`Connection::read`] with nothing to copy: end of stream, the failure, or why not.
+    fn read_nothing(&mut self) -> Result<usize, ReadError> {
         // Linux tcp_recvmsg: the peer's FIN (SOCK_DONE) ends the stream before `sk_err`.
         if self.fin_received {
             return Ok(0);
@@ -692,10 +703,16 @@ impl Connection {
     }
 
     /// The next application event, if any.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.events == 0 {
-            return None; // the usual answer: drivers ask after every step
+            return None; // the usual answer, inlined into the caller: drivers ask after every step
         }
+        self.next_event()
+    }
+
+    /// [`Connection::poll_event`] with some event pending.
+    fn next_event(&mut self) -> Option<Event> {
         for (bit, event) in [
             (ev::CONNECTED, Event::Connected),
             (ev::READABLE, Event::Readable),

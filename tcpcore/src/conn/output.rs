@@ -25,15 +25,23 @@ impl Connection {
     /// With [`Offload::gso_max_size`](crate::Offload::gso_max_size) set, new data goes out
     /// in super-segments of up to that size (or `buf.len()`, if smaller) for the device to
     /// cut up; [`Transmit::gso_size`] is then the size of each segment's payload.
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if self.timers_synced && self.idle_output() {
             // Nothing changed since the timers were last armed, and `next_segment` would find
             // nothing to send and change nothing (nor trace anything, so no span either):
-            // most polls of an idle or waiting connection.
+            // most polls of an idle or waiting connection. Inlined into the caller, apart
+            // from the large function that sends.
             #[cfg(debug_assertions)]
             self.assert_timers_synced(now);
             return None;
         }
+        self.poll_transmit_busy(now, buf)
+    }
+
+    /// [`Connection::poll_transmit`] when something may be due or the timers may need
+    /// arming.
+    fn poll_transmit_busy(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if Self::debug_on() {
             return self.poll_transmit_in_span(now, buf);
         }
@@ -371,6 +379,12 @@ impl Connection {
             return false;
         }
         let cur = self.rcv_wnd();
+        // The offerable window never exceeds the free buffer: when that is less than twice
+        // the window already offered (almost every poll), stop before asking the endpoint's
+        // memory budget (an atomic load).
+        if (self.recv_buf.free() as u32) < 2 * cur {
+            return false;
+        }
         let new = self.offerable_window();
         new >= 2 * cur && new - cur >= self.sws_threshold()
     }

@@ -63,7 +63,11 @@ impl SendBuf {
         let tail = super::ring::wrap(self.head + self.len, cap);
         let first = n.min(cap - tail);
         self.buf[tail..tail + first].copy_from_slice(&data[..first]);
-        self.buf[..n - first].copy_from_slice(&data[first..n]);
+        if first < n {
+            // Wrapped (rarely: a small write usually fits before the end). Not an empty
+            // copy: that is still a call to `memcpy`.
+            self.buf[..n - first].copy_from_slice(&data[first..n]);
+        }
         self.len += n;
         n
     }

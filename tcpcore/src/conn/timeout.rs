@@ -11,7 +11,9 @@ use crate::{ConnectionError, Instant};
 const ORPHAN_RETRIES: u8 = 8;
 
 impl Connection {
-    /// The earliest deadline at which [`Connection::handle_timeout`] must run.
+    /// The earliest deadline at which [`Connection::handle_timeout`] must run. O(1): the
+    /// timer table keeps its earliest deadline as timers change.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }

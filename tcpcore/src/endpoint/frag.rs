@@ -421,6 +421,7 @@ impl Endpoint {
             .frags
             .entry(now, f.key, budget, timeout)
             .and_then(|slot| Ok((slot, self.frags.add(slot, f.offset, f.data, f.more, budget)?)));
+        self.refresh_deadline(); // a new datagram queued its expiry
         let slot = match result {
             Ok((slot, Added::Stored)) => slot,
             Ok((_, Added::Duplicate)) => {

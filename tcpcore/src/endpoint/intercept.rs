@@ -306,6 +306,7 @@ impl Endpoint {
     pub fn set_interception(&mut self, opts: InterceptOptions) -> Vec<ConnectionHandle> {
         if opts.mode != InterceptMode::Decide || opts.mode != self.intercept.opts.mode {
             self.intercept.clear_pending();
+            self.refresh_deadline();
         }
         let mut orphans = Vec::new();
         match (opts.mode, self.intercept.listener) {
@@ -395,6 +396,7 @@ impl Endpoint {
         };
         self.intercept.pending.remove(id.tuple);
         self.intercept.trim();
+        self.refresh_deadline();
         let (t, st) = (id.tuple, &mut self.stats.intercept);
         match decision {
             Decision::Complete => {
@@ -502,6 +504,7 @@ impl Endpoint {
         it.fresh.push_back((tuple, serial));
         it.trim();
         self.stats.intercept.requests += 1;
+        self.refresh_deadline();
     }
 
     /// The earliest decision deadline (possibly of a request decided since; handling it is
@@ -524,6 +527,12 @@ impl Endpoint {
             }
         }
         it.trim();
+    }
+
+    /// An ICMP refusal waits for [`Endpoint::poll_transmit`].
+    #[inline]
+    pub(super) fn intercept_transmit_pending(&self) -> bool {
+        !self.intercept.icmp_out.is_empty()
     }
 
     /// Write the next queued ICMP refusal into `buf`.

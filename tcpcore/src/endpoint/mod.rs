@@ -182,6 +182,12 @@ pub struct Endpoint {
     intercept: intercept::Intercept,
     /// TCP Fast Open: cookie keys, the client's cookie cache (RFC 7413).
     fast_open: fastopen::FastOpen,
+    /// The earliest of the four deadlines above (SYN queue, TIME-WAIT, reassembly,
+    /// interception requests), what [`Endpoint::poll_timeout`] returns: refreshed by
+    /// [`Endpoint::refresh_deadline`] wherever one of their queues changes, so that the
+    /// drivers' call after every poll reads one field (debug builds compare it with the
+    /// queues).
+    deadline: Option<Instant>,
 }
 
 impl Endpoint {
@@ -221,6 +227,7 @@ impl Endpoint {
             stats: EndpointStats::default(),
             intercept: intercept::Intercept::new(intercept_key),
             fast_open: fastopen::FastOpen::new(&cfg.fast_open, fast_open_key),
+            deadline: None,
             conn_cfg: cfg.conn.into(),
             budget: MemBudget::new(cfg.mem_pressure),
             cfg,
@@ -560,6 +567,7 @@ impl Endpoint {
             if !self.time_wait.insert(entry) {
                 self.stats.time_wait_overflows += 1;
             }
+            self.refresh_deadline();
         }
     }
 
@@ -685,6 +693,7 @@ impl Endpoint {
         } else if t.flags.fin() && t.seq + seg.payload.len() as u32 + 1 == tw.rcv_nxt {
             // CL-08: the peer's FIN again: our ACK was lost. Restart 2 MSL.
             self.time_wait.restart(tw.tuple, now + self.cfg.conn.msl * 2);
+            self.refresh_deadline();
         } else if !t.flags.syn() && !t.flags.fin() && seg.payload.is_empty() && t.seq == tw.rcv_nxt
         {
             // RFC 9293 §3.10.7.4: an acceptable bare ACK carries nothing to answer (Linux
@@ -779,7 +788,16 @@ impl Endpoint {
     }
 
     /// The next packet the endpoint itself must send, written into `buf`.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    #[inline]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.out.is_empty() && !self.intercept_transmit_pending() {
+            return None; // the usual answer, inlined into the caller: drivers ask every step
+        }
+        self.poll_transmit_queued(now, buf)
+    }
+
+    /// [`Endpoint::poll_transmit`] with something queued.
+    fn poll_transmit_queued(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(reply) = self.out.pop_front() {
             let len = match reply {
                 Reply::Tcp { src, dst, repr, ip } => {
@@ -805,12 +823,26 @@ impl Endpoint {
     /// The earliest deadline of the endpoint's own timers (SYN-ACK retransmissions,
     /// TIME-WAIT expiry, fragment reassembly timeouts, the decision timeout of connection
     /// requests).
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        // Called after every poll by every driver: pairwise minimums, not an iterator chain
-        // over the four (a third of the cost).
+        // Called after every poll by every driver: one field, kept by `refresh_deadline`.
+        #[cfg(debug_assertions)]
+        assert_eq!(self.deadline, self.scan_deadline(), "endpoint deadline is stale");
+        self.deadline
+    }
+
+    /// The earliest deadline of the endpoint's queues, from the queues themselves.
+    fn scan_deadline(&self) -> Option<Instant> {
         let a = earliest(self.syn_queue.next_deadline(), self.time_wait.next_deadline());
         let b = earliest(self.frags.next_deadline(), self.intercept_deadline());
         earliest(a, b)
+    }
+
+    /// Recompute [`Endpoint::poll_timeout`]'s answer: after any change to the SYN queue's,
+    /// the TIME-WAIT table's, the reassembler's or the interception requests' deadlines
+    /// (none of which changes on the path of a segment for an established connection).
+    pub(crate) fn refresh_deadline(&mut self) {
+        self.deadline = self.scan_deadline();
     }
 
     /// Run the endpoint's timers due at `now`. Spurious calls are harmless.
@@ -821,6 +853,7 @@ impl Endpoint {
         while let Some(entry) = self.syn_queue.pop_due(now) {
             self.on_syn_ack_timeout(now, entry);
         }
+        self.refresh_deadline();
     }
 }
 

@@ -155,6 +155,7 @@ impl Endpoint {
         };
         self.send_syn_ack(now, &entry, false);
         self.syn_queue.insert(entry);
+        self.refresh_deadline();
         None
     }
 
@@ -383,6 +384,7 @@ impl Endpoint {
             self.send_syn_ack(now, &e, true);
         }
         self.syn_queue.insert(e);
+        self.refresh_deadline();
     }
 
     /// The connection options of passive opens at listener `li`: the endpoint's, with the
