@@ -520,6 +520,13 @@ impl Connection {
         })
     }
 
+    /// Whether the device completes the checksum (offload), and the checksum to write.
+    #[inline(always)]
+    fn tx_checksum(&self) -> (bool, TcpChecksum) {
+        let partial = self.cfg.offload.tx_checksum;
+        (partial, if partial { TcpChecksum::Partial } else { TcpChecksum::Full })
+    }
+
     /// [`Connection::emit_repr`] for a [`PlainHeader`].
     #[inline(always)]
     fn emit_plain(
@@ -530,8 +537,7 @@ impl Connection {
         gso_size: Option<u16>,
         ect: u8,
     ) -> Option<Transmit> {
-        let partial = self.cfg.offload.tx_checksum;
-        let csum = if partial { TcpChecksum::Partial } else { TcpChecksum::Full };
+        let (partial, csum) = self.tx_checksum();
         let addrs = (&self.local, &self.remote);
         let len = wire::emit_plain(buf, addrs, h, payload, csum, self.cfg.ip_fields(ect)).ok()?;
         Some(Transmit { len, gso_size, csum_partial: partial })
@@ -547,8 +553,7 @@ impl Connection {
         gso_size: Option<u16>,
         ect: u8,
     ) -> Option<Transmit> {
-        let partial = self.cfg.offload.tx_checksum;
-        let csum = if partial { TcpChecksum::Partial } else { TcpChecksum::Full };
+        let (partial, csum) = self.tx_checksum();
         let (src, dst) = (self.local.ip(), self.remote.ip());
         let len =
             wire::emit_ip(buf, src, dst, repr, payload, csum, self.cfg.ip_fields(ect)).ok()?;

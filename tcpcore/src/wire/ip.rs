@@ -258,6 +258,32 @@ impl Default for IpFields {
     }
 }
 
+/// Copy a TCP payload's two pieces after its header `hdr` and return the checksum field:
+/// with [`TcpChecksum::Full`] the header is a whole number of 32-bit words and the payload
+/// is summed while it is copied, its second piece at whatever offset the first leaves
+/// (RFC 1071 §2: the sum is associative); with [`TcpChecksum::Partial`] the folded
+/// pseudo-header sum `acc`, which the device completes.
+#[inline]
+pub(crate) fn copy_payload(
+    hdr: &[u8],
+    [d0, d1]: [&mut [u8]; 2],
+    [p0, p1]: [&[u8]; 2],
+    acc: u64,
+    csum: TcpChecksum,
+) -> u16 {
+    match csum {
+        TcpChecksum::Full => {
+            let acc = checksum::copy_and_sum(d0, p0, checksum::sum(hdr, acc));
+            checksum::finish(checksum::add_at(acc, checksum::copy_and_sum(d1, p1, 0), p0.len()))
+        }
+        TcpChecksum::Partial => {
+            d0.copy_from_slice(p0);
+            d1.copy_from_slice(p1);
+            checksum::fold(acc)
+        }
+    }
+}
+
 /// [`emit_with`] with the given IP header fields.
 ///
 /// # Errors
@@ -302,19 +328,7 @@ pub fn emit_ip(
     let (d0, d1) = data.split_at_mut(p0.len().min(data.len()));
     // `tcp_len <= 65535` was checked above for both families.
     let acc = checksum::pseudo_header(src, dst, ipv4::PROTO_TCP, tcp_len as u32);
-    let c = match csum {
-        TcpChecksum::Full => {
-            // The header is a whole number of 32-bit words; the payload is summed while it
-            // is copied, its second piece at whatever offset the first leaves.
-            let acc = checksum::copy_and_sum(d0, p0, checksum::sum(hdr, acc));
-            checksum::finish(checksum::add_at(acc, checksum::copy_and_sum(d1, p1, 0), p0.len()))
-        }
-        TcpChecksum::Partial => {
-            d0.copy_from_slice(p0);
-            d1.copy_from_slice(p1);
-            checksum::fold(acc)
-        }
-    };
+    let c = copy_payload(hdr, [d0, d1], [p0, p1], acc, csum);
     if let Some(field) = seg.get_mut(tcp::CHECKSUM_OFFSET..tcp::CHECKSUM_OFFSET + 2) {
         field.copy_from_slice(&c.to_be_bytes());
     }

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use super::ip::{EmitError, IpFields, TcpChecksum};
+use super::ip::{copy_payload, EmitError, IpFields, TcpChecksum};
 use super::tcp::{TcpFlags, CHECKSUM_OFFSET};
 use super::{checksum, ipv4, ipv6, SeqNum, Timestamps};
 
@@ -88,17 +88,7 @@ pub fn emit_plain(
             d1.copy_from_slice(p1);
             checksum::finish(checksum::sum(seg, acc))
         }
-        TcpChecksum::Full => {
-            // As `emit_ip`: the header is whole 32-bit words, the payload is summed while
-            // it is copied, its second piece at whatever offset the first leaves.
-            let acc = checksum::copy_and_sum(d0, p0, checksum::sum(hdr, acc));
-            checksum::finish(checksum::add_at(acc, checksum::copy_and_sum(d1, p1, 0), p0.len()))
-        }
-        TcpChecksum::Partial => {
-            d0.copy_from_slice(p0);
-            d1.copy_from_slice(p1);
-            checksum::fold(acc)
-        }
+        _ => copy_payload(hdr, [d0, d1], [p0, p1], acc, csum),
     };
     seg[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
     Ok(total)
