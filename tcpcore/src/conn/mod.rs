@@ -274,9 +274,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(cfg: SharedConnConfig, p: ConnParams, state: State, passive: bool) -> Self {
+    /// A connection whose congestion controller starts with `cc_mss`-byte segments (the
+    /// passive side knows the negotiated size already; the active side learns it from the
+    /// SYN-ACK and builds its controller again then).
+    fn new(cfg: SharedConnConfig, p: ConnParams, state: State, passive: bool, cc_mss: u32) -> Self {
         let default_mss = default_mss(&p.remote);
-        let cc = new_controller(&cfg, default_mss, u64::from(p.iss.0));
+        let cc = new_controller(&cfg, cc_mss, u64::from(p.iss.0));
+        let rcv_wscale = if passive { 0 } else { open::our_wscale(&cfg) };
         Connection {
             local: p.local,
             remote: p.remote,
@@ -298,7 +302,7 @@ impl Connection {
             snd_mss: default_mss,
             rcv_mss: default_mss,
             snd_wscale: 0,
-            rcv_wscale: 0,
+            rcv_wscale,
             ts_recent: None,
             ts_recent_at: Instant::ZERO,
             ts_offset: p.ts_offset,
@@ -349,8 +353,8 @@ impl Connection {
     /// Active open (RFC 9293 §3.10.1): a connection in SYN-SENT whose SYN goes out on the
     /// first [`Connection::poll_transmit`].
     pub fn connect(cfg: impl Into<SharedConnConfig>, params: ConnParams) -> Self {
-        let mut c = Connection::new(cfg.into(), params, State::SynSent, false);
-        c.rcv_wscale = open::our_wscale(&c.cfg);
+        let mss = default_mss(&params.remote);
+        let c = Connection::new(cfg.into(), params, State::SynSent, false, mss);
         if Self::debug_on() {
             c.span().in_scope(|| tracing::debug!("active open"));
         }
