@@ -353,19 +353,19 @@ impl Connection {
     /// Active open (RFC 9293 §3.10.1): a connection in SYN-SENT whose SYN goes out on the
     /// first [`Connection::poll_transmit`].
     pub fn connect(cfg: impl Into<SharedConnConfig>, params: ConnParams) -> Self {
-        let mss = default_mss(&params.remote);
-        let c = Connection::new(cfg.into(), params, State::SynSent, false, mss);
         if Self::debug_on() {
-            c.span().in_scope(|| tracing::debug!("active open"));
+            span(params.local, params.remote).in_scope(|| tracing::debug!("active open"));
         }
-        c
+        // Built in the return slot: the connection is some 800 bytes to copy.
+        let mss = default_mss(&params.remote);
+        Connection::new(cfg.into(), params, State::SynSent, false, mss)
     }
 
     /// `tcp{local, remote}`: entered by every input and output call, so each event the
     /// connection logs carries its addresses. Made on demand rather than kept: a disabled
     /// span costs a level check, and a kept one 40 bytes in every connection.
     pub(crate) fn span(&self) -> tracing::Span {
-        tracing::debug_span!("tcp", local = %self.local, remote = %self.remote)
+        span(self.local, self.remote)
     }
 
     /// Whether a subscriber may want debug events at all: if not, the entry points skip
@@ -789,6 +789,11 @@ impl Connection {
     pub(crate) fn our_mss(&self) -> u16 {
         open::our_mss(&self.cfg, self.remote.is_ipv4())
     }
+}
+
+/// The span of the connection between `local` and `remote` ([`Connection::span`]).
+fn span(local: SocketAddr, remote: SocketAddr) -> tracing::Span {
+    tracing::debug_span!("tcp", local = %local, remote = %remote)
 }
 
 /// The configured congestion controller for a connection sending `mss`-byte segments;
