@@ -661,3 +661,30 @@ fn hs_01_max_segment_clamps_our_mss_option_and_segments_like_linux_tcp_maxseg() 
     let lens: Vec<usize> = sc.output().iter().map(|o| o.len()).collect();
     assert_eq!(lens, [1100, 1100, 800]);
 }
+
+/// HS-03, HS-04, HS-09: every side's congestion window starts at the initial window in
+/// segments of the size the SYN exchange negotiated (RFC 5681 §3.1, RFC 6928: IW counts in
+/// SMSS; RFC 7323 §3.2: less the timestamps option): a server from the SYN, a client and a
+/// simultaneous opener from the SYN-ACK or crossing SYN, with and without timestamps.
+#[test]
+fn hs_03_initial_window_counts_negotiated_segments_on_every_side() {
+    for ts in [false, true] {
+        let cfg = ConnConfig { timestamps: ts, ..Sc::plain() };
+        let mut o = TcpOptions { mss: Some(1000), ..Default::default() };
+        if ts {
+            o.timestamps = Some(Timestamps { tsval: 7, tsecr: 0 });
+        }
+        let seg_size = if ts { 988 } else { 1000 };
+        let iw = cfg.initial_cwnd * seg_size;
+        let server = Sc::server(cfg, Seg::syn(PEER_ISS).opts(o));
+        assert_eq!(server.conn.info().cwnd, iw, "server, timestamps {ts}");
+        let mut client = Sc::client(cfg);
+        client.deliver(Seg::syn_ack(PEER_ISS, ISS + 1).opts(o));
+        assert_eq!(client.conn.state(), State::Established);
+        assert_eq!(client.conn.info().cwnd, iw, "client, timestamps {ts}");
+        let mut both = Sc::client(cfg);
+        both.deliver(Seg::syn(PEER_ISS).opts(o));
+        assert_eq!(both.conn.state(), State::SynReceived);
+        assert_eq!(both.conn.info().cwnd, iw, "simultaneous open, timestamps {ts}");
+    }
+}

@@ -156,3 +156,25 @@ mod pressure {
         assert!(received > 0);
     }
 }
+
+/// MEM-04: an active open from a bound address (`Endpoint::connect_from`, how tcp-tokio
+/// opens every connection) is charged to the endpoint's memory budget like one from
+/// `Endpoint::connect`: its send buffer counts in `buffer_memory`, and dropping it gives
+/// the bytes back.
+#[test]
+fn mem_04_connect_from_is_charged_to_the_endpoint_budget() {
+    use std::net::SocketAddr;
+    use tcpcore::{Endpoint, EndpointConfig};
+    let mut ep = Endpoint::new(EndpointConfig { seed: 7, ..EndpointConfig::default() });
+    let (local, remote): (SocketAddr, SocketAddr) =
+        ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+    let cfg = ep.config().conn;
+    let (_, mut conn) = ep.connect_from(Instant::ZERO, local, remote, cfg).unwrap();
+    conn.write(&bytes(0, 1000)).unwrap();
+    let mut buf = [0u8; 1600];
+    while conn.poll_transmit(Instant::ZERO, &mut buf).is_some() {}
+    assert!(conn.buffer_bytes() > 0, "the send ring is allocated");
+    assert_eq!(ep.buffer_memory(), conn.buffer_bytes(), "charged to the endpoint");
+    drop(conn);
+    assert_eq!(ep.buffer_memory(), 0, "given back when the connection goes");
+}

@@ -100,9 +100,7 @@ impl Connection {
 
     /// Options of the SYN exchange (RFC 9293 §3.7.1 MSS; RFC 7323 §2.2, §3.2; RFC 2018 §2).
     fn negotiate(&mut self, o: &SynInfo) {
-        // Clamp a hostile tiny MSS (the SACK-panic class of attacks relies on it).
-        let peer_mss = o.mss.map_or(super::default_mss(&self.remote), |m| u32::from(m).max(64));
-        self.snd_mss = peer_mss.min(u32::from(self.our_mss()));
+        self.snd_mss = super::open::syn_snd_mss(&self.cfg, &self.remote, o);
         // We offer scaling on every active SYN when configured, and answer it when offered.
         match o.wscale {
             Some(ws) if self.cfg.window_scaling => {
@@ -117,8 +115,10 @@ impl Connection {
         self.ts_recent = o.tsval.filter(|_| self.cfg.timestamps);
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         self.recv_buf.set_min_slack(1 << self.rcv_wscale);
-        let mss = self.effective_mss();
-        self.cc = super::new_controller(&self.cfg, mss, u64::from(self.iss.0));
+        debug_assert_eq!(
+            self.effective_mss(),
+            super::open::negotiated_mss(&self.cfg, &self.remote, o)
+        );
     }
 
     /// RFC 9293 §3.10.7.3: SYN-SENT.
@@ -145,6 +145,9 @@ impl Connection {
             return;
         }
         self.take_syn(&SynInfo::from_segment(seg), now);
+        // The controller was built for the default MSS before the SYN-ACK (or crossing
+        // SYN) told us the segment size; nothing has been sent under it but the SYN.
+        self.cc = super::new_controller(&self.cfg, self.effective_mss(), u64::from(self.iss.0));
         if t.flags.ack() {
             self.ecn_on_syn_ack(seg);
             self.ack_syn(now, t.ack);

@@ -274,9 +274,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(cfg: SharedConnConfig, p: ConnParams, state: State, passive: bool) -> Self {
+    /// A connection whose congestion controller starts with `cc_mss`-byte segments (the
+    /// passive side knows the negotiated size already; the active side learns it from the
+    /// SYN-ACK and builds its controller again then).
+    fn new(cfg: SharedConnConfig, p: ConnParams, state: State, passive: bool, cc_mss: u32) -> Self {
         let default_mss = default_mss(&p.remote);
-        let cc = new_controller(&cfg, default_mss, u64::from(p.iss.0));
+        let cc = new_controller(&cfg, cc_mss, u64::from(p.iss.0));
+        let rcv_wscale = if passive { 0 } else { open::our_wscale(&cfg) };
         Connection {
             local: p.local,
             remote: p.remote,
@@ -298,7 +302,7 @@ impl Connection {
             snd_mss: default_mss,
             rcv_mss: default_mss,
             snd_wscale: 0,
-            rcv_wscale: 0,
+            rcv_wscale,
             ts_recent: None,
             ts_recent_at: Instant::ZERO,
             ts_offset: p.ts_offset,
@@ -349,19 +353,19 @@ impl Connection {
     /// Active open (RFC 9293 §3.10.1): a connection in SYN-SENT whose SYN goes out on the
     /// first [`Connection::poll_transmit`].
     pub fn connect(cfg: impl Into<SharedConnConfig>, params: ConnParams) -> Self {
-        let mut c = Connection::new(cfg.into(), params, State::SynSent, false);
-        c.rcv_wscale = open::our_wscale(&c.cfg);
         if Self::debug_on() {
-            c.span().in_scope(|| tracing::debug!("active open"));
+            span(params.local, params.remote).in_scope(|| tracing::debug!("active open"));
         }
-        c
+        // Built in the return slot: the connection is some 800 bytes to copy.
+        let mss = default_mss(&params.remote);
+        Connection::new(cfg.into(), params, State::SynSent, false, mss)
     }
 
     /// `tcp{local, remote}`: entered by every input and output call, so each event the
     /// connection logs carries its addresses. Made on demand rather than kept: a disabled
     /// span costs a level check, and a kept one 40 bytes in every connection.
     pub(crate) fn span(&self) -> tracing::Span {
-        tracing::debug_span!("tcp", local = %self.local, remote = %self.remote)
+        span(self.local, self.remote)
     }
 
     /// Whether a subscriber may want debug events at all: if not, the entry points skip
@@ -785,6 +789,11 @@ impl Connection {
     pub(crate) fn our_mss(&self) -> u16 {
         open::our_mss(&self.cfg, self.remote.is_ipv4())
     }
+}
+
+/// The span of the connection between `local` and `remote` ([`Connection::span`]).
+fn span(local: SocketAddr, remote: SocketAddr) -> tracing::Span {
+    tracing::debug_span!("tcp", local = %local, remote = %remote)
 }
 
 /// The configured congestion controller for a connection sending `mss`-byte segments;

@@ -6,6 +6,7 @@ use super::{ConnParams, Connection, State};
 use crate::config::{ConnConfig, SharedConnConfig};
 use crate::wire::{Segment, SeqNum, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::Instant;
+use std::net::SocketAddr;
 
 /// What a peer's SYN offered: everything a passive open needs. Kept by SYN-queue entries and
 /// rebuilt from SYN cookies.
@@ -94,6 +95,20 @@ pub(crate) fn our_mss(cfg: &ConnConfig, ipv4: bool) -> u16 {
     cfg.max_segment.map_or(mss, |m| mss.min(m.max(88)))
 }
 
+/// The send MSS a SYN (or SYN-ACK) negotiates (RFC 9293 §3.7.1): the peer's, clamped
+/// against a hostile tiny value (the SACK-panic class of attacks relies on one), at most ours.
+pub(crate) fn syn_snd_mss(cfg: &ConnConfig, remote: &SocketAddr, syn: &SynInfo) -> u32 {
+    let peer_mss = syn.mss.map_or(super::default_mss(remote), |m| u32::from(m).max(64));
+    peer_mss.min(u32::from(our_mss(cfg, remote.is_ipv4())))
+}
+
+/// Payload bytes per full segment after a SYN exchange: [`syn_snd_mss`] less the
+/// timestamps option every segment then carries (RFC 7323 §3.2).
+pub(crate) fn negotiated_mss(cfg: &ConnConfig, remote: &SocketAddr, syn: &SynInfo) -> u32 {
+    let ts = cfg.timestamps && syn.tsval.is_some();
+    syn_snd_mss(cfg, remote, syn).saturating_sub(if ts { 12 } else { 0 }).max(1)
+}
+
 /// The window-scale shift we offer: the smallest that lets the whole receive buffer be
 /// advertised (RFC 7323 §2.3) once auto-tuning has grown it to its maximum (the shift is
 /// fixed by the SYN), 0 when scaling is off.
@@ -171,12 +186,34 @@ impl Connection {
         syn: SynInfo,
         now: Instant,
     ) -> Self {
-        let mut c = Connection::new(cfg.into(), params, State::SynReceived, true);
-        c.take_syn(&syn, now);
-        if Self::debug_on() {
-            c.span().in_scope(|| tracing::debug!("passive open"));
-        }
+        let cfg = cfg.into();
+        let mss = negotiated_mss(&cfg, &params.remote, &syn);
+        let mut c = Connection::new(cfg, params, State::SynReceived, true, mss);
+        c.take_peer_syn(&syn, now);
         c
+    }
+
+    /// [`Connection::accept_syn`], built in its box: the endpoint hands connections out
+    /// boxed, and every move of one copies some 800 bytes.
+    pub(crate) fn accept_syn_boxed(
+        cfg: SharedConnConfig,
+        params: ConnParams,
+        syn: SynInfo,
+        now: Instant,
+    ) -> Box<Self> {
+        // The controller starts with the segment size the SYN negotiates (RFC 5681 §3.1:
+        // IW counts in SMSS), built once.
+        let mss = negotiated_mss(&cfg, &params.remote, &syn);
+        let mut c = Box::new(Connection::new(cfg, params, State::SynReceived, true, mss));
+        c.take_peer_syn(&syn, now);
+        c
+    }
+
+    fn take_peer_syn(&mut self, syn: &SynInfo, now: Instant) {
+        self.take_syn(syn, now);
+        if Self::debug_on() {
+            self.span().in_scope(|| tracing::debug!("passive open"));
+        }
     }
 
     /// The endpoint already sent this connection's SYN-ACK, first at `first_sent`;

@@ -294,7 +294,7 @@ impl Endpoint {
         data: &[u8],
     ) -> DatagramEvent<'a> {
         let p = self.params(now, tuple);
-        let mut conn = Connection::accept_syn(self.passive_cfg(li), p, syn, now);
+        let mut conn = Connection::accept_syn_boxed(self.passive_cfg(li), p, syn, now);
         conn.attach_budget(self.budget.clone());
         conn.accept_fast_open(data);
         let handle: ConnectionHandle = self.insert(tuple, Some(li));
@@ -309,7 +309,7 @@ impl Endpoint {
         self.stats.passive_opens += 1;
         self.stats.fast_open_accepted += 1;
         tracing::trace!(remote = %tuple.remote, data = data.len(), "Fast Open child");
-        DatagramEvent::NewConnection(handle, Box::new(conn))
+        DatagramEvent::NewConnection(handle, conn)
     }
 
     /// The Fast Open cookie option for a SYN-ACK to `tuple` at listener `li`.

@@ -461,6 +461,17 @@ impl Endpoint {
             .ok_or(EndpointError::AddrNotAvailable)?;
         self.ports.took(i);
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
+        Ok(self.open_active(now, tuple, cfg))
+    }
+
+    /// The common end of every active open: the table entry, the connection, and its
+    /// charge to the endpoint's memory budget (MEM-04).
+    fn open_active(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        cfg: SharedConnConfig,
+    ) -> (ConnectionHandle, Connection) {
         let handle = self.insert(tuple, None);
         self.stats.active_opens += 1;
         let fast_open = cfg.fast_open_connect;
@@ -469,7 +480,7 @@ impl Endpoint {
         if fast_open {
             self.fast_open_connect(handle, &mut conn);
         }
-        Ok((handle, conn))
+        (handle, conn)
     }
 
     /// Active open from `local`, an address a socket bound ([`Endpoint::bind`], whose
@@ -494,14 +505,8 @@ impl Endpoint {
             return Err(EndpointError::AddrNotAvailable);
         }
         let tuple = FourTuple { local, remote };
-        let handle = self.insert(tuple, None);
-        self.stats.active_opens += 1;
-        let fast_open = cfg.fast_open_connect;
-        let mut conn = Connection::connect(cfg, self.params(now, tuple));
-        if fast_open {
-            self.fast_open_connect(handle, &mut conn);
-        }
-        Ok((handle, conn))
+        let cfg = self.conn_cfg.share_or_new(&cfg);
+        Ok(self.open_active(now, tuple, cfg))
     }
 
     fn params(&self, now: Instant, t: FourTuple) -> ConnParams {

@@ -305,8 +305,7 @@ impl Endpoint {
         };
         // Boxed at once: the caller gets it boxed, and each move of a value this large is a
         // kilobyte copied.
-        let mut conn =
-            Box::new(Connection::accept_syn(self.passive_cfg(li), p, e.syn, e.first_sent));
+        let mut conn = Connection::accept_syn_boxed(self.passive_cfg(li), p, e.syn, e.first_sent);
         conn.attach_budget(self.budget.clone());
         conn.syn_ack_sent(e.first_sent, e.retries > 0 || e.resent);
         // RFC 6298 §5.7: if the SYN-ACK timed out, data starts with the 3 s fallback RTO,
@@ -339,7 +338,7 @@ impl Endpoint {
         let ts_offset = self.params(now, tuple).ts_offset;
         let iss: SeqNum = seg.tcp.ack - 1;
         let p = ConnParams { local: tuple.local, remote: tuple.remote, iss, ts_offset };
-        let mut conn = Box::new(Connection::accept_syn(self.passive_cfg(li), p, syn, now));
+        let mut conn = Connection::accept_syn_boxed(self.passive_cfg(li), p, syn, now);
         conn.attach_budget(self.budget.clone());
         conn.syn_ack_sent(now, true);
         Some(self.established(now, li, tuple, conn, seg))
