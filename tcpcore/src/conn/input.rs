@@ -524,7 +524,7 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.stalled_since = None;
         } else {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
             self.stalled_since = Some(now);
         }
         if data_acked > 0 && !self.fin_queued {

@@ -205,7 +205,7 @@ impl Connection {
             // RFC 8985 §7.3: new data if the windows allow, else the last segment again.
             self.info.cold.tlp_probes += 1;
             self.sack_tx.tlp_end = Some(self.snd_max);
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
             if let Some((seq, len, fin)) = new_data.or_else(|| self.tlp_new_data()) {
                 // One segment, even where the device could take a super-segment.
                 let mss = self.data_mss();
@@ -286,7 +286,7 @@ impl Connection {
             if sack && seq == self.snd_una && !self.sack_tx.after_rto {
                 // As Linux (tcp_xmit_retransmit_queue): resending the head restarts the RTO,
                 // so that RACK has an RTT to detect a lost retransmission before it fires.
-                self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+                self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
             }
         } else {
             // One entry per segment, also for a super-segment the device cuts up (GSO), so
@@ -338,7 +338,7 @@ impl Connection {
             None => 1_000_000_000,
         };
         let probe_at = Instant::from_micros(now.as_micros().saturating_add(pto_ns / 1000));
-        let rto_at = self.timers.get(Timer::Retransmit).unwrap_or_else(|| now + self.rtt.rto());
+        let rto_at = self.timers.get(Timer::Retransmit).unwrap_or_else(|| self.rtt.rto_after(now));
         self.timers.set(Timer::LossProbe, probe_at.min(rto_at));
     }
 
@@ -527,6 +527,7 @@ impl Connection {
     /// RFC 8985 §6.2 step 5 and §6.3; enters recovery (RFC 6675 §5 step 4) on a new loss.
     /// Returns the bytes newly marked lost, each entry reported to a rate-sampling
     /// controller (draft-ietf-ccwg-bbr §5.2.4).
+    #[inline(always)]
     fn rack_detect_loss(&mut self, now: Instant) -> u32 {
         let Some(rack_xmit) = self.sack_tx.rack_xmit else { return 0 };
         if self.sack_tx.sb.as_ref().is_some_and(|sb| sb.len() == 0) {
@@ -536,6 +537,11 @@ impl Connection {
             self.timers.stop(Timer::Reorder);
             return 0;
         }
+        self.rack_scan(now, rack_xmit)
+    }
+
+    /// [`Connection::rack_detect_loss`] with entries outstanding: the scoreboard scan.
+    fn rack_scan(&mut self, now: Instant, rack_xmit: Instant) -> u32 {
         // Never below the clock granularity: a segment (re)sent at this instant cannot be
         // judged lost at this instant (with a zero RTT, as on a loopback, it would be resent
         // again and again without time passing).
