@@ -586,9 +586,21 @@ impl Connection {
             }
         };
         // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
-        let expected = flight.div_ceil(2 * self.effective_mss()).max(1);
+        let expected = self.expected_samples(flight).max(1);
         self.rtt.sample_weighted(rtt, expected);
         Some(rtt)
+    }
+
+    /// RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)), without
+    /// the division (tens of cycles on every ACK) while the flight is at most two segments.
+    #[inline]
+    fn expected_samples(&self, flight: u32) -> u32 {
+        let two = 2 * self.effective_mss();
+        if flight <= two {
+            u32::from(flight > 0)
+        } else {
+            flight.div_ceil(two)
+        }
     }
 
     /// [`Connection::rtt_on_new_ack`] without timestamps. With the scoreboard (SACK, or the
@@ -611,7 +623,7 @@ impl Connection {
             Some(Some((oldest, newest))) => {
                 let rtt = now - oldest;
                 // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
-                let expected = flight.div_ceil(2 * self.effective_mss());
+                let expected = self.expected_samples(flight);
                 self.rtt.sample_weighted(rtt, expected);
                 Some(if newest == oldest { rtt } else { now - newest })
             }
@@ -737,7 +749,9 @@ impl Connection {
         // Linux tcp_event_data_recv: data after a silence longer than the RTO means the
         // sender is restarting its window (after a timeout, or idle), so the next segments
         // are ACKed at once rather than each held by the delayed-ACK timer.
-        if self.ack.last_data.is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto()) {
+        // In the clock's microseconds, as the RTO is kept (no `Duration` on every segment).
+        let rto = self.rtt.rto_micros();
+        if self.ack.last_data.is_some_and(|t| now.as_micros().saturating_sub(t.as_micros()) > rto) {
             self.enter_quick_ack();
         }
         self.ack.last_data = Some(now);

@@ -135,6 +135,12 @@ impl RttEstimator {
         self.rto.get()
     }
 
+    /// [`RttEstimator::rto`] in microseconds.
+    #[inline]
+    pub(crate) fn rto_micros(&self) -> u64 {
+        u64::from(self.rto.0)
+    }
+
     /// `now + rto()`, the retransmission timer's deadline (RFC 6298 §5.1), in the clock's
     /// microseconds: armed on every ACK of new data, without a `Duration` round trip.
     #[inline]
