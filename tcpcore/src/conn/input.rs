@@ -527,7 +527,7 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.stalled_since = None;
         } else {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
             self.stalled_since = Some(now);
         }
         if data_acked > 0 && !self.fin_queued {
@@ -589,9 +589,21 @@ impl Connection {
             }
         };
         // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
-        let expected = flight.div_ceil(2 * self.effective_mss()).max(1);
+        let expected = self.expected_samples(flight).max(1);
         self.rtt.sample_weighted(rtt, expected);
         Some(rtt)
+    }
+
+    /// RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)), without
+    /// the division (tens of cycles on every ACK) while the flight is at most two segments.
+    #[inline]
+    fn expected_samples(&self, flight: u32) -> u32 {
+        let two = 2 * self.effective_mss();
+        if flight <= two {
+            u32::from(flight > 0)
+        } else {
+            flight.div_ceil(two)
+        }
     }
 
     /// [`Connection::rtt_on_new_ack`] without timestamps. With the scoreboard (SACK, or the
@@ -614,7 +626,7 @@ impl Connection {
             Some(Some((oldest, newest))) => {
                 let rtt = now - oldest;
                 // RFC 7323 Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
-                let expected = flight.div_ceil(2 * self.effective_mss());
+                let expected = self.expected_samples(flight);
                 self.rtt.sample_weighted(rtt, expected);
                 Some(if newest == oldest { rtt } else { now - newest })
             }
@@ -740,7 +752,9 @@ impl Connection {
         // Linux tcp_event_data_recv: data after a silence longer than the RTO means the
         // sender is restarting its window (after a timeout, or idle), so the next segments
         // are ACKed at once rather than each held by the delayed-ACK timer.
-        if self.ack.last_data.is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto()) {
+        // In the clock's microseconds, as the RTO is kept (no `Duration` on every segment).
+        let rto = self.rtt.rto_micros();
+        if self.ack.last_data.is_some_and(|t| now.as_micros().saturating_sub(t.as_micros()) > rto) {
             self.enter_quick_ack();
         }
         self.ack.last_data = Some(now);

@@ -363,7 +363,7 @@ impl Connection {
         self.info.bytes_sent += u64::from(seg.len);
         self.stalled_since.get_or_insert(now);
         if !self.timers.is_armed(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
         }
         Some(t)
     }

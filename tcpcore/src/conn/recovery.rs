@@ -57,8 +57,10 @@ pub(crate) struct SackTx {
     // RACK (RFC 8985 §6.1).
     rack_xmit: Option<Instant>,
     rack_end: SeqNum,
-    rack_rtt: Duration,
-    min_rtt: Option<Duration>,
+    /// `RACK.rtt` in microseconds (kept as the clock's unit: no conversion per ACK).
+    rack_rtt_us: u64,
+    /// RACK's minimum RTT in microseconds, [`NO_RTT`] before the first sample.
+    min_rtt_us: u64,
     reordering_seen: bool,
     /// RFC 8985 §6.2 step 4: `RACK.reo_wnd_mult`, `RACK.reo_wnd_persist` and
     /// `RACK.dsack_round` (the reordering window grows once per round trip with a D-SACK,
@@ -89,8 +91,8 @@ impl Default for SackTx {
             sb: Some(Scoreboard::new()),
             rack_xmit: None,
             rack_end: SeqNum::default(),
-            rack_rtt: Duration::ZERO,
-            min_rtt: None,
+            rack_rtt_us: 0,
+            min_rtt_us: NO_RTT,
             reordering_seen: false,
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
@@ -120,6 +122,9 @@ const REO_WND_MULT_MAX: u8 = 8;
 
 /// Lower bound of RACK's wait (RTT + reordering window): one clock tick (RFC 6298 §2's G).
 const RACK_MIN_WAIT: Duration = Duration::from_millis(1);
+
+/// `SackTx::min_rtt_us` before the first RTT sample (no clock difference reaches it).
+const NO_RTT: u64 = u64::MAX;
 
 impl Connection {
     /// SACK is negotiated and the scoreboard exists.
@@ -200,7 +205,7 @@ impl Connection {
             // RFC 8985 §7.3: new data if the windows allow, else the last segment again.
             self.info.cold.tlp_probes += 1;
             self.sack_tx.tlp_end = Some(self.snd_max);
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
             if let Some((seq, len, fin)) = new_data.or_else(|| self.tlp_new_data()) {
                 // One segment, even where the device could take a super-segment.
                 let mss = self.data_mss();
@@ -281,7 +286,7 @@ impl Connection {
             if sack && seq == self.snd_una && !self.sack_tx.after_rto {
                 // As Linux (tcp_xmit_retransmit_queue): resending the head restarts the RTO,
                 // so that RACK has an RTT to detect a lost retransmission before it fires.
-                self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+                self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
             }
         } else {
             // One entry per segment, also for a super-segment the device cuts up (GSO), so
@@ -333,7 +338,7 @@ impl Connection {
             None => 1_000_000_000,
         };
         let probe_at = Instant::from_micros(now.as_micros().saturating_add(pto_ns / 1000));
-        let rto_at = self.timers.get(Timer::Retransmit).unwrap_or_else(|| now + self.rtt.rto());
+        let rto_at = self.timers.get(Timer::Retransmit).unwrap_or_else(|| self.rtt.rto_after(now));
         self.timers.set(Timer::LossProbe, probe_at.min(rto_at));
     }
 
@@ -439,13 +444,16 @@ impl Connection {
         sb.max_work = sb.max_work.max(work);
         // RFC 8985 §6.2 step 2: the most recently sent delivered segment.
         if let Some((xmit, end, retx)) = d.latest {
-            let rtt = now - xmit;
+            // In the clock's microseconds, as `now - xmit` (saturating) would give them.
+            let rtt = now.as_micros().saturating_sub(xmit.as_micros());
             // Step 1: a retransmitted segment acknowledged sooner than min_rtt was
-            // probably the original's ACK; it gives no RACK update.
-            let ambiguous = retx && self.sack_tx.min_rtt.is_some_and(|m| rtt < m);
+            // probably the original's ACK; it gives no RACK update (`NO_RTT` exceeds
+            // every sample, so the test fails while there is none).
+            let ambiguous =
+                retx && self.sack_tx.min_rtt_us != NO_RTT && rtt < self.sack_tx.min_rtt_us;
             if !ambiguous {
                 if !retx {
-                    self.sack_tx.min_rtt = Some(self.sack_tx.min_rtt.map_or(rtt, |m| m.min(rtt)));
+                    self.sack_tx.min_rtt_us = self.sack_tx.min_rtt_us.min(rtt);
                 }
                 let newer = self
                     .sack_tx
@@ -454,7 +462,7 @@ impl Connection {
                 if newer {
                     self.sack_tx.rack_xmit = Some(xmit);
                     self.sack_tx.rack_end = end;
-                    self.sack_tx.rack_rtt = rtt;
+                    self.sack_tx.rack_rtt_us = rtt;
                 }
             }
         }
@@ -511,7 +519,7 @@ impl Connection {
         {
             return Duration::ZERO;
         }
-        let min_rtt = self.sack_tx.min_rtt.unwrap_or_default();
+        let min_rtt = self.sack_min_rtt().unwrap_or_default();
         let wnd = min_rtt / 4 * u32::from(self.sack_tx.reo_wnd_mult.max(1));
         self.rtt.srtt().map_or(wnd, |s| wnd.min(s))
     }
@@ -519,6 +527,7 @@ impl Connection {
     /// RFC 8985 §6.2 step 5 and §6.3; enters recovery (RFC 6675 §5 step 4) on a new loss.
     /// Returns the bytes newly marked lost, each entry reported to a rate-sampling
     /// controller (draft-ietf-ccwg-bbr §5.2.4).
+    #[inline(always)]
     fn rack_detect_loss(&mut self, now: Instant) -> u32 {
         let Some(rack_xmit) = self.sack_tx.rack_xmit else { return 0 };
         if self.sack_tx.sb.as_ref().is_some_and(|sb| sb.len() == 0) {
@@ -528,10 +537,16 @@ impl Connection {
             self.timers.stop(Timer::Reorder);
             return 0;
         }
+        self.rack_scan(now, rack_xmit)
+    }
+
+    /// [`Connection::rack_detect_loss`] with entries outstanding: the scoreboard scan.
+    fn rack_scan(&mut self, now: Instant, rack_xmit: Instant) -> u32 {
         // Never below the clock granularity: a segment (re)sent at this instant cannot be
         // judged lost at this instant (with a zero RTT, as on a loopback, it would be resent
         // again and again without time passing).
-        let wait = (self.sack_tx.rack_rtt + self.reo_wnd()).max(RACK_MIN_WAIT);
+        let rack_rtt = Duration::from_micros(self.sack_tx.rack_rtt_us);
+        let wait = (rack_rtt + self.reo_wnd()).max(RACK_MIN_WAIT);
         let end = self.sack_tx.rack_end;
         let sampling = self.rate_sampling();
         let (mss, has_sack) = (self.effective_mss(), self.sack_active());
@@ -663,7 +678,8 @@ impl Connection {
 
     /// RACK's minimum RTT (RFC 8985 §6.2 step 1), the `C.min_rtt` of the rate sampler.
     pub(crate) fn sack_min_rtt(&self) -> Option<Duration> {
-        self.sack_tx.min_rtt
+        let m = self.sack_tx.min_rtt_us;
+        (m != NO_RTT).then(|| Duration::from_micros(m))
     }
 
     /// Payload bytes per new segment: the MSS less the options every segment carries and

@@ -49,7 +49,7 @@ impl Connection {
         if !self.release_due() {
             self.timers.stop(Timer::Release);
         } else if !self.timers.is_armed(Timer::Release) {
-            self.timers.set(Timer::Release, now + self.rtt.rto());
+            self.timers.set(Timer::Release, self.rtt.rto_after(now));
         }
     }
 

@@ -135,6 +135,19 @@ impl RttEstimator {
         self.rto.get()
     }
 
+    /// [`RttEstimator::rto`] in microseconds.
+    #[inline]
+    pub(crate) fn rto_micros(&self) -> u64 {
+        u64::from(self.rto.0)
+    }
+
+    /// `now + rto()`, the retransmission timer's deadline (RFC 6298 §5.1), in the clock's
+    /// microseconds: armed on every ACK of new data, without a `Duration` round trip.
+    #[inline]
+    pub(crate) fn rto_after(&self, now: crate::Instant) -> crate::Instant {
+        crate::Instant::from_micros(now.as_micros().saturating_add(u64::from(self.rto.0)))
+    }
+
     /// RFC 6298 §5.7: the SYN (or SYN-ACK) timed out and gave no sample, so data
     /// transmission starts with an RTO of 3 s (Linux `TCP_TIMEOUT_FALLBACK`).
     pub(crate) fn fallback_after_syn_timeout(&mut self) {

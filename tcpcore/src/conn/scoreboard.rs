@@ -488,41 +488,60 @@ impl Scoreboard {
     /// The cumulative ACK reached `una`: drop what it covers. Returns the delivery record
     /// of the entries it newly delivered (not those already SACKed).
     pub(crate) fn cum_ack(&mut self, una: SeqNum, d: &mut Delivered) {
-        while self.len > 0 {
-            let e = self.get(0);
-            if e.end <= una {
-                if !e.sacked() {
-                    note_delivery(d, e, self.high_sacked);
-                    d.bytes += e.gap_end.since(e.gap_start);
-                } else {
-                    d.cum_sacked += e.len();
-                }
-                // The entry leaves the ring (`push` rewrites its slot whole): only its share
-                // of the counters goes, nothing in it needs resetting.
-                let (s0, l0, p0) = counts(e);
-                self.sacked_bytes -= s0;
-                self.lost_bytes -= l0;
-                self.partial_bytes -= p0;
-                self.head = (self.head + 1) & (self.ring().len() - 1);
-                self.len -= 1;
-            } else {
-                let e = *e;
-                if e.start < una {
-                    let gap_start = e.gap_start.max(una).min(e.gap_end);
-                    if !e.sacked() {
-                        d.bytes += gap_start.since(e.gap_start);
-                    }
-                    self.update(0, |e| {
-                        e.start = una;
-                        e.retx_nxt = e.retx_nxt.max(una);
-                        e.gap_start = gap_start;
-                    });
-                }
+        // One pass over the ring with its slice, head, length and counter deltas in locals,
+        // written back once: this runs on every ACK, usually for one or two entries.
+        let high_sacked = self.high_sacked;
+        let (mut head, mut len) = (self.head, self.len);
+        let (mut ds, mut dl, mut dp) = (0u32, 0u32, 0u32);
+        // The slot of the entry `d.latest` came from in this pass: its snapshot is copied
+        // once at the end, not for every delivered entry (removed slots keep their content
+        // until `push` rewrites them).
+        let mut latest_slot = None;
+        let ring = self.ring();
+        let mask = ring.len() - 1;
+        while len > 0 {
+            let e = &ring[head];
+            if e.end > una {
                 break;
             }
+            if !e.sacked() {
+                if note_delivery_at(d, e, high_sacked) {
+                    latest_slot = Some(head);
+                }
+                d.bytes += e.gap_end.since(e.gap_start);
+            } else {
+                d.cum_sacked += e.len();
+            }
+            // The entry leaves the ring (`push` rewrites its slot whole): only its share
+            // of the counters goes, nothing in it needs resetting.
+            let (s0, l0, p0) = counts(e);
+            ds += s0;
+            dl += l0;
+            dp += p0;
+            head = (head + 1) & mask;
+            len -= 1;
         }
-        if self.len == 0 {
-            self.head = 0;
+        if let Some(j) = latest_slot {
+            d.latest_snap = ring[j].snap;
+        }
+        self.sacked_bytes -= ds;
+        self.lost_bytes -= dl;
+        self.partial_bytes -= dp;
+        self.head = if len == 0 { 0 } else { head };
+        self.len = len;
+        if len > 0 {
+            let e = *self.get(0);
+            if e.start < una {
+                let gap_start = e.gap_start.max(una).min(e.gap_end);
+                if !e.sacked() {
+                    d.bytes += gap_start.since(e.gap_start);
+                }
+                self.update(0, |e| {
+                    e.start = una;
+                    e.retx_nxt = e.retx_nxt.max(una);
+                    e.gap_start = gap_start;
+                });
+            }
         }
         if self.high_sacked.is_some_and(|h| h <= una) {
             self.high_sacked = None;
@@ -714,14 +733,23 @@ fn counts(e: &Entry) -> (u32, u32, u32) {
 /// RFC 8985 §6.2 steps 1-3 for one delivered entry: remember the most recently sent one,
 /// and whether it filled a hole below SACKed data without being retransmitted.
 fn note_delivery(d: &mut Delivered, e: &Entry, high_sacked: Option<SeqNum>) {
+    if note_delivery_at(d, e, high_sacked) {
+        d.latest_snap = e.snap;
+    }
+}
+
+/// [`note_delivery`] but for the snapshot, which the caller copies if this returns true
+/// (`e` became `d.latest`).
+#[inline]
+fn note_delivery_at(d: &mut Delivered, e: &Entry, high_sacked: Option<SeqNum>) -> bool {
     if !e.retransmitted() && high_sacked.is_some_and(|h| e.end < h) {
         d.reordered = true;
     }
     let newer = d.latest.is_none_or(|(x, end, _)| e.xmit > x || (e.xmit == x && e.end > end));
     if newer {
         d.latest = Some((e.xmit, e.end, e.retransmitted()));
-        d.latest_snap = e.snap;
     }
+    newer
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ impl Connection {
             return;
         };
         if probe <= now && probe <= rto {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
         }
     }
 
@@ -190,7 +190,7 @@ impl Connection {
         let outstanding = self.snd_max != self.snd_una;
         if outstanding {
             if !self.timers.is_armed(Timer::Retransmit) {
-                self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+                self.timers.set(Timer::Retransmit, self.rtt.rto_after(now));
             }
         } else {
             self.timers.stop(Timer::Retransmit);
