@@ -68,8 +68,11 @@ const RX_ACK_BYTES: usize = 60 * 1024;
 /// ACK sets off (Linux's BBR, cwnd-limited: its ACK processing transmits inside our write
 /// of the ACK) keeps the device from ever running dry, so a pass ran until tokio's
 /// cooperative budget stopped it, 4 MiB later; the application then copied out data that
-/// had long left the cache, and the stack's thread needed twice the CPU per segment.
-const RX_PASS_BYTES: usize = 4 * RX_ACK_BYTES;
+/// had long left the cache, and the stack's thread needed twice the CPU per segment. Eight
+/// super-segments, not four: at four, just under the initial 256 KiB receive window, a
+/// current-thread runtime without offloads lost a third of its bulk throughput
+/// (`cargo bench -p benches --bench throughput`, 2.9 → 1.9 GiB/s).
+const RX_PASS_BYTES: usize = 8 * RX_ACK_BYTES;
 /// Most packets sent per driver poll.
 const TX_BUDGET: usize = 256;
 /// Fewest super-segments the transmit arena holds (when the device does GSO).
