@@ -619,22 +619,10 @@ fn dst_ip(packet: &[u8]) -> Option<IpAddr> {
 /// application stopped writing, the data up to it to be delivered promptly). A bulk
 /// transfer's segments are such; a request's last segment is not.
 fn mid_stream(packet: &[u8]) -> bool {
-    const PSH: u8 = 0x08;
-    let (tcp_at, total) = match packet.first().map(|b| b >> 4) {
-        Some(4) if packet.len() >= 20 && packet[9] == 6 => {
-            let total = u16::from_be_bytes([packet[2], packet[3]]);
-            (usize::from(packet[0] & 0x0f) * 4, usize::from(total))
-        }
-        // With an extension header (next header not TCP) it counts as not mid-stream.
-        Some(6) if packet.len() >= 40 && packet[6] == 6 => {
-            (40, 40 + usize::from(u16::from_be_bytes([packet[4], packet[5]])))
-        }
-        _ => return false,
-    };
-    match packet.get(tcp_at..tcp_at + 20) {
-        Some(tcp) => total > tcp_at + usize::from(tcp[12] >> 4) * 4 && tcp[13] & PSH == 0,
-        None => false,
-    }
+    // The checksum is the endpoint's to check; here only the flags and the length matter.
+    tcpcore::wire::parse_with(packet, tcpcore::wire::TcpChecksum::Partial).is_ok_and(|seg| {
+        !seg.payload.is_empty() && !seg.tcp.flags.contains(tcpcore::wire::TcpFlags::PSH)
+    })
 }
 
 /// Route one packet through the endpoint to its cell.
