@@ -797,13 +797,19 @@ fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
 mod tests {
     use super::mid_stream;
 
-    /// An IPv4 TCP packet with `flags` and `payload` bytes of data.
+    /// An IPv4 TCP packet with `flags` and `payload` bytes of data (TCP checksum left
+    /// unset: `mid_stream` does not check it).
     fn v4(flags: u8, payload: usize) -> Vec<u8> {
         let total = 40 + payload;
         let mut p = vec![0u8; total];
         p[0] = 0x45;
         p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[8] = 64;
         p[9] = 6;
+        p[12..16].copy_from_slice(&[10, 0, 0, 2]);
+        p[16..20].copy_from_slice(&[10, 0, 0, 1]);
+        let c = tcpcore::wire::checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
         p[20 + 12] = 5 << 4;
         p[20 + 13] = flags;
         p
@@ -815,6 +821,9 @@ mod tests {
         p[0] = 0x60;
         p[4..6].copy_from_slice(&((20 + payload) as u16).to_be_bytes());
         p[6] = 6;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&"2001:db8::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        p[24..40].copy_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
         p[40 + 12] = 5 << 4;
         p[40 + 13] = flags;
         p
@@ -839,6 +848,9 @@ mod tests {
         }
         let mut udp = v4(ACK, 100);
         udp[9] = 17;
+        udp[10..12].fill(0);
+        let c = tcpcore::wire::checksum::checksum(&udp[..20]);
+        udp[10..12].copy_from_slice(&c.to_be_bytes());
         assert!(!mid_stream(&udp));
         assert!(!mid_stream(&[]));
     }

@@ -92,7 +92,7 @@ struct Transfer {
 async fn transfer(link: MemLinkBuilder, config: EndpointConfig, total: usize) -> Transfer {
     let (a, b) = link.pair();
     let stack = |addr: &str, seed, dev| {
-        let b = Stack::builder().address(addr.parse().unwrap()).seed(seed).config(config.clone());
+        let b = Stack::builder().address(addr.parse().unwrap()).seed(seed).config(config);
         b.build(dev).unwrap()
     };
     let (server, client) = (stack("10.0.0.1", 1, a), stack("10.0.0.2", 2, b));
